@@ -64,3 +64,9 @@ def cell_lonlat(template: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
         xr.DataArray(lat, coords=coords, dims=("y", "x"), name="lat",
                      attrs={"standard_name": "latitude", "units": "degrees_north"}),
     )
+
+
+def project_points(lon, lat, crs) -> tuple:
+    """Longitudes and latitudes (degrees, WGS84) projected to x, y in `crs` (m)."""
+    to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    return to_crs.transform(np.asarray(lon, float), np.asarray(lat, float))

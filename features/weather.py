@@ -1,0 +1,124 @@
+"""Daily weather drivers per issue date and lead day, and their transfer to the city grid.
+
+Drivers are computed on the regional grid (dims `y`, `x` in degrees) where the weather lives,
+then interpolated bilinearly to city cells: the regional fields carry no 30 m detail, and
+doing the daily aggregation first keeps the cube small.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from features.grid import require_units
+
+_CANONICAL_UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "zos": "m"}
+_ANTECEDENT_HOURS = 72
+
+DRIVER_NAMES = (
+    "rain_max_1h_mm", "rain_max_3h_mm", "rain_24h_mm", "rain_antecedent_72h_mm",
+    "sea_level_max_m", "tasmax_regional_degC", "tasmin_regional_degC", "hurs_mean_pct",
+    "wind_mean_m_s",
+)
+
+
+def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_days: int) -> xr.Dataset:
+    """Daily drivers per lead day, dims (..., lead, y, x); `lead` counts local days from issue.
+
+    `forecast` holds hourly `pr`, `tas`, `hurs`, `sfcWind`, `zos` along `lead_time`, starting at
+    local midnight of the issue date (any leading dims such as `issue_time` are kept).
+    `antecedent_pr` is the observed rain of the 72 hours before issue, dim `hour` (-72..-1),
+    with the same other dims. Windows that cross midnight or the issue time count whole:
+    the 3 h maximum and the 72 h antecedent total join the observed and forecast hours.
+    """
+    for name, units in _CANONICAL_UNITS.items():
+        require_units(forecast[name], units, name)
+    require_units(antecedent_pr, "mm h-1", "antecedent_pr")
+    hours = 24 * lead_days
+    if forecast.sizes["lead_time"] < hours:
+        raise ValueError(f"`forecast` has {forecast.sizes['lead_time']} hours, {hours} needed")
+    if antecedent_pr.sizes["hour"] != _ANTECEDENT_HOURS:
+        raise ValueError(f"`antecedent_pr` must hold {_ANTECEDENT_HOURS} hours")
+    ahead = forecast.isel(lead_time=slice(0, hours)).rename(lead_time="hour")
+    ahead = ahead.assign_coords(hour=np.arange(hours))
+    pr = xr.concat([antecedent_pr.assign_coords(hour=np.arange(-_ANTECEDENT_HOURS, 0)), ahead["pr"]],
+                   dim="hour")
+
+    def by_day(hourly: xr.DataArray, how: str) -> xr.DataArray:
+        days = hourly.sel(hour=slice(0, None)).coarsen(hour=24)
+        return getattr(days, how)().rename(hour="lead").assign_coords(lead=np.arange(lead_days))
+
+    rain_3h = pr.rolling(hour=3).sum()  # mm h-1 x 1 h = mm
+    rain_72h = pr.rolling(hour=_ANTECEDENT_HOURS).sum()
+    antecedent = rain_72h.sel(hour=np.arange(lead_days) * 24 - 1)  # ends just before each day
+    antecedent = antecedent.rename(hour="lead").assign_coords(lead=np.arange(lead_days))
+
+    drivers = {
+        "rain_max_1h_mm": (by_day(pr, "max"), "mm", "largest hourly rain of the day"),
+        "rain_max_3h_mm": (by_day(rain_3h, "max"), "mm", "largest 3 h rain total ending in the day"),
+        "rain_24h_mm": (by_day(pr, "sum"), "mm", "rain over the local day"),
+        "rain_antecedent_72h_mm": (antecedent, "mm", "rain over the 72 h before the day"),
+        "sea_level_max_m": (by_day(ahead["zos"], "max"), "m", "highest sea level of the day above MSL"),
+        "tasmax_regional_degC": (by_day(ahead["tas"], "max"), "degC", "regional daily max air temperature"),
+        "tasmin_regional_degC": (by_day(ahead["tas"], "min"), "degC", "regional daily min air temperature"),
+        "hurs_mean_pct": (by_day(ahead["hurs"], "mean"), "%", "regional daily mean relative humidity"),
+        "wind_mean_m_s": (by_day(ahead["sfcWind"], "mean"), "m s-1", "regional daily mean wind speed"),
+    }
+    out = xr.Dataset(
+        {name: da.astype("float32").assign_attrs(units=units, long_name=long_name)
+         for name, (da, units, long_name) in drivers.items()}
+    )
+    out.lead.attrs.update(long_name="lead day after the issue date", units="days")
+    return out
+
+
+def bilinear_weights(
+    src_y: np.ndarray, src_x: np.ndarray, y: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Corner indices and weights to interpolate a regular (src_y, src_x) grid at points (y, x).
+
+    Returns (iy, ix, wy, wx): the value at a point is the weighted sum of the 2x2 block whose
+    top-left corner is (iy, ix), with weights (1-wy, wy) along y and (1-wx, wx) along x.
+    Points beyond the grid take the edge value.
+    """
+    def axis(src: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(src)
+        pos = np.interp(pts, src[order], np.arange(src.size, dtype=float))
+        lower = np.clip(np.floor(pos).astype(int), 0, max(src.size - 2, 0))
+        weight = np.clip(pos - lower, 0.0, 1.0) if src.size > 1 else np.zeros_like(pos)
+        return order[lower], weight, order[np.minimum(lower + 1, src.size - 1)]
+
+    iy0, wy, iy1 = axis(np.asarray(src_y, float), np.asarray(y, float))
+    ix0, wx, ix1 = axis(np.asarray(src_x, float), np.asarray(x, float))
+    return np.stack([iy0, iy1]), np.stack([ix0, ix1]), wy, wx
+
+
+def sample_bilinear(values: np.ndarray, weights: tuple, *, index: tuple = ()) -> np.ndarray:
+    """Bilinear values at points from `values[..., y, x]` and `bilinear_weights(...)` output.
+
+    `index` selects leading positions per point (e.g. (issue_index, lead_index) arrays), so
+    each point reads its own issue date and lead; with no `index` all leading dims are kept.
+    """
+    (iy0, iy1), (ix0, ix1), wy, wx = weights
+    def at(iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
+        return values[(*index, iy, ix)] if index else values[..., iy, ix]
+
+    top = at(iy0, ix0) * (1 - wx) + at(iy0, ix1) * wx
+    bottom = at(iy1, ix0) * (1 - wx) + at(iy1, ix1) * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def drivers_on_city_grid(drivers: xr.Dataset, lon: xr.DataArray, lat: xr.DataArray) -> xr.Dataset:
+    """Regional drivers (..., lead, y, x in degrees) interpolated to city cells given their lon/lat (y, x)."""
+    weights = bilinear_weights(drivers.y.values, drivers.x.values, lat.values.ravel(), lon.values.ravel())
+    out = {}
+    for name, da in drivers.data_vars.items():
+        flat = sample_bilinear(da.values, weights)
+        lead_dims = da.dims[:-2]
+        out[name] = xr.DataArray(
+            flat.reshape(*flat.shape[:-1], *lat.shape).astype("float32"),
+            dims=(*lead_dims, "y", "x"),
+            coords={**{d: drivers[d] for d in lead_dims}, "y": lat.y, "x": lat.x},
+            attrs=dict(da.attrs),
+        )
+    return xr.Dataset(out)

@@ -1,0 +1,53 @@
+"""The on-disk model registry: <store>/<city>/models/<hazard>/<version>/ with a card and a LATEST pointer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightgbm as lgb
+
+from pipelines.storage import write_atomic, write_text_atomic
+
+
+class RegistryError(RuntimeError):
+    """A model that is missing, corrupt or trained on other features."""
+
+
+def register(models_dir: Path, card: dict, boosters: dict[str, lgb.Booster]) -> Path:
+    """Write each booster (`<name>.txt`) and `card.json` into the version folder, then move LATEST.
+
+    Files are written atomically and LATEST last, so a reader never sees a half-registered model.
+    """
+    folder = models_dir / card["hazard"] / card["version"]
+    for name, booster in boosters.items():
+        write_atomic(folder / f"{name}.txt", lambda tmp, b=booster: b.save_model(tmp))
+    write_text_atomic(folder / "card.json", json.dumps(card, indent=2, sort_keys=True, default=str))
+    write_text_atomic(models_dir / card["hazard"] / "LATEST", card["version"] + "\n")
+    return folder
+
+
+def load_latest(models_dir: Path, hazard: str, features: list[str]) -> tuple[dict[str, lgb.Booster], dict]:
+    """The latest registered boosters and card of `hazard`, checked against the expected features."""
+    pointer = models_dir / hazard / "LATEST"
+    if not pointer.exists():
+        raise RegistryError(f"{pointer}: no {hazard} model is registered; run `warisan train` first")
+    folder = models_dir / hazard / pointer.read_text().strip()
+    card_path = folder / "card.json"
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RegistryError(f"{card_path}: cannot read the model card: {err}") from err
+    if card.get("features") != list(features):
+        raise RegistryError(
+            f"{card_path}: features: the model was trained on {card.get('features')}, "
+            f"this code builds {list(features)}; retrain with `warisan train`"
+        )
+    boosters = {}
+    for name in card["booster_files"]:
+        path = folder / f"{name}.txt"
+        try:
+            boosters[name] = lgb.Booster(model_file=str(path))
+        except (lgb.basic.LightGBMError, OSError) as err:
+            raise RegistryError(f"{path}: cannot load the {hazard} model: {err}") from err
+    return boosters, card

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from features.weather import bilinear_weights, daily_drivers, drivers_on_city_grid, sample_bilinear
+
+UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "zos": "m"}
+
+
+def forecast(pr, tas=None, lead_days=2):
+    """A one-point regional forecast of `lead_days` days with hourly rain `pr` (mm h-1)."""
+    hours = 24 * lead_days
+    values = {"pr": pr, "tas": tas if tas is not None else np.full(hours, 28.0), "hurs": np.full(hours, 80.0),
+              "sfcWind": np.full(hours, 2.0), "zos": np.sin(np.arange(hours) / 2.0)}
+    return xr.Dataset(
+        {k: (("lead_time", "y", "x"), np.asarray(v, float).reshape(hours, 1, 1), {"units": UNITS[k]})
+         for k, v in values.items()},
+        coords={"y": [5.4], "x": [100.3]},
+    )
+
+
+def antecedent(values):
+    return xr.DataArray(np.asarray(values, float).reshape(72, 1, 1), dims=("hour", "y", "x"),
+                        coords={"y": [5.4], "x": [100.3]}, attrs={"units": "mm h-1"})
+
+
+def test_rain_totals_and_maxima_per_lead_day_are_hand_computed():
+    pr = np.zeros(48)
+    pr[[5, 6, 7]] = [2.0, 10.0, 4.0]  # day 0: 16 mm, largest hour 10, largest 3 h 16
+    pr[30] = 3.0  # day 1: 3 mm
+    drivers = daily_drivers(forecast(pr), antecedent(np.ones(72)), lead_days=2).squeeze()
+    np.testing.assert_allclose(drivers["rain_24h_mm"], [16.0, 3.0])
+    np.testing.assert_allclose(drivers["rain_max_1h_mm"], [10.0, 3.0])
+    np.testing.assert_allclose(drivers["rain_max_3h_mm"], [16.0, 3.0])
+    # lead 0: the 72 observed hours; lead 1: the last 48 observed hours plus day 0's 16 mm
+    np.testing.assert_allclose(drivers["rain_antecedent_72h_mm"], [72.0, 64.0])
+
+
+def test_three_hour_window_spans_the_issue_time():
+    pr = np.zeros(48)
+    pr[0] = 1.0
+    ante = np.zeros(72)
+    ante[-2:] = [5.0, 5.0]
+    drivers = daily_drivers(forecast(pr), antecedent(ante), lead_days=2).squeeze()
+    assert float(drivers["rain_max_3h_mm"][0]) == pytest.approx(11.0)
+
+
+def test_temperature_and_sea_level_extremes_per_day():
+    tas = np.concatenate([np.linspace(25, 33, 24), np.linspace(26, 31, 24)])
+    drivers = daily_drivers(forecast(np.zeros(48), tas=tas), antecedent(np.zeros(72)), lead_days=2).squeeze()
+    np.testing.assert_allclose(drivers["tasmax_regional_degC"], [33.0, 31.0])
+    np.testing.assert_allclose(drivers["tasmin_regional_degC"], [25.0, 26.0])
+    assert drivers["sea_level_max_m"].attrs["units"] == "m"
+    assert all("units" in v.attrs and "long_name" in v.attrs for v in drivers.data_vars.values())
+
+
+def test_wrong_units_are_refused_by_name():
+    fc = forecast(np.zeros(48))
+    fc["tas"].attrs["units"] = "K"
+    with pytest.raises(ValueError, match="`tas` must be in 'degC', got units='K'"):
+        daily_drivers(fc, antecedent(np.zeros(72)), lead_days=2)
+
+
+def test_too_short_forecast_is_refused():
+    with pytest.raises(ValueError, match="72 needed"):
+        daily_drivers(forecast(np.zeros(48)), antecedent(np.zeros(72)), lead_days=3)
+
+
+def test_inputs_are_not_modified():
+    fc = forecast(np.arange(48.0))
+    before = fc.copy(deep=True)
+    daily_drivers(fc, antecedent(np.zeros(72)), lead_days=2)
+    xr.testing.assert_identical(fc, before)
+
+
+def test_bilinear_is_exact_on_a_plane_and_clamps_outside():
+    src_y, src_x = np.array([5.5, 5.4, 5.3]), np.array([100.2, 100.3])  # y descending like rasters
+    plane = 10 * src_y[:, None] + src_x[None, :]
+    y, x = np.array([5.45, 5.32, 6.0]), np.array([100.25, 100.21, 100.3])
+    got = sample_bilinear(plane, bilinear_weights(src_y, src_x, y, x))
+    np.testing.assert_allclose(got[:2], 10 * y[:2] + x[:2])
+    np.testing.assert_allclose(got[2], 10 * 5.5 + 100.3)  # beyond the grid: the edge value
+
+
+def test_drivers_reach_every_city_cell():
+    regional = xr.Dataset({"rain_24h_mm": (("lead", "y", "x"), np.arange(8.0).reshape(2, 2, 2),
+                                            {"units": "mm"})},
+                          coords={"lead": [0, 1], "y": [5.5, 5.4], "x": [100.2, 100.3]})
+    lat = xr.DataArray(np.full((3, 4), 5.45), dims=("y", "x"), coords={"y": [3, 2, 1], "x": [0, 1, 2, 3]})
+    lon = xr.full_like(lat, 100.25)
+    city = drivers_on_city_grid(regional, lon, lat)
+    assert city["rain_24h_mm"].dims == ("lead", "y", "x")
+    np.testing.assert_allclose(city["rain_24h_mm"].sel(lead=0), 1.5)
+    assert city["rain_24h_mm"].attrs["units"] == "mm"
