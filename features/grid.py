@@ -15,8 +15,8 @@ def grid_template(crs: str, bounds: tuple[float, float, float, float], resolutio
     The grid covers `bounds` (xmin, ymin, xmax, ymax, m) with whole cells anchored at (xmin, ymax).
     """
     xmin, ymin, xmax, ymax = bounds
-    nx = int(round((xmax - xmin) / resolution_m))
-    ny = int(round((ymax - ymin) / resolution_m))
+    nx = round((xmax - xmin) / resolution_m)
+    ny = round((ymax - ymin) / resolution_m)
     x = xmin + resolution_m * (np.arange(nx) + 0.5)
     y = ymax - resolution_m * (np.arange(ny) + 0.5)
     layer = xr.DataArray(
@@ -50,6 +50,18 @@ def require_same_grid(**layers: xr.DataArray) -> None:
         )
         if not same:
             raise ValueError(f"`{name}` is not on the grid of `{ref_name}`")
+
+
+def cell_size_m(layer: xr.DataArray, name: str) -> tuple[float, float]:
+    """Width and height of one cell of `layer`'s (y, x) grid, in m (both positive).
+
+    Raises ValueError for a geographic CRS: the city grid is projected, in metres.
+    """
+    crs = layer.rio.crs
+    if crs is not None and crs.is_geographic:
+        raise ValueError(f"`{name}` must be on a projected grid in m, got CRS {crs}")
+    transform = layer.rio.transform()
+    return abs(transform.a), abs(transform.e)
 
 
 def cell_lonlat(template: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:

@@ -1,0 +1,111 @@
+"""Terrain and hydrology of the city grid: flow directions, upstream area, HAND, slope."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyflwdir
+import xarray as xr
+
+from features.grid import cell_size_m, require_same_grid, require_units
+
+_PYFLWDIR_NODATA = -9999.0  # pyflwdir's value for cells outside the flow network
+_D8_FLAGS = {
+    "flag_values": np.array([1, 2, 4, 8, 16, 32, 64, 128, 0, 247], dtype="uint8"),
+    "flag_meanings": "east southeast south southwest west northwest north northeast outlet nodata",
+}
+
+
+def flow_direction(dem: xr.DataArray, land: xr.DataArray) -> xr.DataArray:
+    """D8 flow direction (pyflwdir codes, uint8) over land, from the depression-filled DEM; dims (y, x).
+
+    Sea cells (`land` False) and NaN elevations are nodata (247). Every land cell on the edge of
+    the valid cells (next to the sea, a DEM hole or the grid border) may be an outlet (0): water
+    leaves the grid there. Depressions inland are filled (Wang & Liu 2006, pyflwdir.from_dem).
+    """
+    require_same_grid(dem=dem, land=land)
+    require_units(dem, "m", "dem")
+    if land.dtype != bool:
+        raise ValueError(f"`land` must be boolean, got dtype {land.dtype}")
+    valid = land.values & np.isfinite(dem.values)
+    elevation = np.where(valid, dem.values, _PYFLWDIR_NODATA).astype("float64")
+    # pyflwdir.from_dem is fill_depressions() wrapped into a FlwdirRaster; the codes are all we keep
+    _, d8 = pyflwdir.dem.fill_depressions(elevation, outlets="edge", nodata=_PYFLWDIR_NODATA)
+    return xr.DataArray(
+        d8, coords=dem.coords, dims=dem.dims, name="flow_dir",
+        attrs={"long_name": "D8 flow direction (pyflwdir codes)", "units": "1", **_D8_FLAGS},
+    )
+
+
+def _network(flow_dir: xr.DataArray) -> pyflwdir.FlwdirRaster:
+    """The pyflwdir network of a D8 `flow_dir` layer, with the grid's transform for areas."""
+    if flow_dir.dtype != np.uint8:
+        raise ValueError(f"`flow_dir` must hold uint8 D8 codes, got dtype {flow_dir.dtype}")
+    cell_size_m(flow_dir, "flow_dir")  # areas need a projected grid
+    return pyflwdir.from_array(flow_dir.values, ftype="d8", transform=flow_dir.rio.transform())
+
+
+def upstream_area_km2(flow_dir: xr.DataArray) -> xr.DataArray:
+    """Area draining through each cell, itself included, in km2; dims (y, x).
+
+    NaN off the flow network (sea, nodata). Only the area inside the grid is counted.
+    """
+    raw = _network(flow_dir).upstream_area(unit="km2")
+    return xr.DataArray(
+        np.where(raw == _PYFLWDIR_NODATA, np.nan, raw).astype("float32"),
+        coords=flow_dir.coords, dims=flow_dir.dims, name="upstream_area_km2",
+        attrs={"long_name": "upstream drainage area", "units": "km2"},
+    )
+
+
+def height_above_nearest_drainage(
+    dem: xr.DataArray, flow_dir: xr.DataArray, drains: xr.DataArray
+) -> xr.DataArray:
+    """Height of each cell above the drain its flow path reaches, in m; dims (y, x).
+
+    `flow_dir` holds D8 codes (uint8); `drains` is True on rivers, drains and canals.
+    Outlets count as drains (pyflwdir), so a flow path leaving the grid ends at height 0 on the
+    border. Cells outside the flow network (sea, nodata) are NaN. Nobre et al. (2016).
+    """
+    require_same_grid(dem=dem, flow_dir=flow_dir, drains=drains)
+    require_units(dem, "m", "dem")
+    if drains.dtype != bool:
+        raise ValueError(f"`drains` must be boolean, got dtype {drains.dtype}")
+    raw = _network(flow_dir).hand(drain=drains.values, elevtn=dem.values)
+    return xr.DataArray(
+        np.where(raw == _PYFLWDIR_NODATA, np.nan, raw).astype("float32"),
+        coords=dem.coords, dims=dem.dims, name="hand_m",
+        attrs={"long_name": "height above nearest drainage", "units": "m"},
+    )
+
+
+def _gradient(z: np.ndarray, spacing: float, axis: int) -> np.ndarray:
+    """dz/d(index * spacing) along `axis`: central where both neighbours are valid, else one-sided.
+
+    NaN neighbours (sea, grid edge) are skipped; a cell with no valid neighbour gets 0.
+    """
+    padded = np.pad(z, [(1, 1) if a == axis else (0, 0) for a in range(z.ndim)],
+                    constant_values=np.nan)
+    ahead = np.take(padded, np.arange(2, z.shape[axis] + 2), axis=axis) - z
+    behind = z - np.take(padded, np.arange(0, z.shape[axis]), axis=axis)
+    steps = np.stack([ahead, behind])
+    count = np.isfinite(steps).sum(axis=0)
+    total = np.nansum(steps, axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0) / spacing
+
+
+def slope_deg(dem: xr.DataArray) -> xr.DataArray:
+    """Steepest slope of the terrain at each cell, in degrees (0 flat); dims (y, x).
+
+    Finite differences on the grid spacing: central inside, one-sided where a neighbour is NaN
+    (the coast) or off the grid, so a plane has the same slope everywhere. NaN where `dem` is NaN.
+    """
+    require_units(dem, "m", "dem")
+    dx, dy = cell_size_m(dem, "dem")
+    z = dem.values.astype("float64")
+    rise = np.hypot(_gradient(z, dx, axis=dem.dims.index("x")),
+                    _gradient(z, dy, axis=dem.dims.index("y")))
+    degrees = np.where(np.isfinite(z), np.degrees(np.arctan(rise)), np.nan)
+    return xr.DataArray(
+        degrees.astype("float32"), coords=dem.coords, dims=dem.dims, name="slope_deg",
+        attrs={"long_name": "terrain slope", "units": "degree"},
+    )
