@@ -1,0 +1,225 @@
+"""The briefing map of one lead day: chance of flooding beside the expected maximum temperature."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib import patheffects
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import PercentFormatter
+
+from pipelines.publish import valid_day
+from pipelines.storage import write_atomic
+
+WIDTH_PX = 1600
+DPI = 150
+SEA_COLOUR = "#c3ccd4"  # flat blue-grey, lighter than any flood blue that matters
+ALERT_COLOUR = "#d7191c"
+MAX_LABELS = 5  # asset names per panel, alerting sites first
+_PANELS = (  # variable, hazard, colour map, panel title, colour bar label
+    ("flood_probability", "flood", "Blues", "Chance of flooding", "Chance of flooding during the day"),
+    ("tasmax_q50", "heat", "Reds", "Expected max temperature",
+     "Expected highest temperature of the day (°C, median forecast)"),
+)
+_HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+_LABEL_SPOTS = ((5, 4, "left", "bottom"), (-5, 4, "right", "bottom"), (5, -4, "left", "top"),
+                (-5, -4, "right", "top"))  # label offsets (points) tried around a marker, in order
+
+
+def render_map(
+    forecast: xr.Dataset, lead: int, *, zone: gpd.GeoDataFrame, assets: gpd.GeoDataFrame,
+    levels: pd.DataFrame | None, path: Path,
+) -> Path:
+    """Write the briefing PNG of lead day `lead` to `path` (1600 px wide, 150 dpi), atomically.
+
+    Two panels over the grid's extent: flood probability (0..1) and tasmax q50 (degC, one
+    colour scale for all leads), sea from the land mask, heritage core/buffer outlines
+    (`zone`, column `zone`), asset markers red where the asset alerts on that panel's hazard
+    at `lead` (`levels` from models.assets.asset_alert_levels; None draws every site
+    neutral), a scale bar and a north arrow.
+    """
+    if lead not in forecast.lead.values:
+        raise ValueError(f"`lead` {lead} is not in the forecast's leads {forecast.lead.values.tolist()}")
+    crs = forecast.rio.crs
+    res_x = abs(float(forecast.x[1] - forecast.x[0]))
+    res_y = abs(float(forecast.y[1] - forecast.y[0]))
+    extent = (float(forecast.x.min()) - res_x / 2, float(forecast.x.max()) + res_x / 2,
+              float(forecast.y.min()) - res_y / 2, float(forecast.y.max()) + res_y / 2)
+    aspect = (extent[3] - extent[2]) / (extent[1] - extent[0])
+    margin, gap, top, bottom = 0.3, 0.4, 1.05, 1.55  # inches
+    width = WIDTH_PX / DPI
+    panel_w = (width - 2 * margin - gap) / 2
+    panel_h = min(panel_w * aspect, 6.0)
+    height = top + panel_h + bottom
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+
+    sea = np.where(forecast["land"].values.astype(bool), np.nan, 1.0)
+    local_zone = zone.to_crs(crs)
+    local_assets = assets.to_crs(crs)
+    day = valid_day(forecast, lead)
+    for i, (name, hazard, cmap, title, bar_label) in enumerate(_PANELS):
+        left = margin + i * (panel_w + gap)
+        ax = fig.add_axes((left / width, bottom / height, panel_w / width, panel_h / height))
+        layer = forecast[name].sel(lead=lead).transpose("y", "x").values
+        vmin, vmax = (0.0, 1.0) if hazard == "flood" else _temperature_range(forecast[name])
+        ax.imshow(sea, extent=extent, cmap=ListedColormap([SEA_COLOUR]), interpolation="nearest")
+        image = ax.imshow(layer, extent=extent, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_autoscale_on(False)  # outlines and sites beyond the grid must not widen the map
+        _draw_zone(ax, local_zone)
+        _draw_assets(ax, local_assets, _alerting(levels, lead, hazard), _values(levels, lead, name), extent)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("")  # geopandas labels the axes with the CRS's; the scale bar says it better
+        ax.set_ylabel("")
+        ax.set_title(title, fontsize=12, fontweight="bold", loc="left")
+        if levels is not None:
+            count = len(_alerting(levels, lead, hazard))
+            ax.set_title(f"{count} site{'s' if count != 1 else ''} on alert", fontsize=9.5, loc="right",
+                         color=ALERT_COLOUR if count else "#333333")
+        _scale_bar(ax, extent)
+        _north_arrow(ax)
+        bar_ax = fig.add_axes((left / width, (bottom - 0.42) / height, panel_w / width, 0.13 / height))
+        bar = fig.colorbar(image, cax=bar_ax, orientation="horizontal")
+        bar.set_label(bar_label, fontsize=9)
+        bar.ax.tick_params(labelsize=8)
+        if hazard == "flood":
+            bar.ax.xaxis.set_major_formatter(PercentFormatter(xmax=1))
+
+    attrs = forecast.attrs
+    issued = dt.date.fromisoformat(attrs["issue_date"])
+    fig.text(margin / width, 1 - 0.38 / height, f"Lead {lead}: {_day_label(day)}  ·  {attrs['city_name']}",
+             fontsize=16, fontweight="bold", va="baseline")
+    fig.text(margin / width, 1 - 0.66 / height,
+             f"Flood and heat outlook issued {_day_label(issued)}; lead {lead} is the local day "
+             f"{_day_label(day)} ({attrs['timezone']})", fontsize=9.5, color="#333333", va="baseline")
+    fig.legend(handles=_legend_handles(levels is not None), loc="lower center", ncol=5, frameon=False,
+               fontsize=8.5, bbox_to_anchor=(0.5, 0.22 / height))
+    fig.text(margin / width, 0.08 / height,
+             f"Flood model {attrs['flood_model_version']} · heat model {attrs['heat_model_version']} · "
+             f"{res_x:g} m cells, {crs.to_string()} · Warisan", fontsize=7, color="#555555")
+    return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI), suffix=".png")
+
+
+def _day_label(day: dt.date) -> str:
+    """'Fri 27 Dec 2024'."""
+    return f"{day:%a} {day.day} {day:%b %Y}"
+
+
+def _temperature_range(tasmax: xr.DataArray) -> tuple[float, float]:
+    """Whole degrees spanning `tasmax` over all leads (at least 2 degC), so leads compare."""
+    low, high = float(np.floor(tasmax.min())), float(np.ceil(tasmax.max()))
+    return (low, max(high, low + 2)) if np.isfinite(low) else (20.0, 40.0)
+
+
+def _alerting(levels: pd.DataFrame | None, lead: int, hazard: str) -> set:
+    if levels is None:
+        return set()
+    rows = levels[(levels["lead"] == lead) & levels[f"{hazard}_alert"]]
+    return set(rows["asset_id"])
+
+
+def _values(levels: pd.DataFrame | None, lead: int, name: str) -> dict:
+    """asset_id -> the asset's value of `name` at `lead` (its max), to rank labels."""
+    if levels is None:
+        return {}
+    rows = levels[levels["lead"] == lead]
+    return dict(zip(rows["asset_id"], rows[f"{name}_max"], strict=True))
+
+
+def _draw_zone(ax: Axes, zone: gpd.GeoDataFrame) -> None:
+    for kind, style in (("buffer", {"edgecolor": "#444444", "linestyle": (0, (4, 2)), "linewidth": 1.1}),
+                        ("core", {"edgecolor": "#111111", "linestyle": "-", "linewidth": 1.8})):
+        part = zone[zone["zone"] == kind]
+        if not part.empty:
+            part.plot(ax=ax, facecolor="none", zorder=3, **style)
+
+
+def _draw_assets(ax: Axes, assets: gpd.GeoDataFrame, alerting: set, values: dict,
+                 extent: tuple[float, float, float, float]) -> None:
+    """Markers (red where alerting) and up to MAX_LABELS names, alerting and highest value first,
+    each placed where it overlaps no other label and stays inside the map (else left out)."""
+    polygons = assets[assets.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if not polygons.empty:
+        polygons.plot(ax=ax, facecolor="none", edgecolor="#222222", linewidth=0.8, zorder=4)
+    points = assets.geometry.representative_point()
+    on_alert = assets["asset_id"].isin(alerting).to_numpy()
+    ax.scatter(points.x[~on_alert], points.y[~on_alert], s=28, c="white", edgecolors="#555555",
+               linewidths=0.9, zorder=5)
+    ax.scatter(points.x[on_alert], points.y[on_alert], s=95, c="black", zorder=6)  # a ring that shows on red
+    ax.scatter(points.x[on_alert], points.y[on_alert], s=50, c=ALERT_COLOUR, edgecolors="white",
+               linewidths=1.6, zorder=6)
+    names = assets["name"] if "name" in assets else assets["asset_id"]
+    inside = (points.x > extent[0]) & (points.x < extent[1]) & (points.y > extent[2]) & (points.y < extent[3])
+    ranked = sorted(
+        zip(assets["asset_id"][inside], names[inside], points[inside], strict=True),
+        key=lambda item: (item[0] not in alerting, -np.nan_to_num(values.get(item[0], np.nan), nan=-np.inf)),
+    )
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    taken: list = []  # window extents of the labels placed so far
+    for asset_id, name, point in ranked:
+        if len(taken) == MAX_LABELS:
+            break
+        for dx, dy, ha, va in _LABEL_SPOTS:  # the first spot clear of the frame and other labels wins
+            label = ax.annotate(str(name), (point.x, point.y), xytext=(dx, dy), textcoords="offset points",
+                                ha=ha, va=va, fontsize=7.5, path_effects=_HALO, zorder=7,
+                                fontweight="bold" if asset_id in alerting else "normal")
+            box = label.get_window_extent(renderer)
+            fits = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+            if fits and not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                break
+            label.remove()
+
+
+def _scale_bar(ax: Axes, extent: tuple[float, float, float, float]) -> None:
+    """A bar of a round length near a fifth of the map's width, lower left."""
+    width_m = extent[1] - extent[0]
+    length_m = max((n for n in (50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000) if n <= width_m / 4),
+                   default=width_m / 4)
+    x = extent[0] + 0.04 * width_m
+    y = extent[2] + 0.05 * (extent[3] - extent[2])
+    ax.plot([x, x + length_m], [y, y], color="black", linewidth=3, solid_capstyle="butt", zorder=8,
+            path_effects=[patheffects.withStroke(linewidth=5, foreground="white")])
+    label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
+    ax.text(x + length_m / 2, y + 0.025 * (extent[3] - extent[2]), label, ha="center", va="bottom",
+            fontsize=8, path_effects=_HALO, zorder=8)
+
+
+def _north_arrow(ax: Axes) -> None:
+    """An arrow pointing up, top right (the grid is projected with north up)."""
+    ax.annotate("N", xy=(0.95, 0.95), xytext=(0.95, 0.83), xycoords="axes fraction", ha="center", va="center",
+                fontsize=10, fontweight="bold", path_effects=_HALO, zorder=8,
+                arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.5})
+
+
+def _legend_handles(with_alerts: bool) -> list:
+    site = {"marker": "o", "linestyle": "none", "markeredgecolor": "#555555"}
+    handles = [
+        Line2D([], [], color="#111111", linewidth=1.8, label="Heritage core zone"),
+        Line2D([], [], color="#444444", linewidth=1.1, linestyle=(0, (4, 2)), label="Buffer zone"),
+        Patch(facecolor=SEA_COLOUR, edgecolor="none", label="Sea"),
+    ]
+    if with_alerts:
+        handles += [
+            Line2D([], [], markerfacecolor=ALERT_COLOUR, markeredgecolor="white", markeredgewidth=1.6, marker="o",
+                   linestyle="none", markersize=8, label="Site on alert (this hazard, this day)",
+                   path_effects=[patheffects.withStroke(linewidth=3, foreground="black")]),
+            Line2D([], [], markerfacecolor="white", markersize=6, label="Site below its alert level", **site),
+        ]
+    else:
+        handles.append(Line2D([], [], markerfacecolor="white", markersize=6, label="Heritage site", **site))
+    return handles

@@ -1,0 +1,90 @@
+"""Factories for the publishing tests: a small forecast, assets and heritage zone, in memory.
+
+The forecast is 20 x 30 cells of 30 m with 3 leads; the 6 eastern columns are sea. Flood
+probability peaks at cell (row 8, col 10) and grows with lead; tasmax q50 falls from 36 degC
+in the west to 32 degC in the east and rises 1 degC a lead.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+from shapely.geometry import Point, box
+
+from tests.conftest import ORIGIN, template
+
+NY, NX, RES_M = 20, 30, 30.0
+SEA_COLUMNS = 6
+ISSUE_DATE = "2024-12-26"
+HOTSPOT = (8, 10)  # (row, col) of the flood peak
+
+
+def cell_centre(row: int, col: int) -> tuple[float, float]:
+    """Grid x, y (m) of the centre of cell (row, col), rows counted from the north."""
+    xmin, ymax = ORIGIN
+    return xmin + RES_M * (col + 0.5), ymax - RES_M * (row + 0.5)
+
+
+def small_forecast(n_lead: int = 3) -> xr.Dataset:
+    """A forecast Dataset as the forecast flow hands it to publishing."""
+    base = template(NY, NX, RES_M)
+    rows, cols = np.meshgrid(np.arange(NY), np.arange(NX), indexing="ij")
+    land = cols < NX - SEA_COLUMNS
+    lead = np.arange(n_lead)[:, None, None]
+    peak = np.exp(-((rows - HOTSPOT[0]) ** 2 + (cols - HOTSPOT[1]) ** 2) / 20.0)
+    flood = np.clip(0.05 + 0.85 * peak * (lead + 1) / n_lead, 0, 1)
+    q50 = 36.0 - 4.0 * cols / (NX - 1) + 1.0 * lead - 1.0
+    sea = ~land[None]
+
+    def lead_var(values, long_name, units):
+        data = np.where(sea, np.nan, values).astype("float32")
+        return (("lead", "y", "x"), data, {"long_name": long_name, "units": units})
+
+    forecast = xr.Dataset(
+        {
+            "flood_probability": lead_var(flood, "probability of flooding", "1"),
+            "tasmax_q10": lead_var(q50 - 1.5, "daily max air temperature, 10th percentile", "degC"),
+            "tasmax_q50": lead_var(q50, "daily max air temperature, median", "degC"),
+            "tasmax_q90": lead_var(q50 + 1.5, "daily max air temperature, 90th percentile", "degC"),
+            "land": (("y", "x"), land, {"long_name": "land cell"}),
+        },
+        coords={"lead": np.arange(n_lead), "y": base.y, "x": base.x,
+                "forecast_reference_time": np.datetime64("2024-12-25T16:00:00", "ns")},
+        attrs={"issue_date": ISSUE_DATE, "city": "test-city", "city_name": "Test City",
+               "timezone": "Asia/Kuala_Lumpur", "flood_model_version": "flood-test-1",
+               "heat_model_version": "heat-test-1"},
+    )
+    return forecast.rio.write_crs(base.rio.crs).rio.write_transform(base.rio.transform())
+
+
+def small_assets() -> gpd.GeoDataFrame:
+    """Six assets in WGS84 (so tests exercise the reprojection): points, a 2x2-cell polygon,
+    a jetty over the sea and a site outside the grid."""
+    x0, y0 = cell_centre(0, 0)
+    left, top = x0 - RES_M / 2, y0 + RES_M / 2
+    records = [
+        ("hot", "Hotspot Clan House", Point(cell_centre(*HOTSPOT)), np.nan, np.nan, 0.0, "Timur Laut"),
+        ("west", "West Temple", Point(cell_centre(2, 1)), np.nan, np.nan, 1.0, "Timur Laut"),
+        ("block", "Shophouse Row", box(left + 9 * RES_M, top - 10 * RES_M, left + 11 * RES_M, top - 8 * RES_M),
+         0.9, 40.0, np.nan, None),
+        ("jetty", "Clan Jetty", Point(cell_centre(12, NX - SEA_COLUMNS + 1)), np.nan, np.nan, np.nan,
+         "Timur Laut"),
+        ("east", "Harbour Fort", Point(cell_centre(15, NX - SEA_COLUMNS - 1)), 0.2, np.nan, 0.0, None),
+        ("far", "Hill Shrine", Point(x0 - 2000, y0), np.nan, np.nan, np.nan, "Barat Daya"),
+    ]
+    frame = pd.DataFrame(records, columns=["asset_id", "name", "geometry", "flood_threshold",
+                                           "heat_threshold", "floor_height_m", "district"])
+    frame["kind"] = "temple"
+    local = gpd.GeoDataFrame(frame, geometry="geometry", crs=template(NY, NX, RES_M).rio.crs)
+    return local.to_crs("EPSG:4326")
+
+
+def small_zone() -> gpd.GeoDataFrame:
+    """A heritage core inside a buffer zone, on the grid CRS."""
+    xmin, ymax = ORIGIN
+    core = box(xmin + 150, ymax - 420, xmin + 450, ymax - 150)
+    buffer = box(xmin + 90, ymax - 510, xmin + 600, ymax - 90).difference(core)
+    return gpd.GeoDataFrame({"zone": ["core", "buffer"]}, geometry=[core, buffer],
+                            crs=template(NY, NX, RES_M).rio.crs)
