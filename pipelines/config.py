@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,6 +56,8 @@ class GridConfig(_Strict):
     @model_validator(mode="after")
     def _bounds_hold_cells(self) -> GridConfig:
         xmin, ymin, xmax, ymax = self.bounds
+        if not all(math.isfinite(v) for v in self.bounds):
+            raise ValueError(f"bounds {self.bounds} must be finite numbers")
         if xmin >= xmax or ymin >= ymax:
             raise ValueError(f"bounds {self.bounds} are inverted: need xmin < xmax and ymin < ymax")
         if min(xmax - xmin, ymax - ymin) < 4 * self.resolution_m:
@@ -155,8 +158,8 @@ def load_city_config(path: Path | str) -> CityConfig:
     """Read and validate a city YAML; raise ConfigError naming the file and field."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: cannot read YAML: {err}") from err
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")

@@ -1,0 +1,291 @@
+"""The bundle contract as tables, and the checks of its static files and CSVs.
+
+Every check returns a list of Problems and never raises for a bad file: the caller turns an
+unreadable file into one Problem. docs/data-contract.md is the text these tables follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from pyproj import CRS, Transformer
+
+DEM = "static/dem.tif"
+IMPERVIOUS = "static/impervious.tif"
+HISTORY = "weather/history.nc"
+FORECASTS = "weather/forecasts"
+FLOOD_EVENTS = "obs/flood_events.csv"
+TEMPERATURE = "obs/temperature.csv"
+PROVENANCE = "provenance.json"
+
+LONLAT_MARGIN_DEG = 0.01  # observations may sit this far (about 1 km) outside the city bounds
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One way a bundle breaks the contract: which file, which field in it, and what is wrong."""
+
+    file: str  # path relative to the bundle root
+    field: str  # variable, column, attribute, or "" for the file itself
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}" if self.field else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A weather variable of history.nc and the forecasts."""
+
+    units: str
+    standard_name: str
+    valid_range: tuple[float, float]
+
+
+WEATHER_VARIABLES: dict[str, Variable] = {
+    "pr": Variable("mm h-1", "precipitation_flux", (0, 500)),
+    "tas": Variable("degC", "air_temperature", (-10, 60)),
+    "hurs": Variable("%", "relative_humidity", (0, 100)),
+    "sfcWind": Variable("m s-1", "wind_speed", (0, 75)),
+    "rsds": Variable("W m-2", "surface_downwelling_shortwave_flux_in_air", (0, 1500)),
+    "zos": Variable("m", "sea_surface_height_above_mean_sea_level", (-10, 10)),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a CSV or an attribute of a vector layer."""
+
+    name: str
+    kind: Literal["number", "text", "date", "choice"] = "number"
+    required: bool = True  # the column must exist
+    allow_missing: bool = False  # empty cells are allowed
+    valid_range: tuple[float, float] | None = None
+    choices: frozenset[str] = frozenset()
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A vector file of static/."""
+
+    path: str
+    geometry_types: frozenset[str]
+    columns: tuple[Column, ...] = ()
+    required: bool = True
+
+
+_POLYGONS = frozenset({"Polygon", "MultiPolygon"})
+WATERWAY_KINDS = frozenset({"river", "drain", "canal"})
+ZONES = frozenset({"core", "buffer"})
+
+
+def _optional(name: str, valid_range: tuple[float, float] | None = None, kind="number") -> Column:
+    return Column(name, kind, required=False, allow_missing=True, valid_range=valid_range)
+
+
+VECTOR_LAYERS: dict[str, Layer] = {
+    "buildings": Layer("static/buildings.gpkg", _POLYGONS, (_optional("height_m", (0, 1000)),)),
+    "waterways": Layer(
+        "static/waterways.gpkg", frozenset({"LineString", "MultiLineString"}),
+        (Column("kind", "choice", choices=WATERWAY_KINDS), _optional("width_m", (0, 10_000))),
+    ),
+    "sea": Layer("static/sea.gpkg", _POLYGONS, required=False),
+    "heritage_assets": Layer(
+        "static/heritage_assets.gpkg", frozenset({"Point", "Polygon", "MultiPolygon"}),
+        (
+            Column("asset_id", "text", unique=True), Column("name", "text"), Column("kind", "text"),
+            _optional("flood_threshold", (0, 1)), _optional("heat_threshold", (-10, 60)),
+            _optional("floor_height_m", (0, 100)), _optional("district", kind="text"),
+        ),
+    ),
+    "heritage_zone": Layer(
+        "static/heritage_zone.gpkg", _POLYGONS, (Column("zone", "choice", choices=ZONES),)
+    ),
+}
+
+_LON = Column("lon", valid_range=(-180, 180))
+_LAT = Column("lat", valid_range=(-90, 90))
+CSV_TABLES: dict[str, tuple[Column, ...]] = {
+    FLOOD_EVENTS: (
+        Column("date", "date"), _LON, _LAT, _optional("depth_cm", (0, 10_000)),
+        Column("source", "text", allow_missing=True),
+    ),
+    TEMPERATURE: (
+        Column("station_id", "text"), _LON, _LAT, Column("date", "date"),
+        Column("tasmax", allow_missing=True, valid_range=(-10, 60)),
+        _optional("tasmin", (-10, 60)), _optional("hurs_mean", (0, 100)),
+    ),
+}
+
+
+class City(NamedTuple):
+    """The city grid's CRS and bounds (xmin, ymin, xmax, ymax, in that CRS)."""
+
+    crs: CRS
+    bounds: tuple[float, float, float, float]
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def outside_city(bounds: tuple, crs: CRS | str, city: City, margin: float = 0.0) -> str | None:
+    """Why `bounds` (in `crs`, widened by `margin`) miss the city, or None when they overlap it."""
+    box = Transformer.from_crs(crs, city.crs, always_xy=True).transform_bounds(*bounds, densify_pts=21)
+    wide = (box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin)
+    if _overlaps(wide, city.bounds):
+        return None
+    shown = ", ".join(f"{v:.0f}" for v in box)
+    return f"extent ({shown}) in {city.crs.to_string()} does not overlap the city bounds {city.bounds}"
+
+
+_GEOMETRY_NAMES = np.array([
+    "Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+    "MultiPolygon", "GeometryCollection", "null",
+])  # in the order of shapely.get_type_id
+
+
+def _feature(i: int) -> str:
+    return f"feature {i + 1}"  # GeoPackage feature ids start at 1
+
+
+def _line(i: int) -> str:
+    return f"line {i + 2}"  # line 1 is the header
+
+
+def _tally(mask: np.ndarray, what: str, row: Callable[[int], str], values: pd.Series | None = None) -> str:
+    """'3 <what>, first '<value>' at <row>' for the True entries of `mask`."""
+    i = int(np.argmax(mask))
+    example = f"{values.iloc[i]!r} " if values is not None else ""
+    return f"{mask.sum()} {what}, first {example}at {row(i)}"
+
+
+def _column_messages(values: pd.Series, col: Column, row: Callable[[int], str]) -> list[str]:
+    text = values.astype("str").str.strip()
+    missing = (values.isna() | (text == "")).to_numpy()
+    messages = [] if col.allow_missing or not missing.any() else [_tally(missing, "empty values", row)]
+    checks = []  # (bad rows, what is wrong with them)
+    if col.kind == "number":
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        checks.append((np.isnan(numbers) & ~missing, "values are not numbers"))
+        if col.valid_range:
+            lo, hi = col.valid_range
+            with np.errstate(invalid="ignore"):
+                checks.append(((numbers < lo) | (numbers > hi), f"values outside {lo}..{hi}"))
+    elif col.kind == "date":
+        dates = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")
+        checks.append((dates.isna().to_numpy() & ~missing, "values are not dates YYYY-MM-DD"))
+    elif col.kind == "choice":
+        allowed = ", ".join(sorted(col.choices))
+        checks.append((~text.isin(col.choices).to_numpy() & ~missing, f"values not in {{{allowed}}}"))
+    elif not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+        messages.append(f"values must be text, got dtype {values.dtype}")
+    if col.unique:
+        checks.append((text.duplicated(keep=False).to_numpy() & ~missing, "rows share a value"))
+    return messages + [_tally(bad, what, row, values) for bad, what in checks if bad.any()]
+
+
+def check_columns(
+    frame: pd.DataFrame, columns: tuple[Column, ...], file: str, row: Callable[[int], str]
+) -> list[Problem]:
+    """Problems with the columns of `frame`; `row(i)` names the i-th row in messages."""
+    problems = []
+    for col in columns:
+        if col.name in frame.columns:
+            problems += [Problem(file, col.name, m) for m in _column_messages(frame[col.name], col, row)]
+        elif col.required:
+            problems.append(Problem(file, col.name, "missing column"))
+    return problems
+
+
+def check_raster(
+    root: Path, file: str, *, valid_range: tuple[float, float], projected: bool, city: City | None
+) -> list[Problem]:
+    """Problems with a one-band float GeoTIFF: CRS, overlap with the city, values."""
+    problems = []
+    with rasterio.open(root / file) as src:
+        if src.count != 1:
+            problems.append(Problem(file, "band", f"has {src.count} bands, expected 1"))
+        if np.dtype(src.dtypes[0]).kind != "f":
+            problems.append(Problem(file, "dtype", f"is {src.dtypes[0]}, expected float32"))
+        if src.crs is None:
+            problems.append(Problem(file, "crs", "no CRS"))
+        elif projected and not src.crs.is_projected:
+            problems.append(Problem(file, "crs", f"{src.crs.to_string()} is not a projected CRS"))
+        elif city is not None and (why := outside_city(src.bounds, CRS.from_user_input(src.crs), city)):
+            problems.append(Problem(file, "bounds", why))
+        values = src.read(1, masked=True).astype("float64").filled(np.nan)
+    valid = values[np.isfinite(values)]
+    lo, hi = valid_range
+    if valid.size == 0:
+        problems.append(Problem(file, "values", "no valid cells (all nodata or NaN)"))
+    elif (bad := (valid < lo) | (valid > hi)).any():
+        span = f"min {valid.min():g}, max {valid.max():g}"
+        problems.append(Problem(file, "values", f"{bad.sum()} cells outside {lo}..{hi} ({span})"))
+    return problems
+
+
+def check_vector(root: Path, layer: Layer, city: City | None) -> list[Problem]:
+    """Problems with a vector layer: CRS, features, geometries, attributes, overlap."""
+    file = layer.path
+    frame = gpd.read_file(root / file, engine="pyogrio")
+    problems = []
+    if frame.crs is None:
+        problems.append(Problem(file, "crs", "no CRS"))
+    if len(frame) == 0:
+        return [*problems, Problem(file, "", "has no features")]
+    geoms = frame.geometry.to_numpy()
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    types = pd.Series(_GEOMETRY_NAMES[shapely.get_type_id(geoms)])  # id -1 (null) picks the last name
+    wrong = ~types.isin(layer.geometry_types).to_numpy() & ~empty
+    invalid = ~shapely.is_valid(geoms) & ~empty
+    reason = shapely.is_valid_reason(geoms[np.argmax(invalid)]) if invalid.any() else ""
+    for bad, what, example in [
+        (empty, "empty or null geometries", None),
+        (wrong, f"geometries are not {' or '.join(sorted(layer.geometry_types))}", types),
+        (invalid, f"invalid geometries ({reason})", None),
+    ]:
+        if bad.any():
+            problems.append(Problem(file, "geometry", _tally(bad, what, _feature, example)))
+    problems += check_columns(pd.DataFrame(frame.drop(columns="geometry")), layer.columns, file, _feature)
+    if frame.crs is not None and city is not None and not empty.all():
+        bounds = tuple(shapely.total_bounds(geoms[~empty]))
+        if why := outside_city(bounds, CRS(frame.crs), city):
+            problems.append(Problem(file, "geometry", why))
+    return problems
+
+
+def check_csv(root: Path, file: str, city: City | None) -> list[Problem]:
+    """Problems with an observation CSV: columns, dates, coordinates, duplicate station days."""
+    frame = pd.read_csv(root / file, dtype=str, skipinitialspace=True)
+    problems = check_columns(frame, CSV_TABLES[file], file, _line)
+    if {"station_id", "date"} <= set(frame.columns):
+        dup = frame.duplicated(["station_id", "date"], keep=False).to_numpy()
+        if dup.any():
+            days = frame["station_id"] + " " + frame["date"]
+            message = _tally(dup, "rows repeat a station day", _line, days)
+            problems.append(Problem(file, "station_id, date", message))
+    if city is not None and {"lon", "lat"} <= set(frame.columns):
+        lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)
+        lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
+        to_lonlat = Transformer.from_crs(city.crs, "EPSG:4326", always_xy=True)
+        xmin, ymin, xmax, ymax = to_lonlat.transform_bounds(*city.bounds, densify_pts=21)
+        m = LONLAT_MARGIN_DEG
+        with np.errstate(invalid="ignore"):
+            out = (lon < xmin - m) | (lon > xmax + m) | (lat < ymin - m) | (lat > ymax + m)
+        if out.any():
+            box = f"{xmin - m:.3f}..{xmax + m:.3f} E, {ymin - m:.3f}..{ymax + m:.3f} N"
+            points = frame["lon"] + ", " + frame["lat"]
+            message = _tally(out, f"rows outside the city ({box})", _line, points)
+            problems.append(Problem(file, "lon, lat", message))
+    return problems
