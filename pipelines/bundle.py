@@ -77,14 +77,22 @@ def require_valid_bundle(root: Path, **kwargs) -> None:
         raise BundleError(problems, root)
 
 
+def _recorded_timezone(root: Path) -> str:
+    try:
+        return str(json.loads((root / PROVENANCE).read_text()).get("timezone", "UTC"))
+    except (OSError, ValueError, AttributeError):
+        return "UTC"  # an unreadable provenance.json is reported by its own check
+
+
 def validate_bundle(
     root: Path, *, city_crs: str | None = None, city_bounds: tuple | None = None,
-    timezone: str = "UTC", lead_days: int | None = None, check_forecasts: str = "last",
+    timezone: str | None = None, lead_days: int | None = None, check_forecasts: str = "last",
 ) -> list[Problem]:
     """Every way the bundle at `root` breaks the contract; empty when it is valid.
 
     With `city_crs` and `city_bounds` the DEM, vectors, weather grid and observations must
-    overlap the city. `timezone` (IANA) places each forecast's issue time at local midnight;
+    overlap the city. `timezone` (IANA) places each forecast's issue time at local midnight
+    (default: the `timezone` recorded in provenance.json, else UTC);
     `lead_days`, when given, fixes the forecast length. `check_forecasts="last"` reads only the
     newest forecast and checks the names of the others; "all" reads them all.
     """
@@ -92,8 +100,8 @@ def validate_bundle(
         raise ValueError(f"`check_forecasts` must be 'last' or 'all', got {check_forecasts!r}")
     if city_bounds is not None and city_crs is None:
         raise ValueError("`city_bounds` needs `city_crs`")
-    zone = ZoneInfo(timezone)  # raises on an unknown zone: a caller's error, not the bundle's
     root = Path(root)
+    zone = ZoneInfo(timezone or _recorded_timezone(root))  # unknown zone: a caller's error
     if not root.is_dir():
         return [Problem(".", "", f"bundle folder {root} does not exist")]
     city = City(CRS.from_user_input(city_crs), tuple(city_bounds)) if city_bounds is not None else None

@@ -1,0 +1,110 @@
+"""The `warisan` command: one subcommand per flow, plus `demo` and `validate`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from pipelines.config import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="warisan", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="city YAML (default: demo)")
+        return sub
+
+    with_config("demo", "demo bundle -> features -> train -> forecast for the last date")
+    with_config("ingest", "fill or refresh the bundle from the configured source")
+    with_config("features", "build static features and daily drivers")
+    with_config("train", "train and register the flood and heat models")
+    forecast = with_config("forecast", "run the daily forecast for one issue date")
+    forecast.add_argument("--date", type=dt.date.fromisoformat, help="issue date (default: the last)")
+    with_config("serve", "serve daily_forecast on Prefect's scheduler (cron from the config)")
+    validate = commands.add_parser("validate", help="check a bundle against the data contract")
+    validate.add_argument("bundle", type=Path)
+    validate.add_argument("--config", type=Path, help="city YAML, to check CRS, bounds and time zone too")
+    validate.add_argument("--all-forecasts", action="store_true", help="open every forecast file")
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pipelines.bundle import validate_bundle
+    from pipelines.config import load_city_config
+
+    extra = {}
+    if args.config:
+        config = load_city_config(args.config)
+        extra = {"city_crs": config.grid.crs, "city_bounds": config.grid.bounds,
+                 "timezone": config.city.timezone}
+    problems = validate_bundle(args.bundle, check_forecasts="all" if args.all_forecasts else "last", **extra)
+    for problem in problems:
+        print(problem)
+    print(f"{args.bundle}: {'valid' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+def _print_outputs(written: dict) -> None:
+    print("\nOutputs:")
+    for kind, paths in written.items():
+        print(f"  {kind}:")
+        for path in paths:
+            print(f"    {path}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines import flows
+
+    if args.command == "demo":
+        flows.ingest(args.config)
+        cards = flows.train(args.config)
+        written = flows.daily_forecast(args.config)
+        for hazard, card in cards.items():
+            print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
+        _print_outputs(written)
+    elif args.command == "ingest":
+        print(flows.ingest(args.config))
+    elif args.command == "features":
+        for name, path in flows.build_features(args.config).items():
+            print(f"{name}: {path}")
+    elif args.command == "train":
+        for hazard, card in flows.train(args.config).items():
+            print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
+    elif args.command == "forecast":
+        _print_outputs(flows.daily_forecast(args.config, args.date))
+    elif args.command == "serve":
+        from pipelines.config import load_city_config
+
+        config = load_city_config(args.config)
+        flows.daily_forecast.serve(
+            name=f"{config.city.slug}-daily", parameters={"config_path": str(args.config.resolve())},
+            cron=config.schedule_cron, timezone=config.city.timezone,
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `warisan` console command; user errors exit 2 with one clear message."""
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry
+    try:
+        return _validate(args) if args.command == "validate" else _run(args)
+    except (ConfigError, FileNotFoundError, NotImplementedError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # bundle, registry and input errors name their file and field
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

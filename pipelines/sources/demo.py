@@ -1,0 +1,210 @@
+"""The demo world: a synthetic twin of a coastal heritage city, written as a city bundle with its truth.
+
+`generate_demo_bundle` writes every file of docs/data-contract.md from a seed: the static world
+(demo_static), hourly regional weather and tides (demo_weather), one forecast a day
+(demo_forecasts), the truth beside the bundle (demo_truth) and observations sampled from it
+(demo_obs). The same seed and arguments give the same bytes in every data file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from features.grid import cell_lonlat, grid_template
+from pipelines.sources import (
+    demo_assets,
+    demo_forecasts,
+    demo_io,
+    demo_obs,
+    demo_static,
+    demo_truth,
+    demo_weather,
+)
+from pipelines.storage import sha256_file, write_atomic, write_text_atomic
+
+GENERATOR = "pipelines.sources.demo"
+FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
+_STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations")
+ATTRIBUTION = (
+    ("Climate calibration: MetMalaysia Bayan Lepas station record (daily 2021-2022, monthly 2013-2022). "
+    "Source: MetMalaysia via data.gov.my, CC BY 4.0."),
+    ("Coastline (coastline=penang): GSHHG 2.3.7 full resolution, GNU LGPL 3+. Wessel, P. and Smith, W. H. F. "
+    "(1996), A global, self-consistent, hierarchical, high-resolution shoreline database, J. Geophys. Res. "
+    "101(B4), 8741-8743."),
+    "Districts: Source: Department of Statistics Malaysia (DOSM), data-open (DOSM Open Data License).",
+    "Heritage site names and positions (assets=george-town): github.com/wuuu1014/george-town-heritage.",
+    ("static/heritage_zone.gpkg is synthetic: core (~109 ha) and buffer (~150 ha) zones grown around the "
+    "assets approximate George Town's UNESCO zones, whose official outline is not public."),
+    "Everything else (terrain, waterways, buildings, weather, forecasts, observations) is synthetic.",
+)
+
+
+class _Stopwatch:
+    """Seconds spent per stage, reported through `progress` as each stage ends."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        self.progress, self.seconds = progress, {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - began, 2)
+        self.progress(f"demo world: {name} done in {self.seconds[name]:.1f} s")
+
+
+def generate_demo_bundle(
+    bundle_dir: Path, truth_dir: Path, *, city_slug: str, crs: str,
+    bounds: tuple[float, float, float, float], resolution_m: float,
+    start: dt.date, end: dt.date, seed: int, timezone: str,
+    coastline: Literal["penang", "synthetic"], assets: str,
+    regional_spacing_deg: float, lead_days: int,
+    progress: Callable[[str], None] = lambda message: None,
+) -> dict:
+    """Write the demo world's bundle to `bundle_dir` and its truth to `truth_dir`; return a summary.
+
+    History covers local days `start` .. `end` - 1 (hourly, to the issue time of `end`);
+    forecasts are issued at local midnight of every day from `start` + 3 to `end`; the truth
+    covers `start` .. `end` + `lead_days` - 1, so the last forecast can be scored; observations
+    cover the history's days. `assets` is "george-town" or a CSV path (name, lon, lat,
+    category, optional id). The summary counts files, days, reports and stations, and gives
+    the seconds per stage.
+    """
+    if end < start + dt.timedelta(days=FIRST_ISSUE_AFTER_DAYS):
+        raise ValueError(f"`end` must be at least {FIRST_ISSUE_AFTER_DAYS} days after `start`")
+    if lead_days < 1:
+        raise ValueError(f"`lead_days` must be >= 1, got {lead_days}")
+    bundle_dir, truth_dir = Path(bundle_dir), Path(truth_dir)
+    seeds = np.random.SeedSequence(seed).spawn(len(_STREAMS))
+    streams = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
+    clock = _Stopwatch(progress)
+    template = grid_template(crs, bounds, resolution_m)
+    history_days = (end - start).days
+    truth_days = history_days + lead_days  # the last forecast's lead days are scored too
+
+    with clock.stage("static world"):
+        world = demo_static.build_static_world(template, city_slug=city_slug, coastline=coastline,
+                                               assets=assets, streams=streams, progress=progress)
+        written = _write_static(bundle_dir, world)
+
+    with clock.stage("weather"):
+        lon, lat = cell_lonlat(template)
+        lat, lon = demo_weather.regional_axes((float(lon.min()), float(lon.max())),
+                                              (float(lat.min()), float(lat.max())), regional_spacing_deg)
+        weather = demo_weather.simulate_regional_weather(
+            lat, lon, start, truth_days + 1, timezone, streams["weather"],
+            demo_weather.bayan_lepas_climatology())
+        before_issue = weather.time < np.datetime64(demo_weather.local_midnight_utc(end, timezone))
+        history = weather.sel(time=before_issue)
+        written.append(demo_io.write_history(bundle_dir / "weather/history.nc", history))
+
+    with clock.stage("forecasts"):
+        issue_dates = [start + dt.timedelta(days=d) for d in range(FIRST_ISSUE_AFTER_DAYS, history_days + 1)]
+        issue_times = pd.DatetimeIndex([demo_weather.local_midnight_utc(d, timezone) for d in issue_dates])
+        issue_index = np.searchsorted(weather.time.values, issue_times.to_numpy())
+        values = demo_forecasts.forecast_values(weather, issue_index, 24 * lead_days, streams["forecasts"])
+        folder = bundle_dir / "weather/forecasts"
+        forecast_hashes = demo_forecasts.write_forecasts(folder, values, issue_dates, issue_times, lat, lon)
+        for stale in sorted({p.name for p in folder.glob("*.nc")} - set(forecast_hashes)):
+            (folder / stale).unlink()  # left by an earlier world with other dates
+
+    with clock.stage("truth"):
+        day = demo_weather.local_day(weather.time.values, start, timezone)
+        daily = demo_truth.daily_regional(weather, day, truth_days)
+        cells, row, col = demo_static.land_cells(world, template)
+        truth = demo_truth.simulate_truth(daily, weather, cells, truth_days, streams["truth"])
+        demo_io.write_truth(truth_dir, truth, template, row, col, start, truth_days)
+
+    with clock.stage("observations"):
+        dates = pd.date_range(pd.Timestamp(start), periods=history_days, freq="D")
+        reports, temperatures = _observations(world, template, cells, row, col, truth, daily, weather, dates,
+                                              city_slug, streams["observations"])
+        for name, table in (("obs/flood_events.csv", reports), ("obs/temperature.csv", temperatures)):
+            written.append(write_atomic(bundle_dir / name, lambda tmp, t=table: t.to_csv(tmp, index=False)))
+
+    with clock.stage("provenance"):
+        arguments = {
+            "city_slug": city_slug, "crs": crs, "bounds": [float(b) for b in bounds],
+            "resolution_m": float(resolution_m), "start": start.isoformat(), "end": end.isoformat(),
+            "seed": seed, "timezone": timezone, "coastline": coastline, "assets": assets,
+            "regional_spacing_deg": float(regional_spacing_deg), "lead_days": lead_days,
+        }
+        _write_provenance(bundle_dir, written, forecast_hashes, seed, arguments)
+
+    return {
+        "bundle": str(bundle_dir), "truth": str(truth_dir), "files": len(written) + len(forecast_hashes) + 1,
+        "forecast_files": len(forecast_hashes), "history_days": history_days, "truth_days": truth_days,
+        "regional_points": lat.size * lon.size, "assets": len(world.assets),
+        "buildings": len(world.buildings), "waterways": len(world.waterways),
+        "flood_days": int(np.unique(truth.flood_day).size),
+        "flooded_cell_days": int(truth.flood_day.size), "flood_reports": len(reports),
+        "stations": int(temperatures["station_id"].nunique()), "temperature_rows": len(temperatures),
+        "seconds": clock.seconds | {"total": round(sum(clock.seconds.values()), 2)},
+    }
+
+
+def _observations(
+    world: demo_static.StaticWorld, template: xr.DataArray, cells: demo_truth.CellLayers, row: np.ndarray,
+    col: np.ndarray, truth: demo_truth.Truth, daily: demo_truth.DailyRegional, weather: xr.Dataset,
+    dates: pd.DatetimeIndex, city_slug: str, rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Flood reports and station temperatures over `dates`, sampled from the truth."""
+    crs = str(template.rio.crs)
+    exposure = demo_static.report_exposure(world, template, row, col)
+    reports = demo_obs.flood_reports(truth, cells.x, cells.y, exposure, daily, dates,
+                                     abs(template.rio.transform().a), crs, rng)
+    land_index = np.full(template.shape, -1)
+    land_index[row, col] = np.arange(row.size)
+    asset_col, asset_row = ~template.rio.transform() @ (world.assets.geometry.x.to_numpy(),
+                                                        world.assets.geometry.y.to_numpy())
+    asset_cells = land_index[asset_row.astype(int), asset_col.astype(int)]
+    stations = demo_obs.station_cells(asset_cells[asset_cells >= 0], cells.elevation_m, row, col,
+                                      template.shape, rng)
+    prefix = demo_assets.slug_initials(city_slug)
+    station_ids = [f"{prefix}-T{n + 1:02d}" for n in range(stations.size)]
+    to_stations = demo_truth.interpolation_matrix(weather, cells.lon[stations], cells.lat[stations])
+    temperatures = demo_obs.station_temperatures(truth, stations, station_ids, cells.x, cells.y, daily,
+                                                 to_stations, dates, crs, rng)
+    return reports, temperatures
+
+
+def _write_static(bundle_dir: Path, world: demo_static.StaticWorld) -> list[Path]:
+    """The files of static/; sea.gpkg only when the grid holds some sea."""
+    static = bundle_dir / "static"
+    vectors = {"buildings": world.buildings, "waterways": world.waterways, "sea": world.sea,
+               "heritage_assets": world.assets, "heritage_zone": world.zones}
+    if world.sea.geometry.is_empty.all():
+        del vectors["sea"]
+        (static / "sea.gpkg").unlink(missing_ok=True)  # an earlier world's sea must not outlive it
+    return [
+        demo_io.write_geotiff(static / "dem.tif", world.dem, "m", "elevation above mean sea level"),
+        demo_io.write_geotiff(static / "impervious.tif", world.impervious, "1", "impervious fraction"),
+        *(demo_io.write_gpkg(static / f"{name}.gpkg", frame, name) for name, frame in vectors.items()),
+    ]
+
+
+def _write_provenance(bundle_dir: Path, written: list[Path], forecast_hashes: dict[str, str], seed: int,
+                      arguments: dict) -> None:
+    """provenance.json: an entry with sha256 per file, the generator's arguments and attribution."""
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    entry = {"source": "demo", "generator": GENERATOR, "seed": seed, "url": None, "retrieved": created}
+    files = {path.relative_to(bundle_dir).as_posix(): entry | {"sha256": sha256_file(path)}
+             for path in written}
+    files["weather/forecasts/"] = entry | {"files": dict(sorted(forecast_hashes.items()))}
+    record = {
+        "bundle_version": 1, "city": arguments["city_slug"], "source": "demo", "created": created,
+        "timezone": arguments["timezone"],
+        "generator_arguments": arguments, "attribution": list(ATTRIBUTION),
+        "files": dict(sorted(files.items())),
+    }
+    write_text_atomic(bundle_dir / "provenance.json", json.dumps(record, indent=2, sort_keys=True))

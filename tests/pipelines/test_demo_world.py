@@ -1,0 +1,282 @@
+"""The demo world: Penang's climate, deterministic bytes, the contract's layout, a learnable truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import geopandas as gpd
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from pyproj import Transformer
+
+from pipelines.bundle import validate_bundle
+from pipelines.sources.demo import generate_demo_bundle
+from pipelines.sources.demo_weather import (
+    bayan_lepas_climatology,
+    regional_axes,
+    simulate_regional_weather,
+)
+
+TIMEZONE = "Asia/Kuala_Lumpur"
+# 3.0 km x 2.4 km of George Town's historic core and its shore at 60 m: 50 x 40 cells
+CORE_BOUNDS = (645900.0, 597600.0, 648900.0, 600000.0)
+WORLD = {
+    "city_slug": "george-town-demo", "crs": "EPSG:32647", "bounds": CORE_BOUNDS, "resolution_m": 60.0,
+    "timezone": TIMEZONE, "coastline": "penang", "assets": "george-town", "regional_spacing_deg": 0.05,
+    "lead_days": 3,
+}
+TWO_YEARS = {"start": dt.date(2021, 1, 1), "end": dt.date(2023, 1, 1)}
+SHORT = {"start": dt.date(2021, 1, 1), "end": dt.date(2021, 1, 20)}
+
+
+def _generate(root, seed: int, period: dict, **overrides) -> dict:
+    messages = []
+    summary = generate_demo_bundle(root / "bundle", root / "truth", **{**WORLD, **period, **overrides},
+                                   seed=seed, progress=messages.append)
+    return summary | {"messages": messages}
+
+
+def _hashes(root) -> dict[str, str]:
+    files = json.loads((root / "bundle" / "provenance.json").read_text())["files"]
+    return {name: entry.get("sha256") or json.dumps(entry["files"], sort_keys=True)
+            for name, entry in files.items()}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Two years of the demo world around George Town's core."""
+    root = tmp_path_factory.mktemp("demo")
+    return root, _generate(root, 7, TWO_YEARS)
+
+
+@pytest.fixture(scope="module")
+def climate():
+    """Thirty years of regional weather over George Town, with local dates."""
+    lat, lon = regional_axes((100.28, 100.36), (5.39, 5.45), 0.05)
+    weather = simulate_regional_weather(lat, lon, dt.date(1991, 1, 1), 30 * 365 + 7, TIMEZONE,
+                                        np.random.default_rng(11), bayan_lepas_climatology())
+    local = pd.DatetimeIndex(weather.time.values).tz_localize("UTC").tz_convert(TIMEZONE).tz_localize(None)
+    return weather.assign_coords(time=local).sel(time=slice("1991-01-01", "2020-12-31"))
+
+
+# --- climate ----------------------------------------------------------------------------------
+
+
+def test_monthly_rain_matches_the_bayan_lepas_record_within_25_percent(climate):
+    monthly = climate["pr"].mean(["y", "x"]).resample(time="MS").sum()
+    simulated = monthly.groupby("time.month").mean().values
+    record = bayan_lepas_climatology().rain_mm
+    np.testing.assert_array_less(np.abs(simulated / record - 1), 0.25)
+
+
+def test_september_to_november_is_the_wettest_season_february_the_driest_month(climate):
+    monthly = climate["pr"].mean(["y", "x"]).resample(time="MS").sum().groupby("time.month").mean().values
+    seasons = {start: monthly[np.arange(start, start + 3) % 12].sum() for start in range(12)}
+    assert max(seasons, key=seasons.get) == 8  # Sep-Oct-Nov
+    assert monthly.argmin() == 1  # February
+    assert monthly[4] > max(monthly[3], monthly[5])  # the second peak in May
+
+
+def test_daily_temperatures_follow_penang(climate):
+    tas = climate["tas"].resample(time="1D")
+    mean, tasmax = tas.mean().values, tas.max().values
+    assert np.mean((mean >= 25) & (mean <= 31)) > 0.99
+    assert np.mean((tasmax >= 30) & (tasmax <= 35)) >= 0.8
+    monthly = climate["tas"].mean(["y", "x"]).groupby("time.month").mean().values
+    np.testing.assert_allclose(monthly, bayan_lepas_climatology().tas_mean_degC, atol=1.0)
+
+
+def test_humidity_falls_as_temperature_rises(climate):
+    hurs, tas = climate["hurs"].values.ravel(), climate["tas"].values.ravel()
+    assert np.corrcoef(hurs, tas)[0, 1] < -0.5
+    assert np.mean((hurs >= 55) & (hurs <= 100)) > 0.99
+
+
+def test_spring_tides_range_about_two_metres(climate):
+    zos = climate["zos"].isel(y=0, x=0)
+    daily_range = (zos.resample(time="1D").max() - zos.resample(time="1D").min()).values
+    fortnights = daily_range[: daily_range.size // 15 * 15].reshape(-1, 15).max(axis=1)
+    assert 1.7 <= fortnights.mean() <= 2.3
+
+
+def test_rain_falls_mostly_in_the_afternoon_and_evening(climate):
+    by_hour = climate["pr"].mean(["y", "x"]).groupby("time.hour").mean().values
+    assert by_hour[14:20].mean() > 2 * by_hour[2:8].mean()
+
+
+# --- determinism ------------------------------------------------------------------------------
+
+
+def test_same_seed_gives_the_same_bytes_and_another_seed_other_data(tmp_path):
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        _generate(tmp_path / name, seed, SHORT)
+    first, second, other = (_hashes(tmp_path / name) for name in "abc")
+    assert first == second
+    random = ("static/dem.tif", "static/buildings.gpkg", "weather/history.nc", "weather/forecasts/",
+              "obs/temperature.csv")  # assets, zones and Penang's sea do not depend on the seed
+    assert all(first[name] != other[name] for name in random)
+
+
+# --- layout -----------------------------------------------------------------------------------
+
+
+def test_the_bundle_meets_the_data_contract(world):
+    root, _ = world
+    problems = validate_bundle(root / "bundle", city_crs=WORLD["crs"], city_bounds=CORE_BOUNDS,
+                               timezone=TIMEZONE, lead_days=3)
+    assert problems == []
+
+
+def test_forecasts_are_issued_daily_at_local_midnight_from_the_fourth_day(world):
+    root, summary = world
+    names = sorted(p.name for p in (root / "bundle/weather/forecasts").glob("*.nc"))
+    days = (TWO_YEARS["end"] - TWO_YEARS["start"]).days
+    assert names[0] == "2021-01-04.nc" and names[-1] == "2023-01-01.nc" and len(names) == days - 2
+    with xr.open_dataset(root / "bundle/weather/forecasts/2023-01-01.nc", decode_timedelta=True) as forecast:
+        assert forecast["forecast_reference_time"].values == np.datetime64("2022-12-31T16:00")
+        assert forecast.sizes["lead_time"] == 72
+        units = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "rsds": "W m-2", "zos": "m"}
+        assert {name: forecast[name].attrs["units"] for name in units} == units
+    assert summary["forecast_files"] == len(names)
+
+
+def test_history_runs_hourly_from_local_midnight_of_start_to_the_last_issue(world):
+    root, _ = world
+    with xr.open_dataset(root / "bundle/weather/history.nc") as history:
+        time = history["time"].values
+    assert time[0] == np.datetime64("2020-12-31T16:00") and time[-1] == np.datetime64("2022-12-31T15:00")
+    assert (np.diff(time) == np.timedelta64(1, "h")).all()
+
+
+def test_truth_files_cover_the_last_forecast_on_the_city_grid(world):
+    root, _ = world
+    with xr.open_dataset(root / "truth/flood.nc") as flood, xr.open_dataset(root / "truth/tasmax.nc") as heat:
+        assert flood["flooded"].dtype == np.int8 and flood["flooded"].dims == ("time", "y", "x")
+        days = (TWO_YEARS["end"] - TWO_YEARS["start"]).days + 3  # to the last forecast's lead day 2
+        assert flood.sizes == {"time": days, "y": 40, "x": 50}
+        assert flood["time"].values[-1] == np.datetime64("2023-01-03")
+        assert {"flood_susceptibility", "urban_heat_degC"} <= set(flood.data_vars)
+        assert heat["tasmax"].attrs["units"] == "degC" and heat["tasmax"].sizes == flood["flooded"].sizes
+    with netCDF4.Dataset(root / "truth/tasmax.nc") as raw:
+        assert raw["tasmax"].dtype == np.int16 and raw["tasmax"].scale_factor == pytest.approx(0.01)
+        assert raw["tasmax"].filters()["zlib"]
+
+
+def test_assets_outside_the_grid_are_dropped_and_named(world):
+    _, summary = world
+    assets = gpd.read_file(f"{summary['bundle']}/static/heritage_assets.gpkg")
+    assert assets["asset_id"].str.fullmatch(r"GT-\d\d").all() and assets["asset_id"].is_unique
+    assert "Snake Temple" not in set(assets["name"])
+    assert any("Snake Temple" in message for message in summary["messages"])
+    assert set(assets["district"]) == {"Timur Laut"}
+    kinds = dict(zip(assets["name"], assets["kind"], strict=True))
+    assert kinds["Kapitan Keling Mosque"] == "mosque" and kinds["Leong San Tong Khoo Kongsi"] == "clan_house"
+
+
+def test_heritage_zones_approximate_the_unesco_areas(world):
+    root, _ = world
+    zones = gpd.read_file(root / "bundle/static/heritage_zone.gpkg").set_index("zone")
+    assert zones.loc["core"].geometry.area / 1e4 == pytest.approx(109, rel=0.05)
+    assert zones.loc["buffer"].geometry.area / 1e4 == pytest.approx(150, rel=0.05)
+    assert not zones.loc["core"].geometry.overlaps(zones.loc["buffer"].geometry.buffer(-1))
+
+
+def test_buildings_stand_on_land_and_waterways_have_known_kinds(world):
+    root, _ = world
+    buildings = gpd.read_file(root / "bundle/static/buildings.gpkg")
+    sea = gpd.read_file(root / "bundle/static/sea.gpkg").union_all()
+    assert len(buildings) > 1000 and (buildings["height_m"] > 0).all()
+    assert buildings.geometry.intersection(sea).area.sum() < 0.01 * buildings.area.sum()
+    waterways = gpd.read_file(root / "bundle/static/waterways.gpkg")
+    assert set(waterways["kind"]) <= {"river", "drain", "canal"} and "drain" in set(waterways["kind"])
+
+
+# --- truth and observations -------------------------------------------------------------------
+
+
+def test_floods_happen_on_a_few_days_and_cover_a_small_fraction_of_land(world):
+    root, _ = world
+    with xr.open_dataset(root / "truth/flood.nc") as flood:
+        flooded = flood["flooded"].values
+    with xr.open_dataarray(root / "bundle/static/dem.tif") as dem:
+        land = dem.squeeze().values > 0
+    per_day = flooded.sum(axis=(1, 2))
+    assert 1 <= (per_day > 0).sum() <= 30
+    assert per_day[per_day > 0].mean() < 0.2 * land.sum()
+    assert flooded[:, ~land].sum() == 0
+
+
+def test_flood_reports_sit_next_to_flooded_cells_of_their_day(world):
+    root, _ = world
+    reports = pd.read_csv(root / "bundle/obs/flood_events.csv")
+    assert len(reports) > 0 and (reports["source"] == "demo-report").all()
+    with xr.open_dataset(root / "truth/flood.nc") as flood:
+        flooded = flood["flooded"].load()
+    to_grid = Transformer.from_crs("EPSG:4326", WORLD["crs"], always_xy=True)
+    x, y = to_grid.transform(reports["lon"], reports["lat"])
+    near = []
+    for date, px, py in zip(reports["date"], x, y, strict=True):  # a handful of reports
+        cells = flooded.sel(time=date)
+        wet_x, wet_y = np.meshgrid(cells.x, cells.y)
+        distance = np.hypot(wet_x - px, wet_y - py)[cells.values == 1]
+        near.append(distance.size > 0 and distance.min() < 120)
+    assert np.mean(near) >= 0.8  # some reports are false
+
+
+def test_station_tasmax_reads_the_true_cell_with_sensor_noise_and_gaps(world):
+    root, _ = world
+    obs = pd.read_csv(root / "bundle/obs/temperature.csv", parse_dates=["date"])
+    assert 8 <= obs["station_id"].nunique() <= 15
+    expected_rows = obs["station_id"].nunique() * (TWO_YEARS["end"] - TWO_YEARS["start"]).days
+    assert 0.01 < 1 - len(obs) / expected_rows < 0.1
+    x, y = Transformer.from_crs("EPSG:4326", WORLD["crs"], always_xy=True).transform(obs["lon"], obs["lat"])
+    with xr.open_dataset(root / "truth/tasmax.nc") as truth:
+        at_station = truth["tasmax"].sel(time=xr.DataArray(obs["date"].values), x=xr.DataArray(x),
+                                         y=xr.DataArray(y), method="nearest").values
+    error = obs["tasmax"].to_numpy() - at_station
+    assert abs(error.mean()) < 0.1 and 0.2 < error.std() < 0.45
+    assert (obs["tasmin"] < obs["tasmax"]).all()
+
+
+def test_forecast_errors_grow_with_lead(world):
+    root, _ = world
+    with xr.open_dataset(root / "bundle/weather/history.nc") as history:
+        truth = history["tas"].load()
+    errors = {0: [], 2: []}
+    for path in sorted((root / "bundle/weather/forecasts").glob("*.nc"))[:150]:
+        with xr.open_dataset(path, decode_timedelta=True) as forecast:
+            tas = forecast["tas"].swap_dims(lead_time="time")
+            for lead, collected in errors.items():
+                day = tas.isel(time=slice(24 * lead, 24 * lead + 24))
+                collected.append((day - truth.sel(time=day.time)).values.ravel())
+    rmse = {lead: np.sqrt(np.mean(np.concatenate(e) ** 2)) for lead, e in errors.items()}
+    assert 0.2 < rmse[0] < rmse[2] < 3
+
+
+# --- another city -----------------------------------------------------------------------------
+
+
+def test_a_synthetic_coast_city_in_another_utm_zone_works(tmp_path):
+    assets = tmp_path / "assets.csv"
+    pd.DataFrame({
+        "name": ["Old Mosque", "Clock Tower", "Fishing Jetty", "Far Away Temple"],
+        "lon": [116.068, 116.072, 116.080, 117.5], "lat": [5.978, 5.983, 5.980, 6.5],
+        "category": ["Religious Heritage", "Colonial Civic Heritage", "Maritime / Waterfront Heritage",
+                     "Religious Heritage"],
+    }).to_csv(assets, index=False)
+    bounds = (395800.0, 659800.0, 398800.0, 662200.0)  # Kota Kinabalu, UTM 50N
+    summary = _generate(tmp_path, 5, SHORT, city_slug="kota-kinabalu", crs="EPSG:32650", bounds=bounds,
+                        coastline="synthetic", assets=str(assets), timezone="Asia/Kuching")
+    assert validate_bundle(tmp_path / "bundle", city_crs="EPSG:32650", city_bounds=bounds,
+                           timezone="Asia/Kuching", lead_days=3) == []
+    sites = gpd.read_file(tmp_path / "bundle/static/heritage_assets.gpkg")
+    assert list(sites["asset_id"]) == ["KK-01", "KK-02", "KK-03"] and "district" not in sites.columns
+    assert list(sites["kind"]) == ["mosque", "civic", "jetty"]
+    assert any("Far Away Temple" in message for message in summary["messages"])
+    with xr.open_dataarray(tmp_path / "bundle/static/dem.tif") as dem:
+        elevation = dem.squeeze().values
+    assert (elevation[:, -1] <= 0).all() and (elevation[:, 0] > 0).all()  # sea east, land west

@@ -1,0 +1,142 @@
+"""A second synthetic city, shaped unlike George Town, through all four flows from its config alone."""
+
+import json
+import shutil
+from pathlib import Path
+
+import capvalidator
+import numpy as np
+import pytest
+import xarray as xr
+from rio_cogeo.cogeo import cog_validate
+
+from pipelines import flows
+from pipelines.bundle import BundleError
+from pipelines.cli import main
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+# A made-up port town in UTM zone 50N (Borneo), 50 m cells, five assets of its own.
+ASSETS = """name,lon,lat,category
+Old Customs House,117.9150,5.9790,Colonial Civic Heritage
+Harbour Temple,117.9180,5.9760,Religious Heritage
+Clock Tower,117.9120,5.9810,Colonial Heritage
+Merchant Row,117.9140,5.9770,Urban Streetscape
+Fishing Jetty,117.9230,5.9800,Maritime / Waterfront Heritage
+"""
+
+CONFIG = """
+city: {{slug: port-test, name: Port Test, timezone: Asia/Kuching}}
+grid: {{crs: "EPSG:32650", resolution_m: 50, bounds: [600000, 660000, 602500, 662000]}}
+source:
+  kind: demo
+  seed: 7
+  start: 2023-03-01
+  end: 2023-12-31
+  coastline: synthetic
+  assets: {assets}
+  regional_spacing_deg: 0.02
+paths: {{bundle: port/bundle, store: store}}
+lead_days: 2
+flood: {{label_radius_m: 120, negatives_per_positive: 10, default_threshold: 0.05}}
+heat: {{default_threshold_degC: 31.0}}
+train: {{holdout_days: 45, validation_days: 45, num_boost_round: 60, seed: 1}}
+alerts: {{sender: warisan-test@example.org, sender_name: Warisan test city, status: Test}}
+"""
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("port-test")
+    (root / "assets.csv").write_text(ASSETS)
+    config = root / "port.yaml"
+    config.write_text(CONFIG.format(assets=root / "assets.csv"))
+    return config
+
+
+@pytest.fixture(scope="module")
+def run(city):
+    bundle = flows.ingest(city)
+    cards = flows.train(city)
+    written = flows.daily_forecast(city)
+    return {"bundle": bundle, "cards": cards, "written": written, "store": city.parent / "store" / "port-test"}
+
+
+def test_forecast_netcdf_carries_cf_metadata_on_every_variable(run):
+    (path,) = run["written"]["netcdf"]
+    assert path.parent.name == "2023-12-31"
+    with xr.open_dataset(path, decode_coords="all") as forecast:
+        assert forecast.rio.crs.to_epsg() == 32650
+        assert forecast.sizes["lead"] == 2
+        for name in ("flood_probability", "tasmax_q10", "tasmax_q50", "tasmax_q90"):
+            variable = forecast[name]
+            assert {"units", "long_name"} <= set(variable.attrs), name
+            values = variable.values[np.isfinite(variable.values)]
+            assert values.size > 0
+        assert "standard_name" in forecast["tasmax_q50"].attrs
+        probability = forecast["flood_probability"].values
+        assert np.nanmin(probability) >= 0 and np.nanmax(probability) <= 1
+        assert (np.diff(np.stack([forecast[f"tasmax_q{q}"].values for q in (10, 50, 90)]), axis=0)
+                >= -1e-6)[..., forecast["land"].values.astype(bool)].all()
+
+
+def test_every_geotiff_is_a_valid_cog(run):
+    cogs = run["written"]["cog"]
+    assert len(cogs) == 2 * 4
+    for path in cogs:
+        valid, errors, _ = cog_validate(path)
+        assert valid, (path, errors)
+
+
+def test_maps_exist_per_lead(run):
+    maps = run["written"]["map"]
+    assert [p.name for p in maps] == ["map_d0.png", "map_d1.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in maps)
+
+
+def test_alerts_are_valid_cap(run):
+    messages = run["written"]["cap"]
+    assert messages, "the low test thresholds should raise at least one alert"
+    for path in messages:
+        result = capvalidator.check_schema(path.read_bytes())
+        assert result.passed, (path, result.message)
+
+
+def test_model_cards_hold_the_time_ordered_held_out_scores(run):
+    for hazard in ("flood", "heat"):
+        models = run["store"] / "models" / hazard
+        card = json.loads((models / (models / "LATEST").read_text().strip() / "card.json").read_text())
+        assert card["period"]["train_end"] < card["period"]["test_start"]
+        assert card["scores"]["test"]["n_rows"] > 0
+        assert card["data_hashes"]["static_features"]
+        assert card["libraries"]["lightgbm"]
+    heat = run["cards"]["heat"]["scores"]["test"]
+    assert 0 <= heat["interval_coverage"] <= 1 and heat["mae_degC"] < 5
+
+
+def test_a_rerun_of_the_features_recomputes_nothing(run, city):
+    paths = flows.build_features(city)
+    stamps = {name: path.stat().st_mtime_ns for name, path in paths.items()}
+    again = flows.build_features(city)
+    assert again == paths
+    assert {name: path.stat().st_mtime_ns for name, path in again.items()} == stamps
+
+
+def test_a_corrupt_bundle_is_refused_and_the_published_forecast_kept(run, city, tmp_path):
+    published = run["store"] / "forecasts" / "2023-12-31"
+    before = {p.name: p.read_bytes() for p in published.glob("*.*")}
+    broken = city.parent / "port" / "broken"
+    shutil.copytree(run["bundle"], broken)
+    history = broken / "weather" / "history.nc"
+    history.write_bytes(history.read_bytes()[:1000])
+    config = tmp_path / "broken.yaml"
+    config.write_text(city.read_text().replace("bundle: port/bundle", f"bundle: {broken}")
+                      .replace("store: store", f"store: {city.parent / 'store'}"))
+    with pytest.raises(BundleError, match="weather/history.nc"):
+        flows.daily_forecast(config)
+    assert {p.name: p.read_bytes() for p in published.glob("*.*")} == before
+
+
+def test_validate_command_reports_a_valid_bundle(run, capsys):
+    assert main(["validate", str(run["bundle"])]) == 0
+    assert "valid" in capsys.readouterr().out
