@@ -9,8 +9,8 @@ import pandas as pd
 from models.verification import flood_scores
 
 FLOOD_PARAMS = {
-    "objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 40,
-    "feature_fraction": 0.9, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
+    "objective": "binary", "learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 200,
+    "feature_fraction": 0.9, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 10.0,
     "num_threads": 2, "deterministic": True, "force_row_wise": True, "verbose": -1,
 }
 

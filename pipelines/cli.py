@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pipelines.config import ConfigError
+from pipelines.registry import RegistryError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
@@ -98,11 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry
     try:
         return _validate(args) if args.command == "validate" else _run(args)
-    except (ConfigError, FileNotFoundError, NotImplementedError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except ValueError as err:  # bundle, registry and input errors name their file and field
-        print(f"error: {err}", file=sys.stderr)
+    except (ConfigError, FileNotFoundError, NotImplementedError, RegistryError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)  # bundle, model and input errors name file and field
         return 2
 
 

@@ -94,7 +94,9 @@ class LiveSource(_Strict):
 class FloodConfig(_Strict):
     label_radius_m: float = Field(90, gt=0, le=5000, description="a report floods cells this close")
     negatives_per_positive: int = Field(20, ge=1, le=1000)
-    default_threshold: float = Field(0.3, gt=0, lt=1, description="alert probability")
+    default_threshold: float = Field(
+        0.05, gt=0, lt=1, description="alert at this chance of a flood report within label_radius_m"
+    )
 
 
 class HeatConfig(_Strict):

@@ -42,7 +42,7 @@ def forecast_stack(bundle: Path, issue_dates: list[dt.date], *, lead_days: int,
     dims = ("issue_date", *template["pr"].dims)
     return xr.Dataset(
         {name: (dims, arrays[name], {"units": template[name].attrs["units"]}) for name in _VARIABLES},
-        coords={"issue_date": pd.DatetimeIndex(issue_dates), "y": template.y, "x": template.x},
+        coords={"issue_date": pd.DatetimeIndex(issue_dates), "y": template.y.values, "x": template.x.values},
     )
 
 
@@ -57,7 +57,7 @@ def antecedent_rain(history: xr.Dataset, issue_times_utc: pd.DatetimeIndex) -> x
     values = history["pr"].transpose("time", "y", "x").values[index]
     return xr.DataArray(
         values, dims=("issue_date", "hour", "y", "x"),
-        coords={"hour": np.arange(-_ANTECEDENT_HOURS, 0), "y": history.y, "x": history.x},
+        coords={"hour": np.arange(-_ANTECEDENT_HOURS, 0), "y": history.y.values, "x": history.x.values},
         attrs={"units": "mm h-1"},
     )
 

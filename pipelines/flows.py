@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -122,57 +123,54 @@ def ingest(config_path: Path) -> Path:
 # --- features -----------------------------------------------------------------------------------
 
 
-def _static_key(config: CityConfig) -> str:
-    files = _provenance(config.bundle_dir)["files"]
-    static = {name: entry["sha256"] for name, entry in sorted(files.items()) if name.startswith("static/")}
-    identity = json.dumps([static, config.grid.model_dump(), FEATURES_VERSION], sort_keys=True)
-    return _short_hash(identity)
+def _feature_file(config: CityConfig, kind: str, inputs: list) -> Path:
+    """Content-addressed path of a feature file: a rerun with unchanged inputs finds it and stops."""
+    identity = json.dumps([inputs, FEATURES_VERSION], sort_keys=True, default=str)
+    return config.city_store / "features" / f"{kind}-{_short_hash(identity)}.nc"
+
+
+def _build_once(out: Path, build: Callable[[], xr.Dataset]) -> Path:
+    if out.exists():
+        _log(f"inputs unchanged, reusing {out}")
+        return out
+    dataset = build()
+    write_atomic(out, lambda tmp: dataset.to_netcdf(tmp), suffix=".nc")
+    _log(f"built {out}")
+    return out
 
 
 @task
 def build_static_features(config: CityConfig) -> Path:
     """Static features on the city grid, cached on the static files' hashes and the grid."""
-    out = config.city_store / "features" / f"static-{_static_key(config)}.nc"
-    if out.exists():
-        _log(f"static features unchanged: {out}")
-        return out
     root = config.bundle_dir
+    files = _provenance(root)["files"]
+    static_hashes = {name: e["sha256"] for name, e in sorted(files.items()) if name.startswith("static/")}
+    out = _feature_file(config, "static", [static_hashes, config.grid.model_dump()])
     impervious = root / "static" / "impervious.tif"
     sea = root / "static" / "sea.gpkg"
-    static = static_features(
+    return _build_once(out, lambda: static_features(
         bundle_io.read_dem(root), bundle_io.read_vector(root, "buildings"),
         bundle_io.read_vector(root, "waterways"),
         bundle_io.read_vector(root, "sea") if sea.exists() else None,
         bundle_io.read_raster(root, "impervious") if impervious.exists() else None,
         _template(config),
-    )
-    write_atomic(out, lambda tmp: static.to_netcdf(tmp), suffix=".nc")
-    _log(f"static features built: {out}")
-    return out
-
-
-def _drivers_key(config: CityConfig) -> str:
-    files = _provenance(config.bundle_dir)["files"]
-    identity = json.dumps([files["weather/history.nc"]["sha256"], files["weather/forecasts/"],
-                           config.lead_days, config.city.timezone, FEATURES_VERSION], sort_keys=True)
-    return _short_hash(identity)
+    ))
 
 
 @task
 def build_driver_history(config: CityConfig) -> Path:
     """Daily drivers for every issue date in the bundle, dims (issue_date, lead, y, x), regional grid."""
-    out = config.city_store / "features" / f"drivers-{_drivers_key(config)}.nc"
-    if out.exists():
-        _log(f"drivers unchanged: {out}")
-        return out
     root = config.bundle_dir
-    dates = bundle_io.forecast_dates(root)
-    with bundle_io.read_history(root) as history:
-        drivers = drivers_for_dates(root, history.load(), dates, lead_days=config.lead_days,
-                                    timezone=config.city.timezone, progress=_log)
-    write_atomic(out, lambda tmp: drivers.to_netcdf(tmp), suffix=".nc")
-    _log(f"drivers for {len(dates)} issue dates: {out}")
-    return out
+    files = _provenance(root)["files"]
+    out = _feature_file(config, "drivers", [files["weather/history.nc"]["sha256"], files["weather/forecasts/"],
+                                            config.lead_days, config.city.timezone])
+
+    def build() -> xr.Dataset:
+        with bundle_io.read_history(root) as history:
+            return drivers_for_dates(root, history.load(), bundle_io.forecast_dates(root),
+                                     lead_days=config.lead_days, timezone=config.city.timezone, progress=_log)
+
+    return _build_once(out, build)
 
 
 @flow(name="build_features", log_prints=True)

@@ -9,14 +9,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib import patheffects
+from matplotlib import colormaps, patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import PercentFormatter
 
 from pipelines.publish import valid_day
 from pipelines.storage import write_atomic
@@ -31,6 +30,9 @@ _PANELS = (  # variable, hazard, colour map, panel title, colour bar label
     ("tasmax_q50", "heat", "Reds", "Expected max temperature",
      "Expected highest temperature of the day (°C, median forecast)"),
 )
+# Per-cell flood chances are small numbers (a flood reported within ~100 m on one day): classes
+# spaced by factors of 2-2.5 keep a 1 % cell distinct from a 20 % one on a briefing slide.
+FLOOD_CLASSES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 _HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
 _LABEL_SPOTS = ((5, 4, "left", "bottom"), (-5, 4, "right", "bottom"), (5, -4, "left", "top"),
                 (-5, -4, "right", "top"))  # label offsets (points) tried around a marker, in order
@@ -72,9 +74,12 @@ def render_map(
         left = margin + i * (panel_w + gap)
         ax = fig.add_axes((left / width, bottom / height, panel_w / width, panel_h / height))
         layer = forecast[name].sel(lead=lead).transpose("y", "x").values
-        vmin, vmax = (0.0, 1.0) if hazard == "flood" else _temperature_range(forecast[name])
+        if hazard == "flood":
+            scale = {"norm": BoundaryNorm(FLOOD_CLASSES, colormaps[cmap].N)}
+        else:
+            scale = dict(zip(("vmin", "vmax"), _temperature_range(forecast[name]), strict=True))
         ax.imshow(sea, extent=extent, cmap=ListedColormap([SEA_COLOUR]), interpolation="nearest")
-        image = ax.imshow(layer, extent=extent, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        image = ax.imshow(layer, extent=extent, cmap=cmap, interpolation="nearest", **scale)
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
         ax.set_autoscale_on(False)  # outlines and sites beyond the grid must not widen the map
@@ -92,11 +97,12 @@ def render_map(
         _scale_bar(ax, extent)
         _north_arrow(ax)
         bar_ax = fig.add_axes((left / width, (bottom - 0.42) / height, panel_w / width, 0.13 / height))
-        bar = fig.colorbar(image, cax=bar_ax, orientation="horizontal")
+        bar = fig.colorbar(image, cax=bar_ax, orientation="horizontal",
+                           **({"spacing": "uniform", "ticks": FLOOD_CLASSES} if hazard == "flood" else {}))
         bar.set_label(bar_label, fontsize=9)
         bar.ax.tick_params(labelsize=8)
         if hazard == "flood":
-            bar.ax.xaxis.set_major_formatter(PercentFormatter(xmax=1))
+            bar.ax.set_xticklabels([f"{c:.1%}".replace(".0%", "%") for c in FLOOD_CLASSES])
 
     attrs = forecast.attrs
     issued = dt.date.fromisoformat(attrs["issue_date"])

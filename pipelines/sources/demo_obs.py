@@ -18,7 +18,8 @@ from pipelines.sources.demo_truth import DailyRegional, Truth
 REPORT_SOURCE = "demo-report"
 _POSITION_NOISE_M = 20.0
 _FALSE_REPORTS_PER_KM2_YEAR = 0.1  # about 3 a year over George Town's 30 km2 of land
-_MAX_REPORTS_PER_DAY = 8.0
+_REPORTS_PER_EXPOSED_CELL = 0.08  # a flooded street block (exposure 1) is reported about 1 time in 12
+_MAX_REPORTS_PER_DAY = 80.0  # a city-wide flood: the hotline and social media saturate
 
 
 def _lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +41,7 @@ def flood_reports(
     rows = []
     for d in np.unique(day):  # one pass per flooded day, never per cell
         on_day = np.flatnonzero(day == d)
-        expected = min(_MAX_REPORTS_PER_DAY, 1.5 * np.sqrt(weight[on_day].sum()))
+        expected = min(_MAX_REPORTS_PER_DAY, 0.5 + _REPORTS_PER_EXPOSED_CELL * weight[on_day].sum())
         count = rng.poisson(expected)
         if count:
             pick = rng.choice(on_day, size=count, p=weight[on_day] / weight[on_day].sum())

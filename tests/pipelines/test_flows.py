@@ -140,3 +140,19 @@ def test_a_corrupt_bundle_is_refused_and_the_published_forecast_kept(run, city, 
 def test_validate_command_reports_a_valid_bundle(run, capsys):
     assert main(["validate", str(run["bundle"])]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def test_forecast_without_a_trained_model_says_what_to_run(run, city, tmp_path, capsys):
+    config = tmp_path / "untrained.yaml"
+    config.write_text(city.read_text().replace("bundle: port/bundle", f"bundle: {city.parent / 'port' / 'bundle'}")
+                      .replace("store: store", f"store: {tmp_path / 'empty-store'}"))
+    assert main(["forecast", "--config", str(config)]) == 2
+    assert "run `warisan train` first" in capsys.readouterr().err
+
+
+def test_a_bad_config_exits_with_its_file_and_field(tmp_path, capsys):
+    config = tmp_path / "typo.yaml"
+    config.write_text(CONFIG.format(assets="x.csv").replace("resolution_m: 50", "resolutoin_m: 50"))
+    assert main(["train", "--config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert str(config) in error and "grid.resolutoin_m" in error
