@@ -1,0 +1,39 @@
+"""What every flow shares: the feature lists, the city grid, provenance and logging."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import xarray as xr
+from prefect import get_run_logger
+
+from features.grid import grid_template
+from features.weather import DRIVER_NAMES
+from models.tables import STATIC_FLOOD_FEATURES, STATIC_HEAT_FEATURES
+from pipelines.config import CityConfig
+
+FLOOD_FEATURES = [*STATIC_FLOOD_FEATURES, *DRIVER_NAMES, "lead_days"]
+HEAT_FEATURES = [*STATIC_HEAT_FEATURES, *DRIVER_NAMES, "lead_days"]
+FEATURES_VERSION = "1"  # bump when feature code changes what it computes
+
+
+def log(message: str) -> None:
+    """Log to the current Prefect run (shown on the command line and in the Prefect UI)."""
+    get_run_logger().info(message)
+
+
+def provenance(bundle: Path) -> dict:
+    """The bundle's provenance.json."""
+    return json.loads((bundle / "provenance.json").read_text())
+
+
+def short_hash(text: str) -> str:
+    """First 16 hex digits of the SHA-256 of `text`."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def city_template(config: CityConfig) -> xr.DataArray:
+    """The city's (y, x) grid."""
+    return grid_template(config.grid.crs, config.grid.bounds, config.grid.resolution_m)
