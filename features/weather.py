@@ -15,11 +15,18 @@ from features.grid import require_units
 _CANONICAL_UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "zos": "m"}
 _ANTECEDENT_HOURS = 72
 
-DRIVER_NAMES = (
-    "rain_max_1h_mm", "rain_max_3h_mm", "rain_24h_mm", "rain_antecedent_72h_mm",
-    "sea_level_max_m", "tasmax_regional_degC", "tasmin_regional_degC", "hurs_mean_pct",
-    "wind_mean_m_s",
-)
+DRIVERS = {  # name: (units, long_name)
+    "rain_max_1h_mm": ("mm", "largest hourly rain of the day"),
+    "rain_max_3h_mm": ("mm", "largest 3 h rain total ending in the day"),
+    "rain_24h_mm": ("mm", "rain over the local day"),
+    "rain_antecedent_72h_mm": ("mm", "rain over the 72 h before the day"),
+    "sea_level_max_m": ("m", "highest sea level of the day above mean sea level"),
+    "tasmax_regional_degC": ("degC", "regional daily maximum air temperature"),
+    "tasmin_regional_degC": ("degC", "regional daily minimum air temperature"),
+    "hurs_mean_pct": ("%", "regional daily mean relative humidity"),
+    "wind_mean_m_s": ("m s-1", "regional daily mean wind speed"),
+}
+DRIVER_NAMES = tuple(DRIVERS)
 
 
 def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_days: int) -> xr.Dataset:
@@ -54,20 +61,20 @@ def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_day
     antecedent = antecedent.rename(hour="lead").assign_coords(lead=np.arange(lead_days))
 
     drivers = {
-        "rain_max_1h_mm": (by_day(pr, "max"), "mm", "largest hourly rain of the day"),
-        "rain_max_3h_mm": (by_day(rain_3h, "max"), "mm", "largest 3 h rain total ending in the day"),
-        "rain_24h_mm": (by_day(pr, "sum"), "mm", "rain over the local day"),
-        "rain_antecedent_72h_mm": (antecedent, "mm", "rain over the 72 h before the day"),
-        "sea_level_max_m": (by_day(ahead["zos"], "max"), "m", "highest sea level of the day above MSL"),
-        "tasmax_regional_degC": (by_day(ahead["tas"], "max"), "degC", "regional daily max air temperature"),
-        "tasmin_regional_degC": (by_day(ahead["tas"], "min"), "degC", "regional daily min air temperature"),
-        "hurs_mean_pct": (by_day(ahead["hurs"], "mean"), "%", "regional daily mean relative humidity"),
-        "wind_mean_m_s": (by_day(ahead["sfcWind"], "mean"), "m s-1", "regional daily mean wind speed"),
+        "rain_max_1h_mm": by_day(pr, "max"),
+        "rain_max_3h_mm": by_day(rain_3h, "max"),
+        "rain_24h_mm": by_day(pr, "sum"),
+        "rain_antecedent_72h_mm": antecedent,
+        "sea_level_max_m": by_day(ahead["zos"], "max"),
+        "tasmax_regional_degC": by_day(ahead["tas"], "max"),
+        "tasmin_regional_degC": by_day(ahead["tas"], "min"),
+        "hurs_mean_pct": by_day(ahead["hurs"], "mean"),
+        "wind_mean_m_s": by_day(ahead["sfcWind"], "mean"),
     }
-    out = xr.Dataset(
-        {name: da.astype("float32").assign_attrs(units=units, long_name=long_name)
-         for name, (da, units, long_name) in drivers.items()}
-    )
+    out = xr.Dataset({
+        name: da.astype("float32").assign_attrs(units=DRIVERS[name][0], long_name=DRIVERS[name][1])
+        for name, da in drivers.items()
+    })
     out.lead.attrs.update(long_name="lead day after the issue date", units="days")
     return out
 

@@ -12,7 +12,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from features.grid import cell_lonlat
-from features.weather import DRIVER_NAMES, drivers_on_city_grid
+from features.weather import DRIVER_NAMES, DRIVERS, drivers_on_city_grid
 from models.assets import asset_alert_levels, asset_risk
 from models.flood import predict_flood
 from models.heat import predict_heat
@@ -27,6 +27,7 @@ from pipelines.ingest import validate_bundle
 from pipelines.maps import render_map
 from pipelines.publish import write_cogs, write_forecast_netcdf
 from pipelines.registry import load_latest
+from pipelines.storage import new_version_folder, publish_folder
 
 ASSET_REACH_M = 400.0  # an asset over water (a jetty) reads the land cells this close
 
@@ -77,10 +78,12 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
     frame = _feature_frame(config, static, issue_date)
     flood, flood_version = flood_layers(config, frame)
     heat, heat_version = heat_layers(config, frame)
+    drivers = {name: (frame[name].values, {"units": units, "long_name": long_name})
+               for name, (units, long_name) in DRIVERS.items()}
     template = city_template(config)
     land = frame["cell"].values[frame["lead"].values == 0]
     data = {}
-    for name, (values, attrs) in (flood | heat).items():
+    for name, (values, attrs) in (flood | heat | drivers).items():
         full = np.full((config.lead_days, template.size), np.nan, "float32")
         full[:, land] = values.reshape(config.lead_days, -1)
         data[name] = (("lead", "y", "x"), full.reshape(config.lead_days, *template.shape), attrs)
@@ -89,6 +92,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
                       "forecast_reference_time": issue_time_utc([issue_date], config.city.timezone)[0]},
     )
     forecast["land"] = static["land"].astype(bool)
+    forecast["hand_m"] = static["hand_m"]
     forecast = forecast.rio.write_crs(config.grid.crs)
     forecast.attrs = {"issue_date": issue_date.isoformat(), "city": config.city.slug,
                       "city_name": config.city.name, "timezone": config.city.timezone,
@@ -97,9 +101,8 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
 
 
 @task
-def issue_alerts(config: CityConfig, forecast: xr.Dataset) -> tuple[pd.DataFrame, list[Path]]:
+def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path) -> tuple[pd.DataFrame, list[Path]]:
     """Per-asset risk against each asset's thresholds, and a CAP 1.2 message per alerting asset and hazard."""
-    out = config.city_store / "forecasts" / forecast.attrs["issue_date"]
     assets = bundle_io.read_vector(config.bundle_dir, "heritage_assets")
     reach = max(3, round(ASSET_REACH_M / config.grid.resolution_m))
     risk = asset_risk(forecast, assets, nearest_land_cells=reach)
@@ -123,9 +126,9 @@ def issue_alerts(config: CityConfig, forecast: xr.Dataset) -> tuple[pd.DataFrame
 
 
 @task
-def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame) -> dict[str, list[Path]]:
-    """Write forecast.nc, the COGs and a map per lead under forecasts/<issue-date>/, each atomically."""
-    out = config.city_store / "forecasts" / forecast.attrs["issue_date"]
+def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame,
+                  out: Path) -> dict[str, list[Path]]:
+    """Write forecast.nc, the COGs and a map per lead into the issue date's folder `out`."""
     assets = bundle_io.read_vector(config.bundle_dir, "heritage_assets")
     zone = bundle_io.read_vector(config.bundle_dir, "heritage_zone")
     return {
@@ -147,8 +150,12 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None) -> dict
         raise ValueError(f"{config.bundle_dir / 'weather' / 'forecasts'}: no forecast issued on {issue_date}")
     static_path = build_static_features(config)
     forecast = predict_grid(config, static_path, issue_date)
-    levels, messages = issue_alerts(config, forecast)
-    written = publish_grids(config, forecast, levels) | {"cap": messages}
+    final = config.city_store / "forecasts" / issue_date.isoformat()
+    version = new_version_folder(final)  # filled whole, then swapped in: readers never see half a day
+    levels, messages = issue_alerts(config, forecast, version)
+    written = publish_grids(config, forecast, levels, version) | {"cap": messages}
+    publish_folder(version, final)
+    written = {kind: [final / p.relative_to(version) for p in paths] for kind, paths in written.items()}
     flood_max = float(forecast["flood_probability"].max())
     lines = [f"# Forecast {config.city.name}, issued {issue_date}", "",
              (f"Highest flood probability: {flood_max:.2f}; hottest q50 tasmax: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -50,3 +51,28 @@ def sha256_tree(paths: list[Path]) -> str:
         digest.update(str(path.name).encode())
         digest.update(sha256_file(path).encode())
     return digest.hexdigest()
+
+
+def new_version_folder(final: Path) -> Path:
+    """An empty folder beside `final` (under `.versions/`) to fill before `publish_folder`."""
+    versions = final.parent / ".versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=versions, prefix=f"{final.name}-"))
+
+
+def publish_folder(version: Path, final: Path) -> Path:
+    """Point `final` (a symlink) at the filled `version` folder in one atomic rename.
+
+    Readers of `final` see the old folder or the new one, never a mix; a run killed before
+    this call leaves the published folder untouched. Older versions of `final` are removed.
+    """
+    link = final.parent / f".{final.name}.link-{version.name}"
+    link.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(version, final.parent), link)
+    if final.is_dir() and not final.is_symlink():
+        shutil.rmtree(final)  # a plain folder from an older layout: no atomic swap is possible once
+    os.replace(link, final)
+    for stale in version.parent.glob(f"{final.name}-*"):
+        if stale != version:
+            shutil.rmtree(stale, ignore_errors=True)
+    return final

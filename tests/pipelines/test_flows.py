@@ -2,7 +2,6 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import capvalidator
 import numpy as np
@@ -13,53 +12,9 @@ from rio_cogeo.cogeo import cog_validate
 from pipelines import flows
 from pipelines.bundle import BundleError
 from pipelines.cli import main
+from tests.pipelines.conftest import CONFIG
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-# A made-up port town in UTM zone 50N (Borneo), 50 m cells, five assets of its own.
-ASSETS = """name,lon,lat,category
-Old Customs House,117.9150,5.9790,Colonial Civic Heritage
-Harbour Temple,117.9180,5.9760,Religious Heritage
-Clock Tower,117.9120,5.9810,Colonial Heritage
-Merchant Row,117.9140,5.9770,Urban Streetscape
-Fishing Jetty,117.9230,5.9800,Maritime / Waterfront Heritage
-"""
-
-CONFIG = """
-city: {{slug: port-test, name: Port Test, timezone: Asia/Kuching}}
-grid: {{crs: "EPSG:32650", resolution_m: 50, bounds: [600000, 660000, 602500, 662000]}}
-source:
-  kind: demo
-  seed: 7
-  start: 2023-03-01
-  end: 2023-12-31
-  coastline: synthetic
-  assets: {assets}
-  regional_spacing_deg: 0.02
-paths: {{bundle: port/bundle, store: store}}
-lead_days: 2
-flood: {{label_radius_m: 120, negatives_per_positive: 10, default_threshold: 0.05}}
-heat: {{default_threshold_degC: 31.0}}
-train: {{holdout_days: 45, validation_days: 45, num_boost_round: 60, seed: 1}}
-alerts: {{sender: warisan-test@example.org, sender_name: Warisan test city, status: Test}}
-"""
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("port-test")
-    (root / "assets.csv").write_text(ASSETS)
-    config = root / "port.yaml"
-    config.write_text(CONFIG.format(assets=root / "assets.csv"))
-    return config
-
-
-@pytest.fixture(scope="module")
-def run(city):
-    bundle = flows.ingest(city)
-    cards = flows.train(city)
-    written = flows.daily_forecast(city)
-    return {"bundle": bundle, "cards": cards, "written": written, "store": city.parent / "store" / "port-test"}
 
 
 def test_forecast_netcdf_carries_cf_metadata_on_every_variable(run):
@@ -156,3 +111,12 @@ def test_a_bad_config_exits_with_its_file_and_field(tmp_path, capsys):
     assert main(["train", "--config", str(config)]) == 2
     error = capsys.readouterr().err
     assert str(config) in error and "grid.resolutoin_m" in error
+
+
+def test_a_rerun_swaps_the_whole_issue_folder_at_once(run, city):
+    final = run["store"] / "forecasts" / "2023-12-31"
+    first = final.resolve()
+    flows.daily_forecast(city)
+    assert final.is_symlink() and final.resolve() != first
+    assert not first.exists()  # the replaced version is gone, the published one complete
+    assert {p.name for p in final.iterdir()} >= {"forecast.nc", "map_d0.png", "alerts"}
