@@ -57,7 +57,9 @@ def new_version_folder(final: Path) -> Path:
     """An empty folder beside `final` (under `.versions/`) to fill before `publish_folder`."""
     versions = final.parent / ".versions"
     versions.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=versions, prefix=f"{final.name}-"))
+    folder = Path(tempfile.mkdtemp(dir=versions, prefix=f"{final.name}-"))
+    folder.chmod(0o755)  # mkdtemp's 0700 would hide the day from a web server serving the store
+    return folder
 
 
 def publish_folder(version: Path, final: Path) -> Path:
