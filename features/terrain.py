@@ -1,4 +1,4 @@
-"""Terrain and hydrology of the city grid: flow directions, upstream area, HAND, slope."""
+"""Terrain of the city grid: conditioned DEM, flow directions, upstream area, HAND, slope."""
 
 from __future__ import annotations
 
@@ -22,22 +22,40 @@ def flow_direction(dem: xr.DataArray, land: xr.DataArray) -> xr.DataArray:
     the valid cells (next to the sea, a DEM hole or the grid border) may be an outlet (0): water
     leaves the grid there. Depressions inland are filled (Wang & Liu 2006, pyflwdir.from_dem).
     """
-    require_same_grid(dem=dem, land=land)
-    require_units(dem, "m", "dem")
-    if land.dtype != bool:
-        raise ValueError(f"`land` must be boolean, got dtype {land.dtype}")
-    valid = land.values & np.isfinite(dem.values)
-    elevation = np.where(valid, dem.values, _PYFLWDIR_NODATA).astype("float64")
-    # pyflwdir.from_dem is fill_depressions() wrapped into a FlwdirRaster; the codes are all we keep
-    _, d8 = pyflwdir.dem.fill_depressions(elevation, outlets="edge", nodata=_PYFLWDIR_NODATA)
+    _, d8 = _fill_depressions(dem, land)
     return xr.DataArray(
         d8, coords=dem.coords, dims=dem.dims, name="flow_dir",
         attrs={"long_name": "D8 flow direction (pyflwdir codes)", "units": "1", **_D8_FLAGS},
     )
 
 
-def _network(flow_dir: xr.DataArray) -> pyflwdir.FlwdirRaster:
-    """The pyflwdir network of a D8 `flow_dir` layer, with the grid's transform for areas."""
+def conditioned_elevation_m(dem: xr.DataArray, land: xr.DataArray) -> xr.DataArray:
+    """The depression-filled DEM that `flow_direction` routes on, in m; dims (y, x), NaN off land.
+
+    Every inland pit is raised to its pour point (Wang & Liu 2006); outlets as in `flow_direction`.
+    """
+    filled, _ = _fill_depressions(dem, land)
+    return xr.DataArray(
+        np.where(filled == _PYFLWDIR_NODATA, np.nan, filled).astype("float32"), coords=dem.coords,
+        dims=dem.dims, name="conditioned_elevation_m",
+        attrs={"long_name": "depression-filled terrain elevation above mean sea level", "units": "m"},
+    )
+
+
+def _fill_depressions(dem: xr.DataArray, land: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    """pyflwdir's filled elevation (nodata -9999 off the valid cells) and D8 codes of `dem` over `land`."""
+    require_same_grid(dem=dem, land=land)
+    require_units(dem, "m", "dem")
+    if land.dtype != bool:
+        raise ValueError(f"`land` must be boolean, got dtype {land.dtype}")
+    valid = land.values & np.isfinite(dem.values)
+    elevation = np.where(valid, dem.values, _PYFLWDIR_NODATA).astype("float64")
+    # pyflwdir.from_dem is fill_depressions() wrapped into a FlwdirRaster
+    return pyflwdir.dem.fill_depressions(elevation, outlets="edge", nodata=_PYFLWDIR_NODATA)
+
+
+def flow_network(flow_dir: xr.DataArray) -> pyflwdir.FlwdirRaster:
+    """The pyflwdir network of a D8 `flow_dir` layer (uint8), with the grid's transform for areas."""
     if flow_dir.dtype != np.uint8:
         raise ValueError(f"`flow_dir` must hold uint8 D8 codes, got dtype {flow_dir.dtype}")
     cell_size_m(flow_dir, "flow_dir")  # areas need a projected grid
@@ -49,7 +67,7 @@ def upstream_area_km2(flow_dir: xr.DataArray) -> xr.DataArray:
 
     NaN off the flow network (sea, nodata). Only the area inside the grid is counted.
     """
-    raw = _network(flow_dir).upstream_area(unit="km2")
+    raw = flow_network(flow_dir).upstream_area(unit="km2")
     return xr.DataArray(
         np.where(raw == _PYFLWDIR_NODATA, np.nan, raw).astype("float32"),
         coords=flow_dir.coords, dims=flow_dir.dims, name="upstream_area_km2",
@@ -70,7 +88,7 @@ def height_above_nearest_drainage(
     require_units(dem, "m", "dem")
     if drains.dtype != bool:
         raise ValueError(f"`drains` must be boolean, got dtype {drains.dtype}")
-    raw = _network(flow_dir).hand(drain=drains.values, elevtn=dem.values)
+    raw = flow_network(flow_dir).hand(drain=drains.values, elevtn=dem.values)
     return xr.DataArray(
         np.where(raw == _PYFLWDIR_NODATA, np.nan, raw).astype("float32"),
         coords=dem.coords, dims=dem.dims, name="hand_m",

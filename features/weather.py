@@ -14,13 +14,19 @@ from features.grid import require_units
 
 _CANONICAL_UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "zos": "m"}
 _ANTECEDENT_HOURS = 72
+_WETNESS_DECAY_PER_DAY = 0.85  # share of a day's rain still wetting the ground a day later
+_HIGH_TIDE_SHARE = 0.75  # "high tide": the top quarter of the day's tidal range
 
 DRIVERS = {  # name: (units, long_name)
     "rain_max_1h_mm": ("mm", "largest hourly rain of the day"),
     "rain_max_3h_mm": ("mm", "largest 3 h rain total ending in the day"),
     "rain_24h_mm": ("mm", "rain over the local day"),
     "rain_antecedent_72h_mm": ("mm", "rain over the 72 h before the day"),
+    "antecedent_wetness_72h_mm": ("mm", (f"rain of the 72 h before the day, decayed by {_WETNESS_DECAY_PER_DAY} "
+                                         "a day (antecedent precipitation index)")),
     "sea_level_max_m": ("m", "highest sea level of the day above mean sea level"),
+    "sea_level_at_peak_rain_m": ("m", "highest sea level above mean sea level in the 3 h of the day's largest 3 h rain"),
+    "rain_high_tide_mm": ("mm", "rain in the hours the sea stands in the top quarter of the day's tidal range"),
     "tasmax_regional_degC": ("degC", "regional daily maximum air temperature"),
     "tasmin_regional_degC": ("degC", "regional daily minimum air temperature"),
     "hurs_mean_pct": ("%", "regional daily mean relative humidity"),
@@ -37,6 +43,8 @@ def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_day
     `antecedent_pr` is the observed rain of the 72 hours before issue, dim `hour` (-72..-1),
     with the same other dims. Windows that cross midnight or the issue time count whole:
     the 3 h maximum and the 72 h antecedent total join the observed and forecast hours.
+    The sea level at peak rain is read in the hours of the first largest 3 h window (on a dry
+    day, the window ending at 00:00); before the issue time only forecast sea levels count.
     """
     for name, units in _CANONICAL_UNITS.items():
         require_units(forecast[name], units, name)
@@ -51,21 +59,41 @@ def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_day
     pr = xr.concat([antecedent_pr.assign_coords(hour=np.arange(-_ANTECEDENT_HOURS, 0)), ahead["pr"]],
                    dim="hour")
 
+    def days(hourly: xr.DataArray) -> xr.DataArray:
+        """`hourly` from hour 0 reshaped to (..., lead, hour_of_day)."""
+        window = hourly.sel(hour=slice(0, hours - 1)).coarsen(hour=24)
+        return window.construct(hour=("lead", "hour_of_day")).assign_coords(lead=np.arange(lead_days))
+
     def by_day(hourly: xr.DataArray, how: str) -> xr.DataArray:
-        days = hourly.sel(hour=slice(0, None)).coarsen(hour=24)
-        return getattr(days, how)().rename(hour="lead").assign_coords(lead=np.arange(lead_days))
+        return getattr(days(hourly), how)("hour_of_day")
+
+    def before_each_day(hourly: xr.DataArray) -> xr.DataArray:
+        ends = hourly.sel(hour=np.arange(lead_days) * 24 - 1)  # the window ending just before each day
+        return ends.rename(hour="lead").assign_coords(lead=np.arange(lead_days))
 
     rain_3h = pr.rolling(hour=3).sum()  # mm h-1 x 1 h = mm
-    rain_72h = pr.rolling(hour=_ANTECEDENT_HOURS).sum()
-    antecedent = rain_72h.sel(hour=np.arange(lead_days) * 24 - 1)  # ends just before each day
-    antecedent = antecedent.rename(hour="lead").assign_coords(lead=np.arange(lead_days))
+    decay = xr.DataArray(_WETNESS_DECAY_PER_DAY ** (np.arange(_ANTECEDENT_HOURS, 0, -1) / 24), dims="hour")
+    wetness = xr.concat(  # one window per lead day, not per hour: the stack stays small
+        [pr.sel(hour=slice(24 * lead - _ANTECEDENT_HOURS, 24 * lead - 1)).dot(decay.assign_coords(
+            hour=np.arange(24 * lead - _ANTECEDENT_HOURS, 24 * lead))) for lead in range(lead_days)],
+        dim=xr.DataArray(np.arange(lead_days), dims="lead", name="lead"),
+    )
+    zos = ahead["zos"]
+    zos_3h = zos.rolling(hour=3, min_periods=1).max()
+    peak_hour = days(rain_3h).argmax("hour_of_day")
+    tide = days(zos)
+    low, high = tide.min("hour_of_day"), tide.max("hour_of_day")
+    high_tide = tide >= low + _HIGH_TIDE_SHARE * (high - low)
 
     drivers = {
         "rain_max_1h_mm": by_day(pr, "max"),
         "rain_max_3h_mm": by_day(rain_3h, "max"),
         "rain_24h_mm": by_day(pr, "sum"),
-        "rain_antecedent_72h_mm": antecedent,
-        "sea_level_max_m": by_day(ahead["zos"], "max"),
+        "rain_antecedent_72h_mm": before_each_day(pr.rolling(hour=_ANTECEDENT_HOURS).sum()),
+        "antecedent_wetness_72h_mm": wetness,
+        "sea_level_max_m": high,
+        "sea_level_at_peak_rain_m": days(zos_3h).isel(hour_of_day=peak_hour),
+        "rain_high_tide_mm": days(pr).where(high_tide, 0.0).sum("hour_of_day"),
         "tasmax_regional_degC": by_day(ahead["tas"], "max"),
         "tasmin_regional_degC": by_day(ahead["tas"], "min"),
         "hurs_mean_pct": by_day(ahead["hurs"], "mean"),
@@ -74,7 +102,7 @@ def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_day
     out = xr.Dataset({
         name: da.astype("float32").assign_attrs(units=DRIVERS[name][0], long_name=DRIVERS[name][1])
         for name, da in drivers.items()
-    })
+    }).drop_vars("hour", errors="ignore")  # the peak's hour, left over from indexing
     out.lead.attrs.update(long_name="lead day after the issue date", units="days")
     return out
 

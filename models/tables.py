@@ -5,16 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from features.weather import bilinear_weights, sample_bilinear
 
 STATIC_FLOOD_FEATURES = (
     "elevation_m", "slope_deg", "upstream_area_km2", "hand_m", "dist_waterway_m",
-    "dist_sea_m", "impervious_frac", "building_frac",
+    "dist_sea_m", "impervious_frac", "building_frac", "depression_depth_m", "depression_area_ha",
+    "topographic_wetness_index", "drain_height_m", "drainage_capacity_mm", "tide_block_level_m",
+    "outfall_distance_m",
 )
+FLOOD_INTERACTIONS = {  # name: (units, long_name), made by with_flood_interactions
+    "rain_excess_3h_mm": ("mm", "largest 3 h rain above the cell's drainage capacity"),
+    "sea_over_block_level_m": ("m", "sea level at peak rain above the level that backs the sea up to the cell"),
+    "rain_excess_tide_blocked_mm": ("mm", "rain excess over capacity while the sea backs up to the cell"),
+}
 STATIC_HEAT_FEATURES = (
     "elevation_m", "dist_sea_m", "impervious_frac", "building_frac", "building_height_m",
+    *(f"{name}_{scale}m" for name in ("impervious_frac", "building_frac", "building_height_m")
+      for scale in (100, 300, 1000)),
 )
 
 
@@ -99,6 +109,45 @@ def attach_features(
         out[name] = sample_bilinear(da.transpose("issue_date", "lead", "y", "x").values, weights, index=index)
     out["lead_days"] = rows["lead"].values
     return out
+
+
+def with_flood_interactions(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus the FLOOD_INTERACTIONS columns, from its static features and daily drivers.
+
+    A cell whose water leaves the grid over land (no `tide_block_level_m`) is never tide-blocked:
+    its sea excess is NaN and its blocked rain excess 0.
+    """
+    excess = np.maximum(frame["rain_max_3h_mm"] - frame["drainage_capacity_mm"], 0)
+    sea_over = frame["sea_level_at_peak_rain_m"] - frame["tide_block_level_m"]
+    return frame.assign(rain_excess_3h_mm=excess, sea_over_block_level_m=sea_over,
+                        rain_excess_tide_blocked_mm=np.where(sea_over.to_numpy() > 0, excess, 0.0))
+
+
+def events_within_radius(flooded: np.ndarray, radius_cells: float) -> np.ndarray:
+    """True where an event (True in `flooded`, dims (time, y, x)) lies within `radius_cells` cells.
+
+    The gridded counterpart of `cells_near_reports`: a truth map read as the labels are made.
+    """
+    reach = int(np.floor(radius_cells))
+    offsets = np.arange(-reach, reach + 1)
+    disk = np.hypot(*np.meshgrid(offsets, offsets)) <= radius_cells
+    return ndimage.binary_dilation(np.asarray(flooded, bool), structure=disk[None])
+
+
+def evaluation_rows(
+    issue_index: np.ndarray, lead_days: int, cells: np.ndarray, wet: np.ndarray, *, dry_share: float,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Rows (issue_index, lead, cell, wet_day, weight) to score forecasts on a gridded truth.
+
+    Every cell of `cells` on wet target days (`wet`, (issues, leads) bool); on dry ones a random
+    `dry_share` of them, weighted 1 / dry_share, so weighted scores stand for every cell-day.
+    """
+    issue, lead, cell = (a.ravel() for a in np.meshgrid(issue_index, np.arange(lead_days), cells, indexing="ij"))
+    wet_day = np.repeat(np.asarray(wet, bool).ravel(), len(cells))
+    keep = wet_day | (rng.random(issue.size) < dry_share)
+    return pd.DataFrame({"issue_index": issue[keep], "lead": lead[keep], "cell": cell[keep],
+                         "wet_day": wet_day[keep], "weight": np.where(wet_day[keep], 1.0, 1 / dry_share)})
 
 
 def heat_rows(

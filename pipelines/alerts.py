@@ -1,22 +1,25 @@
-"""CAP 1.2 alerts for heritage assets whose forecast risk crosses their threshold.
+"""CAP 1.2 messages for heritage assets: Alert, Update and Cancel, with the why and what to do.
 
-One <alert> per asset and hazard that crosses its threshold at any lead, with one <info>
-per configured language. Its identifier is fixed by (sender, city, asset, hazard, issue
-date), so a rerun of the same issue date rewrites the same files instead of adding new ones;
-Update and Cancel messages (a later issue) will reference these identifiers.
+Which message an asset and hazard gets comes from pipelines.alerts_state (Alert on the first
+crossing, Update when the level or onset date changes, Cancel when the risk falls below the
+threshold); this module renders it, one <info> per configured language. Identifiers are fixed
+by (sender, city slug, asset, hazard, issue date) and `sent` is the issue time, so a rerun of
+an issue date renders the same bytes.
 
-How the CAP codes are chosen (onset = the first lead day at or above the threshold,
-peak = the highest value over the forecast's leads):
+How the CAP codes are chosen (onset = the first lead day at or above the threshold, level =
+the highest alert level over the forecast's leads, models.assets.asset_alert_levels; peak = the
+highest flood probability):
 
-| CAP field    | flood                                   | heat (tasmax q50)                           |
-| ------------ | --------------------------------------- | ------------------------------------------- |
-| urgency      | onset lead 0 Immediate, 1 Expected, 2+ Future                                         |
-| responseType | Prepare if urgency is Immediate or Expected, else Monitor                             |
-| certainty    | peak probability > 0.5 Likely, else Possible (CAP: Likely means p > ~50%)  | Likely: the median crosses, so p >= 50% |
-| severity     | peak probability >= 0.7 Severe, else Moderate | peak >= 40 degC Extreme, >= 37 Severe, >= 35 Moderate, else Minor (MetMalaysia's heat levels 35/37/40 degC, applied to one day) |
+| CAP field    | Alert and Update                                                  | Cancel    |
+| ------------ | ----------------------------------------------------------------- | --------- |
+| urgency      | onset lead 0 Immediate, 1 Expected, 2+ Future                     | Past      |
+| responseType | Prepare if urgency is Immediate or Expected, else Monitor         | AllClear  |
+| severity     | level 1 Moderate, 2 Severe, 3 Extreme (heat from 35 degC: 35/37/40, MetMalaysia's levels) | Minor |
+| certainty    | flood: peak > 0.5 Likely, else Possible (CAP: Likely is p > ~50%); heat: Likely (the median crosses) | Unlikely |
 
 onset is the local midnight starting the onset day; expires the local midnight ending the
-forecast's last lead day; sent is the issue time.
+forecast's last lead day; sent is the issue time. <instruction> is the advice of
+configs/advisories.yaml for the asset's kind, the hazard and the level ('after' for a Cancel).
 """
 
 from __future__ import annotations
@@ -33,126 +36,41 @@ import geopandas as gpd
 import pandas as pd
 from lxml import etree
 
+from pipelines.alerts_advice import Advisories
+from pipelines.alerts_state import CapMessage, Event, Transition, plan_transitions
+from pipelines.alerts_text import drivers, event_name, texts
 from pipelines.config import AlertConfig
 from pipelines.storage import write_atomic
 
 CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
-HAZARDS = ("flood", "heat")
 POINT_RADIUS_KM = 0.05  # circle drawn around a point asset in <area>
 _FORBIDDEN = re.compile(r"[\s,<&]")  # CAP 1.2: identifier and sender hold no spaces, commas, < or &
 _SAFE_ID_PART = re.compile(r"[^A-Za-z0-9@._-]+")
-
-_WEEKDAYS = {
-    "en-GB": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    "ms-MY": ("Isnin", "Selasa", "Rabu", "Khamis", "Jumaat", "Sabtu", "Ahad"),
-    "zh-CN": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
-}
-_MONTHS = {
-    "en-GB": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    "ms-MY": ("Jan", "Feb", "Mac", "Apr", "Mei", "Jun", "Jul", "Ogo", "Sep", "Okt", "Nov", "Dis"),
-}
-_LEAD_WORDS = {  # lead 0, lead 1, lead n
-    "en-GB": ("today", "tomorrow", "in {n} days"),
-    "ms-MY": ("hari ini", "esok", "dalam {n} hari"),
-    "zh-CN": ("今天", "明天", "{n}天后"),
-}
-_NEAREST_LAND_NOTE = {  # for a site over water (a jetty) or beside the land grid
-    "en-GB": " The site stands over water or at the edge of the land; these figures are for the nearest land.",
-    "ms-MY": " Tapak ini terletak di atas air atau di pinggir daratan; angka ini bagi daratan terdekat.",
-    "zh-CN": "该遗产地位于水上或陆地边缘，以上数值取自最近的陆地。",
-}
-_TEXT = {
-    ("en-GB", "flood"): {
-        "event": "Flood risk at a heritage site",
-        "headline": "Flood risk at {name} from {onset_day}",
-        "description": (
-            "The chance of flooding at {name} reaches {peak} on {peak_day}, at or above this site's alert "
-            "level of {threshold}. First day at or above it: {onset_day} ({onset_lead}). Chance of "
-            "flooding by day: {by_day}."),
-        "instruction": (
-            "Move collections, archives and electrical equipment above floor level; clear drains, "
-            "gutters and courtyard outlets; put sandbags or flood boards across doorways; check that "
-            "pumps work; keep the site's emergency contacts at hand."),
-    },
-    ("en-GB", "heat"): {
-        "event": "Extreme heat at a heritage site",
-        "headline": "Heat risk at {name} from {onset_day}",
-        "description": (
-            "The expected maximum temperature at {name} reaches {peak} on {peak_day} (1 in 10 chance "
-            "of above {peak_q90}), at or above this site's heat level of {threshold}. First day at or "
-            "above it: {onset_day} ({onset_lead}). Expected maximum by day: {by_day}."),
-        "instruction": (
-            "Provide shade and drinking water for staff and visitors; limit visits and outdoor work "
-            "between 11:00 and 16:00; ventilate or cool rooms holding sensitive collections; check on "
-            "staff working outdoors."),
-    },
-    ("ms-MY", "flood"): {
-        "event": "Risiko banjir di tapak warisan",
-        "headline": "Risiko banjir di {name} mulai {onset_day}",
-        "description": (
-            "Peluang banjir di {name} mencecah {peak} pada {peak_day}, menyamai atau melebihi paras "
-            "amaran tapak ini iaitu {threshold}. Hari pertama pada paras itu: {onset_day} "
-            "({onset_lead}). Peluang banjir mengikut hari: {by_day}."),
-        "instruction": (
-            "Alihkan koleksi, arkib dan peralatan elektrik ke atas paras lantai; bersihkan longkang, "
-            "palung dan saluran keluar halaman; letakkan beg pasir atau papan banjir di pintu masuk; "
-            "pastikan pam berfungsi; sediakan nombor kecemasan tapak."),
-    },
-    ("ms-MY", "heat"): {
-        "event": "Haba melampau di tapak warisan",
-        "headline": "Risiko haba di {name} mulai {onset_day}",
-        "description": (
-            "Suhu maksimum dijangka di {name} mencecah {peak} pada {peak_day} (peluang 1 dalam 10 "
-            "melebihi {peak_q90}), menyamai atau melebihi paras haba tapak ini iaitu {threshold}. Hari "
-            "pertama pada paras itu: {onset_day} ({onset_lead}). Suhu maksimum dijangka mengikut hari: "
-            "{by_day}."),
-        "instruction": (
-            "Sediakan teduhan dan air minuman untuk kakitangan dan pengunjung; hadkan lawatan dan kerja "
-            "luar antara 11:00 dan 16:00; alirkan udara atau sejukkan bilik yang menyimpan koleksi "
-            "sensitif; pantau kakitangan yang bekerja di luar."),
-    },
-    ("zh-CN", "flood"): {
-        "event": "文化遗产地洪水风险",
-        "headline": "{name}：{onset_day}起有洪水风险",
-        "description": (
-            "{name}的洪水概率在{peak_day}达到{peak}，达到或超过该遗产地的警报阈值{threshold}。"
-            "首次达到阈值：{onset_day}（{onset_lead}）。每日洪水概率：{by_day}。"),
-        "instruction": "将藏品、档案和电器设备移至地面以上；清理排水沟、檐沟和庭院排水口；在门口放置沙包或防洪板；"
-                       "检查抽水泵是否正常；备好遗产地的紧急联系方式。",
-    },
-    ("zh-CN", "heat"): {
-        "event": "文化遗产地高温风险",
-        "headline": "{name}：{onset_day}起有高温风险",
-        "description": (
-            "{name}的预计最高气温在{peak_day}达到{peak}（有十分之一的可能超过{peak_q90}），"
-            "达到或超过该遗产地的高温阈值{threshold}。首次达到阈值：{onset_day}（{onset_lead}）。"
-            "每日预计最高气温：{by_day}。"),
-        "instruction": "为员工和游客提供遮阴和饮用水；11:00至16:00之间限制参观和户外工作；"
-                       "为存放敏感藏品的房间通风或降温；关注户外工作人员的状况。",
-    },
-}
+_SEVERITY = {1: "Moderate", 2: "Severe", 3: "Extreme"}
 
 
-def cap_identifier(sender: str, city_name: str, asset_id: str, hazard: str, issue_date: dt.date) -> str:
-    """The stable CAP identifier of an asset's alert for one hazard and issue date.
+def cap_identifier(sender: str, city_slug: str, asset_id: str, hazard: str, issue_date: dt.date) -> str:
+    """The CAP identifier of an asset's message for one hazard and issue date.
 
     Each part loses the characters CAP forbids (runs of anything but letters, digits and
-    `@._-` become '-'); the city name is lower-cased, so 'George Town' gives 'george-town'.
+    `@._-` become '-'). One issue date gives an asset at most one message per hazard.
     """
-    parts = (sender, city_name.lower(), str(asset_id), hazard, issue_date.isoformat())
+    parts = (sender, city_slug, str(asset_id), hazard, issue_date.isoformat())
     return ".".join(_SAFE_ID_PART.sub("-", part).strip("-") for part in parts)
 
 
 def cap_messages(
-    levels: pd.DataFrame, assets: gpd.GeoDataFrame, *, issue_time: dt.datetime, city_name: str,
-    timezone: str, alert: AlertConfig, model_versions: dict[str, str],
-) -> list[tuple[str, bytes]]:
-    """(identifier, CAP 1.2 XML) for each asset and hazard crossing its threshold at any lead.
+    levels: pd.DataFrame, assets: gpd.GeoDataFrame, *, issue_time: dt.datetime, city_slug: str,
+    city_name: str, timezone: str, alert: AlertConfig, advisories: Advisories,
+    model_versions: dict[str, str], events: dict[tuple[str, str], Event] | None = None,
+) -> list[CapMessage]:
+    """The CAP 1.2 messages of one run: Alert, Update or Cancel per asset and hazard.
 
     `levels` is models.assets.asset_alert_levels' table; `issue_time` is timezone-aware
-    (UTC); `model_versions` maps a name (e.g. 'flood_model_version') to a version, each
-    sent as a <parameter>. Messages come sorted by identifier; each is checked against the
-    CAP 1.2 rules and the OASIS schema, raising ValueError naming its identifier.
+    (UTC); `events` the alert state before this issue date (None: no open alerts);
+    `model_versions` maps a name (e.g. 'flood_model_version') to a version, each sent as a
+    <parameter>. Sorted by identifier; each is checked against the CAP 1.2 rules and the
+    OASIS schema, raising ValueError naming its identifier.
     """
     if issue_time.tzinfo is None:
         raise ValueError("`issue_time` must be timezone-aware (UTC), got a naive datetime")
@@ -160,141 +78,116 @@ def cap_messages(
         return []
     zone = ZoneInfo(timezone)
     issue_day = issue_time.astimezone(zone).date()
-    last_lead = int(levels["lead"].max())
-    context = {
-        "sent": _cap_time(issue_time, zone),
-        "expires": _cap_time(_local_midnight(issue_day, last_lead + 1, zone), zone),
-        "issue_day": issue_day, "zone": zone, "alert": alert, "model_versions": model_versions,
-    }
     places = _asset_places(assets, city_name)
     unknown = sorted(set(levels["asset_id"]) - set(places))
     if unknown:
         raise ValueError(f"`levels` has assets missing from `assets`: {unknown}")
+    context = {
+        "sent": _cap_time(issue_time, zone),
+        "expires": _cap_time(_local_midnight(issue_day, int(levels["lead"].max()) + 1, zone), zone),
+        "issue_day": issue_day, "zone": zone, "alert": alert, "advisories": advisories,
+        "model_versions": model_versions,
+    }
     messages = []
-    for hazard in HAZARDS:
-        crossing = levels.loc[levels[f"{hazard}_alert"], "asset_id"].unique()
-        for asset_id in crossing:
-            rows = levels[levels["asset_id"] == asset_id].sort_values("lead")
-            identifier = cap_identifier(alert.sender, city_name, asset_id, hazard, issue_day)
-            xml = _alert_xml(identifier, hazard, rows, places[asset_id], **context)
-            messages.append((identifier, _validated(identifier, alert.sender, xml)))
-    return sorted(messages)
+    for move in plan_transitions(levels, events or {}, issue_day=issue_day, sent=issue_time):
+        rows = levels[levels["asset_id"] == move.asset_id].sort_values("lead")
+        identifier = cap_identifier(alert.sender, city_slug, move.asset_id, move.hazard, issue_day)
+        xml = _alert_xml(identifier, move, rows, places[move.asset_id], **context)
+        onset = None if move.onset_lead is None else (issue_day + dt.timedelta(days=move.onset_lead)).isoformat()
+        messages.append(CapMessage(
+            identifier, move.asset_id, move.hazard, move.msg_type, alert.sender, context["sent"],
+            context["expires"], move.level, onset, move.references, _validated(identifier, alert.sender, xml)))
+    return sorted(messages, key=lambda message: message.identifier)
 
 
-def write_cap_messages(messages: list[tuple[str, bytes]], alerts_dir: Path) -> list[Path]:
+def write_cap_messages(messages: list[CapMessage], alerts_dir: Path) -> list[Path]:
     """Write each message to `alerts_dir/<identifier>.cap.xml` atomically; the paths written."""
     paths = []
-    for identifier, xml in messages:
+    for message in messages:
+        identifier = message.identifier
         if _SAFE_ID_PART.search(identifier) or identifier.startswith("."):
             raise ValueError(f"CAP identifier {identifier!r} is not a safe file name")
         path = Path(alerts_dir) / f"{identifier}.cap.xml"
-        paths.append(write_atomic(path, lambda tmp, xml=xml: tmp.write_bytes(xml), suffix=".xml"))
+        paths.append(write_atomic(path, lambda tmp, xml=message.xml: tmp.write_bytes(xml), suffix=".xml"))
     return paths
 
 
 def _alert_xml(
-    identifier: str, hazard: str, rows: pd.DataFrame, place: dict, *, sent: str, expires: str,
-    issue_day: dt.date, zone: ZoneInfo, alert: AlertConfig, model_versions: dict[str, str],
+    identifier: str, move: Transition, rows: pd.DataFrame, place: dict, *, sent: str, expires: str,
+    issue_day: dt.date, zone: ZoneInfo, alert: AlertConfig, advisories: Advisories,
+    model_versions: dict[str, str],
 ) -> bytes:
     """The <alert> element of one asset and hazard, serialised as UTF-8 XML."""
-    flagged = rows[rows[f"{hazard}_alert"]]
-    onset_lead = int(flagged["lead"].iloc[0])
+    hazard = move.hazard
     value_column = "flood_probability_max" if hazard == "flood" else "tasmax_q50_max"
-    peak_row = rows.loc[rows[value_column].idxmax()]
-    peak = float(peak_row[value_column])
-    codes = _cap_codes(hazard, onset_lead, peak)
-    threshold = float(rows[f"{hazard}_threshold"].iloc[0])
+    peak_row = rows.loc[rows[value_column].idxmax()] if rows[value_column].notna().any() else rows.iloc[0]
+    codes = _cap_codes(move, float(rows["flood_probability_max"].max()))
+    why = drivers(hazard, peak_row) if move.msg_type != "Cancel" else []
     root = etree.Element(f"{{{CAP_NAMESPACE}}}alert", nsmap={None: CAP_NAMESPACE})
     for tag, text in (("identifier", identifier), ("sender", alert.sender), ("sent", sent),
-                      ("status", alert.status), ("msgType", "Alert"),
+                      ("status", alert.effective_status), ("msgType", move.msg_type),
                       ("source", f"Warisan forecast issued {issue_day.isoformat()}"), ("scope", "Public")):
         _sub(root, tag, text)
+    if move.references:
+        _sub(root, "references", " ".join(move.references))
     for language in alert.languages:
         info = _sub(root, "info")
-        for tag, text in (("language", language), ("category", "Met"),
-                          ("event", _TEXT[language, hazard]["event"]), ("responseType", codes["responseType"]),
-                          ("urgency", codes["urgency"]), ("severity", codes["severity"]),
-                          ("certainty", codes["certainty"])):
+        for tag, text in (("language", language), ("category", "Met"), ("event", event_name(language, hazard)),
+                          ("responseType", codes["responseType"]), ("urgency", codes["urgency"]),
+                          ("severity", codes["severity"]), ("certainty", codes["certainty"])):
             _sub(info, tag, text)
         _pair(info, "eventCode", "warisan_hazard", hazard)
-        _sub(info, "onset", _cap_time(_local_midnight(issue_day, onset_lead, zone), zone))
+        if move.onset_lead is not None:
+            _sub(info, "onset", _cap_time(_local_midnight(issue_day, move.onset_lead, zone), zone))
         _sub(info, "expires", expires)
         _sub(info, "senderName", alert.sender_name)
-        for tag, text in _texts(language, hazard, rows, place["name"], issue_day, onset_lead, peak_row).items():
-            _sub(info, tag, text)
-        parameters = {
-            "flood_probability": f"{rows['flood_probability_max'].max():.2f}",
-            "tasmax_q50": f"{rows['tasmax_q50_max'].max():.1f}",
-            f"{hazard}_threshold": f"{threshold:.2f}" if hazard == "flood" else f"{threshold:.1f}",
-            "onset_lead_days": str(onset_lead),
-            **model_versions,
-        }
-        for name, value in parameters.items():
-            _pair(info, "parameter", name, str(value))
+        words = texts(language, hazard, move.msg_type, rows, name=place["name"], issue_day=issue_day,
+                      level=move.level, onset_lead=move.onset_lead, why=why)
+        _sub(info, "headline", words["headline"])
+        _sub(info, "description", words["description"])
+        advice_level = "after" if move.msg_type == "Cancel" else move.level
+        _sub(info, "instruction", advisories.text(place["kind"], hazard, advice_level, language))
+        for name, value in _parameters(move, rows, why, model_versions).items():
+            _pair(info, "parameter", name, value)
         area = _sub(info, "area")
         _sub(area, "areaDesc", place["area_desc"])
         for tag, text in place["shapes"]:
             _sub(area, tag, text)
-        _pair(area, "geocode", "asset_id", str(rows["asset_id"].iloc[0]))
+        _pair(area, "geocode", "asset_id", str(move.asset_id))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _cap_codes(hazard: str, onset_lead: int, peak: float) -> dict[str, str]:
-    """urgency, responseType, certainty and severity, by the table in the module docstring."""
-    urgency = ("Immediate", "Expected")[onset_lead] if onset_lead < 2 else "Future"
-    if hazard == "flood":
-        certainty = "Likely" if peak > 0.5 else "Possible"
-        severity = "Severe" if peak >= 0.7 else "Moderate"
-    else:
-        certainty = "Likely"
-        severity = next(level for limit, level in ((40, "Extreme"), (37, "Severe"), (35, "Moderate"),
-                                                   (-1e9, "Minor")) if peak >= limit)
-    response = "Prepare" if urgency in ("Immediate", "Expected") else "Monitor"
-    return {"urgency": urgency, "responseType": response, "certainty": certainty, "severity": severity}
-
-
-def _texts(language: str, hazard: str, rows: pd.DataFrame, name: str, issue_day: dt.date,
-           onset_lead: int, peak_row: pd.Series) -> dict[str, str]:
-    """headline, description and instruction of one <info>, in `language`."""
-    def day(lead: int, year: bool = True) -> str:
-        return _day_label(issue_day + dt.timedelta(days=int(lead)), language, year=year)
-
-    if hazard == "flood":
-        def show(value: float) -> str:
-            return f"{value:.0%}"
-        column = "flood_probability_max"
-    else:
-        def show(value: float) -> str:
-            return f"{value:.1f} °C"
-        column = "tasmax_q50_max"
-    words = _LEAD_WORDS[language]
-    separator = "、" if language == "zh-CN" else ", "
-    fields = {
-        "name": name, "peak": show(peak_row[column]), "peak_day": day(peak_row["lead"]),
-        "peak_q90": show(peak_row["tasmax_q90_max"]), "threshold": show(rows[f"{hazard}_threshold"].iloc[0]),
-        "onset_day": day(onset_lead),
-        "onset_lead": words[onset_lead] if onset_lead < 2 else words[2].format(n=onset_lead),
-        "by_day": separator.join(
-            f"{day(lead, year=False)} {show(value)}" for lead, value in zip(rows["lead"], rows[column], strict=True)
-        ),
+def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float]],
+                model_versions: dict[str, str]) -> dict[str, str]:
+    """<parameter>s: peak risk, threshold, level, onset, each driver with its value, model versions."""
+    threshold = float(rows[f"{move.hazard}_threshold"].iloc[0])
+    parameters = {
+        "flood_probability": f"{rows['flood_probability_max'].max():.2f}",
+        "tasmax_q50": f"{rows['tasmax_q50_max'].max():.1f}",
+        f"{move.hazard}_threshold": f"{threshold:.2f}" if move.hazard == "flood" else f"{threshold:.1f}",
+        "alert_level": str(move.level),
     }
-    text = _TEXT[language, hazard]
-    texts = {tag: text[tag].format(**fields) for tag in ("headline", "description", "instruction")}
-    if rows["cells_from"].iloc[0] == "nearest_land" or rows["on_water"].iloc[0]:
-        texts["description"] += _NEAREST_LAND_NOTE[language]
-    return texts
+    if move.onset_lead is not None:
+        parameters["onset_lead_days"] = str(move.onset_lead)
+    if why:
+        parameters[f"{move.hazard}_drivers"] = " ".join(name for name, _ in why)
+        parameters |= {name: f"{value:.2f}" for name, value in why if pd.notna(value)}
+    return parameters | {name: str(version) for name, version in model_versions.items()}
 
 
-def _day_label(day: dt.date, language: str, *, year: bool = True) -> str:
-    """'Fri 27 Dec 2024', 'Jumaat 27 Dis 2024' or '2024年12月27日（周五）'; `year=False` drops the year."""
-    weekday = _WEEKDAYS[language][day.weekday()]
-    if language == "zh-CN":
-        return f"{f'{day.year}年' if year else ''}{day.month}月{day.day}日（{weekday}）"
-    return f"{weekday} {day.day} {_MONTHS[language][day.month - 1]}{f' {day.year}' if year else ''}"
+def _cap_codes(move: Transition, flood_peak: float) -> dict[str, str]:
+    """urgency, responseType, severity and certainty, by the table in the module docstring."""
+    if move.msg_type == "Cancel":
+        return {"urgency": "Past", "responseType": "AllClear", "severity": "Minor", "certainty": "Unlikely"}
+    urgency = ("Immediate", "Expected")[move.onset_lead] if move.onset_lead < 2 else "Future"
+    certainty = "Likely" if move.hazard == "heat" or flood_peak > 0.5 else "Possible"
+    response = "Prepare" if urgency in ("Immediate", "Expected") else "Monitor"
+    return {"urgency": urgency, "responseType": response, "severity": _SEVERITY[min(max(move.level, 1), 3)],
+            "certainty": certainty}
 
 
 def _asset_places(assets: gpd.GeoDataFrame, city_name: str) -> dict[str, dict]:
-    """Per asset_id: the <areaDesc> text, the (tag, text) shapes of its <area>, and its name."""
+    """Per asset_id: the <areaDesc> text, the (tag, text) shapes of its <area>, its name and kind."""
     if assets.crs is None:
         raise ValueError("`assets` has no CRS")
     lonlat = assets.to_crs("EPSG:4326")
@@ -310,7 +203,9 @@ def _asset_places(assets: gpd.GeoDataFrame, city_name: str) -> dict[str, dict]:
                       for part in parts]
         else:
             shapes = [("circle", f"{geom.y:.5f},{geom.x:.5f} {POINT_RADIUS_KM}")]
-        places[asset["asset_id"]] = {"name": name, "area_desc": f"{name}, {where}", "shapes": shapes}
+        kind = asset.get("kind")
+        places[asset["asset_id"]] = {"name": name, "area_desc": f"{name}, {where}", "shapes": shapes,
+                                     "kind": kind if isinstance(kind, str) else None}
     return places
 
 

@@ -24,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     with_config("demo", "demo bundle -> features -> train -> forecast for the last date")
-    with_config("ingest", "fill or refresh the bundle from the configured source")
+    ingest = with_config("ingest", "fill or refresh the bundle from the configured source")
+    ingest.add_argument("--date", type=dt.date.fromisoformat, help="forecast issue date (default: today, local)")
+    ingest.add_argument("--dry-run", action="store_true", help="print the requests a live ingest would send")
     with_config("features", "build static features and daily drivers")
     with_config("train", "train and register the flood and heat models")
     forecast = with_config("forecast", "run the daily forecast for one issue date")
@@ -61,8 +63,30 @@ def _print_outputs(written: dict) -> None:
             print(f"    {path}")
 
 
+def _dry_run(args: argparse.Namespace) -> int:
+    """Print every request a live ingest would send now; send nothing."""
+    import pandas as pd
+
+    from pipelines.config import load_city_config
+    from pipelines.sources.live import planned_requests
+
+    config = load_city_config(args.config)
+    if config.source.kind != "live":
+        print(f"{args.config}: source.kind is {config.source.kind!r}: the demo world sends no requests")
+        return 0
+    from pipelines.ingest import local_today
+
+    issue = args.date or local_today(config.city.timezone)
+    for line in planned_requests(config, issue, pd.Timestamp.now("UTC").tz_localize(None)):
+        print(line)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from pipelines import flows
+
+    if args.command == "ingest" and args.dry_run:
+        return _dry_run(args)
 
     if args.command == "demo":
         flows.ingest(args.config)
@@ -72,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
         _print_outputs(written)
     elif args.command == "ingest":
-        print(flows.ingest(args.config))
+        print(flows.ingest(args.config, args.date))
     elif args.command == "features":
         for name, path in flows.build_features(args.config).items():
             print(f"{name}: {path}")
@@ -82,13 +106,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "forecast":
         _print_outputs(flows.daily_forecast(args.config, args.date))
     elif args.command == "serve":
-        from pipelines.config import load_city_config
+        from pipelines.deploy import serve_daily
 
-        config = load_city_config(args.config)
-        flows.daily_forecast.serve(
-            name=f"{config.city.slug}-daily", parameters={"config_path": str(args.config.resolve())},
-            cron=config.schedule_cron, timezone=config.city.timezone,
-        )
+        serve_daily(args.config)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -82,13 +83,52 @@ class DemoSource(_Strict):
         return self
 
 
+class OpenMeteoConfig(_Strict):
+    """Open-Meteo weather: hourly history (archive), forecasts and sea level (marine)."""
+
+    archive_url: str = Field("https://archive-api.open-meteo.com/v1/archive", pattern=r"^https?://")
+    forecast_url: str = Field("https://api.open-meteo.com/v1/forecast", pattern=r"^https?://")
+    marine_url: str = Field("https://marine-api.open-meteo.com/v1/marine", pattern=r"^https?://")
+    spacing_deg: float = Field(0.1, gt=0, le=1, description="step of the coarse points over the bbox")
+    forecast_model: str = Field("best_match", pattern=r"^[a-z0-9_]+$", description="Open-Meteo model")
+    sea_point: tuple[float, float] | None = Field(
+        None, description="lon, lat of the sea-level point (a tide gauge); default: the bbox centre"
+    )
+    archive_lag_days: int = Field(5, ge=0, le=30, description="ERA5 reaches to about this many days ago")
+    cache_dir: Path | None = Field(None, description="requests-cache folder (default: beside the bundle)")
+    requests_per_minute: float = Field(30, gt=0, le=600, description="rate limit of our requests")
+    retries: int = Field(4, ge=0, le=10)
+    backoff_s: float = Field(2, ge=0, le=120, description="backoff factor of the retries, s")
+    timeout_s: float = Field(60, gt=0, le=600)
+
+
+class OsmConfig(_Strict):
+    """OpenStreetMap through osmnx and an Overpass API."""
+
+    overpass_url: str = Field("https://overpass-api.de/api", pattern=r"^https?://",
+                              description="base URL; osmnx appends /interpreter")
+    timeout_s: float = Field(180, gt=0, le=3600)
+
+
+class DemConfig(_Strict):
+    """Copernicus GLO-30 Cloud-Optimized GeoTIFFs read by HTTP range requests."""
+
+    base_url: str = Field("https://copernicus-dem-30m.s3.amazonaws.com", pattern=r"^https?://")
+    retries: int = Field(4, ge=0, le=10)
+
+
 class LiveSource(_Strict):
     kind: Literal["live"]
-    weather: Literal["open-meteo"] = "open-meteo"
-    vectors: Literal["osm"] = "osm"
-    dem: Literal["copernicus-dem"] = "copernicus-dem"
-    start: dt.date
-    assets: str
+    start: dt.date = Field(description="first UTC day of hourly history")
+    assets: str = Field(description="'george-town', a CSV path (name, lon, lat, category), or 'osm'")
+    open_meteo: OpenMeteoConfig = OpenMeteoConfig()
+    osm: OsmConfig = OsmConfig()
+    copernicus_dem: DemConfig = DemConfig()
+    files: Path | None = Field(
+        None, description="a user's files in the bundle layout; override fetched layers (docs/live-city.md)"
+    )
+    task_retries: int = Field(2, ge=0, le=10, description="Prefect retries of a source after its HTTP retries")
+    task_retry_delay_s: float = Field(30, ge=0, le=3600, description="first delay, doubling after each")
 
 
 class FloodConfig(_Strict):
@@ -97,17 +137,37 @@ class FloodConfig(_Strict):
     default_threshold: float = Field(
         0.05, gt=0, lt=1, description="alert at this chance of a flood report within label_radius_m"
     )
+    calibration_days: int = Field(
+        90, ge=0, description="issue days before the holdout on which probabilities are calibrated")
+    block_size_m: float = Field(1000, gt=0, description="side of the square spatial validation blocks")
+    holdout_block_share: float = Field(
+        0.3, gt=0, lt=1, description="share of blocks kept out of training, scored in valid/test periods")
+    wet_day_mm: float = Field(20, gt=0, description="regional observed 24 h rain of a 'wet day' for scores")
 
 
 class HeatConfig(_Strict):
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
     default_threshold_degC: float = Field(35.0, ge=20, le=60, description="alert tasmax q50")
+    tasmax_levels_degC: tuple[float, float, float] = Field(
+        (35.0, 37.0, 40.0), description="tasmax q50 held for sustained_days: levels 1, 2, 3 (MET Malaysia)")
+    sustained_days: int = Field(3, ge=1, le=7, description="days in a row a tasmax level must hold")
+    wbgt_bands_degC: tuple[float, float] = Field(
+        (31.0, 33.0), description="WBGT at which levels 1 (moderate) and 2 (high) start (Singapore NEA)")
+    holdout_station_share: float = Field(
+        0.25, gt=0, lt=1, description="share of stations left out of training to score unseen places")
 
     @field_validator("quantiles")
     @classmethod
     def _ordered(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
-        if not all(0 < q < 1 for q in value) or list(value) != sorted(set(value)):
-            raise ValueError("quantiles must be increasing, distinct and inside (0, 1)")
+        if not all(0 < q < 1 for q in value) or list(value) != sorted(set(value)) or 0.5 not in value:
+            raise ValueError("quantiles must be increasing, distinct, inside (0, 1) and hold 0.5")
+        return value
+
+    @field_validator("tasmax_levels_degC", "wbgt_bands_degC")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if list(value) != sorted(set(value)):
+            raise ValueError("heat level thresholds must be strictly increasing")
         return value
 
 
@@ -118,11 +178,77 @@ class TrainConfig(_Strict):
     seed: int = Field(0, ge=0)
 
 
+_ENV_SECRET = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")  # a password written as ${ENV_VAR}
+
+
+class ChannelConfig(_Strict):
+    url: str = Field(min_length=3, description="apprise URL; ${NAME} is replaced from the environment when sent")
+    all_alerts: bool = Field(False, description="every CAP message, not only those of its managers' assets")
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret_in_file(cls, value: str) -> str:
+        netloc = value.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+        userinfo = netloc.rpartition("@")[0]  # scheme://user:password@host
+        if ":" in userinfo and not _ENV_SECRET.fullmatch(userinfo.split(":", 1)[1]):
+            raise ValueError("the URL holds a password: write it as ${ENV_VAR} and set that variable")
+        return value
+
+
+class ManagerConfig(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="file name of the manager's digest")
+    name: str = Field(min_length=1)
+    assets: tuple[str, ...] = Field(min_length=1, description="asset_id of each site they look after")
+    channels: tuple[str, ...] = Field((), description="names in alerts.channels for their alerts and digest")
+
+
+class DeliveryConfig(_Strict):
+    attempts: int = Field(3, ge=1, le=10, description="tries per message and channel in one run")
+    retry_delay_s: float = Field(2.0, ge=0, le=600, description="wait before the 2nd try, doubled after")
+
+
 class AlertConfig(_Strict):
     sender: str = Field(pattern=r"^[^\s,<&]+$", description="CAP sender, e.g. warisan@example.org")
     sender_name: str = Field(min_length=1)
     status: Literal["Actual", "Exercise", "Test"] = "Actual"
+    drill: bool = Field(False, description="a drill: every message goes out with status Test")
     languages: tuple[Literal["en-GB", "ms-MY", "zh-CN"], ...] = ("en-GB", "ms-MY")
+    advisories: Path | None = Field(None, description="advice table; default configs/advisories.yaml")
+    channels: dict[str, ChannelConfig] = Field({}, description="apprise channels by name")
+    managers: tuple[ManagerConfig, ...] = ()
+    delivery: DeliveryConfig = DeliveryConfig()
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> AlertConfig:
+        for manager in self.managers:
+            unknown = sorted(set(manager.channels) - set(self.channels))
+            if unknown:
+                raise ValueError(f"manager {manager.id!r} names channels not in alerts.channels: {unknown}")
+        ids = [manager.id for manager in self.managers]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"manager ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
+        return self
+
+    @property
+    def effective_status(self) -> str:
+        """The CAP status sent: Test in a drill, else `status`."""
+        return "Test" if self.drill else self.status
+
+
+class OutputConfig(_Strict):
+    format: Literal["netcdf", "zarr"] = Field(
+        "netcdf", description="grid file of an issue date: forecast.nc (CF-1.8) or forecast.zarr")
+    flood_level_bands: tuple[float, float, float] = Field(
+        (0.01, 0.05, 0.2), description="flood probability at which levels 1, 2, 3 start")
+    on_missing_forecast: Literal["fail", "stale"] = Field(
+        "fail", description="no weather forecast for the issue date: fail, or publish the last one marked stale")
+
+    @field_validator("flood_level_bands")
+    @classmethod
+    def _increasing_probabilities(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(0 < v < 1 for v in value) or list(value) != sorted(set(value)):
+            raise ValueError("flood level bands must be increasing, distinct and inside (0, 1)")
+        return value
 
 
 class PathsConfig(_Strict):
@@ -140,6 +266,7 @@ class CityConfig(_Strict):
     heat: HeatConfig = HeatConfig()
     train: TrainConfig = TrainConfig()
     alerts: AlertConfig
+    output: OutputConfig = OutputConfig()
     schedule_cron: str = Field("0 5 * * *", description="daily_forecast schedule, local time")
 
     @property
@@ -176,4 +303,16 @@ def load_city_config(path: Path | str) -> CityConfig:
     paths = PathsConfig(
         bundle=(base / config.paths.bundle).resolve(), store=(base / config.paths.store).resolve()
     )
-    return config.model_copy(update={"paths": paths})
+    config = config.model_copy(update={"paths": paths})
+    if isinstance(config.source, LiveSource):
+        weather = config.source.open_meteo
+        cache = base / weather.cache_dir if weather.cache_dir else paths.bundle.parent / "cache"
+        files = (base / config.source.files).resolve() if config.source.files else None
+        source = config.source.model_copy(update={
+            "open_meteo": weather.model_copy(update={"cache_dir": cache.resolve()}), "files": files,
+        })
+        config = config.model_copy(update={"source": source})
+    if config.alerts.advisories is not None:
+        advisories = (base / config.alerts.advisories).resolve()
+        config = config.model_copy(update={"alerts": config.alerts.model_copy(update={"advisories": advisories})})
+    return config

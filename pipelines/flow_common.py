@@ -10,13 +10,15 @@ import xarray as xr
 from prefect import get_run_logger
 
 from features.grid import grid_template
-from features.weather import DRIVER_NAMES
-from models.tables import STATIC_FLOOD_FEATURES, STATIC_HEAT_FEATURES
+from features.weather import DRIVER_NAMES, DRIVERS
+from models.tables import FLOOD_INTERACTIONS, STATIC_FLOOD_FEATURES, STATIC_HEAT_FEATURES
 from pipelines.config import CityConfig
 
-FLOOD_FEATURES = [*STATIC_FLOOD_FEATURES, *DRIVER_NAMES, "lead_days"]
-HEAT_FEATURES = [*STATIC_HEAT_FEATURES, *DRIVER_NAMES, "lead_days"]
-FEATURES_VERSION = "1"  # bump when feature code changes what it computes
+FLOOD_DRIVERS = [n for n in DRIVER_NAMES if DRIVERS[n][0] in ("mm", "m")]  # water, not heat: fewer day fingerprints
+FLOOD_FEATURES = [*STATIC_FLOOD_FEATURES, *FLOOD_DRIVERS, *FLOOD_INTERACTIONS, "lead_days"]
+HEAT_FEATURES = [*STATIC_HEAT_FEATURES, "tasmax_regional_degC", "tasmin_regional_degC", "hurs_mean_pct",
+                 "wind_mean_m_s", "rain_24h_mm", "lead_days"]
+FEATURES_VERSION = "3"  # bump when feature code changes what it computes
 
 
 def log(message: str) -> None:

@@ -9,29 +9,48 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_image_artifact,
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 
 from features.grid import cell_lonlat
-from features.weather import DRIVER_NAMES, DRIVERS, drivers_on_city_grid
+from features.heat import heat_index, humidity_at_daily_max, observed_daily_max, wet_bulb_globe_temperature
+from features.weather import DRIVER_NAMES, DRIVERS, bilinear_weights, drivers_on_city_grid, sample_bilinear
 from models.assets import asset_alert_levels, asset_risk
-from models.flood import predict_flood
+from models.calibration import Calibration
+from models.flood import FloodModel, flood_drivers, predict_flood
 from models.heat import predict_heat
-from models.tables import land_cells
+from models.heat_levels import RULE_FLAGS, band_level, combined_level, sustained_level
+from models.tables import land_cells, with_flood_interactions
 from pipelines import bundle as bundle_io
-from pipelines.alerts import cap_messages, write_cap_messages
+from pipelines.alerts_run import deliver_run, issue_run
 from pipelines.config import CityConfig, load_city_config
 from pipelines.drivers import drivers_for_dates, issue_time_utc
 from pipelines.featurize import build_static_features
 from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES, city_template
 from pipelines.ingest import validate_bundle
 from pipelines.maps import render_map
-from pipelines.publish import write_cogs, write_forecast_netcdf
+from pipelines.page import write_page
+from pipelines.publish import (
+    valid_day,
+    with_levels,
+    write_cogs,
+    write_forecast_netcdf,
+    write_forecast_zarr,
+)
 from pipelines.registry import load_latest
+from pipelines.stac import forecast_item, link_latest, write_catalog, write_item
 from pipelines.storage import new_version_folder, publish_folder
 
 ASSET_REACH_M = 400.0  # an asset over water (a jetty) reads the land cells this close
 
 
+# The sun at the hour of the daily maximum for WBGT: a clear tropical early afternoon, sun about
+# 25 degrees from the zenith (conservative: the drivers carry no hourly radiation yet).
+SUNNY_AFTERNOON = {"rsds": 800.0, "cos_zenith": 0.9, "direct_fraction": 0.75}
 Layers = dict[str, tuple[np.ndarray, dict]]  # name -> (one value per row of the frame, CF attrs)
 
 
@@ -52,23 +71,96 @@ def _feature_frame(config: CityConfig, static: xr.Dataset, issue_date: dt.date) 
 
 
 def flood_layers(config: CityConfig, frame: pd.DataFrame) -> tuple[Layers, str]:
-    """Flood probability per row from the latest flood model, and that model's version."""
+    """Flood probability and its top three drivers per row from the latest flood model; its version.
+
+    `flood_driver_<k>` holds the index of the k-th strongest driver into the model's features
+    (named in `flag_meanings`), `flood_driver_<k>_contribution` its log-odds contribution.
+    """
     boosters, card = load_latest(config.city_store / "models", "flood", FLOOD_FEATURES)
-    probability = predict_flood(boosters["classifier"], frame, card["scores"]["negative_weight"])
+    model = FloodModel(boosters["classifier"], Calibration.from_dict(card["calibration"]))
+    frame = with_flood_interactions(frame)
     attrs = {"units": "1", "long_name": "probability of a flood reported within "
              f"{config.flood.label_radius_m:g} m of the cell during the local day"}
-    return {"flood_probability": (probability, attrs)}, card["version"]
+    layers = {"flood_probability": (predict_flood(model, frame), attrs)}
+    index, contribution = flood_drivers(model.booster, frame, top=3)
+    flags = {"flag_values": list(range(len(FLOOD_FEATURES))), "flag_meanings": " ".join(FLOOD_FEATURES)}
+    for k in range(3):
+        layers[f"flood_driver_{k + 1}"] = (index[:, k].astype("float32"), {
+            "units": "1", "long_name": f"feature raising the flood score most, rank {k + 1}", **flags})
+        layers[f"flood_driver_{k + 1}_contribution"] = (contribution[:, k], {
+            "units": "1", "long_name": f"log-odds contribution of flood_driver_{k + 1} (LightGBM pred_contrib)"})
+    return layers, card["version"]
 
 
-def heat_layers(config: CityConfig, frame: pd.DataFrame) -> tuple[Layers, str]:
-    """tasmax quantiles (degC) per row from the latest heat models, and their version."""
+def _recent_tasmax(config: CityConfig, issue_date: dt.date | None, frame: pd.DataFrame,
+                   q50: np.ndarray) -> np.ndarray:
+    """tasmax (degC) of each land cell on the sustained_days - 1 days before issue, (cells, days).
+
+    The observed regional maximum (history.nc) at the cell plus the cell's urban offset today
+    (its lead-0 q50 minus the regional forecast there). NaN without an issue date.
+    """
+    n_days = config.heat.sustained_days - 1
+    lead0 = frame["lead"].to_numpy() == 0
+    if n_days == 0 or issue_date is None:
+        return np.full((int(lead0.sum()), n_days), np.nan)
+    with bundle_io.read_history(config.bundle_dir) as history:
+        end = issue_time_utc([issue_date], config.city.timezone)[0]
+        daily = observed_daily_max(history["tas"].load(), end.to_datetime64(), n_days)
+    lon, lat = cell_lonlat(city_template(config))
+    cells = frame["cell"].to_numpy()[lead0]
+    weights = bilinear_weights(daily.y.values, daily.x.values, lat.values.ravel()[cells], lon.values.ravel()[cells])
+    regional = sample_bilinear(daily.transpose("day", "y", "x").values, weights)  # (days, cells)
+    offset = q50[lead0] - frame["tasmax_regional_degC"].to_numpy()[lead0]
+    return (regional + offset).T
+
+
+def heat_layers(config: CityConfig, frame: pd.DataFrame, issue_date: dt.date | None = None) -> tuple[Layers, str]:
+    """tasmax quantiles, heat index and WBGT (degC) and heat levels per row from the latest heat models.
+
+    Heat stress is read at the cell's q50 tasmax with the humidity of that hour (the regional
+    daily mean air's dew point held) and the day's mean wind; WBGT in the sun of a clear
+    afternoon (SUNNY_AFTERNOON), as NEA measures it, so cloudy days read high. The MET Malaysia rule needs tasmax held for
+    `sustained_days`: lead L counts the days L-2 .. L, the days before issue from
+    _recent_tasmax (observed regionally, shifted by the cell's offset); WBGT bands hold daily.
+    """
     boosters, card = load_latest(config.city_store / "models", "heat", HEAT_FEATURES)
     quantiles = {float(name[1:]) / 100: b for name, b in boosters.items()}
-    return {
+    predicted = predict_heat(quantiles, frame)
+    layers = {
         f"tasmax_q{round(q * 100):02d}": (
             values, {"units": "degC", "long_name": f"daily maximum air temperature, quantile {q:g}"})
-        for q, values in predict_heat(quantiles, frame).items()
-    }, card["version"]
+        for q, values in predicted.items()
+    }
+    def on_rows(values, units: str) -> xr.DataArray:
+        return xr.DataArray(np.asarray(values, dtype=float), dims="row", attrs={"units": units})
+
+    tasmax = on_rows(predicted[0.5], "degC")
+    hurs = humidity_at_daily_max(tasmax, on_rows(frame["tasmin_regional_degC"], "degC"),
+                                 on_rows(frame["hurs_mean_pct"], "%"))
+    hi = heat_index(tasmax, hurs)
+    wbgt = wet_bulb_globe_temperature(tasmax, hurs, on_rows(frame["wind_mean_m_s"], "m s-1"),
+                                      on_rows(np.full(len(frame), SUNNY_AFTERNOON["rsds"]), "W m-2"),
+                                      cos_zenith=SUNNY_AFTERNOON["cos_zenith"],
+                                      direct_fraction=SUNNY_AFTERNOON["direct_fraction"])
+    leads = config.lead_days
+    days = np.concatenate([_recent_tasmax(config, issue_date, frame, predicted[0.5]),
+                           predicted[0.5].reshape(leads, -1).T], axis=1)  # (cells, past + lead days)
+    tasmax_level = sustained_level(days, config.heat.tasmax_levels_degC, days=config.heat.sustained_days)
+    wbgt_level = band_level(wbgt.values.reshape(leads, -1).T, config.heat.wbgt_bands_degC)
+    level, rule = combined_level(tasmax_level[:, -leads:], wbgt_level)
+    layers |= {
+        "heat_index_max": (hi.values, {"units": "degC", "long_name": "heat index at the daily maximum "
+                                       "temperature (NWS), from tasmax q50"}),
+        "wbgt_max": (wbgt.values, {"units": "degC", "long_name": "wet bulb globe temperature in the sun at "
+                                   "the daily maximum temperature (Liljegren), from tasmax q50"}),
+        "heat_level": (level.T.ravel(), {
+            "units": "1", "long_name": "heat level: MET Malaysia tasmax held "
+            f"{config.heat.sustained_days} days or Singapore NEA WBGT band, the higher",
+            "flag_values": [0, 1, 2, 3], "flag_meanings": "none alert heatwave extreme_heatwave"}),
+        "heat_level_rule": (rule.T.ravel(), {"units": "1", "long_name": "rules setting the heat level",
+                                             **RULE_FLAGS}),
+    }
+    return layers, card["version"]
 
 
 @task
@@ -77,7 +169,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
     static = xr.load_dataset(static_path)
     frame = _feature_frame(config, static, issue_date)
     flood, flood_version = flood_layers(config, frame)
-    heat, heat_version = heat_layers(config, frame)
+    heat, heat_version = heat_layers(config, frame, issue_date)
     drivers = {name: (frame[name].values, {"units": units, "long_name": long_name})
                for name, (units, long_name) in DRIVERS.items()}
     template = city_template(config)
@@ -101,66 +193,139 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
 
 
 @task
-def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path) -> tuple[pd.DataFrame, list[Path]]:
-    """Per-asset risk against each asset's thresholds, and a CAP 1.2 message per alerting asset and hazard."""
+def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path,
+                 drill: bool = False) -> tuple[pd.DataFrame, list[Path]]:
+    """Per-asset risk and levels, then the CAP messages and digests of the issue date (pipelines.alerts_run).
+
+    The state in <store>/<city>/alerts.sqlite decides Alert, Update or Cancel; a rerun rewrites the
+    recorded messages. `drill` sends every message with status Test. Returns the levels and CAP files.
+    """
     assets = bundle_io.read_vector(config.bundle_dir, "heritage_assets")
+    built_up = [name for name in ("impervious_frac", "building_frac") if name not in forecast]
+    if built_up:  # the heat drivers name a dense built-up block
+        with xr.open_dataset(build_static_features.fn(config)) as static:
+            forecast = forecast.assign({name: static[name].load() for name in built_up if name in static})
     reach = max(3, round(ASSET_REACH_M / config.grid.resolution_m))
     risk = asset_risk(forecast, assets, nearest_land_cells=reach)
     levels = asset_alert_levels(risk, assets, default_flood_threshold=config.flood.default_threshold,
                                 default_heat_threshold_degC=config.heat.default_threshold_degC)
-    messages = cap_messages(
-        levels, assets, issue_time=pd.Timestamp(forecast.forecast_reference_time.values).to_pydatetime()
-        .replace(tzinfo=dt.UTC), city_name=config.city.name, timezone=config.city.timezone,
-        alert=config.alerts, model_versions={k: forecast.attrs[k] for k in
-                                             ("flood_model_version", "heat_model_version")},
+    alert = config.alerts.model_copy(update={"drill": config.alerts.drill or drill})
+    issued = issue_run(
+        config.city_store, out, levels, assets,
+        issue_time=pd.Timestamp(forecast.forecast_reference_time.values).to_pydatetime().replace(tzinfo=dt.UTC),
+        city_slug=config.city.slug, city_name=config.city.name, timezone=config.city.timezone, alert=alert,
+        model_versions={k: forecast.attrs[k] for k in ("flood_model_version", "heat_model_version")},
     )
-    alerting = levels[levels["flood_alert"] | levels["heat_alert"]]
-    if not alerting.empty:
+    if issued.messages:
         create_table_artifact(
             key=f"{config.city.slug}-alerts",
-            table=alerting[["asset_id", "lead", "flood_probability_max", "tasmax_q50_max", "flood_alert",
-                            "heat_alert"]].round(3).to_dict("records"),
-            description=f"assets over their thresholds, issue date {forecast.attrs['issue_date']}",
+            table=[{"identifier": m.identifier, "msg_type": m.msg_type, "asset_id": m.asset_id, "hazard": m.hazard,
+                    "level": m.level, "onset": m.onset} for m in issued.messages],
+            description=f"CAP messages ({issued.mode} run), issue date {forecast.attrs['issue_date']}",
         )
-    return levels, write_cap_messages(messages, out / "alerts")
+    return levels, [path for path in issued.paths if path.name.endswith(".cap.xml")]
+
+
+@task
+def deliver_alerts(config: CityConfig) -> dict[str, int]:
+    """Send the outbox (this run's messages and any left from earlier runs); rewrite the Atom feed."""
+    return deliver_run(config.city_store, config.alerts, city_slug=config.city.slug, city_name=config.city.name)
 
 
 @task
 def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame,
                   out: Path) -> dict[str, list[Path]]:
-    """Write forecast.nc, the COGs and a map per lead into the issue date's folder `out`."""
-    assets = bundle_io.read_vector(config.bundle_dir, "heritage_assets")
-    zone = bundle_io.read_vector(config.bundle_dir, "heritage_zone")
-    return {
-        "netcdf": [write_forecast_netcdf(forecast, out / "forecast.nc")],
+    """Fill the issue date's folder `out`: the grid (forecast.nc or .zarr) with risk levels, COGs,
+    a briefing map per lead, index.html and item.json (listing every file, alerts included)."""
+    vectors = {name: bundle_io.read_vector(config.bundle_dir, name)
+               for name in ("heritage_assets", "heritage_zone", "buildings", "waterways")}
+    forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
+                           heat_bands_degC=config.heat.tasmax_levels_degC)
+    grid = (write_forecast_zarr(forecast, out / "forecast.zarr") if config.output.format == "zarr"
+            else write_forecast_netcdf(forecast, out / "forecast.nc"))
+    written = {
+        config.output.format: [grid],
         "cog": write_cogs(forecast, out),
-        "map": [render_map(forecast, lead, zone=zone, assets=assets, levels=levels, path=out / f"map_d{lead}.png")
-                for lead in range(config.lead_days)],
+        "map": [render_map(forecast, lead, zone=vectors["heritage_zone"], assets=vectors["heritage_assets"],
+                           levels=levels, buildings=vectors["buildings"], waterways=vectors["waterways"],
+                           path=out / f"map_d{lead}.png") for lead in range(config.lead_days)],
+        "page": [write_page(forecast, out / "index.html", assets=vectors["heritage_assets"],
+                            zone=vectors["heritage_zone"], levels=levels, alerts_dir=out / "alerts")],
     }
+    files = [p for paths in written.values() for p in paths] + sorted((out / "alerts").glob("*.cap.xml"))
+    written["stac"] = [write_item(forecast_item(forecast, out, files), out)]
+    return written
+
+
+def _publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[str, list[Path]]) -> None:
+    """The day at a glance in the Prefect UI: a summary table per hazard and lead, the map, the page."""
+    slug, issue_date = config.city.slug, forecast.attrs["issue_date"]
+    forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
+                           heat_bands_degC=config.heat.tasmax_levels_degC)
+    land = forecast["land"].values.astype(bool)
+    rows = []
+    for lead in forecast.lead.values:
+        at = forecast.sel(lead=lead)
+        flood, heat = at["flood_probability"].values[land], at["tasmax_q50"].values[land]
+        flood_level, heat_level = at["flood_level"].values[land], at["heat_level"].values[land]
+        day = valid_day(forecast, lead).isoformat()
+        rows += [
+            {"hazard": "flood", "lead": int(lead), "valid_date": day, "max": round(float(np.nanmax(flood)), 4),
+             "mean": round(float(np.nanmean(flood)), 4), "cells_level_1_plus": int((flood_level >= 1).sum()),
+             "cells_level_3": int((flood_level >= 3).sum())},
+            {"hazard": "heat", "lead": int(lead), "valid_date": day, "max": round(float(np.nanmax(heat)), 2),
+             "mean": round(float(np.nanmean(heat)), 2), "cells_level_1_plus": int((heat_level >= 1).sum()),
+             "cells_level_3": int((heat_level >= 3).sum())},
+        ]
+    create_table_artifact(key=f"{slug}-summary", table=rows,
+                          description=f"flood probability (1) and tasmax q50 (degC) over land, issue date {issue_date}")
+    create_link_artifact(key=f"{slug}-page", link=written["page"][0].resolve().as_uri(),
+                         link_text=f"interactive map, issue date {issue_date}")
+    create_image_artifact(key=f"{slug}-map", image_url=written["map"][0].resolve().as_uri(),
+                          description=f"briefing map, lead 0, issue date {issue_date}")
 
 
 @flow(name="daily_forecast", log_prints=True)
 def daily_forecast(config_path: Path, issue_date: dt.date | None = None) -> dict[str, list[Path]]:
-    """For one issue date (default: the bundle's last): forecast -> features -> predict -> publish -> alerts."""
+    """For one issue date (default: the bundle's last): forecast -> features -> predict -> publish -> alerts.
+
+    With no weather forecast for `issue_date`, the run fails naming the missing file, or, with
+    `output.on_missing_forecast: stale`, publishes the last earlier forecast under `issue_date`
+    marked stale (its own issue date stays in the files, so lead days keep their valid days).
+    """
     config = load_city_config(config_path)
     validate_bundle(config)
     available = bundle_io.forecast_dates(config.bundle_dir)
     issue_date = issue_date or available[-1]
+    source_date, stale = issue_date, ""
     if issue_date not in available:
-        raise ValueError(f"{config.bundle_dir / 'weather' / 'forecasts'}: no forecast issued on {issue_date}")
+        missing = f"{config.bundle_dir / 'weather' / 'forecasts'}: no forecast issued on {issue_date}"
+        earlier = [d for d in available if d < issue_date]
+        if config.output.on_missing_forecast != "stale" or not earlier:
+            raise ValueError(missing)
+        source_date, stale = earlier[-1], f"{missing}; published from the forecast of {earlier[-1]}"
+        print(f"STALE: {stale}")
     static_path = build_static_features(config)
-    forecast = predict_grid(config, static_path, issue_date)
+    forecast = predict_grid(config, static_path, source_date)
+    if stale:
+        forecast.attrs |= {"stale": stale, "stale_for": issue_date.isoformat()}
     final = config.city_store / "forecasts" / issue_date.isoformat()
     version = new_version_folder(final)  # filled whole, then swapped in: readers never see half a day
     levels, messages = issue_alerts(config, forecast, version)
     written = publish_grids(config, forecast, levels, version) | {"cap": messages}
     publish_folder(version, final)
+    deliver_alerts(config)  # after publishing: the feed and messages point at files now visible
+    link_latest(config.city_store)
     written = {kind: [final / p.relative_to(version) for p in paths] for kind, paths in written.items()}
+    written["stac"].append(write_catalog(config.city_store, config.city.slug, config.city.name))
     flood_max = float(forecast["flood_probability"].max())
-    lines = [f"# Forecast {config.city.name}, issued {issue_date}", "",
+    lines = [f"# Forecast {config.city.name}, issued {issue_date}" + (" (STALE)" if stale else ""), "",
              (f"Highest flood probability: {flood_max:.2f}; hottest q50 tasmax: "
              f"{float(forecast['tasmax_q50'].max()):.1f} degC; CAP alerts: {len(written['cap'])}"), ""]
+    if stale:
+        lines += [f"**Stale:** {stale}", ""]
     lines += [f"- {kind}: " + ", ".join(f"`{p}`" for p in paths) for kind, paths in written.items()]
     create_markdown_artifact(key=f"{config.city.slug}-forecast", markdown="\n".join(lines),
                              description=f"daily forecast {issue_date}")
+    _publish_artifacts(config, forecast, written)
     return written

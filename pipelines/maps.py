@@ -1,4 +1,5 @@
-"""The briefing map of one lead day: chance of flooding beside the expected maximum temperature."""
+"""The briefing map of one lead day: chance of flooding beside the expected maximum temperature,
+over a basemap drawn from the bundle's own layers (sea, waterways, buildings, heritage zone)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import xarray as xr
 from matplotlib import colormaps, patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -24,6 +26,8 @@ WIDTH_PX = 1600
 DPI = 150
 SEA_COLOUR = "#c3ccd4"  # flat blue-grey, lighter than any flood blue that matters
 ALERT_COLOUR = "#d7191c"
+WATER_COLOUR = "#2c7fb8"
+BUILDING_COLOUR = (0.15, 0.15, 0.15, 0.22)  # translucent: the risk colour shows through
 MAX_LABELS = 5  # asset names per panel, alerting sites first
 _PANELS = (  # variable, hazard, colour map, panel title, colour bar label
     ("flood_probability", "flood", "Blues", "Chance of flooding", "Chance of flooding during the day"),
@@ -40,15 +44,19 @@ _LABEL_SPOTS = ((5, 4, "left", "bottom"), (-5, 4, "right", "bottom"), (5, -4, "l
 
 def render_map(
     forecast: xr.Dataset, lead: int, *, zone: gpd.GeoDataFrame, assets: gpd.GeoDataFrame,
-    levels: pd.DataFrame | None, path: Path,
+    levels: pd.DataFrame | None, path: Path, buildings: gpd.GeoDataFrame | None = None,
+    waterways: gpd.GeoDataFrame | None = None,
 ) -> Path:
     """Write the briefing PNG of lead day `lead` to `path` (1600 px wide, 150 dpi), atomically.
 
     Two panels over the grid's extent: flood probability (0..1) and tasmax q50 (degC, one
-    colour scale for all leads), sea from the land mask, heritage core/buffer outlines
-    (`zone`, column `zone`), asset markers red where the asset alerts on that panel's hazard
-    at `lead` (`levels` from models.assets.asset_alert_levels; None draws every site
-    neutral), a scale bar and a north arrow.
+    colour scale for all leads), sea from the land mask, `buildings` (translucent) and
+    `waterways` when given, heritage core/buffer outlines (`zone`, column `zone`), asset
+    markers coloured by the asset's alert level on that panel's hazard at `lead` (`levels`
+    from models.assets.asset_alert_levels; None draws every site neutral), a legend in
+    plain words, a scale bar and a north arrow. Where `forecast` holds `flood_level` or
+    `heat_level` (pipelines.publish.with_levels), a line under the colour bar says in words
+    where each level starts.
     """
     if lead not in forecast.lead.values:
         raise ValueError(f"`lead` {lead} is not in the forecast's leads {forecast.lead.values.tolist()}")
@@ -58,7 +66,7 @@ def render_map(
     extent = (float(forecast.x.min()) - res_x / 2, float(forecast.x.max()) + res_x / 2,
               float(forecast.y.min()) - res_y / 2, float(forecast.y.max()) + res_y / 2)
     aspect = (extent[3] - extent[2]) / (extent[1] - extent[0])
-    margin, gap, top, bottom = 0.3, 0.4, 1.05, 1.55  # inches
+    margin, gap, top, bottom = 0.3, 0.4, 1.05, 1.95  # inches
     width = WIDTH_PX / DPI
     panel_w = (width - 2 * margin - gap) / 2
     panel_h = min(panel_w * aspect, 6.0)
@@ -69,6 +77,7 @@ def render_map(
     sea = np.where(forecast["land"].values.astype(bool), np.nan, 1.0)
     local_zone = zone.to_crs(crs)
     local_assets = assets.to_crs(crs)
+    basemap = {"buildings": _polygons(buildings, crs), "waterways": _lines(waterways, crs)}
     day = valid_day(forecast, lead)
     for i, (name, hazard, cmap, title, bar_label) in enumerate(_PANELS):
         left = margin + i * (panel_w + gap)
@@ -77,14 +86,16 @@ def render_map(
         if hazard == "flood":
             scale = {"norm": BoundaryNorm(FLOOD_CLASSES, colormaps[cmap].N)}
         else:
-            scale = dict(zip(("vmin", "vmax"), _temperature_range(forecast[name]), strict=True))
+            scale = dict(zip(("vmin", "vmax"), temperature_range(forecast[name]), strict=True))
         ax.imshow(sea, extent=extent, cmap=ListedColormap([SEA_COLOUR]), interpolation="nearest")
         image = ax.imshow(layer, extent=extent, cmap=cmap, interpolation="nearest", **scale)
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
         ax.set_autoscale_on(False)  # outlines and sites beyond the grid must not widen the map
+        _draw_basemap(ax, **basemap)
         _draw_zone(ax, local_zone)
-        _draw_assets(ax, local_assets, _alerting(levels, lead, hazard), _values(levels, lead, name), extent)
+        _draw_assets(ax, local_assets, _asset_levels(levels, lead, hazard), _values(levels, lead, name),
+                     extent)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel("")  # geopandas labels the axes with the CRS's; the scale bar says it better
@@ -103,6 +114,9 @@ def render_map(
         bar.ax.tick_params(labelsize=8)
         if hazard == "flood":
             bar.ax.set_xticklabels([f"{c:.1%}".replace(".0%", "%") for c in FLOOD_CLASSES])
+        if "level_starts" in forecast.get(f"{hazard}_level", xr.DataArray()).attrs:
+            fig.text(left / width, (bottom - 0.92) / height, _level_note(forecast[f"{hazard}_level"]),
+                     fontsize=8, color="#333333", va="baseline")
 
     attrs = forecast.attrs
     issued = dt.date.fromisoformat(attrs["issue_date"])
@@ -111,8 +125,8 @@ def render_map(
     fig.text(margin / width, 1 - 0.66 / height,
              f"Flood and heat outlook issued {_day_label(issued)}; lead {lead} is the local day "
              f"{_day_label(day)} ({attrs['timezone']})", fontsize=9.5, color="#333333", va="baseline")
-    fig.legend(handles=_legend_handles(levels is not None), loc="lower center", ncol=5, frameon=False,
-               fontsize=8.5, bbox_to_anchor=(0.5, 0.22 / height))
+    fig.legend(handles=_legend_handles(levels is not None, buildings is not None, waterways is not None),
+               loc="lower center", ncol=5, frameon=False, fontsize=8.5, bbox_to_anchor=(0.5, 0.2 / height))
     fig.text(margin / width, 0.08 / height,
              f"Flood model {attrs['flood_model_version']} · heat model {attrs['heat_model_version']} · "
              f"{res_x:g} m cells, {crs.to_string()} · Warisan", fontsize=7, color="#555555")
@@ -124,7 +138,7 @@ def _day_label(day: dt.date) -> str:
     return f"{day:%a} {day.day} {day:%b %Y}"
 
 
-def _temperature_range(tasmax: xr.DataArray) -> tuple[float, float]:
+def temperature_range(tasmax: xr.DataArray) -> tuple[float, float]:
     """Whole degrees spanning `tasmax` over all leads (at least 2 degC), so leads compare."""
     low, high = float(np.floor(tasmax.min())), float(np.ceil(tasmax.max()))
     return (low, max(high, low + 2)) if np.isfinite(low) else (20.0, 40.0)
@@ -135,6 +149,43 @@ def _alerting(levels: pd.DataFrame | None, lead: int, hazard: str) -> set:
         return set()
     rows = levels[(levels["lead"] == lead) & levels[f"{hazard}_alert"]]
     return set(rows["asset_id"])
+
+
+def _asset_levels(levels: pd.DataFrame | None, lead: int, hazard: str) -> dict:
+    """asset_id -> its alert level 0..3 on `hazard` at `lead` (1 for an alert without levels)."""
+    if levels is None:
+        return {}
+    rows = levels[levels["lead"] == lead]
+    column = f"{hazard}_level" if f"{hazard}_level" in rows else f"{hazard}_alert"
+    return dict(zip(rows["asset_id"], rows[column].astype(int), strict=True))
+
+
+def _polygons(frame: gpd.GeoDataFrame | None, crs) -> list[np.ndarray]:
+    """Exterior rings of the polygons of `frame` in `crs`, as (n, 2) arrays."""
+    if frame is None or frame.empty:
+        return []
+    parts = frame.to_crs(crs).geometry.explode(index_parts=False)
+    return [np.asarray(p.exterior.coords) for p in parts if p.geom_type == "Polygon"]
+
+
+def _lines(frame: gpd.GeoDataFrame | None, crs) -> list[tuple[np.ndarray, str]]:
+    """(coords, kind) per line of `frame` in `crs`; kind is river, drain or canal."""
+    if frame is None or frame.empty:
+        return []
+    local = frame.to_crs(crs).explode(index_parts=False)
+    kinds = local["kind"] if "kind" in local else pd.Series("river", index=local.index)
+    return [(np.asarray(g.coords), str(k)) for g, k in zip(local.geometry, kinds, strict=True)
+            if g.geom_type == "LineString"]
+
+
+def _draw_basemap(ax: Axes, buildings: list[np.ndarray], waterways: list[tuple[np.ndarray, str]]) -> None:
+    if buildings:
+        ax.add_collection(PolyCollection(buildings, facecolors=[BUILDING_COLOUR], edgecolors="none", zorder=2))
+    if waterways:
+        style = {"river": (1.4, 0.9), "canal": (0.9, 0.8), "drain": (0.35, 0.45)}  # width, opacity
+        widths, alphas = zip(*(style.get(kind, style["drain"]) for _, kind in waterways), strict=True)
+        colours = [(*to_rgb(WATER_COLOUR), a) for a in alphas]
+        ax.add_collection(LineCollection([c for c, _ in waterways], colors=colours, linewidths=widths, zorder=2.5))
 
 
 def _values(levels: pd.DataFrame | None, lead: int, name: str) -> dict:
@@ -153,20 +204,23 @@ def _draw_zone(ax: Axes, zone: gpd.GeoDataFrame) -> None:
             part.plot(ax=ax, facecolor="none", zorder=3, **style)
 
 
-def _draw_assets(ax: Axes, assets: gpd.GeoDataFrame, alerting: set, values: dict,
+def _draw_assets(ax: Axes, assets: gpd.GeoDataFrame, asset_levels: dict, values: dict,
                  extent: tuple[float, float, float, float]) -> None:
-    """Markers (red where alerting) and up to MAX_LABELS names, alerting and highest value first,
-    each placed where it overlaps no other label and stays inside the map (else left out)."""
+    """Markers coloured by alert level (white below it) and up to MAX_LABELS names, alerting and
+    highest value first, each placed where it overlaps no other label and stays inside the map."""
     polygons = assets[assets.geom_type.isin(["Polygon", "MultiPolygon"])]
     if not polygons.empty:
         polygons.plot(ax=ax, facecolor="none", edgecolor="#222222", linewidth=0.8, zorder=4)
     points = assets.geometry.representative_point()
-    on_alert = assets["asset_id"].isin(alerting).to_numpy()
-    ax.scatter(points.x[~on_alert], points.y[~on_alert], s=28, c="white", edgecolors="#555555",
-               linewidths=0.9, zorder=5)
-    ax.scatter(points.x[on_alert], points.y[on_alert], s=95, c="black", zorder=6)  # a ring that shows on red
-    ax.scatter(points.x[on_alert], points.y[on_alert], s=50, c=ALERT_COLOUR, edgecolors="white",
-               linewidths=1.6, zorder=6)
+    level = assets["asset_id"].map(asset_levels).fillna(0).astype(int).clip(0, 3).to_numpy()
+    alerting = set(assets["asset_id"][level > 0])
+    quiet = level == 0
+    ax.scatter(points.x[quiet], points.y[quiet], s=28, c="white", edgecolors="#555555", linewidths=0.9, zorder=5)
+    for k in (1, 2, 3):
+        at = level == k
+        ax.scatter(points.x[at], points.y[at], s=70 + 25 * k, c="black", zorder=6)  # a ring on any colour
+        ax.scatter(points.x[at], points.y[at], s=35 + 15 * k, c=_marker_colour(k), edgecolors="white",
+                   linewidths=1.4, zorder=6)
     names = assets["name"] if "name" in assets else assets["asset_id"]
     inside = (points.x > extent[0]) & (points.x < extent[1]) & (points.y > extent[2]) & (points.y < extent[3])
     ranked = sorted(
@@ -212,20 +266,40 @@ def _north_arrow(ax: Axes) -> None:
                 arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.5})
 
 
-def _legend_handles(with_alerts: bool) -> list:
+def _level_note(level: xr.DataArray) -> str:
+    """'Flood levels: possible from 1%, likely from 5%, very likely from 20%'."""
+    starts = [float(v) for v in level.attrs["level_starts"]]
+    if level.name == "flood_level":
+        values = [f"{round(v * 100, 2):g}%" for v in starts]
+        return "Flood levels: possible from {}, likely from {}, very likely from {}".format(*values)
+    return "MET Malaysia heat levels: alert from {:g} °C, heatwave from {:g} °C, extreme from {:g} °C".format(*starts)
+
+
+def _marker_colour(level: int) -> str:
+    """Sites use warning colours (yellow, orange, red) on both panels: they must stand out."""
+    return ("#ffffff", "#ffd92f", "#fd8d3c", ALERT_COLOUR)[level]
+
+
+def _legend_handles(with_alerts: bool, with_buildings: bool, with_waterways: bool) -> list:
     site = {"marker": "o", "linestyle": "none", "markeredgecolor": "#555555"}
     handles = [
         Line2D([], [], color="#111111", linewidth=1.8, label="Heritage core zone"),
         Line2D([], [], color="#444444", linewidth=1.1, linestyle=(0, (4, 2)), label="Buffer zone"),
         Patch(facecolor=SEA_COLOUR, edgecolor="none", label="Sea"),
     ]
+    if with_waterways:
+        handles.append(Line2D([], [], color=WATER_COLOUR, linewidth=1.2, label="River, canal or drain"))
+    if with_buildings:
+        handles.append(Patch(facecolor=BUILDING_COLOUR, edgecolor="none", label="Buildings"))
     if with_alerts:
+        ring = [patheffects.withStroke(linewidth=3, foreground="black")]
         handles += [
-            Line2D([], [], markerfacecolor=ALERT_COLOUR, markeredgecolor="white", markeredgewidth=1.6, marker="o",
-                   linestyle="none", markersize=8, label="Site on alert (this hazard, this day)",
-                   path_effects=[patheffects.withStroke(linewidth=3, foreground="black")]),
-            Line2D([], [], markerfacecolor="white", markersize=6, label="Site below its alert level", **site),
+            Line2D([], [], markerfacecolor=_marker_colour(k), markeredgecolor="white", markeredgewidth=1.4,
+                   marker="o", linestyle="none", markersize=6 + k, path_effects=ring, label=label)
+            for k, label in ((1, "Site on alert"), (2, "Site on alert: serious"), (3, "Site on alert: severe"))
         ]
+        handles.append(Line2D([], [], markerfacecolor="white", markersize=6, label="Site below its alert level",
+                              **site))
     else:
         handles.append(Line2D([], [], markerfacecolor="white", markersize=6, label="Heritage site", **site))
     return handles

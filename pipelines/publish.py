@@ -1,8 +1,11 @@
-"""Publish one issue date's forecast grid: a CF-1.8 NetCDF and Cloud-Optimized GeoTIFFs."""
+"""Publish one issue date's forecast grid: risk levels, CF-1.8 NetCDF or Zarr, Cloud-Optimized GeoTIFFs."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import tempfile
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,14 +23,62 @@ from features.grid import cell_lonlat
 from pipelines.storage import write_atomic
 
 LEAD_VARIABLES = ("flood_probability", "tasmax_q10", "tasmax_q50", "tasmax_q90")
+COG_VARIABLES = ("flood_probability", "flood_level", "heat_level", "tasmax_q50")
+LEVEL_VARIABLES = ("flood_level", "heat_level")
 COG_TILE_PX = 256  # internal tile size; city grids are a few hundred cells across
+LEVEL_NODATA = 255  # uint8 COG value of sea cells in level layers
+# Level words and colours, shared by the COG colour tables, the PNG maps and the page.
+LEVEL_WORDS = {
+    "flood_level": ("Flooding unlikely", "Flooding possible", "Flooding likely", "Flooding very likely"),
+    "heat_level": ("No heat alert", "Heat alert (Waspada)", "Heatwave", "Extreme heatwave"),
+}
+LEVEL_COLOURS = {
+    "flood_level": ("#f4f7fb", "#9ecae1", "#3182bd", "#08306b"),
+    "heat_level": ("#fbf6ef", "#fed976", "#fd8d3c", "#bd0026"),
+}
 _QUANTILES = {"tasmax_q10": 0.1, "tasmax_q50": 0.5, "tasmax_q90": 0.9}
 _ORDINAL = {0.1: "10th", 0.5: "50th", 0.9: "90th"}
+_COMPRESSION = {"zlib": True, "complevel": 4}
 
 
 def valid_day(forecast: xr.Dataset, lead: int) -> dt.date:
     """The local day lead `lead` of `forecast` is valid for: the issue date + `lead` days."""
     return dt.date.fromisoformat(forecast.attrs["issue_date"]) + dt.timedelta(days=int(lead))
+
+
+def level_from_bands(values: xr.DataArray, bands: tuple[float, float, float], name: str) -> xr.DataArray:
+    """Level 0..3 per cell: how many of the increasing `bands` `values` reaches; NaN stays NaN.
+
+    Level k starts at bands[k-1] (inclusive), so with bands (0.01, 0.05, 0.2) a probability
+    of 0.05 is level 2. float32, named `name`.
+    """
+    if list(bands) != sorted(set(bands)):
+        raise ValueError(f"`bands` must be strictly increasing, got {bands}")
+    level = sum((values >= band).astype("float32") for band in bands)
+    return level.where(values.notnull()).astype("float32").rename(name)
+
+
+def with_levels(
+    forecast: xr.Dataset, *, flood_bands: tuple[float, float, float],
+    heat_bands_degC: tuple[float, float, float],
+) -> xr.Dataset:
+    """`forecast` with `flood_level` (from flood_probability) and `heat_level` (from tasmax_q50).
+
+    A `heat_level` already in `forecast` (the heat model's own) is kept. Levels are 0..3,
+    NaN on sea cells, with CF flag attributes naming each level in plain words.
+    """
+    levels = {"flood_level": level_from_bands(forecast["flood_probability"], flood_bands, "flood_level")}
+    if "heat_level" not in forecast:
+        levels["heat_level"] = level_from_bands(forecast["tasmax_q50"], heat_bands_degC, "heat_level")
+    bands = {"flood_level": flood_bands, "heat_level": heat_bands_degC}
+    out = forecast.assign(levels)
+    for name in LEVEL_VARIABLES:
+        own = {} if name in levels else forecast[name].attrs  # the heat model's words win
+        out[name] = out[name].astype("float32").where(forecast["land"].astype(bool))
+        out[name].attrs = {**forecast_cf_attrs(name), **own}
+        if name in levels:
+            out[name].attrs["level_starts"] = np.asarray(bands[name], "float32")
+    return out
 
 
 def forecast_cf_attrs(name: str) -> dict[str, object]:
@@ -46,28 +97,68 @@ def forecast_cf_attrs(name: str) -> dict[str, object]:
     if name == "land":
         return {"standard_name": "land_binary_mask", "long_name": "land cell (sea cells are not forecast)",
                 "units": "1"}
+    if name in LEVEL_WORDS:
+        hazard = name.split("_")[0]
+        basis = ("flood_probability at or above level_starts" if hazard == "flood" else
+                 "tasmax_q50 at or above level_starts (degC), MET Malaysia heat levels on one day's maximum")
+        return {"long_name": f"{hazard} level of the local day (0 none .. 3 highest)", "units": "1",
+                "flag_values": np.arange(4, dtype="int8"),
+                "flag_meanings": " ".join(w.lower().replace(" ", "_").replace("(", "").replace(")", "")
+                                          for w in LEVEL_WORDS[name]),
+                "comment": f"level k where {basis}[k-1] is reached"}
     raise ValueError(f"no CF attributes defined for forecast variable {name!r}")
 
 
 def write_forecast_netcdf(forecast: xr.Dataset, path: Path) -> Path:
-    """Write `forecast` to `path` as CF-1.8 NetCDF-4 (zlib, one chunk per lead), atomically."""
+    """Write `forecast` to `path` as CF-1.8 NetCDF-4 (zlib, one chunk per lead), atomically.
+
+    Every data variable is written; those without CF attributes defined here must carry
+    their own `units` and `long_name`.
+    """
     dataset = _cf_dataset(forecast)
     return write_atomic(
         Path(path), lambda tmp: dataset.to_netcdf(tmp, engine="netcdf4", format="NETCDF4"), suffix=".nc"
     )
 
 
-def write_cogs(forecast: xr.Dataset, out_dir: Path) -> list[Path]:
+def write_forecast_zarr(forecast: xr.Dataset, path: Path) -> Path:
+    """Write `forecast` to the Zarr store `path` (format 2, one chunk per lead), the same CF content.
+
+    Written beside `path`, then renamed into place; an existing store at `path` is replaced
+    (not atomically: publish inside a version folder, where `path` is new).
+    """
+    path = Path(path)
+    dataset = _cf_dataset(forecast)
+    for name in dataset.variables:
+        encoding = dataset[name].encoding
+        for key in ("zlib", "complevel", "chunksizes"):
+            encoding.pop(key, None)
+        if "lead" in dataset[name].dims and name in dataset.data_vars:
+            encoding["chunks"] = tuple(1 if d == "lead" else dataset.sizes[d] for d in dataset[name].dims)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        dataset.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def write_cogs(forecast: xr.Dataset, out_dir: Path, variables: tuple[str, ...] = COG_VARIABLES) -> list[Path]:
     """Write one Cloud-Optimized GeoTIFF per variable and lead, `<variable>_d<lead>.tif`.
 
-    float32, deflate with the floating-point predictor, nodata NaN (sea), internal
-    overviews (average), a band description and tags naming the variable, units, lead,
-    valid day and model versions.
+    Continuous layers: float32, deflate with the floating-point predictor, nodata NaN (sea),
+    overviews by average. Level layers: uint8 with a colour table, nodata 255, overviews by
+    mode. All carry a band description and tags naming the variable, units, lead, valid day
+    and model versions (and the word for each level).
     """
     out_dir = Path(out_dir)
     transform, crs = forecast.rio.transform(), forecast.rio.crs
     paths = []
-    for name in LEAD_VARIABLES:
+    for name in variables:
         attrs = forecast_cf_attrs(name)
         for lead in forecast.lead.values:
             day = valid_day(forecast, lead).isoformat()
@@ -79,9 +170,15 @@ def write_cogs(forecast: xr.Dataset, out_dir: Path) -> list[Path]:
                 "heat_model_version": forecast.attrs["heat_model_version"],
             }
             description = f"{name} ({attrs['units']}), lead {int(lead)} d, valid {day}: {attrs['long_name']}"
-            data = forecast[name].sel(lead=lead).transpose("y", "x").values.astype("float32")
+            values = forecast[name].sel(lead=lead).transpose("y", "x").values
+            if name in LEVEL_WORDS:
+                tags |= {f"level_{k}": word for k, word in enumerate(LEVEL_WORDS[name])}
+                data = np.where(np.isfinite(values), values, LEVEL_NODATA).astype("uint8")
+                colours = _colour_table(LEVEL_COLOURS[name])
+            else:
+                data, colours = values.astype("float32"), None
             write = partial(_write_cog, data=data, transform=transform, crs=crs,
-                            description=description, tags=tags)
+                            description=description, tags=tags, colours=colours)
             paths.append(write_atomic(out_dir / f"{name}_d{int(lead)}.tif", write, suffix=".tif"))
     return paths
 
@@ -112,12 +209,26 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
     out["time"].encoding["bounds"] = "time_bnds"
     out["time_bnds"].encoding["coordinates"] = None  # a bounds variable names no coordinates
     lead_coords = "forecast_reference_time forecast_period time lat lon"
-    for name in LEAD_VARIABLES:
-        out[name].attrs = {**forecast_cf_attrs(name), "grid_mapping": grid_mapping}
-        out[name].encoding = {"zlib": True, "complevel": 4, "chunksizes": (1, ny, nx),
-                              "coordinates": lead_coords}
-    out["land"].attrs = {**forecast_cf_attrs("land"), "grid_mapping": grid_mapping}
-    out["land"].encoding = {"zlib": True, "complevel": 4, "coordinates": "lat lon"}
+    for name, variable in forecast.data_vars.items():
+        if name in (grid_mapping, "time_bnds"):
+            continue
+        try:
+            attrs = forecast_cf_attrs(name)
+        except ValueError:
+            attrs = {k: v for k, v in variable.attrs.items() if k != "grid_mapping"}
+            missing = {"units", "long_name"} - set(attrs)
+            if missing:
+                raise ValueError(f"forecast variable {name!r} lacks {sorted(missing)}") from None
+        out[name].attrs = {**variable.attrs, **attrs, "grid_mapping": grid_mapping}
+        if "lead" in variable.dims:
+            encoding = {**_COMPRESSION, "chunksizes": (1, ny, nx), "coordinates": lead_coords}
+        else:
+            encoding = {**_COMPRESSION, "coordinates": "lat lon"}
+        if name in LEVEL_WORDS:
+            encoding |= {"dtype": "int8", "_FillValue": np.int8(-1)}  # NaN (sea) is written as -1
+        elif variable.dtype.kind == "f":
+            encoding["_FillValue"] = np.float32(np.nan)
+        out[name].encoding = encoding
     attrs = forecast.attrs
     out.attrs = {
         **attrs,
@@ -127,29 +238,40 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
         "source": (f"Warisan {_package_version()}: flood model {attrs['flood_model_version']}, "
                    f"heat model {attrs['heat_model_version']}"),
         "history": (f"{np.datetime_as_string(reference, unit='s')}Z forecast issued; "
-                    "written by pipelines.publish.write_forecast_netcdf"),
+                    "written by pipelines.publish"),
         "references": "Model cards in the Warisan model registry, by the model versions in `source`",
         "comment": f"lead day L is valid for the local day issue_date + L ({attrs['timezone']})",
     }
     return out
 
 
-def _write_cog(tmp: Path, *, data: np.ndarray, transform: Affine, crs: CRS,
-               description: str, tags: dict[str, str]) -> None:
+def _colour_table(colours: tuple[str, ...]) -> dict[int, tuple[int, int, int, int]]:
+    """GDAL colour table: level k -> its RGBA colour; nodata transparent."""
+    table = {k: (*(int(c[i:i + 2], 16) for i in (1, 3, 5)), 255) for k, c in enumerate(colours)}
+    return table | {LEVEL_NODATA: (0, 0, 0, 0)}
+
+
+def _write_cog(tmp: Path, *, data: np.ndarray, transform: Affine, crs: CRS, description: str,
+               tags: dict[str, str], colours: dict[int, tuple[int, int, int, int]] | None) -> None:
     """Write one band as a COG at `tmp`, translating from an in-memory GTiff."""
     height, width = data.shape
     profile = cog_profiles.get("deflate")
-    profile.update(blockxsize=COG_TILE_PX, blockysize=COG_TILE_PX, predictor=3)
+    categorical = colours is not None
+    profile.update(blockxsize=COG_TILE_PX, blockysize=COG_TILE_PX, predictor=2 if categorical else 3)
     overview_level = max(1, int(np.ceil(np.log2(max(height, width) / COG_TILE_PX))))
+    nodata = LEVEL_NODATA if categorical else np.nan
     with MemoryFile() as memfile:
-        with memfile.open(driver="GTiff", width=width, height=height, count=1, dtype="float32",
-                          crs=crs, transform=transform, nodata=np.nan) as source:
+        with memfile.open(driver="GTiff", width=width, height=height, count=1, dtype=data.dtype.name,
+                          crs=crs, transform=transform, nodata=nodata) as source:
             source.write(data, 1)
             source.set_band_description(1, description)
             source.update_tags(**tags)
             source.update_tags(1, units=tags["units"], long_name=tags["long_name"])
+            if categorical:
+                source.write_colormap(1, colours)
         with memfile.open() as source:
-            cog_translate(source, tmp, profile, overview_level=overview_level, overview_resampling="average",
+            cog_translate(source, tmp, profile, overview_level=overview_level,
+                          overview_resampling="mode" if categorical else "average",
                           forward_band_tags=True, in_memory=True, quiet=True)
 
 

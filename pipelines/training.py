@@ -12,17 +12,21 @@ from prefect.artifacts import create_markdown_artifact
 
 from features.grid import cell_lonlat, project_points
 from models.card import model_card
-from models.flood import train_flood_model
+from models.flood import evaluate_flood, fit_rain_rule, predict_flood, train_flood_model
 from models.heat import train_heat_models
-from models.split import time_split
+from models.heat_qc import station_quality
+from models.split import blocked_split, held_out_blocks, spatial_blocks, station_holdout, time_split
 from models.tables import (
     STATIC_FLOOD_FEATURES,
     STATIC_HEAT_FEATURES,
     attach_features,
     cells_near_reports,
+    evaluation_rows,
+    events_within_radius,
     flood_rows,
     heat_rows,
     land_cells,
+    with_flood_interactions,
 )
 from pipelines import bundle as bundle_io
 from pipelines.config import CityConfig, load_city_config
@@ -46,45 +50,171 @@ def _with_xy(frame: pd.DataFrame, crs: str) -> pd.DataFrame:
     return frame.assign(x_m=x, y_m=y)
 
 
+def _wet_days(config: CityConfig, days: pd.DatetimeIndex) -> np.ndarray:
+    """True on the local `days` whose observed regional rain (mean over the regional grid) reaches
+    `flood.wet_day_mm`; days the history does not cover are not wet."""
+    with bundle_io.read_history(config.bundle_dir) as history:
+        pr = history["pr"].mean(("y", "x")).to_series()
+    local = pr.index.tz_localize("UTC").tz_convert(config.city.timezone).tz_localize(None).normalize()
+    daily = pr.groupby(local).agg(["sum", "count"])
+    rain = daily["sum"].where(daily["count"] == 24).reindex(days)
+    return (rain >= config.flood.wet_day_mm).to_numpy()
+
+
+def _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue_dates, test_issues,
+                  held_cells, wet, split_rows, rng) -> dict | None:
+    """Scores of each forecaster against the demo truth on held-out cells and test issue dates.
+
+    The event is the forecast's own: a truly flooded cell within `label_radius_m`, on the target
+    day. The reference climatology is the truth's rate over the training period's days (all, wet).
+    None without a truth file (a real city).
+    """
+    path = config.truth_dir / "flood.nc"
+    if not path.exists():
+        return None
+    with xr.open_dataset(path) as truth:
+        days = pd.DatetimeIndex(truth.time.values)
+        flooded = truth["flooded"].values.astype(bool)
+    near = events_within_radius(flooded, config.flood.label_radius_m / config.grid.resolution_m)
+    land = near.reshape(len(days), -1)[:, cells["cell"].to_numpy()]
+    train_days = pd.DatetimeIndex(np.unique(issue_dates[split_rows["issue_index"][split_rows["split"] == "train"]]))
+    day_wet = pd.Series(_wet_days(config, days), index=days)
+    in_train = days.isin(train_days)
+    climatology = {"all": float(land[in_train].mean()),
+                   "wet": float(land[in_train & day_wet.to_numpy()].mean())}
+    rows = evaluation_rows(test_issues, config.lead_days, held_cells, wet, dry_share=0.02, rng=rng)
+    target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
+    rows = rows[target.isin(days)].reset_index(drop=True)
+    target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
+    observed = near.reshape(len(days), -1)[days.get_indexer(target), rows["cell"].to_numpy()].astype(float)
+    frame = with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
+    forecasts = {name: forecast(frame) for name, forecast in forecasters.items()}
+    return evaluate_flood(forecasts, frame, observed, climatology, threshold=config.flood.default_threshold,
+                          thresholds=thresholds)
+
+
 @task
 def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
-    """Fit, score and register the flood classifier; returns its card."""
+    """Fit, calibrate, score and register the flood classifier; returns its card.
+
+    Validation is time-ordered and spatially blocked: training rows come from the training
+    period outside the held-out blocks, early stopping and test scores from the held-out blocks
+    in the later periods, calibration from its own period. The card scores the model and two
+    baselines (a rain-only warning rule, static susceptibility) on the held-out period and
+    blocks, against the flood reports and, where the demo truth exists, against the truth.
+    """
+    flood = config.flood
     _, drivers, cells, lonlat = _training_inputs(config, paths)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
     reports = _with_xy(bundle_io.read_flood_events(config.bundle_dir), config.grid.crs)
-    flooded = cells_near_reports(reports, cells, config.flood.label_radius_m)
+    flooded = cells_near_reports(reports, cells, flood.label_radius_m)
     rng = np.random.default_rng(config.train.seed)
     rows = flood_rows(issue_dates, config.lead_days, cells, flooded,
-                      negatives_per_positive=config.flood.negatives_per_positive, rng=rng)
-    table = attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES)
-    split = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
-                       holdout_days=config.train.holdout_days, validation_days=config.train.validation_days)
-    log(f"flood table: {len(table)} rows, {int(table['label'].sum())} flooded")
-    booster, scores = train_flood_model(table, FLOOD_FEATURES, split,
+                      negatives_per_positive=flood.negatives_per_positive, rng=rng)
+    table = with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
+    cell_blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=flood.block_size_m)
+    held = held_out_blocks(cell_blocks, share=flood.holdout_block_share, seed=config.train.seed)
+    row_cell = pd.Series(np.arange(len(cells)), index=cells["cell"].to_numpy())[rows["cell"].to_numpy()].to_numpy()
+    periods = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
+                         holdout_days=config.train.holdout_days, validation_days=config.train.validation_days,
+                         calibration_days=flood.calibration_days)
+    split = blocked_split(periods, np.isin(cell_blocks[row_cell], held))
+    target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
+    table["wet_day"] = _wet_days(config, pd.DatetimeIndex(target))
+    log(f"flood table: {len(table)} rows, {int(table['label'].sum())} flooded; "
+        f"{len(held)} of {len(np.unique(cell_blocks))} blocks held out")
+
+    model, fit = train_flood_model(table, FLOOD_FEATURES, split, num_boost_round=config.train.num_boost_round,
+                                   seed=config.train.seed)
+    static_model, _ = train_flood_model(table, list(STATIC_FLOOD_FEATURES), split,
                                         num_boost_round=config.train.num_boost_round, seed=config.train.seed)
-    card = _card(config, "flood", FLOOD_FEATURES, booster.params, issue_dates, split, rows, scores, paths,
-                 extra={"label_radius_m": config.flood.label_radius_m, "booster_files": ["classifier"]})
-    register(config.city_store / "models", card, {"classifier": booster})
+    train_rows = table[split == "train"]
+    rule = fit_rain_rule(train_rows["rain_24h_mm"].to_numpy(), train_rows["label"].to_numpy(),
+                         train_rows["weight"].to_numpy())
+    forecasters = {"model": lambda f: predict_flood(model, f), "rain_rule": lambda f: rule(f["rain_24h_mm"]),
+                   "static_susceptibility": lambda f: predict_flood(static_model, f)}
+    thresholds = {"rain_rule": rule.prob_warned}  # the rule alerts where it warns
+
+    test = table[split == "test"]
+    wet_train = train_rows["wet_day"].to_numpy(bool)
+    if test.empty:
+        raise ValueError("no rows in the held-out blocks of the test period: cannot score the flood model")
+    climatology = {"all": fit["climatology"], "wet": float(np.average(
+        train_rows["label"][wet_train], weights=train_rows["weight"][wet_train])) if wet_train.any() else np.nan}
+    evaluation = {"reports": evaluate_flood({name: f(test) for name, f in forecasters.items()}, test,
+                                            test["label"].to_numpy(float), climatology,
+                                            threshold=flood.default_threshold,
+                                            thresholds=thresholds)}
+    test_issues = np.unique(rows["issue_index"][split == "test"])
+    wet = _wet_days(config, pd.DatetimeIndex(
+        (issue_dates[test_issues].to_numpy()[:, None] + pd.to_timedelta(np.arange(config.lead_days), unit="D")
+         .to_numpy()).ravel()
+    )).reshape(len(test_issues), config.lead_days)
+    truth = _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue_dates, test_issues,
+                          cells["cell"].to_numpy()[np.isin(cell_blocks, held)], wet,
+                          rows.assign(split=split), rng)
+    if truth is not None:
+        evaluation["truth"] = truth
+    scores = {**fit, "test": evaluation["reports"]["all"]["model"]["all"],
+              "test_by_lead": {k: v for k, v in evaluation["reports"]["all"]["model"].items() if k != "all"},
+              "evaluation": evaluation,
+              "rain_rule": {"threshold_mm": rule.threshold_mm, "prob_warned": rule.prob_warned,
+                            "prob_calm": rule.prob_calm}}
+    for line in _score_lines(evaluation):
+        log(line)
+    card = _card(config, "flood", FLOOD_FEATURES, model.booster.params, issue_dates, split, rows, scores, paths,
+                 extra={"label_radius_m": flood.label_radius_m, "booster_files": ["classifier"],
+                        "calibration": fit["calibration"], "held_out_blocks": held.tolist(),
+                        "block_size_m": flood.block_size_m, "alert_threshold": flood.default_threshold})
+    register(config.city_store / "models", card, {"classifier": model.booster})
     return card
+
+
+def _score_lines(evaluation: dict) -> list[str]:
+    """One line per target, subset, forecaster and lead: the headline scores."""
+    lines = []
+    for target, subsets in evaluation.items():
+        for subset, forecasters in subsets.items():
+            for name, leads in forecasters.items():
+                for lead, s in leads.items():
+                    lines.append(
+                        f"flood {target}/{subset} {name} lead {lead}: ROC AUC {s['roc_auc']:.3f} PR AUC "
+                        f"{s['pr_auc']:.3f} Brier {s['brier']:.2e} BSS {s['brier_skill_vs_climatology']:.3f} "
+                        f"POD {s['pod']:.2f} FAR {s['far']:.2f} CSI {s['csi']:.3f} "
+                        f"rel.err {s['reliability_error']:.3f} (n={s['n_rows']}, +{s['n_positive']})")
+    return lines
 
 
 @task
 def train_heat(config: CityConfig, paths: dict[str, Path]) -> dict:
-    """Fit, score and register the tasmax quantile regressors; returns their card."""
+    """Fit, score and register the tasmax quantile regressors; returns their card.
+
+    Station records pass quality control first; rejected stations are logged with the reason.
+    """
     _, drivers, cells, lonlat = _training_inputs(config, paths)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
-    obs = _with_xy(bundle_io.read_temperature_obs(config.bundle_dir), config.grid.crs)
+    raw = _with_xy(bundle_io.read_temperature_obs(config.bundle_dir), config.grid.crs)
+    obs, qc = station_quality(raw)
+    for station in qc[qc["rejected"]].itertuples():
+        log(f"heat QC: station {station.station_id} rejected: {station.reason}")
+    log(f"heat QC: kept {len(obs)} of {raw['tasmax'].notna().sum()} station-days")
     rows = heat_rows(obs, issue_dates, config.lead_days, cells)
     table = attach_features(rows, cells, drivers, lonlat, STATIC_HEAT_FEATURES)
     split = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
                        holdout_days=config.train.holdout_days, validation_days=config.train.validation_days)
-    log(f"heat table: {len(table)} rows from {rows['station_id'].nunique()} stations")
+    held_out = station_holdout(rows["station_id"].to_numpy(), share=config.heat.holdout_station_share,
+                               seed=config.train.seed)
+    log(f"heat table: {len(table)} rows from {rows['station_id'].nunique()} stations, "
+        f"{rows['station_id'][held_out].nunique()} held out for validation")
     boosters, scores = train_heat_models(table, HEAT_FEATURES, split, quantiles=config.heat.quantiles,
-                                         num_boost_round=config.train.num_boost_round, seed=config.train.seed)
+                                         num_boost_round=config.train.num_boost_round, seed=config.train.seed,
+                                         held_out=held_out)
+    scores["qc"] = qc.to_dict("records")
     names = {q: f"q{round(q * 100):02d}" for q in boosters}
     card = _card(config, "heat", HEAT_FEATURES, next(iter(boosters.values())).params, issue_dates, split,
                  rows, scores, paths,
-                 extra={"quantiles": list(config.heat.quantiles), "booster_files": list(names.values())})
+                 extra={"quantiles": list(config.heat.quantiles), "booster_files": list(names.values()),
+                        "held_out_stations": sorted(set(rows["station_id"][held_out]))})
     register(config.city_store / "models", card, {names[q]: b for q, b in boosters.items()})
     return card
 
@@ -99,9 +229,13 @@ def _card(config, hazard, features, params, issue_dates, split, rows, scores, pa
     hashes = {"static_features": sha256_file(paths["static"]), "drivers": sha256_file(paths["drivers"]),
               "obs": {name: sha256_file(config.bundle_dir / "obs" / name)
                       for name in ("flood_events.csv", "temperature.csv")}}
+    if (split == "calib").any():
+        period["calib_start"] = issued[split == "calib"].min().date().isoformat()
+        period["calib_end"] = issued[split == "calib"].max().date().isoformat()
     clean = {k: v for k, v in params.items() if k not in ("metric",)}
+    kind = "time-ordered, spatially blocked" if "held_out_blocks" in extra else "time-ordered"
     return model_card(hazard=hazard, features=features, params=clean, period=period, data_hashes=hashes,
-                      scores=scores, extra={"city": config.city.slug, "split": "time-ordered", **extra})
+                      scores=scores, extra={"city": config.city.slug, "split": kind, **extra})
 
 
 @flow(name="train", log_prints=True)

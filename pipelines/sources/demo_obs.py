@@ -4,7 +4,10 @@ Flood reports come from people: a flooded day gets more reports the more flooded
 built-up places near streets, floods in empty places often go unreported, positions are off by
 about 20 m, depths are guesses, and a few reports a year are false (on heavy-rain days).
 Temperature stations sit next to some heritage assets and across the grid; they read the
-cell's true tasmax with 0.3 degC sensor noise and miss about 5 % of days.
+cell's true tasmax with a small calibration offset and 0.3 degC sensor noise, and miss about
+5 % of days. Two of them are faulty, as low-cost networks are: one logger gets stuck on its
+last reading for a long stretch, one sensor stands in the sun without a shield and reads 2-5
+degC too warm on sunny days. Training has to find and drop them (models/heat_qc.py).
 """
 
 from __future__ import annotations
@@ -71,19 +74,31 @@ def station_cells(
     asset_cells: np.ndarray, elevation_m: np.ndarray, row: np.ndarray, col: np.ndarray,
     shape: tuple[int, int], rng: np.random.Generator,
 ) -> np.ndarray:
-    """Land-cell indices of 8-13 stations: up to 4 beside assets, one per ninth of the grid
+    """Land-cell indices of 8-22 stations: up to 4 beside assets, two per ninth of the grid
     (below 150 m), topped up at random to at least 8 where land allows."""
     chosen = list(rng.choice(np.unique(asset_cells), size=min(4, np.unique(asset_cells).size), replace=False))
     block = (row * 3 // shape[0]) * 3 + col * 3 // shape[1]
     for b in range(9):
         candidates = np.flatnonzero((block == b) & (elevation_m < 150))
         candidates = np.setdiff1d(candidates, chosen)
-        if candidates.size:
-            chosen.append(rng.choice(candidates))
+        chosen += list(rng.choice(candidates, size=min(2, candidates.size), replace=False))
     spare = np.setdiff1d(np.arange(elevation_m.size), chosen)
     top_up = max(0, min(8 - len(chosen), spare.size))
     chosen += list(rng.choice(spare, size=top_up, replace=False))
     return np.array(chosen, dtype=int)
+
+
+def _with_faults(tasmax: np.ndarray, rsds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`tasmax` (days, stations) with one stuck logger and one sun-exposed sensor, stations at random."""
+    n_days = tasmax.shape[0]
+    stuck, sunny = rng.choice(tasmax.shape[1], size=2, replace=False)
+    out = tasmax.copy()
+    length = int(n_days * rng.uniform(0.3, 0.45))
+    start = rng.integers(1, n_days - length)
+    out[start:start + length, stuck] = out[start - 1, stuck]  # the last good reading, repeated
+    sun = np.clip(rsds[:, sunny] / rsds[:, sunny].mean(), 0.3, 1.5)
+    out[:, sunny] += 1.0 + 2.5 * sun + rng.normal(0, 0.5, n_days)  # radiation error grows with sunshine
+    return out
 
 
 def station_temperatures(
@@ -93,12 +108,16 @@ def station_temperatures(
 ) -> pd.DataFrame:
     """Daily tasmax, tasmin and mean humidity at the stations; columns of obs/temperature.csv.
 
-    `to_stations` is the (points, stations) interpolation matrix from the regional grid.
+    `to_stations` is the (points, stations) interpolation matrix from the regional grid. With 6
+    or more stations, two are faulty (see the module's docstring).
     """
     n_days, n_stations = dates.size, stations.size
     shape = (n_days, n_stations)
     heat = np.maximum(truth.urban_heat_degC[stations], 0)
-    tasmax = truth.tasmax_centi[:n_days, stations] / 100 + rng.normal(0, 0.3, shape)
+    calibration = rng.normal(0, 0.1, n_stations)
+    tasmax = truth.tasmax_centi[:n_days, stations] / 100 + calibration + rng.normal(0, 0.3, shape)
+    if n_stations >= 6:
+        tasmax = _with_faults(tasmax, daily.rsds_mean[:n_days] @ to_stations, rng)
     tasmin = daily.tasmin[:n_days] @ to_stations + 0.6 * heat + rng.normal(0, 0.3, shape)
     hurs = np.clip(daily.hurs_mean[:n_days] @ to_stations - 2.0 * heat + rng.normal(0, 2.0, shape), 0, 100)
     present = rng.random(shape) > 0.03

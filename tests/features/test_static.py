@@ -37,7 +37,13 @@ BUILDINGS = geopandas.GeoDataFrame(
 SEA = geopandas.GeoDataFrame(geometry=[box(X1 - 30 * SEA_COLS, Y0 - 30 * NY, X1 + 100, Y0)], crs=CRS)
 VARIABLES = {"elevation_m": "m", "slope_deg": "degree", "upstream_area_km2": "km2", "hand_m": "m",
              "dist_waterway_m": "m", "dist_sea_m": "m", "impervious_frac": "1", "building_frac": "1",
-             "building_height_m": "m", "land": "1"}
+             "building_height_m": "m", "land": "1",
+             "depression_depth_m": "m", "depression_area_ha": "ha", "topographic_wetness_index": "1",
+             "drain_height_m": "m", "drainage_capacity_mm": "mm", "tide_block_level_m": "m",
+             "outfall_distance_m": "m"}
+VARIABLES |= {f"{name}_{scale}m": units for name, units in  # urban layers as focal means
+              (("impervious_frac", "1"), ("building_frac", "1"), ("building_height_m", "m"))
+              for scale in (100, 300, 1000)}
 
 
 @pytest.fixture(scope="module")

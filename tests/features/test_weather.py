@@ -92,3 +92,34 @@ def test_drivers_reach_every_city_cell():
     assert city["rain_24h_mm"].dims == ("lead", "y", "x")
     np.testing.assert_allclose(city["rain_24h_mm"].sel(lead=0), 1.5)
     assert city["rain_24h_mm"].attrs["units"] == "mm"
+
+
+def test_sea_level_is_read_in_the_hours_of_the_peak_rain():
+    pr = np.zeros(48)
+    pr[[5, 6, 7]] = [2.0, 10.0, 4.0]  # day 0: the 3 h peak covers hours 5-7
+    pr[30] = 3.0  # day 1: windows ending at 30, 31, 32 tie; the first covers hours 28-30
+    drivers = daily_drivers(forecast(pr), antecedent(np.zeros(72)), lead_days=2).squeeze()
+    zos = np.sin(np.arange(48) / 2.0)
+    np.testing.assert_allclose(drivers["sea_level_at_peak_rain_m"], [zos[5:8].max(), zos[28:31].max()],
+                               rtol=1e-6)
+    np.testing.assert_allclose(drivers["sea_level_max_m"], [zos[:24].max(), zos[24:].max()], rtol=1e-6)
+    assert "hour" not in drivers.coords
+
+
+def test_rain_at_high_tide_counts_only_the_top_quarter_of_the_tidal_range():
+    pr = np.ones(48)
+    zos = np.sin(np.arange(48) / 2.0)
+    high = [(day >= day.min() + 0.75 * (day.max() - day.min())).sum() for day in (zos[:24], zos[24:])]
+    drivers = daily_drivers(forecast(pr), antecedent(np.zeros(72)), lead_days=2).squeeze()
+    np.testing.assert_allclose(drivers["rain_high_tide_mm"], high)
+
+
+def test_antecedent_wetness_decays_older_rain():
+    ante = np.zeros(72)
+    ante[-1] = 10.0  # the last hour before issue counts almost whole
+    ante[0] = 10.0  # three days before, it counts 0.85 ** 3
+    drivers = daily_drivers(forecast(np.zeros(48)), antecedent(ante), lead_days=2).squeeze()
+    np.testing.assert_allclose(drivers["antecedent_wetness_72h_mm"][0],
+                               10 * 0.85 ** (1 / 24) + 10 * 0.85 ** 3, rtol=1e-5)
+    # lead 1: the window moves a day on; the oldest hour has left it
+    np.testing.assert_allclose(drivers["antecedent_wetness_72h_mm"][1], 10 * 0.85 ** (25 / 24), rtol=1e-5)

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 from shapely.geometry import LineString, Point, box
 
-from models.assets import asset_alert_levels, asset_risk
+from models.assets import asset_alert_levels, asset_risk, rank_flood_drivers, rank_heat_drivers
 from tests.conftest import CRS, ORIGIN, grid
 
 # A 3x4 grid of 30 m cells, 2 leads; the east column is sea. Lead 1 = lead 0 + 0.1 (flood), + 1 degC.
@@ -167,3 +167,51 @@ def test_nearest_land_search_stops_at_its_reach():
     short = asset_risk(tiny_forecast(), assets(far_sea), buffer_m=0, nearest_land_cells=2)
     assert near["cells_from"].eq("nearest_land").all() and near["flood_probability_max"].iloc[0] == pytest.approx(0.6)
     assert short["cells_from"].eq("none").all()
+
+
+def test_alert_levels_step_by_odds_for_flood_and_degrees_for_heat():
+    # threshold 0.3 (odds 0.43): level 2 from odds 1.29 (p 0.5625), level 3 from odds 3.86 (p 0.794)
+    risk = pd.DataFrame({"asset_id": "a0", "lead": range(5), "flood_probability_max": [0.2, 0.3, 0.56, 0.57, 0.8],
+                         "tasmax_q50_max": [34.9, 35.0, 36.9, 37.0, 40.0]})
+    levels = asset_alert_levels(risk, assets(centre(1, 1)), default_flood_threshold=0.3,
+                                default_heat_threshold_degC=35.0)
+    assert levels["flood_level"].tolist() == [0, 1, 1, 2, 3]
+    assert levels["heat_level"].tolist() == [0, 1, 1, 2, 3]
+
+
+def test_driver_layers_are_read_at_the_assets_cells():
+    forecast = tiny_forecast()
+    forecast["rain_24h_mm"] = forecast["flood_probability"] * 100
+    forecast["hand_m"] = grid(FLOOD0 * 10, "hand_m", "m")  # static: one value for every lead
+    square = box(ORIGIN[0] + 30, ORIGIN[1] - 90, ORIGIN[0] + 90, ORIGIN[1] - 30)  # rows 1-2, cols 1-2
+    risk = asset_risk(forecast, assets(square)).set_index("lead")
+    assert risk["rain_24h_mm"].tolist() == pytest.approx([90.0, 100.0])  # the wettest cell
+    assert risk["hand_m"].tolist() == pytest.approx([5.0, 5.0])  # the lowest cell
+    assert "sea_level_max_m" not in risk
+
+
+def test_model_drivers_are_read_at_the_assets_wettest_cell():
+    forecast = tiny_forecast()
+    codes = np.where(FLOOD0 >= 0.8, 2, 0).astype(float)
+    forecast["flood_driver_1"] = xr.concat([grid(codes, "flood_driver_1", None)] * 2, dim="lead").assign_attrs(
+        flag_values=[0, 1, 2], flag_meanings="hand_m rain_24h_mm sea_level_max_m")
+    square = box(ORIGIN[0] + 30, ORIGIN[1] - 90, ORIGIN[0] + 90, ORIGIN[1] - 30)
+    assert asset_risk(forecast, assets(square))["flood_driver_1"].tolist() == ["sea_level_max_m"] * 2
+
+
+def test_flood_drivers_rank_by_reference_and_name_one_rain_burst():
+    row = {"rain_24h_mm": 86.0, "rain_max_1h_mm": 40.0, "sea_level_max_m": 1.3, "hand_m": 0.4,
+           "rain_antecedent_72h_mm": 10.0}
+    # scores: hand 1/0.4 = 2.5, 24 h 86/60 = 1.43 (beats the 1 h burst 40/30 = 1.33), tide 1.3, antecedent 0.1
+    assert rank_flood_drivers(row) == [("hand_m", 0.4), ("rain_24h_mm", 86.0), ("sea_level_max_m", 1.3)]
+    assert rank_flood_drivers({"rain_24h_mm": 5.0, "hand_m": 20.0}) == [("rain_24h_mm", 5.0)]  # weak: top one only
+    assert rank_flood_drivers({"rain_24h_mm": 5.0, "flood_driver_1": "dist_sea_m"})[0] == ("dist_sea_m", pytest.approx(
+        float("nan"), nan_ok=True))
+
+
+def test_heat_drivers_name_humidity_and_a_dense_block_only_when_notable():
+    assert rank_heat_drivers({"tasmax_q50_max": 36.0, "hurs_mean_pct": 60.0, "impervious_frac": 0.3}) == [
+        ("tasmax_q50_max", 36.0)]
+    assert [name for name, _ in rank_heat_drivers(
+        {"tasmax_q50_max": 36.0, "heat_index_max": 44.0, "hurs_mean_pct": 80.0, "impervious_frac": 0.8})] == [
+        "heat_index_max", "tasmax_q50_max", "hurs_mean_pct", "built_up_frac"]

@@ -1,8 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from models.flood import predict_flood, train_flood_model
+from models.flood import fit_rain_rule, flood_drivers, predict_flood, train_flood_model
 from models.heat import predict_heat, train_heat_models
 
 
@@ -23,15 +24,52 @@ def split_for(n):
     return np.array(["train"] * (n * 6 // 10) + ["valid"] * (n * 2 // 10) + ["test"] * (n - n * 8 // 10))
 
 
-def test_flood_model_learns_rain_on_low_ground_and_scores_the_test_rows():
+def calibrated_split_for(n):
+    return np.array(["train"] * (n * 5 // 10) + ["valid"] * (n * 2 // 10) + ["calib"] * (n * 2 // 10)
+                    + ["test"] * (n - n * 9 // 10))
+
+
+def test_flood_model_learns_rain_on_low_ground_and_calibrates_on_its_own_period():
+    table = synthetic_table(n=12000).assign(issue_index=lambda t: np.arange(len(t)))
+    split = calibrated_split_for(len(table))
+    model, fit = train_flood_model(table, ["rain_24h_mm", "hand_m"], split, num_boost_round=100, seed=0)
+    assert fit["calibration"]["method"] in ("isotonic", "platt")
+    assert set(fit["calibration_heldout_brier"]) == {"isotonic", "platt"}
+    test = table[split == "test"]
+    prob = predict_flood(model, test)
+    assert ((prob >= 0) & (prob <= 1)).all()
+    assert roc_auc_score(test["label"], prob) > 0.85
+    edge = predict_flood(model, pd.DataFrame({"rain_24h_mm": [80.0, 0.0], "hand_m": [0.2, 9.0]}))
+    assert edge[0] > 0.5 > edge[1]
+
+
+def test_probabilities_rise_with_the_model_score():
+    table = synthetic_table(n=12000).assign(issue_index=lambda t: np.arange(len(t)))
+    model, _ = train_flood_model(table, ["rain_24h_mm", "hand_m"], calibrated_split_for(len(table)),
+                                 num_boost_round=60, seed=0)
+    frame = pd.DataFrame({"rain_24h_mm": np.linspace(0, 120, 200), "hand_m": 1.0})
+    raw = model.booster.predict(frame[["rain_24h_mm", "hand_m"]])
+    prob = predict_flood(model, frame)
+    order = np.argsort(raw, kind="stable")
+    assert (np.diff(prob[order]) >= -1e-12).all()
+
+
+def test_top_drivers_are_the_largest_contributions_first():
     table = synthetic_table()
-    booster, scores = train_flood_model(table, ["rain_24h_mm", "hand_m"], split_for(len(table)),
-                                        num_boost_round=100, seed=0)
-    assert scores["test"]["roc_auc"] > 0.85
-    assert scores["test"]["brier_skill_vs_climatology"] > 0.2
-    prob = predict_flood(booster, pd.DataFrame({"rain_24h_mm": [80.0, 0.0], "hand_m": [0.2, 9.0]}), 1.0)
-    assert prob[0] > 0.5 > prob[1] and ((prob >= 0) & (prob <= 1)).all()
-    assert set(scores["test_by_lead"]) == {0, 1, 2}
+    model, _ = train_flood_model(table, ["rain_24h_mm", "hand_m", "tasmax_regional_degC"],
+                                 split_for(len(table)), num_boost_round=60, seed=0)
+    frame = pd.DataFrame({"rain_24h_mm": [90.0], "hand_m": [0.1], "tasmax_regional_degC": [32.0]})
+    index, contribution = flood_drivers(model.booster, frame, top=3)
+    assert index.shape == (1, 3) and (np.diff(contribution[0]) <= 0).all()
+    assert set(index[0][:2]) == {0, 1}  # much rain on low ground: rain and HAND lead
+
+
+def test_rain_rule_picks_the_threshold_with_the_best_csi():
+    rain = np.array([5.0, 30.0, 60.0, 80.0, 90.0, 10.0])
+    label = np.array([0, 0, 1, 1, 1, 0])
+    rule = fit_rain_rule(rain, label, np.ones(6))
+    assert 30 < rule.threshold_mm <= 60
+    np.testing.assert_allclose(rule(np.array([100.0, 0.0])), [1.0, 0.0])
 
 
 def test_heat_quantiles_never_cross_and_beat_the_raw_regional_forecast():
@@ -53,9 +91,9 @@ def test_prior_correction_restores_the_population_rate():
     keep = (population["label"] == 1) | (rng.uniform(size=n) < 0.1)  # one non-flood in ten drawn
     table = population[keep].assign(weight=np.where(population["label"][keep] == 1, 1.0, 10.0))
     split = split_for(len(table))
-    booster, scores = train_flood_model(table.reset_index(drop=True), ["rain_24h_mm"], split,
-                                        num_boost_round=100, seed=0)
-    prob = predict_flood(booster, population, scores["negative_weight"])
+    model, _ = train_flood_model(table.reset_index(drop=True), ["rain_24h_mm"], split,
+                                 num_boost_round=100, seed=0)
+    prob = predict_flood(model, population)  # no calibration period: the prior correction
     assert prob.mean() == pytest.approx(population["label"].mean(), rel=0.15)
 
 
@@ -71,4 +109,4 @@ def test_training_is_bit_for_bit_reproducible():
                                  num_boost_round=50, seed=3)
     second, _ = train_flood_model(table, ["rain_24h_mm", "hand_m"], split_for(len(table)),
                                   num_boost_round=50, seed=3)
-    assert first.model_to_string() == second.model_to_string()
+    assert first.booster.model_to_string() == second.booster.model_to_string()

@@ -6,6 +6,7 @@ from lxml import etree
 
 from models.assets import asset_alert_levels, asset_risk
 from pipelines.alerts import CAP_NAMESPACE, cap_identifier, cap_messages, write_cap_messages
+from pipelines.alerts_advice import load_advisories
 from pipelines.config import AlertConfig
 from tests.pipelines.conftest_publish import small_assets, small_forecast
 
@@ -14,6 +15,7 @@ ISSUE_TIME = dt.datetime(2024, 12, 25, 16, tzinfo=dt.UTC)  # local midnight of 2
 CONFIG = AlertConfig(sender="warisan-test@example.org", sender_name="Warisan test", status="Test",
                      languages=("en-GB", "ms-MY", "zh-CN"))
 VERSIONS = {"flood_model_version": "flood-test-1", "heat_model_version": "heat-test-1"}
+ADVICE = load_advisories(None, CONFIG.languages)
 
 
 def levels():
@@ -22,10 +24,14 @@ def levels():
     return asset_alert_levels(risk, assets, default_flood_threshold=0.3, default_heat_threshold_degC=35.0)
 
 
-def messages(alert=CONFIG, table=None):
+def cap(alert=CONFIG, table=None):
     return cap_messages(levels() if table is None else table, small_assets(), issue_time=ISSUE_TIME,
-                        city_name="Test City", timezone="Asia/Kuala_Lumpur", alert=alert,
-                        model_versions=VERSIONS)
+                        city_slug="test-city", city_name="Test City", timezone="Asia/Kuala_Lumpur", alert=alert,
+                        advisories=ADVICE, model_versions=VERSIONS)
+
+
+def messages(alert=CONFIG, table=None):
+    return [(message.identifier, message.xml) for message in cap(alert, table)]
 
 
 def message_about(table, part: str) -> bytes:
@@ -63,8 +69,8 @@ def test_identifiers_are_stable_across_runs_and_unique():
 
 
 def test_identifier_drops_characters_cap_forbids():
-    identifier = cap_identifier("a@b.org", "George Town, Penang", "khoo <kongsi> & co", "flood", dt.date(2024, 1, 2))
-    assert identifier == "a@b.org.george-town-penang.khoo-kongsi-co.flood.2024-01-02"
+    identifier = cap_identifier("a@b.org", "george-town", "khoo <kongsi> & co", "flood", dt.date(2024, 1, 2))
+    assert identifier == "a@b.org.george-town.khoo-kongsi-co.flood.2024-01-02"
 
 
 def test_header_carries_sender_issue_time_and_status():
@@ -87,13 +93,14 @@ def test_flood_info_says_why_and_when():
     assert text(info, "cap:onset") == ["2024-12-26T00:00:00+08:00"]
     assert text(info, "cap:expires") == ["2024-12-29T00:00:00+08:00"]
     assert text(info, "cap:urgency") == ["Immediate"] and text(info, "cap:responseType") == ["Prepare"]
-    assert text(info, "cap:severity") == ["Severe"] and text(info, "cap:certainty") == ["Likely"]
+    # 90% is 21 times the odds of the 30% threshold: level 3
+    assert text(info, "cap:severity") == ["Extreme"] and text(info, "cap:certainty") == ["Likely"]
     description = text(info, "cap:description")[0]
     assert "90% on Sat 28 Dec 2024" in description and "alert level of 30%" in description
-    assert "sandbags" in text(info, "cap:instruction")[0]
+    assert "upper floor" in text(info, "cap:instruction")[0]
     parameters = dict(zip(text(info, "cap:parameter/cap:valueName"), text(info, "cap:parameter/cap:value"),
                           strict=True))
-    assert parameters["flood_probability"] == "0.90"
+    assert parameters["flood_probability"] == "0.90" and parameters["alert_level"] == "3"
     assert parameters["flood_model_version"] == "flood-test-1"
     assert {"tasmax_q50", "heat_model_version"} <= set(parameters)
 
@@ -152,13 +159,29 @@ def test_schema_violation_is_rejected_naming_the_message():
 
 def test_naive_issue_time_is_rejected():
     with pytest.raises(ValueError, match="`issue_time` must be timezone-aware"):
-        cap_messages(levels(), small_assets(), issue_time=ISSUE_TIME.replace(tzinfo=None), city_name="Test City",
-                     timezone="Asia/Kuala_Lumpur", alert=CONFIG, model_versions=VERSIONS)
+        cap_messages(levels(), small_assets(), issue_time=ISSUE_TIME.replace(tzinfo=None), city_slug="test-city",
+                     city_name="Test City", timezone="Asia/Kuala_Lumpur", alert=CONFIG, advisories=ADVICE,
+                     model_versions=VERSIONS)
 
 
 def test_messages_are_written_one_file_each_and_rewritten_on_rerun(tmp_path):
-    paths = write_cap_messages(messages(), tmp_path / "alerts")
+    paths = write_cap_messages(cap(), tmp_path / "alerts")
     assert [p.name for p in paths] == [f"{identifier}.cap.xml" for identifier, _ in messages()]
-    write_cap_messages(messages(), tmp_path / "alerts")
+    write_cap_messages(cap(), tmp_path / "alerts")
     assert sorted(p.name for p in (tmp_path / "alerts").iterdir()) == sorted(p.name for p in paths)
     assert all(capvalidator.check_schema(p.read_bytes()).passed for p in paths)
+
+
+def test_a_demo_style_run_publishes_valid_cap_files_with_drivers_and_advice(run):
+    cap_files = run["written"]["cap"]
+    assert cap_files, "the test city's forecast should alert at least one site"
+    for path in cap_files:
+        xml = path.read_bytes()
+        assert capvalidator.check_schema(xml).passed, path.name
+        root = parsed(xml)
+        hazard = text(root, "cap:info/cap:eventCode/cap:value")[0]
+        assert text(root, "cap:info/cap:instruction")[0], path.name
+        names = text(root, "cap:info/cap:parameter/cap:valueName")
+        if text(root, "cap:msgType") != ["Cancel"]:
+            assert f"{hazard}_drivers" in names and "Why: " in text(root, "cap:info/cap:description")[0]
+    assert (run["store"] / "alerts.sqlite").exists() and (run["store"] / "alerts.atom").exists()

@@ -227,18 +227,23 @@ def test_flood_reports_sit_next_to_flooded_cells_of_their_day(world):
     assert np.mean(near) >= 0.8  # some reports are false
 
 
-def test_station_tasmax_reads_the_true_cell_with_sensor_noise_and_gaps(world):
+def test_station_tasmax_reads_the_true_cell_with_sensor_noise_gaps_and_two_faulty_stations(world):
     root, _ = world
     obs = pd.read_csv(root / "bundle/obs/temperature.csv", parse_dates=["date"])
-    assert 8 <= obs["station_id"].nunique() <= 15
+    assert 8 <= obs["station_id"].nunique() <= 22
     expected_rows = obs["station_id"].nunique() * (TWO_YEARS["end"] - TWO_YEARS["start"]).days
     assert 0.01 < 1 - len(obs) / expected_rows < 0.1
     x, y = Transformer.from_crs("EPSG:4326", WORLD["crs"], always_xy=True).transform(obs["lon"], obs["lat"])
     with xr.open_dataset(root / "truth/tasmax.nc") as truth:
         at_station = truth["tasmax"].sel(time=xr.DataArray(obs["date"].values), x=xr.DataArray(x),
                                          y=xr.DataArray(y), method="nearest").values
-    error = obs["tasmax"].to_numpy() - at_station
-    assert abs(error.mean()) < 0.1 and 0.2 < error.std() < 0.45
+    error = (obs["tasmax"] - at_station).groupby(obs["station_id"])
+    longest_run = obs.groupby("station_id")["tasmax"].agg(
+        lambda s: s.groupby(s.ne(s.shift()).cumsum()).size().max())
+    stuck, warm = longest_run.idxmax(), error.mean().idxmax()
+    assert longest_run[stuck] > 100 and error.mean()[warm] > 2.0 and stuck != warm
+    healthy = error.mean().drop([stuck, warm])
+    assert healthy.abs().max() < 0.4 and (error.std().drop([stuck, warm]).between(0.2, 0.45)).all()
     assert (obs["tasmin"] < obs["tasmax"]).all()
 
 
@@ -280,3 +285,30 @@ def test_a_synthetic_coast_city_in_another_utm_zone_works(tmp_path):
     with xr.open_dataarray(tmp_path / "bundle/static/dem.tif") as dem:
         elevation = dem.squeeze().values
     assert (elevation[:, -1] <= 0).all() and (elevation[:, 0] > 0).all()  # sea east, land west
+
+
+# --- heat, through the flows on the second city (session fixture `run`) -----------------------
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_heat_card_scores_unseen_days_and_stations_against_both_baselines(run):
+    scores = run["cards"]["heat"]["scores"]
+    assert set(scores["validation"]) == {"unseen_days", "unseen_stations"}
+    for by_lead in scores["validation"].values():
+        for forecasts in by_lead.values():
+            assert set(forecasts) == {"model", "regional", "regional_station_bias"}
+            assert {"rmse_degC", "mae_degC", "bias_degC", "crps_degC", "interval_coverage",
+                    "rmse_hottest_10pct_degC"} <= set(forecasts["model"])
+    assert all(row["reason"] for row in scores["qc"] if row["rejected"])
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_forecast_publishes_heat_stress_and_levels_with_the_rule_that_fired(run):
+    (path,) = run["written"]["netcdf"]
+    with xr.open_dataset(path) as forecast:
+        land = forecast["land"].values.astype(bool)
+        for name in ("heat_index_max", "wbgt_max", "heat_level", "heat_level_rule"):
+            assert np.isfinite(forecast[name].values[:, land]).all(), name
+        assert (forecast["heat_index_max"].values[:, land] >= forecast["tasmax_q50"].values[:, land] - 1).all()
+        assert set(np.unique(forecast["heat_level"].values[:, land])) <= {0, 1, 2, 3}
+        assert forecast["heat_level_rule"].attrs["flag_meanings"] == "tasmax_sustained_days wbgt_band"

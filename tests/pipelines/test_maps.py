@@ -1,10 +1,13 @@
+import geopandas as gpd
 import numpy as np
 import pytest
 from PIL import Image
+from shapely.geometry import LineString, box
 
 from models.assets import asset_alert_levels, asset_risk
-from pipelines.maps import DPI, WIDTH_PX, render_map
-from tests.pipelines.conftest_publish import small_assets, small_forecast, small_zone
+from pipelines.maps import DPI, WATER_COLOUR, WIDTH_PX, render_map
+from pipelines.publish import with_levels
+from tests.pipelines.conftest_publish import cell_centre, small_assets, small_forecast, small_zone
 
 
 def levels():
@@ -13,10 +16,21 @@ def levels():
     return asset_alert_levels(risk, assets, default_flood_threshold=0.3, default_heat_threshold_degC=35.0)
 
 
+def basemap():
+    """A river across the grid and a block of buildings, on the grid CRS."""
+    crs = small_forecast().rio.crs
+    river = gpd.GeoDataFrame({"kind": ["river"]}, geometry=[LineString([cell_centre(18, 0), cell_centre(18, 23)])],
+                             crs=crs)
+    (x0, y0), (x1, y1) = cell_centre(3, 3), cell_centre(6, 8)
+    return {"waterways": river, "buildings": gpd.GeoDataFrame(geometry=[box(x0, y1, x1, y0)], crs=crs)}
+
+
 @pytest.fixture(scope="module")
 def map_png(tmp_path_factory):
     path = tmp_path_factory.mktemp("maps") / "map_d1.png"
-    return render_map(small_forecast(), 1, zone=small_zone(), assets=small_assets(), levels=levels(), path=path)
+    forecast = with_levels(small_forecast(), flood_bands=(0.01, 0.05, 0.2), heat_bands_degC=(35, 37, 40))
+    return render_map(forecast, 1, zone=small_zone(), assets=small_assets(), levels=levels(), path=path,
+                      **basemap())
 
 
 def test_map_is_a_png_of_the_briefing_width(map_png):
@@ -34,6 +48,8 @@ def test_map_has_real_content(map_png):
     assert len(colours) > 50
     reds = (pixels[:, 0] > 180) & (pixels[:, 1] < 60) & (pixels[:, 2] < 60)
     assert reds.sum() > 20  # alert markers and the hottest cells
+    water = np.array([int(WATER_COLOUR[i:i + 2], 16) for i in (1, 3, 5)])
+    assert (np.abs(pixels.astype(int) - water).sum(axis=1) < 30).sum() > 100  # the river of the basemap
 
 
 def test_map_without_levels_draws_every_site_neutral(tmp_path):

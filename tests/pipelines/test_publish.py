@@ -6,24 +6,79 @@ import rasterio
 import xarray as xr
 from rio_cogeo.cogeo import cog_validate
 
-from pipelines.publish import LEAD_VARIABLES, valid_day, write_cogs, write_forecast_netcdf
+from pipelines.publish import (
+    COG_VARIABLES,
+    LEAD_VARIABLES,
+    LEVEL_NODATA,
+    level_from_bands,
+    valid_day,
+    with_levels,
+    write_cogs,
+    write_forecast_netcdf,
+    write_forecast_zarr,
+)
+from tests.conftest import grid
 from tests.pipelines.conftest_publish import NX, NY, small_forecast
+
+FLOOD_BANDS, HEAT_BANDS = (0.01, 0.05, 0.2), (35.0, 37.0, 40.0)
+
+
+def leveled_forecast():
+    """small_forecast with a driver, a static layer and both level layers, as the flow publishes it."""
+    forecast = small_forecast()
+    forecast["rain_24h_mm"] = forecast["tasmax_q50"].copy(data=forecast["tasmax_q50"].values * 2).assign_attrs(
+        units="mm", long_name="rain over the local day")
+    forecast["hand_m"] = forecast["land"].astype("float32").assign_attrs(
+        units="m", long_name="height above nearest drainage")
+    return with_levels(forecast, flood_bands=FLOOD_BANDS, heat_bands_degC=HEAT_BANDS)
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """One forecast.nc and its COGs, written once for the module."""
     out = tmp_path_factory.mktemp("issue")
-    forecast = small_forecast()
+    forecast = leveled_forecast()
     return forecast, write_forecast_netcdf(forecast, out / "forecast.nc"), write_cogs(forecast, out)
+
+
+def test_levels_count_the_bands_reached_and_keep_nan():
+    probability = grid([[0.0, 0.01, 0.049, 0.05, 0.2, np.nan]], "flood_probability", "1")
+    level = level_from_bands(probability, FLOOD_BANDS, "flood_level")
+    np.testing.assert_array_equal(level.values, [[0, 1, 1, 2, 3, np.nan]])
+
+
+def test_levels_refuse_bands_out_of_order():
+    with pytest.raises(ValueError, match=r"`bands` must be strictly increasing, got \(0.05, 0.01, 0.2\)"):
+        level_from_bands(grid([[0.1]], "p", "1"), (0.05, 0.01, 0.2), "flood_level")
+
+
+def test_heat_level_follows_met_malaysia_on_tasmax_q50():
+    forecast = leveled_forecast()
+    q50, level = forecast["tasmax_q50"].values, forecast["heat_level"].values
+    land = np.isfinite(q50)
+    expected = (q50 >= 35).astype(int) + (q50 >= 37) + (q50 >= 40)
+    np.testing.assert_array_equal(level[land], expected[land])
+    assert np.isnan(level[~land]).all()
+    assert forecast["heat_level"].attrs["flag_meanings"].split()[2] == "heatwave"
+
+
+def test_a_heat_level_from_the_heat_model_is_kept():
+    forecast = small_forecast()
+    forecast["heat_level"] = xr.full_like(forecast["tasmax_q50"], 2.0).assign_attrs(long_name="from the model")
+    out = with_levels(forecast, flood_bands=FLOOD_BANDS, heat_bands_degC=HEAT_BANDS)
+    assert np.nanmax(out["heat_level"].values) == 2
+    assert np.isnan(out["heat_level"].values[:, ~forecast["land"].values]).all()  # sea is NaN
+    assert out["heat_level"].attrs["long_name"] == "from the model"
 
 
 def test_netcdf_opens_in_xarray_with_the_values_written(published):
     forecast, path, _ = published
     with xr.open_dataset(path) as opened:
-        for name in (*LEAD_VARIABLES, "land"):
+        assert set(opened.data_vars) >= set(forecast.data_vars)
+        for name in forecast.data_vars:
             np.testing.assert_array_equal(opened[name].values, forecast[name].values)
             assert opened[name].dtype == forecast[name].dtype
+            assert opened[name].attrs["units"] and opened[name].attrs["long_name"], name
         assert opened["lead"].values.tolist() == [0, 1, 2]
         assert opened["forecast_reference_time"].values == forecast["forecast_reference_time"].values
 
@@ -41,9 +96,45 @@ def test_netcdf_is_cf_with_units_and_standard_names(published):
             assert attrs["cell_methods"] == "time: maximum" and "percentile" in attrs["long_name"]
         assert opened["tasmax_q90"].attrs["quantile"] == pytest.approx(0.9)
         assert opened["land"].attrs["standard_name"] == "land_binary_mask"
-        for name in (*LEAD_VARIABLES, "land"):
+        for name in (*LEAD_VARIABLES, "flood_level", "heat_level", "rain_24h_mm", "hand_m", "land"):
             assert opened[name].attrs["long_name"]
             assert opened[name].attrs["grid_mapping"] == "spatial_ref"
+
+
+def test_netcdf_levels_are_int8_flags_with_sea_as_fill(published):
+    _, path, _ = published
+    with xr.open_dataset(path, mask_and_scale=False) as raw:
+        level = raw["flood_level"]
+        assert level.dtype == np.int8 and level.attrs["_FillValue"] == -1
+        assert level.attrs["flag_values"].tolist() == [0, 1, 2, 3]
+        assert level.attrs["flag_meanings"].startswith("flooding_unlikely ")
+        assert (level.values[:, :, -1] == -1).all()  # sea
+
+
+def test_netcdf_opens_in_gdal_with_its_crs_and_grid(published):
+    forecast, path, _ = published
+    with rasterio.open(f"NETCDF:{path}:flood_probability") as band:
+        assert band.count == 3 and band.crs.to_epsg() == 32647
+        assert band.transform == forecast.rio.transform()
+        np.testing.assert_array_equal(band.read(2), forecast["flood_probability"].sel(lead=1).values)
+
+
+def test_zarr_holds_the_same_cf_content_one_chunk_per_lead(published, tmp_path):
+    forecast, path, _ = published
+    store = write_forecast_zarr(forecast, tmp_path / "forecast.zarr")
+    with xr.open_zarr(store) as zarr, xr.open_dataset(path) as netcdf:
+        xr.testing.assert_identical(zarr.drop_vars("time_bnds").load(), netcdf.drop_vars("time_bnds").load())
+        assert zarr["flood_probability"].encoding["chunks"] == (1, NY, NX)
+        assert zarr.attrs["Conventions"] == "CF-1.8"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_variable_without_units_is_refused(tmp_path):
+    forecast = small_forecast()
+    forecast["mystery"] = forecast["tasmax_q50"].copy().assign_attrs(units=None)
+    forecast["mystery"].attrs = {"long_name": "no units"}
+    with pytest.raises(ValueError, match=r"forecast variable 'mystery' lacks \['units'\]"):
+        write_forecast_netcdf(forecast, tmp_path / "forecast.nc")
 
 
 def test_netcdf_has_the_forecast_time_coordinates(published):
@@ -74,7 +165,7 @@ def test_netcdf_is_compressed_in_one_chunk_per_lead(published):
 
 
 def test_writing_leaves_the_forecast_unmodified_and_no_temp_files(tmp_path):
-    forecast = small_forecast()
+    forecast = leveled_forecast()
     before = forecast.copy(deep=True)
     write_forecast_netcdf(forecast, tmp_path / "forecast.nc")
     write_cogs(forecast, tmp_path)
@@ -84,7 +175,7 @@ def test_writing_leaves_the_forecast_unmodified_and_no_temp_files(tmp_path):
 
 def test_one_valid_cog_per_variable_and_lead(published):
     _, _, paths = published
-    assert sorted(p.name for p in paths) == sorted(f"{name}_d{lead}.tif" for name in LEAD_VARIABLES for lead in range(3))
+    assert sorted(p.name for p in paths) == sorted(f"{name}_d{lead}.tif" for name in COG_VARIABLES for lead in range(3))
     for path in paths:
         valid, errors, warnings = cog_validate(path, quiet=True)
         assert valid, (path.name, errors)
@@ -106,3 +197,15 @@ def test_cogs_have_nodata_overviews_description_and_tags(published):
 
 def test_valid_day_is_the_issue_date_plus_the_lead():
     assert valid_day(small_forecast(), 2).isoformat() == "2024-12-28"
+
+
+def test_level_cogs_carry_a_colour_table_and_words(published):
+    forecast, _, paths = published
+    path = next(p for p in paths if p.name == "heat_level_d2.tif")
+    with rasterio.open(path) as cog:
+        assert cog.dtypes[0] == "uint8" and cog.nodata == LEVEL_NODATA
+        assert cog.colormap(1)[3][:3] == (0xBD, 0x00, 0x26) and cog.colormap(1)[LEVEL_NODATA][3] == 0
+        assert cog.tags()["level_2"] == "Heatwave" and cog.overviews(1)
+        data = cog.read(1)
+    expected = forecast["heat_level"].sel(lead=2).values
+    np.testing.assert_array_equal(data, np.where(np.isfinite(expected), expected, LEVEL_NODATA))

@@ -1,0 +1,125 @@
+"""Heat-stress indices per cell: dew point, humidity at the day's maximum, heat index and WBGT.
+
+The formulas are thermofeel's (ECMWF), which works in Kelvin; these wrappers take and return
+degC, check units on entry and stamp CF attributes on the way out. Daily values use the day's
+maximum air temperature with the humidity of that hour: in the humid tropics the dew point
+barely moves through the day, so the afternoon humidity follows from the daily mean air.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import thermofeel
+import xarray as xr
+
+from features.grid import require_units
+
+_KELVIN = 273.15
+_SEA_LEVEL_HPA = 1013.25
+
+
+def _apply(func, *arrays: xr.DataArray) -> xr.DataArray:
+    """`func` of numpy arrays applied element-wise to broadcast `arrays`; Dask-friendly."""
+    def call(*values: np.ndarray) -> np.ndarray:
+        values = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in values))
+        return np.asarray(func(*(np.atleast_1d(v) for v in values))).reshape(values[0].shape)
+
+    return xr.apply_ufunc(call, *arrays, dask="parallelized", output_dtypes=[float])
+
+
+def dew_point(tas: xr.DataArray, hurs: xr.DataArray) -> xr.DataArray:
+    """Dew point temperature in degC from air temperature (degC) and relative humidity (%).
+
+    Alduchov and Eskridge (1996), J. Appl. Meteor. 35, 601-609 (thermofeel).
+    """
+    require_units(tas, "degC", "tas")
+    require_units(hurs, "%", "hurs")
+    td_k = _apply(lambda t, rh: thermofeel.calculate_dew_point_from_relative_humidity(rh, t + _KELVIN),
+                  tas, hurs)
+    return (td_k - _KELVIN).rename("tdps").assign_attrs(
+        standard_name="dew_point_temperature", units="degC", long_name="dew point temperature")
+
+
+def relative_humidity(tas: xr.DataArray, tdps: xr.DataArray) -> xr.DataArray:
+    """Relative humidity in % (0..100) of air at `tas` (degC) with dew point `tdps` (degC).
+
+    Above 100 % (a dew point above the air temperature) is capped at 100.
+    """
+    require_units(tas, "degC", "tas")
+    require_units(tdps, "degC", "tdps")
+    rh = _apply(lambda t, td: thermofeel.calculate_relative_humidity_percent(t + _KELVIN, td + _KELVIN),
+                tas, tdps)
+    return rh.clip(max=100).rename("hurs").assign_attrs(
+        standard_name="relative_humidity", units="%", long_name="relative humidity")
+
+
+def humidity_at_daily_max(tasmax: xr.DataArray, tasmin: xr.DataArray, hurs_mean: xr.DataArray) -> xr.DataArray:
+    """Relative humidity in % at the hour of `tasmax`, holding the dew point of the daily mean air.
+
+    The daily mean air is approximated as ((tasmax + tasmin) / 2, hurs_mean). Pass the regional
+    tasmin and humidity with a cell's own tasmax: a hotter street then gets drier air, as it does.
+    """
+    require_units(tasmax, "degC", "tasmax")
+    require_units(tasmin, "degC", "tasmin")
+    mean_air = ((tasmax + tasmin) / 2).assign_attrs(units="degC")
+    tdps = dew_point(mean_air, hurs_mean)
+    return relative_humidity(tasmax, tdps).assign_attrs(
+        long_name="relative humidity at the hour of the daily maximum temperature",
+        cell_methods="time: point (at the daily maximum of air temperature)")
+
+
+def heat_index(tas: xr.DataArray, hurs: xr.DataArray) -> xr.DataArray:
+    """NWS heat index (apparent temperature) in degC from air temperature (degC) and humidity (%).
+
+    Rothfusz's regression with the NWS adjustments for low and high humidity, and Steadman's
+    simple formula where the heat index stays below 80 degF (thermofeel's
+    calculate_heat_index_adjusted; https://www.wpc.ncep.noaa.gov/html/heatindex_equation.shtml).
+    The regression reproduces the NWS table within about 1.3 degF.
+    """
+    require_units(tas, "degC", "tas")
+    require_units(hurs, "%", "hurs")
+    tdps = dew_point(tas, hurs)
+    hi_k = _apply(lambda t, td: thermofeel.calculate_heat_index_adjusted(t + _KELVIN, td + _KELVIN), tas, tdps)
+    return (hi_k - _KELVIN).rename("heat_index").assign_attrs(
+        units="degC", long_name="heat index (NWS, apparent temperature in the shade)")
+
+
+def wet_bulb_globe_temperature(
+    tas: xr.DataArray, hurs: xr.DataArray, wind: xr.DataArray, rsds: xr.DataArray, *,
+    cos_zenith: float, direct_fraction: float, pressure_hPa: float = _SEA_LEVEL_HPA,
+) -> xr.DataArray:
+    """Outdoor wet bulb globe temperature in degC, Liljegren's method (as KNMI runs it).
+
+    From air temperature (degC), humidity (%), 10 m wind (m s-1) and the shortwave radiation
+    on the ground at that moment (`rsds`, W m-2) with the sun at `cos_zenith` and a
+    `direct_fraction` of it in the direct beam: the globe and natural wet bulb are solved from
+    their energy balances (Liljegren et al. 2008, J. Occup. Environ. Hyg. 5, 645-655; thermofeel's
+    calculate_wbgt_liljegren). NaN where the solver does not converge.
+    """
+    require_units(tas, "degC", "tas")
+    require_units(hurs, "%", "hurs")
+    require_units(wind, "m s-1", "wind")
+    require_units(rsds, "W m-2", "rsds")
+    if not (0 <= cos_zenith <= 1 and 0 <= direct_fraction <= 1):
+        raise ValueError(f"`cos_zenith` and `direct_fraction` must lie in [0, 1], got {cos_zenith}, {direct_fraction}")
+    wbgt_k = _apply(lambda t, rh, va, sw: thermofeel.calculate_wbgt_liljegren(
+        t + _KELVIN, rh, np.full_like(t, pressure_hPa), va, sw, np.full_like(t, direct_fraction),
+        np.full_like(t, cos_zenith)), tas, hurs, wind, rsds)
+    return (wbgt_k - _KELVIN).rename("wbgt").assign_attrs(
+        units="degC", long_name="wet bulb globe temperature (Liljegren)")
+
+
+def observed_daily_max(tas: xr.DataArray, end: np.datetime64, days: int) -> xr.DataArray:
+    """Maximum of hourly `tas` (degC, dim `time`) over each of the `days` whole days before `end`.
+
+    Dim `day` counts back from `end`: -days .. -1 (day -1 is the 24 h just before `end`). A day
+    with a missing hour is NaN: a partial maximum could miss the afternoon.
+    """
+    require_units(tas, "degC", "tas")
+    start = np.datetime64(end) - np.timedelta64(24 * days, "h")
+    hours = start + np.arange(24 * days) * np.timedelta64(1, "h")
+    window = tas.reindex(time=hours)
+    daily = window.coarsen(time=24).construct(time=("day", "hour")).max("hour", skipna=False)
+    return daily.assign_coords(day=np.arange(-days, 0)).rename("tasmax").assign_attrs(
+        standard_name="air_temperature", units="degC", long_name="observed daily maximum air temperature",
+        cell_methods="time: maximum within days")

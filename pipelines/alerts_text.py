@@ -1,0 +1,208 @@
+"""The words of an alert in each language: headline, description with the why, dates, levels.
+
+Plain functions over one asset's rows of the levels table; no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+
+from models.assets import rank_flood_drivers, rank_heat_drivers
+
+_WEEKDAYS = {
+    "en-GB": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    "ms-MY": ("Isnin", "Selasa", "Rabu", "Khamis", "Jumaat", "Sabtu", "Ahad"),
+    "zh-CN": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+}
+_MONTHS = {
+    "en-GB": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    "ms-MY": ("Jan", "Feb", "Mac", "Apr", "Mei", "Jun", "Jul", "Ogo", "Sep", "Okt", "Nov", "Dis"),
+}
+_LEAD_WORDS = {  # lead 0, lead 1, lead n
+    "en-GB": ("today", "tomorrow", "in {n} days"),
+    "ms-MY": ("hari ini", "esok", "dalam {n} hari"),
+    "zh-CN": ("今天", "明天", "{n}天后"),
+}
+_NEAREST_LAND_NOTE = {  # for a site over water (a jetty) or beside the land grid
+    "en-GB": " The site stands over water or at the edge of the land; these figures are for the nearest land.",
+    "ms-MY": " Tapak ini terletak di atas air atau di pinggir daratan; angka ini bagi daratan terdekat.",
+    "zh-CN": "该遗产地位于水上或陆地边缘，以上数值取自最近的陆地。",
+}
+_TEXT = {  # Alert and Update
+    ("en-GB", "flood"): {
+        "event": "Flood risk at a heritage site",
+        "headline": "Flood risk level {level} of 3 at {name} from {onset_day}",
+        "description": (
+            "The chance of flooding at {name} reaches {peak} on {peak_day}, at or above this site's alert "
+            "level of {threshold}. First day at or above it: {onset_day} ({onset_lead}). Chance of "
+            "flooding by day: {by_day}."),
+    },
+    ("en-GB", "heat"): {
+        "event": "Extreme heat at a heritage site",
+        "headline": "Heat risk level {level} of 3 at {name} from {onset_day}",
+        "description": (
+            "The expected maximum temperature at {name} reaches {peak} on {peak_day} (1 in 10 chance "
+            "of above {peak_q90}), at or above this site's heat level of {threshold}. First day at or "
+            "above it: {onset_day} ({onset_lead}). Expected maximum by day: {by_day}."),
+    },
+    ("ms-MY", "flood"): {
+        "event": "Risiko banjir di tapak warisan",
+        "headline": "Risiko banjir tahap {level} daripada 3 di {name} mulai {onset_day}",
+        "description": (
+            "Peluang banjir di {name} mencecah {peak} pada {peak_day}, menyamai atau melebihi paras "
+            "amaran tapak ini iaitu {threshold}. Hari pertama pada paras itu: {onset_day} "
+            "({onset_lead}). Peluang banjir mengikut hari: {by_day}."),
+    },
+    ("ms-MY", "heat"): {
+        "event": "Haba melampau di tapak warisan",
+        "headline": "Risiko haba tahap {level} daripada 3 di {name} mulai {onset_day}",
+        "description": (
+            "Suhu maksimum dijangka di {name} mencecah {peak} pada {peak_day} (peluang 1 dalam 10 "
+            "melebihi {peak_q90}), menyamai atau melebihi paras haba tapak ini iaitu {threshold}. Hari "
+            "pertama pada paras itu: {onset_day} ({onset_lead}). Suhu maksimum dijangka mengikut hari: "
+            "{by_day}."),
+    },
+    ("zh-CN", "flood"): {
+        "event": "文化遗产地洪水风险",
+        "headline": "{name}：{onset_day}起有{level}级洪水风险（共3级）",
+        "description": (
+            "{name}的洪水概率在{peak_day}达到{peak}，达到或超过该遗产地的警报阈值{threshold}。"
+            "首次达到阈值：{onset_day}（{onset_lead}）。每日洪水概率：{by_day}。"),
+    },
+    ("zh-CN", "heat"): {
+        "event": "文化遗产地高温风险",
+        "headline": "{name}：{onset_day}起有{level}级高温风险（共3级）",
+        "description": (
+            "{name}的预计最高气温在{peak_day}达到{peak}（有十分之一的可能超过{peak_q90}），"
+            "达到或超过该遗产地的高温阈值{threshold}。首次达到阈值：{onset_day}（{onset_lead}）。"
+            "每日预计最高气温：{by_day}。"),
+    },
+}
+
+
+_CANCEL = {
+    ("en-GB", "flood"): {
+        "headline": "Flood alert ended at {name}",
+        "description": ("The chance of flooding at {name} is below this site's alert level of {threshold} on "
+                        "every forecast day (highest now {peak})."),
+    },
+    ("en-GB", "heat"): {
+        "headline": "Heat alert ended at {name}",
+        "description": ("The expected maximum temperature at {name} is below this site's heat level of "
+                        "{threshold} on every forecast day (highest now {peak})."),
+    },
+    ("ms-MY", "flood"): {
+        "headline": "Amaran banjir di {name} tamat",
+        "description": ("Peluang banjir di {name} di bawah paras amaran tapak ini iaitu {threshold} pada "
+                        "setiap hari ramalan (tertinggi kini {peak})."),
+    },
+    ("ms-MY", "heat"): {
+        "headline": "Amaran haba di {name} tamat",
+        "description": ("Suhu maksimum dijangka di {name} di bawah paras haba tapak ini iaitu {threshold} "
+                        "pada setiap hari ramalan (tertinggi kini {peak})."),
+    },
+    ("zh-CN", "flood"): {
+        "headline": "{name}洪水警报解除",
+        "description": "{name}的洪水概率在所有预报日均低于该遗产地的警报阈值{threshold}（目前最高{peak}）。",
+    },
+    ("zh-CN", "heat"): {
+        "headline": "{name}高温警报解除",
+        "description": "{name}的预计最高气温在所有预报日均低于该遗产地的高温阈值{threshold}（目前最高{peak}）。",
+    },
+}
+_UPDATED = {"en-GB": "Updated: ", "ms-MY": "Dikemas kini: ", "zh-CN": "更新："}
+_WHY = {"en-GB": " Why: {drivers}.", "ms-MY": " Sebab: {drivers}.", "zh-CN": "原因：{drivers}。"}
+_DRIVER_WORDS = {  # driver: en-GB, ms-MY, zh-CN, each formatted with {v}
+    "rain_24h_mm": ("{v:.0f} mm of rain expected in 24 h", "{v:.0f} mm hujan dijangka dalam 24 jam",
+                    "预计24小时降雨{v:.0f}毫米"),
+    "rain_max_3h_mm": ("{v:.0f} mm of rain in 3 h at the heaviest", "{v:.0f} mm hujan dalam 3 jam paling lebat",
+                       "最强3小时降雨{v:.0f}毫米"),
+    "rain_max_1h_mm": ("downpours of up to {v:.0f} mm in an hour", "hujan lebat sehingga {v:.0f} mm sejam",
+                       "每小时降雨最高{v:.0f}毫米"),
+    "rain_antecedent_72h_mm": ("ground already wet after {v:.0f} mm in the 3 days before",
+                               "tanah sudah basah selepas {v:.0f} mm dalam 3 hari sebelumnya",
+                               "前3天已降雨{v:.0f}毫米，地面已湿"),
+    "sea_level_max_m": ("high tide {v:.1f} m above mean sea level", "air pasang tinggi {v:.1f} m di atas aras laut min",
+                        "高潮位高出平均海平面{v:.1f}米"),
+    "hand_m": ("low-lying cell {v:.1f} m above the nearest drain", "kawasan rendah {v:.1f} m di atas longkang terdekat",
+               "地势低洼，仅高出最近排水渠{v:.1f}米"),
+    "heat_index_max": ("feels like {v:.0f} °C (heat index)", "terasa seperti {v:.0f} °C (indeks haba)",
+                       "体感温度{v:.0f}°C（酷热指数）"),
+    "tasmax_q50_max": ("forecast maximum {v:.1f} °C", "suhu maksimum ramalan {v:.1f} °C", "预计最高气温{v:.1f}°C"),
+    "hurs_mean_pct": ("humid air at {v:.0f}% relative humidity", "udara lembap, kelembapan relatif {v:.0f}%",
+                      "空气潮湿，相对湿度{v:.0f}%"),
+    "built_up_frac": ("dense built-up block ({v:.0%} sealed ground)", "blok bangunan padat ({v:.0%} permukaan berturap)",
+                      "建筑密集街区（{v:.0%}为硬化地面）"),
+}
+_MODEL_FEATURE_WORDS = {  # a flood model driver without a value: its feature name in words
+    "en-GB": "the model also weighs {name}", "ms-MY": "model juga mengambil kira {name}", "zh-CN": "模型也考虑了{name}",
+}
+_LANGUAGE_INDEX = {"en-GB": 0, "ms-MY": 1, "zh-CN": 2}
+
+
+def drivers(hazard: str, row: pd.Series) -> list[tuple[str, float]]:
+    """The ranked (driver, value) pairs of one asset-lead row (models.assets' ranking rules)."""
+    return rank_flood_drivers(row) if hazard == "flood" else rank_heat_drivers(row)
+
+
+def driver_words(ranked: list[tuple[str, float]], language: str) -> str:
+    """'86 mm of rain expected in 24 h, high tide 1.3 m ...' in `language`."""
+    separator = "、" if language == "zh-CN" else ", "
+    words = []
+    for name, value in ranked:
+        if name in _DRIVER_WORDS and math.isfinite(value):
+            words.append(_DRIVER_WORDS[name][_LANGUAGE_INDEX[language]].format(v=value))
+        else:
+            words.append(_MODEL_FEATURE_WORDS[language].format(name=name.replace("_", " ")))
+    return separator.join(words)
+
+
+def texts(language: str, hazard: str, msg_type: str, rows: pd.DataFrame, *, name: str, issue_day: dt.date,
+          level: int, onset_lead: int | None, why: list[tuple[str, float]]) -> dict[str, str]:
+    """headline and description of one <info>, in `language`; `rows` are one asset's leads, sorted."""
+    def day(lead: int, year: bool = True) -> str:
+        return day_label(issue_day + dt.timedelta(days=int(lead)), language, year=year)
+
+    column = "flood_probability_max" if hazard == "flood" else "tasmax_q50_max"
+
+    def show(value: float) -> str:
+        return f"{value:.0%}" if hazard == "flood" else f"{value:.1f} °C"
+
+    peak_row = rows.loc[rows[column].idxmax()] if rows[column].notna().any() else rows.iloc[0]
+    fields = {"name": name, "peak": show(peak_row[column]), "threshold": show(rows[f"{hazard}_threshold"].iloc[0])}
+    if msg_type == "Cancel":
+        return {tag: _CANCEL[language, hazard][tag].format(**fields) for tag in ("headline", "description")}
+    words = _LEAD_WORDS[language]
+    separator = "、" if language == "zh-CN" else ", "
+    fields |= {
+        "level": level, "peak_day": day(peak_row["lead"]), "peak_q90": show(peak_row["tasmax_q90_max"]),
+        "onset_day": day(onset_lead),
+        "onset_lead": words[onset_lead] if onset_lead < 2 else words[2].format(n=onset_lead),
+        "by_day": separator.join(
+            f"{day(lead, year=False)} {show(value)}" for lead, value in zip(rows["lead"], rows[column], strict=True)
+        ),
+    }
+    text = _TEXT[language, hazard]
+    out = {tag: text[tag].format(**fields) for tag in ("headline", "description")}
+    if msg_type == "Update":
+        out["headline"] = _UPDATED[language] + out["headline"]
+    if why:
+        out["description"] += _WHY[language].format(drivers=driver_words(why, language))
+    if rows["cells_from"].iloc[0] == "nearest_land" or rows["on_water"].iloc[0]:
+        out["description"] += _NEAREST_LAND_NOTE[language]
+    return out
+
+
+def event_name(language: str, hazard: str) -> str:
+    return _TEXT[language, hazard]["event"]
+
+
+def day_label(day: dt.date, language: str, *, year: bool = True) -> str:
+    """'Fri 27 Dec 2024', 'Jumaat 27 Dis 2024' or '2024年12月27日（周五）'; `year=False` drops the year."""
+    weekday = _WEEKDAYS[language][day.weekday()]
+    if language == "zh-CN":
+        return f"{f'{day.year}年' if year else ''}{day.month}月{day.day}日（{weekday}）"
+    return f"{weekday} {day.day} {_MONTHS[language][day.month - 1]}{f' {day.year}' if year else ''}"

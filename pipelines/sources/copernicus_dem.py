@@ -1,0 +1,78 @@
+"""Copernicus GLO-30 elevation: the tiles over a bbox, read by HTTP range requests, on the city grid.
+
+The public bucket holds one 1x1 degree Cloud-Optimized GeoTIFF per tile,
+`<base>/<name>/<name>.tif` with `<name>` = Copernicus_DSM_COG_10_N05_00_E100_00_DEM (the tile's
+south-west corner). GDAL's /vsicurl/ reads only the byte ranges a window needs. Tiles the
+bucket lacks (open sea: HTTP 403/404) are sea at 0 m; if every tile is lacking, that is an error.
+Heights are above the EGM2008 geoid, which we take as mean sea level (docs/live-city.md).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.warp import Resampling, reproject
+
+from pipelines.sources.demo_io import write_geotiff
+
+LICENCE = ("Copernicus DEM GLO-30, (c) DLR e.V. 2010-2014 and (c) Airbus Defence and Space GmbH 2014-2018 "
+           "provided under COPERNICUS by the European Union and ESA; all rights reserved (free licence).")
+_GDAL_HTTP = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif",
+              "GDAL_HTTP_RETRY_DELAY": "1", "VSI_CACHE": "TRUE", "GDAL_HTTP_TIMEOUT": "60"}
+
+
+class DemError(ValueError):
+    """No usable elevation for the city; nothing is written."""
+
+
+def tile_names(lonlat_bounds: tuple[float, float, float, float]) -> list[str]:
+    """GLO-30 tile names covering (west, south, east, north) in degrees, south-west first."""
+    west, south, east, north = lonlat_bounds
+    names = []
+    for lat in range(math.floor(south), math.ceil(north)):
+        for lon in range(math.floor(west), math.ceil(east)):
+            ns, ew = ("N" if lat >= 0 else "S"), ("E" if lon >= 0 else "W")
+            names.append(f"Copernicus_DSM_COG_10_{ns}{abs(lat):02d}_00_{ew}{abs(lon):03d}_00_DEM")
+    return names
+
+
+def tile_url(base_url: str, name: str) -> str:
+    return f"{base_url.rstrip('/')}/{name}/{name}.tif"
+
+
+def dem_on_grid(urls: list[str], crs: str, transform, shape: tuple[int, int], retries: int) -> np.ndarray:
+    """Elevation (m) on the grid (`crs`, `transform`, `shape`), bilinear from the tiles at `urls`.
+
+    Raises DemError when no tile could be read or the result holds no finite value.
+    """
+    elevation = np.full(shape, np.nan, dtype="float32")
+    found = 0
+    with rasterio.Env(**_GDAL_HTTP, GDAL_HTTP_MAX_RETRY=str(retries)):
+        for url in urls:
+            try:
+                with rasterio.open(f"/vsicurl/{url}") as tile:
+                    part = np.full(shape, np.nan, dtype="float32")
+                    reproject(rasterio.band(tile, 1), part, dst_transform=transform, dst_crs=crs,
+                              dst_nodata=np.nan, resampling=Resampling.bilinear)
+            except RasterioIOError as err:
+                if any(code in str(err) for code in ("HTTP response code: 404", "HTTP response code: 403")):
+                    continue  # no tile: open sea
+                raise
+            found += 1
+            elevation = np.where(np.isnan(elevation), part, elevation)
+    if not found:
+        raise DemError(f"none of the {len(urls)} DEM tiles exists: {', '.join(urls)}")
+    elevation = np.where(np.isnan(elevation), 0.0, elevation).astype("float32")  # missing tiles: sea
+    if not ((elevation > -500) & (elevation < 9000)).all():
+        raise DemError(f"elevation outside -500..9000 m (min {elevation.min():g}, max {elevation.max():g})")
+    return elevation
+
+
+def write_dem(path: Path, elevation: np.ndarray, template) -> Path:
+    """static/dem.tif on the city grid of `template`."""
+    layer = template.copy(data=elevation)
+    return write_geotiff(path, layer, "m", "elevation above mean sea level (Copernicus GLO-30, EGM2008)")

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from models.heat_levels import (
+    MET_MALAYSIA_TASMAX_DEGC,
+    NEA_WBGT_BANDS_DEGC,
+    RULE_TASMAX,
+    RULE_WBGT,
+    band_level,
+    combined_level,
+    sustained_level,
+)
+
+
+def test_two_hot_days_then_a_cool_one_is_not_a_level():
+    level = sustained_level(np.array([35.5, 36.0, 34.0]), MET_MALAYSIA_TASMAX_DEGC, days=3)
+    assert level.tolist() == [0, 0, 0]
+
+
+def test_three_hot_days_in_a_row_are_a_level_on_the_third():
+    level = sustained_level(np.array([35.5, 36.0, 35.1, 34.0]), MET_MALAYSIA_TASMAX_DEGC, days=3)
+    assert level.tolist() == [0, 0, 1, 0]
+
+
+def test_the_sustained_level_is_the_lowest_daily_level_of_the_window():
+    tasmax = np.array([[40.5, 37.2, 41.0, 40.1, 40.0], [33.0, 41.0, 41.0, 41.0, np.nan]])
+    level = sustained_level(tasmax, MET_MALAYSIA_TASMAX_DEGC, days=3)
+    assert level.tolist() == [[0, 0, 2, 2, 3], [0, 0, 0, 3, 0]]  # a missing day confirms nothing
+
+
+def test_band_levels_count_the_thresholds_reached():
+    wbgt = np.array([30.9, 31.0, 32.9, 33.0, np.nan])
+    assert band_level(wbgt, NEA_WBGT_BANDS_DEGC).tolist() == [0, 1, 1, 2, 0]
+
+
+def test_the_combined_level_says_which_rule_set_it():
+    level, rule = combined_level(np.array([0, 1, 2, 3, 0]), np.array([0, 1, 1, 2, 2]))
+    assert level.tolist() == [0, 1, 2, 3, 2]
+    assert rule.tolist() == [0, RULE_TASMAX | RULE_WBGT, RULE_TASMAX, RULE_TASMAX, RULE_WBGT]
+
+
+def test_levels_refuse_thresholds_out_of_order_and_empty_windows():
+    with pytest.raises(ValueError, match="`thresholds` must be one or more strictly increasing values"):
+        band_level(np.array([30.0]), (33.0, 31.0))
+    with pytest.raises(ValueError, match="`days` must be >= 1, got 0"):
+        sustained_level(np.array([30.0]), MET_MALAYSIA_TASMAX_DEGC, days=0)

@@ -1,0 +1,96 @@
+"""Handlers that answer like Open-Meteo (FlatBuffers) and Overpass (JSON), for LocalServer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from openmeteo_sdk.Unit import Unit
+from openmeteo_sdk.Variable import Variable
+
+from tests.pipelines.recorded.servers import weather_message
+
+OVERPASS_JSON = Path(__file__).with_name("overpass_george_town.json")
+_FIELDS = {  # api name -> (variable, unit, values(hours since epoch))
+    "precipitation": (Variable.precipitation, Unit.millimetre, lambda h: (h % 24) / 10.0),
+    "temperature_2m": (Variable.temperature, Unit.celsius, lambda h: 27 + 3 * np.sin(2 * np.pi * h / 24)),
+    "relative_humidity_2m": (Variable.relative_humidity, Unit.percentage, lambda h: 80 + 0 * h),
+    "wind_speed_10m": (Variable.wind_speed, Unit.metre_per_second, lambda h: 3 + 0 * h),
+    "shortwave_radiation": (Variable.shortwave_radiation, Unit.watt_per_square_metre,
+                            lambda h: np.maximum(0, 800 * np.sin(2 * np.pi * (h % 24 - 23) / 24))),
+    "sea_level_height_msl": (Variable.sea_level_height_msl, Unit.metre,
+                             lambda h: 0.9 * np.cos(2 * np.pi * h / 12.42)),
+}
+
+
+def open_meteo_payload(query: dict) -> bytes:
+    """The FlatBuffers answer to an Open-Meteo query: one message per location, whole UTC days."""
+    lats = [float(v) for v in query["latitude"][0].split(",")]
+    lons = [float(v) for v in query["longitude"][0].split(",")]
+    start = pd.Timestamp(query["start_date"][0])
+    end = pd.Timestamp(query["end_date"][0]) + pd.Timedelta(days=1)
+    hours = np.arange(int(start.timestamp()) // 3600, int(end.timestamp()) // 3600)
+    names = query["hourly"][0].split(",")
+    messages = []
+    for lat, lon in zip(lats, lons, strict=True):
+        variables = []
+        for name in names:
+            variable, unit, values = _FIELDS[name]
+            if name == "wind_speed_10m" and query.get("wind_speed_unit", [""])[0] != "ms":
+                unit, values = Unit.kilometres_per_hour, (lambda h: 10.8 + 0 * h)
+            variables.append((variable, unit, values(hours)))
+        messages.append(weather_message(lat, lon, int(start.timestamp()), variables))
+    return b"".join(messages)
+
+
+def open_meteo_handler(log: list | None = None):
+    def handle(method: str, query: dict, body: bytes) -> tuple[int, dict, bytes]:
+        if log is not None:
+            log.append(query)
+        return 200, {"Content-Type": "application/octet-stream"}, open_meteo_payload(query)
+    return handle
+
+
+def overpass_handler(method: str, query: dict, body: bytes) -> tuple[int, dict, bytes]:
+    return 200, {"Content-Type": "application/json"}, OVERPASS_JSON.read_bytes()
+
+
+def json_body(payload) -> bytes:
+    return json.dumps(payload).encode()
+
+
+LIVE_CONFIG = """
+city: {{slug: george-town, name: George Town test, timezone: Asia/Kuala_Lumpur}}
+grid: {{crs: "EPSG:32647", resolution_m: 60, bounds: [642300, 596400, 650100, 602100]}}
+source:
+  kind: live
+  start: {start}
+  assets: george-town
+  open_meteo:
+    archive_url: {url}/v1/archive
+    forecast_url: {url}/v1/forecast
+    marine_url: {url}/v1/marine
+    spacing_deg: 0.1
+    forecast_model: {model}
+    sea_point: [100.35, 5.42]
+    requests_per_minute: 600
+    retries: {retries}
+    backoff_s: 0
+    timeout_s: 2
+  osm: {{overpass_url: {url}/api, timeout_s: 10}}
+  copernicus_dem: {{base_url: {url}/dem, retries: 0}}
+  files: {files}
+  task_retries: 0
+paths: {{bundle: bundle, store: store}}
+lead_days: 2
+alerts: {{sender: warisan-test@example.org, sender_name: Warisan test, status: Test}}
+"""
+
+
+def write_live_config(root: Path, url: str, *, start: str = "2025-05-20", retries: int = 1,
+                      files: str = "files", model: str = "best_match") -> Path:
+    path = root / "live.yaml"
+    path.write_text(LIVE_CONFIG.format(url=url, start=start, retries=retries, files=files, model=model))
+    return path

@@ -1,0 +1,38 @@
+"""The daily deployment: 05:00 in the city's zone; its flow runs and leaves its artifacts."""
+
+import asyncio
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.flows import load_flow_from_entrypoint
+
+from pipelines.deploy import daily_deployment
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def test_deployment_is_scheduled_daily_at_five_local_time(city):
+    deployment = daily_deployment(city)
+    (schedule,) = deployment.schedules
+    assert schedule.schedule.cron == "0 5 * * *" and schedule.schedule.timezone == "Asia/Kuching"
+    assert deployment.name == "port-test-daily" and deployment.parameters == {"config_path": str(city.resolve())}
+
+
+async def _artifacts(keys: list[str]) -> dict[str, list]:
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    return {key: [a for a in found if a.key == key] for key in keys}
+
+
+def test_the_deployments_flow_runs_and_publishes_its_artifacts(run, city):
+    deployment = daily_deployment(city)
+    flow = load_flow_from_entrypoint(deployment.entrypoint)
+    written = flow(**deployment.parameters)
+    assert written["page"][0].name == "index.html"
+    artifacts = asyncio.run(_artifacts(["port-test-summary", "port-test-page", "port-test-map", "port-test-forecast"]))
+    assert all(artifacts.values()), {k: len(v) for k, v in artifacts.items()}
+    summary = artifacts["port-test-summary"][-1]
+    assert summary.type == "table" and '"hazard": "heat"' in summary.data and '"lead": 1' in summary.data
+    assert artifacts["port-test-page"][-1].data.endswith("index.html)")
+    assert "map_d0.png" in artifacts["port-test-map"][-1].data

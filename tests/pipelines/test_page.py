@@ -1,0 +1,103 @@
+"""The interactive page: offline HTML with every lead and layer, opened in headless Chromium."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.assets import asset_alert_levels, asset_risk
+from pipelines.page import read_cap_alerts, write_page
+from pipelines.publish import with_levels
+from tests.pipelines.conftest_publish import small_assets, small_forecast, small_zone
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (.ci/run installs it with apt)")
+
+CAP = """<?xml version='1.0' encoding='UTF-8'?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>x.hot.flood</identifier><msgType>Alert</msgType>
+<info><language>ms-MY</language><headline>Risiko banjir</headline></info>
+<info><language>en-GB</language><event>Flooding at a heritage site</event><severity>Severe</severity>
+<eventCode><valueName>warisan_hazard</valueName><value>flood</value></eventCode>
+<headline>Flood risk at Hotspot Clan House</headline><description>62 % chance</description>
+<instruction>Move collections off the floor.</instruction>
+<area><areaDesc>Hotspot Clan House</areaDesc><geocode><valueName>asset_id</valueName><value>hot</value></geocode></area>
+</info></alert>"""
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    out = tmp_path_factory.mktemp("page")
+    (out / "alerts").mkdir()
+    (out / "alerts" / "x.hot.flood.cap.xml").write_text(CAP)
+    forecast = with_levels(small_forecast(), flood_bands=(0.01, 0.05, 0.2), heat_bands_degC=(35, 37, 40))
+    assets = small_assets()
+    levels = asset_alert_levels(asset_risk(forecast, assets), assets, default_flood_threshold=0.3,
+                                default_heat_threshold_degC=35.0)
+    return write_page(forecast, out / "index.html", assets=assets, zone=small_zone(), levels=levels,
+                      alerts_dir=out / "alerts")
+
+
+def page_data(path):
+    text = path.read_text()
+    return json.loads(re.search(r'<script id="warisan-data" type="application/json">(.*?)</script>', text, re.DOTALL)[1])
+
+
+def chromium(args, tmp_path, url):
+    """Run headless Chromium once with no network at all; its stdout."""
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+               f"--user-data-dir={tmp_path / 'profile'}", "--proxy-server=127.0.0.1:9",  # any request fails
+               "--window-size=1280,860", "--virtual-time-budget=5000", *args, url]
+    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=True).stdout
+
+
+def test_alerts_are_read_from_cap_in_english(tmp_path):
+    (tmp_path / "a.cap.xml").write_text(CAP)
+    (alert,) = read_cap_alerts(tmp_path)
+    assert alert["headline"] == "Flood risk at Hotspot Clan House" and alert["file"] == "alerts/a.cap.xml"
+    assert (alert["asset_id"], alert["hazard"], alert["severity"]) == ("hot", "flood", "Severe")
+
+
+def test_page_is_self_contained(page):
+    text = page.read_text()
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?:", text)  # no library from the network
+    assert "Leaflet 1.9.4" in text and "L.imageOverlay" in text
+
+
+def test_page_holds_every_lead_and_layer_and_the_assets(page):
+    data = page_data(page)
+    assert [layer["key"] for layer in data["layers"]] == ["flood_probability", "flood_level", "tasmax_q50",
+                                                          "heat_level"]
+    assert all(sorted(layer["images"]) == ["0", "1", "2"] for layer in data["layers"])
+    (south, west), (north, east) = data["bounds"]
+    assert 0 < south < north < 10 and 90 < west < east < 110  # EPSG:4326 around UTM 47N
+    hot = next(f for f in data["assets"]["features"] if f["properties"]["asset_id"] == "hot")
+    assert hot["properties"]["leads"]["2"]["flood_alert"] is True
+    assert hot["properties"]["advisories"]["flood"]["instruction"] == "Move collections off the floor."
+    assert {z["properties"]["zone"] for z in data["zone"]["features"]} == {"core", "buffer"}
+
+
+@needs_chromium
+def test_page_renders_offline_with_layers_and_popups(page, tmp_path):
+    url = page.as_uri() + "#popup=hot&lead=2"
+    dom = chromium(["--dump-dom"], tmp_path, url)
+    body = re.search(r"<body([^>]*)>", dom)[1]
+    assert 'data-ready="true"' in body
+    assert 'data-overlays="12"' in body and 'data-assets="6"' in body and 'data-popups="6"' in body
+    assert 'data-alerts="1"' in body and 'data-zone="2"' in body
+    assert dom.count('class="leaflet-image-layer') == 1  # one layer shown at a time
+    popup = re.search(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div></div>', dom, re.DOTALL)[1]
+    assert "Hotspot Clan House" in popup and "Move collections off the floor." in popup
+    assert "lead 2" in popup
+    shot = tmp_path / "shot.png"
+    chromium([f"--screenshot={shot}"], tmp_path, url)
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    colours = np.unique(pixels.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1]))
+    assert len(colours) > 30, "blank screenshot"
+    blues = (pixels[:, 2] > 120) & (pixels[:, 0] < 100)
+    assert blues.sum() > 5000  # the flood layer is drawn

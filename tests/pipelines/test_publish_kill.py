@@ -1,0 +1,102 @@
+"""A forecast run killed at any moment leaves the store holding only complete issue dates."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from prefect.settings import PREFECT_API_URL
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+DATES = ("2023-12-31", "2023-12-30")  # the date the session run published, and a new one
+KILL_AFTER_S = (0.0, 0.6, 1.5)  # after the run's version folder appears: while the date is being written
+# Every complete date holds these, besides what its item.json lists.
+REQUIRED = {"forecast.nc", "index.html", "item.json", "map_d0.png", "map_d1.png", "flood_probability_d1.tif",
+            "heat_level_d1.tif"}
+
+
+@pytest.fixture(scope="module")
+def store_config(run, city, tmp_path_factory):
+    """The test city's config writing to a copy of its store (models, features, the published date)."""
+    root = tmp_path_factory.mktemp("killed")
+    store = root / "store"
+    shutil.copytree(run["store"], store / "port-test", symlinks=True)
+    config = root / "port.yaml"
+    config.write_text(city.read_text().replace("bundle: port/bundle", f"bundle: {run['bundle']}")
+                      .replace("store: store", f"store: {store}"))
+    return config, store / "port-test"
+
+
+def start(config: Path, date: str) -> subprocess.Popen:
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "forecast", "--config", str(config),
+                             "--date", date], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def complete_dates(city_store: Path) -> list[str]:
+    """The published dates, each checked complete: its files, its item's assets, no temp file."""
+    forecasts = city_store / "forecasts"
+    dates = sorted(p.name for p in forecasts.iterdir() if not p.name.startswith(".") and p.name != "latest")
+    for date in dates:
+        folder = forecasts / date
+        names = {p.name for p in folder.iterdir()}
+        assert REQUIRED <= names, (date, REQUIRED - names)
+        assert not [n for n in names if n.startswith(".")], date
+        item = json.loads((folder / "item.json").read_text())
+        for asset in item["assets"].values():
+            assert (folder / asset["href"]).is_file(), (date, asset["href"])
+    catalog = city_store / "catalog.json"
+    if catalog.exists():
+        listed = [link["href"] for link in json.loads(catalog.read_text())["links"] if link["rel"] == "item"]
+        assert all((city_store / href).is_file() for href in listed)
+    latest = forecasts / "latest"
+    if latest.is_symlink():
+        assert latest.resolve().name.startswith(os.readlink(latest))
+    return dates
+
+
+def versions(city_store: Path, date: str) -> set[Path]:
+    return set((city_store / "forecasts" / ".versions").glob(f"{date}-*"))
+
+
+def kill_while_writing(config: Path, city_store: Path, date: str, delay_s: float) -> None:
+    """Start a forecast of `date`, wait until it starts filling its version folder, then SIGKILL it."""
+    existing = versions(city_store, date)
+    process = start(config, date)
+    deadline = time.monotonic() + 300
+    while not versions(city_store, date) - existing:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "the run never started writing"
+        time.sleep(0.02)
+    time.sleep(delay_s)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def test_a_killed_run_leaves_only_complete_dates(store_config):
+    config, city_store = store_config
+    published = (city_store / "forecasts" / DATES[0]).resolve()
+    before = {p.name: p.read_bytes() for p in published.iterdir() if p.is_file()}
+    assert complete_dates(city_store) == [DATES[0]]
+    half_written = 0
+    for i, delay_s in enumerate(KILL_AFTER_S):
+        date = DATES[i % 2]
+        shown = (city_store / "forecasts" / date).resolve()
+        kill_while_writing(config, city_store, date, delay_s)
+        dates = complete_dates(city_store)
+        assert DATES[0] in dates
+        if (city_store / "forecasts" / date).resolve() == shown:  # killed before the swap: nothing changed
+            half_written += bool(versions(city_store, date) - {shown})
+    assert half_written >= 2, "the kills should land while a date is half written"
+    assert {p.name: p.read_bytes() for p in published.iterdir() if p.is_file()} == before
+    final = start(config, DATES[1])
+    assert final.wait(timeout=300) == 0, final.stderr.read().decode()[-2000:]
+    assert complete_dates(city_store) == sorted(DATES)
+    assert versions(city_store, DATES[1]) == {(city_store / "forecasts" / DATES[1]).resolve()}  # half-written swept

@@ -1,0 +1,112 @@
+"""The live ingest end to end against local servers: a valid bundle, outages, user files, dry run."""
+
+import datetime as dt
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from pipelines import cli
+from pipelines.bundle import validate_bundle
+from pipelines.config import load_city_config
+from pipelines.ingest import ingest_live
+from tests.pipelines.recorded.fake_apis import open_meteo_handler, overpass_handler, write_live_config
+from tests.pipelines.recorded.servers import LocalServer
+from tests.pipelines.test_sources_copernicus_dem import TILE, write_tile
+
+ISSUE = dt.date(2025, 6, 1)
+NOW = pd.Timestamp("2025-06-01 01:00")
+
+
+@pytest.fixture
+def world(tmp_path):
+    write_tile(tmp_path / "tiles" / "dem")
+    (tmp_path / "files").mkdir()
+    with LocalServer(files=tmp_path / "tiles") as server:
+        server.routes["/v1/"] = open_meteo_handler()
+        server.routes["/api/"] = overpass_handler
+        yield server, load_city_config(write_live_config(tmp_path, server.url)), tmp_path
+
+
+def _snapshot(bundle):
+    return {p.relative_to(bundle).as_posix(): p.read_bytes() for p in sorted(bundle.rglob("*"))
+            if p.is_file() and p.name != "provenance.json"}
+
+
+def _problems(config):
+    return validate_bundle(config.bundle_dir, city_crs=config.grid.crs, city_bounds=config.grid.bounds,
+                           timezone=config.city.timezone, lead_days=config.lead_days)
+
+
+def test_live_ingest_makes_a_valid_bundle(world, prefect_api):
+    _server, config, _ = world
+    record = ingest_live(config, ISSUE, NOW)
+    assert _problems(config) == []
+    assert record["stale_sources"] == {}
+    assert record["files"]["static/dem.tif"]["tiles"] == [f"{TILE}.tif"]
+    assert "ODbL" in " ".join(record["attribution"])
+
+
+@pytest.mark.parametrize("failure", ["http-500", "truncated"])
+def test_a_failing_source_leaves_the_bundle_byte_identical_and_marked_stale(world, prefect_api, failure):
+    server, config, _ = world
+    first = ingest_live(config, ISSUE, NOW)
+    before = _snapshot(config.bundle_dir)
+    good = open_meteo_handler()
+
+    def broken(method, query, body):
+        if failure == "http-500":
+            return 500, {}, b"upstream error"
+        status, headers, payload = good(method, query, body)
+        return status, headers, payload[: len(payload) // 3]
+    server.routes["/v1/"] = broken
+    server.routes["/api/"] = lambda method, query, body: (500, {}, b"overpass down")
+    source = config.source  # the next day (new requests: the cache cannot answer), tiles gone
+    dem = source.copernicus_dem.model_copy(update={"base_url": f"{server.url}/gone"})
+    config = config.model_copy(update={"source": source.model_copy(update={"copernicus_dem": dem})})
+    record = ingest_live(config, ISSUE + dt.timedelta(days=1), NOW + pd.Timedelta(days=1))
+    assert _snapshot(config.bundle_dir) == before
+    assert set(record["stale_sources"]) == {"open-meteo", "osm", "copernicus-dem"}
+    entry = record["files"]["weather/history.nc"]
+    assert entry["stale"] is True and entry["last_success"] == first["files"]["weather/history.nc"]["retrieved"]
+    assert _problems(config) == []
+    assert not [p for p in config.bundle_dir.iterdir() if p.name.startswith(".staging")]
+
+
+def test_user_files_override_fetched_layers(world, prefect_api):
+    _server, config, root = world
+    ingest_live(config, ISSUE, NOW)
+    dem = config.bundle_dir / "static/dem.tif"
+    (root / "files/static").mkdir(parents=True)
+    shutil.copyfile(dem, root / "files/static/dem.tif")  # a "surveyed" DEM: same grid, another file
+    (root / "files/obs").mkdir()
+    (root / "files/obs/flood_events.csv").write_text("date,lon,lat,depth_cm,source\n2025-05-25,100.335,5.415,20,"
+                                                       "city council\n")
+    (root / "files/notes.txt").write_text("ignored")
+    record = ingest_live(config, ISSUE, NOW)
+    assert record["files"]["static/dem.tif"]["source"] == "files"
+    assert record["files"]["obs/flood_events.csv"]["source"] == "files"
+    assert "city council" in (config.bundle_dir / "obs/flood_events.csv").read_text()
+    assert _problems(config) == []
+
+
+def test_a_user_file_breaking_the_contract_is_refused(world, prefect_api):
+    _server, config, root = world
+    (root / "files/obs").mkdir(parents=True)
+    (root / "files/obs/temperature.csv").write_text("station_id,lon,lat,date,tasmax\nS1,100.33,5.41,2025-05-25,99\n")
+    record = ingest_live(config, ISSUE, NOW)
+    assert "files" in record["stale_sources"]
+    assert "tasmax" in record["stale_sources"]["files"]["error"]
+
+
+def test_dry_run_prints_every_request_and_sends_none(world, capsys):
+    server, _config, root = world
+    assert cli.main(["ingest", "--config", str(root / "live.yaml"), "--dry-run", "--date", "2025-06-01"]) == 0
+    out = capsys.readouterr().out
+    assert server.log == []
+    assert f"GET {server.url}/v1/archive?latitude=" in out and "start_date=2025-05-20" in out
+    assert "wind_speed_unit=ms" in out and f"GET {server.url}/v1/marine?" in out
+    assert f"{server.url}/dem/{TILE}/{TILE}.tif" in out
+    assert f"POST {server.url}/api/interpreter (buildings" in out
+    json.dumps(out)  # plain text
