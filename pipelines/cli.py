@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     with_config("train", "train and register the flood and heat models")
     forecast = with_config("forecast", "run the daily forecast for one issue date")
     forecast.add_argument("--date", type=dt.date.fromisoformat, help="issue date (default: the last)")
+    forecast.add_argument("--drill", action="store_true", help="send alerts with CAP status Test")
     with_config("serve", "serve daily_forecast on Prefect's scheduler (cron from the config)")
     validate = commands.add_parser("validate", help="check a bundle against the data contract")
     validate.add_argument("bundle", type=Path)
@@ -104,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         for hazard, card in flows.train(args.config).items():
             print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
     elif args.command == "forecast":
-        _print_outputs(flows.daily_forecast(args.config, args.date))
+        _print_outputs(flows.daily_forecast(args.config, args.date, drill=args.drill))
     elif args.command == "serve":
         from pipelines.deploy import serve_daily
 

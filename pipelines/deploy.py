@@ -16,14 +16,16 @@ def daily_deployment(config_path: Path) -> RunnerDeployment:
     """The deployment `<city>-daily` of daily_forecast for `config_path`, scheduled by its
     `schedule_cron` (default 05:00) in the city's time zone (George Town: Asia/Kuala_Lumpur).
 
-    Runs take the bundle's latest forecast (no issue date), so a late upstream is published
-    as the config's `output.on_missing_forecast` says once ingest adds today's file.
+    A live city's runs forecast for today (local date): a late upstream with no forecast for
+    today fails loudly or publishes the last one marked stale, as `output.on_missing_forecast`
+    says. The demo world is frozen in time, so its runs take the bundle's last forecast.
     """
     config = load_city_config(config_path)
     return daily_forecast.to_deployment(
         name=f"{config.city.slug}-daily",
         schedule=Cron(config.schedule_cron, timezone=config.city.timezone),
-        parameters={"config_path": str(Path(config_path).resolve())},
+        parameters={"config_path": str(Path(config_path).resolve()),
+                    "today": config.source.kind != "demo"},
         description=f"Daily flood and heat forecast for {config.city.name}",
         tags=["warisan", config.city.slug],
     )

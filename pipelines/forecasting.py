@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -286,8 +287,11 @@ def _publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[s
 
 
 @flow(name="daily_forecast", log_prints=True)
-def daily_forecast(config_path: Path, issue_date: dt.date | None = None) -> dict[str, list[Path]]:
-    """For one issue date (default: the bundle's last): forecast -> features -> predict -> publish -> alerts.
+def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
+                   today: bool = False, drill: bool = False) -> dict[str, list[Path]]:
+    """For one issue date (default: the bundle's last, or with `today` the city's local date):
+    forecast -> features -> predict -> publish -> alerts. `drill` sends the alerts with CAP
+    status Test, as `alerts.drill` in the config does.
 
     With no weather forecast for `issue_date`, the run fails naming the missing file, or, with
     `output.on_missing_forecast: stale`, publishes the last earlier forecast under `issue_date`
@@ -296,6 +300,8 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None) -> dict
     config = load_city_config(config_path)
     validate_bundle(config)
     available = bundle_io.forecast_dates(config.bundle_dir)
+    if issue_date is None and today:
+        issue_date = dt.datetime.now(ZoneInfo(config.city.timezone)).date()
     issue_date = issue_date or available[-1]
     source_date, stale = issue_date, ""
     if issue_date not in available:
@@ -311,7 +317,7 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None) -> dict
         forecast.attrs |= {"stale": stale, "stale_for": issue_date.isoformat()}
     final = config.city_store / "forecasts" / issue_date.isoformat()
     version = new_version_folder(final)  # filled whole, then swapped in: readers never see half a day
-    levels, messages = issue_alerts(config, forecast, version)
+    levels, messages = issue_alerts(config, forecast, version, drill=drill)
     written = publish_grids(config, forecast, levels, version) | {"cap": messages}
     publish_folder(version, final)
     deliver_alerts(config)  # after publishing: the feed and messages point at files now visible

@@ -16,7 +16,8 @@ def test_deployment_is_scheduled_daily_at_five_local_time(city):
     deployment = daily_deployment(city)
     (schedule,) = deployment.schedules
     assert schedule.schedule.cron == "0 5 * * *" and schedule.schedule.timezone == "Asia/Kuching"
-    assert deployment.name == "port-test-daily" and deployment.parameters == {"config_path": str(city.resolve())}
+    assert deployment.name == "port-test-daily"
+    assert deployment.parameters == {"config_path": str(city.resolve()), "today": False}  # the demo is frozen
 
 
 async def _artifacts(keys: list[str]) -> dict[str, list]:
@@ -36,3 +37,10 @@ def test_the_deployments_flow_runs_and_publishes_its_artifacts(run, city):
     assert summary.type == "table" and '"hazard": "heat"' in summary.data and '"lead": 1' in summary.data
     assert artifacts["port-test-page"][-1].data.endswith("index.html)")
     assert "map_d0.png" in artifacts["port-test-map"][-1].data
+
+
+def test_a_run_for_today_without_todays_forecast_fails_naming_the_missing_file(run, city):
+    from pipelines import flows
+
+    with pytest.raises(ValueError, match=r"weather/forecasts: no forecast issued on \d{4}-\d{2}-\d{2}"):
+        flows.daily_forecast(city, today=True)  # the test city's forecasts end in 2023

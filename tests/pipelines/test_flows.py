@@ -120,3 +120,14 @@ def test_a_rerun_swaps_the_whole_issue_folder_at_once(run, city):
     assert final.is_symlink() and final.resolve() != first
     assert not first.exists()  # the replaced version is gone, the published one complete
     assert {p.name for p in final.iterdir()} >= {"forecast.nc", "map_d0.png", "alerts"}
+
+
+def test_a_drill_run_sends_its_alerts_as_test_messages(run, city, tmp_path):
+    config = tmp_path / "actual.yaml"
+    config.write_text(city.read_text().replace("status: Test", "status: Actual")
+                      .replace("bundle: port/bundle", f"bundle: {city.parent / 'port' / 'bundle'}")
+                      .replace("store: store", f"store: {tmp_path / 'store'}"))
+    flows.train(config)
+    written = flows.daily_forecast(config, drill=True)
+    assert written["cap"]
+    assert all(b"<status>Test</status>" in path.read_bytes() for path in written["cap"])
