@@ -62,14 +62,15 @@ def cap_identifier(sender: str, city_slug: str, asset_id: str, hazard: str, issu
 def cap_messages(
     levels: pd.DataFrame, assets: gpd.GeoDataFrame, *, issue_time: dt.datetime, city_slug: str,
     city_name: str, timezone: str, alert: AlertConfig, advisories: Advisories,
-    model_versions: dict[str, str], events: dict[tuple[str, str], Event] | None = None,
+    model_versions: dict[str, str], events: dict[tuple[str, str], Event] | None = None, note: str = "",
 ) -> list[CapMessage]:
     """The CAP 1.2 messages of one run: Alert, Update or Cancel per asset and hazard.
 
     `levels` is models.assets.asset_alert_levels' table; `issue_time` is timezone-aware
     (UTC); `events` the alert state before this issue date (None: no open alerts);
     `model_versions` maps a name (e.g. 'flood_model_version') to a version, each sent as a
-    <parameter>. Sorted by identifier; each is checked against the CAP 1.2 rules and the
+    <parameter>. A `note` (e.g. that the forecast ran on stale data) goes into every message's
+    <note>. Sorted by identifier; each is checked against the CAP 1.2 rules and the
     OASIS schema, raising ValueError naming its identifier.
     """
     if issue_time.tzinfo is None:
@@ -86,7 +87,7 @@ def cap_messages(
         "sent": _cap_time(issue_time, zone),
         "expires": _cap_time(_local_midnight(issue_day, int(levels["lead"].max()) + 1, zone), zone),
         "issue_day": issue_day, "zone": zone, "alert": alert, "advisories": advisories,
-        "model_versions": model_versions,
+        "model_versions": model_versions, "note": note,
     }
     messages = []
     for move in plan_transitions(levels, events or {}, issue_day=issue_day, sent=issue_time):
@@ -115,7 +116,7 @@ def write_cap_messages(messages: list[CapMessage], alerts_dir: Path) -> list[Pat
 def _alert_xml(
     identifier: str, move: Transition, rows: pd.DataFrame, place: dict, *, sent: str, expires: str,
     issue_day: dt.date, zone: ZoneInfo, alert: AlertConfig, advisories: Advisories,
-    model_versions: dict[str, str],
+    model_versions: dict[str, str], note: str,
 ) -> bytes:
     """The <alert> element of one asset and hazard, serialised as UTF-8 XML."""
     hazard = move.hazard
@@ -128,6 +129,8 @@ def _alert_xml(
                       ("status", alert.effective_status), ("msgType", move.msg_type),
                       ("source", f"Warisan forecast issued {issue_day.isoformat()}"), ("scope", "Public")):
         _sub(root, tag, text)
+    if note:
+        _sub(root, "note", note)
     if move.references:
         _sub(root, "references", " ".join(move.references))
     for language in alert.languages:

@@ -45,6 +45,7 @@ class IssuedRun:
 def issue_run(
     city_store: Path, out: Path, levels: pd.DataFrame, assets: gpd.GeoDataFrame, *, issue_time: dt.datetime,
     city_slug: str, city_name: str, timezone: str, alert: AlertConfig, model_versions: dict[str, str],
+    note: str = "",
 ) -> IssuedRun:
     """Decide, record and write the CAP messages and digests of one issue date (module docstring).
 
@@ -60,7 +61,7 @@ def issue_run(
             messages = cap_messages(
                 levels, assets, issue_time=issue_time, city_slug=city_slug, city_name=city_name,
                 timezone=timezone, alert=alert, advisories=advisories, model_versions=model_versions,
-                events=store.events_before(issue_day))
+                events=store.events_before(issue_day), note=note)
             digests = manager_digests(levels, assets, messages, alert.managers, issue_day=issue_day,
                                       city_name=city_name)
             latest = store.latest_date()

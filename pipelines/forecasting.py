@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -216,6 +217,7 @@ def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path,
         issue_time=pd.Timestamp(forecast.forecast_reference_time.values).to_pydatetime().replace(tzinfo=dt.UTC),
         city_slug=config.city.slug, city_name=config.city.name, timezone=config.city.timezone, alert=alert,
         model_versions={k: forecast.attrs[k] for k in ("flood_model_version", "heat_model_version")},
+        note=forecast.attrs.get("stale", ""),
     )
     if issued.messages:
         create_table_artifact(
@@ -286,6 +288,13 @@ def _publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[s
                           description=f"briefing map, lead 0, issue date {issue_date}")
 
 
+def _stale_sources(config: CityConfig) -> str:
+    """What ingest marked stale in provenance.json (a source that failed), in words; '' if none."""
+    stale = json.loads((config.bundle_dir / "provenance.json").read_text()).get("stale_sources") or {}
+    return "; ".join(f"{source} data is stale (last success {entry.get('last_success', 'unknown')})"
+                     for source, entry in sorted(stale.items()))
+
+
 @flow(name="daily_forecast", log_prints=True)
 def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
                    today: bool = False, drill: bool = False) -> dict[str, list[Path]]:
@@ -309,10 +318,12 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
         earlier = [d for d in available if d < issue_date]
         if config.output.on_missing_forecast != "stale" or not earlier:
             raise ValueError(missing)
-        source_date, stale = earlier[-1], f"{missing}; published from the forecast of {earlier[-1]}"
+        source_date = earlier[-1]
+        stale = f"no forecast issued on {issue_date}; published from the forecast of {earlier[-1]}"
         print(f"STALE: {stale}")
     static_path = build_static_features(config)
     forecast = predict_grid(config, static_path, source_date)
+    stale = "; ".join(filter(None, [stale, _stale_sources(config)]))
     if stale:
         forecast.attrs |= {"stale": stale, "stale_for": issue_date.isoformat()}
     final = config.city_store / "forecasts" / issue_date.isoformat()

@@ -125,6 +125,11 @@ def render_map(
     fig.text(margin / width, 1 - 0.66 / height,
              f"Flood and heat outlook issued {_day_label(issued)}; lead {lead} is the local day "
              f"{_day_label(day)} ({attrs['timezone']})", fontsize=9.5, color="#333333", va="baseline")
+    if attrs.get("stale"):  # a short flag by the title, the reason by the footer
+        fig.text(1 - margin / width, 1 - 0.38 / height, "STALE DATA", ha="right", fontsize=14,
+                 fontweight="bold", color=ALERT_COLOUR, va="baseline")
+        fig.text(margin / width, 0.22 / height, f"Stale: {attrs['stale']}"[:190], fontsize=7.5,
+                 color=ALERT_COLOUR)
     fig.legend(handles=_legend_handles(levels is not None, buildings is not None, waterways is not None),
                loc="lower center", ncol=5, frameon=False, fontsize=8.5, bbox_to_anchor=(0.5, 0.2 / height))
     fig.text(margin / width, 0.08 / height,

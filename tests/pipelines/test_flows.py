@@ -1,5 +1,6 @@
 """A second synthetic city, shaped unlike George Town, through all four flows from its config alone."""
 
+import datetime as dt
 import json
 import shutil
 
@@ -131,3 +132,26 @@ def test_a_drill_run_sends_its_alerts_as_test_messages(run, city, tmp_path):
     written = flows.daily_forecast(config, drill=True)
     assert written["cap"]
     assert all(b"<status>Test</status>" in path.read_bytes() for path in written["cap"])
+
+
+def test_a_late_forecast_and_a_failed_source_are_published_marked_stale(run, city, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(run["bundle"], bundle)
+    provenance = json.loads((bundle / "provenance.json").read_text())
+    provenance["stale_sources"] = {"open-meteo": {"last_success": "2023-12-30T21:00:00Z", "error": "HTTP 503"}}
+    (bundle / "provenance.json").write_text(json.dumps(provenance))
+    config = tmp_path / "late.yaml"
+    config.write_text(city.read_text().replace("bundle: port/bundle", f"bundle: {bundle}")
+                      .replace("store: store", f"store: {tmp_path / 'store'}")
+                      + "output: {on_missing_forecast: stale}\n")
+    flows.train(config)
+    written = flows.daily_forecast(config, dt.date(2024, 1, 1))  # the last forecast was issued 2023-12-31
+    (path,) = written["netcdf"]
+    with xr.open_dataset(path) as forecast:
+        assert "published from the forecast of 2023-12-31" in forecast.attrs["stale"]
+        assert "open-meteo data is stale (last success 2023-12-30T21:00:00Z)" in forecast.attrs["stale"]
+    assert written["cap"]
+    for message in written["cap"]:
+        xml = message.read_bytes()
+        assert b"<note>" in xml and b"stale" in xml
+        assert capvalidator.check_schema(xml).passed
