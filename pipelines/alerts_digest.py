@@ -22,8 +22,9 @@ def manager_digests(
     """Per manager id: (plain text, HTML) of the day's digest.
 
     Lists the run's messages about their assets, then each asset's flood chance and tasmax q50
-    with their alert levels by lead day, and links to the day's maps (map_d<lead>.png, one
-    folder up from the digest). An asset not in `levels` is listed as without a forecast.
+    with their alert levels by lead day, and the day's maps cropped to their sites
+    (<manager id>_map_d<lead>.png beside the digest, drawn when the grids are published), each
+    linking to the whole city's map one folder up. An asset not in `levels` is listed as without a forecast.
     """
     names = dict(zip(assets["asset_id"], assets["name"], strict=True))
     kinds = dict(zip(assets["asset_id"], assets.get("kind", pd.Series(index=assets.index, dtype=object)),
@@ -44,11 +45,12 @@ def manager_digests(
                  f"{row.tasmax_q50_max:.1f} °C" if pd.notna(row.tasmax_q50_max) else "-", int(row.heat_level))
                 for row in rows.itertuples()]))
         title = f"Warisan digest for {manager.name}: {city_name}, forecast issued {issue_day.isoformat()}"
-        digests[manager.id] = (_text(title, alerts, sites, leads), _html(title, alerts, sites, leads))
+        digests[manager.id] = (_text(title, alerts, sites, leads, manager.id),
+                               _html(title, alerts, sites, leads, manager.id))
     return digests
 
 
-def _text(title: str, alerts: list, sites: list, leads: list[int]) -> str:
+def _text(title: str, alerts: list, sites: list, leads: list[int], manager_id: str) -> str:
     lines = [title, "", "Messages in this forecast:"]
     lines += [f"  {msg_type.upper():<7} {hazard:<5} {name}: {headline}" for msg_type, hazard, name, headline in alerts]
     lines += ["  none"] if not alerts else []
@@ -57,11 +59,13 @@ def _text(title: str, alerts: list, sites: list, leads: list[int]) -> str:
         lines.append(f"  {name}" + (f" ({kind})" if kind else ""))
         lines += [f"    {day}: flood {flood} (level {fl}); heat {heat} (level {hl})"
                   for day, flood, fl, heat, hl in days] or ["    no forecast for this site (outside the grid?)"]
-    lines += ["", "Maps: " + ", ".join(f"map_d{lead}.png" for lead in leads) + " in this forecast's folder.", ""]
+    lines += ["", "Maps of your sites: " + ", ".join(f"digests/{manager_id}_map_d{lead}.png" for lead in leads)
+              + "; of the whole city: " + ", ".join(f"map_d{lead}.png" for lead in leads)
+              + " (in this forecast's folder).", ""]
     return "\n".join(lines)
 
 
-def _html(title: str, alerts: list, sites: list, leads: list[int]) -> str:
+def _html(title: str, alerts: list, sites: list, leads: list[int], manager_id: str) -> str:
     esc = html.escape
     head = f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title></head>"
     parts = [head, f"<body><h1>{esc(title)}</h1>", "<h2>Messages in this forecast</h2>"]
@@ -75,7 +79,8 @@ def _html(title: str, alerts: list, sites: list, leads: list[int]) -> str:
                   f"<td>{hl}</td></tr>" for day, flood, fl, heat, hl in days] or [
             f"<tr><td>{label}</td><td colspan=\"5\">no forecast for this site</td></tr>"]
     parts.append("</table><h2>Maps</h2><p>")
-    parts += [f"<a href=\"../map_d{lead}.png\"><img src=\"../map_d{lead}.png\" alt=\"risk map, lead day {lead}\" "
-              "width=\"320\"></a>" for lead in leads]
+    parts += [f"<a href=\"../map_d{lead}.png\"><img src=\"{manager_id}_map_d{lead}.png\" "
+              f"alt=\"risk map of your sites, lead day {lead} (click for the whole city)\" width=\"480\"></a>"
+              for lead in leads]
     parts.append("</p></body></html>\n")
     return "\n".join(parts)

@@ -254,10 +254,34 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
                            path=out / f"map_d{lead}.png") for lead in range(config.lead_days)],
         "page": [write_page(forecast, out / "index.html", assets=vectors["heritage_assets"],
                             zone=vectors["heritage_zone"], levels=levels, alerts_dir=out / "alerts")],
+        "digest_map": _manager_crops(config, forecast, levels, vectors, out / "digests"),
     }
     files = [p for paths in written.values() for p in paths] + sorted((out / "alerts").glob("*.cap.xml"))
     written["stac"] = [write_item(forecast_item(forecast, out, files), out)]
     return written
+
+
+CROP_MARGIN_M = 500.0  # a manager's map shows their sites with this much around them
+
+
+def _manager_crops(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame, vectors: dict,
+                   folder: Path) -> list[Path]:
+    """Per manager and lead, the briefing map cropped to their sites (`<id>_map_d<lead>.png`) for the digest."""
+    assets = vectors["heritage_assets"].to_crs(config.grid.crs).set_index("asset_id")
+    crops = []
+    for manager in config.alerts.managers:
+        sites = assets.loc[assets.index.intersection(list(manager.assets))]
+        if sites.empty:
+            continue
+        xmin, ymin, xmax, ymax = sites.total_bounds
+        window = forecast.sel(x=slice(xmin - CROP_MARGIN_M, xmax + CROP_MARGIN_M),
+                              y=slice(ymax + CROP_MARGIN_M, ymin - CROP_MARGIN_M))
+        if min(window.sizes["x"], window.sizes["y"]) < 4:
+            continue  # the sites lie off the grid: the digest links the full maps instead
+        crops += [render_map(window, lead, zone=vectors["heritage_zone"], assets=vectors["heritage_assets"],
+                             levels=levels, buildings=vectors["buildings"], waterways=vectors["waterways"],
+                             path=folder / f"{manager.id}_map_d{lead}.png") for lead in range(config.lead_days)]
+    return crops
 
 
 def _publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[str, list[Path]]) -> None:

@@ -204,4 +204,4 @@ def test_digest_lists_the_managers_sites_by_day_in_text_and_html(tmp_path):
     text, html = (folder / "keeper.txt").read_text(), (folder / "keeper.html").read_text()
     assert "Warisan digest for Clan house keeper" in text and "ALERT   flood Hotspot Clan House" in text
     assert "Fri 27 Dec 2024: flood 35% (level 1)" in text
-    assert "<td>Fri 27 Dec 2024</td><td>35%</td><td>1</td>" in html and 'src="../map_d0.png"' in html
+    assert "<td>Fri 27 Dec 2024</td><td>35%</td><td>1</td>" in html and 'src="keeper_map_d0.png"' in html and 'href="../map_d0.png"' in html

@@ -155,3 +155,18 @@ def test_a_late_forecast_and_a_failed_source_are_published_marked_stale(run, cit
         xml = message.read_bytes()
         assert b"<note>" in xml and b"stale" in xml
         assert capvalidator.check_schema(xml).passed
+
+
+def test_each_manager_gets_a_map_cropped_to_their_sites(run, city, tmp_path):
+    config = tmp_path / "managed.yaml"
+    config.write_text(city.read_text()
+                      .replace("bundle: port/bundle", f"bundle: {city.parent / 'port' / 'bundle'}")
+                      .replace("store: store", f"store: {tmp_path / 'store'}")
+                      .replace("status: Test}", "status: Test, managers: [{id: harbour-board, "
+                               "name: Harbour board, assets: [PT-02]}]}"))
+    flows.train(config)
+    written = flows.daily_forecast(config)
+    crops = [p for p in written["digest_map"] if p.name.startswith("harbour-board_map_d")]
+    assert [p.name for p in crops] == ["harbour-board_map_d0.png", "harbour-board_map_d1.png"]
+    html = (crops[0].parent / "harbour-board.html").read_text()
+    assert 'src="harbour-board_map_d0.png"' in html
