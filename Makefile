@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test backtest bench lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
-	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+backtest: $(STAMP)
+	$(BIN)/warisan backtest --config configs/demo.yaml --start 2023-01-01 --end 2024-12-31
+
+bench: $(STAMP)  # each script makes its own data; the island's ratios print last
+	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_flood.py
+	$(BIN)/python benchmarks/bench_static_features.py
+	$(BIN)/python benchmarks/bench_island.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines features models tests benchmarks

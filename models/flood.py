@@ -93,13 +93,99 @@ def predict_flood(model: FloodModel, frame: pd.DataFrame) -> np.ndarray:
 def flood_drivers(booster: lgb.Booster, frame: pd.DataFrame, *, top: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """The `top` features raising each row's flood score most: (feature index, log-odds contribution).
 
-    Both arrays are (rows, top), largest contribution first, from LightGBM's own SHAP values
-    (pred_contrib). The calibration is monotone, so the order holds for the probability too.
+    Both arrays are (rows, top), largest contribution first (equal ones: lower index first), from
+    LightGBM's own SHAP values (pred_contrib, computed as in _distinct_shap). The calibration is
+    monotone, so the order holds for the probability too.
     """
-    contrib = booster.predict(frame[booster.feature_name()], num_iteration=booster.best_iteration or None,
-                              pred_contrib=True)[:, :-1]  # the last column is the expected value
-    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
-    return order, np.take_along_axis(contrib, order, axis=1)
+    contrib, kind = _distinct_shap(booster, frame[booster.feature_name()].to_numpy(np.float64))
+    n_features, n_kinds = contrib.shape
+    kinds = np.arange(n_kinds)
+    order = np.zeros((n_kinds, min(top, n_features)), np.intp)
+    values = np.empty(order.shape)
+    for k in range(order.shape[1]):  # the k-th largest: a pass over the features, not the rows
+        largest = np.full(n_kinds, -np.inf)
+        for feature in range(n_features):
+            larger = contrib[feature] > largest  # strictly: of equal values the first feature stays
+            order[larger, k] = feature
+            largest[larger] = contrib[feature][larger]
+        values[:, k] = largest
+        contrib[order[:, k], kinds] = -np.inf
+    return order[kind], values[kind]
+
+
+_ZERO_CUTS = (np.nextafter(-1e-35, -np.inf), 1e-35)  # LightGBM's kZeroThreshold: |x| <= 1e-35 is zero
+
+
+def _tree_splits(booster: lgb.Booster) -> list[dict[int, set[float]]]:
+    """Per tree (to the best iteration), the thresholds of its splits by feature index."""
+    splits = []
+    for tree in booster.dump_model(num_iteration=booster.best_iteration or None)["tree_info"]:
+        found, stack = {}, [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_index" in node:
+                if node["decision_type"] != "<=":
+                    raise ValueError(f"only numerical splits are supported, got {node['decision_type']!r}")
+                found.setdefault(node["split_feature"], set()).add(float(node["threshold"]))
+                stack += [node["left_child"], node["right_child"]]
+        splits.append(found)
+    return splits
+
+
+def _interval(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Per value, the interval of the sorted `cuts` it falls in (so `x <= cut` is alike within
+    one); NaN gets its own, len(cuts) + 1."""
+    codes = np.searchsorted(cuts, values, side="left")
+    codes[np.isnan(values)] = len(cuts) + 1
+    return codes
+
+
+def _patterns(codes: list[tuple[np.ndarray, int]], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Number the distinct combinations of `codes` (each an array of values below its count) per row,
+    in order of first appearance; return the numbers and the row where each first appears."""
+    key, radix = np.zeros(n_rows, np.int64), 1
+    for code, n_codes in codes:
+        if radix * n_codes > 2**62:  # renumber the combinations so far before the key overflows
+            key, seen = pd.factorize(key)
+            radix = len(seen)
+        key = key * n_codes + code
+        radix *= n_codes
+    pattern, _ = pd.factorize(key)
+    return pattern, np.flatnonzero(np.diff(np.maximum.accumulate(pattern), prepend=-1) > 0)
+
+
+def _distinct_shap(booster: lgb.Booster, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LightGBM's TreeSHAP values (pred_contrib without the expected value) of `matrix`'s distinct
+    rows, dims (feature, kind), and the kind of each row.
+
+    A tree's SHAP values depend on a row only through the side it takes at each of the tree's
+    numerical splits. So rows alike at every split of the model are one kind, and each tree is
+    evaluated by LightGBM once per distinct pattern of sides among the kinds (tens to hundreds,
+    against a million rows on a city grid), its values spread back to the kinds. The sum over
+    trees equals LightGBM's up to float rounding (terms are added tree by tree rather than path
+    by path: relative differences of about 1e-11).
+    """
+    splits = _tree_splits(booster)
+    cuts = {f: np.unique([*_ZERO_CUTS, *set().union(*(t.get(f, set()) for t in splits))])
+            for f in sorted(set().union(*splits))}
+    intervals = {f: _interval(matrix[:, f], c) for f, c in cuts.items()}  # model-wide, per feature
+    kind, first = _patterns([(intervals[f], len(c) + 2) for f, c in cuts.items()], len(matrix))
+    matrix, intervals = matrix[first], {f: codes[first] for f, codes in intervals.items()}
+    contrib = np.zeros((matrix.shape[1], len(matrix)))
+    for k, tree_splits in enumerate(splits):
+        codes = []
+        for f, thresholds in sorted(tree_splits.items()):
+            tree_cuts = np.unique([*_ZERO_CUTS, *thresholds])
+            lookup = np.append(  # model-wide interval -> this tree's interval; NaN keeps its own
+                np.searchsorted(tree_cuts, np.append(-np.inf, cuts[f]), side="right"), len(tree_cuts) + 1)
+            codes.append((lookup[intervals[f]], len(tree_cuts) + 2))
+        pattern, rows = _patterns(codes, len(matrix))
+        if not len(rows):
+            continue
+        values = booster.predict(matrix[rows], start_iteration=k, num_iteration=1, pred_contrib=True)
+        for f in np.flatnonzero((values[:, :-1] != 0).any(axis=0)):  # the last column is the expected value
+            contrib[f] += np.take(values[:, f], pattern)
+    return contrib, kind
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,14 @@ def fit_heat_quantiles(
 def predict_heat(boosters: dict[float, lgb.Booster], frame: pd.DataFrame) -> dict[float, np.ndarray]:
     """tasmax quantiles in degC per row; sorted across quantiles so they never cross."""
     qs = sorted(boosters)
+    matrices = {}  # one float64 matrix per feature list (the quantiles share one): as LightGBM reads pandas
+    for q in qs:
+        names = tuple(boosters[q].feature_name())
+        if names not in matrices:
+            matrices[names] = frame[list(names)].to_numpy(np.float64)
     raw = np.stack([
-        boosters[q].predict(frame[boosters[q].feature_name()], num_iteration=boosters[q].best_iteration or None)
+        boosters[q].predict(matrices[tuple(boosters[q].feature_name())],
+                            num_iteration=boosters[q].best_iteration or None)
         for q in qs
     ])
     ordered = np.sort(raw, axis=0)

@@ -142,6 +142,9 @@ def _overlaps(a: tuple, b: tuple) -> bool:
 def outside_city(bounds: tuple, crs: CRS | str, city: City, margin: float = 0.0) -> str | None:
     """Why `bounds` (in `crs`, widened by `margin`) miss the city, or None when they overlap it."""
     box = Transformer.from_crs(crs, city.crs, always_xy=True).transform_bounds(*bounds, densify_pts=21)
+    if not np.isfinite(box).all():  # e.g. metres labelled as degrees: the CRS is wrong
+        shown = ", ".join(f"{v:g}" for v in bounds)
+        return f"extent ({shown}) is not a place in {CRS.from_user_input(crs).to_string()}: is the CRS right?"
     wide = (box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin)
     if _overlaps(wide, city.bounds):
         return None
@@ -269,6 +272,12 @@ def check_csv(root: Path, file: str, city: City | None) -> list[Problem]:
     """Problems with an observation CSV: columns, dates, coordinates, duplicate station days."""
     frame = pd.read_csv(root / file, dtype=str, skipinitialspace=True)
     problems = check_columns(frame, CSV_TABLES[file], file, _line)
+    if file == FLOOD_EVENTS and {"date", "lon", "lat"} <= set(frame.columns):
+        dup = frame.duplicated(["date", "lon", "lat"], keep=False).to_numpy()
+        if dup.any():
+            reports = frame["date"] + " " + frame["lon"] + ", " + frame["lat"]
+            message = _tally(dup, "rows repeat a report (same date and place)", _line, reports)
+            problems.append(Problem(file, "date, lon, lat", message))
     if {"station_id", "date"} <= set(frame.columns):
         dup = frame.duplicated(["station_id", "date"], keep=False).to_numpy()
         if dup.any():

@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     forecast = with_config("forecast", "run the daily forecast for one issue date")
     forecast.add_argument("--date", type=dt.date.fromisoformat, help="issue date (default: the last)")
     forecast.add_argument("--drill", action="store_true", help="send alerts with CAP status Test")
+    backtest = with_config("backtest", "rolling-origin retraining, hindcasts, baselines, scores and a report")
+    backtest.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first issue date")
+    backtest.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last issue date")
     with_config("serve", "serve daily_forecast on Prefect's scheduler (cron from the config)")
     validate = commands.add_parser("validate", help="check a bundle against the data contract")
     validate.add_argument("bundle", type=Path)
@@ -106,6 +109,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
     elif args.command == "forecast":
         _print_outputs(flows.daily_forecast(args.config, args.date, drill=args.drill))
+    elif args.command == "backtest":
+        from pipelines.backtest import backtest
+
+        _print_outputs(backtest(args.config, args.start, args.end))
     elif args.command == "serve":
         from pipelines.deploy import serve_daily
 

@@ -256,6 +256,29 @@ class PathsConfig(_Strict):
     store: Path = Field(description="published store; relative paths start at the config's folder")
 
 
+class BacktestConfig(_Strict):
+    """Rolling-origin backtests (`warisan backtest`): origins, bootstrap and zones."""
+
+    origin_every: str = Field("MS", description="pandas frequency of the retraining origins: MS monthly, "
+                              "QS quarterly, 14D every two weeks; the first origin is the start")
+    bootstrap_samples: int = Field(100, ge=0, le=10000, description="block-bootstrap replicates per score")
+    block_days: int = Field(7, ge=1, le=366, description="bootstrap blocks: runs of this many issue days")
+    confidence: float = Field(0.9, gt=0, lt=1, description="level of the bootstrap confidence intervals")
+
+    @field_validator("origin_every")
+    @classmethod
+    def _known_frequency(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            offset = pd.tseries.frequencies.to_offset(value)
+        except ValueError as err:
+            raise ValueError(f"unknown pandas frequency {value!r}") from err
+        if pd.Timestamp("2000-01-01") + offset <= pd.Timestamp("2000-01-01"):
+            raise ValueError(f"frequency {value!r} must step forward")
+        return value
+
+
 class CityConfig(_Strict):
     city: CityInfo
     grid: GridConfig
@@ -267,6 +290,7 @@ class CityConfig(_Strict):
     train: TrainConfig = TrainConfig()
     alerts: AlertConfig
     output: OutputConfig = OutputConfig()
+    backtest: BacktestConfig = BacktestConfig()
     schedule_cron: str = Field("0 5 * * *", description="daily_forecast schedule, local time")
 
     @property

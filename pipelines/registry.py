@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 
-from pipelines.storage import write_atomic, write_text_atomic
+from pipelines.storage import sha256_file, write_atomic, write_text_atomic
 
 
 class RegistryError(RuntimeError):
@@ -22,6 +22,8 @@ def register(models_dir: Path, card: dict, boosters: dict[str, lgb.Booster]) -> 
     folder = models_dir / card["hazard"] / card["version"]
     for name, booster in boosters.items():
         write_atomic(folder / f"{name}.txt", lambda tmp, b=booster: b.save_model(tmp))
+    hashes = {name: sha256_file(folder / f"{name}.txt") for name in boosters}  # checked when loaded
+    card = {**card, "booster_sha256": hashes}
     write_text_atomic(folder / "card.json", json.dumps(card, indent=2, sort_keys=True, default=str))
     write_text_atomic(models_dir / card["hazard"] / "LATEST", card["version"] + "\n")
     return folder
@@ -46,8 +48,26 @@ def load_latest(models_dir: Path, hazard: str, features: list[str]) -> tuple[dic
     boosters = {}
     for name in card["booster_files"]:
         path = folder / f"{name}.txt"
+        _require_intact(path, card.get("booster_sha256", {}).get(name), hazard)
         try:
             boosters[name] = lgb.Booster(model_file=str(path))
         except (lgb.basic.LightGBMError, OSError) as err:
             raise RegistryError(f"{path}: cannot load the {hazard} model: {err}") from err
     return boosters, card
+
+
+def _require_intact(path: Path, recorded: str | None, hazard: str) -> None:
+    """Refuse a model file that is missing, cut short or changed since it was registered.
+
+    LightGBM aborts the whole process on some truncated files, so they never reach it: the
+    file must end its trees and, when the card records one, match its sha256.
+    """
+    try:
+        intact = b"end of trees" in path.read_bytes()
+    except OSError as err:
+        raise RegistryError(f"{path}: cannot load the {hazard} model: {err}") from err
+    if not intact:
+        raise RegistryError(f"{path}: the {hazard} model file is cut short (no 'end of trees'); retrain")
+    if recorded is not None and sha256_file(path) != recorded:
+        raise RegistryError(f"{path}: bytes do not match booster_sha256 in card.json: the {hazard} model "
+                            "file was changed or damaged after registering; retrain with `warisan train`")

@@ -1,21 +1,4 @@
-"""One Prefect backend for every flow test of the session."""
-
-import os
-from pathlib import Path
-
-import pytest
-
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry
-from prefect.testing.utilities import prefect_test_harness
-
-from pipelines import flows
-
-
-@pytest.fixture(scope="session")
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
+"""The second synthetic city of the flow tests: its assets and config (fixtures in tests/conftest.py)."""
 
 # A made-up port town in UTM zone 50N (Borneo), 50 m cells, five assets of its own.
 ASSETS = """name,lon,lat,category
@@ -44,22 +27,3 @@ heat: {{default_threshold_degC: 31.0}}
 train: {{holdout_days: 45, validation_days: 45, num_boost_round: 60, seed: 1}}
 alerts: {{sender: warisan-test@example.org, sender_name: Warisan test city, status: Test}}
 """
-
-
-@pytest.fixture(scope="session")
-def city(tmp_path_factory) -> Path:
-    """Config path of a second synthetic city, unlike George Town: UTM 50N, 50 m, its own assets."""
-    root = tmp_path_factory.mktemp("port-test")
-    (root / "assets.csv").write_text(ASSETS)
-    config = root / "port.yaml"
-    config.write_text(CONFIG.format(assets=root / "assets.csv"))
-    return config
-
-
-@pytest.fixture(scope="session")
-def run(city, prefect_api):
-    """The second city through ingest, train and daily_forecast once per session; what they returned."""
-    bundle = flows.ingest(city)
-    cards = flows.train(city)
-    written = flows.daily_forecast(city)
-    return {"bundle": bundle, "cards": cards, "written": written, "store": city.parent / "store" / "port-test"}

@@ -1,0 +1,325 @@
+"""Time and size the daily forecast, static features and training on a Penang-Island-sized city.
+
+Usage: .venv/bin/python benchmarks/bench_island.py [--train-rows N] [--fresh]
+
+Builds (once; reused while benchmarks/out/island/ holds it) a synthetic-coast demo city of
+about 330,000 land cells at 30 m (21.6 km x 25 km, sea in the east) with four months of
+history and 3 lead days, trains its flood and heat models through the flows, then measures,
+each in a fresh subprocess so that its peak RSS is its own:
+
+- forecast: the daily forecast's work for the last issue date without Prefect's server:
+  features + predict (predict_grid), asset levels, publish (publish_grids: NetCDF, COGs, maps,
+  page, STAC), against raw LightGBM predict (the flood and three heat boosters) on the same
+  feature matrix as contiguous float32, timed in the same process;
+- static: static_features for the island grid from the bundle's files;
+- train: train_flood_model (fit with early stopping + calibration) on N synthetic rows with the
+  flood feature columns (default 2 million; the 10-million-row time is extrapolated linearly in
+  rows at the same number of boosting rounds, and said to be so).
+
+Prints seconds, ratios and peak memory with the load average, and appends a row per measurement
+to benchmarks/results/bench_island.csv with the git commit and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out" / "island"
+RESULTS = ROOT / "benchmarks" / "results" / "bench_island.csv"
+CONFIG = OUT / "island.yaml"
+CRS, BOUNDS, RESOLUTION_M = "EPSG:32647", (600_000.0, 570_000.0, 621_600.0, 595_000.0), 30.0
+TRAIN_ROWS_TARGET = 10_000_000
+TARGETS = {"forecast_s": 30.0, "forecast_ratio": 3.0, "train_10M_s": 300.0, "peak_mib": 4096.0}
+
+CONFIG_TEXT = """\
+# Written by benchmarks/bench_island.py: a Penang-Island-sized synthetic city (sea in the east).
+city: {{slug: island-bench, name: Island benchmark, timezone: Asia/Kuala_Lumpur}}
+grid: {{crs: "{crs}", resolution_m: {res}, bounds: [{bounds}]}}
+source:
+  kind: demo
+  seed: 11
+  start: 2024-08-01
+  end: 2024-11-30
+  coastline: synthetic
+  assets: {assets}
+  regional_spacing_deg: 0.05
+paths: {{bundle: bundle, store: store}}
+lead_days: 3
+flood: {{calibration_days: 20, block_size_m: 2000}}
+train: {{holdout_days: 21, validation_days: 21, num_boost_round: 400, seed: 0}}
+alerts: {{sender: warisan-bench@example.org, sender_name: Warisan island benchmark, status: Test}}
+"""
+
+
+def _assets_csv() -> str:
+    """Eight made-up sites in a core about 4 km in from the west edge, mid-island (lon/lat)."""
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    x0, y0 = BOUNDS[0] + 4_000, (BOUNDS[1] + BOUNDS[3]) / 2
+    kinds = ["Religious Heritage", "Colonial Civic Heritage", "Urban Streetscape", "Colonial Heritage"]
+    lines = ["name,lon,lat,category"]
+    for k in range(8):
+        lon, lat = to_lonlat.transform(x0 + 300 * (k % 4), y0 + 350 * (k // 4))
+        lines.append(f"Bench site {k + 1},{lon:.5f},{lat:.5f},{kinds[k % 4]}")
+    return "\n".join(lines) + "\n"
+
+
+def setup(fresh: bool) -> None:
+    """Write the island's config, then ingest and train through the flows unless already done."""
+    if fresh:
+        shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "assets.csv").write_text(_assets_csv())
+    CONFIG.write_text(CONFIG_TEXT.format(crs=CRS, res=RESOLUTION_M, assets=OUT / "assets.csv",
+                                         bounds=", ".join(f"{b:.0f}" for b in BOUNDS)))
+    if all((OUT / "store" / "island-bench" / "models" / hazard).is_dir() for hazard in ("flood", "heat")):
+        print(f"island city ready in {OUT} (delete it or pass --fresh to rebuild)")
+        return
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from pipelines import flows
+
+    start = time.perf_counter()
+    flows.ingest(CONFIG)
+    print(f"setup: ingest (demo world) {time.perf_counter() - start:.0f} s")
+    start = time.perf_counter()
+    flows.train(CONFIG)
+    print(f"setup: build_features + train {time.perf_counter() - start:.0f} s")
+
+
+# --- measurements: each runs in its own subprocess and prints one JSON line -------------------------------
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _static_inputs(config):
+    from pipelines import bundle as bundle_io
+    from pipelines.flow_common import city_template
+
+    root = config.bundle_dir
+    sea, impervious = root / "static" / "sea.gpkg", root / "static" / "impervious.tif"
+    return (bundle_io.read_dem(root), bundle_io.read_vector(root, "buildings"),
+            bundle_io.read_vector(root, "waterways"),
+            bundle_io.read_vector(root, "sea") if sea.exists() else None,
+            bundle_io.read_raster(root, "impervious") if impervious.exists() else None, city_template(config))
+
+
+def measure_static() -> dict:
+    from features.static import static_features
+    from pipelines.config import load_city_config
+
+    config = load_city_config(CONFIG)
+    inputs = _static_inputs(config)
+    start = time.perf_counter()
+    features = static_features(*inputs)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "cells": int(features["land"].size), "land_cells": int(features["land"].sum())}
+
+
+def _raw_predict_seconds(config, frame) -> tuple[float, int]:
+    """Seconds for every booster's plain predict on the frame's feature matrix (contiguous float32)."""
+    from models.tables import with_flood_interactions
+    from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES
+    from pipelines.registry import load_latest
+
+    flood, _ = load_latest(config.city_store / "models", "flood", FLOOD_FEATURES)
+    heat, _ = load_latest(config.city_store / "models", "heat", HEAT_FEATURES)
+    frame = with_flood_interactions(frame)
+    matrices = [(b, np.ascontiguousarray(frame[b.feature_name()].to_numpy(np.float32)))
+                for b in [flood["classifier"], *heat.values()]]
+    start = time.perf_counter()
+    for booster, matrix in matrices:
+        booster.predict(matrix, num_iteration=booster.best_iteration or None)
+    return time.perf_counter() - start, len(frame)
+
+
+def measure_forecast() -> dict:
+    import xarray as xr
+
+    from models.assets import asset_alert_levels, asset_risk
+    from pipelines import bundle as bundle_io
+    from pipelines import forecasting
+    from pipelines.config import load_city_config
+    from pipelines.featurize import _feature_file, static_features
+    from pipelines.flow_common import provenance
+
+    config = load_city_config(CONFIG)
+    files = provenance(config.bundle_dir)["files"]
+    hashes = {name: e["sha256"] for name, e in sorted(files.items()) if name.startswith("static/")}
+    static_path = _feature_file(config, "static", [hashes, config.grid.model_dump()])
+    if not static_path.exists():  # built by the train flow; rebuilt here only if the feature version moved
+        dataset = static_features(*_static_inputs(config))
+        static_path.parent.mkdir(parents=True, exist_ok=True)
+        dataset.to_netcdf(static_path)
+    issue_date = bundle_io.forecast_dates(config.bundle_dir)[-1]
+    stages = {}
+
+    def timed(name, call):
+        start = time.perf_counter()
+        out = call()
+        stages[name] = time.perf_counter() - start
+        return out
+
+    forecast = timed("features_predict", lambda: forecasting.predict_grid.fn(config, static_path, issue_date))
+
+    def levels():
+        assets = bundle_io.read_vector(config.bundle_dir, "heritage_assets")
+        with xr.open_dataset(static_path) as static:
+            with_urban = forecast.assign({n: static[n].load() for n in ("impervious_frac", "building_frac")})
+        reach = max(3, round(forecasting.ASSET_REACH_M / config.grid.resolution_m))
+        risk = asset_risk(with_urban, assets, nearest_land_cells=reach)
+        return asset_alert_levels(risk, assets, default_flood_threshold=config.flood.default_threshold,
+                                  default_heat_threshold_degC=config.heat.default_threshold_degC)
+
+    asset_levels = timed("asset_levels", levels)
+    with tempfile.TemporaryDirectory(dir=OUT) as out:
+        (Path(out) / "alerts").mkdir()
+        timed("publish", lambda: forecasting.publish_grids.fn(config, forecast, asset_levels, Path(out)))
+    total = sum(stages.values())
+    frame = forecasting._feature_frame(config, xr.load_dataset(static_path), issue_date)
+    raw, rows = _raw_predict_seconds(config, frame)
+    return {"seconds": total, "raw_predict_s": raw, "rows": rows, "stages": stages}
+
+
+def measure_train(rows: int) -> dict:
+    from models.flood import train_flood_model
+    from pipelines.config import load_city_config
+    from pipelines.flow_common import FLOOD_FEATURES
+
+    config = load_city_config(CONFIG)
+    table = synthetic_flood_table(rows, FLOOD_FEATURES, seed=0)
+    split = np.select([table["issue_index"] < 70, table["issue_index"] < 85, table["issue_index"] < 100],
+                      ["train", "valid", "calib"], "test")
+    start = time.perf_counter()
+    model, fit = train_flood_model(table, FLOOD_FEATURES, split, num_boost_round=config.train.num_boost_round,
+                                   seed=config.train.seed)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": rows, "train_rows": int((split == "train").sum()),
+            "best_iteration": fit["best_iteration"], "rounds": model.booster.current_iteration()}
+
+
+def synthetic_flood_table(rows: int, features: list[str], *, seed: int):
+    """`rows` rows with every flood feature (float32), a label from a rain-over-HAND rule, weights."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({name: rng.standard_normal(rows, dtype=np.float32) for name in features})
+    table["issue_index"] = rng.integers(0, 120, rows)
+    score = table["rain_24h_mm"].to_numpy() - table["hand_m"].to_numpy() + 0.5 * table["impervious_frac"].to_numpy()
+    table["label"] = (score + rng.standard_normal(rows, dtype=np.float32) > 3.0).astype(np.int8)
+    table["weight"] = np.where(table["label"] == 1, 1.0, 20.0)
+    return table
+
+
+# --- driver: subprocesses, printing, CSV ------------------------------------------------------------------
+
+
+def _run(name: str, *extra: str) -> dict:
+    """Run one measurement in a fresh interpreter; its result with the subprocess's peak RSS."""
+    load = os.getloadavg()[0]
+    done = subprocess.run([sys.executable, __file__, "--measure", name, *extra], cwd=ROOT, check=True,
+                          capture_output=True, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result | {"load_1min_before": load, "load_1min_after": os.getloadavg()[0]}
+
+
+def _git_commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "pipelines", "features", "models"],
+                           cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    return (done.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+
+
+def _append(rows: list[dict]) -> None:
+    fields = ["date", "commit", "measure", "seconds", "ratio", "ratio_of", "peak_mib", "detail",
+              "load_1min", "cpus"]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    new = not RESULTS.exists()
+    with RESULTS.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", choices=["static", "forecast", "train"], help=argparse.SUPPRESS)
+    parser.add_argument("--train-rows", type=int, default=2_000_000,
+                        help="synthetic training rows (10 million is the target; the time is extrapolated)")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the island city from scratch")
+    parser.add_argument("--only", nargs="+", choices=["forecast", "static", "train"],
+                        default=["forecast", "static", "train"])
+    args = parser.parse_args()
+    if args.measure:
+        result = {"static": measure_static, "forecast": measure_forecast,
+                  "train": lambda: measure_train(args.train_rows)}[args.measure]()
+        print(json.dumps(result | {"peak_mib": _peak_mib()}))
+        return
+
+    setup(args.fresh)
+    now, commit, cpus = dt.datetime.now().isoformat(timespec="seconds"), _git_commit(), os.cpu_count()
+    results = {name: _run(name, "--train-rows", str(args.train_rows)) for name in args.only}
+    rows = []
+
+    def record(measure, seconds, peak, load, ratio=None, ratio_of="", detail=""):
+        rows.append({"date": now, "commit": commit, "measure": measure, "seconds": round(seconds, 2),
+                     "ratio": "" if ratio is None else round(ratio, 2), "ratio_of": ratio_of,
+                     "peak_mib": round(peak), "detail": detail, "load_1min": round(load, 2), "cpus": cpus})
+
+    print(f"\nIsland benchmark, commit {commit}, {now}, {cpus} CPUs")
+    if "forecast" in results:
+        r = results["forecast"]
+        ratio = r["seconds"] / r["raw_predict_s"]
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())
+        record("forecast", r["seconds"], r["peak_mib"], r["load_1min_before"], ratio,
+               "forecast / raw LightGBM predict", f"{r['rows']} rows; {stages}")
+        record("raw_predict", r["raw_predict_s"], r["peak_mib"], r["load_1min_before"],
+               detail=f"{r['rows']} rows, flood + 3 heat boosters, float32")
+        print(f"  daily forecast       {r['seconds']:7.1f} s  ({stages})  target <= {TARGETS['forecast_s']:.0f} s")
+        print(f"  raw LightGBM predict {r['raw_predict_s']:7.1f} s  on {r['rows']:,} rows (4 boosters)")
+        print(f"  ratio forecast / raw {ratio:7.1f} x  target <= {TARGETS['forecast_ratio']:.0f} x;"
+              f"  peak RSS {r['peak_mib']:,.0f} MiB; load {r['load_1min_before']:.2f}")
+    if "static" in results:
+        r = results["static"]
+        record("static_features", r["seconds"], r["peak_mib"], r["load_1min_before"],
+               detail=f"{r['land_cells']} land of {r['cells']} cells")
+        print(f"  static features      {r['seconds']:7.1f} s  on {r['land_cells']:,} land of {r['cells']:,} cells;"
+              f"  peak RSS {r['peak_mib']:,.0f} MiB; load {r['load_1min_before']:.2f}")
+    if "train" in results:
+        r = results["train"]
+        scale = TRAIN_ROWS_TARGET / r["rows"]
+        extrapolated = r["seconds"] * scale
+        record("train", r["seconds"], r["peak_mib"], r["load_1min_before"],
+               detail=f"{r['rows']} rows ({r['train_rows']} in fit), {r['rounds']} rounds "
+                      f"({r['seconds'] / r['rounds']:.2f} s each), best iteration {r['best_iteration']}")
+        record("train_10M_extrapolated", extrapolated, r["peak_mib"] * scale, r["load_1min_before"],
+               ratio=scale, ratio_of="rows 10M / measured", detail="linear in rows, same rounds")
+        print(f"  train (flood)        {r['seconds']:7.1f} s  on {r['rows']:,} rows, {r['rounds']} rounds "
+              f"(best {r['best_iteration']}); peak RSS {r['peak_mib']:,.0f} MiB; load {r['load_1min_before']:.2f}")
+        if scale != 1:
+            print(f"  train at 10M rows    {extrapolated:7.1f} s  (extrapolated x{scale:g}, linear in rows; "
+                  f"memory ~{r['peak_mib'] * scale:,.0f} MiB)  target <= {TARGETS['train_10M_s']:.0f} s")
+    _append(rows)
+    print(f"appended {len(rows)} rows to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The backtest flow on the session's second city: two origins over its last weeks."""
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from prefect.logging import disable_run_logger
+
+from pipelines.backtest import backtest, hindcast, load_inputs, retrain
+from pipelines.backtest_report import SECTIONS
+from pipelines.cli import main
+from pipelines.config import load_city_config
+from pipelines.featurize import build_driver_history, build_static_features
+
+START, END = dt.date(2023, 11, 15), dt.date(2023, 12, 14)  # origins 15 Nov and 1 Dec
+
+
+@pytest.fixture(scope="module")
+def quick_city(city):
+    """The session city with fewer bootstrap replicates; same bundle, store and features."""
+    config = city.parent / "port-backtest.yaml"
+    config.write_text(city.read_text() + "backtest: {bootstrap_samples: 20}\n")
+    return config
+
+
+@pytest.fixture(scope="module")
+def backtested(quick_city, run):
+    return backtest(quick_city, START, END)
+
+
+def test_backtest_writes_scores_hindcasts_record_and_report(backtested, run):
+    folder = run["store"] / "backtests" / f"{START}_{END}"
+    assert backtested["scores"] == [folder / "scores.nc"]
+    assert [p.name for p in backtested["hindcasts"]] == ["2023-11-15.nc", "2023-12-01.nc"]
+    with xr.open_dataset(backtested["hindcasts"][1]) as grid:
+        assert pd.Timestamp(grid.issue_date.values[-1]) == pd.Timestamp(END)
+        assert {"flood_probability", "flood_climatology", "flood_persistence", "tasmax_q50",
+                "tasmax_regional"} <= set(grid)
+        assert grid["tasmax_q50"].attrs["units"] == "degC"
+
+
+def test_scores_cover_every_model_and_baseline_by_lead_with_intervals(backtested):
+    with xr.open_dataset(backtested["scores"][0]) as scores:
+        assert scores["score"].dims == ("hazard", "target", "metric", "lead", "model", "zone")
+        assert list(scores.lead.values) == [0, 1] and set(scores.target.values) == {"observations", "truth"}
+        flood = scores["score"].sel(hazard="flood", target="truth", zone="all")
+        for model in ("model", "climatology", "persistence", "rain_rule", "static_susceptibility"):
+            assert np.isfinite(flood.sel(model=model, metric="brier")).all(), model
+        heat = scores.sel(hazard="heat", target="observations", zone="all", metric="mae_degC")
+        for model in ("model", "regional", "climatology", "persistence"):
+            assert np.isfinite(heat["score"].sel(model=model)).all(), model
+            assert (heat["ci_low"].sel(model=model) <= heat["ci_high"].sel(model=model)).all()
+
+
+def test_report_holds_every_section_with_embedded_plots(backtested):
+    page = backtested["report"][0].read_text()
+    for section in SECTIONS:
+        assert f'id="{section}"' in page
+    assert page.count("data:image/png;base64,") >= 4
+
+
+def test_backtest_records_code_seed_libraries_and_input_hashes(backtested):
+    record = __import__("json").loads(backtested["record"][0].read_text())
+    assert record["seed"] == 1 and record["code_version"]
+    assert record["origins"] == [["2023-11-15", "2023-11-30"], ["2023-12-01", "2023-12-14"]]
+    assert {"lightgbm", "numpy"} <= set(record["libraries"])
+    assert {"drivers", "static_features", "obs/flood_events.csv", "truth/tasmax.nc"} <= set(record["input_sha256"])
+
+
+def test_rerun_gives_bit_for_bit_identical_scores(backtested, quick_city):
+    first = xr.load_dataset(backtested["scores"][0])
+    second = xr.load_dataset(backtest(quick_city, START, END)["scores"][0])
+    xr.testing.assert_identical(first, second)
+
+
+def test_cli_refuses_a_period_without_forecasts(quick_city, run, capsys):
+    code = main(["backtest", "--config", str(quick_city), "--start", "2030-01-01", "--end", "2030-02-01"])
+    assert code == 2
+    assert "no forecast issued between 2030-01-01 and 2030-02-01" in capsys.readouterr().err
+
+
+def _poisoned(inputs, cutoff: pd.Timestamp):
+    """`inputs` with absurd drivers for issue dates after `cutoff`, and floods everywhere and 60 degC
+    at every station on and after `cutoff` (the day `cutoff` itself is not known at its issue)."""
+    drivers = inputs.drivers.copy(deep=True)
+    later = drivers.issue_date > cutoff
+    drivers = drivers.map(lambda da: xr.where(later, da * 0 + 999.0, da).transpose(*da.dims).astype(da.dtype))
+    days = pd.date_range(cutoff, inputs.issue_dates[-1])
+    everywhere = pd.DataFrame({"date": np.repeat(days, len(inputs.cells)),
+                               "cell": np.tile(inputs.cells["cell"].to_numpy(), len(days))})
+    flooded = pd.concat([inputs.flooded[inputs.flooded["date"] < cutoff], everywhere], ignore_index=True)
+    temperature = inputs.temperature.copy()
+    temperature.loc[temperature["date"] >= cutoff, "tasmax"] = 60.0
+    return dataclasses.replace(inputs, drivers=drivers, flooded=flooded, temperature=temperature)
+
+
+def test_hindcasts_never_see_data_from_after_their_issue_date(city, run, tmp_path):
+    config = load_city_config(city)
+    with disable_run_logger():
+        paths = {"static": build_static_features.fn(config), "drivers": build_driver_history.fn(config)}
+    inputs = load_inputs.fn(config, paths)
+    origin, cutoff = dt.date(2023, 12, 1), pd.Timestamp("2023-12-04")
+    window = inputs.issue_dates[(inputs.issue_dates >= pd.Timestamp(origin))
+                                & (inputs.issue_dates <= pd.Timestamp("2023-12-08"))]
+    clean_fit = retrain.fn(config, inputs, origin)
+    clean = hindcast.fn(config, inputs, clean_fit, window, tmp_path / "clean.nc")
+    poisoned = _poisoned(inputs, cutoff)
+    dirty_fit = retrain.fn(config, poisoned, origin)
+    dirty = hindcast.fn(config, poisoned, dirty_fit, window, tmp_path / "dirty.nc")
+
+    assert dirty_fit.flood.booster.model_to_string() == clean_fit.flood.booster.model_to_string()
+    xr.testing.assert_identical(clean.sel(issue_date=slice(None, cutoff)), dirty.sel(issue_date=slice(None, cutoff)))
+    after = {"issue_date": slice(cutoff + pd.Timedelta(days=1), None)}
+    for name in ("flood_probability", "flood_persistence", "tasmax_q50"):  # the poison is there to see
+        assert not clean[name].sel(after).equals(dirty[name].sel(after)), name
