@@ -44,7 +44,6 @@ from models.tables import (
     STATIC_HEAT_FEATURES,
     attach_features,
     cells_near_reports,
-    events_within_radius,
     flood_rows,
     heat_rows,
     with_flood_interactions,
@@ -55,7 +54,8 @@ from pipelines.config import CityConfig, load_city_config
 from pipelines.featurize import build_features
 from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES, city_template, log
 from pipelines.storage import sha256_file, write_atomic, write_text_atomic
-from pipelines.training import _training_inputs, _with_xy
+from pipelines.training import training_inputs, with_xy
+from pipelines.truth import truth_flooded_pairs, truth_tasmax_at
 
 FLOOD_MODELS = ["model", "climatology", "persistence", "rain_rule", "static_susceptibility"]
 HEAT_POINTS = ["regional", "climatology", "persistence"]
@@ -117,10 +117,10 @@ def _zones(config: CityConfig, cells: pd.DataFrame) -> np.ndarray:
 @task(cache_policy=NO_CACHE)
 def load_inputs(config: CityConfig, paths: dict[str, Path]) -> BacktestInputs:
     """Cells, drivers, flood labels, station records and heritage zones, as the train flow reads them."""
-    _, drivers, cells, lonlat = _training_inputs(config, paths)
-    reports = _with_xy(bundle_io.read_flood_events(config.bundle_dir), config.grid.crs)
+    _, drivers, cells, lonlat = training_inputs(config, paths)
+    reports = with_xy(bundle_io.read_flood_events(config.bundle_dir), config.grid.crs)
     flooded = cells_near_reports(reports, cells, config.flood.label_radius_m)
-    temperature = _with_xy(bundle_io.read_temperature_obs(config.bundle_dir), config.grid.crs)
+    temperature = with_xy(bundle_io.read_temperature_obs(config.bundle_dir), config.grid.crs)
     return BacktestInputs(drivers, cells, lonlat, flooded, temperature, _zones(config, cells))
 
 
@@ -227,38 +227,6 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
     return grid
 
 
-def _truth_flooded(config: CityConfig, cells: pd.DataFrame, days: pd.DatetimeIndex) -> pd.DataFrame | None:
-    """(date, cell) pairs of land cells within the label radius of a truly flooded cell, or None."""
-    path = config.truth_dir / "flood.nc"
-    if not path.exists():
-        return None
-    with xr.open_dataset(path) as truth:
-        part = truth["flooded"].sel(time=slice(days.min(), days.max()))
-        dates, flooded = pd.DatetimeIndex(part.time.values), part.values.astype(bool)
-    near = events_within_radius(flooded, config.flood.label_radius_m / config.grid.resolution_m)
-    near = near.reshape(len(dates), -1)[:, cells["cell"].to_numpy()]
-    day, at = np.nonzero(near)
-    return pd.DataFrame({"date": dates[day], "cell": cells["cell"].to_numpy()[at]})
-
-
-def _truth_tasmax(config: CityConfig, rows: pd.DataFrame, target: pd.DatetimeIndex) -> np.ndarray | None:
-    """Demo-truth tasmax (degC) at each row's cell and target day (NaN off the truth), or None."""
-    path = config.truth_dir / "tasmax.nc"
-    if not path.exists():
-        return None
-    nx = city_template(config).sizes["x"]
-    iy, ix = np.divmod(rows["cell"].to_numpy(), nx)
-    with xr.open_dataset(path) as truth:
-        days = pd.DatetimeIndex(truth.time.values)
-        at = days.get_indexer(target)
-        ys, xs = np.unique(iy), np.unique(ix)
-        block = truth["tasmax"].isel(time=slice(max(at.min(), 0), at.max() + 1), y=ys, x=xs).values
-    found = at >= 0
-    out = np.full(len(rows), np.nan)
-    out[found] = block[at[found] - max(at.min(), 0), np.searchsorted(ys, iy[found]), np.searchsorted(xs, ix[found])]
-    return out
-
-
 @task(cache_policy=NO_CACHE)
 def verification_rows(config: CityConfig, inputs: BacktestInputs,
                       issue_dates: pd.DatetimeIndex) -> dict[tuple[str, str], pd.DataFrame]:
@@ -285,14 +253,14 @@ def verification_rows(config: CityConfig, inputs: BacktestInputs,
 
     out = {("flood", "observations"): flood(inputs.flooded)}
     days = pd.date_range(issue_dates[0], issue_dates[-1] + pd.Timedelta(days=lead_days - 1))
-    truth = _truth_flooded(config, cells, days)
+    truth = truth_flooded_pairs(config, cells, days)
     if truth is not None:
         out[("flood", "truth")] = flood(truth)
     obs, _ = station_quality(inputs.temperature)
     heat = finish(heat_rows(obs, issue_dates, lead_days, cells).rename(columns={"tasmax": "observed"}))
     out[("heat", "observations")] = heat
     target = pd.DatetimeIndex(heat["issue_date"]) + pd.to_timedelta(heat["lead"].to_numpy(), unit="D")
-    truth_tasmax = _truth_tasmax(config, heat, target)
+    truth_tasmax = truth_tasmax_at(config, heat, target)
     if truth_tasmax is not None:
         out[("heat", "truth")] = heat.assign(observed=truth_tasmax).dropna(subset=["observed"])
     return out

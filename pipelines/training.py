@@ -22,7 +22,6 @@ from models.tables import (
     attach_features,
     cells_near_reports,
     evaluation_rows,
-    events_within_radius,
     flood_rows,
     heat_rows,
     land_cells,
@@ -34,9 +33,11 @@ from pipelines.featurize import build_features
 from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES, city_template, log
 from pipelines.registry import register
 from pipelines.storage import sha256_file
+from pipelines.truth import truth_flood_near
 
 
-def _training_inputs(config: CityConfig, paths: dict[str, Path]):
+def training_inputs(config: CityConfig, paths: dict[str, Path]):
+    """Static features, drivers (issue_date, lead, y, x), land cells and their lon/lat arrays."""
     static = xr.load_dataset(paths["static"])
     drivers = xr.load_dataset(paths["drivers"])
     cells = land_cells(static)
@@ -45,7 +46,8 @@ def _training_inputs(config: CityConfig, paths: dict[str, Path]):
     return static, drivers, cells, lonlat
 
 
-def _with_xy(frame: pd.DataFrame, crs: str) -> pd.DataFrame:
+def with_xy(frame: pd.DataFrame, crs: str) -> pd.DataFrame:
+    """`frame` with x_m, y_m: its lon/lat projected to the grid CRS."""
     x, y = project_points(frame["lon"], frame["lat"], crs)
     return frame.assign(x_m=x, y_m=y)
 
@@ -69,14 +71,11 @@ def _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue
     day. The reference climatology is the truth's rate over the training period's days (all, wet).
     None without a truth file (a real city).
     """
-    path = config.truth_dir / "flood.nc"
-    if not path.exists():
+    found = truth_flood_near(config)
+    if found is None:
         return None
-    with xr.open_dataset(path) as truth:
-        days = pd.DatetimeIndex(truth.time.values)
-        flooded = truth["flooded"].values.astype(bool)
-    near = events_within_radius(flooded, config.flood.label_radius_m / config.grid.resolution_m)
-    land = near.reshape(len(days), -1)[:, cells["cell"].to_numpy()]
+    days, near = found
+    land = near[:, cells["cell"].to_numpy()]
     train_days = pd.DatetimeIndex(np.unique(issue_dates[split_rows["issue_index"][split_rows["split"] == "train"]]))
     day_wet = pd.Series(_wet_days(config, days), index=days)
     in_train = days.isin(train_days)
@@ -86,7 +85,7 @@ def _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue
     target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
     rows = rows[target.isin(days)].reset_index(drop=True)
     target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
-    observed = near.reshape(len(days), -1)[days.get_indexer(target), rows["cell"].to_numpy()].astype(float)
+    observed = near[days.get_indexer(target), rows["cell"].to_numpy()].astype(float)
     frame = with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
     forecasts = {name: forecast(frame) for name, forecast in forecasters.items()}
     return evaluate_flood(forecasts, frame, observed, climatology, threshold=config.flood.default_threshold,
@@ -104,9 +103,9 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     blocks, against the flood reports and, where the demo truth exists, against the truth.
     """
     flood = config.flood
-    _, drivers, cells, lonlat = _training_inputs(config, paths)
+    _, drivers, cells, lonlat = training_inputs(config, paths)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
-    reports = _with_xy(bundle_io.read_flood_events(config.bundle_dir), config.grid.crs)
+    reports = with_xy(bundle_io.read_flood_events(config.bundle_dir), config.grid.crs)
     flooded = cells_near_reports(reports, cells, flood.label_radius_m)
     rng = np.random.default_rng(config.train.seed)
     rows = flood_rows(issue_dates, config.lead_days, cells, flooded,
@@ -191,9 +190,9 @@ def train_heat(config: CityConfig, paths: dict[str, Path]) -> dict:
 
     Station records pass quality control first; rejected stations are logged with the reason.
     """
-    _, drivers, cells, lonlat = _training_inputs(config, paths)
+    _, drivers, cells, lonlat = training_inputs(config, paths)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
-    raw = _with_xy(bundle_io.read_temperature_obs(config.bundle_dir), config.grid.crs)
+    raw = with_xy(bundle_io.read_temperature_obs(config.bundle_dir), config.grid.crs)
     obs, qc = station_quality(raw)
     for station in qc[qc["rejected"]].itertuples():
         log(f"heat QC: station {station.station_id} rejected: {station.reason}")
