@@ -47,18 +47,23 @@ def spatial_blocks(x_m: np.ndarray, y_m: np.ndarray, *, block_m: float) -> np.nd
     return row * 1_000_003 + col  # a prime stride: distinct (row, col) give distinct ids
 
 
+def _held_out_ids(ids: np.ndarray, *, share: float, seed: int, what: str) -> np.ndarray:
+    """A seeded `share` of the distinct `ids` (at least one, never all), sorted."""
+    if not 0 < share < 1:
+        raise ValueError(f"`share` must be inside (0, 1), got {share}")
+    distinct = np.unique(ids)
+    if distinct.size < 2:
+        raise ValueError(f"{distinct.size} {what}(s): at least 2 are needed to hold one out")
+    n_out = min(distinct.size - 1, max(1, round(share * distinct.size)))
+    return np.sort(np.random.default_rng(seed).permutation(distinct)[:n_out])
+
+
 def held_out_blocks(blocks: np.ndarray, *, share: float, seed: int) -> np.ndarray:
     """Block ids held out of training: a seeded `share` of the distinct ids in `blocks` (at least one).
 
     At least one block always stays in training.
     """
-    if not 0 < share < 1:
-        raise ValueError(f"`share` must be inside (0, 1), got {share}")
-    ids = np.unique(blocks)
-    if ids.size < 2:
-        raise ValueError(f"{ids.size} spatial block(s): at least 2 are needed to hold one out")
-    n_out = min(ids.size - 1, max(1, round(share * ids.size)))
-    return np.sort(np.random.default_rng(seed).permutation(ids)[:n_out])
+    return _held_out_ids(blocks, share=share, seed=seed, what="spatial block")
 
 
 def blocked_split(time_part: np.ndarray, held_out: np.ndarray) -> np.ndarray:
@@ -79,11 +84,4 @@ def station_holdout(station_ids: np.ndarray, *, share: float, seed: int) -> np.n
     Stations are drawn by a seeded shuffle of their sorted ids, so the same ids give the same
     holdout on any machine; at least one station always stays in training.
     """
-    if not 0 < share < 1:
-        raise ValueError(f"`share` must be inside (0, 1), got {share}")
-    stations = np.unique(station_ids)
-    if stations.size < 2:
-        raise ValueError(f"{stations.size} station(s): at least 2 are needed to hold one out")
-    n_out = min(stations.size - 1, max(1, round(share * stations.size)))
-    held = np.random.default_rng(seed).permutation(stations)[:n_out]
-    return np.isin(station_ids, held)
+    return np.isin(station_ids, _held_out_ids(station_ids, share=share, seed=seed, what="station"))
