@@ -66,6 +66,27 @@ class GridConfig(_Strict):
         return self
 
 
+class DemoClimate(_Strict):
+    """The demo weather's climate: a station record shipped in pipelines/data, or one made up from it.
+
+    With the defaults this is the record. Any other setting invents a climate that no station
+    measured (pipelines/sources/demo_weather.py: `climatology`): seasons moved, rain scaled,
+    temperatures offset.
+    """
+
+    record: Literal["bayan-lepas"] = Field("bayan-lepas", description="MetMalaysia Bayan Lepas, 2013-2022")
+    shift_months: int = Field(0, ge=0, le=11, description="every season falls this many months later; "
+                              "3 moves the record's Sep-Nov wet season to Dec-Feb")
+    rain_scale: float = Field(1.0, gt=0, le=3, description="factor on each month's rain total (wet days "
+                              "rain harder; their frequency is the record's)")
+    tas_offset_degC: float = Field(0.0, ge=-5, le=5, description="added to every daily mean temperature")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _record_by_name(cls, value: object) -> object:
+        return {"record": value} if isinstance(value, str) else value  # `climate: bayan-lepas`
+
+
 class DemoSource(_Strict):
     kind: Literal["demo"]
     seed: int = Field(ge=0)
@@ -73,7 +94,8 @@ class DemoSource(_Strict):
     end: dt.date = Field(description="last issue date; history runs to its start")
     coastline: Literal["penang", "synthetic"] = "synthetic"
     assets: str = Field(description="'george-town' for the packaged sites, or a CSV path")
-    climate: Literal["bayan-lepas"] = "bayan-lepas"
+    climate: DemoClimate = Field(DemoClimate(), description="'bayan-lepas', or a mapping that makes up a "
+                                 "climate from that record (DemoClimate)")
     regional_spacing_deg: float = Field(0.05, gt=0, le=1, description="regional weather grid step")
 
     @model_validator(mode="after")
@@ -135,7 +157,7 @@ class FloodConfig(_Strict):
     label_radius_m: float = Field(90, gt=0, le=5000, description="a report floods cells this close")
     negatives_per_positive: int = Field(20, ge=1, le=1000)
     default_threshold: float = Field(
-        0.05, gt=0, lt=1, description="alert at this chance of a flood report within label_radius_m"
+        0.05, gt=0, lt=1, description="alert at this chance of a flood within label_radius_m"
     )
     calibration_days: int = Field(
         90, ge=0, description="issue days before the holdout on which probabilities are calibrated")
@@ -143,6 +165,10 @@ class FloodConfig(_Strict):
     holdout_block_share: float = Field(
         0.3, gt=0, lt=1, description="share of blocks kept out of training, scored in valid/test periods")
     wet_day_mm: float = Field(20, gt=0, description="regional observed 24 h rain of a 'wet day' for scores")
+    report_rate: float = Field(
+        1.0, gt=0, le=1,
+        description=("share of floods (cell-days with a flooded cell within label_radius_m) that the inventory "
+                     "reports, from a completeness check independent of training; 1 forecasts reported floods"))
 
 
 class HeatConfig(_Strict):
@@ -279,6 +305,30 @@ class BacktestConfig(_Strict):
         return value
 
 
+class RunnerConfig(_Strict):
+    """Where the flows' tasks run (docs/scaling.md): in the flow's process, or on a Dask cluster."""
+
+    kind: Literal["local", "dask"] = Field("local", description="local: one task at a time in the flow's "
+                                           "process; dask: prefect-dask's DaskTaskRunner, lightgbm.dask")
+    address: str | None = Field(None, pattern=r"^[a-z]+://\S+$", description="scheduler of a running Dask "
+                                "cluster, e.g. tcp://10.0.0.5:8786; default: a LocalCluster for the run")
+    n_workers: int = Field(2, ge=1, le=512, description="worker processes of the LocalCluster")
+    threads_per_worker: int = Field(1, ge=1, le=256, description="threads of each LocalCluster worker")
+    tile_cells: int = Field(250_000, ge=100, description="city cells per forecast task: tiles of whole rows of "
+                            "about this many cells, so that a worker's memory does not grow with the area")
+
+    @model_validator(mode="after")
+    def _settings_of_the_kind(self) -> RunnerConfig:
+        given = self.model_fields_set - {"kind"}
+        if self.kind == "local" and given:
+            raise ValueError(f"{', '.join(sorted(given))} apply to kind: dask only")
+        cluster = sorted(given & {"n_workers", "threads_per_worker"})
+        if self.address and cluster:
+            raise ValueError(f"{', '.join(cluster)} size the LocalCluster started when no address is given; "
+                             "a cluster at an address is sized where it runs")
+        return self
+
+
 class CityConfig(_Strict):
     city: CityInfo
     grid: GridConfig
@@ -291,6 +341,7 @@ class CityConfig(_Strict):
     alerts: AlertConfig
     output: OutputConfig = OutputConfig()
     backtest: BacktestConfig = BacktestConfig()
+    runner: RunnerConfig = RunnerConfig()
     schedule_cron: str = Field("0 5 * * *", description="daily_forecast schedule, local time")
 
     @property

@@ -18,7 +18,7 @@ from pipelines import bundle as bundle_io
 from pipelines.config import CityConfig, LiveSource, load_city_config
 from pipelines.flow_common import log, provenance
 from pipelines.sources import copernicus_dem, live, live_refresh, open_meteo, osm, user_files
-from pipelines.sources.demo import generate_demo_bundle
+from pipelines.sources.demo import GENERATOR_VERSION, generate_demo_bundle
 
 LIVE_ATTRIBUTION = [open_meteo.LICENCE, osm.LICENCE, copernicus_dem.LICENCE]
 
@@ -33,9 +33,11 @@ def generate_demo(config: CityConfig) -> Path:
         "end": source.end.isoformat(), "seed": source.seed, "timezone": config.city.timezone,
         "coastline": source.coastline, "assets": source.assets,
         "regional_spacing_deg": source.regional_spacing_deg, "lead_days": config.lead_days,
+        "climate": source.climate.model_dump(),
     }
     marker = config.bundle_dir / "provenance.json"
-    if marker.exists() and provenance(config.bundle_dir).get("generator_arguments") == arguments:
+    made = provenance(config.bundle_dir) if marker.exists() else {}
+    if made.get("generator_arguments") == arguments and made.get("generator_version") == GENERATOR_VERSION:
         log(f"demo bundle {config.bundle_dir} is up to date; nothing to generate")
         return config.bundle_dir
     summary = generate_demo_bundle(  # records `arguments` and the time zone in provenance.json

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -34,6 +35,7 @@ from pipelines.storage import sha256_file, write_atomic, write_text_atomic
 
 GENERATOR = "pipelines.sources.demo"
 FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
+GENERATOR_VERSION = 2  # bump whenever the same arguments give a different world (2: report date errors)
 _STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations")
 ATTRIBUTION = (
     ("Climate calibration: MetMalaysia Bayan Lepas station record (daily 2021-2022, monthly 2013-2022). "
@@ -47,6 +49,7 @@ ATTRIBUTION = (
     "assets approximate George Town's UNESCO zones, whose official outline is not public."),
     "Everything else (terrain, waterways, buildings, weather, forecasts, observations) is synthetic.",
 )
+RECORD_CLIMATE = MappingProxyType({"record": "bayan-lepas"})  # the climate of the record itself
 
 
 class _Stopwatch:
@@ -68,7 +71,7 @@ def generate_demo_bundle(
     bounds: tuple[float, float, float, float], resolution_m: float,
     start: dt.date, end: dt.date, seed: int, timezone: str,
     coastline: Literal["penang", "synthetic"], assets: str,
-    regional_spacing_deg: float, lead_days: int,
+    regional_spacing_deg: float, lead_days: int, climate: Mapping[str, str | float] = RECORD_CLIMATE,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict:
     """Write the demo world's bundle to `bundle_dir` and its truth to `truth_dir`; return a summary.
@@ -77,8 +80,9 @@ def generate_demo_bundle(
     forecasts are issued at local midnight of every day from `start` + 3 to `end`; the truth
     covers `start` .. `end` + `lead_days` - 1, so the last forecast can be scored; observations
     cover the history's days. `assets` is "george-town" or a CSV path (name, lon, lat,
-    category, optional id). The summary counts files, days, reports and stations, and gives
-    the seconds per stage.
+    category, optional id). `climate` holds the keyword arguments of `demo_weather.climatology`:
+    the record, or a climate made up from it. The summary counts files, days, reports and
+    stations, and gives the seconds per stage.
     """
     if end < start + dt.timedelta(days=FIRST_ISSUE_AFTER_DAYS):
         raise ValueError(f"`end` must be at least {FIRST_ISSUE_AFTER_DAYS} days after `start`")
@@ -88,6 +92,7 @@ def generate_demo_bundle(
     seeds = np.random.SeedSequence(seed).spawn(len(_STREAMS))
     streams = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
     clock = _Stopwatch(progress)
+    climatology = demo_weather.climatology(**climate)  # a misspelt or invalid setting fails here, early
     template = grid_template(crs, bounds, resolution_m)
     history_days = (end - start).days
     truth_days = history_days + lead_days  # the last forecast's lead days are scored too
@@ -102,8 +107,7 @@ def generate_demo_bundle(
         lat, lon = demo_weather.regional_axes((float(lon.min()), float(lon.max())),
                                               (float(lat.min()), float(lat.max())), regional_spacing_deg)
         weather = demo_weather.simulate_regional_weather(
-            lat, lon, start, truth_days + 1, timezone, streams["weather"],
-            demo_weather.bayan_lepas_climatology())
+            lat, lon, start, truth_days + 1, timezone, streams["weather"], climatology)
         before_issue = weather.time < np.datetime64(demo_weather.local_midnight_utc(end, timezone))
         history = weather.sel(time=before_issue)
         written.append(demo_io.write_history(bundle_dir / "weather/history.nc", history))
@@ -138,6 +142,7 @@ def generate_demo_bundle(
             "resolution_m": float(resolution_m), "start": start.isoformat(), "end": end.isoformat(),
             "seed": seed, "timezone": timezone, "coastline": coastline, "assets": assets,
             "regional_spacing_deg": float(regional_spacing_deg), "lead_days": lead_days,
+            "climate": dict(climate),
         }
         _write_provenance(bundle_dir, written, forecast_hashes, seed, arguments)
 
@@ -193,6 +198,16 @@ def _write_static(bundle_dir: Path, world: demo_static.StaticWorld) -> list[Path
     ]
 
 
+def _climate_note(climate: Mapping[str, str | float]) -> list[str]:
+    """A line saying that the climate is made up, when `climate` transforms the record."""
+    shift, scale, offset = (climate.get(name, default) for name, default in
+                            (("shift_months", 0), ("rain_scale", 1.0), ("tas_offset_degC", 0.0)))
+    if (shift, scale, offset) == (0, 1.0, 0.0):
+        return []
+    return [f"The weather's climate is made up: the {climate['record']} record with every season {shift} months "
+            + f"later, rain x {scale:g} and daily mean temperature {offset:+g} degC. No station measured it."]
+
+
 def _write_provenance(bundle_dir: Path, written: list[Path], forecast_hashes: dict[str, str], seed: int,
                       arguments: dict) -> None:
     """provenance.json: an entry with sha256 per file, the generator's arguments and attribution."""
@@ -202,9 +217,10 @@ def _write_provenance(bundle_dir: Path, written: list[Path], forecast_hashes: di
              for path in written}
     files["weather/forecasts/"] = entry | {"files": dict(sorted(forecast_hashes.items()))}
     record = {
-        "bundle_version": 1, "city": arguments["city_slug"], "source": "demo", "created": created,
+        "bundle_version": 1, "generator_version": GENERATOR_VERSION, "city": arguments["city_slug"],
+        "source": "demo", "created": created,
         "timezone": arguments["timezone"],
-        "generator_arguments": arguments, "attribution": list(ATTRIBUTION),
+        "generator_arguments": arguments, "attribution": [*ATTRIBUTION, *_climate_note(arguments["climate"])],
         "files": dict(sorted(files.items())),
     }
     write_text_atomic(bundle_dir / "provenance.json", json.dumps(record, indent=2, sort_keys=True))

@@ -2,7 +2,8 @@
 
 Flood reports come from people: a flooded day gets more reports the more flooded cells lie in
 built-up places near streets, floods in empty places often go unreported, positions are off by
-about 20 m, depths are guesses, and a few reports a year are false (on heavy-rain days).
+about 20 m, depths are guesses, about one report in six carries the wrong date (mostly the next
+day's, as people report the morning after), and a few reports a year are false (on heavy-rain days).
 Temperature stations sit next to some heritage assets and across the grid; they read the
 cell's true tasmax with a small calibration offset and 0.3 degC sensor noise, and miss about
 5 % of days. Two of them are faulty, as low-cost networks are: one logger gets stuck on its
@@ -23,6 +24,7 @@ _POSITION_NOISE_M = 20.0
 _FALSE_REPORTS_PER_KM2_YEAR = 0.1  # about 3 a year over George Town's 30 km2 of land
 _REPORTS_PER_EXPOSED_CELL = 0.08  # a flooded street block (exposure 1) is reported about 1 time in 12
 _MAX_REPORTS_PER_DAY = 80.0  # a city-wide flood: the hotline and social media saturate
+_DATE_ERRORS = {-1: 0.03, 1: 0.12, 2: 0.02}  # days off the flood's date: share of reports
 
 
 def _lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +62,9 @@ def flood_reports(
         return pd.DataFrame({"date": [], "lon": [], "lat": [], "depth_cm": [], "source": []})
 
     day, cell, depth = (np.concatenate(column) for column in zip(*rows, strict=True))
+    shifts = np.array([0, *_DATE_ERRORS])
+    shares = np.array([1 - sum(_DATE_ERRORS.values()), *_DATE_ERRORS.values()])
+    day = np.clip(day + rng.choice(shifts, size=day.size, p=shares), 0, n_days - 1)
     offset = (rng.uniform(-0.5, 0.5, (2, day.size)) * resolution_m  # anywhere in the cell
               + rng.normal(0, _POSITION_NOISE_M, (2, day.size)))
     lon, lat = _lonlat(cell_x[cell] + offset[0], cell_y[cell] + offset[1], crs)

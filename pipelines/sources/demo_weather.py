@@ -4,13 +4,15 @@ Rain follows the MetMalaysia Bayan Lepas record shipped in pipelines/data: each 
 expected total is the 2013-2022 monthly mean, the wet-day (>= 0.1 mm) frequency comes from the
 2021-2022 daily record, and wet-day amounts are gamma with shape 0.5, which reproduces the
 record's median, 90th and 99th percentiles. Daily mean temperature follows the monthly record.
+`climatology` can also make up another climate from the record (seasons shifted, rain scaled,
+temperature offset) for a second, differently built demo city; that climate is no place's record.
 Times are UTC; each value is the mean over the hour starting at its time stamp.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,8 @@ _EPOCH = np.datetime64("2000-01-01T00:00")  # tide phases are fixed at this UTC 
 _TIDE = (("M2", 12.4206012, 0.60, 0.0), ("S2", 12.0, 0.29, 1.1), ("N2", 12.65834751, 0.11, 5.2),
          ("K1", 23.93446966, 0.10, 2.3), ("O1", 25.81934166, 0.05, 4.0))
 _WIND_BY_MONTH = np.array([3.0, 3.2, 2.8, 2.3, 2.2, 2.6, 2.7, 2.7, 2.5, 2.2, 2.1, 2.6])  # m s-1
+_TAS_DAY_RANGE_DEGC = (25.3, 30.7)  # daily means of the Bayan Lepas record, 2021-2022: 25.1-30.5
+RECORDS = ("bayan-lepas",)  # station records shipped in pipelines/data
 
 VARIABLE_ATTRS = {
     "pr": {"units": "mm h-1", "standard_name": "precipitation_flux",
@@ -51,6 +55,8 @@ class Climatology:
     rain_mm: np.ndarray  # mean monthly total
     wet_fraction: np.ndarray  # fraction of days with >= 0.1 mm
     tas_mean_degC: np.ndarray  # mean of daily mean temperature
+    wind_m_s: np.ndarray = field(default_factory=_WIND_BY_MONTH.copy)  # mean wind speed at 10 m, m s-1
+    tas_day_range_degC: tuple[float, float] = _TAS_DAY_RANGE_DEGC  # daily mean temperature stays inside
 
 
 def bayan_lepas_climatology() -> Climatology:
@@ -62,6 +68,34 @@ def bayan_lepas_climatology() -> Climatology:
     wet = (daily["rainfall_mm"] >= _WET_DAY_MM).groupby(daily["date"].dt.month).mean().to_numpy()
     wet = 0.5 * wet + 0.25 * (np.roll(wet, 1) + np.roll(wet, -1))  # two years are few: smooth
     return Climatology(means["rainfall_mm"].to_numpy(), wet, means["temp_mean_c"].to_numpy())
+
+
+def climatology(
+    record: str = "bayan-lepas", *, shift_months: int = 0, rain_scale: float = 1.0, tas_offset_degC: float = 0.0
+) -> Climatology:
+    """The monthly climate of a shipped station `record`, or a climate made up from it.
+
+    Every season (rain, wet-day frequency, temperature, wind) falls `shift_months` later
+    (3 moves Bayan Lepas's September-November wet season to December-February); each month's
+    rain total is multiplied by `rain_scale` on unchanged wet-day frequencies, so wet days
+    rain harder; daily mean temperatures and their bounds move by `tas_offset_degC`. With the
+    defaults this is the record itself. A transformed climate is invented, not measured.
+    """
+    if record not in RECORDS:
+        raise ValueError(f"`record` must be one of {list(RECORDS)}, got {record!r}")
+    if not 0 <= shift_months <= 11:
+        raise ValueError(f"`shift_months` must be 0..11, got {shift_months}")
+    if not rain_scale > 0:
+        raise ValueError(f"`rain_scale` must be > 0, got {rain_scale}")
+    base = bayan_lepas_climatology()
+    low, high = base.tas_day_range_degC
+    return Climatology(
+        rain_mm=np.roll(base.rain_mm, shift_months) * rain_scale,
+        wet_fraction=np.roll(base.wet_fraction, shift_months),
+        tas_mean_degC=np.roll(base.tas_mean_degC, shift_months) + tas_offset_degC,
+        wind_m_s=np.roll(base.wind_m_s, shift_months),
+        tas_day_range_degC=(low + tas_offset_degC, high + tas_offset_degC),
+    )
 
 
 def regional_axes(
@@ -233,7 +267,8 @@ def simulate_regional_weather(
                          np.r_[climate.tas_mean_degC[-1], climate.tas_mean_degC, climate.tas_mean_degC[0]])
     anomaly = _ar1(rng, n_days, 0.75)
     tas_day = np.clip(clim_tas[:, None] + 0.45 * anomaly[:, None] + 0.15 * rng.standard_normal(rain_day.shape)
-                      - 1.0 * np.tanh(rain_day / 25) + 0.2, 25.3, 30.7)  # +0.2: rainy days were in the record
+                      - 1.0 * np.tanh(rain_day / 25) + 0.2,  # +0.2: rainy days were in the record
+                      *climate.tas_day_range_degC)
     day_range = np.clip(8.0 - 4.0 * np.tanh(rain_day / 20) + 0.6 * rng.standard_normal(rain_day.shape), 3, 11)
     rain_cooling = 1.5 * np.tanh(pr / 8)
     tas = tas_day[day] + day_range[day] * _diurnal_shape(local_hour)[:, None] - rain_cooling
@@ -243,7 +278,7 @@ def simulate_regional_weather(
     hurs = np.clip(rh_day[day] - 4.0 * (tas - tas_day[day]) + 10 * np.tanh(pr / 3), 40, 100)
 
     breeze = 1.3 * np.clip(np.sin(np.pi * (local_hour - 10) / 10), 0, None)
-    wind_day = _WIND_BY_MONTH[months - 1] * np.exp(0.25 * _ar1(rng, n_days, 0.6) - 0.25**2 / 2)
+    wind_day = climate.wind_m_s[months - 1] * np.exp(0.25 * _ar1(rng, n_days, 0.6) - 0.25**2 / 2)
     gusts = np.exp(0.2 * rng.standard_normal(pr.shape) - 0.02)
     sfc_wind = np.clip((wind_day[day][:, None] + breeze[:, None]) * gusts + 2 * np.tanh(pr / 10), 0.2, 20)
 
