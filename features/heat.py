@@ -10,21 +10,37 @@ from __future__ import annotations
 
 import numpy as np
 import thermofeel
+import thermofeel.approximations
 import xarray as xr
 
 from features.grid import require_units
 
 _KELVIN = 273.15
 _SEA_LEVEL_HPA = 1013.25
+_BLOCK = 65_536  # elements per call of an iterative solver: its arrays stay in cache, its loop stops early
 
 
 def _apply(func, *arrays: xr.DataArray) -> xr.DataArray:
-    """`func` of numpy arrays applied element-wise to broadcast `arrays`; Dask-friendly."""
+    """`func` of numpy arrays applied element-wise to broadcast `arrays`, _BLOCK elements at a time.
+
+    Dask-friendly. thermofeel's Liljegren solvers iterate until every element of a call has
+    converged, so blocks also spare the easy elements the iterations of the hardest.
+    """
     def call(*values: np.ndarray) -> np.ndarray:
-        values = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in values))
-        return np.asarray(func(*(np.atleast_1d(v) for v in values))).reshape(values[0].shape)
+        flat = [v.ravel() for v in np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in values))]
+        out = np.empty(flat[0].size)
+        for start in range(0, flat[0].size, _BLOCK):
+            block = slice(start, start + _BLOCK)
+            out[block] = func(*(v[block] for v in flat))
+        return out.reshape(np.broadcast_shapes(*(np.shape(v) for v in values)))
 
     return xr.apply_ufunc(call, *arrays, dask="parallelized", output_dtypes=[float])
+
+
+def _require_fraction(layer: xr.DataArray, name: str) -> None:
+    require_units(layer, "1", name)
+    if ((layer < 0) | (layer > 1)).any():
+        raise ValueError(f"`{name}` must lie in [0, 1], got values from {float(layer.min())} to {float(layer.max())}")
 
 
 def dew_point(tas: xr.DataArray, hurs: xr.DataArray) -> xr.DataArray:
@@ -84,27 +100,61 @@ def heat_index(tas: xr.DataArray, hurs: xr.DataArray) -> xr.DataArray:
         units="degC", long_name="heat index (NWS, apparent temperature in the shade)")
 
 
+def solar_noon_cos_zenith(lat: xr.DataArray, day_of_year: xr.DataArray) -> xr.DataArray:
+    """Cosine of the sun's zenith angle at local solar noon (unitless, 0 in polar night).
+
+    `lat` in degrees_north; `day_of_year` 1..366 (units '1'). Declination from Spencer's
+    Fourier series (Spencer 1971, Search 2(5), 172), good to about 0.05 degrees.
+    """
+    require_units(lat, "degrees_north", "lat")
+    require_units(day_of_year, "1", "day_of_year")
+    angle = 2 * np.pi * (day_of_year - 1) / 365
+    declination = (0.006918 - 0.399912 * np.cos(angle) + 0.070257 * np.sin(angle)
+                   - 0.006758 * np.cos(2 * angle) + 0.000907 * np.sin(2 * angle)
+                   - 0.002697 * np.cos(3 * angle) + 0.00148 * np.sin(3 * angle))  # radians
+    cos_zenith = np.cos(np.deg2rad(lat) - declination).clip(min=0).rename("cos_zenith")
+    cos_zenith.attrs = {"units": "1", "long_name": "cosine of the solar zenith angle at local solar noon"}
+    return cos_zenith
+
+
+def direct_beam_fraction(rsds: xr.DataArray, cos_zenith: xr.DataArray, day_of_year: xr.DataArray) -> xr.DataArray:
+    """Share (0..1) of the shortwave radiation `rsds` (W m-2) in the direct beam, sun at `cos_zenith`.
+
+    Estimated from the clearness index (rsds over the radiation at the top of the atmosphere)
+    by the Erbs et al. (1982) decomposition, Solar Energy 28, 293-302 (thermofeel's
+    approximate_fdir_erbs): near 0.8 under a clear tropical sky, 0 under thick cloud or no sun.
+    """
+    require_units(rsds, "W m-2", "rsds")
+    _require_fraction(cos_zenith, "cos_zenith")
+    require_units(day_of_year, "1", "day_of_year")
+    direct = _apply(lambda sw, cz, doy: thermofeel.approximations.approximate_fdir_erbs(sw, cz, doy=doy),
+                    rsds, cos_zenith, day_of_year)
+    share = (direct / rsds.where(rsds > 0)).fillna(0.0).where(rsds.notnull() & cos_zenith.notnull())
+    return share.rename("direct_fraction").assign_attrs(
+        units="1", long_name="fraction of the shortwave radiation in the direct beam")
+
+
 def wet_bulb_globe_temperature(
-    tas: xr.DataArray, hurs: xr.DataArray, wind: xr.DataArray, rsds: xr.DataArray, *,
-    cos_zenith: float, direct_fraction: float, pressure_hPa: float = _SEA_LEVEL_HPA,
+    tas: xr.DataArray, hurs: xr.DataArray, wind: xr.DataArray, rsds: xr.DataArray,
+    cos_zenith: xr.DataArray, direct_fraction: xr.DataArray, *, pressure_hPa: float = _SEA_LEVEL_HPA,
 ) -> xr.DataArray:
     """Outdoor wet bulb globe temperature in degC, Liljegren's method (as KNMI runs it).
 
     From air temperature (degC), humidity (%), 10 m wind (m s-1) and the shortwave radiation
     on the ground at that moment (`rsds`, W m-2) with the sun at `cos_zenith` and a
-    `direct_fraction` of it in the direct beam: the globe and natural wet bulb are solved from
-    their energy balances (Liljegren et al. 2008, J. Occup. Environ. Hyg. 5, 645-655; thermofeel's
-    calculate_wbgt_liljegren). NaN where the solver does not converge.
+    `direct_fraction` of it in the direct beam (both unitless, 0..1): the globe and natural
+    wet bulb are solved from their energy balances (Liljegren et al. 2008, J. Occup. Environ.
+    Hyg. 5, 645-655; thermofeel's calculate_wbgt_liljegren). NaN where the solver does not converge.
     """
     require_units(tas, "degC", "tas")
     require_units(hurs, "%", "hurs")
     require_units(wind, "m s-1", "wind")
     require_units(rsds, "W m-2", "rsds")
-    if not (0 <= cos_zenith <= 1 and 0 <= direct_fraction <= 1):
-        raise ValueError(f"`cos_zenith` and `direct_fraction` must lie in [0, 1], got {cos_zenith}, {direct_fraction}")
-    wbgt_k = _apply(lambda t, rh, va, sw: thermofeel.calculate_wbgt_liljegren(
-        t + _KELVIN, rh, np.full_like(t, pressure_hPa), va, sw, np.full_like(t, direct_fraction),
-        np.full_like(t, cos_zenith)), tas, hurs, wind, rsds)
+    _require_fraction(cos_zenith, "cos_zenith")
+    _require_fraction(direct_fraction, "direct_fraction")
+    wbgt_k = _apply(lambda t, rh, va, sw, cz, fd: thermofeel.calculate_wbgt_liljegren(
+        t + _KELVIN, rh, np.full_like(t, pressure_hPa), va, sw, fd, cz), tas, hurs, wind, rsds, cos_zenith,
+        direct_fraction)
     return (wbgt_k - _KELVIN).rename("wbgt").assign_attrs(
         units="degC", long_name="wet bulb globe temperature (Liljegren)")
 

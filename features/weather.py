@@ -12,7 +12,7 @@ import xarray as xr
 
 from features.grid import require_units
 
-_CANONICAL_UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "zos": "m"}
+_CANONICAL_UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "rsds": "W m-2", "zos": "m"}
 _ANTECEDENT_HOURS = 72
 _WETNESS_DECAY_PER_DAY = 0.85  # share of a day's rain still wetting the ground a day later
 _HIGH_TIDE_SHARE = 0.75  # "high tide": the top quarter of the day's tidal range
@@ -31,6 +31,7 @@ DRIVERS = {  # name: (units, long_name)
     "tasmin_regional_degC": ("degC", "regional daily minimum air temperature"),
     "hurs_mean_pct": ("%", "regional daily mean relative humidity"),
     "wind_mean_m_s": ("m s-1", "regional daily mean wind speed"),
+    "rsds_max_W_m2": ("W m-2", "regional largest hourly shortwave radiation of the day (the sun at midday)"),
 }
 DRIVER_NAMES = tuple(DRIVERS)
 
@@ -38,7 +39,7 @@ DRIVER_NAMES = tuple(DRIVERS)
 def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_days: int) -> xr.Dataset:
     """Daily drivers per lead day, dims (..., lead, y, x); `lead` counts local days from issue.
 
-    `forecast` holds hourly `pr`, `tas`, `hurs`, `sfcWind`, `zos` along `lead_time`, starting at
+    `forecast` holds hourly `pr`, `tas`, `hurs`, `sfcWind`, `rsds`, `zos` along `lead_time`, starting at
     local midnight of the issue date (any leading dims such as `issue_time` are kept).
     `antecedent_pr` is the observed rain of the 72 hours before issue, dim `hour` (-72..-1),
     with the same other dims. Windows that cross midnight or the issue time count whole:
@@ -98,6 +99,7 @@ def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_day
         "tasmin_regional_degC": by_day(ahead["tas"], "min"),
         "hurs_mean_pct": by_day(ahead["hurs"], "mean"),
         "wind_mean_m_s": by_day(ahead["sfcWind"], "mean"),
+        "rsds_max_W_m2": by_day(ahead["rsds"], "max"),
     }
     out = xr.Dataset({
         name: da.astype("float32").assign_attrs(units=DRIVERS[name][0], long_name=DRIVERS[name][1])

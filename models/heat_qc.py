@@ -21,7 +21,7 @@ _MAD_TO_SD = 1.4826  # MAD of a normal sample times this is its standard deviati
 class StationQC:
     """Thresholds of the station checks; the defaults follow CrowdQC where it gives one."""
 
-    valid_range_degC: tuple[float, float] = (10.0, 48.0)  # tasmax outside is a gross error
+    valid_range_degC: tuple[float, float] = (10.0, 48.0)  # a daily tasmax or tasmin outside is a gross error
     stuck_days: int = 4  # this many equal readings in a row are a stuck sensor
     outlier_z: float = 3.0  # |robust z| above this against the other stations that day
     max_flagged_share: float = 0.2  # a station with more flagged days is dropped whole
@@ -36,24 +36,27 @@ def _stuck(values: pd.Series, run: int) -> np.ndarray:
     return (length >= run) & values.notna().to_numpy()
 
 
-def station_quality(obs: pd.DataFrame, qc: StationQC = StationQC()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows of `obs` that pass, and one report row per station with its flags and verdict.
+def station_quality(obs: pd.DataFrame, qc: StationQC = StationQC(), *,
+                    variable: str = "tasmax") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of `obs` whose `variable` passes, and one report row per station with its flags and verdict.
 
-    `obs` has `station_id`, `date` and `tasmax` (degC), one row a station-day. The report has
+    `obs` has `station_id`, `date` and the column `variable` (degC, e.g. `tasmax` or `tasmin`),
+    one row a station-day; each variable is checked on its own (a sensor in the sun reads warm
+    afternoons, not warm nights). Rows without a value of `variable` are dropped. The report has
     `station_id`, `n_days`, `range_share`, `stuck_share`, `outlier_share`, `correlation`,
     `rejected` (bool) and `reason` ('' when kept). Robust z-scores need 3 or more stations on the
     day; with fewer the outlier check passes everyone.
     """
-    for column in ("station_id", "date", "tasmax"):
+    for column in ("station_id", "date", variable):
         if column not in obs:
             raise ValueError(f"`obs` has no column {column!r}")
     frame = obs.sort_values(["station_id", "date"], kind="stable")
-    tasmax = frame["tasmax"]
+    values = frame[variable]
     low, high = qc.valid_range_degC
-    out_of_range = tasmax.notna() & ((tasmax < low) | (tasmax > high))
-    stuck = frame.groupby("station_id", sort=False)["tasmax"].transform(
+    out_of_range = values.notna() & ((values < low) | (values > high))
+    stuck = frame.groupby("station_id", sort=False)[variable].transform(
         lambda s: pd.Series(_stuck(s, qc.stuck_days), index=s.index)).astype(bool)
-    usable = tasmax.where(tasmax.notna() & ~out_of_range & ~stuck)
+    usable = values.where(values.notna() & ~out_of_range & ~stuck)
     by_day = usable.groupby(frame["date"])
     median = by_day.transform("median")
     spread = _MAD_TO_SD * (usable - median).abs().groupby(frame["date"]).transform("median")
@@ -64,7 +67,7 @@ def station_quality(obs: pd.DataFrame, qc: StationQC = StationQC()) -> tuple[pd.
 
     rows = []
     for station, index in frame.groupby("station_id", sort=True).groups.items():
-        present = tasmax[index].notna()
+        present = values[index].notna()
         n_days = int(present.sum())
         shares = {name: float(flag[index][present].mean()) if n_days else 0.0
                   for name, flag in (("range", out_of_range), ("stuck", stuck), ("outlier", outlier))}
@@ -84,5 +87,5 @@ def station_quality(obs: pd.DataFrame, qc: StationQC = StationQC()) -> tuple[pd.
                      "correlation": correlation, "rejected": bool(reasons), "reason": "; ".join(reasons)})
     report = pd.DataFrame(rows)
     rejected = set(report.loc[report["rejected"], "station_id"])
-    passed = frame[~flagged & tasmax.notna() & ~frame["station_id"].isin(rejected)]
+    passed = frame[~flagged & values.notna() & ~frame["station_id"].isin(rejected)]
     return passed.sort_index(), report

@@ -1,4 +1,5 @@
-"""Verification of tasmax forecasts (degC): quantile forecasts and point baselines, with `scores`.
+"""Verification of daily temperature forecasts (tasmax, tasmin; degC): quantile forecasts and point
+baselines, with `scores`.
 
 CRPS of a forecast given as a few quantiles needs a whole distribution: we take the split
 normal through the quantiles (normal below the median with the spread of the lowest quantile,
@@ -16,7 +17,7 @@ import xarray as xr
 from scipy.stats import norm
 
 MEMBERS = 99  # probability levels (i - 0.5) / 99 of the quantile ensemble
-HOTTEST_SHARE = 0.1  # "hottest days": rows whose observed tasmax is in the top 10 %
+HOTTEST_SHARE = 0.1  # "hottest days": rows whose observed value is in the top 10 % (for tasmin, the warmest nights)
 
 
 def _row(values: np.ndarray) -> xr.DataArray:

@@ -151,12 +151,13 @@ def evaluation_rows(
 
 
 def heat_rows(
-    obs: pd.DataFrame, issue_dates: pd.DatetimeIndex, lead_days: int, cells: pd.DataFrame,
+    obs: pd.DataFrame, issue_dates: pd.DatetimeIndex, lead_days: int, cells: pd.DataFrame, *,
+    variable: str = "tasmax",
 ) -> pd.DataFrame:
-    """Rows (issue_index, lead, cell, station_id, tasmax) from station observations at (x_m, y_m).
+    """Rows (issue_index, lead, cell, station_id, `variable`) from station observations at (x_m, y_m).
 
-    Each station reads the nearest land cell; each observed day gives one row per lead whose
-    issue date is known.
+    Each station reads the nearest land cell; each day with a value of the column `variable`
+    (e.g. tasmax, tasmin) gives one row per lead whose issue date is known.
     """
     tree = cKDTree(np.column_stack([cells["x_m"], cells["y_m"]]))
     _, nearest = tree.query(np.column_stack([obs["x_m"], obs["y_m"]]))
@@ -164,11 +165,11 @@ def heat_rows(
     frames = []
     for lead in range(lead_days):
         issue = pd.DatetimeIndex(obs["date"]) - pd.Timedelta(days=lead)
-        keep = issue.isin(issue_dates) & obs["tasmax"].notna().values
+        keep = issue.isin(issue_dates) & obs[variable].notna().values
         frames.append(pd.DataFrame({
             "issue_index": issue_pos[issue[keep]].values, "lead": lead,
             "cell": cells["cell"].values[nearest[keep]],
-            "station_id": obs["station_id"].values[keep], "tasmax": obs["tasmax"].values[keep],
+            "station_id": obs["station_id"].values[keep], variable: obs[variable].values[keep],
         }))
     return pd.concat(frames, ignore_index=True).sort_values(["issue_index", "lead", "station_id"],
                                                             kind="stable").reset_index(drop=True)

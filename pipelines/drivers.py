@@ -12,7 +12,7 @@ import xarray as xr
 
 from features.weather import daily_drivers
 
-_VARIABLES = ("pr", "tas", "hurs", "sfcWind", "zos")
+_VARIABLES = ("pr", "tas", "hurs", "sfcWind", "rsds", "zos")
 _ANTECEDENT_HOURS = 72
 
 

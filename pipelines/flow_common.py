@@ -18,7 +18,7 @@ FLOOD_DRIVERS = [n for n in DRIVER_NAMES if DRIVERS[n][0] in ("mm", "m")]  # wat
 FLOOD_FEATURES = [*STATIC_FLOOD_FEATURES, *FLOOD_DRIVERS, *FLOOD_INTERACTIONS, "lead_days"]
 HEAT_FEATURES = [*STATIC_HEAT_FEATURES, "tasmax_regional_degC", "tasmin_regional_degC", "hurs_mean_pct",
                  "wind_mean_m_s", "rain_24h_mm", "lead_days"]
-FEATURES_VERSION = "3"  # bump when feature code changes what it computes
+FEATURES_VERSION = "4"  # bump when feature code changes what it computes
 
 
 def log(message: str) -> None:

@@ -4,14 +4,20 @@ import xarray as xr
 
 from features.weather import bilinear_weights, daily_drivers, drivers_on_city_grid, sample_bilinear
 
-UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "zos": "m"}
+UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "rsds": "W m-2", "zos": "m"}
 
 
-def forecast(pr, tas=None, lead_days=2):
+def sunshine(hours: int, peak: float = 900.0) -> np.ndarray:
+    """Hourly shortwave radiation (W m-2): a half sine from 07:00 to 19:00 peaking at `peak`."""
+    return np.clip(peak * np.sin(np.pi * (np.arange(hours) % 24 - 7) / 12), 0, None)
+
+
+def forecast(pr, tas=None, lead_days=2, rsds=None):
     """A one-point regional forecast of `lead_days` days with hourly rain `pr` (mm h-1)."""
     hours = 24 * lead_days
     values = {"pr": pr, "tas": tas if tas is not None else np.full(hours, 28.0), "hurs": np.full(hours, 80.0),
-              "sfcWind": np.full(hours, 2.0), "zos": np.sin(np.arange(hours) / 2.0)}
+              "sfcWind": np.full(hours, 2.0), "rsds": rsds if rsds is not None else sunshine(hours),
+              "zos": np.sin(np.arange(hours) / 2.0)}
     return xr.Dataset(
         {k: (("lead_time", "y", "x"), np.asarray(v, float).reshape(hours, 1, 1), {"units": UNITS[k]})
          for k, v in values.items()},
@@ -52,6 +58,13 @@ def test_temperature_and_sea_level_extremes_per_day():
     np.testing.assert_allclose(drivers["tasmin_regional_degC"], [25.0, 26.0])
     assert drivers["sea_level_max_m"].attrs["units"] == "m"
     assert all("units" in v.attrs and "long_name" in v.attrs for v in drivers.data_vars.values())
+
+
+def test_the_midday_sun_is_the_largest_hourly_radiation_of_each_day():
+    rsds = np.concatenate([sunshine(24, peak=950.0), sunshine(24, peak=300.0)])  # clear, then overcast
+    drivers = daily_drivers(forecast(np.zeros(48), rsds=rsds), antecedent(np.zeros(72)), lead_days=2).squeeze()
+    np.testing.assert_allclose(drivers["rsds_max_W_m2"], [950.0, 300.0], rtol=1e-6)
+    assert drivers["rsds_max_W_m2"].attrs["units"] == "W m-2"
 
 
 def test_wrong_units_are_refused_by_name():

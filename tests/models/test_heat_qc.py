@@ -61,3 +61,23 @@ def test_quality_control_names_a_missing_column_and_leaves_its_input_alone():
     pd.testing.assert_frame_equal(obs, before)
     with pytest.raises(ValueError, match="`obs` has no column 'tasmax'"):
         station_quality(obs.drop(columns="tasmax"))
+
+
+def test_tasmin_is_checked_on_its_own_column():
+    obs = network()
+    obs["tasmin"] = obs["tasmax"] - 7.0
+    warm_afternoons = obs["station_id"] == "S1"
+    obs.loc[warm_afternoons, "tasmax"] += 4.0  # a sensor in the sun: warm afternoons, true nights
+    stuck_nights = (obs["station_id"] == "S3") & (obs["date"] >= DAYS[10])
+    obs.loc[stuck_nights, "tasmin"] = 24.2
+    _, tasmax_report = station_quality(obs)
+    kept, tasmin_report = station_quality(obs, variable="tasmin")
+    assert set(tasmax_report.loc[tasmax_report["rejected"], "station_id"]) == {"S1"}
+    assert set(tasmin_report.loc[tasmin_report["rejected"], "station_id"]) == {"S3"}
+    assert "stuck" in tasmin_report.set_index("station_id").loc["S3", "reason"]
+    assert "S1" in set(kept["station_id"]) and "S3" not in set(kept["station_id"])
+
+
+def test_station_quality_names_a_missing_tasmin_column():
+    with pytest.raises(ValueError, match="`obs` has no column 'tasmin'"):
+        station_quality(network(), variable="tasmin")

@@ -55,6 +55,14 @@ def test_heat_rows_read_the_nearest_cell_for_each_lead():
     assert rows.iloc[0][["issue_index", "lead", "cell", "tasmax"]].tolist() == [0, 0, 2, 32.0]
 
 
+def test_heat_rows_of_tasmin_read_the_tasmin_column_and_skip_its_gaps():
+    obs = pd.DataFrame({"station_id": ["A", "A"], "date": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+                        "tasmax": [32.0, 33.0], "tasmin": [np.nan, 25.5], "x_m": [74.0, 74.0], "y_m": [16.0, 16.0]})
+    rows = heat_rows(obs, DAYS, 3, CELLS, variable="tasmin")
+    assert "tasmax" not in rows
+    assert rows[["issue_index", "lead", "tasmin"]].values.tolist() == [[0, 1, 25.5], [1, 0, 25.5]]
+
+
 def test_time_split_is_ordered_and_no_target_crosses_a_boundary():
     days = pd.date_range("2024-01-01", periods=40, freq="D")
     issue = np.repeat(np.arange(40), 3)

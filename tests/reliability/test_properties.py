@@ -18,7 +18,7 @@ from models.heat import predict_heat
 from models.heat_levels import band_level, sustained_level
 from pipelines.publish import level_from_bands
 from tests.conftest import grid
-from tests.features.test_weather import UNITS
+from tests.features.test_weather import UNITS, sunshine
 
 FEW = settings(max_examples=25, deadline=None)
 RATES = st.floats(0, 500, allow_nan=False)  # the contract's range of hourly rain, mm h-1
@@ -42,7 +42,7 @@ def test_distance_keeps_the_grid_is_zero_on_the_mask_and_in_metres(mask):
 def test_daily_drivers_keep_their_dims_units_and_signs(pr, lead_days):
     hours = 24 * lead_days
     values = {"pr": pr[72:72 + hours], "tas": np.full(hours, 28.0), "hurs": np.full(hours, 80.0),
-              "sfcWind": np.full(hours, 2.0), "zos": np.sin(np.arange(hours) / 2.0)}
+              "sfcWind": np.full(hours, 2.0), "rsds": sunshine(hours), "zos": np.sin(np.arange(hours) / 2.0)}
     forecast = xr.Dataset({k: (("lead_time", "y", "x"), v.reshape(hours, 1, 1), {"units": UNITS[k]})
                            for k, v in values.items()}, coords={"y": [5.4], "x": [100.3]})
     antecedent = xr.DataArray(pr[:72].reshape(72, 1, 1), dims=("hour", "y", "x"),

@@ -1,0 +1,59 @@
+"""tasmin beside tasmax through the flows on the second city (session fixture `run`): the card, the
+published layers, and a heat model registered before tasmin refused by the forecast."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from pipelines.config import load_city_config
+from pipelines.forecasting import heat_layers
+from pipelines.registry import RegistryError
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+QUANTILES = ("q10", "q50", "q90")
+
+
+def test_the_heat_card_holds_tasmin_models_scored_like_tasmax(run):
+    card = run["cards"]["heat"]
+    assert card["variables"] == ["tasmax", "tasmin"]
+    assert card["booster_files"] == [f"{v}_{q}" for v in card["variables"] for q in QUANTILES]
+    tasmin = card["scores"]["tasmin"]
+    assert set(tasmin["validation"]) == {"unseen_days", "unseen_stations"}
+    for by_lead in tasmin["validation"].values():
+        for forecasts in by_lead.values():
+            assert set(forecasts) == {"model", "regional", "regional_station_bias"}
+            assert {"rmse_degC", "crps_degC", "interval_coverage"} <= set(forecasts["model"])
+    assert tasmin["test"]["n_rows"] > 0 and tasmin["qc"]
+    assert card["scores"]["test"]["n_rows"] > 0  # tasmax's, as every card's headline
+
+
+def test_the_forecast_publishes_tasmin_quantiles_that_never_cross_and_stay_below_tasmax(run):
+    (path,) = run["written"]["netcdf"]
+    with xr.open_dataset(path) as forecast:
+        land = forecast["land"].values.astype(bool)
+        low, mid, high = (forecast[f"tasmin_{q}"].values[:, land] for q in QUANTILES)
+        assert np.isfinite(mid).all() and (low <= mid).all() and (mid <= high).all()
+        assert (mid < forecast["tasmax_q50"].values[:, land]).all()
+        attrs = forecast["tasmin_q50"].attrs
+        assert (attrs["units"], attrs["standard_name"], attrs["cell_methods"]) == ("degC", "air_temperature",
+                                                                                   "time: minimum")
+
+
+def test_a_heat_model_registered_before_tasmin_is_refused_by_the_forecast(run, city, tmp_path):
+    config = load_city_config(city)
+    config = config.model_copy(update={"paths": config.paths.model_copy(update={"store": tmp_path})})
+    shutil.copytree(run["store"] / "models", config.city_store / "models")
+    heat = config.city_store / "models" / "heat"
+    card_path = heat / (heat / "LATEST").read_text().strip() / "card.json"
+    card = json.loads(card_path.read_text())
+    del card["variables"]
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(RegistryError, match="card.json names no `variables` .* retrain with `warisan train`"):
+        heat_layers(config, pd.DataFrame(), dt.date(2023, 12, 31))
