@@ -27,6 +27,10 @@ def _logit(p: np.ndarray) -> np.ndarray:
 class Calibration:
     """A monotone map from raw booster output (0..1) to a population probability (0..1).
 
+    The fitted map gives the chance of a *reported* flood; dividing by `report_rate` (the share
+    of floods an inventory reports, capped at 1) turns it into the chance of a flood: the
+    positive-unlabelled correction of Elkan and Noto (2008) with a known label frequency.
+
     'platt' and 'prior': 1 / (1 + exp(-(slope * logit(raw) + intercept))), slope > 0.
     'isotonic': linear interpolation through the knots (`knots_raw`, `knots_prob`), flat beyond.
     """
@@ -36,11 +40,14 @@ class Calibration:
     intercept: float = 0.0
     knots_raw: tuple[float, ...] = ()
     knots_prob: tuple[float, ...] = ()
+    report_rate: float = 1.0  # P(report | flood): the fitted report probability is divided by it
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         if self.method == "isotonic":
-            return np.interp(np.asarray(raw, float), self.knots_raw, self.knots_prob)
-        return 1 / (1 + np.exp(-(self.slope * _logit(raw) + self.intercept)))
+            reported = np.interp(np.asarray(raw, float), self.knots_raw, self.knots_prob)
+        else:
+            reported = 1 / (1 + np.exp(-(self.slope * _logit(raw) + self.intercept)))
+        return np.minimum(reported / self.report_rate, 1.0)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from models.boosting import BoosterFit, fit_booster
 from models.calibration import Calibration, choose_calibration, prior_correction
 from models.verification import contingency_scores, flood_scores
 
@@ -37,6 +38,7 @@ def _negative_weight(table: pd.DataFrame) -> float:
 
 def train_flood_model(
     table: pd.DataFrame, features: list[str], split: np.ndarray, *, num_boost_round: int, seed: int,
+    report_rate: float = 1.0, trainer: BoosterFit = fit_booster,
 ) -> tuple[FloodModel, dict]:
     """Fit on 'train' rows with early stopping on 'valid', calibrate on 'calib'; describe the fit.
 
@@ -45,7 +47,9 @@ def train_flood_model(
     Its output is then mapped to population probabilities: by isotonic or Platt calibration,
     whichever has the lower held-out Brier score (two folds: the calibration period's first and
     second half by issue date), fitted with the sampling weights on the 'calib' rows; without
-    'calib' rows (or floods in them), by the prior correction of King and Zeng (2001).
+    'calib' rows (or floods in them), by the prior correction of King and Zeng (2001). Labels
+    are reports, so that is the chance of a reported flood; `report_rate` (the share of floods
+    reported, 0..1] turns it into the chance of a flood (see `Calibration`).
 
     `table` needs the feature columns, `label` (0/1), `weight` (negative sampling weights) and,
     for the calibration folds, `issue_index`. Returns the model and a description of the fit
@@ -58,12 +62,9 @@ def train_flood_model(
         if parts[name].empty:
             raise ValueError(f"no rows in the {name} period: cannot fit the flood model")
     params = {**FLOOD_PARAMS, "seed": seed}
-    train = lgb.Dataset(parts["train"][features], parts["train"]["label"])
-    valid = lgb.Dataset(parts["valid"][features], parts["valid"]["label"], reference=train)
-    booster = lgb.train(
-        params, train, num_boost_round=num_boost_round, valid_sets=[valid], valid_names=["valid"],
-        callbacks=[lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False)],
-    )
+    booster = trainer(params, parts["train"][features], parts["train"]["label"], num_boost_round=num_boost_round,
+                      valid=(parts["valid"][features], parts["valid"]["label"]),
+                      early_stopping_rounds=_EARLY_STOPPING_ROUNDS)
     negative_weight = _negative_weight(table)
     calib = parts["calib"]
     fit = {"climatology": float(np.average(parts["train"]["label"], weights=parts["train"]["weight"])),
@@ -76,6 +77,7 @@ def train_flood_model(
         fit["calibration_heldout_brier"] = heldout_brier
     else:
         calibration = prior_correction(negative_weight)
+    calibration = replace(calibration, report_rate=float(report_rate))
     fit["calibration"] = calibration.to_dict()
     return FloodModel(booster, calibration), fit
 
@@ -203,15 +205,20 @@ class RainRule:
         return np.where(np.asarray(rain_24h_mm) >= self.threshold_mm, self.prob_warned, self.prob_calm)
 
 
-def fit_rain_rule(rain_24h_mm: np.ndarray, label: np.ndarray, weight: np.ndarray) -> RainRule:
-    """The 24 h rain threshold (from RAIN_RULE_CANDIDATES_MM) with the best weighted CSI, and its rates."""
+def fit_rain_rule(rain_24h_mm: np.ndarray, label: np.ndarray, weight: np.ndarray, *,
+                  report_rate: float = 1.0) -> RainRule:
+    """The 24 h rain threshold (from RAIN_RULE_CANDIDATES_MM) with the best weighted CSI, and its rates.
+
+    `label` marks reported floods; the rates are divided by `report_rate` (capped at 1), as the
+    model's are, so that both forecast floods.
+    """
     def csi(threshold: float) -> float:
         value = contingency_scores(rain_24h_mm, label, weight, threshold)["csi"]
         return -1.0 if np.isnan(value) else value
 
     best = max(RAIN_RULE_CANDIDATES_MM, key=csi)
     warned = rain_24h_mm >= best
-    rate = {flag: float(np.average(label[warned == flag], weights=weight[warned == flag]))
+    rate = {flag: min(float(np.average(label[warned == flag], weights=weight[warned == flag])) / report_rate, 1.0)
             if (warned == flag).any() else 0.0 for flag in (True, False)}
     return RainRule(float(best), rate[True], rate[False])
 

@@ -48,7 +48,9 @@ def test_every_calibration_stays_in_unit_interval_and_monotone(knots, raw):
     raw = np.sort(np.array(raw))
     y = np.sort(np.array(knots))
     maps = [Calibration("isotonic", knots_raw=tuple(np.linspace(0, 1, y.size)), knots_prob=tuple(y)),
-            Calibration("platt", slope=0.7, intercept=-4.0), prior_correction(500.0)]
+            Calibration("platt", slope=0.7, intercept=-4.0), prior_correction(500.0),
+            Calibration("isotonic", knots_raw=tuple(np.linspace(0, 1, y.size)), knots_prob=tuple(y),
+                        report_rate=0.1)]
     for calibration in maps:
         prob = calibration(raw)
         assert ((prob >= 0) & (prob <= 1)).all()
@@ -73,3 +75,12 @@ def test_a_calibration_round_trips_through_a_card():
 def test_calibration_without_floods_is_refused():
     with pytest.raises(ValueError, match="no flooded rows in the calibration period"):
         choose_calibration(np.full(4, 0.1), np.zeros(4), np.ones(4), np.array([0, 0, 1, 1]))
+
+
+def test_the_report_rate_turns_a_reported_flood_chance_into_a_flood_chance_capped_at_one():
+    reported = Calibration("isotonic", knots_raw=(0.0, 1.0), knots_prob=(0.0, 0.5))
+    flood = Calibration("isotonic", knots_raw=(0.0, 1.0), knots_prob=(0.0, 0.5), report_rate=0.25)
+    raw = np.array([0.0, 0.1, 0.4, 0.5, 1.0])
+    np.testing.assert_allclose(flood(raw), np.minimum(reported(raw) / 0.25, 1.0))
+    np.testing.assert_allclose(flood(raw), [0.0, 0.2, 0.8, 1.0, 1.0])
+    assert Calibration.from_dict(flood.to_dict()) == flood

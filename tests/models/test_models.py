@@ -72,6 +72,16 @@ def test_rain_rule_picks_the_threshold_with_the_best_csi():
     np.testing.assert_allclose(rule(np.array([100.0, 0.0])), [1.0, 0.0])
 
 
+def test_the_rain_rule_forecasts_floods_when_reports_are_a_share_of_them():
+    rain = np.array([5.0, 30.0, 60.0, 80.0, 90.0, 10.0, 70.0, 75.0])
+    label = np.array([0, 0, 1, 1, 0, 0, 0, 0])
+    reported = fit_rain_rule(rain, label, np.ones(8))
+    flood = fit_rain_rule(rain, label, np.ones(8), report_rate=0.25)
+    assert flood.threshold_mm == reported.threshold_mm
+    assert flood.prob_warned == pytest.approx(min(reported.prob_warned / 0.25, 1.0))
+    assert 0 < reported.prob_warned < flood.prob_warned <= 1
+
+
 def test_heat_quantiles_never_cross_and_beat_the_raw_regional_forecast():
     table = synthetic_table()
     boosters, scores = train_heat_models(table, ["tasmax_regional_degC"], split_for(len(table)),
