@@ -108,6 +108,12 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process so far, all threads: less bent by other load than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _static_inputs(config):
     from pipelines import bundle as bundle_io
     from pipelines.flow_common import city_template
@@ -132,8 +138,9 @@ def measure_static() -> dict:
     return {"seconds": seconds, "cells": int(features["land"].size), "land_cells": int(features["land"].sum())}
 
 
-def _raw_predict_seconds(config, frame) -> tuple[float, int]:
-    """Seconds for every booster's plain predict on the frame's feature matrix (contiguous float32)."""
+def _raw_predict_seconds(config, frame) -> tuple[float, int, int]:
+    """Seconds for every booster's plain predict on the frame's feature matrix (contiguous float32),
+    the frame's rows and the number of boosters."""
     from models.tables import with_flood_interactions
     from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES
     from pipelines.registry import load_latest
@@ -146,7 +153,7 @@ def _raw_predict_seconds(config, frame) -> tuple[float, int]:
     start = time.perf_counter()
     for booster, matrix in matrices:
         booster.predict(matrix, num_iteration=booster.best_iteration or None)
-    return time.perf_counter() - start, len(frame)
+    return time.perf_counter() - start, len(frame), len(matrices)
 
 
 def measure_forecast() -> dict:
@@ -168,12 +175,12 @@ def measure_forecast() -> dict:
         static_path.parent.mkdir(parents=True, exist_ok=True)
         dataset.to_netcdf(static_path)
     issue_date = bundle_io.forecast_dates(config.bundle_dir)[-1]
-    stages = {}
+    stages, cpu = {}, {}
 
     def timed(name, call):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _cpu_s()
         out = call()
-        stages[name] = time.perf_counter() - start
+        stages[name], cpu[name] = time.perf_counter() - start, _cpu_s() - start_cpu
         return out
 
     forecast = timed("features_predict", lambda: forecasting.predict_grid.fn(config, static_path, issue_date))
@@ -193,8 +200,10 @@ def measure_forecast() -> dict:
         timed("publish", lambda: forecasting.publish_grids.fn(config, forecast, asset_levels, Path(out)))
     total = sum(stages.values())
     frame = forecasting._feature_frame(config, xr.load_dataset(static_path), issue_date)
-    raw, rows = _raw_predict_seconds(config, frame)
-    return {"seconds": total, "raw_predict_s": raw, "rows": rows, "stages": stages}
+    start_cpu = _cpu_s()
+    raw, rows, boosters = _raw_predict_seconds(config, frame)
+    return {"seconds": total, "raw_predict_s": raw, "rows": rows, "boosters": boosters, "stages": stages,
+            "cpu_s": sum(cpu.values()), "stage_cpu_s": cpu, "raw_predict_cpu_s": _cpu_s() - start_cpu}
 
 
 def measure_train(rows: int) -> dict:
@@ -289,12 +298,16 @@ def main() -> None:
         r = results["forecast"]
         ratio = r["seconds"] / r["raw_predict_s"]
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())
+        cpu = ", ".join(f"{k} {v:.1f} s" for k, v in r["stage_cpu_s"].items())
         record("forecast", r["seconds"], r["peak_mib"], r["load_1min_before"], ratio,
-               "forecast / raw LightGBM predict", f"{r['rows']} rows; {stages}")
+               "forecast / raw LightGBM predict", f"{r['rows']} rows; {stages}; cpu {r['cpu_s']:.1f} s ({cpu})")
         record("raw_predict", r["raw_predict_s"], r["peak_mib"], r["load_1min_before"],
-               detail=f"{r['rows']} rows, flood + 3 heat boosters, float32")
+               detail=f"{r['rows']} rows, {r['boosters']} boosters (flood, heat), float32; "
+                      f"cpu {r['raw_predict_cpu_s']:.1f} s")
         print(f"  daily forecast       {r['seconds']:7.1f} s  ({stages})  target <= {TARGETS['forecast_s']:.0f} s")
-        print(f"  raw LightGBM predict {r['raw_predict_s']:7.1f} s  on {r['rows']:,} rows (4 boosters)")
+        print(f"                       cpu {r['cpu_s']:.1f} s ({cpu})")
+        print(f"  raw LightGBM predict {r['raw_predict_s']:7.1f} s  on {r['rows']:,} rows ({r['boosters']} boosters);"
+              f" cpu {r['raw_predict_cpu_s']:.1f} s")
         print(f"  ratio forecast / raw {ratio:7.1f} x  target <= {TARGETS['forecast_ratio']:.0f} x;"
               f"  peak RSS {r['peak_mib']:,.0f} MiB; load {r['load_1min_before']:.2f}")
     if "static" in results:

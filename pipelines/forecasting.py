@@ -19,12 +19,19 @@ from prefect.artifacts import (
 )
 
 from features.grid import cell_lonlat
-from features.heat import heat_index, humidity_at_daily_max, observed_daily_max, wet_bulb_globe_temperature
-from features.weather import DRIVER_NAMES, DRIVERS, bilinear_weights, drivers_on_city_grid, sample_bilinear
+from features.heat import (
+    direct_beam_fraction,
+    heat_index,
+    humidity_at_daily_max,
+    observed_daily_max,
+    solar_noon_cos_zenith,
+    wet_bulb_globe_temperature,
+)
+from features.weather import DRIVER_NAMES, DRIVERS, bilinear_weights, sample_bilinear
 from models.assets import asset_alert_levels, asset_risk
 from models.calibration import Calibration
 from models.flood import FloodModel, flood_drivers, predict_flood
-from models.heat import predict_heat
+from models.heat import VARIABLES, predict_heat, quantile_name
 from models.heat_levels import RULE_FLAGS, band_level, combined_level, sustained_level
 from models.tables import land_cells, with_flood_interactions
 from pipelines import bundle as bundle_io
@@ -34,7 +41,7 @@ from pipelines.drivers import drivers_for_dates, issue_time_utc
 from pipelines.featurize import build_static_features
 from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES, city_template
 from pipelines.ingest import validate_bundle
-from pipelines.maps import render_map
+from pipelines.maps import Basemap, render_map
 from pipelines.page import write_page
 from pipelines.publish import (
     valid_day,
@@ -43,33 +50,34 @@ from pipelines.publish import (
     write_forecast_netcdf,
     write_forecast_zarr,
 )
-from pipelines.registry import load_latest
+from pipelines.registry import RegistryError, load_latest
 from pipelines.stac import forecast_item, link_latest, write_catalog, write_item
 from pipelines.storage import new_version_folder, publish_folder
+from pipelines.tiles import join_tiles, static_tiles
 
 ASSET_REACH_M = 400.0  # an asset over water (a jetty) reads the land cells this close
 
 
-# The sun at the hour of the daily maximum for WBGT: a clear tropical early afternoon, sun about
-# 25 degrees from the zenith (conservative: the drivers carry no hourly radiation yet).
-SUNNY_AFTERNOON = {"rsds": 800.0, "cos_zenith": 0.9, "direct_fraction": 0.75}
 Layers = dict[str, tuple[np.ndarray, dict]]  # name -> (one value per row of the frame, CF attrs)
 
 
 def _feature_frame(config: CityConfig, static: xr.Dataset, issue_date: dt.date) -> pd.DataFrame:
-    """One row per land cell and lead: static features, then the day's drivers at the cell."""
+    """One row per land cell and lead, lead by lead: static features, then the day's drivers at the cell.
+
+    The drivers are interpolated at the land cells only, every driver and lead in one pass.
+    """
     with bundle_io.read_history(config.bundle_dir) as history:
         drivers = drivers_for_dates(config.bundle_dir, history.load(), [issue_date],
-                                    lead_days=config.lead_days, timezone=config.city.timezone)
-    lon, lat = cell_lonlat(city_template(config))
-    on_grid = drivers_on_city_grid(drivers.isel(issue_date=0), lon, lat)
+                                    lead_days=config.lead_days, timezone=config.city.timezone).isel(issue_date=0)
     cells = land_cells(static)
-    frame = pd.concat(
-        [cells.assign(lead=lead, lead_days=lead) for lead in range(config.lead_days)], ignore_index=True
-    )
-    for name in DRIVER_NAMES:
-        frame[name] = on_grid[name].values.reshape(config.lead_days, -1)[:, cells["cell"]].ravel()
-    return frame
+    lon, lat = (a.values.ravel()[cells["cell"].to_numpy()] for a in cell_lonlat(city_template(config)))
+    regional = np.stack([drivers[name].transpose("lead", "y", "x").values for name in DRIVER_NAMES])
+    at_cells = sample_bilinear(regional, bilinear_weights(drivers.y.values, drivers.x.values, lat, lon))
+    lead = np.repeat(np.arange(config.lead_days), len(cells))
+    columns = {name: np.tile(values.to_numpy(), config.lead_days) for name, values in cells.items()}
+    columns |= {"lead": lead, "lead_days": lead}
+    columns |= {name: at_cells[k].astype("float32").ravel() for k, name in enumerate(DRIVER_NAMES)}  # (lead, cell)
+    return pd.DataFrame(columns)
 
 
 def flood_layers(config: CityConfig, frame: pd.DataFrame) -> tuple[Layers, str]:
@@ -81,8 +89,9 @@ def flood_layers(config: CityConfig, frame: pd.DataFrame) -> tuple[Layers, str]:
     boosters, card = load_latest(config.city_store / "models", "flood", FLOOD_FEATURES)
     model = FloodModel(boosters["classifier"], Calibration.from_dict(card["calibration"]))
     frame = with_flood_interactions(frame)
-    attrs = {"units": "1", "long_name": "probability of a flood reported within "
-             f"{config.flood.label_radius_m:g} m of the cell during the local day"}
+    event = "a flood" if config.flood.report_rate < 1 else "a flood reported"
+    attrs = {"units": "1", "long_name": f"probability of {event} within {config.flood.label_radius_m:g} m "
+             "of the cell during the local day", "report_rate": config.flood.report_rate}
     layers = {"flood_probability": (predict_flood(model, frame), attrs)}
     index, contribution = flood_drivers(model.booster, frame, top=3)
     flags = {"flag_values": list(range(len(FLOOD_FEATURES))), "flag_meanings": " ".join(FLOOD_FEATURES)}
@@ -94,67 +103,78 @@ def flood_layers(config: CityConfig, frame: pd.DataFrame) -> tuple[Layers, str]:
     return layers, card["version"]
 
 
-def _recent_tasmax(config: CityConfig, issue_date: dt.date | None, frame: pd.DataFrame,
-                   q50: np.ndarray) -> np.ndarray:
+def _recent_tasmax(config: CityConfig, issue_date: dt.date, frame: pd.DataFrame, q50: np.ndarray,
+                   lonlat: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """tasmax (degC) of each land cell on the sustained_days - 1 days before issue, (cells, days).
 
     The observed regional maximum (history.nc) at the cell plus the cell's urban offset today
-    (its lead-0 q50 minus the regional forecast there). NaN without an issue date.
+    (its lead-0 q50 minus the regional forecast there). `lonlat` holds the lead-0 rows' cells.
     """
     n_days = config.heat.sustained_days - 1
     lead0 = frame["lead"].to_numpy() == 0
-    if n_days == 0 or issue_date is None:
-        return np.full((int(lead0.sum()), n_days), np.nan)
+    if n_days == 0:
+        return np.full((int(lead0.sum()), 0), np.nan)
     with bundle_io.read_history(config.bundle_dir) as history:
         end = issue_time_utc([issue_date], config.city.timezone)[0]
         daily = observed_daily_max(history["tas"].load(), end.to_datetime64(), n_days)
-    lon, lat = cell_lonlat(city_template(config))
-    cells = frame["cell"].to_numpy()[lead0]
-    weights = bilinear_weights(daily.y.values, daily.x.values, lat.values.ravel()[cells], lon.values.ravel()[cells])
+    lon, lat = lonlat
+    weights = bilinear_weights(daily.y.values, daily.x.values, lat, lon)
     regional = sample_bilinear(daily.transpose("day", "y", "x").values, weights)  # (days, cells)
     offset = q50[lead0] - frame["tasmax_regional_degC"].to_numpy()[lead0]
     return (regional + offset).T
 
 
-def heat_layers(config: CityConfig, frame: pd.DataFrame, issue_date: dt.date | None = None) -> tuple[Layers, str]:
-    """tasmax quantiles, heat index and WBGT (degC) and heat levels per row from the latest heat models.
+def _on_rows(values, units: str) -> xr.DataArray:
+    return xr.DataArray(np.asarray(values, dtype=float), dims="row", attrs={"units": units})
 
-    Heat stress is read at the cell's q50 tasmax with the humidity of that hour (the regional
-    daily mean air's dew point held) and the day's mean wind; WBGT in the sun of a clear
-    afternoon (SUNNY_AFTERNOON), as NEA measures it, so cloudy days read high. The MET Malaysia rule needs tasmax held for
-    `sustained_days`: lead L counts the days L-2 .. L, the days before issue from
-    _recent_tasmax (observed regionally, shifted by the cell's offset); WBGT bands hold daily.
+
+def heat_layers(config: CityConfig, frame: pd.DataFrame, issue_date: dt.date) -> tuple[Layers, str]:
+    """tasmax and tasmin quantiles, heat index and WBGT (degC) and heat levels per row; the heat model's version.
+
+    One layer per variable of the latest heat model (`tasmin_q50`, ...: tasmin where it was
+    trained). Heat stress is read at the cell's q50 tasmax with the humidity of that hour (the
+    regional daily mean air's dew point held) and the day's mean wind; WBGT in the day's midday
+    sun, as NEA measures it: the day's largest hourly radiation (`rsds_max_W_m2`, so clouds
+    lower it) with the sun as high as at solar noon and the direct share estimated from the
+    sky's clearness. The MET Malaysia rule needs tasmax held for `sustained_days`: lead L counts
+    the days L-2 .. L, the days before issue from _recent_tasmax (observed regionally, shifted
+    by the cell's offset); WBGT bands hold daily.
     """
     boosters, card = load_latest(config.city_store / "models", "heat", HEAT_FEATURES)
-    quantiles = {float(name[1:]) / 100: b for name, b in boosters.items()}
-    predicted = predict_heat(quantiles, frame)
+    if "variables" not in card:
+        raise RegistryError(f"heat model {card['version']}: card.json names no `variables` (registered before "
+                            "the tasmin models); retrain with `warisan train`")
+    predicted = {v: predict_heat({q: boosters[quantile_name(v, q)] for q in card["quantiles"]}, frame)
+                 for v in card["variables"]}
     layers = {
-        f"tasmax_q{round(q * 100):02d}": (
-            values, {"units": "degC", "long_name": f"daily maximum air temperature, quantile {q:g}"})
-        for q, values in predicted.items()
+        quantile_name(v, q): (values, {
+            "standard_name": "air_temperature", "units": "degC", "cell_methods": f"time: {VARIABLES[v]}",
+            "long_name": f"daily {VARIABLES[v]} air temperature, quantile {q:g}", "quantile": q})
+        for v, by_quantile in predicted.items() for q, values in by_quantile.items()
     }
-    def on_rows(values, units: str) -> xr.DataArray:
-        return xr.DataArray(np.asarray(values, dtype=float), dims="row", attrs={"units": units})
-
-    tasmax = on_rows(predicted[0.5], "degC")
-    hurs = humidity_at_daily_max(tasmax, on_rows(frame["tasmin_regional_degC"], "degC"),
-                                 on_rows(frame["hurs_mean_pct"], "%"))
-    hi = heat_index(tasmax, hurs)
-    wbgt = wet_bulb_globe_temperature(tasmax, hurs, on_rows(frame["wind_mean_m_s"], "m s-1"),
-                                      on_rows(np.full(len(frame), SUNNY_AFTERNOON["rsds"]), "W m-2"),
-                                      cos_zenith=SUNNY_AFTERNOON["cos_zenith"],
-                                      direct_fraction=SUNNY_AFTERNOON["direct_fraction"])
     leads = config.lead_days
-    days = np.concatenate([_recent_tasmax(config, issue_date, frame, predicted[0.5]),
-                           predicted[0.5].reshape(leads, -1).T], axis=1)  # (cells, past + lead days)
+    lon, lat = (a.values.ravel()[frame["cell"].to_numpy()] for a in cell_lonlat(city_template(config)))
+    lead = frame["lead"].to_numpy()
+    day_of_year = _on_rows((pd.Timestamp(issue_date) + pd.to_timedelta(np.arange(leads), unit="D"))
+                           .day_of_year.to_numpy()[lead], "1")
+    tasmax = _on_rows(predicted["tasmax"][0.5], "degC")
+    hurs = humidity_at_daily_max(tasmax, _on_rows(frame["tasmin_regional_degC"], "degC"),
+                                 _on_rows(frame["hurs_mean_pct"], "%"))
+    hi = heat_index(tasmax, hurs)
+    rsds = _on_rows(frame["rsds_max_W_m2"], "W m-2")
+    cos_zenith = solar_noon_cos_zenith(_on_rows(lat, "degrees_north"), day_of_year)
+    wbgt = wet_bulb_globe_temperature(tasmax, hurs, _on_rows(frame["wind_mean_m_s"], "m s-1"), rsds, cos_zenith,
+                                      direct_beam_fraction(rsds, cos_zenith, day_of_year))
+    recent = _recent_tasmax(config, issue_date, frame, predicted["tasmax"][0.5], (lon[lead == 0], lat[lead == 0]))
+    days = np.concatenate([recent, predicted["tasmax"][0.5].reshape(leads, -1).T], axis=1)  # (cells, past + leads)
     tasmax_level = sustained_level(days, config.heat.tasmax_levels_degC, days=config.heat.sustained_days)
     wbgt_level = band_level(wbgt.values.reshape(leads, -1).T, config.heat.wbgt_bands_degC)
     level, rule = combined_level(tasmax_level[:, -leads:], wbgt_level)
     layers |= {
         "heat_index_max": (hi.values, {"units": "degC", "long_name": "heat index at the daily maximum "
                                        "temperature (NWS), from tasmax q50"}),
-        "wbgt_max": (wbgt.values, {"units": "degC", "long_name": "wet bulb globe temperature in the sun at "
-                                   "the daily maximum temperature (Liljegren), from tasmax q50"}),
+        "wbgt_max": (wbgt.values, {"units": "degC", "long_name": "wet bulb globe temperature in the day's midday "
+                                   "sun at the daily maximum temperature (Liljegren), from tasmax q50"}),
         "heat_level": (level.T.ravel(), {
             "units": "1", "long_name": "heat level: MET Malaysia tasmax held "
             f"{config.heat.sustained_days} days or Singapore NEA WBGT band, the higher",
@@ -242,6 +262,8 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
     a briefing map per lead, index.html and item.json (listing every file, alerts included)."""
     vectors = {name: bundle_io.read_vector(config.bundle_dir, name)
                for name in ("heritage_assets", "heritage_zone", "buildings", "waterways")}
+    basemap = Basemap.from_layers(forecast.rio.crs, zone=vectors["heritage_zone"], assets=vectors["heritage_assets"],
+                                  buildings=vectors["buildings"], waterways=vectors["waterways"])
     forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
                            heat_bands_degC=config.heat.tasmax_levels_degC)
     grid = (write_forecast_zarr(forecast, out / "forecast.zarr") if config.output.format == "zarr"
@@ -249,12 +271,11 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
     written = {
         config.output.format: [grid],
         "cog": write_cogs(forecast, out),
-        "map": [render_map(forecast, lead, zone=vectors["heritage_zone"], assets=vectors["heritage_assets"],
-                           levels=levels, buildings=vectors["buildings"], waterways=vectors["waterways"],
-                           path=out / f"map_d{lead}.png") for lead in range(config.lead_days)],
+        "map": [render_map(forecast, lead, basemap=basemap, levels=levels, path=out / f"map_d{lead}.png")
+                for lead in range(config.lead_days)],
         "page": [write_page(forecast, out / "index.html", assets=vectors["heritage_assets"],
                             zone=vectors["heritage_zone"], levels=levels, alerts_dir=out / "alerts")],
-        "digest_map": _manager_crops(config, forecast, levels, vectors, out / "digests"),
+        "digest_map": _manager_crops(config, forecast, levels, basemap, out / "digests"),
     }
     files = [p for paths in written.values() for p in paths] + sorted((out / "alerts").glob("*.cap.xml"))
     written["stac"] = [write_item(forecast_item(forecast, out, files), out)]
@@ -264,10 +285,10 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
 CROP_MARGIN_M = 500.0  # a manager's map shows their sites with this much around them
 
 
-def _manager_crops(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame, vectors: dict,
+def _manager_crops(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame, basemap: Basemap,
                    folder: Path) -> list[Path]:
     """Per manager and lead, the briefing map cropped to their sites (`<id>_map_d<lead>.png`) for the digest."""
-    assets = vectors["heritage_assets"].to_crs(config.grid.crs).set_index("asset_id")
+    assets = basemap.assets.set_index("asset_id")
     crops = []
     for manager in config.alerts.managers:
         sites = assets.loc[assets.index.intersection(list(manager.assets))]
@@ -278,9 +299,8 @@ def _manager_crops(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFram
                               y=slice(ymax + CROP_MARGIN_M, ymin - CROP_MARGIN_M))
         if min(window.sizes["x"], window.sizes["y"]) < 4:
             continue  # the sites lie off the grid: the digest links the full maps instead
-        crops += [render_map(window, lead, zone=vectors["heritage_zone"], assets=vectors["heritage_assets"],
-                             levels=levels, buildings=vectors["buildings"], waterways=vectors["waterways"],
-                             path=folder / f"{manager.id}_map_d{lead}.png") for lead in range(config.lead_days)]
+        crops += [render_map(window, lead, basemap=basemap, levels=levels, path=folder / f"{manager.id}_map_d{lead}.png")
+                  for lead in range(config.lead_days)]
     return crops
 
 
@@ -346,7 +366,8 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
         stale = f"no forecast issued on {issue_date}; published from the forecast of {earlier[-1]}"
         print(f"STALE: {stale}")
     static_path = build_static_features(config)
-    forecast = predict_grid(config, static_path, source_date)
+    tiles = [predict_grid.submit(tile, path, source_date) for tile, path in static_tiles(config, static_path)]
+    forecast = join_tiles(tiles, config)  # on Dask, the tiles ran on the workers
     stale = "; ".join(filter(None, [stale, _stale_sources(config)]))
     if stale:
         forecast.attrs |= {"stale": stale, "stale_for": issue_date.isoformat()}

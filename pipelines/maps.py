@@ -4,20 +4,23 @@ over a basemap drawn from the bundle's own layers (sea, waterways, buildings, he
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 import xarray as xr
 from matplotlib import colormaps, patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection, PolyCollection
-from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgb
+from matplotlib.colors import BoundaryNorm, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, PathPatch
+from matplotlib.path import Path as MplPath
+from rasterio.crs import CRS
 
 from pipelines.publish import valid_day
 from pipelines.storage import write_atomic
@@ -40,27 +43,66 @@ FLOOD_CLASSES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 _HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
 _LABEL_SPOTS = ((5, 4, "left", "bottom"), (-5, 4, "right", "bottom"), (5, -4, "left", "top"),
                 (-5, -4, "right", "top"))  # label offsets (points) tried around a marker, in order
+_WATER_STYLE = {"river": (1.4, 0.9), "canal": (0.9, 0.8), "drain": (0.35, 0.45)}  # line width (pt), opacity
+_ZONE_STYLE = {"buffer": {"edgecolor": "#444444", "linestyle": (0, (4, 2)), "linewidth": 1.1},
+               "core": {"edgecolor": "#111111", "linestyle": "-", "linewidth": 1.8}}
+
+
+@dataclass(frozen=True)
+class Basemap:
+    """The bundle's vector layers in the grid's CRS as matplotlib paths, one compound path per
+    layer and style: made once (Basemap.from_layers), drawn under every map of an issue date."""
+
+    crs: CRS
+    assets: gpd.GeoDataFrame  # in `crs`
+    asset_outlines: MplPath | None  # the polygon assets
+    zone: dict[str, MplPath]  # "core", "buffer" -> outlines
+    buildings: MplPath | None  # footprints, courtyards open
+    waterways: dict[str, MplPath]  # kind in _WATER_STYLE -> lines
+
+    @classmethod
+    def from_layers(
+        cls, crs: CRS, *, zone: gpd.GeoDataFrame, assets: gpd.GeoDataFrame,
+        buildings: gpd.GeoDataFrame | None = None, waterways: gpd.GeoDataFrame | None = None,
+    ) -> Basemap:
+        """The layers reprojected to `crs`: `zone` (column `zone`: core, buffer), `assets`,
+        `buildings` (polygons) and `waterways` (column `kind`; without it all are rivers, and
+        kinds other than river and canal draw as drains); None or empty layers are left out."""
+        local_assets, local_zone = _in_crs(assets, crs), _in_crs(zone, crs)
+        outlines = {kind: _path(local_zone.geometry[(local_zone["zone"] == kind).to_numpy()]) for kind in _ZONE_STYLE}
+        water = {}
+        if waterways is not None and not waterways.empty:
+            local = _in_crs(waterways, crs)
+            kinds = (local["kind"].where(local["kind"].isin(list(_WATER_STYLE)), "drain").to_numpy() if "kind" in local
+                     else np.full(len(local), "river"))
+            water = {kind: _path(local.geometry[kinds == kind]) for kind in _WATER_STYLE}
+        return cls(
+            crs=crs, assets=local_assets, asset_outlines=_path(local_assets.geometry),
+            zone={kind: path for kind, path in outlines.items() if path is not None},
+            buildings=None if buildings is None else _path(_in_crs(buildings, crs).geometry),
+            waterways={kind: path for kind, path in water.items() if path is not None},
+        )
 
 
 def render_map(
-    forecast: xr.Dataset, lead: int, *, zone: gpd.GeoDataFrame, assets: gpd.GeoDataFrame,
-    levels: pd.DataFrame | None, path: Path, buildings: gpd.GeoDataFrame | None = None,
-    waterways: gpd.GeoDataFrame | None = None,
+    forecast: xr.Dataset, lead: int, *, basemap: Basemap, levels: pd.DataFrame | None, path: Path,
 ) -> Path:
     """Write the briefing PNG of lead day `lead` to `path` (1600 px wide, 150 dpi), atomically.
 
     Two panels over the grid's extent: flood probability (0..1) and tasmax q50 (degC, one
-    colour scale for all leads), sea from the land mask, `buildings` (translucent) and
-    `waterways` when given, heritage core/buffer outlines (`zone`, column `zone`), asset
-    markers coloured by the asset's alert level on that panel's hazard at `lead` (`levels`
-    from models.assets.asset_alert_levels; None draws every site neutral), a legend in
-    plain words, a scale bar and a north arrow. Where `forecast` holds `flood_level` or
+    colour scale for all leads), sea from the land mask (a land cell without a value shows as
+    sea too), the `basemap` (buildings translucent, waterways, heritage core/buffer outlines),
+    asset markers coloured by the asset's alert level on that panel's hazard at `lead`
+    (`levels` from models.assets.asset_alert_levels; None draws every site neutral), a legend
+    in plain words, a scale bar and a north arrow. Where `forecast` holds `flood_level` or
     `heat_level` (pipelines.publish.with_levels), a line under the colour bar says in words
     where each level starts.
     """
     if lead not in forecast.lead.values:
         raise ValueError(f"`lead` {lead} is not in the forecast's leads {forecast.lead.values.tolist()}")
     crs = forecast.rio.crs
+    if basemap.crs != crs:
+        raise ValueError(f"`basemap` is in {basemap.crs}, the forecast in {crs}")
     res_x = abs(float(forecast.x[1] - forecast.x[0]))
     res_y = abs(float(forecast.y[1] - forecast.y[0]))
     extent = (float(forecast.x.min()) - res_x / 2, float(forecast.x.max()) + res_x / 2,
@@ -74,32 +116,25 @@ def render_map(
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
 
-    sea = np.where(forecast["land"].values.astype(bool), np.nan, 1.0)
-    local_zone = zone.to_crs(crs)
-    local_assets = assets.to_crs(crs)
-    basemap = {"buildings": _polygons(buildings, crs), "waterways": _lines(waterways, crs)}
+    land = forecast["land"].values.astype(bool)
     day = valid_day(forecast, lead)
     for i, (name, hazard, cmap, title, bar_label) in enumerate(_PANELS):
         left = margin + i * (panel_w + gap)
         ax = fig.add_axes((left / width, bottom / height, panel_w / width, panel_h / height))
-        layer = forecast[name].sel(lead=lead).transpose("y", "x").values
+        layer = np.where(land, forecast[name].sel(lead=lead).transpose("y", "x").values, np.nan)
         if hazard == "flood":
             scale = {"norm": BoundaryNorm(FLOOD_CLASSES, colormaps[cmap].N)}
         else:
             scale = dict(zip(("vmin", "vmax"), temperature_range(forecast[name]), strict=True))
-        ax.imshow(sea, extent=extent, cmap=ListedColormap([SEA_COLOUR]), interpolation="nearest")
+        ax.set_facecolor(SEA_COLOUR)  # shows where the layer is NaN: off the land mask
         image = ax.imshow(layer, extent=extent, cmap=cmap, interpolation="nearest", **scale)
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
         ax.set_autoscale_on(False)  # outlines and sites beyond the grid must not widen the map
-        _draw_basemap(ax, **basemap)
-        _draw_zone(ax, local_zone)
-        _draw_assets(ax, local_assets, _asset_levels(levels, lead, hazard), _values(levels, lead, name),
-                     extent)
+        _draw_basemap(ax, basemap)
+        _draw_assets(ax, basemap, _asset_levels(levels, lead, hazard), _values(levels, lead, name), extent)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_xlabel("")  # geopandas labels the axes with the CRS's; the scale bar says it better
-        ax.set_ylabel("")
         ax.set_title(title, fontsize=12, fontweight="bold", loc="left")
         if levels is not None:
             count = len(_alerting(levels, lead, hazard))
@@ -130,7 +165,7 @@ def render_map(
                  fontweight="bold", color=ALERT_COLOUR, va="baseline")
         fig.text(margin / width, 0.22 / height, f"Stale: {attrs['stale']}"[:190], fontsize=7.5,
                  color=ALERT_COLOUR)
-    fig.legend(handles=_legend_handles(levels is not None, buildings is not None, waterways is not None),
+    fig.legend(handles=_legend_handles(levels is not None, basemap.buildings is not None, bool(basemap.waterways)),
                loc="lower center", ncol=5, frameon=False, fontsize=8.5, bbox_to_anchor=(0.5, 0.2 / height))
     fig.text(margin / width, 0.08 / height,
              f"Flood model {attrs['flood_model_version']} · heat model {attrs['heat_model_version']} · "
@@ -165,32 +200,59 @@ def _asset_levels(levels: pd.DataFrame | None, lead: int, hazard: str) -> dict:
     return dict(zip(rows["asset_id"], rows[column].astype(int), strict=True))
 
 
-def _polygons(frame: gpd.GeoDataFrame | None, crs) -> list[np.ndarray]:
-    """Exterior rings of the polygons of `frame` in `crs`, as (n, 2) arrays."""
-    if frame is None or frame.empty:
-        return []
-    parts = frame.to_crs(crs).geometry.explode(index_parts=False)
-    return [np.asarray(p.exterior.coords) for p in parts if p.geom_type == "Polygon"]
+def _in_crs(frame: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
+    """`frame` in `crs`, as is when it is already there (geopandas would transform every vertex)."""
+    return frame if frame.crs == crs else frame.to_crs(crs)
 
 
-def _lines(frame: gpd.GeoDataFrame | None, crs) -> list[tuple[np.ndarray, str]]:
-    """(coords, kind) per line of `frame` in `crs`; kind is river, drain or canal."""
-    if frame is None or frame.empty:
-        return []
-    local = frame.to_crs(crs).explode(index_parts=False)
-    kinds = local["kind"] if "kind" in local else pd.Series("river", index=local.index)
-    return [(np.asarray(g.coords), str(k)) for g, k in zip(local.geometry, kinds, strict=True)
-            if g.geom_type == "LineString"]
+def _path(geometries: gpd.GeoSeries) -> MplPath | None:
+    """One compound path of every polygon ring (closed; outer rings anticlockwise and holes
+    clockwise, so a fill leaves holes open and fills overlaps once) and line of `geometries`;
+    None when there is none. Built on flat coordinate arrays, no loop over shapes: only
+    multi-part shapes and polygons with holes are split into parts and rings."""
+    shapes = geometries.to_numpy()
+    multi = shapely.get_type_id(shapes) >= 4
+    parts = np.concatenate([shapes[~multi], shapely.get_parts(shapes[multi])])
+    kind = shapely.get_type_id(parts)
+    polygons = parts[kind == 3]
+    holed = shapely.get_num_interior_rings(polygons) > 0
+    rings, of_polygon = shapely.get_rings(polygons[holed], return_index=True)
+    closed = np.concatenate([polygons[~holed], rings])  # a polygon without holes is its outer ring
+    outer = np.concatenate([np.ones((~holed).sum(), bool), np.diff(of_polygon, prepend=-1) > 0])
+    lines = parts[(kind == 1) | (kind == 2)]  # LineString, LinearRing
+    coords, piece = shapely.get_coordinates(np.concatenate([closed, lines]), return_index=True)
+    if not len(coords):
+        return None
+    starts = np.flatnonzero(np.diff(piece, prepend=-1))
+    ends = np.append(starts[1:], len(coords)) - 1
+    segment = np.repeat(np.arange(len(starts)), ends - starts + 1)
+    ring = piece[starts] < len(closed)
+    local = coords - coords[starts][segment]  # about each piece's first point: no cancellation in UTM metres
+    cross = local[:, 0] * np.roll(local[:, 1], -1) - np.roll(local[:, 0], -1) * local[:, 1]
+    cross[ends] = 0.0  # no edge from a piece's last point to the next piece
+    area2 = np.add.reduceat(cross, starts)  # twice the signed area: > 0 anticlockwise
+    outer_ring = np.zeros(len(starts), bool)
+    outer_ring[ring] = outer[piece[starts][ring]]
+    flip = ring & (area2 != 0) & ((area2 > 0) != outer_ring)
+    at = np.arange(len(coords))
+    coords = coords[np.where(flip[segment], starts[segment] + ends[segment] - at, at)]
+    codes = np.full(len(coords), MplPath.LINETO, MplPath.code_type)
+    codes[starts] = MplPath.MOVETO
+    codes[ends[ring]] = MplPath.CLOSEPOLY
+    return MplPath(coords, codes)
 
 
-def _draw_basemap(ax: Axes, buildings: list[np.ndarray], waterways: list[tuple[np.ndarray, str]]) -> None:
-    if buildings:
-        ax.add_collection(PolyCollection(buildings, facecolors=[BUILDING_COLOUR], edgecolors="none", zorder=2))
-    if waterways:
-        style = {"river": (1.4, 0.9), "canal": (0.9, 0.8), "drain": (0.35, 0.45)}  # width, opacity
-        widths, alphas = zip(*(style.get(kind, style["drain"]) for _, kind in waterways), strict=True)
-        colours = [(*to_rgb(WATER_COLOUR), a) for a in alphas]
-        ax.add_collection(LineCollection([c for c, _ in waterways], colors=colours, linewidths=widths, zorder=2.5))
+def _draw_basemap(ax: Axes, basemap: Basemap) -> None:
+    """Buildings, waterways and the heritage zone, each one compound path. add_artist, as
+    add_patch would walk every segment in Python to widen the data limits (kept fixed here)."""
+    if basemap.buildings is not None:
+        ax.add_artist(PathPatch(basemap.buildings, facecolor=BUILDING_COLOUR, edgecolor="none", zorder=2))
+    for kind, path in basemap.waterways.items():
+        width, alpha = _WATER_STYLE[kind]
+        ax.add_artist(PathPatch(path, facecolor="none", edgecolor=(*to_rgb(WATER_COLOUR), alpha), linewidth=width,
+                                capstyle="round", joinstyle="round", zorder=2.5))
+    for kind, path in basemap.zone.items():
+        ax.add_artist(PathPatch(path, facecolor="none", zorder=3, **_ZONE_STYLE[kind]))
 
 
 def _values(levels: pd.DataFrame | None, lead: int, name: str) -> dict:
@@ -201,21 +263,14 @@ def _values(levels: pd.DataFrame | None, lead: int, name: str) -> dict:
     return dict(zip(rows["asset_id"], rows[f"{name}_max"], strict=True))
 
 
-def _draw_zone(ax: Axes, zone: gpd.GeoDataFrame) -> None:
-    for kind, style in (("buffer", {"edgecolor": "#444444", "linestyle": (0, (4, 2)), "linewidth": 1.1}),
-                        ("core", {"edgecolor": "#111111", "linestyle": "-", "linewidth": 1.8})):
-        part = zone[zone["zone"] == kind]
-        if not part.empty:
-            part.plot(ax=ax, facecolor="none", zorder=3, **style)
-
-
-def _draw_assets(ax: Axes, assets: gpd.GeoDataFrame, asset_levels: dict, values: dict,
+def _draw_assets(ax: Axes, basemap: Basemap, asset_levels: dict, values: dict,
                  extent: tuple[float, float, float, float]) -> None:
     """Markers coloured by alert level (white below it) and up to MAX_LABELS names, alerting and
     highest value first, each placed where it overlaps no other label and stays inside the map."""
-    polygons = assets[assets.geom_type.isin(["Polygon", "MultiPolygon"])]
-    if not polygons.empty:
-        polygons.plot(ax=ax, facecolor="none", edgecolor="#222222", linewidth=0.8, zorder=4)
+    assets = basemap.assets
+    if basemap.asset_outlines is not None:
+        ax.add_artist(PathPatch(basemap.asset_outlines, facecolor="none", edgecolor="#222222", linewidth=0.8,
+                                zorder=4))
     points = assets.geometry.representative_point()
     level = assets["asset_id"].map(asset_levels).fillna(0).astype(int).clip(0, 3).to_numpy()
     alerting = set(assets["asset_id"][level > 0])

@@ -115,49 +115,68 @@ def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: s
     images = {}
     for lead in geographic.lead.values:
         values = geographic.sel(lead=lead).transpose("y", "x").values
-        rgba = (cmap(norm(np.nan_to_num(values))) * 255).astype("uint8")
+        rgba = cmap(norm(np.nan_to_num(values)), bytes=True)
         rgba[..., 3] = np.where(np.isfinite(values), 255, 0)  # sea and beyond the grid: transparent
-        buffer = io.BytesIO()
-        Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", optimize=True)
-        images[str(int(lead))] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        images[str(int(lead))] = "data:image/png;base64," + base64.b64encode(_png(rgba)).decode()
     return {"key": name, "title": title, "legend": legend, "entries": entries, "images": images}
+
+
+def _png(rgba: np.ndarray) -> bytes:
+    """PNG of an (y, x, 4) uint8 image: palette-indexed, a byte a pixel, when it has at most 256
+    colours (a colour map's layer does, but for a full 256-colour map with transparency)."""
+    codes, colours = pd.factorize(rgba.view(np.uint32).ravel())
+    if len(colours) > 256:
+        image = Image.fromarray(rgba, "RGBA")
+    else:
+        palette = colours.view(np.uint8).reshape(-1, 4)
+        image = Image.fromarray(codes.astype(np.uint8).reshape(rgba.shape[:2]), "P")
+        image.putpalette(palette[:, :3].tobytes(), "RGB")
+        image.info["transparency"] = palette[:, 3].tobytes()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _assets_geojson(forecast: xr.Dataset, assets: gpd.GeoDataFrame, levels: pd.DataFrame | None,
                     alerts: list[dict]) -> dict:
-    """Assets as GeoJSON points: per lead, their levels, values and the drivers at their cell."""
+    """Assets as GeoJSON points: per lead, their levels, values and the drivers at their cell.
+
+    The drivers are read for every asset and lead at once (None off the grid); the levels are
+    looked up by (asset_id, lead), so the cost grows with the number of assets, not its square.
+    """
     local = assets.to_crs(forecast.rio.crs)
     points = local.geometry.representative_point()
     advisories = {(a["asset_id"], a["hazard"]): a for a in alerts}
+    leads = forecast.lead.values
+    inside = ((points.x >= float(forecast.x.min())) & (points.x <= float(forecast.x.max()))
+              & (points.y >= float(forecast.y.min())) & (points.y <= float(forecast.y.max()))).to_numpy()
     at = forecast[[n for n in ASSET_DRIVERS if n in forecast]].assign_coords(x=forecast.x, y=forecast.y).sel(
         x=xr.DataArray(points.x.to_numpy(), dims="asset"), y=xr.DataArray(points.y.to_numpy(), dims="asset"),
         method="nearest")
-    inside = ((points.x >= float(forecast.x.min())) & (points.x <= float(forecast.x.max()))
-              & (points.y >= float(forecast.y.min())) & (points.y <= float(forecast.y.max()))).to_numpy()
-    features = []
+    drivers = {name: np.where(inside[:, None], da.broadcast_like(at.lead).transpose("asset", "lead").values, np.nan)
+               for name, da in at.data_vars.items()}  # (asset, lead)
+    rows = {} if levels is None else {(r["asset_id"], r["lead"]): r for r in levels.to_dict("records")}
+    numbers = [n for n in ("flood_probability_max", "tasmax_q50_max", "tasmax_q90_max", "flood_level", "heat_level")
+               if levels is not None and n in levels]
+
+    def entry(i: int, asset_id, j: int) -> dict:
+        row = rows.get((asset_id, leads[j]))
+        out = {} if row is None else {name: _number(row[name]) for name in numbers} | {
+            f"{h}_alert": bool(row[f"{h}_alert"]) for h in ("flood", "heat")}
+        return out | {"drivers": {name: _number(values[i, j]) for name, values in drivers.items()}}
+
+    names = local["name"] if "name" in local else local["asset_id"]
+    kinds = local["kind"] if "kind" in local else pd.Series("", index=local.index)
     wgs84 = points.to_crs("EPSG:4326")
-    for i, (asset_id, point) in enumerate(zip(local["asset_id"], wgs84, strict=True)):
-        leads = {}
-        for lead in forecast.lead.values:
-            row = {} if levels is None else levels[(levels["asset_id"] == asset_id) & (levels["lead"] == lead)]
-            entry = {name: _number(row[name].iloc[0]) for name in
-                     ("flood_probability_max", "tasmax_q50_max", "tasmax_q90_max", "flood_level", "heat_level")
-                     if len(row) and name in row}
-            entry |= {f"{h}_alert": bool(row[f"{h}_alert"].iloc[0]) for h in ("flood", "heat") if len(row)}
-            drivers = at.isel(asset=i)
-            entry["drivers"] = {name: _number(drivers[name].sel(lead=lead) if "lead" in drivers[name].dims
-                                              else drivers[name]) if inside[i] else None
-                                for name in at.data_vars}
-            leads[str(int(lead))] = entry
-        features.append({
-            "type": "Feature", "geometry": {"type": "Point", "coordinates": [round(point.x, 6), round(point.y, 6)]},
-            "properties": {
-                "asset_id": str(asset_id), "name": str(local["name"].iloc[i]) if "name" in local else str(asset_id),
-                "kind": str(local["kind"].iloc[i]) if "kind" in local else "", "leads": leads,
-                "advisories": {h: advisories[(asset_id, h)] for h in ("flood", "heat") if (asset_id, h) in advisories},
-            },
-        })
-    return {"type": "FeatureCollection", "features": features}
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(point.x, 6), round(point.y, 6)]},
+         "properties": {
+             "asset_id": str(asset_id), "name": str(name), "kind": str(kind),
+             "leads": {str(int(lead)): entry(i, asset_id, j) for j, lead in enumerate(leads)},
+             "advisories": {h: advisories[(asset_id, h)] for h in ("flood", "heat") if (asset_id, h) in advisories},
+         }}
+        for i, (asset_id, name, kind, point) in enumerate(zip(local["asset_id"], names, kinds, wgs84, strict=True))
+    ]}
 
 
 def _number(value) -> float | None:

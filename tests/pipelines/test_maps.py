@@ -2,10 +2,11 @@ import geopandas as gpd
 import numpy as np
 import pytest
 from PIL import Image
-from shapely.geometry import LineString, box
+from rasterio.crs import CRS
+from shapely.geometry import LineString, Polygon, box
 
 from models.assets import asset_alert_levels, asset_risk
-from pipelines.maps import DPI, WATER_COLOUR, WIDTH_PX, render_map
+from pipelines.maps import DPI, WATER_COLOUR, WIDTH_PX, Basemap, render_map
 from pipelines.publish import with_levels
 from tests.pipelines.conftest_publish import cell_centre, small_assets, small_forecast, small_zone
 
@@ -16,7 +17,12 @@ def levels():
     return asset_alert_levels(risk, assets, default_flood_threshold=0.3, default_heat_threshold_degC=35.0)
 
 
-def basemap():
+def basemap(**layers) -> Basemap:
+    """The heritage zone and the assets with `layers` (buildings, waterways), on the grid CRS."""
+    return Basemap.from_layers(small_forecast().rio.crs, zone=small_zone(), assets=small_assets(), **layers)
+
+
+def river_and_block():
     """A river across the grid and a block of buildings, on the grid CRS."""
     crs = small_forecast().rio.crs
     river = gpd.GeoDataFrame({"kind": ["river"]}, geometry=[LineString([cell_centre(18, 0), cell_centre(18, 23)])],
@@ -29,8 +35,7 @@ def basemap():
 def map_png(tmp_path_factory):
     path = tmp_path_factory.mktemp("maps") / "map_d1.png"
     forecast = with_levels(small_forecast(), flood_bands=(0.01, 0.05, 0.2), heat_bands_degC=(35, 37, 40))
-    return render_map(forecast, 1, zone=small_zone(), assets=small_assets(), levels=levels(), path=path,
-                      **basemap())
+    return render_map(forecast, 1, basemap=basemap(**river_and_block()), levels=levels(), path=path)
 
 
 def test_map_is_a_png_of_the_briefing_width(map_png):
@@ -53,8 +58,7 @@ def test_map_has_real_content(map_png):
 
 
 def test_map_without_levels_draws_every_site_neutral(tmp_path):
-    path = render_map(small_forecast(), 0, zone=small_zone(), assets=small_assets(), levels=None,
-                      path=tmp_path / "map_d0.png")
+    path = render_map(small_forecast(), 0, basemap=basemap(), levels=None, path=tmp_path / "map_d0.png")
     with Image.open(path) as image:
         assert image.width == WIDTH_PX
     assert [p.name for p in tmp_path.iterdir()] == ["map_d0.png"]  # written atomically, no temp left
@@ -62,5 +66,21 @@ def test_map_without_levels_draws_every_site_neutral(tmp_path):
 
 def test_map_rejects_a_lead_the_forecast_lacks(tmp_path):
     with pytest.raises(ValueError, match=r"`lead` 7 is not in the forecast's leads \[0, 1, 2\]"):
-        render_map(small_forecast(), 7, zone=small_zone(), assets=small_assets(), levels=None,
-                   path=tmp_path / "map.png")
+        render_map(small_forecast(), 7, basemap=basemap(), levels=None, path=tmp_path / "map.png")
+
+
+def test_map_rejects_a_basemap_in_another_crs(tmp_path):
+    other = Basemap.from_layers(CRS.from_epsg(3857), zone=small_zone(), assets=small_assets())
+    with pytest.raises(ValueError, match="`basemap` is in EPSG:3857, the forecast in EPSG:32647"):
+        render_map(small_forecast(), 0, basemap=other, levels=None, path=tmp_path / "map.png")
+
+
+def test_basemap_turns_outer_rings_anticlockwise_and_courtyards_clockwise():
+    """So the nonzero fill leaves a courtyard open and fills overlapping footprints once."""
+    crs = small_forecast().rio.crs
+    courtyard = Polygon([(0, 0), (0, 40), (40, 40), (40, 0)], [[(10, 10), (30, 10), (30, 30), (10, 30)]])
+    clockwise = Polygon([(80, 30), (80, 10), (60, 10), (60, 30)])
+    buildings = gpd.GeoDataFrame(geometry=[courtyard, box(50, 0, 70, 20), clockwise], crs=crs)
+    rings = basemap(buildings=buildings).buildings.to_polygons()
+    signed_areas = [0.5 * np.sum(r[:-1, 0] * r[1:, 1] - r[1:, 0] * r[:-1, 1]) for r in rings]
+    assert sorted(signed_areas) == [-400.0, 400.0, 400.0, 1600.0]
