@@ -22,11 +22,13 @@ test: $(STAMP)
 backtest: $(STAMP)
 	$(BIN)/warisan backtest --config configs/demo.yaml --start 2023-01-01 --end 2024-12-31
 
-bench: $(STAMP)  # each script makes its own data; the island's ratios print last
+bench: $(STAMP)  # each script makes its own data; the island's ratios, then both cities' scores, print last
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_flood.py
 	$(BIN)/python benchmarks/bench_static_features.py
+	$(BIN)/python benchmarks/bench_dask_memory.py
 	$(BIN)/python benchmarks/bench_island.py
+	$(BIN)/python benchmarks/bench_second_city.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines features models tests benchmarks

@@ -88,35 +88,38 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from pipelines import flows
+    from pipelines.runner import flow_runner
 
     if args.command == "ingest" and args.dry_run:
         return _dry_run(args)
-
-    if args.command == "demo":
-        flows.ingest(args.config)
-        cards = flows.train(args.config)
-        written = flows.daily_forecast(args.config)
-        for hazard, card in cards.items():
-            print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
-        _print_outputs(written)
-    elif args.command == "ingest":
-        print(flows.ingest(args.config, args.date))
-    elif args.command == "features":
-        for name, path in flows.build_features(args.config).items():
-            print(f"{name}: {path}")
-    elif args.command == "train":
-        for hazard, card in flows.train(args.config).items():
-            print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
-    elif args.command == "forecast":
-        _print_outputs(flows.daily_forecast(args.config, args.date, drill=args.drill))
-    elif args.command == "backtest":
-        from pipelines.backtest import backtest
-
-        _print_outputs(backtest(args.config, args.start, args.end))
-    elif args.command == "serve":
+    if args.command == "serve":
         from pipelines.deploy import serve_daily
 
-        serve_daily(args.config)
+        serve_daily(args.config)  # scheduled runs take the flow's own task runner (docs/scaling.md)
+        return 0
+
+    with flow_runner(args.config) as on_runner:  # the config's runner: local, or one Dask cluster for all
+        if args.command == "demo":
+            on_runner(flows.ingest)(args.config)
+            cards = on_runner(flows.train)(args.config)
+            written = on_runner(flows.daily_forecast)(args.config)
+            for hazard, card in cards.items():
+                print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
+            _print_outputs(written)
+        elif args.command == "ingest":
+            print(on_runner(flows.ingest)(args.config, args.date))
+        elif args.command == "features":
+            for name, path in on_runner(flows.build_features)(args.config).items():
+                print(f"{name}: {path}")
+        elif args.command == "train":
+            for hazard, card in on_runner(flows.train)(args.config).items():
+                print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
+        elif args.command == "forecast":
+            _print_outputs(on_runner(flows.daily_forecast)(args.config, args.date, drill=args.drill))
+        elif args.command == "backtest":
+            from pipelines.backtest import backtest
+
+            _print_outputs(on_runner(backtest)(args.config, args.start, args.end))
     return 0
 
 

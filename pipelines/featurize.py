@@ -9,6 +9,7 @@ from pathlib import Path
 import xarray as xr
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from features.static import static_features
 from pipelines import bundle as bundle_io
@@ -69,12 +70,18 @@ def build_driver_history(config: CityConfig) -> Path:
     return _build_once(out, build)
 
 
-@flow(name="build_features", log_prints=True)
+@flow(name="build_features", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def build_features(config_path: Path) -> dict[str, Path]:
-    """Static features once per bundle version, daily drivers per issue date and lead."""
+    """Static features once per bundle version, daily drivers per issue date and lead.
+
+    The two are independent: on a Dask runner they build on two workers at once; locally one
+    after the other (threads of one process would share the netCDF library, which is not
+    thread-safe, and add up their memory).
+    """
     config = load_city_config(config_path)
     validate_bundle(config)
-    paths = {"static": build_static_features(config), "drivers": build_driver_history(config)}
+    builds = {"static": build_static_features.submit(config), "drivers": build_driver_history.submit(config)}
+    paths = {name: build.result() for name, build in builds.items()}
     create_markdown_artifact(
         key=f"{config.city.slug}-features",
         markdown="# Features\n\n" + "\n".join(f"- {k}: `{v}`" for k, v in paths.items()),

@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 from features.grid import cell_lonlat, project_points
 from models.card import model_card
 from models.flood import evaluate_flood, fit_rain_rule, predict_flood, train_flood_model
-from models.heat import train_heat_models
+from models.heat import VARIABLES, quantile_name, train_heat_models
 from models.heat_qc import station_quality
 from models.split import blocked_split, held_out_blocks, spatial_blocks, station_holdout, time_split
 from models.tables import (
@@ -32,6 +32,7 @@ from pipelines.config import CityConfig, load_city_config
 from pipelines.featurize import build_features
 from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES, city_template, log
 from pipelines.registry import register
+from pipelines.runner import booster_fit, on_this_runner
 from pipelines.storage import sha256_file
 from pipelines.truth import truth_flood_near
 
@@ -123,13 +124,13 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     log(f"flood table: {len(table)} rows, {int(table['label'].sum())} flooded; "
         f"{len(held)} of {len(np.unique(cell_blocks))} blocks held out")
 
-    model, fit = train_flood_model(table, FLOOD_FEATURES, split, num_boost_round=config.train.num_boost_round,
-                                   seed=config.train.seed)
-    static_model, _ = train_flood_model(table, list(STATIC_FLOOD_FEATURES), split,
-                                        num_boost_round=config.train.num_boost_round, seed=config.train.seed)
+    fitting = {"num_boost_round": config.train.num_boost_round, "seed": config.train.seed,
+               "report_rate": flood.report_rate, "trainer": booster_fit(config.runner)}
+    model, fit = train_flood_model(table, FLOOD_FEATURES, split, **fitting)
+    static_model, _ = train_flood_model(table, list(STATIC_FLOOD_FEATURES), split, **fitting)
     train_rows = table[split == "train"]
     rule = fit_rain_rule(train_rows["rain_24h_mm"].to_numpy(), train_rows["label"].to_numpy(),
-                         train_rows["weight"].to_numpy())
+                         train_rows["weight"].to_numpy(), report_rate=flood.report_rate)
     forecasters = {"model": lambda f: predict_flood(model, f), "rain_rule": lambda f: rule(f["rain_24h_mm"]),
                    "static_susceptibility": lambda f: predict_flood(static_model, f)}
     thresholds = {"rain_rule": rule.prob_warned}  # the rule alerts where it warns
@@ -140,10 +141,11 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
         raise ValueError("no rows in the held-out blocks of the test period: cannot score the flood model")
     climatology = {"all": fit["climatology"], "wet": float(np.average(
         train_rows["label"][wet_train], weights=train_rows["weight"][wet_train])) if wet_train.any() else np.nan}
-    evaluation = {"reports": evaluate_flood({name: f(test) for name, f in forecasters.items()}, test,
+    reported = flood.report_rate  # against reports, each forecast says the chance of a reported flood
+    evaluation = {"reports": evaluate_flood({name: f(test) * reported for name, f in forecasters.items()}, test,
                                             test["label"].to_numpy(float), climatology,
-                                            threshold=flood.default_threshold,
-                                            thresholds=thresholds)}
+                                            threshold=flood.default_threshold * reported,
+                                            thresholds={k: v * reported for k, v in thresholds.items()})}
     test_issues = np.unique(rows["issue_index"][split == "test"])
     wet = _wet_days(config, pd.DatetimeIndex(
         (issue_dates[test_issues].to_numpy()[:, None] + pd.to_timedelta(np.arange(config.lead_days), unit="D")
@@ -184,37 +186,66 @@ def _score_lines(evaluation: dict) -> list[str]:
     return lines
 
 
+def _fit_heat_variable(config: CityConfig, variable: str, obs: pd.DataFrame, drivers: xr.Dataset,
+                       cells: pd.DataFrame, lonlat: tuple, issue_dates: pd.DatetimeIndex,
+                       held_ids: np.ndarray) -> tuple[dict, dict, pd.DataFrame, np.ndarray]:
+    """Training table, time split and quantile models of one variable: (boosters, scores, rows, split).
+
+    `obs` are the station-days that passed quality control; stations in `held_ids` are left out
+    of the models that score unseen stations.
+    """
+    rows = heat_rows(obs, issue_dates, config.lead_days, cells, variable=variable)
+    table = attach_features(rows, cells, drivers, lonlat, STATIC_HEAT_FEATURES)
+    split = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
+                       holdout_days=config.train.holdout_days, validation_days=config.train.validation_days)
+    held_out = rows["station_id"].isin(held_ids).to_numpy()
+    log(f"heat table {variable}: {len(table)} rows from {rows['station_id'].nunique()} stations, "
+        f"{rows['station_id'][held_out].nunique()} held out for validation")
+    boosters, scores = train_heat_models(table, HEAT_FEATURES, split, quantiles=config.heat.quantiles,
+                                         num_boost_round=config.train.num_boost_round, seed=config.train.seed,
+                                         held_out=held_out, variable=variable,
+                                         trainer=booster_fit(config.runner))
+    for holdout, leads in scores.get("validation", {}).items():
+        for lead, s in leads.items():
+            log(f"heat {variable} {holdout} lead {lead}: RMSE model {s['model']['rmse_degC']:.2f}, regional "
+                f"{s['regional']['rmse_degC']:.2f}, regional+station bias {s['regional_station_bias']['rmse_degC']:.2f}"
+                f" degC; coverage {s['model']['interval_coverage']:.2f} (n={s['model']['n_rows']})")
+    return boosters, scores, rows, split
+
+
 @task
 def train_heat(config: CityConfig, paths: dict[str, Path]) -> dict:
-    """Fit, score and register the tasmax quantile regressors; returns their card.
+    """Fit, score and register the daily tasmax and tasmin quantile regressors; returns their card.
 
-    Station records pass quality control first; rejected stations are logged with the reason.
+    Each variable the station records hold (tasmax always, tasmin where the bundle has it) gets
+    its own quality control (rejected stations logged with the reason) and its own models,
+    split and scored alike. The stations held out to score unseen places are drawn from those
+    whose tasmax passes, and are held out of every variable. The card's `scores` are tasmax's,
+    the variable the heat levels read; `scores['tasmin']` holds tasmin's. Boosters are named
+    `<variable>_q<NN>`, as the forecast layers they make.
     """
     _, drivers, cells, lonlat = training_inputs(config, paths)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
     raw = with_xy(bundle_io.read_temperature_obs(config.bundle_dir), config.grid.crs)
-    obs, qc = station_quality(raw)
-    for station in qc[qc["rejected"]].itertuples():
-        log(f"heat QC: station {station.station_id} rejected: {station.reason}")
-    log(f"heat QC: kept {len(obs)} of {raw['tasmax'].notna().sum()} station-days")
-    rows = heat_rows(obs, issue_dates, config.lead_days, cells)
-    table = attach_features(rows, cells, drivers, lonlat, STATIC_HEAT_FEATURES)
-    split = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
-                       holdout_days=config.train.holdout_days, validation_days=config.train.validation_days)
-    held_out = station_holdout(rows["station_id"].to_numpy(), share=config.heat.holdout_station_share,
-                               seed=config.train.seed)
-    log(f"heat table: {len(table)} rows from {rows['station_id'].nunique()} stations, "
-        f"{rows['station_id'][held_out].nunique()} held out for validation")
-    boosters, scores = train_heat_models(table, HEAT_FEATURES, split, quantiles=config.heat.quantiles,
-                                         num_boost_round=config.train.num_boost_round, seed=config.train.seed,
-                                         held_out=held_out)
-    scores["qc"] = qc.to_dict("records")
-    names = {q: f"q{round(q * 100):02d}" for q in boosters}
+    variables = [v for v in VARIABLES if v == "tasmax" or (v in raw and raw[v].notna().any())]
+    checked = {v: station_quality(raw, variable=v) for v in variables}
+    for v, (obs, qc) in checked.items():
+        for station in qc[qc["rejected"]].itertuples():
+            log(f"heat QC {v}: station {station.station_id} rejected: {station.reason}")
+        log(f"heat QC {v}: kept {len(obs)} of {raw[v].notna().sum()} station-days")
+    stations = np.unique(checked["tasmax"][0]["station_id"])
+    held_ids = stations[station_holdout(stations, share=config.heat.holdout_station_share, seed=config.train.seed)]
+    fitted = {v: _fit_heat_variable(config, v, checked[v][0], drivers, cells, lonlat, issue_dates, held_ids)
+              for v in variables}
+    per_variable = {v: fitted[v][1] | {"qc": checked[v][1].to_dict("records")} for v in variables}
+    scores = per_variable.pop("tasmax") | per_variable
+    boosters, _, rows, split = fitted["tasmax"]
+    files = {quantile_name(v, q): b for v in variables for q, b in fitted[v][0].items()}
     card = _card(config, "heat", HEAT_FEATURES, next(iter(boosters.values())).params, issue_dates, split,
                  rows, scores, paths,
-                 extra={"quantiles": list(config.heat.quantiles), "booster_files": list(names.values()),
-                        "held_out_stations": sorted(set(rows["station_id"][held_out]))})
-    register(config.city_store / "models", card, {names[q]: b for q, b in boosters.items()})
+                 extra={"variables": variables, "quantiles": list(config.heat.quantiles),
+                        "booster_files": list(files), "held_out_stations": held_ids.tolist()})
+    register(config.city_store / "models", card, files)
     return card
 
 
@@ -241,7 +272,7 @@ def _card(config, hazard, features, params, issue_dates, split, rows, scores, pa
 def train(config_path: Path) -> dict[str, dict]:
     """Training tables from features and observations; fit, score on held-out days, register."""
     config = load_city_config(config_path)
-    paths = build_features(config_path)
+    paths = on_this_runner(build_features)(config_path)  # on a Dask runner, on the same cluster
     cards = {"flood": train_flood(config, paths), "heat": train_heat(config, paths)}
     flood, heat = cards["flood"]["scores"]["test"], cards["heat"]["scores"]["test"]
     create_markdown_artifact(

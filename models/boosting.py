@@ -1,0 +1,79 @@
+"""Fitting one LightGBM booster: the call the flood and heat models share, and its early stopping.
+
+`fit_booster` fits in this process. A caller can hand the models another function of the same
+signature (`BoosterFit`), such as pipelines.runner's fit on a Dask cluster with lightgbm.dask;
+`early_stopping_iteration` gives such a fit the iteration LightGBM's own early stopping picks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+BoosterFit = Callable[..., lgb.Booster]  # (params, X, y, *, num_boost_round, valid, early_stopping_rounds)
+_PROBABILITY_EPSILON = 1e-15  # LightGBM clips probabilities so for binary_logloss
+
+
+def fit_booster(
+    params: dict, X: pd.DataFrame, y: pd.Series, *, num_boost_round: int,
+    valid: tuple[pd.DataFrame, pd.Series] | None = None, early_stopping_rounds: int | None = None,
+) -> lgb.Booster:
+    """A booster fitted on (X, y) for up to `num_boost_round` rounds.
+
+    With `valid` (X, y) and `early_stopping_rounds`, training stops once the validation metric
+    has not improved for that many rounds, and `best_iteration` is the best round (1-based).
+    """
+    require_early_stopping_pair(valid, early_stopping_rounds)
+    train = lgb.Dataset(X, y)
+    if valid is None:
+        return lgb.train(params, train, num_boost_round=num_boost_round)
+    return lgb.train(
+        params, train, num_boost_round=num_boost_round,
+        valid_sets=[lgb.Dataset(*valid, reference=train)], valid_names=["valid"],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+    )
+
+
+def require_early_stopping_pair(valid: tuple | None, early_stopping_rounds: int | None) -> None:
+    """Raise ValueError unless both or neither of `valid` and `early_stopping_rounds` are given."""
+    if (valid is None) != (early_stopping_rounds is None):
+        raise ValueError("`valid` and `early_stopping_rounds` go together: give both or neither")
+
+
+def validation_loss(booster: lgb.Booster, X: pd.DataFrame, y: pd.Series) -> np.ndarray:
+    """The booster's validation metric after each round (LightGBM's default metric of its
+    objective: binary_logloss, quantile or l2), unweighted; one value per tree.
+    """
+    objective = booster.params.get("objective", "regression")
+    matrix, observed = X[booster.feature_name()].to_numpy(np.float64), np.asarray(y, np.float64)
+    raw = np.zeros(len(matrix))
+    losses = np.empty(booster.num_trees())
+    for k in range(booster.num_trees()):  # one tree a round: the running raw score, a round at a time
+        raw += booster.predict(matrix, start_iteration=k, num_iteration=1, raw_score=True)
+        if objective == "binary":
+            p = np.clip(1 / (1 + np.exp(-raw)), _PROBABILITY_EPSILON, 1 - _PROBABILITY_EPSILON)
+            losses[k] = -np.mean(observed * np.log(p) + (1 - observed) * np.log(1 - p))
+        elif objective == "quantile":
+            alpha, delta = float(booster.params["alpha"]), observed - raw
+            losses[k] = np.mean(np.where(delta < 0, (alpha - 1) * delta, alpha * delta))
+        elif objective in ("regression", "l2"):
+            losses[k] = np.mean((observed - raw) ** 2)
+        else:
+            raise ValueError(f"no validation metric for objective {objective!r}")
+    return losses
+
+
+def early_stopping_iteration(losses: np.ndarray, rounds: int) -> int:
+    """The round (1-based) lgb.early_stopping(`rounds`) keeps given the loss after each round:
+    the best so far when `rounds` rounds in a row have not improved on it, or the best overall.
+    """
+    best = 0
+    for k in range(1, len(losses)):
+        if losses[k] < losses[best]:
+            best = k
+        elif k - best >= rounds:
+            break
+    return best + 1
