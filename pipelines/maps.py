@@ -37,7 +37,7 @@ _PANELS = (  # variable, hazard, colour map, panel title, colour bar label
     ("tasmax_q50", "heat", "Reds", "Expected max temperature",
      "Expected highest temperature of the day (°C, median forecast)"),
 )
-# Per-cell flood chances are small numbers (a flood reported within ~100 m on one day): classes
+# Per-cell flood chances are small numbers (a flood within ~100 m on one day): classes
 # spaced by factors of 2-2.5 keep a 1 % cell distinct from a 20 % one on a briefing slide.
 FLOOD_CLASSES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 _HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
