@@ -18,7 +18,7 @@ from models.boosting import BoosterFit, fit_booster
 from models.heat_scores import point_scores, quantile_scores
 
 HEAT_PARAMS = {
-    "objective": "quantile", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 30,
+    "objective": "quantile", "learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 30,
     "feature_fraction": 0.9, "lambda_l2": 1.0,
     "num_threads": 2, "deterministic": True, "force_row_wise": True, "verbose": -1,
 }
