@@ -1,33 +1,24 @@
-"""Rolling-origin backtests: origins, baselines, and scores by lead, model and zone as one Dataset.
+"""Rolling-origin backtests: origins, baselines, observed grids, per-cell errors and asset alert outcomes.
 
-Pure functions over pandas/xarray objects; the backtest flow (pipelines.backtest) feeds them.
-Scores follow weatherbench2: one Dataset with dims (metric, lead, model, zone), a point value
-(`score`) and a block-bootstrap confidence interval (`ci_low`, `ci_high`); intervals are drawn
-for the zone 'all' only (NaN in the others), where they cost the most and matter the most.
+Pure functions over pandas/numpy objects; the backtest flow (pipelines.backtest) feeds them.
+The scores themselves are in models.backtest_scores.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import warnings
-from collections.abc import Callable
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
-from sklearn.metrics import roc_curve
 
-from models.heat_scores import point_scores, quantile_scores
+from models.assets import asset_alert_levels, asset_risk
 from models.split import time_split
-from models.verification import contingency_scores, flood_scores
 
-FLOOD_METRICS = ("roc_auc", "pr_auc", "brier", "brier_skill_score", "reliability_error", "pod", "far", "csi",
-                 "frequency_bias", "n_rows", "n_positive")
-HEAT_METRICS = ("mae_degC", "rmse_degC", "bias_degC", "crps_degC", "rmse_hottest_10pct_degC",
-                "interval_coverage", "hot_day_pod", "hot_day_far", "hot_day_csi", "n_rows")
-_NO_CI = ("n_rows", "n_positive")
-FALSE_ALARM_RATES = np.linspace(0, 1, 51)  # where ROC curves are read, for plots and rescoring
-_MAX_BINS = 8  # reliability bins kept per model and lead (RELIABILITY_EDGES has 7)
+# Outcome of an asset's alert on a day: flag value and meaning (CF flag_values / flag_meanings).
+OUTCOMES = {"correct_negative": 0, "hit": 1, "miss": 2, "false_alarm": 3}
 
 
 def rolling_origins(start: dt.date, end: dt.date, *, every: str) -> list[tuple[dt.date, dt.date]]:
@@ -107,172 +98,98 @@ def heat_persistence(obs: pd.DataFrame, station_id: np.ndarray, issue_dates: pd.
     return np.where(np.isnan(value), fallback, value)
 
 
-def block_counts(issue_dates: pd.DatetimeIndex, *, block_days: int, n_boot: int,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Block of each row (runs of `block_days` issue days) and how often each bootstrap draws it.
 
-    Returns (block per row, (n_boot, blocks) counts): each replicate draws as many blocks as
-    there are, with replacement, so serial correlation within a block is kept.
+
+def flooded_grid(flooded: pd.DataFrame, issue_dates: pd.DatetimeIndex, lead_days: int,
+                 cells: np.ndarray) -> np.ndarray:
+    """True where a cell of `cells` is flooded on issue date + lead; (issue dates, leads, cells).
+
+    `flooded` holds (date, cell) pairs, as the labels or the truth give them.
     """
-    days = (pd.DatetimeIndex(issue_dates) - pd.DatetimeIndex(issue_dates).min()).days.to_numpy()
-    block = np.unique(days // block_days, return_inverse=True)[1]
-    n_blocks = int(block.max()) + 1 if len(block) else 0
-    draws = np.random.default_rng(seed).integers(0, max(n_blocks, 1), (n_boot, n_blocks))
-    counts = np.stack([np.bincount(d, minlength=n_blocks) for d in draws]) if n_boot else np.zeros((0, n_blocks))
-    return block, counts
-
-
-def _with_ci(score_rows: Callable[[np.ndarray, np.ndarray | None], dict], n_rows: int, block: np.ndarray,
-             counts: np.ndarray, metrics: tuple[str, ...], confidence: float) -> dict[str, np.ndarray]:
-    """Point scores and percentile CIs: `score_rows(index, weight_factor)` on all rows, then per replicate."""
-    point = score_rows(np.arange(n_rows), None)
-    values = np.array([[point.get(m, np.nan) for m in metrics]], float)
-    replicates = []
-    for count in counts:
-        factor = count[block]
-        keep = np.flatnonzero(factor)
-        scored = score_rows(keep, factor[keep])
-        replicates.append([np.nan if m in _NO_CI else scored.get(m, np.nan) for m in metrics])
-    tail = (1 - confidence) / 2 * 100
-    if replicates:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a metric undefined in every replicate
-            low, high = np.nanpercentile(np.array(replicates, float), [tail, 100 - tail], axis=0)
-    else:
-        low = high = np.full(len(metrics), np.nan)
-    return {"score": values[0], "ci_low": low, "ci_high": high, "point": point}
-
-
-def _flood_metrics(prob, observed, weight, reference, threshold) -> dict:
-    out = flood_scores(prob, observed, weight, reference, threshold=threshold)
-    out["brier_skill_score"] = out.pop("brier_skill_vs_climatology")
-    out["frequency_bias"] = out["pod"] / (1 - out["far"]) if out["far"] < 1 else float("nan")
+    out = np.zeros((len(issue_dates), lead_days, len(cells)), bool)
+    dates = pd.DatetimeIndex(flooded["date"])
+    column = pd.Series(np.arange(len(cells)), index=cells).reindex(flooded["cell"].to_numpy()).to_numpy()
+    for lead in range(lead_days):
+        issue = pd.DatetimeIndex(issue_dates).get_indexer(dates - pd.Timedelta(days=lead))
+        keep = (issue >= 0) & ~np.isnan(column)
+        out[issue[keep], lead, column[keep].astype(int)] = True
     return out
 
 
-def _subsets(rows: pd.DataFrame) -> list[tuple[int, str, np.ndarray]]:
-    """(lead, zone, row mask) of every lead and zone ('all' and each value of `zone` if present)."""
-    zones = ["all", *sorted(rows["zone"].unique())] if "zone" in rows else ["all"]
-    out = []
-    for lead in sorted(rows["lead"].unique()):
-        at_lead = rows["lead"].to_numpy() == lead
-        for zone in zones:
-            out.append((int(lead), zone, at_lead if zone == "all" else at_lead & (rows["zone"].to_numpy() == zone)))
-    return out
+def grid_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of the finite values per cell (the last axis) of `values`, to pool over origins."""
+    finite = np.isfinite(values)
+    axes = tuple(range(values.ndim - 1))
+    return np.where(finite, values, 0.0).sum(axis=axes), finite.sum(axis=axes)
 
 
-def _as_dataset(cells: dict, metrics: tuple[str, ...], models: list[str], subsets) -> xr.Dataset:
-    leads = sorted({s[0] for s in subsets})
-    zones = list(dict.fromkeys(s[1] for s in subsets))
-    shape = (len(metrics), len(leads), len(models), len(zones))
-    data = {name: np.full(shape, np.nan) for name in ("score", "ci_low", "ci_high")}
-    for (lead, zone, model), result in cells.items():
-        for name, values in data.items():
-            values[:, leads.index(lead), models.index(model), zones.index(zone)] = result[name]
-    dims = ("metric", "lead", "model", "zone")
-    return xr.Dataset({name: (dims, values) for name, values in data.items()},
-                      coords={"metric": list(metrics), "lead": leads, "model": models, "zone": zones})
+def row_sums(cell: np.ndarray, values: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of the finite `values` per cell position `cell` (0 .. n_cells - 1), to pool over origins."""
+    finite = np.isfinite(values)
+    return (np.bincount(cell[finite], weights=values[finite], minlength=n_cells),
+            np.bincount(cell[finite], minlength=n_cells))
 
 
-def flood_backtest_scores(rows: pd.DataFrame, models: list[str], *, reference: str, threshold: float,
-                          row_thresholds: dict[str, str] | None = None, n_boot: int, block_days: int,
-                          seed: int, confidence: float = 0.9) -> xr.Dataset:
-    """Flood scores (FLOOD_METRICS) of each model column of `rows`, dims (metric, lead, model, zone).
+def alert_outcomes(alert: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """OUTCOMES code of each alert (bool) against its event (1, 0, or NaN where not observed): float32, NaN
+    where the event is unknown."""
+    alert, event = np.asarray(alert, bool), np.asarray(event, float)
+    happened = event == 1
+    code = np.select([alert & happened, ~alert & happened, alert & ~happened],
+                     [OUTCOMES["hit"], OUTCOMES["miss"], OUTCOMES["false_alarm"]], OUTCOMES["correct_negative"])
+    return np.where(np.isnan(event), np.nan, code).astype("float32")
 
-    `rows` has issue_date, lead, observed (0/1), weight (sampling weights) and a probability
-    column per model; `zone` optional. Brier skill is against the `reference` column. Alerts
-    are prob >= `threshold`, or >= the per-row column named in `row_thresholds` for a model
-    (the rain rule alerts where it warns). Also `reliability_*` (model, lead, zone, bin) and
-    `roc_hit_rate` (model, lead, zone, false_alarm_rate) for the report, on all rows of a subset.
+
+def _as_leads(grid: xr.Dataset, names: dict[str, str]) -> xr.Dataset:
+    """(issue_date, lead, y, x) layers of `grid` renamed by `names`, their first two dims flattened
+    into one `lead` 0 .. issues x leads - 1 (what asset_risk reads), with `land` and the CRS."""
+    n = grid.sizes["issue_date"] * grid.sizes["lead"]
+    layers = {new: (("lead", "y", "x"), grid[old].transpose("issue_date", "lead", "y", "x").values
+                    .reshape(n, grid.sizes["y"], grid.sizes["x"]).astype(float)) for old, new in names.items()}
+    flat = xr.Dataset(layers, coords={"lead": np.arange(n), "y": grid.y, "x": grid.x})
+    return flat.assign(land=grid["land"]).rio.write_crs(grid.rio.crs)
+
+
+def asset_alert_outcomes(forecast: xr.Dataset, observed: xr.Dataset, assets: gpd.GeoDataFrame, *,
+                         default_flood_threshold: float, default_heat_threshold_degC: float,
+                         nearest_land_cells: int) -> pd.DataFrame:
+    """One row per hazard, asset, issue date and lead: alert issued, event observed, OUTCOMES code.
+
+    `forecast` has flood_probability, tasmax_q50 and tasmax_q90 (degC), `observed` flood (0/1)
+    and tasmax (degC), NaN where not observed; both (issue_date, lead, y, x) on one grid with
+    `land` and a CRS. The alert is the asset's, as the daily forecast issues it
+    (models.assets.asset_alert_levels on asset_risk's cells); the event is a flooded cell among
+    those cells, or their highest tasmax at or above the asset's heat threshold.
     """
-    row_thresholds = row_thresholds or {}
-    block, counts = block_counts(rows["issue_date"], block_days=block_days, n_boot=n_boot, seed=seed)
-    subsets = _subsets(rows)
-    cells, curves = {}, {}
-    for lead, zone, mask in subsets:
-        part = rows[mask]
-        observed, weight = part["observed"].to_numpy(float), part["weight"].to_numpy(float)
-        reference_prob = part[reference].to_numpy(float)
-        for model in models:
-            prob = part[model].to_numpy(float)
-            limit = part[row_thresholds[model]].to_numpy(float) if model in row_thresholds else threshold
-
-            def score(index, factor, prob=prob, limit=limit, observed=observed, weight=weight,
-                      reference_prob=reference_prob):
-                if len(index) == 0:  # a replicate that drew none of this subset's blocks
-                    return {}
-                w = weight[index] * (1 if factor is None else factor)
-                cut = limit if np.isscalar(limit) else limit[index]
-                return _flood_metrics(prob[index], observed[index], w, reference_prob[index], cut)
-
-            result = _with_ci(score, len(part), block[mask], counts if zone == "all" else counts[:0],
-                              FLOOD_METRICS, confidence)
-            cells[(lead, zone, model)] = result
-            curves[(lead, zone, model)] = (result["point"]["reliability"],
-                                           _roc_hit_rates(prob, observed, weight))
-    scores = _as_dataset(cells, FLOOD_METRICS, models, subsets)
-    return scores.merge(_curves_dataset(curves, scores))
+    reach = {"nearest_land_cells": nearest_land_cells}
+    levels = asset_alert_levels(
+        asset_risk(_as_leads(forecast, {n: n for n in ("flood_probability", "tasmax_q50", "tasmax_q90")}), assets,
+                   **reach),
+        assets, default_flood_threshold=default_flood_threshold,
+        default_heat_threshold_degC=default_heat_threshold_degC)
+    seen = asset_risk(_as_leads(observed, {"flood": "flood_probability", "tasmax": "tasmax_q50"})
+                      .assign(tasmax_q90=lambda d: d["tasmax_q50"]), assets, **reach)
+    levels = levels.merge(seen[["asset_id", "lead", "flood_probability_max", "tasmax_q50_max"]],
+                          on=["asset_id", "lead"], suffixes=("", "_seen"), validate="one_to_one")
+    issue, lead = np.divmod(levels["lead"].to_numpy(), forecast.sizes["lead"])
+    heat_seen = levels["tasmax_q50_max_seen"].to_numpy()
+    events = {"flood": levels["flood_probability_max_seen"].to_numpy(),
+              "heat": np.where(np.isnan(heat_seen), np.nan, heat_seen >= levels["heat_threshold"].to_numpy())}
+    return pd.concat([pd.DataFrame({
+        "hazard": hazard, "asset_id": levels["asset_id"].to_numpy(),
+        "issue_date": forecast.issue_date.values[issue], "lead": lead,
+        "alert": levels[f"{hazard}_alert"].to_numpy(bool), "event": events[hazard],
+        "outcome": alert_outcomes(levels[f"{hazard}_alert"].to_numpy(bool), events[hazard]),
+    }) for hazard in ("flood", "heat")], ignore_index=True)
 
 
-def _roc_hit_rates(prob: np.ndarray, observed: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Hit rate at each of FALSE_ALARM_RATES along the weighted ROC curve; NaN without both classes."""
-    if not 0 < observed.sum() < len(observed):
-        return np.full(len(FALSE_ALARM_RATES), np.nan)
-    far, hit, _ = roc_curve(observed, prob, sample_weight=weight)
-    return np.interp(FALSE_ALARM_RATES, far, hit)
-
-
-def _curves_dataset(curves: dict, scores: xr.Dataset) -> xr.Dataset:
-    dims = ("model", "lead", "zone")
-    shape = tuple(scores.sizes[d] for d in dims)
-    table = {name: np.full((*shape, _MAX_BINS), np.nan)
-             for name in ("reliability_forecast", "reliability_observed", "reliability_weight")}
-    roc = np.full((*shape, len(FALSE_ALARM_RATES)), np.nan)
-    for (lead, zone, model), (reliability, hits) in curves.items():
-        at = (list(scores.model.values).index(model), list(scores.lead.values).index(lead),
-              list(scores.zone.values).index(zone))
-        n = len(reliability["forecast_mean"])
-        table["reliability_forecast"][at][:n] = reliability["forecast_mean"]
-        table["reliability_observed"][at][:n] = reliability["observed_frequency"]
-        table["reliability_weight"][at][:n] = reliability["weight"]
-        roc[at] = hits
-    data = {name: ((*dims, "bin"), values) for name, values in table.items()}
-    data["roc_hit_rate"] = ((*dims, "false_alarm_rate"), roc)
-    return xr.Dataset(data, coords={"false_alarm_rate": FALSE_ALARM_RATES, "bin": np.arange(_MAX_BINS)})
-
-
-def heat_backtest_scores(rows: pd.DataFrame, points: list[str], quantiles: dict[float, str], *,
-                         hot_threshold_degC: float, n_boot: int, block_days: int, seed: int,
-                         confidence: float = 0.9) -> xr.Dataset:
-    """Heat scores (HEAT_METRICS, degC) of the quantile model and point baselines, dims (metric, lead, model, zone).
-
-    `rows` has issue_date, lead, observed (tasmax, degC) and the forecast columns: `quantiles`
-    maps each level to its column (scored as 'model', CRPS from the quantiles), `points` names
-    point forecasts (their CRPS is their MAE). Hot-day POD/FAR/CSI are for tasmax (the median
-    for the model) >= `hot_threshold_degC`.
-    """
-    block, counts = block_counts(rows["issue_date"], block_days=block_days, n_boot=n_boot, seed=seed)
-    subsets = _subsets(rows)
-    models = ["model", *points]
-    cells = {}
-    for lead, zone, mask in subsets:
-        part = rows[mask]
-        observed = part["observed"].to_numpy(float)
-        for model in models:
-            columns = {q: part[c].to_numpy(float) for q, c in quantiles.items()} if model == "model" else None
-            point = columns[0.5] if columns else part[model].to_numpy(float)
-
-            def score(index, factor, columns=columns, point=point, observed=observed):
-                index = index if factor is None else np.repeat(index, factor)
-                obs = observed[index]
-                if len(obs) == 0:
-                    return {}
-                out = (quantile_scores({q: v[index] for q, v in columns.items()}, obs) if columns
-                       else point_scores(point[index], obs))
-                hot = contingency_scores(point[index], (obs >= hot_threshold_degC).astype(float),
-                                         np.ones(len(obs)), hot_threshold_degC)
-                return out | {f"hot_day_{k}": v for k, v in hot.items()}
-
-            cells[(lead, zone, model)] = _with_ci(score, len(part), block[mask],
-                                                  counts if zone == "all" else counts[:0], HEAT_METRICS, confidence)
-    return _as_dataset(cells, HEAT_METRICS, models, subsets)
+def outcome_calendar(outcomes: pd.DataFrame, names: dict[str, str]) -> xr.DataArray:
+    """OUTCOMES codes with dims (hazard, asset, lead, date), date the day the forecast is valid for
+    (issue date + lead); NaN where nothing was forecast or observed. `names` maps asset_id to name."""
+    date = pd.DatetimeIndex(outcomes["issue_date"]) + pd.to_timedelta(outcomes["lead"].to_numpy(), unit="D")
+    table = outcomes.assign(date=date, asset=outcomes["asset_id"]).set_index(["hazard", "asset", "lead", "date"])
+    calendar = table["outcome"].to_xarray().astype("float32")
+    calendar = calendar.assign_coords(asset_name=("asset", [names.get(a, a) for a in calendar.asset.values]))
+    return calendar.rename("asset_outcome").assign_attrs(
+        long_name="alert outcome at the asset on the day the forecast is valid for", units="1",
+        flag_values=np.array(list(OUTCOMES.values()), "int8"), flag_meanings=" ".join(OUTCOMES))

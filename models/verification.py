@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scores.categorical import BasicContingencyManager
 from scores.probability import brier_score as _scores_brier
 from scores.probability import roc_auc as _scores_roc_auc
 from sklearn.metrics import average_precision_score
@@ -137,3 +138,115 @@ def heat_scores(quantiles: dict[float, np.ndarray], observed: np.ndarray, baseli
     for q, values in quantiles.items():
         scores[f"pinball_q{round(q * 100):02d}_degC"] = pinball_loss(values, observed, q)
     return scores
+
+
+# Scores for many weightings of the same rows at once, e.g. the replicates of a bootstrap: `weights`
+# is (replicates, rows), and each score comes back as (replicates,). The forecasts and outcomes are
+# shared, so each is one matrix product or one sort for all replicates, where calling `scores` once
+# per replicate would redo the sort (ROC AUC) or the xarray plumbing (Brier) every time; the tests
+# check each row against `scores` (or scikit-learn for average precision).
+
+
+def _replicate_weights(weights: np.ndarray, n_rows: int) -> np.ndarray:
+    weights = np.atleast_2d(np.asarray(weights, float))
+    if weights.shape[1] != n_rows:
+        raise ValueError(f"`weights` must be (replicates, {n_rows} rows), got shape {weights.shape}")
+    return weights
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
+
+
+def weighted_brier(prob: np.ndarray, observed: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Brier score (0 perfect) under each row of `weights` (replicates, rows), unitless; (replicates,).
+
+    Row k is scores' `brier_score(prob, observed, weights=weights[k])`; NaN where a row weighs nothing.
+    """
+    prob, observed = np.asarray(prob, float), np.asarray(observed, float)
+    weights = _replicate_weights(weights, len(prob))
+    return _ratio(weights @ (prob - observed) ** 2, weights.sum(axis=1))
+
+
+def _tie_groups(values: np.ndarray) -> np.ndarray:
+    """Start of each run of equal values in sorted `values`."""
+    return np.flatnonzero(np.r_[True, np.diff(values) != 0])
+
+
+def weighted_roc_auc(prob: np.ndarray, observed: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Area under the ROC curve under each row of `weights` (replicates, rows), unitless; (replicates,).
+
+    The weighted Mann-Whitney statistic, ties counting one half, as scores' `roc_auc` computes it
+    (Hanley and McNeil 1982), sorted once for all rows. NaN where a row weighs no event or no non-event.
+    """
+    prob, event = np.asarray(prob, float), np.asarray(observed) == 1
+    weights = _replicate_weights(weights, len(prob))
+    order = np.argsort(prob, kind="stable")
+    starts = _tie_groups(prob[order])
+    positive = np.add.reduceat(weights[:, order] * event[order], starts, axis=1)
+    negative = np.add.reduceat(weights[:, order] * ~event[order], starts, axis=1)
+    below = np.cumsum(negative, axis=1) - negative  # non-event weight under each tie group
+    pairs = positive.sum(axis=1) * negative.sum(axis=1)
+    return _ratio((positive * (below + 0.5 * negative)).sum(axis=1), pairs)
+
+
+def weighted_average_precision(prob: np.ndarray, observed: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Area under the precision-recall curve (average precision) under each row of `weights`
+    (replicates, rows), unitless; (replicates,).
+
+    scikit-learn's `average_precision_score` with `sample_weight=weights[k]` for row k: precision
+    at each distinct probability, from the highest down, times the recall it adds. NaN where a
+    row weighs no event.
+    """
+    prob, event = np.asarray(prob, float), np.asarray(observed) == 1
+    weights = _replicate_weights(weights, len(prob))
+    order = np.argsort(-prob, kind="stable")
+    starts = _tie_groups(prob[order])
+    hits = np.cumsum(np.add.reduceat(weights[:, order] * event[order], starts, axis=1), axis=1)
+    alerts = np.cumsum(np.add.reduceat(weights[:, order], starts, axis=1), axis=1)
+    added = np.diff(hits, axis=1, prepend=0.0)
+    precision = _ratio(hits, alerts)
+    return _ratio(np.where(added > 0, added * precision, 0.0).sum(axis=1), hits[:, -1])
+
+
+def weighted_reliability_error(prob: np.ndarray, observed: np.ndarray, weights: np.ndarray,
+                               bin_low: np.ndarray) -> np.ndarray:
+    """Mean |forecast - observed frequency| over probability bins (each bin counts once) under each
+    row of `weights` (replicates, rows), unitless; (replicates,).
+
+    Bins start at the increasing `bin_low` (from `reliability_table`, so its merged bins), the
+    last runs to 1. A bin a row weighs nothing is left out; with the table's own weights this is
+    `flood_scores`' `reliability_error`.
+    """
+    prob, observed = np.asarray(prob, float), np.asarray(observed, float)
+    weights = _replicate_weights(weights, len(prob))
+    member = np.clip(np.searchsorted(np.asarray(bin_low, float), prob, side="right") - 1, 0, None)
+    inside = np.eye(len(bin_low))[member]  # (rows, bins)
+    weight = weights @ inside
+    gap = np.abs(_ratio(weights @ (inside * prob[:, None]), weight) - _ratio(weights @ (inside * observed[:, None]),
+                                                                              weight))
+    counted = np.isfinite(gap).sum(axis=1)
+    return _ratio(np.nansum(gap, axis=1), counted.astype(float))
+
+
+def weighted_contingency_counts(alert: np.ndarray, event: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Weighted contingency counts of `alert` against `event`, both (thresholds, rows) bool, under each
+    row of `weights` (replicates, rows): scores' keys (tp_count, fp_count, fn_count, tn_count,
+    total_count), each (replicates, thresholds), for `contingency_table`."""
+    alert, event = np.broadcast_arrays(np.atleast_2d(alert).astype(bool), np.atleast_2d(event).astype(bool))
+    weights = _replicate_weights(weights, alert.shape[1])
+    counts = {name: weights @ mask.T.astype(float) for name, mask in (
+        ("tp_count", alert & event), ("fp_count", alert & ~event), ("fn_count", ~alert & event),
+        ("tn_count", ~alert & ~event))}
+    counts["total_count"] = sum(counts.values())
+    return counts
+
+
+def contingency_table(counts: dict[str, np.ndarray], dims: tuple[str, ...]) -> BasicContingencyManager:
+    """scores' contingency table of `counts` (weighted_contingency_counts, any shape, named by `dims`).
+
+    Ask it for `probability_of_detection()`, `false_alarm_ratio()`, `critical_success_index()`,
+    `frequency_bias()`: 0/0 is NaN, and a frequency bias without events is inf. Stacking many
+    tables into one call saves scores' xarray work per table.
+    """
+    return BasicContingencyManager({name: xr.DataArray(values, dims=dims) for name, values in counts.items()})

@@ -2,21 +2,29 @@
 
 import datetime as dt
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
+from shapely.geometry import Point
 
 from models.backtest import (
-    block_counts,
-    flood_backtest_scores,
+    OUTCOMES,
+    alert_outcomes,
+    asset_alert_outcomes,
     flood_climatology,
     flood_persistence,
-    heat_backtest_scores,
+    flooded_grid,
+    grid_sums,
     heat_climatology,
     heat_persistence,
     origin_split,
+    outcome_calendar,
     rolling_origins,
+    row_sums,
 )
+from tests.conftest import CRS, ORIGIN, template
 
 
 def test_monthly_origins_start_at_the_start_and_windows_end_before_the_next():
@@ -75,51 +83,70 @@ def test_heat_persistence_reads_the_day_before_issue_or_the_fallback():
     np.testing.assert_allclose(out, [32.0, 1.0])
 
 
-def test_block_bootstrap_draws_as_many_blocks_as_there_are():
-    block, counts = block_counts(pd.date_range("2023-01-01", periods=21), block_days=7, n_boot=5, seed=0)
-    assert list(np.unique(block)) == [0, 1, 2] and (block[:7] == 0).all()
-    assert counts.shape == (5, 3) and (counts.sum(axis=1) == 3).all()
+def test_flooded_grid_marks_each_cell_on_issue_date_plus_lead():
+    flooded = pd.DataFrame({"date": pd.to_datetime(["2023-01-02", "2023-01-03", "2023-01-09"]), "cell": [7, 9, 7]})
+    grid = flooded_grid(flooded, pd.DatetimeIndex(["2023-01-01", "2023-01-02"]), 2, np.array([7, 9]))
+    assert grid.shape == (2, 2, 2)
+    np.testing.assert_array_equal(grid[0], [[False, False], [True, False]])  # 1 Jan: lead 1 is 2 Jan, cell 7
+    np.testing.assert_array_equal(grid[1], [[True, False], [False, True]])  # 2 Jan: lead 0 cell 7, lead 1 cell 9
 
 
-def _flood_rows() -> pd.DataFrame:
-    observed = np.array([1, 0, 0, 0] * 10, float)
-    return pd.DataFrame({
-        "issue_date": pd.date_range("2023-01-01", periods=40), "lead": np.repeat([0, 1], 20),
-        "observed": observed, "weight": 1.0, "perfect": observed, "flat": 0.25,
-    })
+def test_grid_and_row_sums_pool_finite_values_per_cell():
+    total, count = grid_sums(np.array([[[1.0, np.nan]], [[3.0, 2.0]]]))
+    np.testing.assert_array_equal(total, [4.0, 2.0])
+    np.testing.assert_array_equal(count, [2, 1])
+    total, count = row_sums(np.array([0, 2, 2, 2]), np.array([1.0, 2.0, np.nan, 4.0]), 3)
+    np.testing.assert_array_equal(total, [1.0, 0.0, 6.0])
+    np.testing.assert_array_equal(count, [1, 0, 2])
 
 
-def test_a_perfect_flood_forecast_scores_perfectly_against_climatology():
-    rows = _flood_rows()
-    before = rows.copy()
-    scores = flood_backtest_scores(rows, ["perfect", "flat"], reference="flat", threshold=0.5, n_boot=10,
-                                   block_days=7, seed=0)
-    perfect = scores["score"].sel(model="perfect", zone="all")
-    np.testing.assert_allclose(perfect.sel(metric=["brier", "brier_skill_score", "roc_auc", "pod", "far"]),
-                               [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]])
-    # climatology 0.25 of a 1-in-4 event: Brier 0.25 * 0.75**2 + 0.75 * 0.25**2
-    np.testing.assert_allclose(scores["score"].sel(model="flat", metric="brier", zone="all"), 0.1875)
-    assert scores["ci_low"].sel(model="flat", metric="brier", zone="all").notnull().all()
-    pd.testing.assert_frame_equal(rows, before)
+def test_alert_outcomes_are_hits_misses_false_alarms_and_correct_negatives():
+    codes = alert_outcomes(np.array([True, False, True, False, True]), np.array([1, 1, 0, 0, np.nan]))
+    np.testing.assert_array_equal(codes[:4], [OUTCOMES[k] for k in ("hit", "miss", "false_alarm",
+                                                                    "correct_negative")])
+    assert np.isnan(codes[4])
 
 
-def test_flood_scores_split_by_zone_without_intervals_outside_all():
-    rows = _flood_rows().assign(zone=np.tile(["core", "rest"], 20))
-    scores = flood_backtest_scores(rows, ["perfect"], reference="flat", threshold=0.5, n_boot=5,
-                                   block_days=7, seed=0)
-    assert list(scores.zone.values) == ["all", "core", "rest"]
-    assert scores["ci_low"].sel(zone="core").isnull().all()
-    assert float(scores["score"].sel(zone="core", metric="n_rows", lead=0, model="perfect")) == 10
+def _grid(values: np.ndarray, name: str, units: str) -> xr.DataArray:
+    """(issue_date, lead, y, x) values on a 2x2 grid of 30 m cells."""
+    cells = template(2, 2)
+    return xr.DataArray(values, dims=("issue_date", "lead", "y", "x"), name=name, attrs={"units": units},
+                        coords={"issue_date": pd.date_range("2023-01-01", periods=2), "lead": [0],
+                                "y": cells.y, "x": cells.x})
 
 
-def test_heat_scores_give_point_errors_and_quantile_coverage():
-    observed = np.arange(20, 40, dtype=float)
-    rows = pd.DataFrame({"issue_date": pd.date_range("2023-01-01", periods=20), "lead": 0, "observed": observed,
-                         "warm": observed + 1, "q10": observed - 2, "q50": observed, "q90": observed + 2})
-    scores = heat_backtest_scores(rows, ["warm"], {0.1: "q10", 0.5: "q50", 0.9: "q90"}, hot_threshold_degC=35,
-                                  n_boot=10, block_days=5, seed=0)
-    at = scores["score"].sel(lead=0, zone="all")
-    np.testing.assert_allclose(at.sel(model="warm", metric=["mae_degC", "bias_degC", "crps_degC"]), [1, 1, 1])
-    np.testing.assert_allclose(at.sel(model="model", metric=["mae_degC", "interval_coverage", "hot_day_csi"]),
-                               [0, 1, 1])
-    assert np.isnan(float(at.sel(model="warm", metric="interval_coverage")))
+def test_asset_alert_outcomes_compare_each_assets_alert_with_its_cells_event():
+    # one point asset in the north-west cell; two issue dates, one lead
+    flood = np.zeros((2, 1, 2, 2))
+    flood[:, 0, 0, 0] = [0.5, 0.01]  # alert on day 1 only (default threshold 0.05)
+    tasmax = np.full((2, 1, 2, 2), 36.0)
+    land = xr.DataArray(np.ones((2, 2), bool), dims=("y", "x"), coords={"y": template(2, 2).y,
+                                                                         "x": template(2, 2).x})
+    forecast = xr.Dataset({"flood_probability": _grid(flood, "flood_probability", "1"),
+                           "tasmax_q50": _grid(tasmax, "tasmax_q50", "degC"),
+                           "tasmax_q90": _grid(tasmax + 2, "tasmax_q90", "degC"), "land": land}).rio.write_crs(CRS)
+    seen_flood = np.zeros((2, 1, 2, 2))
+    seen_flood[1, 0, 0, 0] = 1  # flooded on day 2 only
+    seen_heat = np.stack([np.full((1, 2, 2), 34.0), np.full((1, 2, 2), np.nan)])  # cool, then not observed
+    observed = xr.Dataset({"flood": _grid(seen_flood, "flood", "1"), "tasmax": _grid(seen_heat, "tasmax", "degC"),
+                           "land": land}).rio.write_crs(CRS)
+    assets = gpd.GeoDataFrame({"asset_id": ["a0"]}, geometry=[Point(ORIGIN[0] + 15, ORIGIN[1] - 15)], crs=CRS)
+    out = asset_alert_outcomes(forecast, observed, assets, default_flood_threshold=0.05,
+                               default_heat_threshold_degC=35.0, nearest_land_cells=3)
+    flood_rows = out[out["hazard"] == "flood"]
+    assert list(flood_rows["outcome"]) == [OUTCOMES["false_alarm"], OUTCOMES["miss"]]
+    heat_rows = out[out["hazard"] == "heat"]
+    assert heat_rows["outcome"].iloc[0] == OUTCOMES["false_alarm"] and np.isnan(heat_rows["outcome"].iloc[1])
+    assert list(out["issue_date"][:2]) == list(pd.date_range("2023-01-01", periods=2))
+
+
+def test_outcome_calendar_puts_each_outcome_on_the_day_forecast():
+    outcomes = pd.DataFrame({"hazard": "flood", "asset_id": "a0",
+                             "issue_date": pd.to_datetime(["2023-01-01", "2023-01-01", "2023-01-02"]),
+                             "lead": [0, 1, 0], "outcome": np.array([1, 3, 2], "float32")})
+    calendar = outcome_calendar(outcomes, {"a0": "Clock Tower"})
+    assert calendar.dims == ("hazard", "asset", "lead", "date")
+    assert str(calendar.asset_name.values[0]) == "Clock Tower"
+    np.testing.assert_array_equal(calendar.sel(hazard="flood", asset="a0", lead=0).values, [1, 2])
+    assert float(calendar.sel(hazard="flood", asset="a0", lead=1, date="2023-01-02")) == 3
+    assert calendar.attrs["flag_meanings"] == "correct_negative hit miss false_alarm"

@@ -9,7 +9,8 @@ import pytest
 import xarray as xr
 from prefect.logging import disable_run_logger
 
-from pipelines.backtest import backtest, hindcast, load_inputs, retrain
+from pipelines.backtest import backtest, progress_bar
+from pipelines.backtest_fit import hindcast, load_inputs, retrain
 from pipelines.backtest_report import SECTIONS
 from pipelines.cli import main
 from pipelines.config import load_city_config
@@ -44,22 +45,66 @@ def test_backtest_writes_scores_hindcasts_record_and_report(backtested, run):
 
 def test_scores_cover_every_model_and_baseline_by_lead_with_intervals(backtested):
     with xr.open_dataset(backtested["scores"][0]) as scores:
-        assert scores["score"].dims == ("hazard", "target", "metric", "lead", "model", "zone")
+        assert scores["score"].dims == ("hazard", "target", "metric", "lead", "model", "zone", "period", "days")
         assert list(scores.lead.values) == [0, 1] and set(scores.target.values) == {"observations", "truth"}
-        flood = scores["score"].sel(hazard="flood", target="truth", zone="all")
+        headline = {"zone": "all", "period": "all", "days": "all"}
+        flood = scores["score"].sel(hazard="flood", target="truth", **headline)
         for model in ("model", "climatology", "persistence", "rain_rule", "static_susceptibility"):
             assert np.isfinite(flood.sel(model=model, metric="brier")).all(), model
-        heat = scores.sel(hazard="heat", target="observations", zone="all", metric="mae_degC")
+        heat = scores.sel(hazard="heat", target="observations", metric="mae_degC", **headline)
         for model in ("model", "regional", "climatology", "persistence"):
             assert np.isfinite(heat["score"].sel(model=model)).all(), model
             assert (heat["ci_low"].sel(model=model) <= heat["ci_high"].sel(model=model)).all()
+
+
+def test_scores_split_by_season_month_zone_and_wet_days(backtested):
+    with xr.open_dataset(backtested["scores"][0]) as scores:
+        assert list(scores.period.values) == ["all", "DJFM", "ON", "Nov", "Dec"]  # valid days 15 Nov .. 15 Dec
+        assert list(scores.zone.values) == ["all", "buffer", "core", "rest"]
+        rows = scores["score"].sel(hazard="flood", target="truth", metric="n_rows", model="model", lead=0)
+        assert rows.sel(zone="all", days="all", period="all") == rows.sel(zone="all", days="all",
+                                                                          period=["DJFM", "ON"]).sum()
+        assert rows.sel(zone="all", period="all", days="wet") < rows.sel(zone="all", period="all", days="all")
+        assert np.isnan(scores["score"].sel(hazard="heat", metric="mae_degC", days="wet")).all()
+
+
+def test_flood_and_heat_levels_have_contingency_scores_with_intervals(backtested):
+    with xr.open_dataset(backtested["scores"][0]) as scores:
+        assert list(scores.attrs["flood_level_bands"]) == [0.01, 0.05, 0.2]
+        at = {"target": "truth", "model": "model", "zone": "all", "period": "all", "days": "all"}
+        for k in (1, 2, 3):
+            names = [f"{name}_level_{k}" for name in ("pod", "far", "csi", "frequency_bias")]
+            assert set(names) <= set(scores.metric.values)
+        pod = scores.sel(hazard="flood", metric="pod_level_1", **at)
+        assert np.isfinite(pod["score"]).all() and np.isfinite(pod["ci_low"]).all()
+        assert (pod["ci_low"] <= pod["ci_high"]).all()
+        assert np.isfinite(scores["score"].sel(hazard="heat", metric="pod_level_1", lead=0,
+                                               **at | {"target": "observations"}))
+
+
+def test_scores_hold_per_cell_maps_and_the_asset_alert_calendar(backtested):
+    with xr.open_dataset(backtested["scores"][0]) as scores:
+        assert scores["brier_map"].dims == ("target", "y", "x") and scores["brier_map"].attrs["units"] == "1"
+        assert np.nanmax(scores["brier_map"]) <= 1 and np.isfinite(scores["brier_map"]).sum() > 100
+        bias = scores["heat_bias_map"]
+        assert 0 < np.isfinite(bias.sel(target="observations")).sum() < 30  # station cells only
+        assert np.isfinite(bias.sel(target="truth")).sum() > 100
+        calendar = scores["asset_outcome"]
+        assert calendar.sizes["asset"] == 5 and calendar.attrs["flag_meanings"].split()[1] == "hit"
+        days = calendar.sel(hazard="flood", target="observations", lead=0).dropna("date", how="all")
+        assert pd.Timestamp(days.date.values[0]) == pd.Timestamp(START) and days.sizes["date"] == 30
+        codes = calendar.sel(hazard="heat", target="truth").values
+        assert set(np.unique(codes[np.isfinite(codes)])) <= {0, 1, 2, 3}
 
 
 def test_report_holds_every_section_with_embedded_plots(backtested):
     page = backtested["report"][0].read_text()
     for section in SECTIONS:
         assert f'id="{section}"' in page
-    assert page.count("data:image/png;base64,") >= 4
+        body = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
+        if section not in ("summary", "headline", "reproducibility"):
+            assert "data:image/png;base64," in body, section
+    assert "<script" not in page and "http" not in page.split("<pre>")[0]  # self-contained
 
 
 def test_backtest_records_code_seed_libraries_and_input_hashes(backtested):
@@ -74,6 +119,13 @@ def test_rerun_gives_bit_for_bit_identical_scores(backtested, quick_city):
     first = xr.load_dataset(backtested["scores"][0])
     second = xr.load_dataset(backtest(quick_city, START, END)["scores"][0])
     xr.testing.assert_identical(first, second)
+
+
+def test_progress_bar_stays_off_a_terminal(capsys):
+    with progress_bar(2) as step:
+        step("retrained 2023-11-15")
+        step("hindcast 2023-11-15")
+    assert capsys.readouterr() == ("", "")
 
 
 def test_cli_refuses_a_period_without_forecasts(quick_city, run, capsys):
@@ -106,10 +158,10 @@ def test_hindcasts_never_see_data_from_after_their_issue_date(city, run, tmp_pat
     window = inputs.issue_dates[(inputs.issue_dates >= pd.Timestamp(origin))
                                 & (inputs.issue_dates <= pd.Timestamp("2023-12-08"))]
     clean_fit = retrain.fn(config, inputs, origin)
-    clean = hindcast.fn(config, inputs, clean_fit, window, tmp_path / "clean.nc")
+    clean = xr.load_dataset(hindcast.fn(config, inputs, clean_fit, window, tmp_path / "clean.nc"))
     poisoned = _poisoned(inputs, cutoff)
     dirty_fit = retrain.fn(config, poisoned, origin)
-    dirty = hindcast.fn(config, poisoned, dirty_fit, window, tmp_path / "dirty.nc")
+    dirty = xr.load_dataset(hindcast.fn(config, poisoned, dirty_fit, window, tmp_path / "dirty.nc"))
 
     assert dirty_fit.flood.booster.model_to_string() == clean_fit.flood.booster.model_to_string()
     xr.testing.assert_identical(clean.sel(issue_date=slice(None, cutoff)), dirty.sel(issue_date=slice(None, cutoff)))
