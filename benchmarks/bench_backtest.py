@@ -21,7 +21,6 @@ Appends a row per measurement to benchmarks/results/bench_backtest.csv with the 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import os
@@ -30,6 +29,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from results_csv import append_rows, git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "configs" / "demo.yaml"
@@ -78,24 +79,6 @@ def _run(config: Path, start: dt.date, end: dt.date, workers: int, runner: str, 
     return json.loads(done.stdout.strip().splitlines()[-1]) | {"load_before": load, "load_after": os.getloadavg()[0]}
 
 
-def _git_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "pipelines", "features", "models"],
-                           cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-    return (done.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
-
-
-def _append(rows: list[dict]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    new = not RESULTS.exists()
-    with RESULTS.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measure", nargs=5, help=argparse.SUPPRESS)
@@ -117,7 +100,7 @@ def main() -> None:
     if args.origins < 2:
         parser.error("--origins must be at least 2 (one origin is always timed to separate fixed costs)")
 
-    now, commit, cpus = dt.datetime.now().isoformat(timespec="seconds"), _git_commit(), os.cpu_count()
+    now, commit, cpus = dt.datetime.now().isoformat(timespec="seconds"), git_commit(), os.cpu_count()
     print(f"Backtest benchmark, {args.config.name}, commit {commit}, {now}, {cpus} CPUs"
           + (", OMP_WAIT_POLICY=PASSIVE in the flow's process" if args.omp_passive else ""))
     rows = []
@@ -144,7 +127,7 @@ def main() -> None:
                          "omp_wait_policy": "PASSIVE" if args.omp_passive else "",
                          "load_1min": round((one["load_before"] + many["load_after"]) / 2, 2), "cpus": cpus})
         print(f"  {pool} worker(s): peak RSS {rows[-1]['peak_mib']:,} MiB; load {rows[-1]['load_1min']:.2f}")
-    _append(rows)
+    append_rows(RESULTS, list(rows[0]), rows)
     print(f"appended to {RESULTS.relative_to(ROOT)}")
 
 

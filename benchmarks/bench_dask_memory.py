@@ -21,7 +21,6 @@ commit.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import os
@@ -31,7 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench_island import CONFIG_TEXT, CRS, RESOLUTION_M, _assets_csv, _git_commit
+from bench_island import CONFIG_TEXT, CRS, RESOLUTION_M, _assets_csv
+from results_csv import append_rows, git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "dask-memory"
@@ -141,19 +141,6 @@ def _run(area: int, runner_kind: str, tile_cells: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1]) | {"load_1min": load}
 
 
-def _append(rows: list[dict]) -> None:
-    fields = ["date", "commit", "runner", "area", "cells", "land_cells", "tile_cells", "tiles", "seconds",
-              "worker_peak_mib", "worker_peaks_mib", "worker_before_mib", "flow_peak_mib", "load_1min",
-              "cpus"]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    new = not RESULTS.exists()
-    with RESULTS.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
 def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # a busy machine
@@ -169,7 +156,7 @@ def main() -> None:
         return
 
     setup(args.fresh)
-    now, commit, cpus = dt.datetime.now().isoformat(timespec="seconds"), _git_commit(), os.cpu_count()
+    now, commit, cpus = dt.datetime.now().isoformat(timespec="seconds"), git_commit(), os.cpu_count()
     kinds = ["dask"] + ([] if args.no_local else ["local"])
     rows = []
     print(f"\nDask memory benchmark, commit {commit}, {now}, {cpus} CPUs, {WORKERS} workers, "
@@ -193,7 +180,9 @@ def main() -> None:
             print(f"  {kind:5s} {area}x area  {r['cells']:>9,} cells ({r['land_cells']:,} land)  "
                   f"{r['seconds']:6.1f} s  {workers}flow process peak {r['flow_peak_mib']:,.0f} MiB  "
                   f"load {r['load_1min']:.2f}")
-    _append(rows)
+    append_rows(RESULTS, ["date", "commit", "runner", "area", "cells", "land_cells", "tile_cells", "tiles", "seconds",
+              "worker_peak_mib", "worker_peaks_mib", "worker_before_mib", "flow_peak_mib", "load_1min",
+              "cpus"], rows)
     print(f"appended {len(rows)} rows to {RESULTS.relative_to(ROOT)}")
 
 

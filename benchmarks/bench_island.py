@@ -23,7 +23,6 @@ to benchmarks/results/bench_island.csv with the git commit and date.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import os
@@ -36,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_csv import append_rows, git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "island"
@@ -248,26 +248,6 @@ def _run(name: str, *extra: str) -> dict:
     return result | {"load_1min_before": load, "load_1min_after": os.getloadavg()[0]}
 
 
-def _git_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "pipelines", "features", "models"],
-                           cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-    return (done.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
-
-
-def _append(rows: list[dict]) -> None:
-    fields = ["date", "commit", "measure", "seconds", "ratio", "ratio_of", "peak_mib", "detail",
-              "load_1min", "cpus"]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    new = not RESULTS.exists()
-    with RESULTS.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measure", choices=["static", "forecast", "train"], help=argparse.SUPPRESS)
@@ -284,7 +264,7 @@ def main() -> None:
         return
 
     setup(args.fresh)
-    now, commit, cpus = dt.datetime.now().isoformat(timespec="seconds"), _git_commit(), os.cpu_count()
+    now, commit, cpus = dt.datetime.now().isoformat(timespec="seconds"), git_commit(), os.cpu_count()
     results = {name: _run(name, "--train-rows", str(args.train_rows)) for name in args.only}
     rows = []
 
@@ -330,7 +310,8 @@ def main() -> None:
         if scale != 1:
             print(f"  train at 10M rows    {extrapolated:7.1f} s  (extrapolated x{scale:g}, linear in rows; "
                   f"memory ~{r['peak_mib'] * scale:,.0f} MiB)  target <= {TARGETS['train_10M_s']:.0f} s")
-    _append(rows)
+    append_rows(RESULTS, ["date", "commit", "measure", "seconds", "ratio", "ratio_of", "peak_mib", "detail",
+              "load_1min", "cpus"], rows)
     print(f"appended {len(rows)} rows to {RESULTS.relative_to(ROOT)}")
 
 

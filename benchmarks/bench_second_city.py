@@ -21,16 +21,16 @@ one per flow's seconds, to benchmarks/results/second_city.csv with the git commi
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import math
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from results_csv import append_rows, git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "second_city.yaml"
@@ -124,25 +124,6 @@ def _table(title: str, names: tuple[str, str], versions: tuple[str, str], rows: 
         print(f"  {label:<38}{lead:>5}  {_cell(left, fmt):>{width}}  {_cell(right, fmt):>{width}}  {target}")
 
 
-def _git_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "pipelines", "features", "models", "configs"],
-                           cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-    return (done.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
-
-
-def _append(rows: list[dict]) -> None:
-    fields = ["date", "commit", "city", "hazard", "model_version", "scope", "lead", "score", "value"]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    new = not RESULTS.exists()
-    with RESULTS.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=CONFIG, help="the second city (default: %(default)s)")
@@ -152,7 +133,7 @@ def main() -> None:
 
     second, reference = load_city_config(args.config), load_city_config(REFERENCE)
     seconds = build(args.config, args.fresh)
-    now, commit = dt.datetime.now().isoformat(timespec="seconds"), _git_commit()
+    now, commit = dt.datetime.now().isoformat(timespec="seconds"), git_commit("pipelines", "features", "models", "configs")
     cities = (reference, second)
     names = tuple(city.city.slug for city in cities)
     cards = {hazard: tuple(latest_card(city.city_store, hazard) for city in cities) for hazard in ("flood", "heat")}
@@ -195,7 +176,7 @@ def main() -> None:
     _table("Flood: against the demo truth, wet days (regional 24 h rain >= "
            f"{second.flood.wet_day_mm:g} mm)", names, versions["flood"], flood_rows)
     _table("Heat: tasmax q50, validation by lead", names, versions["heat"], heat_rows)
-    _append(csv_rows)
+    append_rows(RESULTS, ["date", "commit", "city", "hazard", "model_version", "scope", "lead", "score", "value"], csv_rows)
     print(f"\nappended {len(csv_rows)} rows to {RESULTS.relative_to(ROOT)}")
 
 

@@ -1,0 +1,29 @@
+"""What every benchmark records with its figures: the git commit, and rows appended to its CSV."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit(*paths: str) -> str:
+    """Short HEAD commit, '+dirty' when the code under `paths` (default pipelines, features, models) has changes."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", *(paths or ("pipelines", "features", "models"))],
+                           cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    return (done.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+
+
+def append_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
+    """Append `rows` to the CSV at `path`, writing the `fields` header when the file is new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
