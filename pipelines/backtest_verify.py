@@ -9,6 +9,7 @@ every day. `score` pools the origins into one Dataset (models.backtest_scores).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -147,7 +148,7 @@ def _on_grid(values: np.ndarray, land: np.ndarray, shape: tuple[int, int]) -> np
 
 
 @task(cache_policy=NO_CACHE, task_run_name="verify-{fitted.origin}")
-def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path, targets: Targets) -> Verified:
+def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path: Path, targets: Targets) -> Verified:
     """Read the hindcast at `path` once: the forecasts at the target rows of its issue dates, the
     per-cell sums of the flood Brier score and (against the truth) the heat bias, and every
     asset's alert outcome per day and lead."""
@@ -161,8 +162,8 @@ def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path, tar
     sums, observed = {}, {}
     for target, pairs in targets.floods.items():
         flooded = flooded_grid(pairs, issue_dates, config.lead_days, land).astype("float32")
-        forecast = on_land["flood_probability"] * reported_share(config, target)
-        sums[("brier", target)] = grid_sums((forecast - flooded) ** 2)
+        scaled = on_land["flood_probability"] * reported_share(config, target)
+        sums[("brier", target)] = grid_sums((scaled - flooded) ** 2)
         observed[target] = {"flood": flooded, "tasmax": np.full(flooded.shape, np.nan, "float32")}
     if targets.truth_tasmax and "truth" in observed:
         cell = np.tile(land, len(issue_dates) * config.lead_days)
@@ -186,8 +187,7 @@ def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path, tar
     return Verified(rows, sums, outcomes)
 
 
-def _maps(config: CityConfig, inputs: BacktestInputs, verified: list[Verified], heat_rows_: pd.DataFrame | None
-          ) -> xr.Dataset:
+def _maps(config: CityConfig, inputs: BacktestInputs, verified: list[Verified], heat_obs: pd.DataFrame) -> xr.Dataset:
     """Per-cell flood Brier score (target, y, x) and heat bias of the q50 (degC), pooled over every origin,
     issue date and lead; against the observations the bias is at the stations' cells only."""
     land, template = inputs.cells["cell"].to_numpy(), city_template(config)
@@ -196,10 +196,9 @@ def _maps(config: CityConfig, inputs: BacktestInputs, verified: list[Verified], 
         for key, (total, count) in part.sums.items():
             before = pooled.get(key, (0.0, 0))
             pooled[key] = (before[0] + total, before[1] + count)
-    if heat_rows_ is not None:
-        column = pd.Series(np.arange(len(land)), index=land)[heat_rows_["cell"].to_numpy()].to_numpy()
-        pooled[("heat_bias", "observations")] = row_sums(
-            column, (heat_rows_["tasmax_q50"] - heat_rows_["observed"]).to_numpy(), len(land))
+    column = pd.Series(np.arange(len(land)), index=land)[heat_obs["cell"].to_numpy()].to_numpy()
+    pooled[("heat_bias", "observations")] = row_sums(column, (heat_obs["tasmax_q50"] - heat_obs["observed"]).to_numpy(),
+                                                     len(land))
     attrs = {"brier": {"long_name": "flood model Brier score of the cell over all issue dates and leads",
                        "units": "1"},
              "heat_bias": {"long_name": "heat model tasmax q50 minus observed, mean over all issue dates and leads",
