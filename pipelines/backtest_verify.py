@@ -35,7 +35,7 @@ from pipelines.backtest_fit import BacktestInputs, Fitted, netcdf_lock, quantile
 from pipelines.config import CityConfig
 from pipelines.flow_common import city_template, log
 from pipelines.forecasting import ASSET_REACH_M
-from pipelines.training import _wet_days as wet_days
+from pipelines.training import wet_days
 from pipelines.truth import truth_flooded_pairs, truth_tasmax_at
 
 FLOOD_MODELS = ["model", "climatology", "persistence", "rain_rule", "static_susceptibility"]

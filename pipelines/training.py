@@ -53,7 +53,7 @@ def with_xy(frame: pd.DataFrame, crs: str) -> pd.DataFrame:
     return frame.assign(x_m=x, y_m=y)
 
 
-def _wet_days(config: CityConfig, days: pd.DatetimeIndex) -> np.ndarray:
+def wet_days(config: CityConfig, days: pd.DatetimeIndex) -> np.ndarray:
     """True on the local `days` whose observed regional rain (mean over the regional grid) reaches
     `flood.wet_day_mm`; days the history does not cover are not wet."""
     with bundle_io.read_history(config.bundle_dir) as history:
@@ -78,7 +78,7 @@ def _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue
     days, near = found
     land = near[:, cells["cell"].to_numpy()]
     train_days = pd.DatetimeIndex(np.unique(issue_dates[split_rows["issue_index"][split_rows["split"] == "train"]]))
-    day_wet = pd.Series(_wet_days(config, days), index=days)
+    day_wet = pd.Series(wet_days(config, days), index=days)
     in_train = days.isin(train_days)
     climatology = {"all": float(land[in_train].mean()),
                    "wet": float(land[in_train & day_wet.to_numpy()].mean())}
@@ -120,7 +120,7 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
                          calibration_days=flood.calibration_days)
     split = blocked_split(periods, np.isin(cell_blocks[row_cell], held))
     target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
-    table["wet_day"] = _wet_days(config, pd.DatetimeIndex(target))
+    table["wet_day"] = wet_days(config, pd.DatetimeIndex(target))
     log(f"flood table: {len(table)} rows, {int(table['label'].sum())} flooded; "
         f"{len(held)} of {len(np.unique(cell_blocks))} blocks held out")
 
@@ -147,7 +147,7 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
                                             threshold=flood.default_threshold * reported,
                                             thresholds={k: v * reported for k, v in thresholds.items()})}
     test_issues = np.unique(rows["issue_index"][split == "test"])
-    wet = _wet_days(config, pd.DatetimeIndex(
+    wet = wet_days(config, pd.DatetimeIndex(
         (issue_dates[test_issues].to_numpy()[:, None] + pd.to_timedelta(np.arange(config.lead_days), unit="D")
          .to_numpy()).ravel()
     )).reshape(len(test_issues), config.lead_days)
