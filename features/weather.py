@@ -32,6 +32,7 @@ DRIVERS = {  # name: (units, long_name)
     "hurs_mean_pct": ("%", "regional daily mean relative humidity"),
     "wind_mean_m_s": ("m s-1", "regional daily mean wind speed"),
     "rsds_max_W_m2": ("W m-2", "regional largest hourly shortwave radiation of the day (the sun at midday)"),
+    "rsds_mean_W_m2": ("W m-2", "regional daily mean shortwave radiation (how sunny the day is)"),
 }
 DRIVER_NAMES = tuple(DRIVERS)
 
@@ -100,6 +101,7 @@ def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_day
         "hurs_mean_pct": by_day(ahead["hurs"], "mean"),
         "wind_mean_m_s": by_day(ahead["sfcWind"], "mean"),
         "rsds_max_W_m2": by_day(ahead["rsds"], "max"),
+        "rsds_mean_W_m2": by_day(ahead["rsds"], "mean"),
     }
     out = xr.Dataset({
         name: da.astype("float32").assign_attrs(units=DRIVERS[name][0], long_name=DRIVERS[name][1])

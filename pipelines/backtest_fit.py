@@ -21,25 +21,23 @@ from prefect.cache_policies import NO_CACHE
 
 from features.urban import cover_fraction
 from models.backtest import flood_climatology, flood_persistence, origin_split
-from models.flood import FloodModel, RainRule, fit_rain_rule, predict_flood, train_flood_model
-from models.heat import REGIONAL, fit_heat_quantiles, predict_heat
+from models.flood import FloodModel, RainRule, predict_flood
+from models.heat import REGIONAL, cross_conformal_widening, fit_heat_quantiles, predict_heat
 from models.heat_qc import station_quality
-from models.split import blocked_split, held_out_blocks, spatial_blocks
+from models.split import held_out_blocks, spatial_blocks
 from models.tables import (
     STATIC_FLOOD_FEATURES,
     STATIC_HEAT_FEATURES,
     attach_features,
     cells_near_reports,
-    flood_rows,
     heat_rows,
     with_flood_interactions,
 )
 from pipelines import bundle as bundle_io
 from pipelines.config import CityConfig
-from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES, city_template
-from pipelines.runner import booster_fit
+from pipelines.flow_common import HEAT_FEATURES, city_template
 from pipelines.storage import write_atomic
-from pipelines.training import training_inputs, with_xy
+from pipelines.training import fit_flood_forecasters, flood_split, flood_table, training_inputs, with_xy
 
 _NETCDF_LOCK = threading.Lock()
 _FLOOD_GRIDS = {  # hindcast variable: (units, long_name)
@@ -86,6 +84,7 @@ class Fitted:
     rule: RainRule
     climatology: np.ndarray  # (12, land cells) chance of a flood
     heat: dict
+    heat_widening: dict[int, float]  # degC per lead, the conformal widening of the heat interval
     heat_obs: pd.DataFrame  # station records before the origin that passed quality control
 
 
@@ -125,7 +124,8 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date) -> Fitt
     regressors, fitted as the train flow fits them on the issue dates and observations before `origin`.
 
     The last `flood.calibration_days` calibrate the flood model and `train.validation_days` before
-    them stop early (the heat models stop early on the last `train.validation_days`). Like the
+    them stop early (the heat models stop early on the last `train.validation_days`; their
+    interval is widened as the train flow's, by cross-conformal scores). Like the
     model, the rain rule and the climatology of reports are divided by `flood.report_rate`: every
     flood forecast is a chance of a flood.
     """
@@ -136,22 +136,13 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date) -> Fitt
     cells, seed, rounds = inputs.cells, config.train.seed, config.train.num_boost_round
     before = pd.Timestamp(origin)
     flooded = inputs.flooded[pd.DatetimeIndex(inputs.flooded["date"]) < before]
-    rows = flood_rows(issue_dates, config.lead_days, cells, flooded,
-                      negatives_per_positive=config.flood.negatives_per_positive, rng=np.random.default_rng(seed))
-    table = with_flood_interactions(attach_features(rows, cells, drivers, inputs.lonlat, STATIC_FLOOD_FEATURES))
-    held = held_out_blocks(inputs.space_block, share=config.flood.holdout_block_share, seed=seed)
-    row_cell = pd.Series(np.arange(len(cells)), index=cells["cell"].to_numpy())[rows["cell"].to_numpy()].to_numpy()
-    periods = origin_split(issue_dates, rows["issue_index"].to_numpy(), rows["lead"].to_numpy(),
+    table = flood_table(config, issue_dates, drivers, cells, inputs.lonlat, flooded, np.random.default_rng(seed))
+    periods = origin_split(issue_dates, table["issue_index"].to_numpy(), table["lead"].to_numpy(),
                            validation_days=config.train.validation_days,
                            calibration_days=config.flood.calibration_days)
-    split = blocked_split(periods, np.isin(inputs.space_block[row_cell], held))
-    reported, trainer = config.flood.report_rate, booster_fit(config.runner)
-    fitting = {"num_boost_round": rounds, "seed": seed, "report_rate": reported, "trainer": trainer}
-    model, _ = train_flood_model(table, FLOOD_FEATURES, split, **fitting)
-    static, _ = train_flood_model(table, list(STATIC_FLOOD_FEATURES), split, **fitting)
-    train_rows = table[split == "train"]
-    rule = fit_rain_rule(train_rows["rain_24h_mm"].to_numpy(), train_rows["label"].to_numpy(),
-                         train_rows["weight"].to_numpy(), report_rate=reported)
+    held = held_out_blocks(inputs.space_block, share=config.flood.holdout_block_share, seed=seed)
+    flood = fit_flood_forecasters(config, table, flood_split(table, cells, inputs.space_block, held, periods))
+    reported = config.flood.report_rate
     days = pd.date_range(issue_dates[0], before - pd.Timedelta(days=1))
     climatology = np.minimum(flood_climatology(flooded, days, cells["cell"].to_numpy()) / reported, 1.0)
 
@@ -160,9 +151,13 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date) -> Fitt
     heat_table = attach_features(heat, cells, drivers, inputs.lonlat, STATIC_HEAT_FEATURES)
     part = origin_split(issue_dates, heat["issue_index"].to_numpy(), heat["lead"].to_numpy(),
                         validation_days=config.train.validation_days)
+    fit = {"quantiles": config.heat.quantiles, "seed": seed}
     boosters = fit_heat_quantiles(heat_table[part == "train"], heat_table[part == "valid"], HEAT_FEATURES,
-                                  quantiles=config.heat.quantiles, num_boost_round=rounds, seed=seed, trainer=trainer)
-    return Fitted(origin, model, static, rule, climatology, boosters, heat_obs)
+                                  num_boost_round=rounds, **fit)
+    best = {q: b.best_iteration or rounds for q, b in boosters.items()}
+    widening = cross_conformal_widening(heat_table, np.isin(part, ["train", "valid"]), np.ones(len(part), bool),
+                                        HEAT_FEATURES, num_boost_round=best, **fit)
+    return Fitted(origin, flood.model, flood.static, flood.rule, climatology, boosters, widening, heat_obs)
 
 
 def gridded(config: CityConfig) -> dict[str, tuple[str, str]]:
@@ -200,7 +195,7 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
         flat = {"flood_probability": predict_flood(fitted.flood, frame),
                 "flood_rain_rule": fitted.rule(frame["rain_24h_mm"].to_numpy()),
                 "tasmax_regional": frame[REGIONAL].to_numpy(),
-                **{quantile_name(q): v for q, v in predict_heat(fitted.heat, frame).items()}}
+                **{quantile_name(q): v for q, v in predict_heat(fitted.heat, frame, fitted.heat_widening).items()}}
         for name, value in flat.items():
             values[name][i] = np.asarray(value).reshape(lead_days, -1)
         values["flood_climatology"][i] = fitted.climatology[month - 1]

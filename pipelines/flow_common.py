@@ -17,8 +17,8 @@ from pipelines.config import CityConfig
 FLOOD_DRIVERS = [n for n in DRIVER_NAMES if DRIVERS[n][0] in ("mm", "m")]  # water, not heat: fewer day fingerprints
 FLOOD_FEATURES = [*STATIC_FLOOD_FEATURES, *FLOOD_DRIVERS, *FLOOD_INTERACTIONS, "lead_days"]
 HEAT_FEATURES = [*STATIC_HEAT_FEATURES, "tasmax_regional_degC", "tasmin_regional_degC", "hurs_mean_pct",
-                 "wind_mean_m_s", "rain_24h_mm", "lead_days"]
-FEATURES_VERSION = "4"  # bump when feature code changes what it computes
+                 "wind_mean_m_s", "rsds_mean_W_m2", "rain_24h_mm", "lead_days"]
+FEATURES_VERSION = "5"  # bump when feature code changes what it computes
 
 
 def log(message: str) -> None:

@@ -141,10 +141,11 @@ def heat_layers(config: CityConfig, frame: pd.DataFrame, issue_date: dt.date) ->
     by the cell's offset); WBGT bands hold daily.
     """
     boosters, card = load_latest(config.city_store / "models", "heat", HEAT_FEATURES)
-    if "variables" not in card:
-        raise RegistryError(f"heat model {card['version']}: card.json names no `variables` (registered before "
-                            "the tasmin models); retrain with `warisan train`")
-    predicted = {v: predict_heat({q: boosters[quantile_name(v, q)] for q in card["quantiles"]}, frame)
+    if "interval_widening_degC" not in card:
+        raise RegistryError(f"heat model {card['version']}: card.json has no `interval_widening_degC` (registered "
+                            "before the conformal intervals); retrain with `warisan train`")
+    widening = {v: {int(lead): w for lead, w in by_lead.items()} for v, by_lead in card["interval_widening_degC"].items()}
+    predicted = {v: predict_heat({q: boosters[quantile_name(v, q)] for q in card["quantiles"]}, frame, widening[v])
                  for v in card["variables"]}
     layers = {
         quantile_name(v, q): (values, {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from features.grid import cell_lonlat, project_points
 from models.card import model_card
-from models.flood import evaluate_flood, fit_rain_rule, predict_flood, train_flood_model
+from models.flood import FloodModel, RainRule, evaluate_flood, fit_rain_rule, predict_flood, train_flood_model
 from models.heat import VARIABLES, quantile_name, train_heat_models
 from models.heat_qc import station_quality
 from models.split import blocked_split, held_out_blocks, spatial_blocks, station_holdout, time_split
@@ -93,6 +94,46 @@ def _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue
                           thresholds=thresholds)
 
 
+def flood_table(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.Dataset, cells: pd.DataFrame,
+                lonlat: tuple, flooded: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """(cell, issue, lead) training rows with their features: every flooded (`flooded`) cell-day and
+    `flood.negatives_per_positive` weighted negatives drawn with `rng`."""
+    rows = flood_rows(issue_dates, config.lead_days, cells, flooded,
+                      negatives_per_positive=config.flood.negatives_per_positive, rng=rng)
+    return with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
+
+
+def flood_split(rows: pd.DataFrame, cells: pd.DataFrame, cell_blocks: np.ndarray, held: np.ndarray,
+                periods: np.ndarray) -> np.ndarray:
+    """The time `periods` of `rows` with the blocks `held` out of training (models.split.blocked_split);
+    `cell_blocks` gives the spatial block of each of `cells`."""
+    row_cell = pd.Series(np.arange(len(cells)), index=cells["cell"].to_numpy())[rows["cell"].to_numpy()].to_numpy()
+    return blocked_split(periods, np.isin(cell_blocks[row_cell], held))
+
+
+@dataclass(frozen=True)
+class FloodForecasters:
+    """The flood classifier, the static-susceptibility model and the rain rule, fitted on one table."""
+
+    model: FloodModel
+    fit: dict  # train_flood_model's description of `model`'s fit
+    static: FloodModel
+    rule: RainRule
+
+
+def fit_flood_forecasters(config: CityConfig, table: pd.DataFrame, split: np.ndarray) -> FloodForecasters:
+    """The classifier on FLOOD_FEATURES, static susceptibility on the static features alone and the rain
+    rule, each a chance of a flood (report rates divided by `flood.report_rate`)."""
+    fitting = {"num_boost_round": config.train.num_boost_round, "seed": config.train.seed,
+               "report_rate": config.flood.report_rate, "trainer": booster_fit(config.runner)}
+    model, fit = train_flood_model(table, FLOOD_FEATURES, split, **fitting)
+    static, _ = train_flood_model(table, list(STATIC_FLOOD_FEATURES), split, **fitting)
+    train_rows = table[split == "train"]
+    rule = fit_rain_rule(train_rows["rain_24h_mm"].to_numpy(), train_rows["label"].to_numpy(),
+                         train_rows["weight"].to_numpy(), report_rate=config.flood.report_rate)
+    return FloodForecasters(model, fit, static, rule)
+
+
 @task
 def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     """Fit, calibrate, score and register the flood classifier; returns its card.
@@ -107,32 +148,24 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     _, drivers, cells, lonlat = training_inputs(config, paths)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
     reports = with_xy(bundle_io.read_flood_events(config.bundle_dir), config.grid.crs)
-    flooded = cells_near_reports(reports, cells, flood.label_radius_m)
     rng = np.random.default_rng(config.train.seed)
-    rows = flood_rows(issue_dates, config.lead_days, cells, flooded,
-                      negatives_per_positive=flood.negatives_per_positive, rng=rng)
-    table = with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
+    rows = flood_table(config, issue_dates, drivers, cells, lonlat,
+                       cells_near_reports(reports, cells, flood.label_radius_m), rng)
     cell_blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=flood.block_size_m)
     held = held_out_blocks(cell_blocks, share=flood.holdout_block_share, seed=config.train.seed)
-    row_cell = pd.Series(np.arange(len(cells)), index=cells["cell"].to_numpy())[rows["cell"].to_numpy()].to_numpy()
     periods = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
                          holdout_days=config.train.holdout_days, validation_days=config.train.validation_days,
                          calibration_days=flood.calibration_days)
-    split = blocked_split(periods, np.isin(cell_blocks[row_cell], held))
+    split = flood_split(rows, cells, cell_blocks, held, periods)
     target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
-    table["wet_day"] = wet_days(config, pd.DatetimeIndex(target))
+    table = rows.assign(wet_day=wet_days(config, pd.DatetimeIndex(target)))
     log(f"flood table: {len(table)} rows, {int(table['label'].sum())} flooded; "
         f"{len(held)} of {len(np.unique(cell_blocks))} blocks held out")
 
-    fitting = {"num_boost_round": config.train.num_boost_round, "seed": config.train.seed,
-               "report_rate": flood.report_rate, "trainer": booster_fit(config.runner)}
-    model, fit = train_flood_model(table, FLOOD_FEATURES, split, **fitting)
-    static_model, _ = train_flood_model(table, list(STATIC_FLOOD_FEATURES), split, **fitting)
-    train_rows = table[split == "train"]
-    rule = fit_rain_rule(train_rows["rain_24h_mm"].to_numpy(), train_rows["label"].to_numpy(),
-                         train_rows["weight"].to_numpy(), report_rate=flood.report_rate)
+    fitted = fit_flood_forecasters(config, table, split)
+    model, fit, rule, train_rows = fitted.model, fitted.fit, fitted.rule, table[split == "train"]
     forecasters = {"model": lambda f: predict_flood(model, f), "rain_rule": lambda f: rule(f["rain_24h_mm"]),
-                   "static_susceptibility": lambda f: predict_flood(static_model, f)}
+                   "static_susceptibility": lambda f: predict_flood(fitted.static, f)}
     thresholds = {"rain_rule": rule.prob_warned}  # the rule alerts where it warns
 
     test = table[split == "test"]
@@ -188,8 +221,8 @@ def _score_lines(evaluation: dict) -> list[str]:
 
 def _fit_heat_variable(config: CityConfig, variable: str, obs: pd.DataFrame, drivers: xr.Dataset,
                        cells: pd.DataFrame, lonlat: tuple, issue_dates: pd.DatetimeIndex,
-                       held_ids: np.ndarray) -> tuple[dict, dict, pd.DataFrame, np.ndarray]:
-    """Training table, time split and quantile models of one variable: (boosters, scores, rows, split).
+                       held_ids: np.ndarray) -> tuple[dict, dict, dict, pd.DataFrame, np.ndarray]:
+    """Quantile models of one variable, their table and time split: (boosters, widening, scores, rows, split).
 
     `obs` are the station-days that passed quality control; stations in `held_ids` are left out
     of the models that score unseen stations.
@@ -201,16 +234,17 @@ def _fit_heat_variable(config: CityConfig, variable: str, obs: pd.DataFrame, dri
     held_out = rows["station_id"].isin(held_ids).to_numpy()
     log(f"heat table {variable}: {len(table)} rows from {rows['station_id'].nunique()} stations, "
         f"{rows['station_id'][held_out].nunique()} held out for validation")
-    boosters, scores = train_heat_models(table, HEAT_FEATURES, split, quantiles=config.heat.quantiles,
-                                         num_boost_round=config.train.num_boost_round, seed=config.train.seed,
-                                         held_out=held_out, variable=variable,
-                                         trainer=booster_fit(config.runner))
+    boosters, widening, scores = train_heat_models(
+        table, HEAT_FEATURES, split, quantiles=config.heat.quantiles, num_boost_round=config.train.num_boost_round,
+        seed=config.train.seed, held_out=held_out, variable=variable)
+    log(f"heat {variable}: 0.1-0.9 interval widened by " + ", ".join(
+        f"{w:+.2f} degC at lead {lead}" for lead, w in widening.items()) + " (cross-conformal, on the training and validation days)")
     for holdout, leads in scores.get("validation", {}).items():
         for lead, s in leads.items():
             log(f"heat {variable} {holdout} lead {lead}: RMSE model {s['model']['rmse_degC']:.2f}, regional "
                 f"{s['regional']['rmse_degC']:.2f}, regional+station bias {s['regional_station_bias']['rmse_degC']:.2f}"
                 f" degC; coverage {s['model']['interval_coverage']:.2f} (n={s['model']['n_rows']})")
-    return boosters, scores, rows, split
+    return boosters, widening, scores, rows, split
 
 
 @task
@@ -237,14 +271,16 @@ def train_heat(config: CityConfig, paths: dict[str, Path]) -> dict:
     held_ids = stations[station_holdout(stations, share=config.heat.holdout_station_share, seed=config.train.seed)]
     fitted = {v: _fit_heat_variable(config, v, checked[v][0], drivers, cells, lonlat, issue_dates, held_ids)
               for v in variables}
-    per_variable = {v: fitted[v][1] | {"qc": checked[v][1].to_dict("records")} for v in variables}
+    per_variable = {v: fitted[v][2] | {"qc": checked[v][1].to_dict("records")} for v in variables}
     scores = per_variable.pop("tasmax") | per_variable
-    boosters, _, rows, split = fitted["tasmax"]
+    boosters, _, _, rows, split = fitted["tasmax"]
     files = {quantile_name(v, q): b for v in variables for q, b in fitted[v][0].items()}
     card = _card(config, "heat", HEAT_FEATURES, next(iter(boosters.values())).params, issue_dates, split,
                  rows, scores, paths,
                  extra={"variables": variables, "quantiles": list(config.heat.quantiles),
-                        "booster_files": list(files), "held_out_stations": held_ids.tolist()})
+                        "booster_files": list(files), "held_out_stations": held_ids.tolist(),
+                        "interval_widening_degC": {v: {str(lead): w for lead, w in fitted[v][1].items()}
+                                                   for v in variables}})
     register(config.city_store / "models", card, files)
     return card
 

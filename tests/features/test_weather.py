@@ -60,11 +60,12 @@ def test_temperature_and_sea_level_extremes_per_day():
     assert all("units" in v.attrs and "long_name" in v.attrs for v in drivers.data_vars.values())
 
 
-def test_the_midday_sun_is_the_largest_hourly_radiation_of_each_day():
+def test_the_midday_sun_is_the_largest_hourly_radiation_and_the_sunshine_its_daily_mean():
     rsds = np.concatenate([sunshine(24, peak=950.0), sunshine(24, peak=300.0)])  # clear, then overcast
     drivers = daily_drivers(forecast(np.zeros(48), rsds=rsds), antecedent(np.zeros(72)), lead_days=2).squeeze()
     np.testing.assert_allclose(drivers["rsds_max_W_m2"], [950.0, 300.0], rtol=1e-6)
-    assert drivers["rsds_max_W_m2"].attrs["units"] == "W m-2"
+    np.testing.assert_allclose(drivers["rsds_mean_W_m2"], [rsds[:24].mean(), rsds[24:].mean()], rtol=1e-6)
+    assert drivers["rsds_max_W_m2"].attrs["units"] == drivers["rsds_mean_W_m2"].attrs["units"] == "W m-2"
 
 
 def test_wrong_units_are_refused_by_name():

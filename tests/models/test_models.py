@@ -16,7 +16,7 @@ def synthetic_table(n=6000, seed=0):
     return pd.DataFrame({
         "rain_24h_mm": rain, "hand_m": hand, "tasmax_regional_degC": tas, "lead": rng.integers(0, 3, n),
         "label": (rng.uniform(size=n) < risk).astype(int), "weight": 1.0,
-        "tasmax": tas + 0.5 + rng.normal(0, 0.5, n),
+        "tasmax": tas + 0.5 + rng.normal(0, 0.5, n), "issue_index": np.arange(n) // 10,
     })
 
 
@@ -84,8 +84,8 @@ def test_the_rain_rule_forecasts_floods_when_reports_are_a_share_of_them():
 
 def test_heat_quantiles_never_cross_and_beat_the_raw_regional_forecast():
     table = synthetic_table()
-    boosters, scores = train_heat_models(table, ["tasmax_regional_degC"], split_for(len(table)),
-                                         quantiles=(0.1, 0.5, 0.9), num_boost_round=100, seed=0)
+    boosters, _, scores = train_heat_models(table, ["tasmax_regional_degC"], split_for(len(table)),
+                                            quantiles=(0.1, 0.5, 0.9), num_boost_round=100, seed=0)
     q = predict_heat(boosters, table)
     assert (q[0.1] <= q[0.5]).all() and (q[0.5] <= q[0.9]).all()
     assert scores["test"]["mae_degC"] < scores["test"]["baseline_regional_mae_degC"]

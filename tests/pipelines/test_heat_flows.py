@@ -1,5 +1,5 @@
 """tasmin beside tasmax through the flows on the second city (session fixture `run`): the card, the
-published layers, and a heat model registered before tasmin refused by the forecast."""
+published layers, and a heat model registered before the conformal intervals refused by the forecast."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 QUANTILES = ("q10", "q50", "q90")
 
 
-def test_the_heat_card_holds_tasmin_models_scored_like_tasmax(run):
+def test_the_heat_card_holds_tasmin_models_scored_like_tasmax(run, city):
     card = run["cards"]["heat"]
     assert card["variables"] == ["tasmax", "tasmin"]
     assert card["booster_files"] == [f"{v}_{q}" for v in card["variables"] for q in QUANTILES]
@@ -31,6 +31,8 @@ def test_the_heat_card_holds_tasmin_models_scored_like_tasmax(run):
             assert set(forecasts) == {"model", "regional", "regional_station_bias"}
             assert {"rmse_degC", "crps_degC", "interval_coverage"} <= set(forecasts["model"])
     assert tasmin["test"]["n_rows"] > 0 and tasmin["qc"]
+    leads = [str(lead) for lead in range(load_city_config(city).lead_days)]
+    assert {v: sorted(w) for v, w in card["interval_widening_degC"].items()} == {v: leads for v in card["variables"]}
     assert card["scores"]["test"]["n_rows"] > 0  # tasmax's, as every card's headline
 
 
@@ -46,14 +48,14 @@ def test_the_forecast_publishes_tasmin_quantiles_that_never_cross_and_stay_below
                                                                                    "time: minimum")
 
 
-def test_a_heat_model_registered_before_tasmin_is_refused_by_the_forecast(run, city, tmp_path):
+def test_a_heat_model_registered_before_the_conformal_intervals_is_refused_by_the_forecast(run, city, tmp_path):
     config = load_city_config(city)
     config = config.model_copy(update={"paths": config.paths.model_copy(update={"store": tmp_path})})
     shutil.copytree(run["store"] / "models", config.city_store / "models")
     heat = config.city_store / "models" / "heat"
     card_path = heat / (heat / "LATEST").read_text().strip() / "card.json"
     card = json.loads(card_path.read_text())
-    del card["variables"]
+    del card["interval_widening_degC"]
     card_path.write_text(json.dumps(card))
-    with pytest.raises(RegistryError, match="card.json names no `variables` .* retrain with `warisan train`"):
+    with pytest.raises(RegistryError, match="card.json has no `interval_widening_degC` .* retrain with `warisan train`"):
         heat_layers(config, pd.DataFrame(), dt.date(2023, 12, 31))
