@@ -11,6 +11,7 @@ from models.heat import (
     train_heat_models,
 )
 from models.split import station_holdout
+from tests.reliability.test_properties import ConstantBooster
 
 
 def station_table(n_days=200, n_stations=16, seed=0, variable="tasmax", level=32.0):
@@ -114,20 +115,8 @@ def test_a_too_wide_interval_is_narrowed():
     assert conformal_widening(wide, observed, np.zeros(2000, int))[0] < -2
 
 
-class _Constant:
-    """A stand-in booster predicting one value per row."""
-    def __init__(self, value):
-        self.value, self.best_iteration = value, 0
-
-    def feature_name(self):
-        return ["x"]
-
-    def predict(self, matrix, num_iteration=None):
-        return np.full(len(matrix), self.value)
-
-
 def test_predict_heat_widens_the_outer_quantiles_by_lead_and_keeps_the_median():
-    boosters = {0.1: _Constant(30.0), 0.5: _Constant(31.0), 0.9: _Constant(32.0)}
+    boosters = {q: ConstantBooster(np.full(4, v)) for q, v in ((0.1, -1.0), (0.5, 31.0), (0.9, 1.0))}  # offsets, median
     frame = pd.DataFrame({"x": np.zeros(4), "lead": [0, 1, 1, 2]})
     q = predict_heat(boosters, frame, {0: 0.5, 1: -0.2, 2: 1.5})
     np.testing.assert_allclose(q[0.1], [29.5, 30.2, 30.2, 28.5])

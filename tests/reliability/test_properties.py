@@ -78,8 +78,8 @@ def test_platt_maps_from_a_card_stay_in_0_1(slope, intercept, raw):
     assert ((prob >= 0) & (prob <= 1)).all()
 
 
-class _Constant:
-    """A stand-in booster predicting fixed values: predict_heat must order whatever it gets."""
+class ConstantBooster:
+    """A stand-in booster predicting fixed values (the median, or another quantile's offset from it)."""
 
     def __init__(self, values):
         self.values, self.best_iteration = np.asarray(values), 0
@@ -94,10 +94,12 @@ class _Constant:
 @FEW
 @given(raw=arrays(float, (3, 8), elements=st.floats(-10, 60)))
 def test_tasmax_quantiles_never_cross(raw):
-    boosters = {q: _Constant(raw[i]) for i, q in enumerate((0.9, 0.1, 0.5))}  # any order of keys
+    boosters = {q: ConstantBooster(raw[i]) for i, q in enumerate((0.9, 0.1, 0.5))}  # any order of keys
     predicted = predict_heat(boosters, pd.DataFrame({"x": np.zeros(8)}))
     assert (predicted[0.1] <= predicted[0.5]).all() and (predicted[0.5] <= predicted[0.9]).all()
-    np.testing.assert_allclose(np.sort(raw, axis=0), [predicted[q] for q in (0.1, 0.5, 0.9)])
+    median = raw[2]
+    np.testing.assert_allclose(np.sort([median + raw[1], median, median + raw[0]], axis=0),
+                               [predicted[q] for q in (0.1, 0.5, 0.9)])
 
 
 @FEW
