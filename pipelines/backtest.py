@@ -89,13 +89,17 @@ def progress_bar(total: int) -> Iterator[Callable[[str], None]]:
         yield lambda text: bar.update(steps, advance=1, description=text)
 
 
-def _run_origins(config: CityConfig, inputs: BacktestInputs, targets: Targets, windows: list, out: Path) -> list:
+def _run_origins(config: CityConfig, inputs: BacktestInputs, make_targets: Callable[[], Targets], windows: list,
+                 out: Path) -> tuple[Targets, list]:
     """Retrain, hindcast and verify every (origin, issue dates) of `windows` on the flow's task runner,
-    each step submitted once the one before it has ended; the verified origins, in order."""
+    each step submitted once the one before it has ended; the targets and the verified origins, in order.
+
+    The targets are made here while the first retrains run on the workers."""
     # Worker processes start with this: LightGBM's OpenMP threads then sleep while they wait instead of
     # spinning, which on two cores shared with another fit (or anything else) slows both several-fold.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     retrains = {retrain.submit(config, inputs, origin): k for k, (origin, _) in enumerate(windows)}
+    targets = make_targets()
     hindcasts, verified = {}, {}
     with progress_bar(2 * len(windows)) as step:
         for done in as_completed(list(retrains)):
@@ -109,7 +113,7 @@ def _run_origins(config: CityConfig, inputs: BacktestInputs, targets: Targets, w
             k, fitted = hindcasts[done]
             step(f"hindcast {windows[k][0]}")
             verified[k] = verify.submit(config, inputs, fitted, done, targets)
-    return [verified[k].result() for k in range(len(windows))]
+    return targets, [verified[k].result() for k in range(len(windows))]
 
 
 @flow(name="backtest", log_prints=True, task_runner=ProcessPoolTaskRunner(max_workers=WORKERS))
@@ -132,8 +136,8 @@ def backtest(config_path: Path, start: dt.date, end: dt.date) -> dict[str, list[
         else:
             active.append((origin, window))
     out = config.city_store / "backtests" / f"{start}_{end}"
-    targets = verification_targets(config, inputs, period)
-    verified = _run_origins(config, inputs, targets, active, out)
+    targets, verified = _run_origins(config, inputs, lambda: verification_targets(config, inputs, period), active,
+                                     out)
     log(f"{len(active)} origins retrained, hindcast and verified")
     record = _record(config, start, end, windows, paths)
     scores = score(config, inputs, targets, verified)

@@ -68,6 +68,12 @@ class Verified:
     outcomes: dict[str, pd.DataFrame]  # target: asset alert outcomes (models.backtest.asset_alert_outcomes)
 
 
+# The truth floods about ten cell-days for every one the reports name, so its table draws fewer
+# non-flooded cell-days per flooded one than training does (`flood.negatives_per_positive`): the
+# weights keep every score unbiased, and the table stays near the size of the reports' one.
+TRUTH_NEGATIVES_PER_POSITIVE = 5
+
+
 def reported_share(config: CityConfig, target: str) -> float:
     """What turns a flood forecast into one of `target`'s event: `flood.report_rate` for the reports
     (a flood is reported that often), 1 for the truth."""
@@ -80,7 +86,8 @@ def verification_targets(config: CityConfig, inputs: BacktestInputs, issue_dates
     Row columns: issue_index (into the drivers), issue_date, lead, cell, zone, space_block,
     observed and, for flood, weight and wet_day (regional observed rain on the day forecast
     reaches `flood.wet_day_mm`): every flooded cell-day and a seeded weighted sample of the
-    others, as the training tables draw them; for heat, every station-day that passes quality control.
+    others, as the training tables draw them (for the truth, TRUTH_NEGATIVES_PER_POSITIVE); for
+    heat, every station-day that passes quality control.
     """
     cells, lead_days = inputs.cells, config.lead_days
     positions = inputs.issue_dates.get_indexer(issue_dates)
@@ -95,9 +102,9 @@ def verification_targets(config: CityConfig, inputs: BacktestInputs, issue_dates
         return rows.assign(issue_date=inputs.issue_dates[rows["issue_index"].to_numpy()],
                            zone=inputs.zone[column], space_block=inputs.space_block[column]).reset_index(drop=True)
 
-    def flood(pairs: pd.DataFrame) -> pd.DataFrame:
-        rows = finish(flood_rows(issue_dates, lead_days, cells, pairs,
-                                 negatives_per_positive=config.flood.negatives_per_positive, rng=rng)
+    def flood(pairs: pd.DataFrame, negatives_per_positive: int) -> pd.DataFrame:
+        rows = finish(flood_rows(issue_dates, lead_days, cells, pairs, negatives_per_positive=negatives_per_positive,
+                                 rng=rng)
                       .rename(columns={"label": "observed"}))
         valid = pd.DatetimeIndex(rows["issue_date"]) + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
         return rows.assign(wet_day=wet.reindex(valid).to_numpy(bool))
@@ -106,7 +113,8 @@ def verification_targets(config: CityConfig, inputs: BacktestInputs, issue_dates
     truth = truth_flooded_pairs(config, cells, days)
     if truth is not None:
         floods["truth"] = truth
-    out = {("flood", target): flood(pairs) for target, pairs in floods.items()}
+    negatives = {"observations": config.flood.negatives_per_positive, "truth": TRUTH_NEGATIVES_PER_POSITIVE}
+    out = {("flood", target): flood(pairs, negatives[target]) for target, pairs in floods.items()}
     obs, _ = station_quality(inputs.temperature)
     heat = finish(heat_rows(obs, issue_dates, lead_days, cells).rename(columns={"tasmax": "observed"}))
     out[("heat", "observations")] = heat
