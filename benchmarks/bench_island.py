@@ -1,6 +1,6 @@
 """Time and size the daily forecast, static features and training on a Penang-Island-sized city.
 
-Usage: .venv/bin/python benchmarks/bench_island.py [--train-rows N] [--fresh]
+Usage: .venv/bin/python benchmarks/bench_island.py [--train-rows N] [--fresh] [--models DIR]
 
 Builds (once; reused while benchmarks/out/island/ holds it) a synthetic-coast demo city of
 about 330,000 land cells at 30 m (21.6 km x 25 km, sea in the east) with four months of
@@ -13,8 +13,13 @@ each in a fresh subprocess so that its peak RSS is its own:
   feature matrix as contiguous float32, timed in the same process;
 - static: static_features for the island grid from the bundle's files;
 - train: train_flood_model (fit with early stopping + calibration) on N synthetic rows with the
-  flood feature columns (default 2 million; the 10-million-row time is extrapolated linearly in
-  rows at the same number of boosting rounds, and said to be so).
+  flood feature columns (default 10 million, the target; fewer are extrapolated linearly in rows
+  at the same number of boosting rounds, and said to be so).
+
+Four months of history train small models (tens of trees), so raw predict is cheap and the ratio
+large. `--models DIR` forecasts with the models registered in DIR instead, e.g.
+store/george-town-demo/models after `make demo` (six years: hundreds of trees, the size a city
+with years of records trains); they replace the island's own registry until `--fresh`.
 
 Prints seconds, ratios and peak memory with the load average, and appends a row per measurement
 to benchmarks/results/bench_island.csv with the git commit and date.
@@ -79,17 +84,28 @@ def _assets_csv() -> str:
     return "\n".join(lines) + "\n"
 
 
-def setup(fresh: bool) -> None:
-    """Write the island's config, then ingest and train through the flows unless already done."""
+def setup(fresh: bool, models: Path | None) -> None:
+    """Write the island's config, then ingest and train through the flows unless already done;
+    with `models`, put copies of its flood and heat registries in place of the island's."""
     if fresh:
         shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "assets.csv").write_text(_assets_csv())
     CONFIG.write_text(CONFIG_TEXT.format(crs=CRS, res=RESOLUTION_M, assets=OUT / "assets.csv",
                                          bounds=", ".join(f"{b:.0f}" for b in BOUNDS)))
-    if all((OUT / "store" / "island-bench" / "models" / hazard).is_dir() for hazard in ("flood", "heat")):
+    registry = OUT / "store" / "island-bench" / "models"
+    if all((registry / hazard).is_dir() for hazard in ("flood", "heat")):
         print(f"island city ready in {OUT} (delete it or pass --fresh to rebuild)")
-        return
+    else:
+        _ingest_and_train()
+    if models is not None:
+        for hazard in ("flood", "heat"):
+            shutil.rmtree(registry / hazard, ignore_errors=True)
+            shutil.copytree(models / hazard, registry / hazard)
+        print(f"forecasting with the models registered in {models}")
+
+
+def _ingest_and_train() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from pipelines import flows
 
@@ -138,9 +154,9 @@ def measure_static() -> dict:
     return {"seconds": seconds, "cells": int(features["land"].size), "land_cells": int(features["land"].sum())}
 
 
-def _raw_predict_seconds(config, frame) -> tuple[float, int, int]:
+def _raw_predict_seconds(config, frame) -> tuple[float, int, int, int]:
     """Seconds for every booster's plain predict on the frame's feature matrix (contiguous float32),
-    the frame's rows and the number of boosters."""
+    the frame's rows, the number of boosters and their trees."""
     from models.tables import with_flood_interactions
     from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES
     from pipelines.registry import load_latest
@@ -153,7 +169,8 @@ def _raw_predict_seconds(config, frame) -> tuple[float, int, int]:
     start = time.perf_counter()
     for booster, matrix in matrices:
         booster.predict(matrix, num_iteration=booster.best_iteration or None)
-    return time.perf_counter() - start, len(frame), len(matrices)
+    trees = sum(booster.num_trees() for booster, _ in matrices)
+    return time.perf_counter() - start, len(frame), len(matrices), trees
 
 
 def measure_forecast() -> dict:
@@ -201,8 +218,9 @@ def measure_forecast() -> dict:
     total = sum(stages.values())
     frame = forecasting._feature_frame(config, xr.load_dataset(static_path), issue_date)
     start_cpu = _cpu_s()
-    raw, rows, boosters = _raw_predict_seconds(config, frame)
-    return {"seconds": total, "raw_predict_s": raw, "rows": rows, "boosters": boosters, "stages": stages,
+    raw, rows, boosters, trees = _raw_predict_seconds(config, frame)
+    return {"seconds": total, "raw_predict_s": raw, "rows": rows, "boosters": boosters, "trees": trees,
+            "stages": stages,
             "cpu_s": sum(cpu.values()), "stage_cpu_s": cpu, "raw_predict_cpu_s": _cpu_s() - start_cpu}
 
 
@@ -251,8 +269,9 @@ def _run(name: str, *extra: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measure", choices=["static", "forecast", "train"], help=argparse.SUPPRESS)
-    parser.add_argument("--train-rows", type=int, default=2_000_000,
-                        help="synthetic training rows (10 million is the target; the time is extrapolated)")
+    parser.add_argument("--train-rows", type=int, default=TRAIN_ROWS_TARGET,
+                        help="synthetic training rows (10 million, the target, by default; fewer are extrapolated)")
+    parser.add_argument("--models", type=Path, help="forecast with the models registered in this folder")
     parser.add_argument("--fresh", action="store_true", help="rebuild the island city from scratch")
     parser.add_argument("--only", nargs="+", choices=["forecast", "static", "train"],
                         default=["forecast", "static", "train"])
@@ -263,7 +282,7 @@ def main() -> None:
         print(json.dumps(result | {"peak_mib": _peak_mib()}))
         return
 
-    setup(args.fresh)
+    setup(args.fresh, args.models)
     now, commit, cpus = dt.datetime.now().isoformat(timespec="seconds"), git_commit(), os.cpu_count()
     results = {name: _run(name, "--train-rows", str(args.train_rows)) for name in args.only}
     rows = []
@@ -282,11 +301,13 @@ def main() -> None:
         record("forecast", r["seconds"], r["peak_mib"], r["load_1min_before"], ratio,
                "forecast / raw LightGBM predict", f"{r['rows']} rows; {stages}; cpu {r['cpu_s']:.1f} s ({cpu})")
         record("raw_predict", r["raw_predict_s"], r["peak_mib"], r["load_1min_before"],
-               detail=f"{r['rows']} rows, {r['boosters']} boosters (flood, heat), float32; "
+               detail=f"{r['rows']} rows, {r['boosters']} boosters (flood, heat), {r['trees']} trees "
+                      f"({'models of ' + str(args.models) if args.models else 'the island models'}), float32; "
                       f"cpu {r['raw_predict_cpu_s']:.1f} s")
         print(f"  daily forecast       {r['seconds']:7.1f} s  ({stages})  target <= {TARGETS['forecast_s']:.0f} s")
         print(f"                       cpu {r['cpu_s']:.1f} s ({cpu})")
-        print(f"  raw LightGBM predict {r['raw_predict_s']:7.1f} s  on {r['rows']:,} rows ({r['boosters']} boosters);"
+        print(f"  raw LightGBM predict {r['raw_predict_s']:7.1f} s  on {r['rows']:,} rows ({r['boosters']} boosters, "
+              f"{r['trees']} trees);"
               f" cpu {r['raw_predict_cpu_s']:.1f} s")
         print(f"  ratio forecast / raw {ratio:7.1f} x  target <= {TARGETS['forecast_ratio']:.0f} x;"
               f"  peak RSS {r['peak_mib']:,.0f} MiB; load {r['load_1min_before']:.2f}")
