@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -208,7 +209,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
     )
     forecast["land"] = static["land"].astype(bool)
     forecast["hand_m"] = static["hand_m"]
-    forecast = forecast.rio.write_crs(config.grid.crs)
+    forecast.rio.write_crs(config.grid.crs, inplace=True)
     forecast.attrs = {"issue_date": issue_date.isoformat(), "city": config.city.slug,
                       "city_name": config.city.name, "timezone": config.city.timezone,
                       "flood_model_version": flood_version, "heat_model_version": heat_version}
@@ -267,17 +268,23 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
                                   buildings=vectors["buildings"], waterways=vectors["waterways"])
     forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
                            heat_bands_degC=config.heat.tasmax_levels_degC)
-    grid = (write_forecast_zarr(forecast, out / "forecast.zarr") if config.output.format == "zarr"
-            else write_forecast_netcdf(forecast, out / "forecast.nc"))
-    written = {
-        config.output.format: [grid],
-        "cog": write_cogs(forecast, out),
-        "map": [render_map(forecast, lead, basemap=basemap, levels=levels, path=out / f"map_d{lead}.png")
-                for lead in range(config.lead_days)],
-        "page": [write_page(forecast, out / "index.html", assets=vectors["heritage_assets"],
-                            zone=vectors["heritage_zone"], levels=levels, alerts_dir=out / "alerts")],
-        "digest_map": _manager_crops(config, forecast, levels, basemap, out / "digests"),
-    }
+    # Three writers at once (the netCDF and GDAL libraries release the GIL while they compress); only
+    # one of them touches netCDF, whose C library is not thread-safe.
+    with ThreadPoolExecutor(max_workers=2) as writers:
+        maps = writers.submit(lambda: [render_map(forecast, lead, basemap=basemap, levels=levels,
+                                                  path=out / f"map_d{lead}.png") for lead in range(config.lead_days)]
+                              + _manager_crops(config, forecast, levels, basemap, out / "digests"))
+        write_grid, name = ((write_forecast_zarr, "forecast.zarr") if config.output.format == "zarr"
+                            else (write_forecast_netcdf, "forecast.nc"))
+        grid = writers.submit(write_grid, forecast, out / name)
+        written = {
+            "cog": write_cogs(forecast, out),
+            "page": [write_page(forecast, out / "index.html", assets=vectors["heritage_assets"],
+                                zone=vectors["heritage_zone"], levels=levels, alerts_dir=out / "alerts")],
+        }
+        painted = maps.result()
+        written |= {config.output.format: [grid.result()], "map": painted[:config.lead_days],
+                    "digest_map": painted[config.lead_days:]}
     files = [p for paths in written.values() for p in paths] + sorted((out / "alerts").glob("*.cap.xml"))
     written["stac"] = [write_item(forecast_item(forecast, out, files), out)]
     return written
