@@ -192,8 +192,10 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
     """Flood and heat layers per lead and cell for one issue date, dims (lead, y, x); sea is NaN."""
     static = xr.load_dataset(static_path)
     frame = _feature_frame(config, static, issue_date)
-    flood, flood_version = flood_layers(config, frame)
-    heat, heat_version = heat_layers(config, frame, issue_date)
+    with ThreadPoolExecutor(max_workers=1) as beside:  # LightGBM and numpy release the GIL: the two overlap
+        flooding = beside.submit(flood_layers, config, frame)
+        heat, heat_version = heat_layers(config, frame, issue_date)
+        flood, flood_version = flooding.result()
     drivers = {name: (frame[name].values, {"units": units, "long_name": long_name})
                for name, (units, long_name) in DRIVERS.items()}
     template = city_template(config)
