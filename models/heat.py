@@ -207,6 +207,22 @@ def cross_conformal_widening(
                               table["lead"].to_numpy()[known])
 
 
+def fit_conformal_quantiles(
+    table: pd.DataFrame, split: np.ndarray, features: list[str], *, quantiles: tuple[float, ...],
+    num_boost_round: int, seed: int, variable: str = "tasmax", fittable: np.ndarray | None = None,
+) -> tuple[dict[float, lgb.Booster], dict[int, float]]:
+    """Quantile models of `variable` fitted on the 'train' rows of `split` with early stopping on its
+    'valid' rows, and their cross-conformal widening per lead (degC) on both; rows not `fittable`
+    (e.g. held-out stations) are never fitted, only scored."""
+    fittable = np.ones(len(table), bool) if fittable is None else fittable
+    fit = {"features": features, "quantiles": quantiles, "seed": seed, "variable": variable}
+    boosters = fit_heat_quantiles(table[(split == "train") & fittable], table[(split == "valid") & fittable],
+                                  num_boost_round=num_boost_round, **fit)
+    best = {q: b.best_iteration or num_boost_round for q, b in boosters.items()}
+    return boosters, cross_conformal_widening(table, np.isin(split, ["train", "valid"]), fittable,
+                                              num_boost_round=best, **fit)
+
+
 def train_heat_models(
     table: pd.DataFrame, features: list[str], split: np.ndarray, *, quantiles: tuple[float, ...],
     num_boost_round: int, seed: int, held_out: np.ndarray | None = None, variable: str = "tasmax",
@@ -222,14 +238,12 @@ def train_heat_models(
     """
     held_out = np.zeros(len(table), bool) if held_out is None else np.asarray(held_out, bool)
     fit = {"features": features, "quantiles": quantiles, "seed": seed, "variable": variable}
-    boosters = fit_heat_quantiles(table[(split == "train") & ~held_out], table[(split == "valid") & ~held_out],
-                                  num_boost_round=num_boost_round, **fit)
-    best = {q: b.best_iteration or num_boost_round for q, b in boosters.items()}
-    widening = cross_conformal_widening(table, np.isin(split, ["train", "valid"]), ~held_out, num_boost_round=best,
-                                        **fit)
+    boosters, widening = fit_conformal_quantiles(table, split, num_boost_round=num_boost_round, fittable=~held_out,
+                                                 **fit)
     scores = {}
     if held_out.any():
         scores["validation"] = heat_validation(boosters, table, split, held_out, variable=variable, widening=widening)
+        best = {q: b.best_iteration or num_boost_round for q, b in boosters.items()}
         boosters = fit_heat_quantiles(table[split == "train"], None, num_boost_round=best, **fit)
     test = table[split == "test"]
     if test.empty:

@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from features.urban import cover_fraction
 from models.backtest import flood_climatology, flood_persistence, origin_split
 from models.flood import FloodModel, RainRule, predict_flood
-from models.heat import REGIONAL, cross_conformal_widening, fit_heat_quantiles, predict_heat
+from models.heat import REGIONAL, fit_conformal_quantiles, predict_heat
 from models.heat_qc import station_quality
 from models.split import held_out_blocks, spatial_blocks
 from models.tables import (
@@ -151,12 +151,8 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date) -> Fitt
     heat_table = attach_features(heat, cells, drivers, inputs.lonlat, STATIC_HEAT_FEATURES)
     part = origin_split(issue_dates, heat["issue_index"].to_numpy(), heat["lead"].to_numpy(),
                         validation_days=config.train.validation_days)
-    fit = {"quantiles": config.heat.quantiles, "seed": seed}
-    boosters = fit_heat_quantiles(heat_table[part == "train"], heat_table[part == "valid"], HEAT_FEATURES,
-                                  num_boost_round=rounds, **fit)
-    best = {q: b.best_iteration or rounds for q, b in boosters.items()}
-    widening = cross_conformal_widening(heat_table, np.isin(part, ["train", "valid"]), np.ones(len(part), bool),
-                                        HEAT_FEATURES, num_boost_round=best, **fit)
+    boosters, widening = fit_conformal_quantiles(heat_table, part, HEAT_FEATURES, quantiles=config.heat.quantiles,
+                                                 num_boost_round=rounds, seed=seed)
     return Fitted(origin, flood.model, flood.static, flood.rule, climatology, boosters, widening, heat_obs)
 
 
