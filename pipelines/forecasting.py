@@ -42,7 +42,7 @@ from pipelines.drivers import drivers_for_dates, issue_time_utc
 from pipelines.featurize import build_static_features
 from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES, city_template
 from pipelines.ingest import validate_bundle
-from pipelines.maps import Basemap, render_map
+from pipelines.maps import Basemap, manager_crops, render_map
 from pipelines.page import write_page
 from pipelines.publish import (
     valid_day,
@@ -275,7 +275,7 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
     with ThreadPoolExecutor(max_workers=2) as writers:
         maps = writers.submit(lambda: [render_map(forecast, lead, basemap=basemap, levels=levels,
                                                   path=out / f"map_d{lead}.png") for lead in range(config.lead_days)]
-                              + _manager_crops(config, forecast, levels, basemap, out / "digests"))
+                              + manager_crops(config.alerts.managers, forecast, levels, basemap, out / "digests"))
         write_grid, name = ((write_forecast_zarr, "forecast.zarr") if config.output.format == "zarr"
                             else (write_forecast_netcdf, "forecast.nc"))
         grid = writers.submit(write_grid, forecast, out / name)
@@ -290,28 +290,6 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
     files = [p for paths in written.values() for p in paths] + sorted((out / "alerts").glob("*.cap.xml"))
     written["stac"] = [write_item(forecast_item(forecast, out, files), out)]
     return written
-
-
-CROP_MARGIN_M = 500.0  # a manager's map shows their sites with this much around them
-
-
-def _manager_crops(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame, basemap: Basemap,
-                   folder: Path) -> list[Path]:
-    """Per manager and lead, the briefing map cropped to their sites (`<id>_map_d<lead>.png`) for the digest."""
-    assets = basemap.assets.set_index("asset_id")
-    crops = []
-    for manager in config.alerts.managers:
-        sites = assets.loc[assets.index.intersection(list(manager.assets))]
-        if sites.empty:
-            continue
-        xmin, ymin, xmax, ymax = sites.total_bounds
-        window = forecast.sel(x=slice(xmin - CROP_MARGIN_M, xmax + CROP_MARGIN_M),
-                              y=slice(ymax + CROP_MARGIN_M, ymin - CROP_MARGIN_M))
-        if min(window.sizes["x"], window.sizes["y"]) < 4:
-            continue  # the sites lie off the grid: the digest links the full maps instead
-        crops += [render_map(window, lead, basemap=basemap, levels=levels, path=folder / f"{manager.id}_map_d{lead}.png")
-                  for lead in range(config.lead_days)]
-    return crops
 
 
 def _publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[str, list[Path]]) -> None:

@@ -363,3 +363,26 @@ def _legend_handles(with_alerts: bool, with_buildings: bool, with_waterways: boo
     else:
         handles.append(Line2D([], [], markerfacecolor="white", markersize=6, label="Heritage site", **site))
     return handles
+
+
+CROP_MARGIN_M = 500.0  # a manager's map shows their sites with this much around them
+
+
+def manager_crops(managers: list, forecast: xr.Dataset, levels: pd.DataFrame, basemap: Basemap,
+                  folder: Path) -> list[Path]:
+    """Per manager (`id`, `assets`) and lead, the briefing map cropped to their sites
+    (`<id>_map_d<lead>.png`) for the digest."""
+    assets = basemap.assets.set_index("asset_id")
+    crops = []
+    for manager in managers:
+        sites = assets.loc[assets.index.intersection(list(manager.assets))]
+        if sites.empty:
+            continue
+        xmin, ymin, xmax, ymax = sites.total_bounds
+        window = forecast.sel(x=slice(xmin - CROP_MARGIN_M, xmax + CROP_MARGIN_M),
+                              y=slice(ymax + CROP_MARGIN_M, ymin - CROP_MARGIN_M))
+        if min(window.sizes["x"], window.sizes["y"]) < 4:
+            continue  # the sites lie off the grid: the digest links the full maps instead
+        crops += [render_map(window, lead, basemap=basemap, levels=levels, path=folder / f"{manager.id}_map_d{lead}.png")
+                  for lead in forecast.lead.values.tolist()]
+    return crops
