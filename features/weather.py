@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from scipy import sparse
 
 from features.grid import require_units
 
@@ -136,15 +137,29 @@ def sample_bilinear(values: np.ndarray, weights: tuple, *, index: tuple = ()) ->
     """Bilinear values at points from `values[..., y, x]` and `bilinear_weights(...)` output.
 
     `index` selects leading positions per point (e.g. (issue_index, lead_index) arrays), so
-    each point reads its own issue date and lead; with no `index` all leading dims are kept.
+    each point reads its own issue date and lead; with no `index` all leading dims are kept,
+    read as one sparse (points x source cells) product over every leading field at once.
     """
     (iy0, iy1), (ix0, ix1), wy, wx = weights
+    if not index:
+        return _bilinear_matrix(weights, values.shape[-2:]).dot(
+            values.reshape(-1, values.shape[-2] * values.shape[-1]).T).T.reshape(*values.shape[:-2], wy.size)
+
     def at(iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
-        return values[(*index, iy, ix)] if index else values[..., iy, ix]
+        return values[(*index, iy, ix)]
 
     top = at(iy0, ix0) * (1 - wx) + at(iy0, ix1) * wx
     bottom = at(iy1, ix0) * (1 - wx) + at(iy1, ix1) * wx
     return top * (1 - wy) + bottom * wy
+
+
+def _bilinear_matrix(weights: tuple, shape: tuple[int, int]) -> sparse.csr_array:
+    """The (points, ny * nx) matrix of bilinear weights: four per point, rows summing to 1."""
+    (iy0, iy1), (ix0, ix1), wy, wx = weights
+    columns = np.stack([iy0 * shape[1] + ix0, iy0 * shape[1] + ix1, iy1 * shape[1] + ix0, iy1 * shape[1] + ix1], axis=1)
+    data = np.stack([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx], axis=1)
+    return sparse.csr_array((data.ravel(), columns.ravel(), np.arange(0, data.size + 1, 4)),
+                            shape=(wy.size, shape[0] * shape[1]))
 
 
 def drivers_on_city_grid(drivers: xr.Dataset, lon: xr.DataArray, lat: xr.DataArray) -> xr.Dataset:

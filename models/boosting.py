@@ -37,6 +37,13 @@ def fit_booster(
     )
 
 
+def feature_matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """`frame[features]` as one C-ordered matrix in the columns' common type, as LightGBM reads a
+    DataFrame: float32 when every column fits (the forecast's frame), which halves what predict reads."""
+    columns = frame[features]
+    return np.ascontiguousarray(columns.to_numpy(np.result_type(np.float32, *columns.dtypes)))
+
+
 def require_early_stopping_pair(valid: tuple | None, early_stopping_rounds: int | None) -> None:
     """Raise ValueError unless both or neither of `valid` and `early_stopping_rounds` are given."""
     if (valid is None) != (early_stopping_rounds is None):

@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.boosting import BoosterFit, fit_booster
+from models.boosting import BoosterFit, feature_matrix, fit_booster
 from models.calibration import Calibration, choose_calibration, prior_correction
 from models.verification import contingency_scores, flood_scores
 
@@ -84,7 +84,7 @@ def train_flood_model(
 
 def raw_flood_score(booster: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
     """The booster's output (0..1, on the scale of the drawn sample) per row of `frame`."""
-    return booster.predict(frame[booster.feature_name()], num_iteration=booster.best_iteration or None)
+    return booster.predict(feature_matrix(frame, booster.feature_name()), num_iteration=booster.best_iteration or None)
 
 
 def predict_flood(model: FloodModel, frame: pd.DataFrame) -> np.ndarray:
@@ -99,7 +99,7 @@ def flood_drivers(booster: lgb.Booster, frame: pd.DataFrame, *, top: int = 3) ->
     LightGBM's own SHAP values (pred_contrib, computed as in _distinct_shap). The calibration is
     monotone, so the order holds for the probability too.
     """
-    contrib, kind = _distinct_shap(booster, frame[booster.feature_name()].to_numpy(np.float64))
+    contrib, kind = _distinct_shap(booster, feature_matrix(frame, booster.feature_name()))
     n_features, n_kinds = contrib.shape
     kinds = np.arange(n_kinds)
     order = np.zeros((n_kinds, min(top, n_features)), np.intp)

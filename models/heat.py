@@ -22,7 +22,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.boosting import fit_booster
+from models.boosting import feature_matrix, fit_booster
 from models.heat_scores import point_scores, quantile_scores
 
 # Linear trees (a ridge fit in each leaf) carry what a station's surroundings do to its temperature to
@@ -103,7 +103,7 @@ def predict_heat(boosters: dict[float, lgb.Booster], frame: pd.DataFrame,
     highest up on rows of that lead; `frame` then needs a `lead` column.
     """
     qs = sorted(boosters)
-    matrix = frame[boosters[MEDIAN].feature_name()].to_numpy(np.float64)  # as LightGBM reads pandas
+    matrix = feature_matrix(frame, boosters[MEDIAN].feature_name())
     median = _predict(boosters[MEDIAN], matrix)
     raw = np.stack([median if q == MEDIAN else median + _predict(boosters[q], matrix) for q in qs])
     if widening:

@@ -74,11 +74,11 @@ def _feature_frame(config: CityConfig, static: xr.Dataset, issue_date: dt.date) 
     lon, lat = (a.values.ravel()[cells["cell"].to_numpy()] for a in cell_lonlat(city_template(config)))
     regional = np.stack([drivers[name].transpose("lead", "y", "x").values for name in DRIVER_NAMES])
     at_cells = sample_bilinear(regional, bilinear_weights(drivers.y.values, drivers.x.values, lat, lon))
-    lead = np.repeat(np.arange(config.lead_days), len(cells))
+    lead = np.repeat(np.arange(config.lead_days, dtype=np.int8), len(cells))  # int8: the features stay float32
     columns = {name: np.tile(values.to_numpy(), config.lead_days) for name, values in cells.items()}
-    columns |= {"lead": lead, "lead_days": lead}
+    columns |= {"lead": lead, "lead_days": lead.copy()}
     columns |= {name: at_cells[k].astype("float32").ravel() for k, name in enumerate(DRIVER_NAMES)}  # (lead, cell)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)  # a block per column: no consolidating copy
 
 
 def flood_layers(config: CityConfig, frame: pd.DataFrame) -> tuple[Layers, str]:
@@ -146,20 +146,32 @@ def heat_layers(config: CityConfig, frame: pd.DataFrame, issue_date: dt.date) ->
         raise RegistryError(f"heat model {card['version']}: card.json has no `interval_widening_degC` (registered "
                             "before the conformal intervals); retrain with `warisan train`")
     widening = {v: {int(lead): w for lead, w in by_lead.items()} for v, by_lead in card["interval_widening_degC"].items()}
-    predicted = {v: predict_heat({q: boosters[quantile_name(v, q)] for q in card["quantiles"]}, frame, widening[v])
-                 for v in card["variables"]}
-    layers = {
+
+    def predict(variable: str) -> dict[float, np.ndarray]:
+        return predict_heat({q: boosters[quantile_name(variable, q)] for q in card["quantiles"]}, frame,
+                            widening[variable])
+
+    with ThreadPoolExecutor(max_workers=1) as beside:  # the other variables' boosters run beside heat stress
+        others = {v: beside.submit(predict, v) for v in card["variables"] if v != "tasmax"}
+        predicted = {"tasmax": predict("tasmax")}
+        stress = _heat_stress(config, frame, issue_date, predicted["tasmax"][0.5])
+        predicted |= {v: future.result() for v, future in others.items()}
+    return {
         quantile_name(v, q): (values, {
             "standard_name": "air_temperature", "units": "degC", "cell_methods": f"time: {VARIABLES[v]}",
             "long_name": f"daily {VARIABLES[v]} air temperature, quantile {q:g}", "quantile": q})
         for v, by_quantile in predicted.items() for q, values in by_quantile.items()
-    }
+    } | stress, card["version"]
+
+
+def _heat_stress(config: CityConfig, frame: pd.DataFrame, issue_date: dt.date, q50: np.ndarray) -> Layers:
+    """Heat index, WBGT (degC), the heat level and its rule per row, from the tasmax median `q50` (degC)."""
     leads = config.lead_days
     lon, lat = (a.values.ravel()[frame["cell"].to_numpy()] for a in cell_lonlat(city_template(config)))
     lead = frame["lead"].to_numpy()
     day_of_year = _on_rows((pd.Timestamp(issue_date) + pd.to_timedelta(np.arange(leads), unit="D"))
                            .day_of_year.to_numpy()[lead], "1")
-    tasmax = _on_rows(predicted["tasmax"][0.5], "degC")
+    tasmax = _on_rows(q50, "degC")
     hurs = humidity_at_daily_max(tasmax, _on_rows(frame["tasmin_regional_degC"], "degC"),
                                  _on_rows(frame["hurs_mean_pct"], "%"))
     hi = heat_index(tasmax, hurs)
@@ -167,12 +179,12 @@ def heat_layers(config: CityConfig, frame: pd.DataFrame, issue_date: dt.date) ->
     cos_zenith = solar_noon_cos_zenith(_on_rows(lat, "degrees_north"), day_of_year)
     wbgt = wet_bulb_globe_temperature(tasmax, hurs, _on_rows(frame["wind_mean_m_s"], "m s-1"), rsds, cos_zenith,
                                       direct_beam_fraction(rsds, cos_zenith, day_of_year))
-    recent = _recent_tasmax(config, issue_date, frame, predicted["tasmax"][0.5], (lon[lead == 0], lat[lead == 0]))
-    days = np.concatenate([recent, predicted["tasmax"][0.5].reshape(leads, -1).T], axis=1)  # (cells, past + leads)
+    recent = _recent_tasmax(config, issue_date, frame, q50, (lon[lead == 0], lat[lead == 0]))
+    days = np.concatenate([recent, q50.reshape(leads, -1).T], axis=1)  # (cells, past + leads)
     tasmax_level = sustained_level(days, config.heat.tasmax_levels_degC, days=config.heat.sustained_days)
     wbgt_level = band_level(wbgt.values.reshape(leads, -1).T, config.heat.wbgt_bands_degC)
     level, rule = combined_level(tasmax_level[:, -leads:], wbgt_level)
-    layers |= {
+    return {
         "heat_index_max": (hi.values, {"units": "degC", "long_name": "heat index at the daily maximum "
                                        "temperature (NWS), from tasmax q50"}),
         "wbgt_max": (wbgt.values, {"units": "degC", "long_name": "wet bulb globe temperature in the day's midday "
@@ -184,7 +196,6 @@ def heat_layers(config: CityConfig, frame: pd.DataFrame, issue_date: dt.date) ->
         "heat_level_rule": (rule.T.ravel(), {"units": "1", "long_name": "rules setting the heat level",
                                              **RULE_FLAGS}),
     }
-    return layers, card["version"]
 
 
 @task
@@ -264,21 +275,23 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
                   out: Path) -> dict[str, list[Path]]:
     """Fill the issue date's folder `out`: the grid (forecast.nc or .zarr) with risk levels, COGs,
     a briefing map per lead, index.html and item.json (listing every file, alerts included)."""
-    vectors = {name: bundle_io.read_vector(config.bundle_dir, name)
-               for name in ("heritage_assets", "heritage_zone", "buildings", "waterways")}
-    basemap = Basemap.from_layers(forecast.rio.crs, zone=vectors["heritage_zone"], assets=vectors["heritage_assets"],
-                                  buildings=vectors["buildings"], waterways=vectors["waterways"])
     forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
                            heat_bands_degC=config.heat.tasmax_levels_degC)
     # Three writers at once (the netCDF and GDAL libraries release the GIL while they compress); only
-    # one of them touches netCDF, whose C library is not thread-safe.
+    # one of them touches netCDF, whose C library is not thread-safe. The grid starts first, the
+    # maps once the map layers are read.
     with ThreadPoolExecutor(max_workers=2) as writers:
-        maps = writers.submit(lambda: [render_map(forecast, lead, basemap=basemap, levels=levels,
-                                                  path=out / f"map_d{lead}.png") for lead in range(config.lead_days)]
-                              + manager_crops(config.alerts.managers, forecast, levels, basemap, out / "digests"))
         write_grid, name = ((write_forecast_zarr, "forecast.zarr") if config.output.format == "zarr"
                             else (write_forecast_netcdf, "forecast.nc"))
         grid = writers.submit(write_grid, forecast, out / name)
+        vectors = {layer: bundle_io.read_vector(config.bundle_dir, layer)
+                   for layer in ("heritage_assets", "heritage_zone", "buildings", "waterways")}
+        basemap = Basemap.from_layers(forecast.rio.crs, zone=vectors["heritage_zone"],
+                                      assets=vectors["heritage_assets"], buildings=vectors["buildings"],
+                                      waterways=vectors["waterways"])
+        maps = writers.submit(lambda: [render_map(forecast, lead, basemap=basemap, levels=levels,
+                                                  path=out / f"map_d{lead}.png") for lead in range(config.lead_days)]
+                              + manager_crops(config.alerts.managers, forecast, levels, basemap, out / "digests"))
         written = {
             "cog": write_cogs(forecast, out),
             "page": [write_page(forecast, out / "index.html", assets=vectors["heritage_assets"],

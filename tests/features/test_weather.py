@@ -137,3 +137,17 @@ def test_antecedent_wetness_decays_older_rain():
                                10 * 0.85 ** (1 / 24) + 10 * 0.85 ** 3, rtol=1e-5)
     # lead 1: the window moves a day on; the oldest hour has left it
     np.testing.assert_allclose(drivers["antecedent_wetness_72h_mm"][1], 10 * 0.85 ** (25 / 24), rtol=1e-5)
+
+
+def test_bilinear_reads_every_leading_field_as_the_per_point_index_does():
+    rng = np.random.default_rng(0)
+    src_y, src_x = np.array([5.5, 5.4, 5.3]), np.array([100.2, 100.3, 100.4, 100.5])
+    fields = rng.normal(size=(2, 3, 3, 4))  # (driver, lead, y, x)
+    y, x = rng.uniform(5.25, 5.55, 50), rng.uniform(100.1, 100.6, 50)
+    weights = bilinear_weights(src_y, src_x, y, x)
+    got = sample_bilinear(fields, weights)
+    assert got.shape == (2, 3, 50)
+    for driver in range(2):
+        for lead in range(3):
+            index = (np.full(50, driver), np.full(50, lead))
+            np.testing.assert_allclose(got[driver, lead], sample_bilinear(fields, weights, index=index), rtol=1e-12)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.boosting import early_stopping_iteration, fit_booster, validation_loss
+from models.boosting import early_stopping_iteration, feature_matrix, fit_booster, validation_loss
 
 FEATURES = ["rain_mm", "hand_m", "noise"]
 PARAMS = {"objective": "binary", "learning_rate": 0.3, "num_leaves": 31, "min_data_in_leaf": 5,
@@ -74,3 +74,12 @@ def test_early_stopping_iteration_waits_the_given_rounds_for_a_better_loss():
 def test_a_fit_needs_both_or_neither_of_valid_and_early_stopping_rounds():
     with pytest.raises(ValueError, match="`valid` and `early_stopping_rounds` go together"):
         fit_booster(PARAMS, *table(50, seed=1), num_boost_round=2, valid=table(50, seed=2))
+
+
+def test_feature_matrix_keeps_float32_only_when_every_column_fits():
+    frame = pd.DataFrame({"a": np.float32([0.1, 0.2]), "lead": np.int8([0, 1]), "b": np.float32([3, 4])})
+    matrix = feature_matrix(frame, ["b", "lead"])
+    assert matrix.dtype == np.float32 and matrix.flags.c_contiguous
+    np.testing.assert_array_equal(matrix, [[3, 0], [4, 1]])
+    assert feature_matrix(frame.assign(lead=np.int64([0, 1])), ["a", "lead"]).dtype == np.float64
+    assert feature_matrix(frame.assign(b=np.float64([0.1, 0.2])), ["b"]).dtype == np.float64
