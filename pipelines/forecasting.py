@@ -151,9 +151,9 @@ def heat_layers(config: CityConfig, frame: pd.DataFrame, issue_date: dt.date) ->
         return predict_heat({q: boosters[quantile_name(variable, q)] for q in card["quantiles"]}, frame,
                             widening[variable])
 
+    predicted = {"tasmax": predict("tasmax")}
     with ThreadPoolExecutor(max_workers=1) as beside:  # the other variables' boosters run beside heat stress
         others = {v: beside.submit(predict, v) for v in card["variables"] if v != "tasmax"}
-        predicted = {"tasmax": predict("tasmax")}
         stress = _heat_stress(config, frame, issue_date, predicted["tasmax"][0.5])
         predicted |= {v: future.result() for v, future in others.items()}
     return {
@@ -278,24 +278,26 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
     forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
                            heat_bands_degC=config.heat.tasmax_levels_degC)
     # Three writers at once (the netCDF and GDAL libraries release the GIL while they compress); only
-    # one of them touches netCDF, whose C library is not thread-safe. The grid starts first, the
-    # maps once the map layers are read.
+    # one of them touches netCDF, whose C library is not thread-safe. The maps read their own big layers.
+    assets, zone = (bundle_io.read_vector(config.bundle_dir, name) for name in ("heritage_assets", "heritage_zone"))
+
+    def paint() -> list[Path]:
+        basemap = Basemap.from_layers(forecast.rio.crs, zone=zone, assets=assets,
+                                      buildings=bundle_io.read_vector(config.bundle_dir, "buildings"),
+                                      waterways=bundle_io.read_vector(config.bundle_dir, "waterways"))
+        return ([render_map(forecast, lead, basemap=basemap, levels=levels, path=out / f"map_d{lead}.png")
+                 for lead in range(config.lead_days)]
+                + manager_crops(config.alerts.managers, forecast, levels, basemap, out / "digests"))
+
     with ThreadPoolExecutor(max_workers=2) as writers:
         write_grid, name = ((write_forecast_zarr, "forecast.zarr") if config.output.format == "zarr"
                             else (write_forecast_netcdf, "forecast.nc"))
         grid = writers.submit(write_grid, forecast, out / name)
-        vectors = {layer: bundle_io.read_vector(config.bundle_dir, layer)
-                   for layer in ("heritage_assets", "heritage_zone", "buildings", "waterways")}
-        basemap = Basemap.from_layers(forecast.rio.crs, zone=vectors["heritage_zone"],
-                                      assets=vectors["heritage_assets"], buildings=vectors["buildings"],
-                                      waterways=vectors["waterways"])
-        maps = writers.submit(lambda: [render_map(forecast, lead, basemap=basemap, levels=levels,
-                                                  path=out / f"map_d{lead}.png") for lead in range(config.lead_days)]
-                              + manager_crops(config.alerts.managers, forecast, levels, basemap, out / "digests"))
+        maps = writers.submit(paint)
         written = {
             "cog": write_cogs(forecast, out),
-            "page": [write_page(forecast, out / "index.html", assets=vectors["heritage_assets"],
-                                zone=vectors["heritage_zone"], levels=levels, alerts_dir=out / "alerts")],
+            "page": [write_page(forecast, out / "index.html", assets=assets, zone=zone, levels=levels,
+                                alerts_dir=out / "alerts")],
         }
         painted = maps.result()
         written |= {config.output.format: [grid.result()], "map": painted[:config.lead_days],
