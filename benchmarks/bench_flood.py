@@ -3,7 +3,11 @@
 Run after `warisan features` (or `warisan demo`):
     .venv/bin/python benchmarks/bench_flood.py [--config configs/demo.yaml]
 Times static_features (all layers, hydrology included) on the bundle's inputs, then building the
-training table and fitting + calibrating the classifier exactly as `train_flood` does.
+training table and fitting + calibrating the classifier exactly as `train_flood` does. Where the
+city has a demo truth, also prints how complete the reports are along the forecast: on the
+calibration rows (weighted back to the population), the chance of a report, of a true flood
+and their ratio, the report rate, by band of the calibrated chance of a report
+(docs/flood-skill.md).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import xarray as xr
 
 from features.grid import cell_lonlat, project_points
 from features.static import static_features
-from models.flood import train_flood_model
+from models.flood import FloodModel, predict_flood, train_flood_model
 from models.split import blocked_split, held_out_blocks, spatial_blocks, time_split
 from models.tables import (
     STATIC_FLOOD_FEATURES,
@@ -32,8 +36,10 @@ from models.tables import (
 from pipelines import bundle as bundle_io
 from pipelines.config import load_city_config
 from pipelines.flow_common import FLOOD_FEATURES, city_template
+from pipelines.truth import truth_flood_near
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+REPORT_BANDS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # calibrated chance of a report
 
 
 def timed(label: str, call):
@@ -81,10 +87,35 @@ def main() -> None:
                                      holdout_days=config.train.holdout_days,
                                      validation_days=config.train.validation_days,
                                      calibration_days=config.flood.calibration_days), np.isin(blocks[at], held))
-    _, fit = timed(f"fit + calibrate on {int((split == 'train').sum())} training rows", lambda: train_flood_model(
+    model, fit = timed(f"fit + calibrate on {int((split == 'train').sum())} training rows", lambda: train_flood_model(
         frame, FLOOD_FEATURES, split, num_boost_round=config.train.num_boost_round, seed=config.train.seed))
     print(f"best iteration {fit['best_iteration']}, calibration {fit['calibration']['method']}; "
           f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
+    report_completeness(config, model, frame[split == "calib"], issue_dates)
+
+
+def report_completeness(config, model: FloodModel, calib: pd.DataFrame, issue_dates: pd.DatetimeIndex) -> None:
+    """Print P(report), P(flood) and their ratio by band of the calibrated chance of a report, on the
+    calibration rows against the demo truth; nothing without a truth."""
+    found = truth_flood_near(config)
+    if found is None or calib.empty:
+        return
+    days, near = found
+    at = days.get_indexer(issue_dates[calib["issue_index"].to_numpy()]
+                          + pd.to_timedelta(calib["lead"].to_numpy(), unit="D"))
+    kept = calib[at >= 0]
+    flood = near[at[at >= 0], kept["cell"].to_numpy()].astype(float)
+    report, weight = kept["label"].to_numpy(float), kept["weight"].to_numpy(float)
+    band = np.searchsorted(REPORT_BANDS, predict_flood(model, kept), side="right")
+    print(f"report rate by calibrated chance of a report ({len(kept)} calibration rows, demo truth):")
+    edges = (0.0, *REPORT_BANDS, 1.0)
+    for k in np.unique(band):
+        m = band == k
+        p_report, p_flood = np.average(report[m], weights=weight[m]), np.average(flood[m], weights=weight[m])
+        rate = f"{p_report / p_flood:.3f}" if p_flood > 0 else "-"
+        print(f"  {edges[k]:.4f}-{edges[k + 1]:.4f}: {m.sum():6d} rows  P(report) {p_report:.5f}  "
+              f"P(flood) {p_flood:.5f}  report rate {rate}")
+    print(f"  all: report rate {np.average(report, weights=weight) / np.average(flood, weights=weight):.3f}")
 
 
 if __name__ == "__main__":
