@@ -9,8 +9,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
-import shapely
 import xarray as xr
+
+from models.asset_cells import asset_cells, reduce_by_asset, value_at_peak
 
 NEAREST_LAND_CELLS = 3  # default: an asset with no land cell in reach looks this many cells further
 FLOOR_STEP_M = 0.5  # each full step of raised floor ...
@@ -72,41 +73,38 @@ def asset_risk(
     if nearest_land_cells < 0:
         raise ValueError(f"`nearest_land_cells` must be >= 0, got {nearest_land_cells}")
     _require_assets(assets)
-    land = forecast["land"].values.astype(bool)
-    xx, yy = np.meshgrid(forecast.x.values, forecast.y.values)
-    half_x = abs(float(forecast.x[1] - forecast.x[0])) / 2
-    half_y = abs(float(forecast.y[1] - forecast.y[0])) / 2
-    reach_m = nearest_land_cells * 2 * max(half_x, half_y)
+    x, y = forecast.x.values, forecast.y.values
+    reach_m = nearest_land_cells * max(abs(float(x[1] - x[0])), abs(float(y[1] - y[0])))
     leads = forecast.lead.values
     flat = {  # (lead, cell) views of each variable
         name: _lead_cells(forecast[name], leads.size)
         for name in ("flood_probability", "tasmax_q50", "tasmax_q90", *ASSET_DRIVERS, *FLOOD_DRIVER_LAYERS)
         if name in forecast
     }
-    reducers = {"max": _max, "min": _min, "mean": _mean}
     local = assets.to_crs(forecast.rio.crs)
-    blocks = []
-    for asset_id, geom in zip(local["asset_id"], local.geometry, strict=True):
-        cells, cells_from, on_water = _asset_cells(
-            geom, xx, yy, land, half_x=half_x, half_y=half_y, buffer_m=buffer_m, reach_m=reach_m
-        )
-        flood = flat["flood_probability"][:, cells]
-        drivers = {name: reducers[how](flat[name][:, cells]) for name, how in ASSET_DRIVERS.items() if name in flat}
-        drivers |= {name: _flag_at_peak(forecast[name], flat[name][:, cells], flood)
-                    for name in FLOOD_DRIVER_LAYERS if name in flat}
-        blocks.append(pd.DataFrame({
-            "asset_id": asset_id,
-            "lead": leads,
-            "flood_probability_max": _max(flood),
-            "flood_probability_mean": _mean(flood),
-            "tasmax_q50_max": _max(flat["tasmax_q50"][:, cells]),
-            "tasmax_q90_max": _max(flat["tasmax_q90"][:, cells]),
-            "n_cells": int(cells.sum()),
-            "cells_from": cells_from,
-            "on_water": on_water,
-            **drivers,
-        }))
-    return pd.concat(blocks, ignore_index=True)
+    cells = asset_cells(local.geometry.values, x, y, forecast["land"].values.astype(bool),
+                        buffer_m=buffer_m, reach_m=reach_m)
+
+    def per_row(values: np.ndarray) -> np.ndarray:  # (lead, asset) -> one value per (asset, lead) row
+        return values.T.ravel()
+
+    columns = {name: per_row(reduce_by_asset(flat[name], cells, how)) for name, how in ASSET_DRIVERS.items()
+               if name in flat}
+    columns |= {name: pd.Series(per_row(_flag_words(forecast[name], value_at_peak(flat[name], flat["flood_probability"],
+                                                                                   cells))), dtype=object)
+                for name in FLOOD_DRIVER_LAYERS if name in flat}  # object: None where no driver, as the alerts read
+    return pd.DataFrame({
+        "asset_id": np.repeat(local["asset_id"].to_numpy(), leads.size),
+        "lead": np.tile(leads, len(local)),
+        "flood_probability_max": per_row(reduce_by_asset(flat["flood_probability"], cells, "max")),
+        "flood_probability_mean": per_row(reduce_by_asset(flat["flood_probability"], cells, "mean")),
+        "tasmax_q50_max": per_row(reduce_by_asset(flat["tasmax_q50"], cells, "max")),
+        "tasmax_q90_max": per_row(reduce_by_asset(flat["tasmax_q90"], cells, "max")),
+        "n_cells": np.repeat(cells.counts, leads.size),
+        "cells_from": np.repeat(cells.cells_from, leads.size),
+        "on_water": np.repeat(cells.on_water, leads.size),
+        **columns,
+    })
 
 
 def asset_alert_levels(
@@ -173,34 +171,6 @@ def rank_flood_drivers(row: pd.Series | dict) -> list[tuple[str, float]]:
     return [(name, values.get(name, float("nan"))) for name in names]
 
 
-def _asset_cells(
-    geom: shapely.Geometry | None, xx: np.ndarray, yy: np.ndarray, land: np.ndarray, *,
-    half_x: float, half_y: float, buffer_m: float, reach_m: float,
-) -> tuple[np.ndarray, str, bool]:
-    """Flat mask of the land cells standing for one asset, the rule that chose them, on water."""
-    if geom is None or geom.is_empty:
-        return np.zeros(land.size, dtype=bool), "none", False
-    polygonal = geom.geom_type in _POLYGONAL
-    anchor = geom.representative_point() if polygonal else geom
-    # distance from the anchor point to each cell's square (0 inside it)
-    gap = np.hypot(
-        np.maximum(np.abs(xx - anchor.x) - half_x, 0.0), np.maximum(np.abs(yy - anchor.y) - half_y, 0.0)
-    )
-    own = gap == 0
-    on_water = bool(own.any() and not land[own].any())
-    inside = shapely.contains_xy(geom, xx, yy) if polygonal else np.zeros_like(land)
-    if inside.any():
-        cells, cells_from = inside & land, "footprint"
-    else:
-        cells, cells_from = (gap <= buffer_m) & land, "buffer"
-    if not cells.any():
-        distance = np.where(land, np.hypot(xx - anchor.x, yy - anchor.y), np.inf)
-        nearest = distance.min()
-        cells = distance == nearest if nearest <= reach_m else np.zeros_like(land)
-        cells_from = "nearest_land" if cells.any() else "none"
-    return cells.ravel(), cells_from, on_water
-
-
 def rank_heat_drivers(row: pd.Series | dict) -> list[tuple[str, float]]:
     """(driver, value) pairs behind a heat risk: the heat index where present and above tasmax,
     the forecast tasmax q50, humidity from HUMID_PCT, a dense block from DENSE_BUILT_UP_FRAC."""
@@ -216,20 +186,18 @@ def rank_heat_drivers(row: pd.Series | dict) -> list[tuple[str, float]]:
     return [(name, v) for name, v in drivers if np.isfinite(v)]
 
 
-def _max(values: np.ndarray) -> np.ndarray:
-    """Max over cells (axis 1) ignoring NaN; NaN where a lead has no finite value."""
-    finite = ~np.isnan(values)
-    peak = np.where(finite, values, -np.inf).max(axis=1, initial=-np.inf)
-    return np.where(finite.any(axis=1), peak, np.nan)
-
-
-def _min(values: np.ndarray) -> np.ndarray:
-    """Min over cells (axis 1) ignoring NaN; NaN where a lead has no finite value."""
-    return -_max(-values)
-
-
 def _odds(probability: pd.Series) -> pd.Series:
     return probability / (1.0 - probability).clip(lower=1e-9)
+
+
+def _flag_words(layer: xr.DataArray, codes: np.ndarray) -> np.ndarray:
+    """The `flag_meanings` word of each code (None where NaN or not a flag value)."""
+    meanings = str(layer.attrs.get("flag_meanings", "")).split()
+    flags = list(np.atleast_1d(layer.attrs.get("flag_values", range(len(meanings)))))
+    words = pd.Series(codes.ravel()).map(dict(zip((float(f) for f in flags), meanings, strict=False)))
+    out = words.to_numpy(dtype=object)
+    out[words.isna().to_numpy()] = None
+    return out.reshape(codes.shape)
 
 
 def _lead_cells(layer: xr.DataArray, n_lead: int) -> np.ndarray:
@@ -237,26 +205,6 @@ def _lead_cells(layer: xr.DataArray, n_lead: int) -> np.ndarray:
     if "lead" not in layer.dims:
         return np.broadcast_to(layer.transpose("y", "x").values.reshape(1, -1).astype(float), (n_lead, layer.size))
     return layer.transpose("lead", "y", "x").values.reshape(n_lead, -1).astype(float)
-
-
-def _flag_at_peak(layer: xr.DataArray, codes: np.ndarray, flood: np.ndarray) -> list[str | None]:
-    """Per lead, the `flag_meanings` word of `codes` at the cell of highest `flood`; None without one."""
-    meanings = str(layer.attrs.get("flag_meanings", "")).split()
-    flags = list(np.atleast_1d(layer.attrs.get("flag_values", range(len(meanings)))))
-    words = []
-    for lead_codes, lead_flood in zip(codes, flood, strict=True):
-        finite = ~np.isnan(lead_flood) & ~np.isnan(lead_codes)
-        code = lead_codes[finite][np.argmax(lead_flood[finite])] if finite.any() else None
-        words.append(meanings[flags.index(int(code))] if code is not None and int(code) in flags else None)
-    return words
-
-
-def _mean(values: np.ndarray) -> np.ndarray:
-    """Mean over cells (axis 1) ignoring NaN; NaN where a lead has no finite value."""
-    finite = ~np.isnan(values)
-    count = finite.sum(axis=1)
-    total = np.where(finite, values, 0.0).sum(axis=1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _optional_column(table: pd.DataFrame, name: str) -> pd.Series:
