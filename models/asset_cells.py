@@ -47,25 +47,14 @@ def asset_cells(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, land: np.ndarra
     present &= np.isfinite(ax) & np.isfinite(ay)
     flat_land = np.asarray(land, bool).ravel()
 
-    # every cell within reach of each anchor: a (assets, window) block of candidates
-    dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
-    half_x, half_y = abs(dx) / 2, abs(dy) / 2
-    k = int(np.ceil((max(buffer_m, reach_m) + max(half_x, half_y)) / min(abs(dx), abs(dy)))) + 1
-    offsets = np.arange(-k, k + 1)
-    rows = np.rint((np.nan_to_num(ay) - y[0]) / dy).astype(np.int64)[:, None, None] + offsets[None, :, None]
-    cols = np.rint((np.nan_to_num(ax) - x[0]) / dx).astype(np.int64)[:, None, None] + offsets[None, None, :]
-    rows, cols = np.broadcast_arrays(rows, cols)
-    rows, cols = rows.reshape(n, -1), cols.reshape(n, -1)
-    valid = present[:, None] & (rows >= 0) & (rows < y.size) & (cols >= 0) & (cols < x.size)
-    cell = np.where(valid, rows * x.size + cols, 0)
-    cx, cy = x[np.clip(cols, 0, x.size - 1)], y[np.clip(rows, 0, y.size - 1)]
+    # the cells around each anchor: their squares' gap to it, then the nearest land for those needing it
+    half_x, half_y = abs(float(x[1] - x[0])) / 2, abs(float(y[1] - y[0])) / 2
+    cell, valid, cx, cy = _around(ax, ay, present, x, y, buffer_m)
     gap = np.hypot(np.maximum(np.abs(cx - ax[:, None]) - half_x, 0.0), np.maximum(np.abs(cy - ay[:, None]) - half_y, 0.0))
     on_land = valid & flat_land[cell]
     own = valid & (gap == 0)
     on_water = own.any(axis=1) & ~(own & on_land).any(axis=1)
     buffered = on_land & (gap <= buffer_m)
-    distance = np.where(on_land, np.hypot(cx - ax[:, None], cy - ay[:, None]), np.inf)
-    nearest = np.isfinite(distance) & (distance == distance.min(axis=1, keepdims=True)) & (distance <= reach_m)
 
     # the cells whose centre lies inside each polygon, from its bounding box
     foot_asset, foot_cell, inside = _inside_polygons(geoms, polygonal, x, y)
@@ -75,13 +64,35 @@ def asset_cells(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, land: np.ndarra
 
     use_footprint = has_footprint
     use_buffer = ~has_inside & buffered.any(axis=1)
-    use_nearest = ~use_footprint & ~use_buffer & nearest.any(axis=1)
+    need = np.flatnonzero(present & ~use_footprint & ~use_buffer)  # few: assets over water or off the grid
+    far_cell, far_valid, far_x, far_y = _around(ax[need], ay[need], present[need], x, y, reach_m)
+    distance = np.where(far_valid & flat_land[far_cell],
+                        np.hypot(far_x - ax[need, None], far_y - ay[need, None]), np.inf)
+    nearest = np.isfinite(distance) & (distance == distance.min(axis=1, keepdims=True)) & (distance <= reach_m)
+    use_nearest = np.zeros(n, bool)
+    use_nearest[need] = nearest.any(axis=1)
     cells_from = np.select([use_footprint, use_buffer, use_nearest], ["footprint", "buffer", "nearest_land"], "none")
-    window = (buffered & use_buffer[:, None]) | (nearest & use_nearest[:, None])
-    asset = np.concatenate([foot_asset[footprint], np.nonzero(window)[0]])
-    chosen = np.concatenate([foot_cell[footprint], cell[window]])
+    near_asset, near_at = np.nonzero(nearest)
+    buffer_asset, buffer_at = np.nonzero(buffered & use_buffer[:, None])
+    asset = np.concatenate([foot_asset[footprint], buffer_asset, need[near_asset]])
+    chosen = np.concatenate([foot_cell[footprint], cell[buffer_asset, buffer_at], far_cell[near_asset, near_at]])
     order = np.lexsort((chosen, asset))
     return AssetCells(asset[order], chosen[order], cells_from.astype(object), on_water)
+
+
+def _around(ax: np.ndarray, ay: np.ndarray, present: np.ndarray, x: np.ndarray, y: np.ndarray,
+            radius_m: float) -> tuple[np.ndarray, ...]:
+    """(assets, window) flat cell index, inside-the-grid mask and cell centres x, y (m) of the cells
+    within `radius_m` of each anchor (ax, ay) and a cell more."""
+    dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+    k = int(np.ceil((radius_m + max(abs(dx), abs(dy)) / 2) / min(abs(dx), abs(dy)))) + 1
+    offsets = np.arange(-k, k + 1)
+    rows = np.rint((np.nan_to_num(ay) - y[0]) / dy).astype(np.int64)[:, None, None] + offsets[None, :, None]
+    cols = np.rint((np.nan_to_num(ax) - x[0]) / dx).astype(np.int64)[:, None, None] + offsets[None, None, :]
+    rows, cols = (a.reshape(ax.size, offsets.size**2) for a in np.broadcast_arrays(rows, cols))
+    valid = present[:, None] & (rows >= 0) & (rows < y.size) & (cols >= 0) & (cols < x.size)
+    return (np.where(valid, rows * x.size + cols, 0), valid,
+            x[np.clip(cols, 0, x.size - 1)], y[np.clip(rows, 0, y.size - 1)])
 
 
 def _inside_polygons(geoms: np.ndarray, polygonal: np.ndarray, x: np.ndarray,
@@ -136,6 +147,7 @@ def value_at_peak(values: np.ndarray, peak_of: np.ndarray, cells: AssetCells) ->
     position = np.where(best, np.arange(cells.cell.size), cells.cell.size)
     first = np.full(peak.shape, cells.cell.size)
     np.minimum.at(first, (slice(None), cells.asset), position)
-    found = first < cells.cell.size
-    return np.where(found, np.take_along_axis(at, np.minimum(first, max(cells.cell.size - 1, 0)), axis=1)
-                    if cells.cell.size else np.nan, np.nan)
+    if not cells.cell.size:
+        return np.full(peak.shape, np.nan)
+    return np.where(first < cells.cell.size, np.take_along_axis(at, np.minimum(first, cells.cell.size - 1), axis=1),
+                    np.nan)
