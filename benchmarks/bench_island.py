@@ -10,7 +10,8 @@ each in a fresh subprocess so that its peak RSS is its own:
 - forecast: the daily forecast's work for the last issue date without Prefect's server:
   features + predict (predict_grid), asset levels, publish (publish_grids: NetCDF, COGs, maps,
   page, STAC), against raw LightGBM predict (the flood and three heat boosters) on the same
-  feature matrix as contiguous float32, timed in the same process;
+  feature matrix as contiguous float32, timed in the same process; then asset risk on that
+  forecast for 2,000 made-up sites (a full heritage inventory);
 - static: static_features for the island grid from the bundle's files;
 - train: train_flood_model (fit with early stopping + calibration) on N synthetic rows with the
   flood feature columns (default 10 million, the target; fewer are extrapolated linearly in rows
@@ -48,6 +49,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "bench_island.csv"
 CONFIG = OUT / "island.yaml"
 CRS, BOUNDS, RESOLUTION_M = "EPSG:32647", (600_000.0, 570_000.0, 621_600.0, 595_000.0), 30.0
 TRAIN_ROWS_TARGET = 10_000_000
+MANY_SITES = 2_000  # asset risk for a full heritage inventory, beside the forecast's own 8 sites
 TARGETS = {"forecast_s": 30.0, "forecast_ratio": 3.0, "train_10M_s": 300.0, "peak_mib": 4096.0}
 
 CONFIG_TEXT = """\
@@ -219,9 +221,27 @@ def measure_forecast() -> dict:
     frame = forecasting._feature_frame(config, xr.load_dataset(static_path), issue_date)
     start_cpu = _cpu_s()
     raw, rows, boosters, trees = _raw_predict_seconds(config, frame)
+    start = time.perf_counter()
+    asset_risk(forecast, _many_sites(config.grid.crs), nearest_land_cells=3)
+    many_sites_s = time.perf_counter() - start
     return {"seconds": total, "raw_predict_s": raw, "rows": rows, "boosters": boosters, "trees": trees,
+            "many_sites_s": many_sites_s,
             "stages": stages,
             "cpu_s": sum(cpu.values()), "stage_cpu_s": cpu, "raw_predict_cpu_s": _cpu_s() - start_cpu}
+
+
+def _many_sites(crs: str):
+    """MANY_SITES made-up sites anywhere on the island grid (sea and beyond its edge included): half
+    points, half 20-80 m polygons, as a city's full heritage inventory would list them."""
+    import geopandas as gpd
+    import shapely
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(BOUNDS[0] - 300, BOUNDS[2] + 300, MANY_SITES)
+    y = rng.uniform(BOUNDS[1] - 300, BOUNDS[3] + 300, MANY_SITES)
+    points = shapely.points(x, y)
+    geoms = np.where(np.arange(MANY_SITES) % 2 == 0, points, shapely.buffer(points, rng.uniform(20, 80, MANY_SITES)))
+    return gpd.GeoDataFrame({"asset_id": [f"site-{k}" for k in range(MANY_SITES)]}, geometry=geoms, crs=crs)
 
 
 def measure_train(rows: int) -> dict:
@@ -309,6 +329,9 @@ def main() -> None:
         print(f"  raw LightGBM predict {r['raw_predict_s']:7.1f} s  on {r['rows']:,} rows ({r['boosters']} boosters, "
               f"{r['trees']} trees);"
               f" cpu {r['raw_predict_cpu_s']:.1f} s")
+        record("asset_risk_many_sites", r["many_sites_s"], r["peak_mib"], r["load_1min_before"],
+               detail=f"{MANY_SITES} made-up sites, half points, half polygons")
+        print(f"  asset risk           {r['many_sites_s']:7.2f} s  for {MANY_SITES:,} made-up sites")
         print(f"  ratio forecast / raw {ratio:7.1f} x  target <= {TARGETS['forecast_ratio']:.0f} x;"
               f"  peak RSS {r['peak_mib']:,.0f} MiB; load {r['load_1min_before']:.2f}")
     if "static" in results:
