@@ -87,6 +87,9 @@ class DemoClimate(_Strict):
         return {"record": value} if isinstance(value, str) else value  # `climate: bayan-lepas`
 
 
+_ASSET_KEYWORDS = ("george-town", "osm")  # source.assets values that name sites, not a CSV path
+
+
 class DemoSource(_Strict):
     kind: Literal["demo"]
     seed: int = Field(ge=0)
@@ -379,6 +382,9 @@ def load_city_config(path: Path | str) -> CityConfig:
         bundle=(base / config.paths.bundle).resolve(), store=(base / config.paths.store).resolve()
     )
     config = config.model_copy(update={"paths": paths})
+    if config.source.assets not in _ASSET_KEYWORDS:  # a CSV path, beside the config like the others
+        config = config.model_copy(update={"source": config.source.model_copy(
+            update={"assets": str((base / config.source.assets).resolve())})})
     if isinstance(config.source, LiveSource):
         weather = config.source.open_meteo
         cache = base / weather.cache_dir if weather.cache_dir else paths.bundle.parent / "cache"

@@ -58,6 +58,12 @@ def test_relative_paths_start_at_the_config_folder(tmp_path):
     assert load_city_config(path).bundle_dir == tmp_path / "data" / "bundle"
 
 
+def test_an_asset_csv_path_starts_at_the_config_folder_and_a_keyword_stays(tmp_path):
+    path = write_config(tmp_path, setting("source", assets="sites/heritage.csv"))
+    assert load_city_config(path).source.assets == str(tmp_path / "sites" / "heritage.csv")
+    assert load_city_config(write_config(tmp_path, setting("source", assets="george-town"))).source.assets == "george-town"
+
+
 INVALID = {  # case: (change to the demo config, field the error names, detail it gives)
     "misspelt-key": (setting("grid", resolutoin_m=30), "grid.resolutoin_m", "Extra inputs"),
     "wrong-type": (setting("", lead_days="three"), "lead_days", "valid integer"),
