@@ -85,13 +85,26 @@ def fit_isotonic(raw: np.ndarray, observed: np.ndarray, weight: np.ndarray) -> C
 FITS = {"isotonic": fit_isotonic, "platt": fit_platt}
 
 
+def day_folds(day: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Two folds (0/1 per row) of whole days: the days with an event (any `observed` row 1) go to
+    the folds in turn in time order, and so do the days without, so each fold holds about half
+    the event days and no day is in both. Halves of the period in time can leave a fold without
+    a single event when floods cluster in one season, and then no held-out score exists."""
+    day, observed = np.asarray(day), np.asarray(observed)
+    days, at = np.unique(day, return_inverse=True)
+    event_day = np.bincount(at, weights=observed, minlength=len(days)) > 0
+    turn = np.empty(len(days), int)
+    for flag in (True, False):
+        turn[event_day == flag] = np.arange(int((event_day == flag).sum())) % 2
+    return turn[at]
+
+
 def choose_calibration(
     raw: np.ndarray, observed: np.ndarray, weight: np.ndarray, fold: np.ndarray,
 ) -> tuple[Calibration, dict[str, float]]:
     """The better of isotonic and Platt by held-out weighted Brier, refitted on all rows.
 
-    `fold` (0/1 per row, e.g. the first and second half of the calibration period in time)
-    gives two-fold cross-validation: each method is fitted on one fold and scored on the other.
+    `fold` (0/1 per row, e.g. `day_folds`) gives two-fold cross-validation: each method is fitted on one fold and scored on the other.
     Returns the chosen map and each method's held-out Brier score; a tie goes to Platt.
     """
     raw, observed, weight, fold = (np.asarray(a) for a in (raw, observed, weight, fold))

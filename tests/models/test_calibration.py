@@ -3,7 +3,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.calibration import Calibration, choose_calibration, fit_isotonic, fit_platt, prior_correction
+from models.calibration import (
+    Calibration,
+    choose_calibration,
+    day_folds,
+    fit_isotonic,
+    fit_platt,
+    prior_correction,
+)
 
 
 def sample(n=20000, seed=0, shape="logistic"):
@@ -70,6 +77,24 @@ def test_a_calibration_round_trips_through_a_card():
     calibration = fit_isotonic(*sample(n=500)[:3])
     again = Calibration.from_dict(calibration.to_dict())
     assert again == calibration
+
+
+def test_day_folds_keep_days_whole_and_share_the_flood_days_even_when_floods_cluster():
+    rng = np.random.default_rng(0)
+    day = np.repeat(np.arange(100), 30)
+    observed = ((day >= 80) & (rng.uniform(size=day.size) < 0.2)).astype(int)  # all floods in the last fifth
+    fold = day_folds(day, observed)
+    for d in range(100):
+        assert len(set(fold[day == d])) == 1  # no day in both folds
+    flood_days = np.unique(day[observed == 1])
+    per_fold = [len(np.unique(day[(observed == 1) & (fold == k)])) for k in (0, 1)]
+    assert abs(per_fold[0] - per_fold[1]) <= 1 and sum(per_fold) == len(flood_days)
+    assert abs(int((fold == 0).sum()) - int((fold == 1).sum())) <= 2 * 30
+    halves = (day >= 50).astype(int)  # the old split: the first fold holds no flood
+    assert observed[halves == 0].sum() == 0 and min(observed[fold == k].sum() for k in (0, 1)) > 0
+    raw = np.clip(0.3 * observed + rng.uniform(0, 0.7, day.size), 0, 1)
+    _, brier = choose_calibration(raw, observed, np.ones(day.size), fold)
+    assert np.isfinite(list(brier.values())).all()
 
 
 def test_calibration_without_floods_is_refused():
