@@ -268,6 +268,7 @@ def synthetic_flood_table(rows: int, features: list[str], *, seed: int):
     rng = np.random.default_rng(seed)
     table = pd.DataFrame({name: rng.standard_normal(rows, dtype=np.float32) for name in features})
     table["issue_index"] = rng.integers(0, 120, rows)
+    table["lead"] = rng.integers(0, 3, rows)
     score = table["rain_24h_mm"].to_numpy() - table["hand_m"].to_numpy() + 0.5 * table["impervious_frac"].to_numpy()
     table["label"] = (score + rng.standard_normal(rows, dtype=np.float32) > 3.0).astype(np.int8)
     table["weight"] = np.where(table["label"] == 1, 1.0, 20.0)
