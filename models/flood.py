@@ -55,7 +55,8 @@ def train_flood_model(
 
     `table` needs the feature columns, `label` (0/1), `weight` (negative sampling weights) and,
     for the calibration folds, `issue_index` and `lead`. Returns the model and a description of the fit
-    (climatology, best iteration, calibration chosen and the Brier scores that chose it).
+    (climatology, best iteration, calibration chosen, the Brier scores that chose it and the flood
+    days in each calibration fold).
     """
     parts = {name: table[split == name] for name in ("train", "valid", "calib")}
     if parts["train"]["label"].sum() == 0:
@@ -72,10 +73,12 @@ def train_flood_model(
     fit = {"climatology": float(np.average(parts["train"]["label"], weights=parts["train"]["weight"])),
            "best_iteration": int(booster.best_iteration), "negative_weight": negative_weight}
     if calib["label"].sum() > 0:
-        fold = day_folds(calib["issue_index"].to_numpy() + calib["lead"].to_numpy(), calib["label"].to_numpy())
-        calibration, heldout_brier = choose_calibration(raw_flood_score(booster, calib), calib["label"].to_numpy(),
+        day, label = calib["issue_index"].to_numpy() + calib["lead"].to_numpy(), calib["label"].to_numpy()
+        fold = day_folds(day, label)
+        calibration, heldout_brier = choose_calibration(raw_flood_score(booster, calib), label,
                                                         calib["weight"].to_numpy(), fold)
         fit["calibration_heldout_brier"] = heldout_brier
+        fit["calibration_flood_days"] = [len(np.unique(day[(label == 1) & (fold == k)])) for k in (0, 1)]
     else:
         calibration = prior_correction(negative_weight)
     calibration = replace(calibration, report_rate=float(report_rate))

@@ -35,6 +35,10 @@ def test_flood_model_learns_rain_on_low_ground_and_calibrates_on_its_own_period(
     model, fit = train_flood_model(table, ["rain_24h_mm", "hand_m"], split, num_boost_round=100, seed=0)
     assert fit["calibration"]["method"] in ("isotonic", "platt")
     assert set(fit["calibration_heldout_brier"]) == {"isotonic", "platt"}
+    calib = table[split == "calib"]
+    flood_days = np.unique((calib["issue_index"] + calib["lead"])[calib["label"] == 1])
+    assert sum(fit["calibration_flood_days"]) == len(flood_days)
+    assert abs(fit["calibration_flood_days"][0] - fit["calibration_flood_days"][1]) <= 1
     test = table[split == "test"]
     prob = predict_flood(model, test)
     assert ((prob >= 0) & (prob <= 1)).all()
