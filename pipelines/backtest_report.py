@@ -34,8 +34,8 @@ _BY_PERIOD = {"flood": "brier_skill_score", "heat": "mae_degC"}
 _LEVEL_SCORES = ("pod", "far", "csi", "frequency_bias")
 _ALL = {"zone": "all", "period": "all"}
 _OUTCOME_COLOURS = {"correct_negative": "#f0f0f0", "hit": "#1a9850", "miss": "#d73027", "false_alarm": "#fdae61"}
-_LINEAR_BELOW = 1e-4  # reliability axes: linear below this probability, logarithmic above
-_MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+RELIABILITY_LINEAR_BELOW = 1e-4  # reliability axes: linear below this probability, logarithmic above
+MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
 def _png(figure: Figure) -> str:
@@ -46,7 +46,7 @@ def _png(figure: Figure) -> str:
 
 def _colour(scores: xr.Dataset, model: str) -> str:
     """One colour per model in every plot."""
-    return _MODEL_COLOURS[list(scores.model.values).index(model) % len(_MODEL_COLOURS)]
+    return MODEL_COLOURS[list(scores.model.values).index(model) % len(MODEL_COLOURS)]
 
 
 def _models(scores: xr.Dataset, hazard: str, target: str) -> list[str]:
@@ -159,12 +159,12 @@ def _reliability(scores: xr.Dataset, target: str, day: str) -> str:
                     scores["reliability_observed"].sel(**at, model=model, lead=lead),
                     marker="o", label=model, color=_colour(scores, model))
         ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xscale("symlog", linthresh=_LINEAR_BELOW)
-        ax.set_yscale("symlog", linthresh=_LINEAR_BELOW)
+        ax.set_xscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
+        ax.set_yscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
         ax.set(title=f"lead {lead}", xlabel="forecast probability", ylabel="observed frequency",
                xlim=(0, top), ylim=(0, top))
     _legend(figure, axes[0])
-    figure.suptitle(f"flood reliability against {target}, {day} days (axes logarithmic above {_LINEAR_BELOW:g})")
+    figure.suptitle(f"flood reliability against {target}, {day} days (axes logarithmic above {RELIABILITY_LINEAR_BELOW:g})")
     return _png(figure)
 
 

@@ -14,14 +14,18 @@ class RegistryError(RuntimeError):
     """A model that is missing, corrupt or trained on other features."""
 
 
-def register(models_dir: Path, card: dict, boosters: dict[str, lgb.Booster]) -> Path:
-    """Write each booster (`<name>.txt`) and `card.json` into the version folder, then move LATEST.
+def register(models_dir: Path, card: dict, boosters: dict[str, lgb.Booster],
+             figures: dict[str, bytes] | None = None) -> Path:
+    """Write each booster (`<name>.txt`), each figure (file name: bytes) and `card.json` into the
+    version folder, then move LATEST.
 
     Files are written atomically and LATEST last, so a reader never sees a half-registered model.
     """
     folder = models_dir / card["hazard"] / card["version"]
     for name, booster in boosters.items():
         write_atomic(folder / f"{name}.txt", lambda tmp, b=booster: b.save_model(tmp))
+    for name, data in (figures or {}).items():
+        write_atomic(folder / name, lambda tmp, d=data: tmp.write_bytes(d))
     hashes = {name: sha256_file(folder / f"{name}.txt") for name in boosters}  # checked when loaded
     card = {**card, "booster_sha256": hashes}
     write_text_atomic(folder / "card.json", json.dumps(card, indent=2, sort_keys=True, default=str))

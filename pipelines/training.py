@@ -29,6 +29,7 @@ from models.tables import (
     with_flood_interactions,
 )
 from pipelines import bundle as bundle_io
+from pipelines.card_figures import flood_reliability_png
 from pipelines.config import CityConfig, load_city_config
 from pipelines.featurize import build_features
 from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES, city_template, log
@@ -199,8 +200,11 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     card = _card(config, "flood", FLOOD_FEATURES, model.booster.params, issue_dates, split, rows, scores, paths,
                  extra={"label_radius_m": flood.label_radius_m, "booster_files": ["classifier"],
                         "calibration": fit["calibration"], "held_out_blocks": held.tolist(),
-                        "block_size_m": flood.block_size_m, "alert_threshold": flood.default_threshold})
-    register(config.city_store / "models", card, {"classifier": model.booster})
+                        "block_size_m": flood.block_size_m, "alert_threshold": flood.default_threshold,
+                        "figures": ["reliability.png"]})
+    folder = register(config.city_store / "models", card, {"classifier": model.booster},
+                      figures={"reliability.png": flood_reliability_png(evaluation)})
+    log(f"flood reliability diagram: {folder / 'reliability.png'}")
     return card
 
 

@@ -8,6 +8,7 @@ import capvalidator
 import numpy as np
 import pytest
 import xarray as xr
+from PIL import Image
 from rio_cogeo.cogeo import cog_validate
 
 from pipelines import flows
@@ -68,6 +69,17 @@ def test_model_cards_hold_the_time_ordered_held_out_scores(run):
         assert card["libraries"]["lightgbm"]
     heat = run["cards"]["heat"]["scores"]["test"]
     assert 0 <= heat["interval_coverage"] <= 1 and heat["mae_degC"] < 5
+
+
+def test_the_flood_card_has_its_reliability_diagram_beside_it(run):
+    models = run["store"] / "models" / "flood"
+    folder = models / (models / "LATEST").read_text().strip()
+    card = json.loads((folder / "card.json").read_text())
+    assert card["figures"] == ["reliability.png"]
+    with Image.open(folder / "reliability.png") as image:
+        image.verify()
+        rows = sum(len(subsets) for subsets in card["scores"]["evaluation"].values())  # target x days
+        assert image.format == "PNG" and image.height > 250 * rows
 
 
 def test_a_rerun_of_the_features_recomputes_nothing(run, city):
