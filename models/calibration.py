@@ -104,7 +104,8 @@ def choose_calibration(
 ) -> tuple[Calibration, dict[str, float]]:
     """The better of isotonic and Platt by held-out weighted Brier, refitted on all rows.
 
-    `fold` (0/1 per row, e.g. `day_folds`) gives two-fold cross-validation: each method is fitted on one fold and scored on the other.
+    `fold` (0/1 per row, e.g. `day_folds`) gives two-fold cross-validation: each method is fitted
+    on one fold and scored on the other.
     Returns the chosen map and each method's held-out Brier score; a tie goes to Platt.
     """
     raw, observed, weight, fold = (np.asarray(a) for a in (raw, observed, weight, fold))

@@ -48,14 +48,14 @@ def train_flood_model(
     weighting each non-flood row by ~1/sampling-rate lets a handful of rows dominate every tree.
     Its output is then mapped to population probabilities: by isotonic or Platt calibration,
     whichever has the lower held-out Brier score (two folds of whole target days, the flood days
-    dealt to them in turn: `day_folds`), fitted with the sampling weights on the 'calib' rows; without
-    'calib' rows (or floods in them), by the prior correction of King and Zeng (2001). Labels
+    dealt to them in turn: `day_folds`), fitted with the sampling weights on the 'calib' rows;
+    without 'calib' rows (or floods in them), by the prior correction of King and Zeng (2001). Labels
     are reports, so that is the chance of a reported flood; `report_rate` (the share of floods
     reported, 0..1] turns it into the chance of a flood (see `Calibration`).
 
     `table` needs the feature columns, `label` (0/1), `weight` (negative sampling weights) and,
-    for the calibration folds, `issue_index` and `lead`. Returns the model and a description of the fit
-    (climatology, best iteration, calibration chosen, the Brier scores that chose it and the flood
+    for the calibration folds, `issue_index` and `lead`. Returns the model and a description of the
+    fit (climatology, best iteration, calibration chosen, the Brier scores that chose it and the flood
     days in each calibration fold).
     """
     parts = {name: table[split == name] for name in ("train", "valid", "calib")}
