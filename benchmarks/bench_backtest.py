@@ -50,7 +50,7 @@ def measure(config: Path, start: dt.date, end: dt.date, workers: int, runner: st
     runner, as `warisan backtest` runs it); wall and CPU seconds."""
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-    from pipelines.backtest import backtest
+    from pipelines.flows.backtest import backtest
 
     if workers:
         pool = {"process": ProcessPoolTaskRunner, "thread": ThreadPoolTaskRunner}[runner](max_workers=workers)
@@ -87,7 +87,7 @@ def main() -> None:
                         help="first origin (default 2024-01-01)")
     parser.add_argument("--origins", type=int, default=3, help="monthly origins of the longer run (default 3)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0],
-                        help="pool sizes to time (default 0: the flow's own, pipelines.backtest.WORKERS)")
+                        help="pool sizes to time (default 0: the flow's own, pipelines.flows.backtest.WORKERS)")
     parser.add_argument("--runner", choices=["process", "thread"], default="process",
                         help="with --workers N: a process pool (the flow's kind) or threads in the flow's process")
     parser.add_argument("--omp-passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE in the flow's process")

@@ -101,8 +101,8 @@ def measure(area: int, runner_kind: str, tile_cells: int) -> dict:
 
     from pipelines import flows
     from pipelines.config import RunnerConfig
+    from pipelines.forecast.tiles import row_tiles
     from pipelines.runner import dask_scheduler, flow_runner
-    from pipelines.tiles import row_tiles
 
     config = _config(area)
     result = {}

@@ -26,6 +26,7 @@ from features.static import static_features
 from models.flood import FloodModel, predict_flood, train_flood_model
 from models.split import blocked_split, held_out_blocks, spatial_blocks, time_split
 from models.tables import (
+    FLOOD_FEATURES,
     STATIC_FLOOD_FEATURES,
     attach_features,
     cells_near_reports,
@@ -33,10 +34,9 @@ from models.tables import (
     land_cells,
     with_flood_interactions,
 )
-from pipelines import bundle as bundle_io
-from pipelines.config import load_city_config
-from pipelines.flow_common import FLOOD_FEATURES, city_template
-from pipelines.truth import truth_flood_near
+from pipelines.backtest.truth import truth_flood_near
+from pipelines.bundle import readers
+from pipelines.config import city_template, load_city_config
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 REPORT_BANDS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # calibrated chance of a report
@@ -56,9 +56,9 @@ def main() -> None:
     root, template = config.bundle_dir, city_template(config)
     sea = root / "static" / "sea.gpkg"
     impervious = root / "static" / "impervious.tif"
-    inputs = (bundle_io.read_dem(root), bundle_io.read_vector(root, "buildings"),
-              bundle_io.read_vector(root, "waterways"), bundle_io.read_vector(root, "sea") if sea.exists() else None,
-              bundle_io.read_raster(root, "impervious") if impervious.exists() else None, template)
+    inputs = (readers.read_dem(root), readers.read_vector(root, "buildings"),
+              readers.read_vector(root, "waterways"), readers.read_vector(root, "sea") if sea.exists() else None,
+              readers.read_raster(root, "impervious") if impervious.exists() else None, template)
     static = timed(f"static_features on {template.shape[0]}x{template.shape[1]} cells", lambda: static_features(*inputs))
 
     drivers_files = sorted((config.city_store / "features").glob("drivers-*.nc"), key=lambda p: p.stat().st_mtime)
@@ -69,7 +69,7 @@ def main() -> None:
     lon, lat = cell_lonlat(template)
     lonlat = (lon.values.ravel()[cells["cell"]], lat.values.ravel()[cells["cell"]])
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
-    reports = bundle_io.read_flood_events(root)
+    reports = readers.read_flood_events(root)
     x, y = project_points(reports["lon"], reports["lat"], config.grid.crs)
     flooded = cells_near_reports(reports.assign(x_m=x, y_m=y), cells, config.flood.label_radius_m)
 

@@ -133,15 +133,15 @@ def _cpu_s() -> float:
 
 
 def _static_inputs(config):
-    from pipelines import bundle as bundle_io
-    from pipelines.flow_common import city_template
+    from pipelines.bundle import readers
+    from pipelines.config import city_template
 
     root = config.bundle_dir
     sea, impervious = root / "static" / "sea.gpkg", root / "static" / "impervious.tif"
-    return (bundle_io.read_dem(root), bundle_io.read_vector(root, "buildings"),
-            bundle_io.read_vector(root, "waterways"),
-            bundle_io.read_vector(root, "sea") if sea.exists() else None,
-            bundle_io.read_raster(root, "impervious") if impervious.exists() else None, city_template(config))
+    return (readers.read_dem(root), readers.read_vector(root, "buildings"),
+            readers.read_vector(root, "waterways"),
+            readers.read_vector(root, "sea") if sea.exists() else None,
+            readers.read_raster(root, "impervious") if impervious.exists() else None, city_template(config))
 
 
 def measure_static() -> dict:
@@ -159,8 +159,7 @@ def measure_static() -> dict:
 def _raw_predict_seconds(config, frame) -> tuple[float, int, int, int]:
     """Seconds for every booster's plain predict on the frame's feature matrix (contiguous float32),
     the frame's rows, the number of boosters and their trees."""
-    from models.tables import with_flood_interactions
-    from pipelines.flow_common import FLOOD_FEATURES, HEAT_FEATURES
+    from models.tables import FLOOD_FEATURES, HEAT_FEATURES, with_flood_interactions
     from pipelines.registry import load_latest
 
     flood, _ = load_latest(config.city_store / "models", "flood", FLOOD_FEATURES)
@@ -179,21 +178,21 @@ def measure_forecast() -> dict:
     import xarray as xr
 
     from models.assets import asset_alert_levels, asset_risk
-    from pipelines import bundle as bundle_io
-    from pipelines import forecasting
+    from pipelines.bundle import readers
+    from pipelines.bundle.readers import read_provenance
     from pipelines.config import load_city_config
-    from pipelines.featurize import _feature_file, static_features
-    from pipelines.flow_common import provenance
+    from pipelines.feature_cache.build import _feature_file, static_features
+    from pipelines.flows import forecast as forecasting
 
     config = load_city_config(CONFIG)
-    files = provenance(config.bundle_dir)["files"]
+    files = read_provenance(config.bundle_dir)["files"]
     hashes = {name: e["sha256"] for name, e in sorted(files.items()) if name.startswith("static/")}
     static_path = _feature_file(config, "static", [hashes, config.grid.model_dump()])
     if not static_path.exists():  # built by the train flow; rebuilt here only if the feature version moved
         dataset = static_features(*_static_inputs(config))
         static_path.parent.mkdir(parents=True, exist_ok=True)
         dataset.to_netcdf(static_path)
-    issue_date = bundle_io.forecast_dates(config.bundle_dir)[-1]
+    issue_date = readers.forecast_dates(config.bundle_dir)[-1]
     stages, cpu = {}, {}
 
     def timed(name, call):
@@ -205,7 +204,7 @@ def measure_forecast() -> dict:
     forecast = timed("features_predict", lambda: forecasting.predict_grid.fn(config, static_path, issue_date))
 
     def levels():
-        assets = bundle_io.read_vector(config.bundle_dir, "heritage_assets")
+        assets = readers.read_vector(config.bundle_dir, "heritage_assets")
         with xr.open_dataset(static_path) as static:
             with_urban = forecast.assign({n: static[n].load() for n in ("impervious_frac", "building_frac")})
         reach = max(3, round(forecasting.ASSET_REACH_M / config.grid.resolution_m))
@@ -246,8 +245,8 @@ def _many_sites(crs: str):
 
 def measure_train(rows: int) -> dict:
     from models.flood import train_flood_model
+    from models.tables import FLOOD_FEATURES
     from pipelines.config import load_city_config
-    from pipelines.flow_common import FLOOD_FEATURES
 
     config = load_city_config(CONFIG)
     table = synthetic_flood_table(rows, FLOOD_FEATURES, seed=0)

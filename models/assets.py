@@ -14,6 +14,7 @@ import xarray as xr
 from models.asset_cells import asset_cells, reduce_by_asset, value_at_peak
 
 NEAREST_LAND_CELLS = 3  # default: an asset with no land cell in reach looks this many cells further
+ASSET_REACH_M = 400.0  # an asset over water (a jetty) reads the land cells this close
 FLOOR_STEP_M = 0.5  # each full step of raised floor ...
 FLOOR_STEP_THRESHOLD = 0.1  # ... raises the default flood threshold by this much
 MAX_FLOOD_THRESHOLD = 0.95  # ... up to this cap, so a high floor still alerts on a near-certain flood
@@ -45,6 +46,12 @@ MIN_DRIVER_SCORE = 0.5  # drivers scoring below this are not named, except the t
 HUMID_PCT = 70.0  # heat: humidity at or above this is named (sweat evaporates poorly)
 DENSE_BUILT_UP_FRAC = 0.6  # heat: a block this sealed (impervious or built fraction) is named
 _POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+def nearest_land_reach(resolution_m: float) -> int:
+    """How many cells an asset over water looks for land: ASSET_REACH_M on a grid of `resolution_m` m,
+    at least 3."""
+    return max(3, round(ASSET_REACH_M / resolution_m))
 
 
 def asset_risk(

@@ -1,6 +1,6 @@
 """Rolling-origin backtests: origins, baselines, observed grids, per-cell errors and asset alert outcomes.
 
-Pure functions over pandas/numpy objects; the backtest flow (pipelines.backtest) feeds them.
+Pure functions over pandas/numpy objects; the backtest flow (pipelines.flows.backtest) feeds them.
 The scores themselves are in models.backtest_scores.
 """
 

@@ -1,6 +1,6 @@
 """Backtest scores as one Dataset: by metric, lead, model, zone, period and days, with bootstrap intervals.
 
-Pure functions over pandas/xarray objects; the backtest flow (pipelines.backtest) feeds them.
+Pure functions over pandas/xarray objects; the backtest flow (pipelines.flows.backtest) feeds them.
 Scores follow weatherbench2: one Dataset with dims (metric, lead, model, zone, period, days), a
 point value (`score`) and a block-bootstrap confidence interval (`ci_low`, `ci_high`).
 

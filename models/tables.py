@@ -8,7 +8,7 @@ import xarray as xr
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from features.weather import bilinear_weights, sample_bilinear
+from features.weather import DRIVER_NAMES, DRIVERS, bilinear_weights, sample_bilinear
 
 STATIC_FLOOD_FEATURES = (
     "elevation_m", "slope_deg", "upstream_area_km2", "hand_m", "dist_waterway_m",
@@ -173,3 +173,13 @@ def heat_rows(
         }))
     return pd.concat(frames, ignore_index=True).sort_values(["issue_index", "lead", "station_id"],
                                                             kind="stable").reset_index(drop=True)
+
+
+FLOOD_DRIVERS = [n for n in DRIVER_NAMES if DRIVERS[n][0] in ("mm", "m")]  # water, not heat: fewer day fingerprints
+
+
+FLOOD_FEATURES = [*STATIC_FLOOD_FEATURES, *FLOOD_DRIVERS, *FLOOD_INTERACTIONS, "lead_days"]
+
+
+HEAT_FEATURES = [*STATIC_HEAT_FEATURES, "tasmax_regional_degC", "tasmin_regional_degC", "hurs_mean_pct",
+                 "wind_mean_m_s", "rsds_mean_W_m2", "rain_24h_mm", "lead_days"]

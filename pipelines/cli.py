@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pipelines.bundle import validate_bundle
+    from pipelines.bundle.validate import validate_bundle
     from pipelines.config import load_city_config
 
     extra = {}
@@ -72,13 +72,13 @@ def _dry_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from pipelines.config import load_city_config
-    from pipelines.sources.live import planned_requests
+    from pipelines.sources.staging import planned_requests
 
     config = load_city_config(args.config)
     if config.source.kind != "live":
         print(f"{args.config}: source.kind is {config.source.kind!r}: the demo world sends no requests")
         return 0
-    from pipelines.ingest import local_today
+    from pipelines.sources.live import local_today
 
     issue = args.date or local_today(config.city.timezone)
     for line in planned_requests(config, issue, pd.Timestamp.now("UTC").tz_localize(None)):
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "ingest" and args.dry_run:
         return _dry_run(args)
     if args.command == "serve":
-        from pipelines.deploy import serve_daily
+        from pipelines.flows.deploy import serve_daily
 
         serve_daily(args.config)  # scheduled runs take the flow's own task runner (docs/scaling.md)
         return 0
@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         elif args.command == "forecast":
             _print_outputs(on_runner(flows.daily_forecast)(args.config, args.date, drill=args.drill))
         elif args.command == "backtest":
-            from pipelines.backtest import backtest
+            from pipelines.flows.backtest import backtest
 
             _print_outputs(on_runner(backtest)(args.config, args.start, args.end))
     return 0

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import xarray as xr
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pyproj import CRS
 from pyproj.exceptions import CRSError
+
+from features.grid import grid_template
 
 
 class ConfigError(ValueError):
@@ -397,3 +400,8 @@ def load_city_config(path: Path | str) -> CityConfig:
         advisories = (base / config.alerts.advisories).resolve()
         config = config.model_copy(update={"alerts": config.alerts.model_copy(update={"advisories": advisories})})
     return config
+
+
+def city_template(config: CityConfig) -> xr.DataArray:
+    """The city's (y, x) grid."""
+    return grid_template(config.grid.crs, config.grid.bounds, config.grid.resolution_m)

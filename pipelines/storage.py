@@ -78,3 +78,8 @@ def publish_folder(version: Path, final: Path) -> Path:
         if stale != version:
             shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def short_hash(text: str) -> str:
+    """First 16 hex digits of the SHA-256 of `text`."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

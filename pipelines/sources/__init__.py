@@ -1,14 +1,1 @@
-"""Sources that fill a city bundle (docs/data-contract.md): the offline demo world first."""
-
-from __future__ import annotations
-
-from importlib.resources import files
-from pathlib import Path
-
-
-def packaged_data(name: str) -> Path:
-    """Path of a reference file shipped in pipelines/data (see its README for source and licence)."""
-    path = Path(str(files("pipelines") / "data" / name))
-    if not path.is_file():
-        raise FileNotFoundError(f"packaged data file {name!r} is missing from {path.parent}")
-    return path
+"""Sources that fill a city bundle from services on the network (docs/live-city.md); the demo world is pipelines.demo_world."""

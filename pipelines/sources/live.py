@@ -1,205 +1,83 @@
-"""The live city's bundle: what each source would request, staging, commit, provenance, staleness.
-
-A source writes its files into a hidden staging folder inside the bundle, they are checked
-against the contract there, and only then renamed into place one by one (same filesystem,
-so each rename is atomic). A source that fails leaves its previous files untouched; its
-provenance entries are marked `stale` with `last_success` (the time of the last good fetch)
-and the error, and `stale_sources` at the top of provenance.json names it.
-"""
+"""The live city's ingest: one task per live source, each retried; a failed source is marked stale."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
-from pyproj import CRS, Transformer
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 
-from features.grid import grid_template
-from pipelines.bundle_checks import (
-    CSV_TABLES,
-    DEM,
-    FORECASTS,
-    PROVENANCE,
-    VECTOR_LAYERS,
-    City,
-    check_csv,
-    check_raster,
-    check_vector,
-)
-from pipelines.config import CityConfig
-from pipelines.sources import copernicus_dem, open_meteo, osm
-from pipelines.sources.live_weather import (
-    WeatherSettings,
-    forecast_requests,
-    history_requests,
-    issue_time_utc,
-)
-from pipelines.sources.open_meteo import coarse_points
-from pipelines.storage import sha256_file, write_text_atomic
+from pipelines.config import CityConfig, LiveSource
+from pipelines.progress import log
+from pipelines.sources import copernicus_dem, open_meteo, osm, refresh, user_files
+from pipelines.sources.staging import live_city, weather_settings, write_provenance
 
-GENERATOR = "pipelines.sources.live"
+LIVE_ATTRIBUTION = [open_meteo.LICENCE, osm.LICENCE, copernicus_dem.LICENCE]
 
 
-@dataclass(frozen=True)
-class LiveCity:
-    """The plain values every live source needs, taken from the config once."""
-
-    slug: str
-    timezone: str
-    crs: str
-    bounds: tuple[float, float, float, float]
-    resolution_m: float
-    lonlat_bounds: tuple[float, float, float, float]
-    lead_days: int
-    start: dt.date
-    assets: str
-
-    @property
-    def city(self) -> City:
-        return City(CRS.from_user_input(self.crs), self.bounds)
-
-
-def live_city(config: CityConfig) -> LiveCity:
-    to_lonlat = Transformer.from_crs(config.grid.crs, "EPSG:4326", always_xy=True)
-    lonlat = tuple(round(v, 6) for v in to_lonlat.transform_bounds(*config.grid.bounds, densify_pts=21))
-    return LiveCity(config.city.slug, config.city.timezone, config.grid.crs, tuple(config.grid.bounds),
-                    config.grid.resolution_m, lonlat, config.lead_days, config.source.start,
-                    config.source.assets)
-
-
-def weather_settings(config: CityConfig, city: LiveCity) -> WeatherSettings:
-    source = config.source.open_meteo
-    lat, lon = coarse_points(city.lonlat_bounds, source.spacing_deg)
-    west, south, east, north = city.lonlat_bounds
-    sea_point = source.sea_point or ((west + east) / 2, (south + north) / 2)
-    return WeatherSettings(source.archive_url, source.forecast_url, source.marine_url, source.forecast_model,
-                           tuple(sea_point), lat, lon, source.archive_lag_days)
-
-
-def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp) -> list[str]:
-    """Every request an ingest of `issue_date` would send now, one line each; nothing is sent."""
-    from pipelines.sources.live_weather import read_history
-
+@task(cache_policy=NO_CACHE)
+def refresh_weather(config: CityConfig, issue_date: dt.date, now: pd.Timestamp) -> dict:
+    """history.nc (new hours only) and the forecast of `issue_date` from Open-Meteo."""
     city = live_city(config)
-    settings = weather_settings(config, city)
-    issue = issue_time_utc(issue_date, city.timezone)
-    _, last, archive_until = read_history(config.bundle_dir / "weather/history.nc")
-    pairs, _ = history_requests(settings, city.start, issue, now, last, archive_until)
-    west, south, east, north = city.lonlat_bounds
-    lines = [(f"# city {city.slug}: bbox {west:.4f},{south:.4f},{east:.4f},{north:.4f} (W,S,E,N, EPSG:4326); "
-              f"weather points {settings.lat.size} x {settings.lon.size}: lat {settings.lat.tolist()}, "
-              f"lon {settings.lon.tolist()}; sea level at lon,lat {settings.sea_point}"),
-             f"# open-meteo history ({len(pairs)} request pairs; cached in {config.source.open_meteo.cache_dir})"]
-    lines += [r.describe() for pair in pairs for r in pair]
-    lines.append(f"# open-meteo forecast issued {issue_date} ({issue} UTC), leads 0..{24 * city.lead_days - 1} h")
-    lines += [r.describe() for r in forecast_requests(settings, issue, city.lead_days)]
-    if settings.model != "best_match":
-        lines.append(f"GET {open_meteo.meta_url(settings.forecast_url, settings.model)} (model run time)")
-    dem = config.source.copernicus_dem
-    lines.append("# copernicus-dem GLO-30 tiles (HTTP range requests through GDAL /vsicurl/)")
-    lines += [f"GET {copernicus_dem.tile_url(dem.base_url, n)} (ranges)"
-              for n in copernicus_dem.tile_names(city.lonlat_bounds)]
-    lines.append(f"# osm through osmnx, bbox {west:.4f},{south:.4f},{east:.4f},{north:.4f}")
-    url = config.source.osm.overpass_url.rstrip("/") + "/interpreter"
-    lines += [f"POST {url} ({layer}: {tags})" for layer, tags in osm.QUERIES.items()]
-    if config.source.files:
-        lines.append(f"# user files (no request): {config.source.files}")
-    return lines
+    return refresh.refresh_weather(config.bundle_dir, city, weather_settings(config, city),
+                                        config.source.open_meteo, issue_date, now)
 
 
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+@task(cache_policy=NO_CACHE)
+def refresh_dem(config: CityConfig) -> dict:
+    """static/dem.tif from the Copernicus GLO-30 tiles."""
+    return refresh.refresh_dem(config.bundle_dir, live_city(config), config.source.copernicus_dem)
 
 
-def new_stage(bundle: Path, source: str) -> Path:
-    """An empty hidden folder inside the bundle (same filesystem) for one source's files."""
-    bundle.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=bundle, prefix=f".staging-{source}-"))
+@task(cache_policy=NO_CACHE)
+def refresh_osm(config: CityConfig) -> dict:
+    """Buildings, waterways, sea, heritage assets and zone from OpenStreetMap."""
+    return refresh.refresh_osm(config.bundle_dir, live_city(config), config.source.osm)
 
 
-def check_staged(stage: Path, files: list[str], city: City) -> None:
-    """Raise ValueError listing the contract problems of the staged `files` (static layers, CSVs)."""
-    layers = {layer.path: layer for layer in VECTOR_LAYERS.values()}
-    problems = []
-    for file in files:
-        if file == DEM:
-            problems += check_raster(stage, file, valid_range=(-500, 9000), projected=True, city=city)
-        elif file in layers:
-            problems += check_vector(stage, layers[file], city)
-        elif file in CSV_TABLES:
-            problems += check_csv(stage, file, city)
-    if problems:
-        raise ValueError("staged files break the contract: " + "; ".join(map(str, problems)))
+@task(cache_policy=NO_CACHE)
+def apply_user_files(config: CityConfig) -> dict:
+    """The user's files over the fetched layers (source `files`), then empty obs CSVs where none."""
+    city = live_city(config)
+    entries = {}
+    if config.source.files is not None and config.source.files.is_dir():
+        entries, ignored = user_files.apply_user_files(config.bundle_dir, config.source.files, city)
+        if ignored:
+            log(f"user files outside the contract layout, ignored: {', '.join(ignored)}")
+    return entries | refresh.fill_missing_obs(config.bundle_dir, city)
 
 
-def commit(stage: Path, bundle: Path, files: list[str]) -> dict[str, str]:
-    """Rename the staged `files` into the bundle; return file -> sha256. The stage is removed."""
-    hashes = {}
-    try:
-        for file in files:
-            target = bundle / file
-            target.parent.mkdir(parents=True, exist_ok=True)
-            hashes[file] = sha256_file(stage / file)
-            os.replace(stage / file, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    return hashes
+def local_today(timezone: str) -> dt.date:
+    return dt.datetime.now(ZoneInfo(timezone)).date()
 
 
-def discard(stage: Path) -> None:
-    shutil.rmtree(stage, ignore_errors=True)
+def ingest_live(config: CityConfig, issue_date: dt.date | None = None, now: pd.Timestamp | None = None
+                ) -> dict:
+    """Refresh each live source in turn; a failed source leaves its files and is marked stale.
 
-
-def read_provenance(bundle: Path) -> dict:
-    try:
-        return json.loads((bundle / PROVENANCE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def write_provenance(bundle: Path, city: LiveCity, entries: dict[str, dict], failures: dict[str, str],
-                     attribution: list[str]) -> dict:
-    """provenance.json: the new `entries` over the old ones; entries of failed sources marked stale.
-
-    `failures` maps a source name to its error. Entries of files no longer in the bundle go.
+    Returns the new provenance record. Network sources retry (HTTP retries with backoff inside,
+    then `task_retries` Prefect retries with doubling delays).
     """
-    old = read_provenance(bundle)
-    files = {**old.get("files", {}), **entries}
-    stale = {}
-    for key, entry in files.items():
-        if entry.get("source") in failures and key not in entries:
-            files[key] = entry | {"stale": True, "last_success": entry.get("last_success", entry["retrieved"]),
-                                  "error": failures[entry["source"]]}
-            stale[entry["source"]] = {"last_success": files[key]["last_success"],
-                                      "error": failures[entry["source"]]}
-        elif key in entries:
-            files[key] = {k: v for k, v in entry.items() if k not in ("stale", "error", "last_success")}
-    for source, error in failures.items():
-        stale.setdefault(source, {"last_success": None, "error": error})
-    files = {k: v for k, v in files.items() if k == f"{FORECASTS}/" or (bundle / k).is_file()}
-    record = {"bundle_version": 1, "city": city.slug, "source": "live", "created": utc_now(),
-              "timezone": city.timezone, "attribution": attribution, "stale_sources": stale,
-              "files": dict(sorted(files.items()))}
-    write_text_atomic(bundle / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
-    return record
-
-
-def template_of(city: LiveCity):
-    return grid_template(city.crs, city.bounds, city.resolution_m)
-
-
-def empty_obs_names() -> list[str]:
-    return list(CSV_TABLES)
-
-
-def empty_obs(stage: Path, files: list[str]) -> None:
-    """Header-only observation CSVs `files` in `stage` (no public source: a user's files fill them)."""
-    for file in files:
-        (stage / file).parent.mkdir(parents=True, exist_ok=True)
-        (stage / file).write_text(",".join(c.name for c in CSV_TABLES[file]) + "\n")
+    source: LiveSource = config.source
+    issue_date = issue_date or local_today(config.city.timezone)
+    now = now if now is not None else pd.Timestamp.now("UTC").tz_localize(None)
+    retrying = {"retries": source.task_retries, "retry_jitter_factor": 0.5,
+                "retry_delay_seconds": exponential_backoff(backoff_factor=source.task_retry_delay_s)}
+    steps = {
+        "open-meteo": lambda: refresh_weather.with_options(**retrying)(config, issue_date, now),
+        "copernicus-dem": lambda: refresh_dem.with_options(**retrying)(config),
+        "osm": lambda: refresh_osm.with_options(**retrying)(config),
+        "files": lambda: apply_user_files(config),
+    }
+    entries, failures = {}, {}
+    for name, step in steps.items():
+        try:
+            entries |= step()
+        except Exception as err:  # noqa: BLE001  (a failed source keeps its last good files)
+            failures[name] = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
+            log(f"{name} failed; keeping the bundle's last good files, marked stale: {failures[name]}")
+    return write_provenance(config.bundle_dir, live_city(config), entries, failures,
+                                 LIVE_ATTRIBUTION)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pipelines.bundle_checks import CSV_TABLES, DEM, IMPERVIOUS, VECTOR_LAYERS
-from pipelines.sources import live
+from pipelines.bundle.checks import CSV_TABLES, DEM, IMPERVIOUS, VECTOR_LAYERS
+from pipelines.sources.staging import LiveCity, check_staged, commit, discard, new_stage, utc_now
 
 OVERRIDABLE = (DEM, IMPERVIOUS, *(layer.path for layer in VECTOR_LAYERS.values()), *CSV_TABLES)
 
@@ -26,7 +26,7 @@ def user_files(folder: Path) -> tuple[list[str], list[str]]:
     return present, others
 
 
-def apply_user_files(bundle: Path, folder: Path, city: live.LiveCity) -> tuple[dict, list[str]]:
+def apply_user_files(bundle: Path, folder: Path, city: LiveCity) -> tuple[dict, list[str]]:
     """Copy the user's contract files over the bundle's; provenance entries and the ignored files.
 
     Raises ValueError naming the problems when a user file breaks the contract (nothing copied).
@@ -34,17 +34,17 @@ def apply_user_files(bundle: Path, folder: Path, city: live.LiveCity) -> tuple[d
     present, ignored = user_files(folder)
     if not present:
         return {}, ignored
-    stage = live.new_stage(bundle, "files")
+    stage = new_stage(bundle, "files")
     try:
         for file in present:
             (stage / file).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / file, stage / file)
-        live.check_staged(stage, [f for f in present if f != IMPERVIOUS], city.city)
+        check_staged(stage, [f for f in present if f != IMPERVIOUS], city.city)
     except BaseException:
-        live.discard(stage)
+        discard(stage)
         raise
-    hashes = live.commit(stage, bundle, present)
-    retrieved = live.utc_now()
+    hashes = commit(stage, bundle, present)
+    retrieved = utc_now()
     entries = {f: {"source": "files", "url": (folder / f).resolve().as_uri(), "retrieved": retrieved,
                    "sha256": hashes[f], "note": "a user's file; overrides any fetched layer at this path"}
                for f in present}

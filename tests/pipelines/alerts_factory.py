@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from models.assets import asset_alert_levels
-from pipelines.alerts_run import issue_run
+from pipelines.alerts.run import issue_run
 from pipelines.config import AlertConfig
 from tests.pipelines.conftest_publish import small_assets
 

@@ -5,8 +5,8 @@ import pytest
 from lxml import etree
 
 from models.assets import asset_alert_levels, asset_risk
-from pipelines.alerts import CAP_NAMESPACE, cap_identifier, cap_messages, write_cap_messages
-from pipelines.alerts_advice import load_advisories
+from pipelines.alerts.advice import load_advisories
+from pipelines.alerts.cap import CAP_NAMESPACE, cap_identifier, cap_messages, write_cap_messages
 from pipelines.config import AlertConfig
 from tests.pipelines.conftest_publish import small_assets, small_forecast
 

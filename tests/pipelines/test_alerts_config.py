@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from pipelines.alerts_advice import load_advisories
+from pipelines.alerts.advice import load_advisories
 from pipelines.config import AlertConfig, ConfigError
 
 ALL = ("en-GB", "ms-MY", "zh-CN")

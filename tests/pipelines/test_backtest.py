@@ -9,12 +9,13 @@ import pytest
 import xarray as xr
 from prefect.logging import disable_run_logger
 
-from pipelines.backtest import backtest, progress_bar
-from pipelines.backtest_fit import hindcast, load_inputs, retrain
-from pipelines.backtest_report import SECTIONS
+from pipelines.backtest.fit import hindcast, load_inputs, retrain
+from pipelines.backtest.report import SECTIONS
 from pipelines.cli import main
 from pipelines.config import load_city_config
-from pipelines.featurize import build_driver_history, build_static_features
+from pipelines.feature_cache.build import build_driver_history, build_static_features
+from pipelines.flows.backtest import backtest
+from pipelines.progress import progress_bar
 
 START, END = dt.date(2023, 11, 15), dt.date(2023, 12, 14)  # origins 15 Nov and 1 Dec
 
@@ -122,7 +123,7 @@ def test_rerun_gives_bit_for_bit_identical_scores(backtested, quick_city):
 
 
 def test_progress_bar_stays_off_a_terminal(capsys):
-    with progress_bar(2) as step:
+    with progress_bar(2, "backtest") as step:
         step("retrained 2023-11-15")
         step("hindcast 2023-11-15")
     assert capsys.readouterr() == ("", "")

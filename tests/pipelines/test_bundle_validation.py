@@ -13,9 +13,7 @@ import pytest
 import xarray as xr
 from shapely.geometry import Polygon
 
-from pipelines.bundle import (
-    BundleError,
-    Problem,
+from pipelines.bundle.readers import (
     forecast_dates,
     read_dem,
     read_flood_events,
@@ -24,6 +22,10 @@ from pipelines.bundle import (
     read_raster,
     read_temperature_obs,
     read_vector,
+)
+from pipelines.bundle.validate import (
+    BundleError,
+    Problem,
     require_valid_bundle,
     validate_bundle,
 )

@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from models.boosting import fit_booster
 from pipelines import flows, runner
 from pipelines.config import ConfigError, RunnerConfig, load_city_config
-from pipelines.tiles import row_tiles
+from pipelines.forecast.tiles import row_tiles
 from tests.models.test_boosting import FEATURES, PARAMS, table
 from tests.pipelines.test_config import raises_for, setting, write_config
 

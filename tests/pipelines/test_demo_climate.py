@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from pipelines.config import ConfigError, load_city_config
-from pipelines.sources.demo import generate_demo_bundle
-from pipelines.sources.demo_weather import bayan_lepas_climatology, climatology, simulate_regional_weather
+from pipelines.demo_world.generate import generate_demo_bundle
+from pipelines.demo_world.weather import bayan_lepas_climatology, climatology, simulate_regional_weather
 
 RECORD = bayan_lepas_climatology()
 # Twenty days of a 2.4 km x 1.8 km port on a synthetic coast in UTM 49N: 20 x 15 cells at 120 m

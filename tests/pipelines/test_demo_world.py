@@ -13,9 +13,9 @@ import pytest
 import xarray as xr
 from pyproj import Transformer
 
-from pipelines.bundle import validate_bundle
-from pipelines.sources.demo import generate_demo_bundle
-from pipelines.sources.demo_weather import (
+from pipelines.bundle.validate import validate_bundle
+from pipelines.demo_world.generate import generate_demo_bundle
+from pipelines.demo_world.weather import (
     bayan_lepas_climatology,
     regional_axes,
     simulate_regional_weather,

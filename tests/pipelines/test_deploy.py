@@ -7,7 +7,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.flows import load_flow_from_entrypoint
 
-from pipelines.deploy import daily_deployment
+from pipelines.flows.deploy import daily_deployment
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

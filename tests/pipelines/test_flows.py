@@ -12,7 +12,7 @@ from PIL import Image
 from rio_cogeo.cogeo import cog_validate
 
 from pipelines import flows
-from pipelines.bundle import BundleError
+from pipelines.bundle.validate import BundleError
 from pipelines.cli import main
 from tests.pipelines.conftest import CONFIG
 

@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 from pipelines.config import load_city_config
-from pipelines.forecasting import heat_layers
+from pipelines.forecast.predict import heat_layers
 from pipelines.registry import RegistryError
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

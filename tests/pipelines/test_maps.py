@@ -6,8 +6,8 @@ from rasterio.crs import CRS
 from shapely.geometry import LineString, Polygon, box
 
 from models.assets import asset_alert_levels, asset_risk
-from pipelines.maps import DPI, WATER_COLOUR, WIDTH_PX, Basemap, render_map
-from pipelines.publish import with_levels
+from pipelines.publish.grid import with_levels
+from pipelines.publish.maps import DPI, WATER_COLOUR, WIDTH_PX, Basemap, render_map
 from tests.pipelines.conftest_publish import cell_centre, small_assets, small_forecast, small_zone
 
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from models.assets import asset_alert_levels, asset_risk
-from pipelines.page import read_cap_alerts, write_page
-from pipelines.publish import with_levels
+from pipelines.publish.grid import with_levels
+from pipelines.publish.page import read_cap_alerts, write_page
 from tests.pipelines.conftest_publish import small_assets, small_forecast, small_zone
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

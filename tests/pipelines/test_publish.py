@@ -6,7 +6,7 @@ import rasterio
 import xarray as xr
 from rio_cogeo.cogeo import cog_validate
 
-from pipelines.publish import (
+from pipelines.publish.grid import (
     COG_VARIABLES,
     LEAD_VARIABLES,
     LEVEL_NODATA,

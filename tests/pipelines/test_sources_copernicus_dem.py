@@ -5,7 +5,8 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from pipelines.sources import copernicus_dem, live
+from pipelines.sources import copernicus_dem
+from pipelines.sources.staging import LiveCity, template_of
 from tests.pipelines.recorded.servers import LocalServer
 
 TILE = "Copernicus_DSM_COG_10_N05_00_E100_00_DEM"
@@ -30,13 +31,13 @@ def write_tile(folder, name=TILE, west=100.0, north=6.0):
     return path
 
 
-CITY = live.LiveCity("george-town", "Asia/Kuala_Lumpur", "EPSG:32647", (642300, 596400, 650100, 602100), 60,
+CITY = LiveCity("george-town", "Asia/Kuala_Lumpur", "EPSG:32647", (642300, 596400, 650100, 602100), 60,
                      (100.2844, 5.3941, 100.3549, 5.4459), 2, None, "george-town")
 
 
 def test_dem_is_read_by_ranges_mosaicked_and_put_on_the_city_grid(tmp_path):
     write_tile(tmp_path)
-    template = live.template_of(CITY)
+    template = template_of(CITY)
     with LocalServer(files=tmp_path) as server:
         urls = [copernicus_dem.tile_url(server.url + "/dem", TILE).replace("/dem/", "/")]
         elevation = copernicus_dem.dem_on_grid(urls, CITY.crs, template.rio.transform(), template.shape, 0)
@@ -48,7 +49,7 @@ def test_dem_is_read_by_ranges_mosaicked_and_put_on_the_city_grid(tmp_path):
 
 
 def test_a_missing_tile_is_sea_but_no_tile_at_all_is_an_error(tmp_path):
-    template = live.template_of(CITY)
+    template = template_of(CITY)
     with LocalServer(files=tmp_path) as server, pytest.raises(copernicus_dem.DemError, match="none of the 1"):
         copernicus_dem.dem_on_grid([f"{server.url}/{TILE}/{TILE}.tif"], CITY.crs, template.rio.transform(),
                                    template.shape, 0)

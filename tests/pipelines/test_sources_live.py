@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from pipelines import cli
-from pipelines.bundle import validate_bundle
+from pipelines.bundle.validate import validate_bundle
 from pipelines.config import load_city_config
-from pipelines.ingest import ingest_live
+from pipelines.sources.live import ingest_live
 from tests.pipelines.recorded.fake_apis import open_meteo_handler, overpass_handler, write_live_config
 from tests.pipelines.recorded.servers import LocalServer
 from tests.pipelines.test_sources_copernicus_dem import TILE, write_tile

@@ -12,8 +12,10 @@ from openmeteo_sdk.Variable import Variable
 from openmeteo_sdk.WeatherApiResponse import WeatherApiResponse
 
 from pipelines.config import load_city_config
-from pipelines.sources import live, live_refresh, open_meteo
-from pipelines.sources.live_weather import history_requests
+from pipelines.sources import open_meteo
+from pipelines.sources.refresh import refresh_weather
+from pipelines.sources.staging import live_city, weather_settings
+from pipelines.sources.weather import history_requests
 from tests.pipelines.recorded.fake_apis import open_meteo_handler, open_meteo_payload, write_live_config
 from tests.pipelines.recorded.servers import LocalServer, weather_message
 
@@ -29,8 +31,8 @@ def _client(tmp_path, config):
 
 
 def _refresh(tmp_path, config, now=NOW):
-    city = live.live_city(config)
-    return live_refresh.refresh_weather(config.bundle_dir, city, live.weather_settings(config, city),
+    city = live_city(config)
+    return refresh_weather(config.bundle_dir, city, weather_settings(config, city),
                                         config.source.open_meteo, ISSUE, now)
 
 
@@ -93,7 +95,7 @@ def test_history_and_forecast_make_contract_files(tmp_path, config):
 
 def test_a_daily_rerun_asks_only_for_the_new_hours(tmp_path, config, server):
     _refresh(tmp_path, config)
-    settings = live.weather_settings(config, live.live_city(config))  # the next day's requests:
+    settings = weather_settings(config, live_city(config))  # the next day's requests:
     pairs, _ = history_requests(settings, FIRST.date(), pd.Timestamp("2025-06-01 16:00"),
                                 pd.Timestamp("2025-06-02 01:00"), pd.Timestamp("2025-05-31 15:00"),
                                 pd.Timestamp("2025-05-26 23:00"))

@@ -4,7 +4,8 @@ import geopandas as gpd
 import pytest
 
 from pipelines.config import OsmConfig
-from pipelines.sources import live_refresh, osm
+from pipelines.sources import osm
+from pipelines.sources.refresh import refresh_osm
 from tests.pipelines.recorded.fake_apis import overpass_handler
 from tests.pipelines.recorded.servers import LocalServer
 from tests.pipelines.test_sources_copernicus_dem import CITY
@@ -15,7 +16,7 @@ def layers(tmp_path_factory):
     bundle = tmp_path_factory.mktemp("osm") / "bundle"
     with LocalServer() as server:
         server.routes["/api/"] = overpass_handler
-        entries = live_refresh.refresh_osm(bundle, CITY, OsmConfig(overpass_url=f"{server.url}/api", timeout_s=10))
+        entries = refresh_osm(bundle, CITY, OsmConfig(overpass_url=f"{server.url}/api", timeout_s=10))
         posts = [line for line in server.log if line.startswith("POST /api/interpreter")]
     frames = {p.stem: gpd.read_file(p) for p in (bundle / "static").glob("*.gpkg")}
     return frames, entries, posts

@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 
 from pipelines import flows
-from pipelines.bundle import BundleError
+from pipelines.bundle.validate import BundleError
 from pipelines.config import ConfigError
 from pipelines.registry import RegistryError, load_latest, register
 from tests.reliability.store_state import store_hashes

@@ -16,7 +16,7 @@ from features.weather import DRIVERS, daily_drivers
 from models.calibration import Calibration, fit_isotonic, fit_platt
 from models.heat import predict_heat
 from models.heat_levels import band_level, sustained_level
-from pipelines.publish import level_from_bands
+from pipelines.publish.grid import level_from_bands
 from tests.conftest import grid
 from tests.features.test_weather import UNITS, sunshine
 

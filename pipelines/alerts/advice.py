@@ -1,0 +1,68 @@
+"""What to do: the advice table of configs/advisories.yaml, by asset kind, hazard and alert level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipelines.config import ConfigError
+
+DEFAULT_ADVISORIES = Path(__file__).resolve().parents[2] / "configs" / "advisories.yaml"
+REQUIRED_LANGUAGES = ("en-GB", "ms-MY")
+Language = Literal["en-GB", "ms-MY", "zh-CN"]
+Level = Literal[1, 2, 3, "after"]
+LEVELS: tuple[Level, ...] = (1, 2, 3, "after")
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HazardAdvice(_Table):
+    flood: dict[Level, dict[Language, str]] = {}
+    heat: dict[Level, dict[Language, str]] = {}
+
+
+class Advisories(_Table):
+    default: HazardAdvice
+    kinds: dict[str, HazardAdvice] = {}
+
+    def text(self, kind: str | None, hazard: str, level: Level, language: str) -> str:
+        """The advice for a site of `kind` at `level` of `hazard`, in `language` (English if absent)."""
+        for table in (self.kinds.get(str(kind)), self.default):
+            texts = getattr(table, hazard, {}).get(level) if table is not None else None
+            if texts:
+                return texts.get(language) or texts["en-GB"]
+        raise KeyError(f"no advice for {hazard} level {level}")  # load_advisories makes this unreachable
+
+
+def load_advisories(path: Path | None, languages: tuple[str, ...]) -> Advisories:
+    """Read and validate the advice table; ConfigError naming the file and key of any problem.
+
+    Every text needs REQUIRED_LANGUAGES and each of `languages`; `default` needs every level of
+    both hazards, so any kind, hazard and level has advice.
+    """
+    path = Path(path) if path is not None else DEFAULT_ADVISORIES
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        table = Advisories.model_validate(raw)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read YAML: {err}") from err
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"{path}: {problems}") from err
+    problems = [f"default.{hazard}.{level}: missing" for hazard in ("flood", "heat") for level in LEVELS
+                if level not in getattr(table.default, hazard)]
+    needed = dict.fromkeys((*REQUIRED_LANGUAGES, *languages))
+    sections = {"default": table.default} | {f"kinds.{kind}": advice for kind, advice in table.kinds.items()}
+    for where, advice in sections.items():
+        for hazard in ("flood", "heat"):
+            for level, texts in getattr(advice, hazard).items():
+                problems += [f"{where}.{hazard}.{level}: no {language} text" for language in needed
+                             if not (texts.get(language) or "").strip()]
+    if problems:
+        raise ConfigError(f"{path}: {'; '.join(problems)}")
+    return table

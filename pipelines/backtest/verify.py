@@ -1,0 +1,265 @@
+"""Verification of the backtest's hindcasts: the rows to score, each origin's verification, the scores.
+
+Targets are 'observations' (flood reports, station records) and, for the demo world, 'truth'.
+Each origin's hindcast is read once (`verify`): the forecasts at the scored rows, per-cell sums
+for the maps (flood Brier score, heat bias) and the alert outcome of every heritage asset on
+every day. `score` pools the origins into one Dataset (models.backtest_scores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from models.assets import nearest_land_reach
+from models.backtest import (
+    asset_alert_outcomes,
+    flooded_grid,
+    grid_sums,
+    heat_climatology,
+    heat_persistence,
+    outcome_calendar,
+    row_sums,
+)
+from models.backtest_scores import flood_backtest_scores, heat_backtest_scores
+from models.heat_qc import station_quality
+from models.tables import flood_rows, heat_rows
+from pipelines.backtest.fit import BacktestInputs, Fitted, netcdf_lock, quantile_name
+from pipelines.backtest.truth import truth_flooded_pairs, truth_tasmax_at
+from pipelines.bundle import readers
+from pipelines.config import CityConfig, city_template
+from pipelines.progress import log
+from pipelines.training.inputs import wet_days
+
+FLOOD_MODELS = ["model", "climatology", "persistence", "rain_rule", "static_susceptibility"]
+HEAT_POINTS = ["regional", "climatology", "persistence"]
+# Malaysia's seasons (MetMalaysia), by the month of the day a forecast is valid for.
+SEASONS = {"DJFM": (12, 1, 2, 3), "AM": (4, 5), "JJAS": (6, 7, 8, 9), "ON": (10, 11)}
+SEASON_NAMES = {"DJFM": "northeast monsoon", "AM": "inter-monsoon", "JJAS": "southwest monsoon",
+                "ON": "inter-monsoon"}
+_FLOOD_COLUMNS = {"model": "flood_probability", "climatology": "flood_climatology",
+                  "persistence": "flood_persistence", "rain_rule": "flood_rain_rule",
+                  "static_susceptibility": "flood_static_susceptibility"}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What hindcasts are scored against, over the whole backtest period."""
+
+    rows: dict[tuple[str, str], pd.DataFrame]  # (hazard, target): rows to score (verification_targets)
+    floods: dict[str, pd.DataFrame]  # target: (date, cell) flooded pairs, for the maps and assets
+    truth_tasmax: bool  # the demo truth's tasmax grid exists
+    assets: gpd.GeoDataFrame
+
+
+@dataclass(frozen=True)
+class Verified:
+    """One origin's hindcasts, verified."""
+
+    rows: dict[tuple[str, str], pd.DataFrame]  # the target rows of its issue dates with each forecast
+    sums: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]  # (map, target): per land cell sum, count
+    outcomes: dict[str, pd.DataFrame]  # target: asset alert outcomes (models.backtest.asset_alert_outcomes)
+
+
+# The truth floods about ten cell-days for every one the reports name, so its table draws fewer
+# non-flooded cell-days per flooded one than training does (`flood.negatives_per_positive`): the
+# weights keep every score unbiased, and the table stays near the size of the reports' one.
+TRUTH_NEGATIVES_PER_POSITIVE = 5
+
+
+def reported_share(config: CityConfig, target: str) -> float:
+    """What turns a flood forecast into one of `target`'s event: `flood.report_rate` for the reports
+    (a flood is reported that often), 1 for the truth."""
+    return config.flood.report_rate if target == "observations" else 1.0
+
+
+def verification_targets(config: CityConfig, inputs: BacktestInputs, issue_dates: pd.DatetimeIndex) -> Targets:
+    """Rows to score per (hazard, target), target 'observations' or (demo) 'truth', and the flooded pairs.
+
+    Row columns: issue_index (into the drivers), issue_date, lead, cell, zone, space_block,
+    observed and, for flood, weight and wet_day (regional observed rain on the day forecast
+    reaches `flood.wet_day_mm`): every flooded cell-day and a seeded weighted sample of the
+    others, as the training tables draw them (for the truth, TRUTH_NEGATIVES_PER_POSITIVE); for
+    heat, every station-day that passes quality control.
+    """
+    cells, lead_days = inputs.cells, config.lead_days
+    positions = inputs.issue_dates.get_indexer(issue_dates)
+    at = pd.Series(np.arange(len(cells)), index=cells["cell"].to_numpy())
+    rng = np.random.default_rng(config.train.seed)
+    days = pd.date_range(issue_dates[0], issue_dates[-1] + pd.Timedelta(days=lead_days - 1))
+    wet = pd.Series(wet_days(config, days), index=days)
+
+    def finish(rows: pd.DataFrame) -> pd.DataFrame:
+        rows = rows.assign(issue_index=positions[rows["issue_index"].to_numpy()])
+        column = at[rows["cell"].to_numpy()].to_numpy()
+        return rows.assign(issue_date=inputs.issue_dates[rows["issue_index"].to_numpy()],
+                           zone=inputs.zone[column], space_block=inputs.space_block[column]).reset_index(drop=True)
+
+    def flood(pairs: pd.DataFrame, negatives_per_positive: int) -> pd.DataFrame:
+        rows = finish(flood_rows(issue_dates, lead_days, cells, pairs, negatives_per_positive=negatives_per_positive,
+                                 rng=rng)
+                      .rename(columns={"label": "observed"}))
+        valid = pd.DatetimeIndex(rows["issue_date"]) + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
+        return rows.assign(wet_day=wet.reindex(valid).to_numpy(bool))
+
+    floods = {"observations": inputs.flooded}
+    truth = truth_flooded_pairs(config, cells, days)
+    if truth is not None:
+        floods["truth"] = truth
+    negatives = {"observations": config.flood.negatives_per_positive, "truth": TRUTH_NEGATIVES_PER_POSITIVE}
+    out = {("flood", target): flood(pairs, negatives[target]) for target, pairs in floods.items()}
+    obs, _ = station_quality(inputs.temperature)
+    heat = finish(heat_rows(obs, issue_dates, lead_days, cells).rename(columns={"tasmax": "observed"}))
+    out[("heat", "observations")] = heat
+    target = pd.DatetimeIndex(heat["issue_date"]) + pd.to_timedelta(heat["lead"].to_numpy(), unit="D")
+    truth_tasmax = truth_tasmax_at(config, heat, target)
+    if truth_tasmax is not None:
+        out[("heat", "truth")] = heat.assign(observed=truth_tasmax).dropna(subset=["observed"])
+    log(f"wet days: {int(wet.sum())} of {len(days)} (regional rain >= {config.flood.wet_day_mm:g} mm)")
+    return Targets(out, floods, truth_tasmax is not None,
+                   readers.read_vector(config.bundle_dir, "heritage_assets"))
+
+
+def _forecasts_at(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, grid: xr.Dataset,
+                  hazard: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `rows` issued in `grid`'s dates, with a column per forecast read from `grid`."""
+    at = grid.get_index("issue_date").get_indexer(rows["issue_date"])
+    rows = rows[at >= 0]
+    index = (at[at >= 0], rows["lead"].to_numpy(), rows["cell"].to_numpy())
+
+    def read(name: str) -> np.ndarray:
+        return grid[name].values.reshape(*grid[name].shape[:2], -1)[index].astype(float)
+
+    if hazard == "flood":
+        return rows.assign(**{model: read(name) for model, name in _FLOOD_COLUMNS.items()},
+                           rain_rule_threshold=fitted.rule.prob_warned)
+    target = pd.DatetimeIndex(rows["issue_date"]) + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
+    climatology = heat_climatology(fitted.heat_obs, rows["station_id"].to_numpy(), target.month.to_numpy())
+    persistence = heat_persistence(inputs.temperature, rows["station_id"].to_numpy(),
+                                   pd.DatetimeIndex(rows["issue_date"]), climatology)
+    return rows.assign(regional=read("tasmax_regional"), climatology=climatology, persistence=persistence,
+                       **{quantile_name(q): read(quantile_name(q)) for q in config.heat.quantiles})
+
+
+def _on_grid(values: np.ndarray, land: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(..., land cells) values on the full (..., y, x) grid, NaN at sea."""
+    full = np.full((*values.shape[:-1], shape[0] * shape[1]), np.nan, "float32")
+    full[..., land] = values
+    return full.reshape(*values.shape[:-1], *shape)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="verify-{fitted.origin}")
+def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path: Path, targets: Targets) -> Verified:
+    """Read the hindcast at `path` once: the forecasts at the target rows of its issue dates, the
+    per-cell sums of the flood Brier score and (against the truth) the heat bias, and every
+    asset's alert outcome per day and lead."""
+    with netcdf_lock():
+        grid = xr.load_dataset(path)
+    issue_dates, land = grid.get_index("issue_date"), inputs.cells["cell"].to_numpy()
+    template = city_template(config)
+    rows = {key: _forecasts_at(config, inputs, fitted, grid, key[0], frame) for key, frame in targets.rows.items()}
+    on_land = {name: grid[name].values.reshape(*grid[name].shape[:2], -1)[..., land]
+               for name in ("flood_probability", "tasmax_q50")}
+    sums, observed = {}, {}
+    for target, pairs in targets.floods.items():
+        flooded = flooded_grid(pairs, issue_dates, config.lead_days, land).astype("float32")
+        scaled = on_land["flood_probability"] * reported_share(config, target)
+        sums[("brier", target)] = grid_sums((scaled - flooded) ** 2)
+        observed[target] = {"flood": flooded, "tasmax": np.full(flooded.shape, np.nan, "float32")}
+    if targets.truth_tasmax and "truth" in observed:
+        cell = np.tile(land, len(issue_dates) * config.lead_days)
+        valid = (issue_dates.to_numpy()[:, None] + np.arange(config.lead_days) * np.timedelta64(1, "D")).ravel()
+        with netcdf_lock():
+            truth = truth_tasmax_at(config, pd.DataFrame({"cell": cell}),
+                                    pd.DatetimeIndex(np.repeat(valid, len(land))))
+        observed["truth"]["tasmax"] = truth.reshape(len(issue_dates), config.lead_days, len(land))
+        sums[("heat_bias", "truth")] = grid_sums(on_land["tasmax_q50"] - observed["truth"]["tasmax"])
+    mask = xr.DataArray(np.isin(np.arange(template.size), land).reshape(template.shape), coords=template.coords)
+    forecast = grid[["flood_probability", "tasmax_q50", "tasmax_q90"]].assign(land=mask).rio.write_crs(config.grid.crs)
+    outcomes = {}
+    for target, layers in observed.items():
+        seen = xr.Dataset({name: (("issue_date", "lead", "y", "x"), _on_grid(v, land, template.shape))
+                           for name, v in layers.items()}, coords={d: grid[d] for d in ("issue_date", "lead", "y", "x")})
+        outcomes[target] = asset_alert_outcomes(
+            forecast, seen.assign(land=mask).rio.write_crs(config.grid.crs), targets.assets,
+            default_flood_threshold=config.flood.default_threshold,
+            default_heat_threshold_degC=config.heat.default_threshold_degC,
+            nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
+    return Verified(rows, sums, outcomes)
+
+
+def _maps(config: CityConfig, inputs: BacktestInputs, verified: list[Verified], heat_obs: pd.DataFrame) -> xr.Dataset:
+    """Per-cell flood Brier score (target, y, x) and heat bias of the q50 (degC), pooled over every origin,
+    issue date and lead; against the observations the bias is at the stations' cells only."""
+    land, template = inputs.cells["cell"].to_numpy(), city_template(config)
+    pooled = {}
+    for part in verified:
+        for key, (total, count) in part.sums.items():
+            before = pooled.get(key, (0.0, 0))
+            pooled[key] = (before[0] + total, before[1] + count)
+    column = pd.Series(np.arange(len(land)), index=land)[heat_obs["cell"].to_numpy()].to_numpy()
+    pooled[("heat_bias", "observations")] = row_sums(column, (heat_obs["tasmax_q50"] - heat_obs["observed"]).to_numpy(),
+                                                     len(land))
+    attrs = {"brier": {"long_name": "flood model Brier score of the cell over all issue dates and leads",
+                       "units": "1"},
+             "heat_bias": {"long_name": "heat model tasmax q50 minus observed, mean over all issue dates and leads",
+                           "units": "degC"}}
+    layers = {}
+    for name, layer_attrs in attrs.items():
+        found = sorted(target for kind, target in pooled if kind == name)
+        if found:
+            mean = [np.divide(*pooled[(name, t)], out=np.full(len(land), np.nan), where=pooled[(name, t)][1] > 0)
+                    for t in found]
+            layers[f"{name}_map"] = xr.DataArray(_on_grid(np.stack(mean), land, template.shape),
+                                                 dims=("target", "y", "x"), attrs=layer_attrs,
+                                                 coords={"target": found, "y": template.y, "x": template.x})
+    return xr.Dataset(layers)
+
+
+@task(cache_policy=NO_CACHE)
+def score(config: CityConfig, inputs: BacktestInputs, targets: Targets, verified: list[Verified]) -> xr.Dataset:
+    """Scores of every model and baseline, dims (hazard, target, metric, lead, model, zone, period, days),
+    with the per-cell maps and the assets' alert calendar."""
+    options = {"n_boot": config.backtest.bootstrap_samples, "block_days": config.backtest.block_days,
+               "seed": config.train.seed, "confidence": config.backtest.confidence, "seasons": SEASONS}
+    parts = []
+    for hazard, target in targets.rows:
+        frame = pd.concat([v.rows[(hazard, target)] for v in verified], ignore_index=True)
+        if hazard == "flood":  # each forecast and its alert thresholds, scaled to the target's event
+            share = reported_share(config, target)
+            frame = frame.assign(**{m: frame[m] * share for m in [*FLOOD_MODELS, "rain_rule_threshold"]})
+            scores = flood_backtest_scores(frame, FLOOD_MODELS, reference="climatology",
+                                           threshold=config.flood.default_threshold * share,
+                                           level_bands=tuple(b * share for b in config.output.flood_level_bands),
+                                           row_thresholds={"rain_rule": "rain_rule_threshold"}, **options)
+        else:
+            scores = heat_backtest_scores(frame, HEAT_POINTS, {q: quantile_name(q) for q in config.heat.quantiles},
+                                          hot_threshold_degC=config.heat.default_threshold_degC,
+                                          levels_degC=config.heat.tasmax_levels_degC, **options)
+        parts.append(scores.expand_dims(hazard=[hazard], target=[target]))
+        log(f"scored {hazard} against {target}: {len(frame)} rows")
+    heat_obs = pd.concat([v.rows[("heat", "observations")] for v in verified], ignore_index=True)
+    names = dict(zip(targets.assets["asset_id"], targets.assets["name"], strict=True))
+    calendars = [outcome_calendar(pd.concat([v.outcomes[t] for v in verified], ignore_index=True), names)
+                 .expand_dims(target=[t]) for t in verified[0].outcomes]
+    merged = xr.merge([*parts, _maps(config, inputs, verified, heat_obs), xr.merge(calendars, join="outer", compat="no_conflicts")],
+                      join="outer", compat="no_conflicts")
+    merged["period"].attrs = {"long_name": "period of the day forecast: all, a season ("
+                              + ", ".join(f"{k} {v}" for k, v in SEASON_NAMES.items()) + ") or a month"}
+    merged["days"].attrs = {"long_name": "days scored: all, or wet (regional observed rain of the day "
+                            f">= {config.flood.wet_day_mm:g} mm)"}
+    merged.attrs = {"flood_level_bands": list(config.output.flood_level_bands),
+                    "flood_report_rate": config.flood.report_rate,
+                    "heat_levels_degC": list(config.heat.tasmax_levels_degC),
+                    "flood_alert_threshold": config.flood.default_threshold,
+                    "hot_day_degC": config.heat.default_threshold_degC,
+                    "bootstrap": f"{config.backtest.bootstrap_samples} replicates of {config.backtest.block_days}-day "
+                                 f"x {config.flood.block_size_m:g} m blocks (two-way block bootstrap)"}
+    return merged

@@ -1,0 +1,121 @@
+"""Read the files of a city bundle into xarray and pandas objects, as the data contract lays them out.
+
+These loaders trust the bundle: run `pipelines.bundle.validate.require_valid_bundle` first (ingest does).
+Each reads its file whole and closes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import rioxarray
+import xarray as xr
+
+from pipelines.bundle.checks import (
+    DEM,
+    FLOOD_EVENTS,
+    FORECASTS,
+    HISTORY,
+    IMPERVIOUS,
+    PROVENANCE,
+    TEMPERATURE,
+    VECTOR_LAYERS,
+)
+
+_RASTERS = {  # name: (path, variable name, attrs)
+    "dem": (DEM, "dem", {"units": "m", "long_name": "elevation above mean sea level"}),
+    "impervious": (IMPERVIOUS, "impervious_frac", {"units": "1", "long_name": "impervious fraction"}),
+}
+
+
+def read_raster(root: Path, name: str) -> xr.DataArray:
+    """A raster of static/ by name ("dem" in m, "impervious" as a 0..1 fraction), dims (y, x).
+
+    In the file's own CRS, nodata as NaN. The optional `impervious` raises FileNotFoundError
+    when absent: check `(root / "static/impervious.tif").exists()` first.
+    """
+    if name not in _RASTERS:
+        raise ValueError(f"`name` must be one of {', '.join(_RASTERS)}, got {name!r}")
+    file, var_name, attrs = _RASTERS[name]
+    path = Path(root) / file
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such raster in the bundle")
+    with rioxarray.open_rasterio(path, masked=True) as raster:
+        layer = raster.squeeze("band", drop=True).load()
+    return layer.rename(var_name).assign_attrs(attrs)
+
+
+def read_dem(root: Path) -> xr.DataArray:
+    """Elevation above mean sea level in m, dims (y, x), in the DEM's own CRS; nodata is NaN."""
+    return read_raster(root, "dem")
+
+
+def read_vector(root: Path, name: str) -> gpd.GeoDataFrame:
+    """One vector layer of static/ by name (buildings, waterways, sea, heritage_assets, heritage_zone).
+
+    The optional `sea` layer raises FileNotFoundError when absent: check `(root / path).exists()`.
+    """
+    if name not in VECTOR_LAYERS:
+        raise ValueError(f"`name` must be one of {', '.join(VECTOR_LAYERS)}, got {name!r}")
+    path = Path(root) / VECTOR_LAYERS[name].path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such vector layer in the bundle")
+    return gpd.read_file(path, engine="pyogrio")
+
+
+def _read_netcdf(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path, engine="netcdf4", decode_coords="all", decode_timedelta=True) as dataset:
+        return dataset.load()
+
+
+def read_history(root: Path) -> xr.Dataset:
+    """Hourly regional weather, dims (time, y, x), time in UTC; CF short names as in the contract."""
+    return _read_netcdf(Path(root) / HISTORY)
+
+
+def forecast_dates(root: Path) -> list[dt.date]:
+    """Issue dates (local) of every forecast in the bundle, oldest first."""
+    folder = Path(root) / FORECASTS
+    if not folder.is_dir():
+        return []
+    names = folder.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].nc")
+    return sorted(dt.date.fromisoformat(path.stem) for path in names)
+
+
+def read_forecast(root: Path, issue_date: dt.date) -> xr.Dataset:
+    """The forecast issued on local day `issue_date`: dims (lead_time, y, x), `time(lead_time)` in UTC."""
+    path = Path(root) / FORECASTS / f"{issue_date.isoformat()}.nc"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no forecast issued on {issue_date}")
+    return _read_netcdf(path)
+
+
+def read_flood_events(root: Path) -> pd.DataFrame:
+    """Reported floods: `date` (local day, datetime64), `lon`, `lat`, `source`, optional `depth_cm`."""
+    events = pd.read_csv(Path(root) / FLOOD_EVENTS, dtype={"source": str}, skipinitialspace=True)
+    events["date"] = pd.to_datetime(events["date"], format="%Y-%m-%d")
+    return events
+
+
+def read_temperature_obs(root: Path) -> pd.DataFrame:
+    """Daily station records: `station_id`, `lon`, `lat`, `date` (local day), `tasmax` in degC, ...
+
+    Optional `tasmin` (degC) and `hurs_mean` (%); empty cells are NaN.
+    """
+    obs = pd.read_csv(Path(root) / TEMPERATURE, dtype={"station_id": str}, skipinitialspace=True)
+    obs["date"] = pd.to_datetime(obs["date"], format="%Y-%m-%d")
+    return obs
+
+
+def read_provenance(root: Path, *, missing_ok: bool = False) -> dict:
+    """The bundle's provenance.json; with `missing_ok`, {} when it is missing or unreadable."""
+    try:
+        return json.loads((root / PROVENANCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        if missing_ok:
+            return {}
+        raise

@@ -1,0 +1,396 @@
+"""Check a city bundle against the data contract (docs/data-contract.md), listing every problem.
+
+`validate_bundle` never stops at the first problem and never raises for a bad file: a missing,
+unreadable or wrong file becomes a Problem naming the file and the field. Contract tables and
+the checks of static files and CSVs live in `pipelines.bundle.checks`, the loaders in
+`pipelines.bundle.readers`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from prefect import task
+from pyproj import CRS
+
+from pipelines.bundle.checks import (
+    CSV_TABLES,
+    DEM,
+    FORECASTS,
+    HISTORY,
+    IMPERVIOUS,
+    PROVENANCE,
+    VECTOR_LAYERS,
+    WEATHER_VARIABLES,
+    City,
+    Problem,
+    check_csv,
+    check_raster,
+    check_vector,
+    outside_city,
+)
+from pipelines.config import CityConfig
+from pipelines.storage import sha256_file
+
+_HOUR = np.timedelta64(1, "h")
+_FORECAST_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.nc")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class BundleError(ValueError):
+    """A bundle that breaks the contract; the message lists every problem, one per line."""
+
+    def __init__(self, problems: Sequence[Problem], root: Path | str | None = None):
+        self.problems = list(problems)
+        where = f"bundle {root}" if root is not None else "bundle"
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{where} breaks the data contract ({len(self.problems)} problems):\n{lines}")
+
+
+def require_valid_bundle(root: Path, **kwargs) -> None:
+    """Raise BundleError listing every problem `validate_bundle(root, **kwargs)` finds."""
+    if problems := validate_bundle(root, **kwargs):
+        raise BundleError(problems, root)
+
+
+def _recorded_timezone(root: Path) -> str:
+    try:
+        return str(json.loads((root / PROVENANCE).read_text()).get("timezone", "UTC"))
+    except (OSError, ValueError, AttributeError):
+        return "UTC"  # an unreadable provenance.json is reported by its own check
+
+
+def validate_bundle(
+    root: Path, *, city_crs: str | None = None, city_bounds: tuple | None = None,
+    timezone: str | None = None, lead_days: int | None = None, check_forecasts: str = "last",
+) -> list[Problem]:
+    """Every way the bundle at `root` breaks the contract; empty when it is valid.
+
+    With `city_crs` and `city_bounds` the DEM, vectors, weather grid and observations must
+    overlap the city. `timezone` (IANA) places each forecast's issue time at local midnight
+    (default: the `timezone` recorded in provenance.json, else UTC);
+    `lead_days`, when given, fixes the forecast length. `check_forecasts="last"` reads only the
+    newest forecast and checks the names of the others; "all" reads them all.
+    """
+    if check_forecasts not in ("last", "all"):
+        raise ValueError(f"`check_forecasts` must be 'last' or 'all', got {check_forecasts!r}")
+    if city_bounds is not None and city_crs is None:
+        raise ValueError("`city_bounds` needs `city_crs`")
+    root = Path(root)
+    zone = ZoneInfo(timezone or _recorded_timezone(root))  # unknown zone: a caller's error
+    if not root.is_dir():
+        return [Problem(".", "", f"bundle folder {root} does not exist")]
+    city = City(CRS.from_user_input(city_crs), tuple(city_bounds)) if city_bounds is not None else None
+
+    problems = []
+    for file, required in [(DEM, True), (IMPERVIOUS, False)]:
+        if _present(root, file, required, problems):
+            valid_range = (-500, 9000) if file == DEM else (0, 1)
+            problems += _guarded(file, check_raster, root, file, valid_range=valid_range,
+                                 projected=file == DEM, city=city)
+    for layer in VECTOR_LAYERS.values():
+        if _present(root, layer.path, layer.required, problems):
+            problems += _guarded(layer.path, check_vector, root, layer, city)
+    for file in CSV_TABLES:
+        if _present(root, file, True, problems):
+            problems += _guarded(file, check_csv, root, file, city)
+
+    grid = None
+    if _present(root, HISTORY, True, problems):
+        try:
+            with xr.open_dataset(root / HISTORY, engine="netcdf4", decode_coords="all") as history:
+                problems += _check_time(history, HISTORY) + _check_grid(history, HISTORY, city, None)
+                problems += _check_variables(history, HISTORY, "time")
+                if {"y", "x"} <= set(history.coords):
+                    grid = (history["y"].values, history["x"].values)
+        except Exception as err:  # noqa: BLE001  (any failure to read is a problem, not a crash)
+            problems.append(_unreadable(HISTORY, err))
+
+    dates, name_problems = _forecast_names(root)
+    problems += name_problems
+    to_read = sorted(dates)[-1:] if check_forecasts == "last" else sorted(dates)
+    for issue in to_read:
+        file = f"{FORECASTS}/{dates[issue]}"
+        problems += _guarded(file, _check_forecast, root / file, file, issue, zone, lead_days, city, grid)
+    problems += _check_provenance(root, set(dates.values()), {dates[d] for d in to_read})
+    return problems
+
+
+def _present(root: Path, file: str, required: bool, problems: list[Problem]) -> bool:
+    if (root / file).is_file():
+        return True
+    if required:
+        problems.append(Problem(file, "", "missing (required)"))
+    return False
+
+
+def _unreadable(file: str, err: Exception) -> Problem:
+    first_line = (str(err).strip().splitlines() or [""])[0]
+    return Problem(file, "", f"cannot read ({type(err).__name__}: {first_line})")
+
+
+def _guarded(file: str, check: Callable[..., list[Problem]], *args, **kwargs) -> list[Problem]:
+    try:
+        return check(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001  (any failure to read is a problem, not a crash)
+        return [_unreadable(file, err)]
+
+
+def _when(value) -> str:
+    """A time step as people read it: an ISO time, a lead in hours, or an index."""
+    if isinstance(value, np.timedelta64):
+        return f"lead {value / _HOUR:g} h"
+    if isinstance(value, int | np.integer):
+        return f"step {value}"
+    return pd.Timestamp(value).isoformat()
+
+
+def _check_time_coord(ds: xr.Dataset, file: str, name: str, dim: str) -> list[Problem]:
+    """A 1-D datetime coordinate `name` along `dim`, in timezone-naive UTC."""
+    if name not in ds.coords:
+        return [Problem(file, name, "missing coordinate")]
+    coord = ds[name]
+    if coord.dims != (dim,) or not np.issubdtype(coord.dtype, np.datetime64):
+        found = f"dims {coord.dims}, dtype {coord.dtype}, units {coord.attrs.get('units')!r}"
+        return [Problem(file, name, f"must be datetimes along {dim!r} (CF units such as "
+                        f"'hours since 2019-01-01'), got {found}")]
+    units = str(coord.encoding.get("units", ""))
+    reference = units.partition(" since ")[2]
+    try:
+        offset = pd.Timestamp(reference).utcoffset() if reference else None
+    except ValueError:
+        offset = None
+    if offset:
+        return [Problem(file, name, f"units {units!r} carry a UTC offset; times must be timezone-naive UTC")]
+    return []
+
+
+def _check_time(ds: xr.Dataset, file: str) -> list[Problem]:
+    """History time: hourly, on the hour, strictly increasing, no duplicates, no gaps."""
+    if problems := _check_time_coord(ds, file, "time", "time"):
+        return problems
+    times = ds["time"].values.astype("datetime64[s]")
+    if times.size < 2:
+        return [Problem(file, "time", f"has {times.size} steps; hourly history needs at least 2")]
+    step = np.diff(times).astype("int64")  # seconds
+    problems = []
+    for bad, what in [
+        (step < 0, "steps go back in time"), (step == 0, "duplicate times"),
+        ((step > 0) & (step % 3600 != 0), "steps are not whole hours"),
+        ((step > 3600) & (step % 3600 == 0), f"gaps ({(step[step > 3600] // 3600 - 1).sum()} missing hours)"),
+    ]:
+        if bad.any():
+            i = int(np.argmax(bad))
+            first = f"first from {_when(times[i])} to {_when(times[i + 1])}"
+            problems.append(Problem(file, "time", f"{bad.sum()} {what}, {first}"))
+    if times[0].astype("int64") % 3600:
+        problems.append(Problem(file, "time", f"starts at {_when(times[0])}, not on the hour"))
+    return problems
+
+
+def _check_grid(ds: xr.Dataset, file: str, city: City | None, grid: tuple | None) -> list[Problem]:
+    """1-D monotonic `y`, `x` with a CRS, overlapping the city (or equal to the history's `grid`)."""
+    problems = []
+    for name in ("y", "x"):
+        coord = ds.coords.get(name)
+        if coord is None or coord.dims != (name,) or coord.dtype.kind not in "fiu":
+            problems.append(Problem(file, name, "missing 1-D numeric coordinate"))
+        elif coord.size > 1 and not (np.all(np.diff(coord.values) > 0) or np.all(np.diff(coord.values) < 0)):
+            problems.append(Problem(file, name, "values are not strictly monotonic"))
+    crs = ds.rio.crs
+    if crs is None:
+        problems.append(Problem(file, "spatial_ref", "no CRS (write it with rioxarray's write_crs)"))
+    if problems:
+        return problems
+    y, x = ds["y"].values, ds["x"].values
+    if grid is not None:
+        same = all(a.shape == b.shape and np.allclose(a, b) for a, b in zip((y, x), grid, strict=True))
+        if not same:
+            problems.append(Problem(file, "y, x", f"grid differs from {HISTORY}'s"))
+    elif city is not None and max(y.size, x.size) > 1:
+        margin = max(np.abs(np.diff(v)).max() for v in (y, x) if v.size > 1)  # one grid step
+        bounds = (x.min() - margin, y.min() - margin, x.max() + margin, y.max() + margin)
+        if why := outside_city(bounds, CRS.from_user_input(crs), city):
+            problems.append(Problem(file, "y, x", why))
+    return problems
+
+
+def _check_variables(ds: xr.Dataset, file: str, time_dim: str) -> list[Problem]:
+    """Every weather variable: units, dims, float dtype, NaN-free, inside its valid range."""
+    problems = []
+    for name, spec in WEATHER_VARIABLES.items():
+        if name not in ds.data_vars:
+            problems.append(Problem(file, name, "missing variable"))
+            continue
+        var = ds[name]
+        units = var.attrs.get("units")
+        if units != spec.units:
+            found = f"units are {units!r}" if units is not None else "no units attribute"
+            problems.append(Problem(file, name, f"{found}, expected {spec.units!r}"))
+        if var.dims != (time_dim, "y", "x"):
+            problems.append(Problem(file, name, f"dims are {var.dims}, expected {(time_dim, 'y', 'x')}"))
+            continue
+        if var.dtype.kind != "f":
+            problems.append(Problem(file, name, f"dtype is {var.dtype}, expected float32"))
+        values = var.values.astype("float64").reshape(var.shape[0], -1)
+        steps = ds[time_dim].values
+        nan = np.isnan(values)
+        if nan.any():
+            first = _when(steps[np.argmax(nan.any(axis=1))])
+            message = f"{nan.sum()} NaN values (hourly weather must be complete), first at {first}"
+            problems.append(Problem(file, name, message))
+        lo, hi = spec.valid_range
+        with np.errstate(invalid="ignore"):
+            out = (values < lo) | (values > hi)
+        if out.any():
+            first = _when(steps[np.argmax(out.any(axis=1))])
+            span = f"{lo}..{hi} (min {np.nanmin(values):g}, max {np.nanmax(values):g})"
+            problems.append(Problem(file, name, f"{out.sum()} values outside {span}, first at {first}"))
+    return problems
+
+
+def _forecast_names(root: Path) -> tuple[dict[dt.date, str], list[Problem]]:
+    """Issue date -> file name of every forecast, and problems with the names."""
+    folder = root / FORECASTS
+    if not folder.is_dir():
+        return {}, [Problem(f"{FORECASTS}/", "", "missing (required)")]
+    dates, problems = {}, []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            match = _FORECAST_NAME.fullmatch(entry.name)
+            try:
+                dates[dt.date.fromisoformat(match[1])] = entry.name
+            except (TypeError, ValueError):
+                problems.append(Problem(f"{FORECASTS}/{entry.name}", "", "name is not a date YYYY-MM-DD.nc"))
+    if not dates:
+        problems.append(Problem(f"{FORECASTS}/", "", "no forecast files"))
+    return dates, problems
+
+
+def _check_forecast(
+    path: Path, file: str, issue: dt.date, zone: ZoneInfo, lead_days: int | None,
+    city: City | None, grid: tuple | None,
+) -> list[Problem]:
+    """One forecast file read in full: grid, variables, lead times, issue and valid times."""
+    with xr.open_dataset(path, engine="netcdf4", decode_coords="all", decode_timedelta=True) as ds:
+        problems = _check_grid(ds, file, city, grid) + _check_variables(ds, file, "lead_time")
+        lead = ds.coords.get("lead_time")
+        if lead is None or lead.dims != ("lead_time",) or not np.issubdtype(lead.dtype, np.timedelta64):
+            return [*problems, Problem(file, "lead_time", "missing timedelta coordinate along 'lead_time'")]
+        hours = lead.values / _HOUR
+        if lead_days is not None and hours.size != 24 * lead_days:
+            message = f"has {hours.size} steps, expected 24 x {lead_days} lead days"
+            problems.append(Problem(file, "lead_time", message))
+        if hours.size == 0:
+            problems.append(Problem(file, "lead_time", "is empty"))
+        elif not np.array_equal(hours, np.arange(hours.size)):
+            i = int(np.argmax(hours != np.arange(hours.size)))
+            message = f"must be hourly from 0 h; step {i} is {hours[i]:g} h"
+            problems.append(Problem(file, "lead_time", message))
+        problems += _check_issue_time(ds, file, issue, zone)
+        problems += _check_time_coord(ds, file, "time", "lead_time")
+    return problems
+
+
+def _check_issue_time(ds: xr.Dataset, file: str, issue: dt.date, zone: ZoneInfo) -> list[Problem]:
+    """forecast_reference_time is local midnight of the name's date, in UTC; time = it + lead."""
+    frt = ds.coords.get("forecast_reference_time")
+    if frt is None or frt.size != 1 or not np.issubdtype(frt.dtype, np.datetime64):
+        return [Problem(file, "forecast_reference_time", "missing scalar datetime coordinate")]
+    expected = pd.Timestamp(issue).tz_localize(zone).tz_convert("UTC").tz_localize(None)
+    found = pd.Timestamp(frt.values.ravel()[0])
+    if found != expected:
+        return [Problem(file, "forecast_reference_time", f"is {_when(found)}, expected {_when(expected)} "
+                        f"(local midnight of {issue} in {zone.key}, as UTC)")]
+    time = ds.coords.get("time")
+    if time is not None and time.dims == ("lead_time",) and np.issubdtype(time.dtype, np.datetime64):
+        valid = np.datetime64(expected) + ds["lead_time"].values
+        if not np.array_equal(time.values.astype("datetime64[s]"), valid.astype("datetime64[s]")):
+            return [Problem(file, "time", "valid time is not forecast_reference_time + lead_time")]
+    return []
+
+
+def _bundle_files(root: Path) -> list[str]:
+    """Every file of the bundle outside the forecasts, provenance.json and hidden files."""
+    files = []
+    for folder, subdirs, names in os.walk(root):
+        rel = Path(folder).relative_to(root)
+        subdirs[:] = [d for d in subdirs if not d.startswith(".") and (rel / d).as_posix() != FORECASTS]
+        files += [(rel / n).as_posix() for n in names if not n.startswith(".")]
+    return sorted(f for f in files if f != PROVENANCE)
+
+
+def _check_provenance(root: Path, forecasts: set[str], hashed: set[str]) -> list[Problem]:
+    """An entry with a sha256 for every file; hashes checked for all but the unread forecasts."""
+    if not (root / PROVENANCE).is_file():
+        return [Problem(PROVENANCE, "", "missing (required)")]
+    try:
+        record = json.loads((root / PROVENANCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return [_unreadable(PROVENANCE, err)]
+    if not isinstance(record, dict):
+        return [Problem(PROVENANCE, "", "must be a JSON object")]
+    required = ("bundle_version", "city", "source", "created", "files")
+    problems = [Problem(PROVENANCE, key, "missing") for key in required if key not in record]
+    entries = record.get("files")
+    if not isinstance(entries, dict):
+        return [*problems, Problem(PROVENANCE, "files", "must be an object of path -> entry")]
+    on_disk = _bundle_files(root)
+    for file in on_disk:
+        problems += _check_entry(root, file, entries.get(file), f"files.{file}")
+    for file in sorted(set(entries) - set(on_disk) - {f"{FORECASTS}/"}):
+        problems.append(Problem(PROVENANCE, f"files.{file}", "lists a file that is not in the bundle"))
+    if forecasts:
+        key = f"{FORECASTS}/"
+        listed = entries.get(key, {}).get("files") if isinstance(entries.get(key), dict) else None
+        if not isinstance(listed, dict):
+            message = "missing entry with a 'files' map of name -> sha256"
+            return [*problems, Problem(PROVENANCE, f"files.{key}", message)]
+        for name in sorted(forecasts ^ set(listed)):
+            message = "no sha256 for this forecast" if name in forecasts else "lists a forecast not on disk"
+            problems.append(Problem(PROVENANCE, f"files.{key}files.{name}", message))
+        for name in sorted(hashed & set(listed)):
+            problems += _check_hash(root, f"{FORECASTS}/{name}", listed[name], f"files.{key}files.{name}")
+    return problems
+
+
+def _check_entry(root: Path, file: str, entry, field: str) -> list[Problem]:
+    if not isinstance(entry, dict):
+        return [Problem(PROVENANCE, field, "no entry for this file")]
+    problems = [Problem(PROVENANCE, f"{field}.{key}", "missing") for key in ("source", "retrieved")
+                if key not in entry]
+    if not (entry.get("url") or entry.get("generator")):
+        problems.append(Problem(PROVENANCE, field, "needs a 'url' or a 'generator'"))
+    return problems + _check_hash(root, file, entry.get("sha256"), f"{field}.sha256")
+
+
+def _check_hash(root: Path, file: str, recorded, field: str) -> list[Problem]:
+    if not isinstance(recorded, str) or not _SHA256.fullmatch(recorded):
+        return [Problem(PROVENANCE, field, f"must be 64 lowercase hex digits, got {recorded!r}")]
+    actual = sha256_file(root / file)
+    if actual != recorded:
+        return [Problem(file, "sha256", f"bytes do not match {PROVENANCE}: recorded {recorded[:12]}..., "
+                        f"file hashes to {actual[:12]}...")]
+    return []
+
+
+@task
+def require_city_bundle(config: CityConfig) -> Path:
+    """Refuse a bundle that breaks the contract, listing every problem with its file and field."""
+    require_valid_bundle(
+        config.bundle_dir, city_crs=config.grid.crs, city_bounds=config.grid.bounds,
+        timezone=config.city.timezone, lead_days=config.lead_days,
+    )
+    return config.bundle_dir

@@ -1,0 +1,94 @@
+"""Publish one issue date's folder: the grid, COGs, maps, the page and the STAC item; the Prefect artifacts."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from prefect import task
+from prefect.artifacts import (
+    create_image_artifact,
+    create_link_artifact,
+    create_table_artifact,
+)
+
+from pipelines.bundle import readers
+from pipelines.config import CityConfig
+from pipelines.publish.grid import (
+    valid_day,
+    with_levels,
+    write_cogs,
+    write_forecast_netcdf,
+    write_forecast_zarr,
+)
+from pipelines.publish.maps import Basemap, manager_crops, render_map
+from pipelines.publish.page import write_page
+from pipelines.publish.stac import forecast_item, write_item
+
+
+@task
+def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame,
+                  out: Path) -> dict[str, list[Path]]:
+    """Fill the issue date's folder `out`: the grid (forecast.nc or .zarr) with risk levels, COGs,
+    a briefing map per lead, index.html and item.json (listing every file, alerts included)."""
+    forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
+                           heat_bands_degC=config.heat.tasmax_levels_degC)
+    # Three writers at once (the netCDF and GDAL libraries release the GIL while they compress); only
+    # one of them touches netCDF, whose C library is not thread-safe. The maps read their own big layers.
+    assets, zone = (readers.read_vector(config.bundle_dir, name) for name in ("heritage_assets", "heritage_zone"))
+
+    def paint() -> list[Path]:
+        basemap = Basemap.from_layers(forecast.rio.crs, zone=zone, assets=assets,
+                                      buildings=readers.read_vector(config.bundle_dir, "buildings"),
+                                      waterways=readers.read_vector(config.bundle_dir, "waterways"))
+        return ([render_map(forecast, lead, basemap=basemap, levels=levels, path=out / f"map_d{lead}.png")
+                 for lead in range(config.lead_days)]
+                + manager_crops(config.alerts.managers, forecast, levels, basemap, out / "digests"))
+
+    with ThreadPoolExecutor(max_workers=2) as writers:
+        write_grid, name = ((write_forecast_zarr, "forecast.zarr") if config.output.format == "zarr"
+                            else (write_forecast_netcdf, "forecast.nc"))
+        grid = writers.submit(write_grid, forecast, out / name)
+        maps = writers.submit(paint)
+        written = {
+            "cog": write_cogs(forecast, out),
+            "page": [write_page(forecast, out / "index.html", assets=assets, zone=zone, levels=levels,
+                                alerts_dir=out / "alerts")],
+        }
+        painted = maps.result()
+        written |= {config.output.format: [grid.result()], "map": painted[:config.lead_days],
+                    "digest_map": painted[config.lead_days:]}
+    files = [p for paths in written.values() for p in paths] + sorted((out / "alerts").glob("*.cap.xml"))
+    written["stac"] = [write_item(forecast_item(forecast, out, files), out)]
+    return written
+
+
+def publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[str, list[Path]]) -> None:
+    """The day at a glance in the Prefect UI: a summary table per hazard and lead, the map, the page."""
+    slug, issue_date = config.city.slug, forecast.attrs["issue_date"]
+    forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
+                           heat_bands_degC=config.heat.tasmax_levels_degC)
+    land = forecast["land"].values.astype(bool)
+    rows = []
+    for lead in forecast.lead.values:
+        at = forecast.sel(lead=lead)
+        flood, heat = at["flood_probability"].values[land], at["tasmax_q50"].values[land]
+        flood_level, heat_level = at["flood_level"].values[land], at["heat_level"].values[land]
+        day = valid_day(forecast, lead).isoformat()
+        rows += [
+            {"hazard": "flood", "lead": int(lead), "valid_date": day, "max": round(float(np.nanmax(flood)), 4),
+             "mean": round(float(np.nanmean(flood)), 4), "cells_level_1_plus": int((flood_level >= 1).sum()),
+             "cells_level_3": int((flood_level >= 3).sum())},
+            {"hazard": "heat", "lead": int(lead), "valid_date": day, "max": round(float(np.nanmax(heat)), 2),
+             "mean": round(float(np.nanmean(heat)), 2), "cells_level_1_plus": int((heat_level >= 1).sum()),
+             "cells_level_3": int((heat_level >= 3).sum())},
+        ]
+    create_table_artifact(key=f"{slug}-summary", table=rows,
+                          description=f"flood probability (1) and tasmax q50 (degC) over land, issue date {issue_date}")
+    create_link_artifact(key=f"{slug}-page", link=written["page"][0].resolve().as_uri(),
+                         link_text=f"interactive map, issue date {issue_date}")
+    create_image_artifact(key=f"{slug}-map", image_url=written["map"][0].resolve().as_uri(),
+                          description=f"briefing map, lead 0, issue date {issue_date}")

@@ -1,0 +1,274 @@
+"""Publish one issue date's forecast grid: risk levels, CF-1.8 NetCDF or Zarr, Cloud-Optimized GeoTIFFs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from functools import partial
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS
+
+from features.grid import cell_lonlat
+from pipelines.storage import write_atomic
+
+LEAD_VARIABLES = ("flood_probability", "tasmax_q10", "tasmax_q50", "tasmax_q90")
+COG_VARIABLES = ("flood_probability", "flood_level", "heat_level", "tasmax_q50")
+LEVEL_VARIABLES = ("flood_level", "heat_level")
+COG_TILE_PX = 256  # internal tile size; city grids are a few hundred cells across
+LEVEL_NODATA = 255  # uint8 COG value of sea cells in level layers
+# Level words and colours, shared by the COG colour tables, the PNG maps and the page.
+LEVEL_WORDS = {
+    "flood_level": ("Flooding unlikely", "Flooding possible", "Flooding likely", "Flooding very likely"),
+    "heat_level": ("No heat alert", "Heat alert (Waspada)", "Heatwave", "Extreme heatwave"),
+}
+LEVEL_COLOURS = {
+    "flood_level": ("#f4f7fb", "#9ecae1", "#3182bd", "#08306b"),
+    "heat_level": ("#fbf6ef", "#fed976", "#fd8d3c", "#bd0026"),
+}
+_QUANTILES = {"tasmax_q10": 0.1, "tasmax_q50": 0.5, "tasmax_q90": 0.9}
+_ORDINAL = {0.1: "10th", 0.5: "50th", 0.9: "90th"}
+_COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": True}  # level 1: a third faster than 4, 4 % larger
+
+
+def valid_day(forecast: xr.Dataset, lead: int) -> dt.date:
+    """The local day lead `lead` of `forecast` is valid for: the issue date + `lead` days."""
+    return dt.date.fromisoformat(forecast.attrs["issue_date"]) + dt.timedelta(days=int(lead))
+
+
+def level_from_bands(values: xr.DataArray, bands: tuple[float, float, float], name: str) -> xr.DataArray:
+    """Level 0..3 per cell: how many of the increasing `bands` `values` reaches; NaN stays NaN.
+
+    Level k starts at bands[k-1] (inclusive), so with bands (0.01, 0.05, 0.2) a probability
+    of 0.05 is level 2. float32, named `name`.
+    """
+    if list(bands) != sorted(set(bands)):
+        raise ValueError(f"`bands` must be strictly increasing, got {bands}")
+    level = sum((values >= band).astype("float32") for band in bands)
+    return level.where(values.notnull()).astype("float32").rename(name)
+
+
+def with_levels(
+    forecast: xr.Dataset, *, flood_bands: tuple[float, float, float],
+    heat_bands_degC: tuple[float, float, float],
+) -> xr.Dataset:
+    """`forecast` with `flood_level` (from flood_probability) and `heat_level` (from tasmax_q50).
+
+    A `heat_level` already in `forecast` (the heat model's own) is kept. Levels are 0..3,
+    NaN on sea cells, with CF flag attributes naming each level in plain words.
+    """
+    levels = {"flood_level": level_from_bands(forecast["flood_probability"], flood_bands, "flood_level")}
+    if "heat_level" not in forecast:
+        levels["heat_level"] = level_from_bands(forecast["tasmax_q50"], heat_bands_degC, "heat_level")
+    bands = {"flood_level": flood_bands, "heat_level": heat_bands_degC}
+    out = forecast.assign(levels)
+    for name in LEVEL_VARIABLES:
+        own = {} if name in levels else forecast[name].attrs  # the heat model's words win
+        out[name] = out[name].astype("float32").where(forecast["land"].astype(bool))
+        out[name].attrs = {**forecast_cf_attrs(name), **own}
+        if name in levels:
+            out[name].attrs["level_starts"] = np.asarray(bands[name], "float32")
+    return out
+
+
+def forecast_cf_attrs(name: str) -> dict[str, object]:
+    """The CF attributes a published forecast variable carries (units, standard_name, ...)."""
+    if name == "flood_probability":
+        return {"long_name": "probability that the cell floods during the local day", "units": "1",
+                "valid_min": np.float32(0), "valid_max": np.float32(1)}
+    if name in _QUANTILES:
+        q = _QUANTILES[name]
+        return {
+            "standard_name": "air_temperature", "units": "degC", "cell_methods": "time: maximum",
+            "long_name": f"daily maximum near-surface air temperature, {_ORDINAL[q]} percentile of the forecast",
+            "quantile": q,
+            "comment": f"the forecast gives a {q:.0%} chance that the day's maximum stays at or below this value",
+        }
+    if name == "land":
+        return {"standard_name": "land_binary_mask", "long_name": "land cell (sea cells are not forecast)",
+                "units": "1"}
+    if name in LEVEL_WORDS:
+        hazard = name.split("_")[0]
+        basis = ("flood_probability at or above level_starts" if hazard == "flood" else
+                 "tasmax_q50 at or above level_starts (degC), MET Malaysia heat levels on one day's maximum")
+        return {"long_name": f"{hazard} level of the local day (0 none .. 3 highest)", "units": "1",
+                "flag_values": np.arange(4, dtype="int8"),
+                "flag_meanings": " ".join(w.lower().replace(" ", "_").replace("(", "").replace(")", "")
+                                          for w in LEVEL_WORDS[name]),
+                "comment": f"level k where {basis}[k-1] is reached"}
+    raise ValueError(f"no CF attributes defined for forecast variable {name!r}")
+
+
+def write_forecast_netcdf(forecast: xr.Dataset, path: Path) -> Path:
+    """Write `forecast` to `path` as CF-1.8 NetCDF-4 (zlib, one chunk per lead), atomically.
+
+    Every data variable is written; those without CF attributes defined here must carry
+    their own `units` and `long_name`.
+    """
+    dataset = _cf_dataset(forecast)
+    return write_atomic(
+        Path(path), lambda tmp: dataset.to_netcdf(tmp, engine="netcdf4", format="NETCDF4"), suffix=".nc"
+    )
+
+
+def write_forecast_zarr(forecast: xr.Dataset, path: Path) -> Path:
+    """Write `forecast` to the Zarr store `path` (format 2, one chunk per lead), the same CF content.
+
+    Written beside `path`, then renamed into place; an existing store at `path` is replaced
+    (not atomically: publish inside a version folder, where `path` is new).
+    """
+    path = Path(path)
+    dataset = _cf_dataset(forecast)
+    for name in dataset.variables:
+        encoding = dataset[name].encoding
+        for key in ("zlib", "complevel", "shuffle", "chunksizes"):
+            encoding.pop(key, None)
+        if "lead" in dataset[name].dims and name in dataset.data_vars:
+            encoding["chunks"] = tuple(1 if d == "lead" else dataset.sizes[d] for d in dataset[name].dims)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        dataset.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def write_cogs(forecast: xr.Dataset, out_dir: Path, variables: tuple[str, ...] = COG_VARIABLES) -> list[Path]:
+    """Write one Cloud-Optimized GeoTIFF per variable and lead, `<variable>_d<lead>.tif`.
+
+    Continuous layers: float32, deflate with the floating-point predictor, nodata NaN (sea),
+    overviews by average. Level layers: uint8 with a colour table, nodata 255, overviews by
+    mode. All carry a band description and tags naming the variable, units, lead, valid day
+    and model versions (and the word for each level).
+    """
+    out_dir = Path(out_dir)
+    transform, crs = forecast.rio.transform(), forecast.rio.crs
+    paths = []
+    for name in variables:
+        attrs = forecast_cf_attrs(name)
+        for lead in forecast.lead.values:
+            day = valid_day(forecast, lead).isoformat()
+            tags = {
+                "variable": name, "units": attrs["units"], "long_name": attrs["long_name"],
+                "lead_days": str(int(lead)), "valid_date": day, "issue_date": forecast.attrs["issue_date"],
+                "city": forecast.attrs["city"],
+                "flood_model_version": forecast.attrs["flood_model_version"],
+                "heat_model_version": forecast.attrs["heat_model_version"],
+            }
+            description = f"{name} ({attrs['units']}), lead {int(lead)} d, valid {day}: {attrs['long_name']}"
+            values = forecast[name].sel(lead=lead).transpose("y", "x").values
+            if name in LEVEL_WORDS:
+                tags |= {f"level_{k}": word for k, word in enumerate(LEVEL_WORDS[name])}
+                data = np.where(np.isfinite(values), values, LEVEL_NODATA).astype("uint8")
+                colours = _colour_table(LEVEL_COLOURS[name])
+            else:
+                data, colours = values.astype("float32"), None
+            write = partial(_write_cog, data=data, transform=transform, crs=crs,
+                            description=description, tags=tags, colours=colours)
+            paths.append(write_atomic(out_dir / f"{name}_d{int(lead)}.tif", write, suffix=".tif"))
+    return paths
+
+
+def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
+    """A copy of `forecast` with the CF-1.8 metadata and encodings written by the NetCDF file."""
+    grid_mapping = forecast.rio.grid_mapping
+    reference = forecast["forecast_reference_time"].values.astype("datetime64[ns]")
+    leads = forecast.lead.values
+    starts = reference + leads.astype("timedelta64[D]")
+    lon, lat = cell_lonlat(forecast["land"])
+    ny, nx = forecast.sizes["y"], forecast.sizes["x"]
+    out = forecast.copy(deep=False).assign_coords(
+        lat=lat, lon=lon,
+        forecast_period=("lead", leads.astype("int32"), {
+            "standard_name": "forecast_period", "units": "days",
+            "long_name": "time from the forecast reference time to the start of the valid local day"}),
+        time=("lead", starts, {
+            "standard_name": "time", "long_name": "start of the local day the values are valid for"}),
+    )
+    out["time_bnds"] = (("lead", "bnds"), np.stack([starts, starts + np.timedelta64(1, "D")], axis=1))
+    out["forecast_reference_time"].attrs = {
+        "standard_name": "forecast_reference_time", "long_name": "issue time: local midnight of the issue date"}
+    out["lead"].attrs = {"long_name": "lead day (0 = the issue date)", "units": "1"}
+    time_units = {"units": "minutes since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian"}
+    for name in ("time", "time_bnds", "forecast_reference_time"):
+        out[name].encoding = dict(time_units)
+    out["time"].encoding["bounds"] = "time_bnds"
+    out["time_bnds"].encoding["coordinates"] = None  # a bounds variable names no coordinates
+    lead_coords = "forecast_reference_time forecast_period time lat lon"
+    for name, variable in forecast.data_vars.items():
+        if name in (grid_mapping, "time_bnds"):
+            continue
+        try:
+            attrs = forecast_cf_attrs(name)
+        except ValueError:
+            attrs = {k: v for k, v in variable.attrs.items() if k != "grid_mapping"}
+            missing = {"units", "long_name"} - set(attrs)
+            if missing:
+                raise ValueError(f"forecast variable {name!r} lacks {sorted(missing)}") from None
+        out[name].attrs = {**variable.attrs, **attrs, "grid_mapping": grid_mapping}
+        if "lead" in variable.dims:
+            encoding = {**_COMPRESSION, "chunksizes": (1, ny, nx), "coordinates": lead_coords}
+        else:
+            encoding = {**_COMPRESSION, "coordinates": "lat lon"}
+        if name in LEVEL_WORDS:
+            encoding |= {"dtype": "int8", "_FillValue": np.int8(-1)}  # NaN (sea) is written as -1
+        elif variable.dtype.kind == "f":
+            encoding["_FillValue"] = np.float32(np.nan)
+        out[name].encoding = encoding
+    attrs = forecast.attrs
+    out.attrs = {
+        **attrs,
+        "Conventions": "CF-1.8",
+        "title": f"Warisan flood and heat forecast for {attrs['city_name']}, issued {attrs['issue_date']}",
+        "institution": "Warisan, open-source flood and heat forecasts for heritage cities",
+        "source": (f"Warisan {_package_version()}: flood model {attrs['flood_model_version']}, "
+                   f"heat model {attrs['heat_model_version']}"),
+        "history": (f"{np.datetime_as_string(reference, unit='s')}Z forecast issued; "
+                    "written by pipelines.publish.grid"),
+        "references": "Model cards in the Warisan model registry, by the model versions in `source`",
+        "comment": f"lead day L is valid for the local day issue_date + L ({attrs['timezone']})",
+    }
+    return out
+
+
+def _colour_table(colours: tuple[str, ...]) -> dict[int, tuple[int, int, int, int]]:
+    """GDAL colour table: level k -> its RGBA colour; nodata transparent."""
+    table = {k: (*(int(c[i:i + 2], 16) for i in (1, 3, 5)), 255) for k, c in enumerate(colours)}
+    return table | {LEVEL_NODATA: (0, 0, 0, 0)}
+
+
+def _write_cog(tmp: Path, *, data: np.ndarray, transform: Affine, crs: CRS, description: str,
+               tags: dict[str, str], colours: dict[int, tuple[int, int, int, int]] | None) -> None:
+    """Write one band as a COG at `tmp` with GDAL's COG driver (one copy from memory, overviews included)."""
+    height, width = data.shape
+    categorical = colours is not None
+    overviews = max(1, int(np.ceil(np.log2(max(height, width) / COG_TILE_PX))))
+    with rasterio.open(tmp, "w", driver="COG", width=width, height=height, count=1, dtype=data.dtype.name, crs=crs,
+                       transform=transform, nodata=LEVEL_NODATA if categorical else np.nan, compress="DEFLATE",
+                       predictor=2 if categorical else 3, blocksize=COG_TILE_PX, overview_count=overviews,
+                       overview_resampling="MODE" if categorical else "AVERAGE") as cog:
+        cog.write(data, 1)
+        cog.set_band_description(1, description)
+        cog.update_tags(**tags)
+        cog.update_tags(1, units=tags["units"], long_name=tags["long_name"])
+        if categorical:
+            cog.write_colormap(1, colours)
+
+
+def _package_version() -> str:
+    try:
+        return version("warisan")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"

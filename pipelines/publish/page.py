@@ -1,0 +1,221 @@
+"""The interactive page of one issue date: index.html with every lead and hazard, offline.
+
+Leaflet (pipelines/static/leaflet, BSD-2) and all data are inlined, so the page renders from
+a file or a plain web server with no network. Grid layers are PNG overlays reprojected to
+EPSG:4326; the heritage zone and the assets are GeoJSON; the alerts come from the date's
+CAP messages. Once drawn, the page marks `<body>` with `data-ready`, `data-overlays`,
+`data-assets`, `data-popups` and `data-alerts` (counts), which tests read from the DOM.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from importlib.resources import files
+from itertools import pairwise
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+from lxml import etree
+from matplotlib import colormaps
+from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
+from PIL import Image
+from rasterio.enums import Resampling
+
+from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, valid_day
+from pipelines.publish.maps import FLOOD_CLASSES, temperature_range
+from pipelines.storage import write_text_atomic
+
+_CAP = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+ASSET_DRIVERS = ("rain_24h_mm", "rain_max_3h_mm", "rain_antecedent_72h_mm", "sea_level_max_m", "hand_m")
+_LAYERS = (  # variable, title, legend title
+    ("flood_probability", "Chance of flooding", "Chance of flooding during the day"),
+    ("flood_level", "Flood level", "Flood level"),
+    ("tasmax_q50", "Max temperature", "Expected highest temperature (°C, median)"),
+    ("heat_level", "Heat level", "Heat level (MET Malaysia)"),
+)
+
+
+def write_page(
+    forecast: xr.Dataset, path: Path, *, assets: gpd.GeoDataFrame, zone: gpd.GeoDataFrame,
+    levels: pd.DataFrame | None, alerts_dir: Path | None = None,
+) -> Path:
+    """Write the interactive map page of `forecast` (with levels, see publish.with_levels) to `path`.
+
+    `levels` is models.assets.asset_alert_levels' table (None: sites without alert levels);
+    `alerts_dir` holds the date's `*.cap.xml` (English text preferred), listed beside the map
+    and quoted in the popups of their sites.
+    """
+    layers = [name for name, *_ in _LAYERS if name in forecast]
+    geographic = forecast[layers].rio.reproject("EPSG:4326", resampling=Resampling.nearest, nodata=np.nan)
+    west, south, east, north = geographic.rio.bounds()
+    alerts = read_cap_alerts(alerts_dir) if alerts_dir is not None else []
+    data = {
+        "title": f"{forecast.attrs['city_name']}: flood and heat outlook issued {forecast.attrs['issue_date']}",
+        "bounds": [[south, west], [north, east]],
+        "leads": [{"lead": int(lead), "day": f"{valid_day(forecast, lead):%a %d %b}"} for lead in forecast.lead.values],
+        "layers": [_layer(geographic[name], forecast, title, legend) for name, title, legend in _LAYERS
+                   if name in layers],
+        "zone": json.loads(zone.to_crs("EPSG:4326")[["zone", "geometry"]].to_json()),
+        "assets": _assets_geojson(forecast, assets, levels, alerts),
+        "alerts": alerts,
+        "footer": (f"Flood model {forecast.attrs['flood_model_version']} · heat model "
+                   f"{forecast.attrs['heat_model_version']} · Warisan"
+                   + (" · STALE: " + forecast.attrs["stale"] if forecast.attrs.get("stale") else "")),
+    }
+    return write_text_atomic(Path(path), _html(data))
+
+
+def read_cap_alerts(alerts_dir: Path) -> list[dict]:
+    """One dict per CAP file in `alerts_dir`: identifier, msgType, asset_id, hazard and the
+    English (else first) info's event, severity, headline, description, instruction, areaDesc."""
+    alerts = []
+    for path in sorted(Path(alerts_dir).glob("*.cap.xml")):
+        root = etree.parse(str(path)).getroot()
+        infos = root.findall("cap:info", _CAP)
+        info = next((i for i in infos if i.findtext("cap:language", "", _CAP).startswith("en")), infos[0])
+
+        def pair(parent, tag: str, name: str) -> str | None:
+            for element in parent.iterfind(f".//cap:{tag}", _CAP):
+                if element.findtext("cap:valueName", None, _CAP) == name:
+                    return element.findtext("cap:value", None, _CAP)
+            return None
+
+        alerts.append({
+            "file": f"alerts/{path.name}", "identifier": root.findtext("cap:identifier", "", _CAP),
+            "msgType": root.findtext("cap:msgType", "", _CAP),
+            "asset_id": pair(info, "geocode", "asset_id"), "hazard": pair(info, "eventCode", "warisan_hazard"),
+            **{key: info.findtext(f".//cap:{key}", "", _CAP) for key in
+               ("event", "severity", "headline", "description", "instruction", "areaDesc")},
+        })
+    return alerts
+
+
+def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: str) -> dict:
+    """A layer's PNG per lead (data URIs) and its legend entries (colour, words)."""
+    name = str(geographic.name)
+    if name in LEVEL_WORDS:
+        cmap, norm = ListedColormap(LEVEL_COLOURS[name]), BoundaryNorm(np.arange(-0.5, 4), 4)
+        entries = list(zip(LEVEL_COLOURS[name], LEVEL_WORDS[name], strict=True))
+    elif name == "flood_probability":
+        cmap = colormaps["Blues"]
+        norm = BoundaryNorm(FLOOD_CLASSES, cmap.N)
+        entries = [(_hex(cmap(norm((lo + hi) / 2))), f"{lo:.1%} – {hi:.1%}".replace(".0%", "%"))
+                   for lo, hi in pairwise(FLOOD_CLASSES)]
+    else:
+        cmap = colormaps["Reds"]
+        low, high = temperature_range(forecast[name])
+        norm = Normalize(low, high)
+        entries = [(_hex(cmap(norm(t))), f"{t:g} °C") for t in np.linspace(low, high, 5)]
+    images = {}
+    for lead in geographic.lead.values:
+        values = geographic.sel(lead=lead).transpose("y", "x").values
+        rgba = cmap(norm(np.nan_to_num(values)), bytes=True)
+        rgba[..., 3] = np.where(np.isfinite(values), 255, 0)  # sea and beyond the grid: transparent
+        images[str(int(lead))] = "data:image/png;base64," + base64.b64encode(_png(rgba)).decode()
+    return {"key": name, "title": title, "legend": legend, "entries": entries, "images": images}
+
+
+def _png(rgba: np.ndarray) -> bytes:
+    """PNG of an (y, x, 4) uint8 image: palette-indexed, a byte a pixel, when it has at most 256
+    colours (a colour map's layer does, but for a full 256-colour map with transparency)."""
+    codes, colours = pd.factorize(rgba.view(np.uint32).ravel())
+    if len(colours) > 256:
+        image = Image.fromarray(rgba, "RGBA")
+    else:
+        palette = colours.view(np.uint8).reshape(-1, 4)
+        image = Image.fromarray(codes.astype(np.uint8).reshape(rgba.shape[:2]), "P")
+        image.putpalette(palette[:, :3].tobytes(), "RGB")
+        image.info["transparency"] = palette[:, 3].tobytes()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _assets_geojson(forecast: xr.Dataset, assets: gpd.GeoDataFrame, levels: pd.DataFrame | None,
+                    alerts: list[dict]) -> dict:
+    """Assets as GeoJSON points: per lead, their levels, values and the drivers at their cell.
+
+    The drivers are read for every asset and lead at once (None off the grid); the levels are
+    looked up by (asset_id, lead), so the cost grows with the number of assets, not its square.
+    """
+    local = assets.to_crs(forecast.rio.crs)
+    points = local.geometry.representative_point()
+    advisories = {(a["asset_id"], a["hazard"]): a for a in alerts}
+    leads = forecast.lead.values
+    inside = ((points.x >= float(forecast.x.min())) & (points.x <= float(forecast.x.max()))
+              & (points.y >= float(forecast.y.min())) & (points.y <= float(forecast.y.max()))).to_numpy()
+    at = forecast[[n for n in ASSET_DRIVERS if n in forecast]].assign_coords(x=forecast.x, y=forecast.y).sel(
+        x=xr.DataArray(points.x.to_numpy(), dims="asset"), y=xr.DataArray(points.y.to_numpy(), dims="asset"),
+        method="nearest")
+    drivers = {name: np.where(inside[:, None], da.broadcast_like(at.lead).transpose("asset", "lead").values, np.nan)
+               for name, da in at.data_vars.items()}  # (asset, lead)
+    rows = {} if levels is None else {(r["asset_id"], r["lead"]): r for r in levels.to_dict("records")}
+    numbers = [n for n in ("flood_probability_max", "tasmax_q50_max", "tasmax_q90_max", "flood_level", "heat_level")
+               if levels is not None and n in levels]
+
+    def entry(i: int, asset_id, j: int) -> dict:
+        row = rows.get((asset_id, leads[j]))
+        out = {} if row is None else {name: _number(row[name]) for name in numbers} | {
+            f"{h}_alert": bool(row[f"{h}_alert"]) for h in ("flood", "heat")}
+        return out | {"drivers": {name: _number(values[i, j]) for name, values in drivers.items()}}
+
+    names = local["name"] if "name" in local else local["asset_id"]
+    kinds = local["kind"] if "kind" in local else pd.Series("", index=local.index)
+    wgs84 = points.to_crs("EPSG:4326")
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(point.x, 6), round(point.y, 6)]},
+         "properties": {
+             "asset_id": str(asset_id), "name": str(name), "kind": str(kind),
+             "leads": {str(int(lead)): entry(i, asset_id, j) for j, lead in enumerate(leads)},
+             "advisories": {h: advisories[(asset_id, h)] for h in ("flood", "heat") if (asset_id, h) in advisories},
+         }}
+        for i, (asset_id, name, kind, point) in enumerate(zip(local["asset_id"], names, kinds, wgs84, strict=True))
+    ]}
+
+
+def _number(value) -> float | None:
+    value = float(value)
+    return round(value, 4) if np.isfinite(value) else None
+
+
+def _hex(rgba) -> str:
+    return "#" + "".join(f"{round(c * 255):02x}" for c in rgba[:3])
+
+
+def _html(data: dict) -> str:
+    static = files("pipelines") / "static"
+    leaflet_js = (static / "leaflet" / "leaflet.js").read_text(encoding="utf-8")
+    leaflet_css = (static / "leaflet" / "leaflet.css").read_text(encoding="utf-8")
+    page_js = (static / "page.js").read_text(encoding="utf-8")
+    page_css = (static / "page.css").read_text(encoding="utf-8")
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(data["title"])}</title>
+<!-- Leaflet 1.9.4, BSD-2-Clause, (c) 2010-2023 Vladimir Agafonkin, (c) 2010-2011 CloudMade -->
+<style>{leaflet_css}</style>
+<style>{page_css}</style>
+</head>
+<body>
+<header><h1>{html.escape(data["title"])}</h1>
+<nav id="leads" role="tablist" aria-label="Lead day"></nav>
+<div id="hazards" role="radiogroup" aria-label="Layer"></div>
+<label class="online"><input type="checkbox" id="streets"> street map (needs internet)</label></header>
+<main><div id="map"></div>
+<aside><section id="legend"></section><section><h2>Alerts</h2><ol id="alerts"></ol></section></aside></main>
+<footer id="footer"></footer>
+<script id="warisan-data" type="application/json">{payload}</script>
+<script>{leaflet_js}</script>
+<script>{page_js}</script>
+</body>
+</html>
+"""

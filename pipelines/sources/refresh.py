@@ -1,0 +1,191 @@
+"""One function per live source: fetch, stage, check, commit; return the provenance entries written.
+
+Each raises on failure after removing its stage, so the bundle keeps its last good files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+import xarray as xr
+
+from pipelines.bundle.checks import DEM, FORECASTS, HISTORY, VECTOR_LAYERS
+from pipelines.bundle.readers import read_provenance
+from pipelines.config import DemConfig, OpenMeteoConfig, OsmConfig
+from pipelines.demo_world.assets import heritage_assets, heritage_zones, read_asset_table
+from pipelines.demo_world.writers import write_gpkg
+from pipelines.sources import copernicus_dem, open_meteo, osm
+from pipelines.sources.staging import (
+    GENERATOR,
+    LiveCity,
+    check_staged,
+    commit,
+    discard,
+    empty_obs,
+    empty_obs_names,
+    new_stage,
+    template_of,
+    utc_now,
+)
+from pipelines.sources.weather import (
+    WeatherSettings,
+    fetch_weather,
+    forecast_dataset,
+    forecast_requests,
+    history_requests,
+    issue_time_utc,
+    merge_history,
+    read_history,
+    write_forecast,
+    write_history,
+)
+
+_ASSET_DEDUP_M = 50.0  # an OSM heritage feature this close to a listed asset is that asset
+
+
+def _entry(source: str, url: str, retrieved: str, sha256: str, licence: str, **extra) -> dict:
+    return {"source": source, "url": url, "retrieved": retrieved, "sha256": sha256, "licence": licence, **extra}
+
+
+def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
+                    source: OpenMeteoConfig, issue_date: dt.date, now: pd.Timestamp, client=None) -> dict:
+    """New hours of history.nc and the forecast of `issue_date`; provenance entries of both."""
+    client = client or open_meteo.open_meteo_client(
+        source.cache_dir, retries=source.retries, backoff_s=source.backoff_s,
+        forecast_url=source.forecast_url, marine_url=source.marine_url)
+    limiter = open_meteo.RateLimiter(source.requests_per_minute)
+    issue = issue_time_utc(issue_date, city.timezone)
+    old, last, archive_until = read_history(bundle / HISTORY)
+    pairs, new_archive_until = history_requests(settings, city.start, issue, now, last,
+                                                             archive_until)
+    kept = None if last is None else min(last, archive_until)
+    history = merge_history(
+        old, kept, fetch_weather(client, pairs, settings, limiter, source.timeout_s))
+    forecast_weather = fetch_weather(
+        client, [forecast_requests(settings, issue, city.lead_days)], settings, limiter,
+        source.timeout_s)
+    run_time = open_meteo.model_run_time(source.forecast_url, settings.model, source.timeout_s)
+    forecast = forecast_dataset(forecast_weather, issue, settings.model, run_time)
+
+    stage = new_stage(bundle, "open-meteo")
+    try:
+        name = f"{FORECASTS}/{issue_date:%Y-%m-%d}.nc"
+        write_history(stage / HISTORY, history, new_archive_until)
+        write_forecast(stage / name, forecast, issue)
+        for file in (HISTORY, name):  # read back what was written: a truncated file fails here
+            with xr.open_dataset(stage / file, engine="netcdf4") as check:
+                check.load()
+    except BaseException:
+        discard(stage)
+        raise
+    hashes = commit(stage, bundle, [HISTORY, name])
+    retrieved = utc_now()
+    old_forecasts = read_provenance(bundle, missing_ok=True).get("files", {}).get(f"{FORECASTS}/", {}).get("files", {})
+    return {
+        HISTORY: _entry("open-meteo", source.archive_url, retrieved, hashes[HISTORY], open_meteo.LICENCE,
+                        first_hour=str(pd.Timestamp(history.time.values[0])),
+                        archive_until=str(min(new_archive_until, pd.Timestamp(history.time.values[-1]))),
+                        recent_hours_from=source.forecast_url, sea_level_from=source.marine_url,
+                        points={"lat": [float(v) for v in settings.lat], "lon": [float(v) for v in settings.lon]},
+                        sea_point=list(settings.sea_point)),
+        f"{FORECASTS}/": _entry("open-meteo", source.forecast_url, retrieved, None, open_meteo.LICENCE,
+                                model=settings.model, model_run=run_time,
+                                files={**old_forecasts, Path(name).name: hashes[name]}),
+    }
+
+
+def refresh_dem(bundle: Path, city: LiveCity, source: DemConfig) -> dict:
+    """static/dem.tif from the GLO-30 tiles over the city, on the city grid."""
+    template = template_of(city)
+    urls = [copernicus_dem.tile_url(source.base_url, n) for n in copernicus_dem.tile_names(city.lonlat_bounds)]
+    elevation = copernicus_dem.dem_on_grid(urls, city.crs, template.rio.transform(), template.shape,
+                                           source.retries)
+    stage = new_stage(bundle, "copernicus-dem")
+    try:
+        copernicus_dem.write_dem(stage / DEM, elevation, template)
+        check_staged(stage, [DEM], city.city)
+    except BaseException:
+        discard(stage)
+        raise
+    hashes = commit(stage, bundle, [DEM])
+    return {DEM: _entry("copernicus-dem", ", ".join(urls), utc_now(), hashes[DEM], copernicus_dem.LICENCE,
+                        tiles=[u.rsplit("/", 1)[1] for u in urls])}
+
+
+def refresh_osm(bundle: Path, city: LiveCity, source: OsmConfig) -> dict:
+    """Buildings, waterways, sea, heritage assets and the heritage zone from OpenStreetMap."""
+    with osm.overpass(source.overpass_url, source.timeout_s):
+        found = {layer: osm.features(city.lonlat_bounds, tags) for layer, tags in osm.QUERIES.items()}
+    layers = {
+        "buildings": _valid(osm.buildings(found["buildings"])),
+        "waterways": osm.waterways(found["waterways"]),
+        "sea": osm.sea(found["coastline"], city.lonlat_bounds),
+        "heritage_assets": _assets(city, osm.heritage(found["heritage"])),
+    }
+    layers = {name: frame.to_crs(city.crs) for name, frame in layers.items()}
+    if layers["sea"].geometry.is_empty.all():
+        del layers["sea"]
+    land = shapely.box(*city.bounds)
+    if "sea" in layers:
+        land = land.difference(shapely.union_all(layers["sea"].geometry.to_numpy()))
+    layers["heritage_zone"] = heritage_zones(layers["heritage_assets"], land, city.bounds)
+    stage = new_stage(bundle, "osm")
+    try:
+        files = [write_gpkg(stage / VECTOR_LAYERS[name].path, frame, name).relative_to(stage).as_posix()
+                 for name, frame in layers.items()]
+        check_staged(stage, files, city.city)
+    except BaseException:
+        discard(stage)
+        raise
+    if "sea" not in layers:
+        (bundle / VECTOR_LAYERS["sea"].path).unlink(missing_ok=True)
+    hashes = commit(stage, bundle, files)
+    retrieved, url = utc_now(), source.overpass_url.rstrip("/") + "/interpreter"
+    entries = {file: _entry("osm", url, retrieved, hashes[file], osm.LICENCE, bbox=list(city.lonlat_bounds))
+               for file in files}
+    zone = VECTOR_LAYERS["heritage_zone"].path
+    entries[zone] |= {"generator": "pipelines.demo_world.assets.heritage_zones",
+                      "note": "synthetic core and buffer grown around the assets; the UNESCO outline is not "
+                              "public. Put the official zones in the user files to replace it."}
+    return entries
+
+
+def _valid(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Polygons repaired with make_valid, keeping only their polygon parts."""
+    repaired = frame.geometry.make_valid()
+    polygons = repaired.map(lambda g: g if g.geom_type in ("Polygon", "MultiPolygon") else
+                            shapely.union_all([p for p in shapely.get_parts(g)
+                                               if p.geom_type in ("Polygon", "MultiPolygon")]))
+    frame = frame.set_geometry(polygons)
+    return frame[~frame.geometry.is_empty].reset_index(drop=True)
+
+
+def _assets(city: LiveCity, from_osm: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The listed assets (`city.assets`) plus OSM heritage features farther than 50 m from all of them;
+    only the OSM features when `city.assets` is 'osm'."""
+    from_osm = from_osm.to_crs(city.crs)
+    from_osm = from_osm[from_osm.geometry.intersects(shapely.box(*city.bounds))]
+    if city.assets == "osm":
+        return from_osm.reset_index(drop=True)
+    table, prefix = read_asset_table(city.assets, city.slug)
+    listed = heritage_assets(table, prefix, city.crs, city.bounds, progress=lambda message: None)
+    near = from_osm.geometry.distance(shapely.union_all(listed.geometry.to_numpy())) <= _ASSET_DEDUP_M
+    merged = pd.concat([listed, from_osm[~near.to_numpy()]], ignore_index=True)
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=city.crs)
+
+
+def fill_missing_obs(bundle: Path, city: LiveCity) -> dict:
+    """Header-only obs CSVs where the bundle has none (no public source; user files fill them)."""
+    missing = [f for f in empty_obs_names() if not (bundle / f).is_file()]
+    if not missing:
+        return {}
+    stage = new_stage(bundle, "obs")
+    empty_obs(stage, missing)
+    hashes = commit(stage, bundle, missing)
+    retrieved = utc_now()
+    return {f: {"source": "none", "generator": GENERATOR, "retrieved": retrieved, "sha256": hashes[f],
+                "note": "no public source: header only; put observations in the user files"} for f in missing}

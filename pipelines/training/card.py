@@ -1,0 +1,25 @@
+"""The model card of a training run: its periods, data hashes, parameters and scores."""
+
+from __future__ import annotations
+
+from models.card import model_card
+from pipelines.storage import sha256_file
+
+
+def training_card(config, hazard, features, params, issue_dates, split, rows, scores, paths, extra) -> dict:
+    issued = issue_dates[rows["issue_index"].values]
+    period = {"train_start": issued[split == "train"].min().date().isoformat(),
+              "train_end": issued[split == "train"].max().date().isoformat(),
+              "valid_end": issued[split == "valid"].max().date().isoformat(),
+              "test_start": issued[split == "test"].min().date().isoformat(),
+              "test_end": issued[split == "test"].max().date().isoformat()}
+    hashes = {"static_features": sha256_file(paths["static"]), "drivers": sha256_file(paths["drivers"]),
+              "obs": {name: sha256_file(config.bundle_dir / "obs" / name)
+                      for name in ("flood_events.csv", "temperature.csv")}}
+    if (split == "calib").any():
+        period["calib_start"] = issued[split == "calib"].min().date().isoformat()
+        period["calib_end"] = issued[split == "calib"].max().date().isoformat()
+    clean = {k: v for k, v in params.items() if k not in ("metric",)}
+    kind = "time-ordered, spatially blocked" if "held_out_blocks" in extra else "time-ordered"
+    return model_card(hazard=hazard, features=features, params=clean, period=period, data_hashes=hashes,
+                      scores=scores, extra={"city": config.city.slug, "split": kind, **extra})

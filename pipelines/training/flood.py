@@ -1,0 +1,189 @@
+"""The flood model's training: its table, split, fits (model and baselines), scores and registration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from prefect import task
+
+from models.flood import FloodModel, RainRule, evaluate_flood, fit_rain_rule, predict_flood, train_flood_model
+from models.split import blocked_split, held_out_blocks, spatial_blocks, time_split
+from models.tables import (
+    FLOOD_FEATURES,
+    STATIC_FLOOD_FEATURES,
+    attach_features,
+    cells_near_reports,
+    evaluation_rows,
+    flood_rows,
+    with_flood_interactions,
+)
+from pipelines.backtest.truth import truth_flood_near
+from pipelines.bundle import readers
+from pipelines.config import CityConfig
+from pipelines.progress import log
+from pipelines.registry import register
+from pipelines.runner import booster_fit
+from pipelines.training.card import training_card
+from pipelines.training.figures import flood_reliability_png
+from pipelines.training.inputs import training_inputs, wet_days, with_xy
+
+
+def _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue_dates, test_issues,
+                  held_cells, wet, split_rows, rng) -> dict | None:
+    """Scores of each forecaster against the demo truth on held-out cells and test issue dates.
+
+    The event is the forecast's own: a truly flooded cell within `label_radius_m`, on the target
+    day. The reference climatology is the truth's rate over the training period's days (all, wet).
+    None without a truth file (a real city).
+    """
+    found = truth_flood_near(config)
+    if found is None:
+        return None
+    days, near = found
+    land = near[:, cells["cell"].to_numpy()]
+    train_days = pd.DatetimeIndex(np.unique(issue_dates[split_rows["issue_index"][split_rows["split"] == "train"]]))
+    day_wet = pd.Series(wet_days(config, days), index=days)
+    in_train = days.isin(train_days)
+    climatology = {"all": float(land[in_train].mean()),
+                   "wet": float(land[in_train & day_wet.to_numpy()].mean())}
+    rows = evaluation_rows(test_issues, config.lead_days, held_cells, wet, dry_share=0.02, rng=rng)
+    target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
+    rows = rows[target.isin(days)].reset_index(drop=True)
+    target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
+    observed = near[days.get_indexer(target), rows["cell"].to_numpy()].astype(float)
+    frame = with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
+    forecasts = {name: forecast(frame) for name, forecast in forecasters.items()}
+    return evaluate_flood(forecasts, frame, observed, climatology, threshold=config.flood.default_threshold,
+                          thresholds=thresholds)
+
+
+def flood_table(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.Dataset, cells: pd.DataFrame,
+                lonlat: tuple, flooded: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """(cell, issue, lead) training rows with their features: every flooded (`flooded`) cell-day and
+    `flood.negatives_per_positive` weighted negatives drawn with `rng`."""
+    rows = flood_rows(issue_dates, config.lead_days, cells, flooded,
+                      negatives_per_positive=config.flood.negatives_per_positive, rng=rng)
+    return with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
+
+
+def flood_split(rows: pd.DataFrame, cells: pd.DataFrame, cell_blocks: np.ndarray, held: np.ndarray,
+                periods: np.ndarray) -> np.ndarray:
+    """The time `periods` of `rows` with the blocks `held` out of training (models.split.blocked_split);
+    `cell_blocks` gives the spatial block of each of `cells`."""
+    row_cell = pd.Series(np.arange(len(cells)), index=cells["cell"].to_numpy())[rows["cell"].to_numpy()].to_numpy()
+    return blocked_split(periods, np.isin(cell_blocks[row_cell], held))
+
+
+@dataclass(frozen=True)
+class FloodForecasters:
+    """The flood classifier, the static-susceptibility model and the rain rule, fitted on one table."""
+
+    model: FloodModel
+    fit: dict  # train_flood_model's description of `model`'s fit
+    static: FloodModel
+    rule: RainRule
+
+
+def fit_flood_forecasters(config: CityConfig, table: pd.DataFrame, split: np.ndarray) -> FloodForecasters:
+    """The classifier on FLOOD_FEATURES, static susceptibility on the static features alone and the rain
+    rule, each a chance of a flood (report rates divided by `flood.report_rate`)."""
+    fitting = {"num_boost_round": config.train.num_boost_round, "seed": config.train.seed,
+               "report_rate": config.flood.report_rate, "trainer": booster_fit(config.runner)}
+    model, fit = train_flood_model(table, FLOOD_FEATURES, split, **fitting)
+    static, _ = train_flood_model(table, list(STATIC_FLOOD_FEATURES), split, **fitting)
+    train_rows = table[split == "train"]
+    rule = fit_rain_rule(train_rows["rain_24h_mm"].to_numpy(), train_rows["label"].to_numpy(),
+                         train_rows["weight"].to_numpy(), report_rate=config.flood.report_rate)
+    return FloodForecasters(model, fit, static, rule)
+
+
+@task
+def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
+    """Fit, calibrate, score and register the flood classifier; returns its card.
+
+    Validation is time-ordered and spatially blocked: training rows come from the training
+    period outside the held-out blocks, early stopping and test scores from the held-out blocks
+    in the later periods, calibration from its own period. The card scores the model and two
+    baselines (a rain-only warning rule, static susceptibility) on the held-out period and
+    blocks, against the flood reports and, where the demo truth exists, against the truth.
+    """
+    flood = config.flood
+    _, drivers, cells, lonlat = training_inputs(config, paths)
+    issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
+    reports = with_xy(readers.read_flood_events(config.bundle_dir), config.grid.crs)
+    rng = np.random.default_rng(config.train.seed)
+    rows = flood_table(config, issue_dates, drivers, cells, lonlat,
+                       cells_near_reports(reports, cells, flood.label_radius_m), rng)
+    cell_blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=flood.block_size_m)
+    held = held_out_blocks(cell_blocks, share=flood.holdout_block_share, seed=config.train.seed)
+    periods = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
+                         holdout_days=config.train.holdout_days, validation_days=config.train.validation_days,
+                         calibration_days=flood.calibration_days)
+    split = flood_split(rows, cells, cell_blocks, held, periods)
+    target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
+    table = rows.assign(wet_day=wet_days(config, pd.DatetimeIndex(target)))
+    log(f"flood table: {len(table)} rows, {int(table['label'].sum())} flooded; "
+        f"{len(held)} of {len(np.unique(cell_blocks))} blocks held out")
+
+    fitted = fit_flood_forecasters(config, table, split)
+    model, fit, rule, train_rows = fitted.model, fitted.fit, fitted.rule, table[split == "train"]
+    forecasters = {"model": lambda f: predict_flood(model, f), "rain_rule": lambda f: rule(f["rain_24h_mm"]),
+                   "static_susceptibility": lambda f: predict_flood(fitted.static, f)}
+    thresholds = {"rain_rule": rule.prob_warned}  # the rule alerts where it warns
+
+    test = table[split == "test"]
+    wet_train = train_rows["wet_day"].to_numpy(bool)
+    if test.empty:
+        raise ValueError("no rows in the held-out blocks of the test period: cannot score the flood model")
+    climatology = {"all": fit["climatology"], "wet": float(np.average(
+        train_rows["label"][wet_train], weights=train_rows["weight"][wet_train])) if wet_train.any() else np.nan}
+    reported = flood.report_rate  # against reports, each forecast says the chance of a reported flood
+    evaluation = {"reports": evaluate_flood({name: f(test) * reported for name, f in forecasters.items()}, test,
+                                            test["label"].to_numpy(float), climatology,
+                                            threshold=flood.default_threshold * reported,
+                                            thresholds={k: v * reported for k, v in thresholds.items()})}
+    test_issues = np.unique(rows["issue_index"][split == "test"])
+    wet = wet_days(config, pd.DatetimeIndex(
+        (issue_dates[test_issues].to_numpy()[:, None] + pd.to_timedelta(np.arange(config.lead_days), unit="D")
+         .to_numpy()).ravel()
+    )).reshape(len(test_issues), config.lead_days)
+    truth = _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue_dates, test_issues,
+                          cells["cell"].to_numpy()[np.isin(cell_blocks, held)], wet,
+                          rows.assign(split=split), rng)
+    if truth is not None:
+        evaluation["truth"] = truth
+    scores = {**fit, "test": evaluation["reports"]["all"]["model"]["all"],
+              "test_by_lead": {k: v for k, v in evaluation["reports"]["all"]["model"].items() if k != "all"},
+              "evaluation": evaluation,
+              "rain_rule": {"threshold_mm": rule.threshold_mm, "prob_warned": rule.prob_warned,
+                            "prob_calm": rule.prob_calm}}
+    for line in _score_lines(evaluation):
+        log(line)
+    card = training_card(config, "flood", FLOOD_FEATURES, model.booster.params, issue_dates, split, rows, scores, paths,
+                 extra={"label_radius_m": flood.label_radius_m, "booster_files": ["classifier"],
+                        "calibration": fit["calibration"], "held_out_blocks": held.tolist(),
+                        "block_size_m": flood.block_size_m, "alert_threshold": flood.default_threshold,
+                        "figures": ["reliability.png"]})
+    folder = register(config.city_store / "models", card, {"classifier": model.booster},
+                      figures={"reliability.png": flood_reliability_png(evaluation)})
+    log(f"flood reliability diagram: {folder / 'reliability.png'}")
+    return card
+
+
+def _score_lines(evaluation: dict) -> list[str]:
+    """One line per target, subset, forecaster and lead: the headline scores."""
+    lines = []
+    for target, subsets in evaluation.items():
+        for subset, forecasters in subsets.items():
+            for name, leads in forecasters.items():
+                for lead, s in leads.items():
+                    lines.append(
+                        f"flood {target}/{subset} {name} lead {lead}: ROC AUC {s['roc_auc']:.3f} PR AUC "
+                        f"{s['pr_auc']:.3f} Brier {s['brier']:.2e} BSS {s['brier_skill_vs_climatology']:.3f} "
+                        f"POD {s['pod']:.2f} FAR {s['far']:.2f} CSI {s['csi']:.3f} "
+                        f"rel.err {s['reliability_error']:.3f} (n={s['n_rows']}, +{s['n_positive']})")
+    return lines

@@ -1,0 +1,92 @@
+"""The heat models' training: tasmax and tasmin quantile regressors per variable, scored and registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from prefect import task
+
+from models.heat import VARIABLES, quantile_name, train_heat_models
+from models.heat_qc import station_quality
+from models.split import station_holdout, time_split
+from models.tables import (
+    HEAT_FEATURES,
+    STATIC_HEAT_FEATURES,
+    attach_features,
+    heat_rows,
+)
+from pipelines.bundle import readers
+from pipelines.config import CityConfig
+from pipelines.progress import log
+from pipelines.registry import register
+from pipelines.training.card import training_card
+from pipelines.training.inputs import training_inputs, with_xy
+
+
+def _fit_heat_variable(config: CityConfig, variable: str, obs: pd.DataFrame, drivers: xr.Dataset,
+                       cells: pd.DataFrame, lonlat: tuple, issue_dates: pd.DatetimeIndex,
+                       held_ids: np.ndarray) -> tuple[dict, dict, dict, pd.DataFrame, np.ndarray]:
+    """Quantile models of one variable, their table and time split: (boosters, widening, scores, rows, split).
+
+    `obs` are the station-days that passed quality control; stations in `held_ids` are left out
+    of the models that score unseen stations.
+    """
+    rows = heat_rows(obs, issue_dates, config.lead_days, cells, variable=variable)
+    table = attach_features(rows, cells, drivers, lonlat, STATIC_HEAT_FEATURES)
+    split = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
+                       holdout_days=config.train.holdout_days, validation_days=config.train.validation_days)
+    held_out = rows["station_id"].isin(held_ids).to_numpy()
+    log(f"heat table {variable}: {len(table)} rows from {rows['station_id'].nunique()} stations, "
+        f"{rows['station_id'][held_out].nunique()} held out for validation")
+    boosters, widening, scores = train_heat_models(
+        table, HEAT_FEATURES, split, quantiles=config.heat.quantiles, num_boost_round=config.train.num_boost_round,
+        seed=config.train.seed, held_out=held_out, variable=variable)
+    log(f"heat {variable}: 0.1-0.9 interval widened by " + ", ".join(
+        f"{w:+.2f} degC at lead {lead}" for lead, w in widening.items()) + " (cross-conformal, on the training and validation days)")
+    for holdout, leads in scores.get("validation", {}).items():
+        for lead, s in leads.items():
+            log(f"heat {variable} {holdout} lead {lead}: RMSE model {s['model']['rmse_degC']:.2f}, regional "
+                f"{s['regional']['rmse_degC']:.2f}, regional+station bias {s['regional_station_bias']['rmse_degC']:.2f}"
+                f" degC; coverage {s['model']['interval_coverage']:.2f} (n={s['model']['n_rows']})")
+    return boosters, widening, scores, rows, split
+
+
+@task
+def train_heat(config: CityConfig, paths: dict[str, Path]) -> dict:
+    """Fit, score and register the daily tasmax and tasmin quantile regressors; returns their card.
+
+    Each variable the station records hold (tasmax always, tasmin where the bundle has it) gets
+    its own quality control (rejected stations logged with the reason) and its own models,
+    split and scored alike. The stations held out to score unseen places are drawn from those
+    whose tasmax passes, and are held out of every variable. The card's `scores` are tasmax's,
+    the variable the heat levels read; `scores['tasmin']` holds tasmin's. Boosters are named
+    `<variable>_q<NN>`, as the forecast layers they make.
+    """
+    _, drivers, cells, lonlat = training_inputs(config, paths)
+    issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
+    raw = with_xy(readers.read_temperature_obs(config.bundle_dir), config.grid.crs)
+    variables = [v for v in VARIABLES if v == "tasmax" or (v in raw and raw[v].notna().any())]
+    checked = {v: station_quality(raw, variable=v) for v in variables}
+    for v, (obs, qc) in checked.items():
+        for station in qc[qc["rejected"]].itertuples():
+            log(f"heat QC {v}: station {station.station_id} rejected: {station.reason}")
+        log(f"heat QC {v}: kept {len(obs)} of {raw[v].notna().sum()} station-days")
+    stations = np.unique(checked["tasmax"][0]["station_id"])
+    held_ids = stations[station_holdout(stations, share=config.heat.holdout_station_share, seed=config.train.seed)]
+    fitted = {v: _fit_heat_variable(config, v, checked[v][0], drivers, cells, lonlat, issue_dates, held_ids)
+              for v in variables}
+    per_variable = {v: fitted[v][2] | {"qc": checked[v][1].to_dict("records")} for v in variables}
+    scores = per_variable.pop("tasmax") | per_variable
+    boosters, _, _, rows, split = fitted["tasmax"]
+    files = {quantile_name(v, q): b for v in variables for q, b in fitted[v][0].items()}
+    card = training_card(config, "heat", HEAT_FEATURES, next(iter(boosters.values())).params, issue_dates, split,
+                 rows, scores, paths,
+                 extra={"variables": variables, "quantiles": list(config.heat.quantiles),
+                        "booster_files": list(files), "held_out_stations": held_ids.tolist(),
+                        "interval_widening_degC": {v: {str(lead): w for lead, w in fitted[v][1].items()}
+                                                   for v in variables}})
+    register(config.city_store / "models", card, files)
+    return card

@@ -1,0 +1,43 @@
+"""What training reads: static cells, daily drivers, observations on the grid, observed wet days."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from features.grid import cell_lonlat, project_points
+from models.tables import (
+    land_cells,
+)
+from pipelines.bundle import readers
+from pipelines.config import CityConfig, city_template
+
+
+def training_inputs(config: CityConfig, paths: dict[str, Path]):
+    """Static features, drivers (issue_date, lead, y, x), land cells and their lon/lat arrays."""
+    static = xr.load_dataset(paths["static"])
+    drivers = xr.load_dataset(paths["drivers"])
+    cells = land_cells(static)
+    lon, lat = cell_lonlat(city_template(config))
+    lonlat = (lon.values.ravel()[cells["cell"]], lat.values.ravel()[cells["cell"]])
+    return static, drivers, cells, lonlat
+
+
+def with_xy(frame: pd.DataFrame, crs: str) -> pd.DataFrame:
+    """`frame` with x_m, y_m: its lon/lat projected to the grid CRS."""
+    x, y = project_points(frame["lon"], frame["lat"], crs)
+    return frame.assign(x_m=x, y_m=y)
+
+
+def wet_days(config: CityConfig, days: pd.DatetimeIndex) -> np.ndarray:
+    """True on the local `days` whose observed regional rain (mean over the regional grid) reaches
+    `flood.wet_day_mm`; days the history does not cover are not wet."""
+    with readers.read_history(config.bundle_dir) as history:
+        pr = history["pr"].mean(("y", "x")).to_series()
+    local = pr.index.tz_localize("UTC").tz_convert(config.city.timezone).tz_localize(None).normalize()
+    daily = pr.groupby(local).agg(["sum", "count"])
+    rain = daily["sum"].where(daily["count"] == 24).reindex(days)
+    return (rain >= config.flood.wet_day_mm).to_numpy()
