@@ -177,12 +177,16 @@ def _raw_predict_seconds(config, frame) -> tuple[float, int, int, int]:
 def measure_forecast() -> dict:
     import xarray as xr
 
-    from models.assets import asset_alert_levels, asset_risk
+    from models.assets import asset_alert_levels, asset_risk, nearest_land_reach
+    from models.tables import land_cells
     from pipelines.bundle import readers
     from pipelines.bundle.readers import read_provenance
-    from pipelines.config import load_city_config
+    from pipelines.config import city_template, load_city_config
     from pipelines.feature_cache.build import _feature_file, static_features
-    from pipelines.flows import forecast as forecasting
+    from pipelines.feature_cache.drivers import drivers_for_dates
+    from pipelines.forecast.frame import feature_frame, land_lonlat
+    from pipelines.forecast.predict import predict_grid
+    from pipelines.publish.day import publish_grids
 
     config = load_city_config(CONFIG)
     files = read_provenance(config.bundle_dir)["files"]
@@ -201,23 +205,26 @@ def measure_forecast() -> dict:
         stages[name], cpu[name] = time.perf_counter() - start, _cpu_s() - start_cpu
         return out
 
-    forecast = timed("features_predict", lambda: forecasting.predict_grid.fn(config, static_path, issue_date))
+    forecast = timed("features_predict", lambda: predict_grid.fn(config, static_path, issue_date))
 
     def levels():
         assets = readers.read_vector(config.bundle_dir, "heritage_assets")
         with xr.open_dataset(static_path) as static:
             with_urban = forecast.assign({n: static[n].load() for n in ("impervious_frac", "building_frac")})
-        reach = max(3, round(forecasting.ASSET_REACH_M / config.grid.resolution_m))
-        risk = asset_risk(with_urban, assets, nearest_land_cells=reach)
+        risk = asset_risk(with_urban, assets, nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
         return asset_alert_levels(risk, assets, default_flood_threshold=config.flood.default_threshold,
                                   default_heat_threshold_degC=config.heat.default_threshold_degC)
 
     asset_levels = timed("asset_levels", levels)
     with tempfile.TemporaryDirectory(dir=OUT) as out:
         (Path(out) / "alerts").mkdir()
-        timed("publish", lambda: forecasting.publish_grids.fn(config, forecast, asset_levels, Path(out)))
+        timed("publish", lambda: publish_grids.fn(config, forecast, asset_levels, Path(out)))
     total = sum(stages.values())
-    frame = forecasting._feature_frame(config, xr.load_dataset(static_path), issue_date)
+    cells = land_cells(xr.load_dataset(static_path))
+    with readers.read_history(config.bundle_dir) as history:
+        drivers = drivers_for_dates(config.bundle_dir, history.load(), [issue_date], lead_days=config.lead_days,
+                                    timezone=config.city.timezone)
+    frame = feature_frame(cells, land_lonlat(city_template(config), cells), drivers)
     start_cpu = _cpu_s()
     raw, rows, boosters, trees = _raw_predict_seconds(config, frame)
     start = time.perf_counter()

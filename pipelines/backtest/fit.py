@@ -22,25 +22,27 @@ from prefect.cache_policies import NO_CACHE
 from features.urban import cover_fraction
 from models.backtest import flood_climatology, flood_persistence, origin_split
 from models.flood import FloodModel, RainRule, predict_flood
-from models.heat import REGIONAL, fit_conformal_quantiles, predict_heat
+from models.heat import REGIONAL, fit_conformal_quantiles, quantile_name
 from models.heat_qc import station_quality
 from models.split import held_out_blocks, spatial_blocks
 from models.tables import (
     HEAT_FEATURES,
-    STATIC_FLOOD_FEATURES,
     STATIC_HEAT_FEATURES,
     attach_features,
     cells_near_reports,
     heat_rows,
-    with_flood_interactions,
 )
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
+from pipelines.forecast.forecasters import Forecasters
+from pipelines.forecast.frame import feature_frame
+from pipelines.forecast.layers import flood_probability_attrs, model_layers, on_grid
 from pipelines.storage import write_atomic
 from pipelines.training.flood import fit_flood_forecasters, flood_split, flood_table
 from pipelines.training.inputs import training_inputs, with_xy
 
 _NETCDF_LOCK = threading.Lock()
+HINDCAST_BATCH_ROWS = 2_000_000  # frame rows predicted at once: about 0.3 GB of features
 _FLOOD_GRIDS = {  # hindcast variable: (units, long_name)
     "flood_probability": ("1", "flood model: chance of a flood near the cell that day, as published"),
     "flood_climatology": ("1", "baseline: the cell's rate of reported floods in the month / flood.report_rate"),
@@ -80,12 +82,10 @@ class Fitted:
     """The models and baselines refitted at one origin on what was known before it."""
 
     origin: dt.date
-    flood: FloodModel
+    forecasters: Forecasters  # what the daily forecast would run, refitted (tasmax only)
     static: FloodModel
     rule: RainRule
     climatology: np.ndarray  # (12, land cells) chance of a flood
-    heat: dict
-    heat_widening: dict[int, float]  # degC per lead, the conformal widening of the heat interval
     heat_obs: pd.DataFrame  # station records before the origin that passed quality control
 
 
@@ -154,18 +154,22 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date) -> Fitt
                         validation_days=config.train.validation_days)
     boosters, widening = fit_conformal_quantiles(heat_table, part, HEAT_FEATURES, quantiles=config.heat.quantiles,
                                                  num_boost_round=rounds, seed=seed)
-    return Fitted(origin, flood.model, flood.static, flood.rule, climatology, boosters, widening, heat_obs)
+    forecasters = Forecasters(flood.model, {"tasmax": boosters}, {"tasmax": widening},
+                              flood_version=f"backtest-{origin}", heat_version=f"backtest-{origin}")
+    return Fitted(origin, forecasters, flood.static, flood.rule, climatology, heat_obs)
 
 
 def gridded(config: CityConfig) -> dict[str, tuple[str, str]]:
     """Every hindcast variable: the flood grids and one tasmax grid per quantile of the heat model."""
-    return _FLOOD_GRIDS | {quantile_name(q): ("degC", f"heat model: daily maximum air temperature, quantile {q:g}")
-                           for q in config.heat.quantiles}
+    heat = {quantile_name("tasmax", q): ("degC", f"heat model: daily maximum air temperature, quantile {q:g}")
+            for q in config.heat.quantiles}
+    return _FLOOD_GRIDS | heat
 
 
-def quantile_name(q: float) -> str:
-    """The hindcast variable of the tasmax quantile `q`, e.g. 'tasmax_q50'."""
-    return f"tasmax_q{round(q * 100):02d}"
+def _batches(n_dates: int, n_rows: int) -> list[slice]:
+    """Consecutive issue dates forecast together, about HINDCAST_BATCH_ROWS frame rows at a time."""
+    step = max(1, HINDCAST_BATCH_ROWS // max(n_rows, 1))
+    return [slice(start, min(start + step, n_dates)) for start in range(0, n_dates, step)]
 
 
 @task(cache_policy=NO_CACHE, task_run_name="hindcast-{fitted.origin}")
@@ -173,36 +177,32 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
              path: Path) -> Path:
     """Write every gridded forecast of `issue_dates` from `fitted` (gridded), dims (issue_date, lead, y, x).
 
-    Each issue date reads only its own drivers (the forecast issued that day and the observed
-    hours before it) and, for persistence, the reports of the day before. Static
-    susceptibility reads static features only, so it is predicted once per cell. Returns `path`.
+    The model's layers are the daily forecast's own code (pipelines.forecast.frame and .layers),
+    run on batches of issue dates. Each issue date reads only its own drivers (the forecast
+    issued that day and the observed hours before it) and, for persistence, the reports of the
+    day before. Static susceptibility reads static features only, so it is predicted once per
+    cell. Returns `path`.
     """
     cells, lead_days, names = inputs.cells, config.lead_days, gridded(config)
     land = cells["cell"].to_numpy()
     positions = inputs.issue_dates.get_indexer(issue_dates)
-    static_names = tuple(dict.fromkeys((*STATIC_FLOOD_FEATURES, *STATIC_HEAT_FEATURES)))
     values = {name: np.empty((len(issue_dates), lead_days, len(land)), "float32") for name in names}
     values["flood_persistence"][:] = flood_persistence(inputs.flooded, issue_dates, land)[:, None, :]
     values["flood_static_susceptibility"][:] = predict_flood(fitted.static, cells)[None, None, :]
-    lead = np.repeat(np.arange(lead_days), len(land))
-    for i, position in enumerate(positions):
-        rows = pd.DataFrame({"issue_index": position, "lead": lead, "cell": np.tile(land, lead_days)})
-        frame = with_flood_interactions(attach_features(rows, cells, inputs.drivers, inputs.lonlat, static_names))
-        month = (issue_dates[i] + pd.to_timedelta(np.arange(lead_days), unit="D")).month.to_numpy()
-        flat = {"flood_probability": predict_flood(fitted.flood, frame),
-                "flood_rain_rule": fitted.rule(frame["rain_24h_mm"].to_numpy()),
-                "tasmax_regional": frame[REGIONAL].to_numpy(),
-                **{quantile_name(q): v for q, v in predict_heat(fitted.heat, frame, fitted.heat_widening).items()}}
+    month = (issue_dates.to_numpy()[:, None] + np.arange(lead_days).astype("timedelta64[D]")).astype("datetime64[M]")
+    values["flood_climatology"][:] = fitted.climatology[month.astype(int) % 12]
+    flood_attrs = flood_probability_attrs(config.flood.report_rate, config.flood.label_radius_m)
+    for batch in _batches(len(issue_dates), lead_days * len(land)):
+        frame = feature_frame(cells, inputs.lonlat, inputs.drivers.isel(issue_date=positions[batch]))
+        layers = model_layers(fitted.forecasters, frame, flood_attrs=flood_attrs, explain=False)
+        flat = {name: layer for name, (layer, _) in layers.items() if name in names}
+        flat |= {"flood_rain_rule": fitted.rule(frame["rain_24h_mm"].to_numpy()),
+                 "tasmax_regional": frame[REGIONAL].to_numpy()}
         for name, value in flat.items():
-            values[name][i] = np.asarray(value).reshape(lead_days, -1)
-        values["flood_climatology"][i] = fitted.climatology[month - 1]
+            values[name][batch] = np.asarray(value).reshape(-1, lead_days, len(land))
     template = city_template(config)
-    data = {}
-    for name, (units, long_name) in names.items():
-        full = np.full((len(issue_dates), lead_days, template.size), np.nan, "float32")
-        full[:, :, land] = values[name]
-        data[name] = (("issue_date", "lead", "y", "x"), full.reshape(*full.shape[:2], *template.shape),
-                      {"units": units, "long_name": long_name})
+    data = {name: (("issue_date", "lead", "y", "x"), on_grid(values[name], land, template.shape),
+                   {"units": units, "long_name": long_name}) for name, (units, long_name) in names.items()}
     grid = xr.Dataset(data, coords={"issue_date": issue_dates, "lead": np.arange(lead_days),
                                     "y": template.y, "x": template.x})
     grid.attrs = {"Conventions": "CF-1.8", "city": config.city.slug, "origin": fitted.origin.isoformat(),

@@ -29,12 +29,14 @@ from models.backtest import (
     row_sums,
 )
 from models.backtest_scores import flood_backtest_scores, heat_backtest_scores
+from models.heat import quantile_name
 from models.heat_qc import station_quality
 from models.tables import flood_rows, heat_rows
-from pipelines.backtest.fit import BacktestInputs, Fitted, netcdf_lock, quantile_name
+from pipelines.backtest.fit import BacktestInputs, Fitted, netcdf_lock
 from pipelines.backtest.truth import truth_flooded_pairs, truth_tasmax_at
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
+from pipelines.forecast.layers import on_grid
 from pipelines.progress import log
 from pipelines.training.inputs import wet_days
 
@@ -145,14 +147,8 @@ def _forecasts_at(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, gr
     persistence = heat_persistence(inputs.temperature, rows["station_id"].to_numpy(),
                                    pd.DatetimeIndex(rows["issue_date"]), climatology)
     return rows.assign(regional=read("tasmax_regional"), climatology=climatology, persistence=persistence,
-                       **{quantile_name(q): read(quantile_name(q)) for q in config.heat.quantiles})
+                       **{quantile_name("tasmax", q): read(quantile_name("tasmax", q)) for q in config.heat.quantiles})
 
-
-def _on_grid(values: np.ndarray, land: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(..., land cells) values on the full (..., y, x) grid, NaN at sea."""
-    full = np.full((*values.shape[:-1], shape[0] * shape[1]), np.nan, "float32")
-    full[..., land] = values
-    return full.reshape(*values.shape[:-1], *shape)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="verify-{fitted.origin}")
@@ -185,7 +181,7 @@ def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path: Pat
     forecast = grid[["flood_probability", "tasmax_q50", "tasmax_q90"]].assign(land=mask).rio.write_crs(config.grid.crs)
     outcomes = {}
     for target, layers in observed.items():
-        seen = xr.Dataset({name: (("issue_date", "lead", "y", "x"), _on_grid(v, land, template.shape))
+        seen = xr.Dataset({name: (("issue_date", "lead", "y", "x"), on_grid(v, land, template.shape))
                            for name, v in layers.items()}, coords={d: grid[d] for d in ("issue_date", "lead", "y", "x")})
         outcomes[target] = asset_alert_outcomes(
             forecast, seen.assign(land=mask).rio.write_crs(config.grid.crs), targets.assets,
@@ -217,7 +213,7 @@ def _maps(config: CityConfig, inputs: BacktestInputs, verified: list[Verified], 
         if found:
             mean = [np.divide(*pooled[(name, t)], out=np.full(len(land), np.nan), where=pooled[(name, t)][1] > 0)
                     for t in found]
-            layers[f"{name}_map"] = xr.DataArray(_on_grid(np.stack(mean), land, template.shape),
+            layers[f"{name}_map"] = xr.DataArray(on_grid(np.stack(mean), land, template.shape),
                                                  dims=("target", "y", "x"), attrs=layer_attrs,
                                                  coords={"target": found, "y": template.y, "x": template.x})
     return xr.Dataset(layers)
@@ -240,7 +236,7 @@ def score(config: CityConfig, inputs: BacktestInputs, targets: Targets, verified
                                            level_bands=tuple(b * share for b in config.output.flood_level_bands),
                                            row_thresholds={"rain_rule": "rain_rule_threshold"}, **options)
         else:
-            scores = heat_backtest_scores(frame, HEAT_POINTS, {q: quantile_name(q) for q in config.heat.quantiles},
+            scores = heat_backtest_scores(frame, HEAT_POINTS, {q: quantile_name("tasmax", q) for q in config.heat.quantiles},
                                           hot_threshold_degC=config.heat.default_threshold_degC,
                                           levels_degC=config.heat.tasmax_levels_degC, **options)
         parts.append(scores.expand_dims(hazard=[hazard], target=[target]))

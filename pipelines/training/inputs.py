@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from features.grid import cell_lonlat, project_points
-from models.tables import (
-    land_cells,
-)
+from features.grid import project_points
+from models.tables import land_cells
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
+from pipelines.forecast.frame import land_lonlat
 
 
 def training_inputs(config: CityConfig, paths: dict[str, Path]):
@@ -21,8 +20,7 @@ def training_inputs(config: CityConfig, paths: dict[str, Path]):
     static = xr.load_dataset(paths["static"])
     drivers = xr.load_dataset(paths["drivers"])
     cells = land_cells(static)
-    lon, lat = cell_lonlat(city_template(config))
-    lonlat = (lon.values.ravel()[cells["cell"]], lat.values.ravel()[cells["cell"]])
+    lonlat = land_lonlat(city_template(config), cells)
     return static, drivers, cells, lonlat
 
 

@@ -164,7 +164,8 @@ def test_hindcasts_never_see_data_from_after_their_issue_date(city, run, tmp_pat
     dirty_fit = retrain.fn(config, poisoned, origin)
     dirty = xr.load_dataset(hindcast.fn(config, poisoned, dirty_fit, window, tmp_path / "dirty.nc"))
 
-    assert dirty_fit.flood.booster.model_to_string() == clean_fit.flood.booster.model_to_string()
+    assert (dirty_fit.forecasters.flood.booster.model_to_string()
+            == clean_fit.forecasters.flood.booster.model_to_string())
     xr.testing.assert_identical(clean.sel(issue_date=slice(None, cutoff)), dirty.sel(issue_date=slice(None, cutoff)))
     after = {"issue_date": slice(cutoff + pd.Timedelta(days=1), None)}
     for name in ("flood_probability", "flood_persistence", "tasmax_q50"):  # the poison is there to see

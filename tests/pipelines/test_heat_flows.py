@@ -3,17 +3,15 @@ published layers, and a heat model registered before the conformal intervals ref
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
 
 from pipelines.config import load_city_config
-from pipelines.forecast.predict import heat_layers
+from pipelines.forecast.forecasters import load_forecasters
 from pipelines.registry import RegistryError
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -58,4 +56,4 @@ def test_a_heat_model_registered_before_the_conformal_intervals_is_refused_by_th
     del card["interval_widening_degC"]
     card_path.write_text(json.dumps(card))
     with pytest.raises(RegistryError, match="card.json has no `interval_widening_degC` .* retrain with `warisan train`"):
-        heat_layers(config, pd.DataFrame(), dt.date(2023, 12, 31))
+        load_forecasters(config.city_store / "models")

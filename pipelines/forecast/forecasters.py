@@ -1,0 +1,40 @@
+"""The models a forecast runs, as one value: the registered ones for the daily forecast, a backtest's refits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+
+from models.calibration import Calibration
+from models.flood import FloodModel
+from models.heat import quantile_name
+from models.tables import FLOOD_FEATURES, HEAT_FEATURES
+from pipelines.registry import RegistryError, load_latest
+
+
+@dataclass(frozen=True)
+class Forecasters:
+    """The calibrated flood classifier and the heat quantile regressors, with their versions."""
+
+    flood: FloodModel
+    heat: dict[str, dict[float, lgb.Booster]]  # variable (tasmax, tasmin) -> quantile -> booster
+    heat_widening: dict[str, dict[int, float]]  # variable -> lead -> degC added to the outer quantiles
+    flood_version: str
+    heat_version: str
+
+
+def load_forecasters(models_dir: Path) -> Forecasters:
+    """The latest registered flood and heat models under `models_dir` (<store>/<city>/models)."""
+    boosters, card = load_latest(models_dir, "flood", FLOOD_FEATURES)
+    flood = FloodModel(boosters["classifier"], Calibration.from_dict(card["calibration"]))
+    heat_boosters, heat_card = load_latest(models_dir, "heat", HEAT_FEATURES)
+    if "interval_widening_degC" not in heat_card:
+        raise RegistryError(f"heat model {heat_card['version']}: card.json has no `interval_widening_degC` "
+                            "(registered before the conformal intervals); retrain with `warisan train`")
+    heat = {v: {q: heat_boosters[quantile_name(v, q)] for q in heat_card["quantiles"]}
+            for v in heat_card["variables"]}
+    widening = {v: {int(lead): w for lead, w in by_lead.items()}
+                for v, by_lead in heat_card["interval_widening_degC"].items()}
+    return Forecasters(flood, heat, widening, card["version"], heat_card["version"])
