@@ -7,7 +7,6 @@ report shows, a researcher can rescore or replot from scores.nc.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 from pathlib import Path
@@ -23,6 +22,7 @@ from models.backtest import OUTCOMES
 from models.backtest_scores import MONTHS
 from pipelines.config import CityConfig
 from pipelines.storage import write_text_atomic
+from pipelines.templating import render
 
 SECTIONS = ("summary", "headline", "by-lead", "levels", "by-period", "reliability", "roc", "maps", "calendar",
             "reproducibility")
@@ -40,9 +40,10 @@ MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 
 
 def _png(figure: Figure) -> str:
+    """The figure as a PNG data URI."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def _colour(scores: xr.Dataset, model: str) -> str:
@@ -207,12 +208,13 @@ def _map_panel(ax, layer: xr.DataArray, land: xr.DataArray, norm, cmap: str, lab
     figure.colorbar(shown, ax=ax, shrink=0.8, label=label)
 
 
-def _maps(scores: xr.Dataset) -> str:
-    """Per-cell flood Brier score (log colours) and heat bias (diverging), one panel per target."""
+def _maps(scores: xr.Dataset) -> str | None:
+    """Per-cell flood Brier score (log colours) and heat bias (diverging), one panel per target; None
+    without per-cell scores."""
     panels = [(name, target) for name in ("brier_map", "heat_bias_map") if name in scores
               for target in scores[name].target.values if np.isfinite(scores[name].sel(target=target)).any()]
     if not panels:
-        return "<p>No per-cell scores.</p>"
+        return None
     land = np.isfinite(scores["brier_map"]).any("target") if "brier_map" in scores else None
     figure = Figure(figsize=(4.6 * len(panels), 4.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(panels)))
@@ -254,19 +256,16 @@ def _calendar(scores: xr.Dataset, hazard: str, target: str, lead: int) -> str:
     return _png(figure)
 
 
-def _calendars(scores: xr.Dataset) -> str:
-    lead = int(scores.lead.values[0])
-    shown = [_calendar(scores, h, t, lead) for h in scores.hazard.values for t in scores.target.values
-             if "asset_outcome" in scores
-             and np.isfinite(scores["asset_outcome"].sel(hazard=h, target=t, lead=lead)).any()]
-    note = ("<p>Each asset's alert as the daily forecast issues it (its own thresholds), against a flood "
-            "within its cells (reports or truth) and its cells' highest tasmax (truth only: no station "
-            f"stands at an asset), on the day the lead-{lead} forecast is for.</p>")
-    return note + ("".join(shown) or "<p>No asset was both forecast and observed.</p>")
+def _calendars(scores: xr.Dataset, lead: int) -> list[str]:
+    """The alert calendar at `lead` of every hazard and target with an asset both forecast and observed."""
+    return [_calendar(scores, h, t, lead) for h in scores.hazard.values for t in scores.target.values
+            if "asset_outcome" in scores
+            and np.isfinite(scores["asset_outcome"].sel(hazard=h, target=t, lead=lead)).any()]
 
 
-def _table(scores: xr.Dataset, hazard: str, target: str, day: str) -> str:
-    head = "".join(f"<th>lead {lead}</th>" for lead in scores.lead.values)
+def _table(scores: xr.Dataset, hazard: str, target: str, day: str) -> dict:
+    """The headline scores of each model by lead: per row metric, model and cells, a cell None where
+    undefined, else its value and confidence interval (None without one), as text."""
     rows = []
     for metric in _HEADLINE[hazard]:
         for model in _models(scores, hazard, target):
@@ -274,15 +273,14 @@ def _table(scores: xr.Dataset, hazard: str, target: str, day: str) -> str:
             cells = []
             for lead in scores.lead.values:
                 value, low, high = (float(scores[v].sel(**at, lead=lead)) for v in ("score", "ci_low", "ci_high"))
-                ci = f" <small>[{low:.3g}, {high:.3g}]</small>" if np.isfinite(low) else ""
-                cells.append(f"<td>{value:.3g}{ci}</td>" if np.isfinite(value) else "<td>–</td>")
-            rows.append(f"<tr><td>{metric}</td><td>{html.escape(str(model))}</td>{''.join(cells)}</tr>")
-    return (f"<h3>{hazard} against {target}, {day} days</h3><table><tr><th>metric</th><th>model</th>{head}</tr>"
-            + "".join(rows) + "</table>")
+                cells.append({"value": f"{value:.3g}", "ci": f"[{low:.3g}, {high:.3g}]" if np.isfinite(low) else None}
+                             if np.isfinite(value) else None)
+            rows.append({"metric": metric, "model": str(model), "cells": cells})
+    return {"hazard": hazard, "target": target, "day": day, "leads": list(scores.lead.values), "rows": rows}
 
 
-def _each(scores: xr.Dataset, draw, hazards=("flood", "heat"), by_day: bool = False) -> str:
-    """`draw(hazard, target[, day])` for every hazard and target scored (and day subset)."""
+def _each(scores: xr.Dataset, draw, hazards=("flood", "heat"), by_day: bool = False) -> list:
+    """What `draw(hazard, target[, day])` returns for every hazard and target scored (and day subset)."""
     out = []
     for hazard in (h for h in hazards if h in scores.hazard.values):
         for target in scores.target.values:
@@ -290,46 +288,25 @@ def _each(scores: xr.Dataset, draw, hazards=("flood", "heat"), by_day: bool = Fa
                 continue
             days = _days(scores, hazard, target) if by_day else [None]
             out += [draw(hazard, target, *([day] if by_day else [])) for day in days]
-    return "".join(out)
+    return out
 
 
 def write_report(scores: xr.Dataset, record: dict, path: Path) -> Path:
-    """One HTML file (plots embedded as base64 PNGs) with a section per name in SECTIONS."""
-    targets = list(scores.target.values)
-    origins = record["origins"]
-    bands = ", ".join(f"{b:g}" for b in scores.attrs["flood_level_bands"])
-    levels = ", ".join(f"{t:g}" for t in scores.attrs["heat_levels_degC"])
-    parts = [
-        f"<h1>Backtest: {html.escape(record['city'])}, {record['start']} to {record['end']}</h1>",
-        ('<section id="summary"><h2>Summary</h2>'
-         f"<p>{len(origins)} origins (first {origins[0][0]}, last {origins[-1][0]}); each retrains the flood "
-         "and heat models on data before it and hindcasts the issue dates up to the next. Scored against "
-         f"{', '.join(targets)}, on all days and, for floods, on wet days only (dry days flatter every flood "
-         f"score). Intervals: {html.escape(scores.attrs['bootstrap'])}, for zone 'all'. Flood levels start at "
-         f"probabilities {bands}; heat levels at daily tasmax {levels} degC. Code "
-         f"{html.escape(record['code_version'])}, seed {record['seed']}.</p></section>"),
-        '<section id="headline"><h2>Scores by lead (zone and period all)</h2>'
-        + _each(scores, lambda h, t, d: _table(scores, h, t, d), by_day=True) + "</section>",
-        '<section id="by-lead"><h2>Score by lead</h2>'
-        + _each(scores, lambda h, t: _by_lead(scores, h, t)) + "</section>",
-        '<section id="levels"><h2>Alert levels: POD, FAR, CSI and frequency bias</h2>'
-        + _each(scores, lambda h, t, d: _levels(scores, h, t, d), by_day=True) + "</section>",
-        '<section id="by-period"><h2>By season, month and heritage zone</h2>'
-        + _each(scores, lambda h, t: _by_period(scores, h, t)) + "</section>",
-        '<section id="reliability"><h2>Reliability</h2>'
-        + _each(scores, lambda h, t, d: _reliability(scores, t, d), hazards=("flood",), by_day=True) + "</section>",
-        '<section id="roc"><h2>ROC curves</h2>'
-        + _each(scores, lambda h, t, d: _roc(scores, t, d), hazards=("flood",), by_day=True) + "</section>",
-        '<section id="maps"><h2>Per-cell maps</h2>' + _maps(scores) + "</section>",
-        '<section id="calendar"><h2>Alert calendar of the heritage assets</h2>' + _calendars(scores) + "</section>",
-        '<section id="reproducibility"><h2>Reproducibility</h2><pre>'
-        + html.escape(json.dumps(record, indent=2, sort_keys=True)) + "</pre></section>",
-    ]
-    style = ("body{font-family:sans-serif;max-width:1400px;margin:auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%}")
-    page = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Backtest {record['city']}"
-            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
-    return write_text_atomic(path, page)
+    """One HTML file (plots embedded as base64 PNGs) with a section per name in SECTIONS, from
+    pipelines/templates/report.html.j2."""
+    lead = int(scores.lead.values[0])
+    return write_text_atomic(path, render(
+        "report.html.j2", record=record, record_json=json.dumps(record, indent=2, sort_keys=True),
+        targets=[str(t) for t in scores.target.values], bootstrap=scores.attrs["bootstrap"],
+        flood_bands=", ".join(f"{b:g}" for b in scores.attrs["flood_level_bands"]),
+        heat_levels=", ".join(f"{t:g}" for t in scores.attrs["heat_levels_degC"]),
+        tables=_each(scores, lambda h, t, d: _table(scores, h, t, d), by_day=True),
+        by_lead=_each(scores, lambda h, t: _by_lead(scores, h, t)),
+        alert_levels=_each(scores, lambda h, t, d: _levels(scores, h, t, d), by_day=True),
+        by_period=_each(scores, lambda h, t: _by_period(scores, h, t)),
+        reliability=_each(scores, lambda h, t, d: _reliability(scores, t, d), hazards=("flood",), by_day=True),
+        roc=_each(scores, lambda h, t, d: _roc(scores, t, d), hazards=("flood",), by_day=True),
+        maps=_maps(scores), calendar_lead=lead, calendars=_calendars(scores, lead)))
 
 
 def summary_markdown(config: CityConfig, scores: xr.Dataset, written: dict[str, list[Path]]) -> str:

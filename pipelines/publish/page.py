@@ -10,7 +10,6 @@ CAP messages. Once drawn, the page marks `<body>` with `data-ready`, `data-overl
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 from importlib.resources import files
@@ -30,6 +29,7 @@ from rasterio.enums import Resampling
 from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, valid_day
 from pipelines.publish.maps import FLOOD_CLASSES, temperature_range
 from pipelines.storage import write_text_atomic
+from pipelines.templating import render
 
 _CAP = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
 ASSET_DRIVERS = ("rain_24h_mm", "rain_max_3h_mm", "rain_antecedent_72h_mm", "sea_level_max_m", "hand_m")
@@ -189,33 +189,10 @@ def _hex(rgba) -> str:
 
 
 def _html(data: dict) -> str:
+    """index.html from pipelines/templates/page.html.j2: `data` as JSON, Leaflet and our script and styles inlined."""
     static = files("pipelines") / "static"
-    leaflet_js = (static / "leaflet" / "leaflet.js").read_text(encoding="utf-8")
-    leaflet_css = (static / "leaflet" / "leaflet.css").read_text(encoding="utf-8")
-    page_js = (static / "page.js").read_text(encoding="utf-8")
-    page_css = (static / "page.css").read_text(encoding="utf-8")
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(data["title"])}</title>
-<!-- Leaflet 1.9.4, BSD-2-Clause, (c) 2010-2023 Vladimir Agafonkin, (c) 2010-2011 CloudMade -->
-<style>{leaflet_css}</style>
-<style>{page_css}</style>
-</head>
-<body>
-<header><h1>{html.escape(data["title"])}</h1>
-<nav id="leads" role="tablist" aria-label="Lead day"></nav>
-<div id="hazards" role="radiogroup" aria-label="Layer"></div>
-<label class="online"><input type="checkbox" id="streets"> street map (needs internet)</label></header>
-<main><div id="map"></div>
-<aside><section id="legend"></section><section><h2>Alerts</h2><ol id="alerts"></ol></section></aside></main>
-<footer id="footer"></footer>
-<script id="warisan-data" type="application/json">{payload}</script>
-<script>{leaflet_js}</script>
-<script>{page_js}</script>
-</body>
-</html>
-"""
+    return render("page.html.j2", data=data,
+                  leaflet_js=(static / "leaflet" / "leaflet.js").read_text(encoding="utf-8"),
+                  leaflet_css=(static / "leaflet" / "leaflet.css").read_text(encoding="utf-8"),
+                  page_js=(static / "page.js").read_text(encoding="utf-8"),
+                  page_css=(static / "page.css").read_text(encoding="utf-8"))

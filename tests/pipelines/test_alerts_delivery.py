@@ -13,10 +13,11 @@ from aiosmtpd.controller import Controller
 from lxml import etree
 
 from pipelines.alerts.delivery import notify_apprise, send_queued
-from pipelines.alerts.run import FEED_FILE, STORE_FILE, deliver_run
+from pipelines.alerts.run import FEED_FILE, STORE_FILE, deliver_run, issue_run
 from pipelines.alerts.state import open_store
 from pipelines.config import ChannelConfig, DeliveryConfig, ManagerConfig
-from tests.pipelines.alerts_factory import CONFIG, FIRST_DAY, day_levels, run_day
+from tests.pipelines.alerts_factory import CONFIG, FIRST_DAY, VERSIONS, day_levels, issue_time, run_day
+from tests.pipelines.conftest_publish import HOSTILE, HOSTILE_ESCAPED, small_assets
 
 DAY0, DAY1, DAY2 = (FIRST_DAY + dt.timedelta(days=n) for n in range(3))
 RISING, HIGHER, FALLING = day_levels([0.1, 0.35, 0.4]), day_levels([0.7, 0.8, 0.5]), day_levels([0.1, 0.1, 0.1])
@@ -205,3 +206,17 @@ def test_digest_lists_the_managers_sites_by_day_in_text_and_html(tmp_path):
     assert "Warisan digest for Clan house keeper" in text and "ALERT   flood Hotspot Clan House" in text
     assert "Fri 27 Dec 2024: flood 35% (level 1)" in text
     assert "<td>Fri 27 Dec 2024</td><td>35%</td><td>1</td>" in html and 'src="keeper_map_d0.png"' in html and 'href="../map_d0.png"' in html
+
+
+def test_digest_escapes_markup_in_names_in_html_only(tmp_path):
+    assets = small_assets()
+    assets.loc[assets["asset_id"] == "hot", "name"] = HOSTILE
+    manager = ManagerConfig(id="keeper", name=HOSTILE, assets=("hot",))
+    issue_run(tmp_path, tmp_path / "out", RISING, assets, issue_time=issue_time(DAY0), city_slug="test-city",
+              city_name=HOSTILE, timezone="Asia/Kuala_Lumpur", alert=CONFIG.model_copy(update={"managers": (manager,)}),
+              model_versions=VERSIONS)
+    text, html = ((tmp_path / "out" / "digests" / name).read_text() for name in ("keeper.txt", "keeper.html"))
+    assert "<img src=x" not in html and "<script>" not in html
+    assert f"<title>Warisan digest for {HOSTILE_ESCAPED}: {HOSTILE_ESCAPED}, forecast" in html
+    assert f"<td>{HOSTILE_ESCAPED} (temple)</td>" in html and f"at {HOSTILE_ESCAPED}: Flood risk" in html
+    assert f"Warisan digest for {HOSTILE}: {HOSTILE}" in text and f"  {HOSTILE} (temple)" in text

@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -10,12 +11,13 @@ import xarray as xr
 from prefect.logging import disable_run_logger
 
 from pipelines.backtest.fit import hindcast, load_inputs, retrain
-from pipelines.backtest.report import SECTIONS
+from pipelines.backtest.report import SECTIONS, write_report
 from pipelines.cli import main
 from pipelines.config import load_city_config
 from pipelines.feature_cache.build import build_driver_history, build_static_features
 from pipelines.flows.backtest import backtest
 from pipelines.progress import progress_bar
+from tests.pipelines.conftest_publish import HOSTILE, HOSTILE_ESCAPED
 
 START, END = dt.date(2023, 11, 15), dt.date(2023, 12, 14)  # origins 15 Nov and 1 Dec
 
@@ -108,8 +110,18 @@ def test_report_holds_every_section_with_embedded_plots(backtested):
     assert "<script" not in page and "http" not in page.split("<pre>")[0]  # self-contained
 
 
+def test_report_escapes_markup_in_the_record(backtested, tmp_path):
+    record = json.loads(backtested["record"][0].read_text()) | {"city": HOSTILE, "code_version": HOSTILE}
+    with xr.open_dataset(backtested["scores"][0]) as scores:
+        heat_at_lead_0 = scores.isel(lead=[0]).sel(hazard=["heat"]).load()  # fewer plots to draw
+    page = write_report(heat_at_lead_0, record, tmp_path / "report.html").read_text()
+    assert "<img src=x" not in page and "<script" not in page
+    assert f"<title>Backtest {HOSTILE_ESCAPED}</title>" in page and f"<h1>Backtest: {HOSTILE_ESCAPED}," in page
+    assert f"Code {HOSTILE_ESCAPED}, seed" in page
+
+
 def test_backtest_records_code_seed_libraries_and_input_hashes(backtested):
-    record = __import__("json").loads(backtested["record"][0].read_text())
+    record = json.loads(backtested["record"][0].read_text())
     assert record["seed"] == 1 and record["code_version"]
     assert record["origins"] == [["2023-11-15", "2023-11-30"], ["2023-12-01", "2023-12-14"]]
     assert {"lightgbm", "numpy"} <= set(record["libraries"])

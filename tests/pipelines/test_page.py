@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+from xml.sax.saxutils import escape
 
 import numpy as np
 import pytest
@@ -12,7 +13,13 @@ from PIL import Image
 from models.assets import asset_alert_levels, asset_risk
 from pipelines.publish.grid import with_levels
 from pipelines.publish.page import read_cap_alerts, write_page
-from tests.pipelines.conftest_publish import small_assets, small_forecast, small_zone
+from tests.pipelines.conftest_publish import (
+    HOSTILE,
+    HOSTILE_ESCAPED,
+    small_assets,
+    small_forecast,
+    small_zone,
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (.ci/run installs it with apt)")
@@ -79,6 +86,24 @@ def test_page_holds_every_lead_and_layer_and_the_assets(page):
     assert hot["properties"]["leads"]["2"]["flood_alert"] is True
     assert hot["properties"]["advisories"]["flood"]["instruction"] == "Move collections off the floor."
     assert {z["properties"]["zone"] for z in data["zone"]["features"]} == {"core", "buffer"}
+
+
+def test_page_escapes_markup_in_city_site_names_and_advice(tmp_path):
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / "alerts" / "x.hot.flood.cap.xml").write_text(CAP.replace("Move collections off the floor.",
+                                                                          escape(HOSTILE)))
+    assets = small_assets()
+    assets.loc[assets["asset_id"] == "hot", "name"] = HOSTILE
+    page = write_page(small_forecast().assign_attrs(city_name=HOSTILE), tmp_path / "index.html", assets=assets,
+                      zone=small_zone(), levels=None, alerts_dir=tmp_path / "alerts")
+    text = page.read_text()
+    assert "<img src=x" not in text and "<script>alert" not in text
+    assert f"<title>{HOSTILE_ESCAPED}: flood and heat outlook" in text and f"<h1>{HOSTILE_ESCAPED}:" in text
+    assert r"\u003cscript\u003ealert(1)\u003c/script\u003e" in text  # in the JSON, "<" and ">" as escapes
+    data = page_data(page)
+    hot = next(f for f in data["assets"]["features"] if f["properties"]["asset_id"] == "hot")
+    assert data["title"].startswith(HOSTILE) and hot["properties"]["name"] == HOSTILE
+    assert hot["properties"]["advisories"]["flood"]["instruction"] == HOSTILE
 
 
 @needs_chromium
