@@ -34,9 +34,9 @@ from models.tables import (
     land_cells,
     with_flood_interactions,
 )
-from pipelines.backtest.truth import truth_flood_near
 from pipelines.bundle import readers
 from pipelines.config import city_template, load_city_config
+from pipelines.evaluation.truth import truth_flood_near
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 REPORT_BANDS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # calibrated chance of a report

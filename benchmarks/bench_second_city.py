@@ -94,6 +94,7 @@ def build(config_path: Path, fresh: bool) -> dict[str, float]:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from pipelines import flows
     from pipelines.config import load_city_config
+    from pipelines.flows.evaluate import evaluate
 
     config = load_city_config(config_path)
     if fresh:
@@ -102,7 +103,7 @@ def build(config_path: Path, fresh: bool) -> dict[str, float]:
     seconds = {}
     runs: list[tuple[str, Callable[[], object]]] = [
         ("ingest", lambda: flows.ingest(config_path)), ("build_features", lambda: flows.build_features(config_path)),
-        ("train", lambda: flows.train(config_path))]
+        ("train", lambda: flows.train(config_path)), ("evaluate", lambda: evaluate(config_path))]
     for name, run in runs:
         start = time.perf_counter()
         run()

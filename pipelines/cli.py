@@ -88,6 +88,7 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from pipelines import flows
+    from pipelines.flows.evaluate import evaluate  # scores the card against a demo truth, where there is one
     from pipelines.runner import flow_runner
 
     if args.command == "ingest" and args.dry_run:
@@ -102,6 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "demo":
             on_runner(flows.ingest)(args.config)
             cards = on_runner(flows.train)(args.config)
+            on_runner(evaluate)(args.config)
             written = on_runner(flows.daily_forecast)(args.config)
             for hazard, card in cards.items():
                 print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
@@ -114,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         elif args.command == "train":
             for hazard, card in on_runner(flows.train)(args.config).items():
                 print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
+            on_runner(evaluate)(args.config)
         elif args.command == "forecast":
             _print_outputs(on_runner(flows.daily_forecast)(args.config, args.date, drill=args.drill))
         elif args.command == "backtest":

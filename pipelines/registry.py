@@ -24,12 +24,25 @@ def register(models_dir: Path, card: dict, boosters: dict[str, lgb.Booster],
     folder = models_dir / card["hazard"] / card["version"]
     for name, booster in boosters.items():
         write_atomic(folder / f"{name}.txt", lambda tmp, b=booster: b.save_model(tmp))
+    hashes = {name: sha256_file(folder / f"{name}.txt") for name in boosters}  # checked when loaded
+    _write_card(folder, {**card, "booster_sha256": hashes}, figures)
+    write_text_atomic(models_dir / card["hazard"] / "LATEST", card["version"] + "\n")
+    return folder
+
+
+def update_card(models_dir: Path, card: dict, figures: dict[str, bytes] | None = None) -> Path:
+    """Rewrite the card (and figures) of the registered version `card['version']`, e.g. with scores
+    that evaluation adds; its boosters and LATEST stay as they are."""
+    folder = models_dir / card["hazard"] / card["version"]
+    if not (folder / "card.json").exists():
+        raise RegistryError(f"{folder}: no {card['hazard']} model version {card['version']} is registered")
+    return _write_card(folder, card, figures)
+
+
+def _write_card(folder: Path, card: dict, figures: dict[str, bytes] | None) -> Path:
     for name, data in (figures or {}).items():
         write_atomic(folder / name, lambda tmp, d=data: tmp.write_bytes(d))
-    hashes = {name: sha256_file(folder / f"{name}.txt") for name in boosters}  # checked when loaded
-    card = {**card, "booster_sha256": hashes}
     write_text_atomic(folder / "card.json", json.dumps(card, indent=2, sort_keys=True, default=str))
-    write_text_atomic(models_dir / card["hazard"] / "LATEST", card["version"] + "\n")
     return folder
 
 

@@ -1,7 +1,7 @@
 """The backtest flow: rolling-origin retraining, hindcasts as issued, baselines, scores and a report.
 
-Each origin is a chain of tasks, retrain and hindcast (pipelines.backtest.fit) then verify
-(pipelines.backtest.verify), each submitted to the flow's task runner once the one before it
+Each origin is a chain of tasks, retrain and hindcast (pipelines.evaluation.fit) then verify
+(pipelines.evaluation.verify), each submitted to the flow's task runner once the one before it
 has ended, so origins run side by side where the runner has workers (a process pool of WORKERS
 by default, or the config's Dask cluster). A progress bar on the terminal ticks as each retrain
 and hindcast ends; the Prefect UI shows every task's state.
@@ -23,12 +23,12 @@ from prefect.task_runners import ProcessPoolTaskRunner
 
 from models.backtest import rolling_origins
 from models.flood import FLOOD_PARAMS
-from pipelines.backtest.fit import load_inputs
-from pipelines.backtest.origins import run_origins
-from pipelines.backtest.record import backtest_record
-from pipelines.backtest.report import summary_markdown, write_report
-from pipelines.backtest.verify import score, verification_targets
 from pipelines.config import load_city_config
+from pipelines.evaluation.fit import load_inputs
+from pipelines.evaluation.origins import run_origins
+from pipelines.evaluation.record import backtest_record
+from pipelines.evaluation.report import summary_markdown, write_report
+from pipelines.evaluation.verify import score, verification_targets
 from pipelines.flows.features import build_features
 from pipelines.progress import log
 from pipelines.runner import on_this_runner

@@ -7,7 +7,17 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipelines.backtest.report import MODEL_COLOURS, RELIABILITY_LINEAR_BELOW
+RELIABILITY_LINEAR_BELOW = 1e-4  # reliability axes: linear below this probability, logarithmic above
+MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+
+def reliability_axes(ax, top: float, title: str) -> None:
+    """Finish a reliability diagram on `ax`: the diagonal of a perfectly reliable forecast, both axes
+    from 0 to `top`, linear below RELIABILITY_LINEAR_BELOW and logarithmic above."""
+    ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
+    ax.set_yscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
+    ax.set(xlim=(0, top), ylim=(0, top), title=title, xlabel="forecast probability", ylabel="observed frequency")
 
 
 def flood_reliability_png(evaluation: dict) -> bytes:
@@ -31,11 +41,7 @@ def flood_reliability_png(evaluation: dict) -> bytes:
                 table = forecasters[name][lead]["reliability"]
                 ax.plot(table["forecast_mean"], table["observed_frequency"], marker="o", label=name,
                         color=MODEL_COLOURS[names.index(name) % len(MODEL_COLOURS)])
-            ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=0.8)
-            ax.set_xscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
-            ax.set_yscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
-            ax.set(xlim=(0, top), ylim=(0, top), title=f"against {target}, {subset} days, lead {lead}",
-                   xlabel="forecast probability", ylabel="observed frequency")
+            reliability_axes(ax, top, f"against {target}, {subset} days, lead {lead}")
             ax.title.set_fontsize(9)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     figure.suptitle(f"Flood reliability on the held-out period and blocks "

@@ -17,11 +17,9 @@ from models.tables import (
     STATIC_FLOOD_FEATURES,
     attach_features,
     cells_near_reports,
-    evaluation_rows,
     flood_rows,
     with_flood_interactions,
 )
-from pipelines.backtest.truth import truth_flood_near
 from pipelines.bundle import readers
 from pipelines.config import CityConfig
 from pipelines.progress import log
@@ -30,35 +28,6 @@ from pipelines.runner import booster_fit
 from pipelines.training.card import training_card
 from pipelines.training.figures import flood_reliability_png
 from pipelines.training.inputs import training_inputs, wet_days, with_xy
-
-
-def _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue_dates, test_issues,
-                  held_cells, wet, split_rows, rng) -> dict | None:
-    """Scores of each forecaster against the demo truth on held-out cells and test issue dates.
-
-    The event is the forecast's own: a truly flooded cell within `label_radius_m`, on the target
-    day. The reference climatology is the truth's rate over the training period's days (all, wet).
-    None without a truth file (a real city).
-    """
-    found = truth_flood_near(config)
-    if found is None:
-        return None
-    days, near = found
-    land = near[:, cells["cell"].to_numpy()]
-    train_days = pd.DatetimeIndex(np.unique(issue_dates[split_rows["issue_index"][split_rows["split"] == "train"]]))
-    day_wet = pd.Series(wet_days(config, days), index=days)
-    in_train = days.isin(train_days)
-    climatology = {"all": float(land[in_train].mean()),
-                   "wet": float(land[in_train & day_wet.to_numpy()].mean())}
-    rows = evaluation_rows(test_issues, config.lead_days, held_cells, wet, dry_share=0.02, rng=rng)
-    target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
-    rows = rows[target.isin(days)].reset_index(drop=True)
-    target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
-    observed = near[days.get_indexer(target), rows["cell"].to_numpy()].astype(float)
-    frame = with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
-    forecasts = {name: forecast(frame) for name, forecast in forecasters.items()}
-    return evaluate_flood(forecasts, frame, observed, climatology, threshold=config.flood.default_threshold,
-                          thresholds=thresholds)
 
 
 def flood_table(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.Dataset, cells: pd.DataFrame,
@@ -109,7 +78,9 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     period outside the held-out blocks, early stopping and test scores from the held-out blocks
     in the later periods, calibration from its own period. The card scores the model and two
     baselines (a rain-only warning rule, static susceptibility) on the held-out period and
-    blocks, against the flood reports and, where the demo truth exists, against the truth.
+    blocks, against the flood reports (the demo truth's scores are added by evaluation code,
+    pipelines.evaluation.card_truth). The static-susceptibility baseline is registered beside
+    the classifier, so that evaluation scores the same baselines.
     """
     flood = config.flood
     _, drivers, cells, lonlat = training_inputs(config, paths)
@@ -146,35 +117,27 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
                                             test["label"].to_numpy(float), climatology,
                                             threshold=flood.default_threshold * reported,
                                             thresholds={k: v * reported for k, v in thresholds.items()})}
-    test_issues = np.unique(rows["issue_index"][split == "test"])
-    wet = wet_days(config, pd.DatetimeIndex(
-        (issue_dates[test_issues].to_numpy()[:, None] + pd.to_timedelta(np.arange(config.lead_days), unit="D")
-         .to_numpy()).ravel()
-    )).reshape(len(test_issues), config.lead_days)
-    truth = _truth_scores(config, forecasters, thresholds, drivers, cells, lonlat, issue_dates, test_issues,
-                          cells["cell"].to_numpy()[np.isin(cell_blocks, held)], wet,
-                          rows.assign(split=split), rng)
-    if truth is not None:
-        evaluation["truth"] = truth
     scores = {**fit, "test": evaluation["reports"]["all"]["model"]["all"],
               "test_by_lead": {k: v for k, v in evaluation["reports"]["all"]["model"].items() if k != "all"},
               "evaluation": evaluation,
               "rain_rule": {"threshold_mm": rule.threshold_mm, "prob_warned": rule.prob_warned,
                             "prob_calm": rule.prob_calm}}
-    for line in _score_lines(evaluation):
+    for line in score_lines(evaluation):
         log(line)
     card = training_card(config, "flood", FLOOD_FEATURES, model.booster.params, issue_dates, split, rows, scores, paths,
-                 extra={"label_radius_m": flood.label_radius_m, "booster_files": ["classifier"],
-                        "calibration": fit["calibration"], "held_out_blocks": held.tolist(),
+                 extra={"label_radius_m": flood.label_radius_m,
+                        "booster_files": ["classifier", "static_susceptibility"],
+                        "calibration": fit["calibration"], "static_calibration": fitted.static.calibration.to_dict(), "held_out_blocks": held.tolist(),
                         "block_size_m": flood.block_size_m, "alert_threshold": flood.default_threshold,
                         "figures": ["reliability.png"]})
-    folder = register(config.city_store / "models", card, {"classifier": model.booster},
+    folder = register(config.city_store / "models", card,
+                      {"classifier": model.booster, "static_susceptibility": fitted.static.booster},
                       figures={"reliability.png": flood_reliability_png(evaluation)})
     log(f"flood reliability diagram: {folder / 'reliability.png'}")
     return card
 
 
-def _score_lines(evaluation: dict) -> list[str]:
+def score_lines(evaluation: dict) -> list[str]:
     """One line per target, subset, forecaster and lead: the headline scores."""
     lines = []
     for target, subsets in evaluation.items():

@@ -10,10 +10,10 @@ import pytest
 import xarray as xr
 from prefect.logging import disable_run_logger
 
-from pipelines.backtest.fit import hindcast, load_inputs, retrain
-from pipelines.backtest.report import SECTIONS, write_report
 from pipelines.cli import main
 from pipelines.config import load_city_config
+from pipelines.evaluation.fit import hindcast, load_inputs, retrain
+from pipelines.evaluation.report import SECTIONS, write_report
 from pipelines.feature_cache.build import build_driver_history, build_static_features
 from pipelines.flows.backtest import backtest
 from pipelines.progress import progress_bar

@@ -10,8 +10,8 @@ import xarray as xr
 from prefect.logging import disable_run_logger
 
 from pipelines import flows
-from pipelines.backtest.fit import hindcast, load_inputs, retrain
 from pipelines.config import load_city_config
+from pipelines.evaluation.fit import hindcast, load_inputs, retrain
 from pipelines.feature_cache.build import build_driver_history, build_static_features
 from pipelines.forecast.forecasters import load_forecasters
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from prefect.futures import as_completed
 
-from pipelines.backtest.fit import BacktestInputs, hindcast, retrain
-from pipelines.backtest.verify import Targets, verify
 from pipelines.config import CityConfig
+from pipelines.evaluation.fit import BacktestInputs, hindcast, retrain
+from pipelines.evaluation.verify import Targets, verify
 from pipelines.progress import progress_bar
 
 

@@ -1,6 +1,6 @@
 """The backtest report: one self-contained HTML file, its plots as embedded PNGs, drawn from scores.nc.
 
-Every plot reads the scores Dataset (pipelines.backtest.verify.score), never the rows: what the
+Every plot reads the scores Dataset (pipelines.evaluation.verify.score), never the rows: what the
 report shows, a researcher can rescore or replot from scores.nc.
 """
 
@@ -23,6 +23,7 @@ from models.backtest_scores import MONTHS
 from pipelines.config import CityConfig
 from pipelines.storage import write_text_atomic
 from pipelines.templating import render
+from pipelines.training.figures import MODEL_COLOURS, RELIABILITY_LINEAR_BELOW, reliability_axes
 
 SECTIONS = ("summary", "headline", "by-lead", "levels", "by-period", "reliability", "roc", "maps", "calendar",
             "reproducibility")
@@ -35,8 +36,6 @@ _BY_PERIOD = {"flood": "brier_skill_score", "heat": "mae_degC"}
 _LEVEL_SCORES = ("pod", "far", "csi", "frequency_bias")
 _ALL = {"zone": "all", "period": "all"}
 _OUTCOME_COLOURS = {"correct_negative": "#f0f0f0", "hit": "#1a9850", "miss": "#d73027", "false_alarm": "#fdae61"}
-RELIABILITY_LINEAR_BELOW = 1e-4  # reliability axes: linear below this probability, logarithmic above
-MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
 def _png(figure: Figure) -> str:
@@ -160,11 +159,7 @@ def _reliability(scores: xr.Dataset, target: str, day: str) -> str:
             ax.plot(scores["reliability_forecast"].sel(**at, model=model, lead=lead),
                     scores["reliability_observed"].sel(**at, model=model, lead=lead),
                     marker="o", label=model, color=_colour(scores, model))
-        ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
-        ax.set_yscale("symlog", linthresh=RELIABILITY_LINEAR_BELOW)
-        ax.set(title=f"lead {lead}", xlabel="forecast probability", ylabel="observed frequency",
-               xlim=(0, top), ylim=(0, top))
+        reliability_axes(ax, top, f"lead {lead}")
     _legend(figure, axes[0])
     figure.suptitle(f"flood reliability against {target}, {day} days (axes logarithmic above {RELIABILITY_LINEAR_BELOW:g})")
     return _png(figure)

@@ -32,10 +32,10 @@ from models.backtest_scores import flood_backtest_scores, heat_backtest_scores
 from models.heat import quantile_name
 from models.heat_qc import station_quality
 from models.tables import flood_rows, heat_rows
-from pipelines.backtest.fit import BacktestInputs, Fitted, netcdf_lock
-from pipelines.backtest.truth import truth_flooded_pairs, truth_tasmax_at
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
+from pipelines.evaluation.fit import BacktestInputs, Fitted, netcdf_lock
+from pipelines.evaluation.truth import truth_flooded_pairs, truth_tasmax_at
 from pipelines.forecast.layers import on_grid
 from pipelines.progress import log
 from pipelines.training.inputs import wet_days

@@ -1,4 +1,8 @@
-"""The demo world's truth, read beside the bundle for scoring only (training never reads it)."""
+"""The demo world's truth (truth/flood.nc, truth/tasmax.nc beside the bundle), read for scoring only.
+
+Only evaluation code (this package: the backtest's verification, the card's truth scores) imports
+this reader; training and forecasting never do (tests/pipelines/test_truth_isolation.py).
+"""
 
 from __future__ import annotations
 
