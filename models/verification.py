@@ -117,29 +117,6 @@ def flood_scores(prob: np.ndarray, observed: np.ndarray, weight: np.ndarray, cli
     }
 
 
-def pinball_loss(predicted: np.ndarray, observed: np.ndarray, quantile: float) -> float:
-    """Mean quantile (pinball) loss of `predicted` as the `quantile` of `observed`, in their unit."""
-    diff = np.asarray(observed) - np.asarray(predicted)
-    return float(np.mean(np.maximum(quantile * diff, (quantile - 1) * diff)))
-
-
-def heat_scores(quantiles: dict[float, np.ndarray], observed: np.ndarray, baseline: np.ndarray) -> dict:
-    """MAE/RMSE/bias of the median, interval coverage, pinball losses and the baseline's MAE, degC."""
-    low, mid, high = (quantiles[q] for q in sorted(quantiles))
-    error = mid - observed
-    scores = {
-        "n_rows": len(observed),
-        "mae_degC": float(np.mean(np.abs(error))),
-        "rmse_degC": float(np.sqrt(np.mean(error**2))),
-        "bias_degC": float(np.mean(error)),
-        "interval_coverage": float(np.mean((observed >= low) & (observed <= high))),
-        "baseline_regional_mae_degC": float(np.mean(np.abs(baseline - observed))),
-    }
-    for q, values in quantiles.items():
-        scores[f"pinball_q{round(q * 100):02d}_degC"] = pinball_loss(values, observed, q)
-    return scores
-
-
 # Scores for many weightings of the same rows at once, e.g. the replicates of a bootstrap: `weights`
 # is (replicates, rows), and each score comes back as (replicates,). The forecasts and outcomes are
 # shared, so each is one matrix product or one sort for all replicates, where calling `scores` once
