@@ -22,6 +22,7 @@ from scipy.signal import lfilter
 from scipy.special import gammaincinv, ndtr, ndtri
 
 from pipelines.data import packaged_data
+from pipelines.timezones import local_midnight_utc
 
 RAIN_GAMMA_SHAPE = 0.5
 _WET_DAY_MM = 0.1
@@ -109,11 +110,6 @@ def regional_axes(
         return np.round(np.arange(first, last + 1) * spacing_deg, 6)
 
     return axis(*lat_range)[::-1].copy(), axis(*lon_range)
-
-
-def local_midnight_utc(day: dt.date, timezone: str) -> pd.Timestamp:
-    """Local midnight starting `day`, as a timezone-naive UTC time stamp."""
-    return pd.Timestamp(day).tz_localize(timezone).tz_convert("UTC").tz_localize(None)
 
 
 def hourly_times(start: dt.date, n_days: int, timezone: str) -> pd.DatetimeIndex:

@@ -37,12 +37,12 @@ from pipelines.sources.weather import (
     forecast_dataset,
     forecast_requests,
     history_requests,
-    issue_time_utc,
     merge_history,
     read_history,
     write_forecast,
     write_history,
 )
+from pipelines.timezones import local_midnight_utc
 
 _ASSET_DEDUP_M = 50.0  # an OSM heritage feature this close to a listed asset is that asset
 
@@ -58,7 +58,7 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
         source.cache_dir, retries=source.retries, backoff_s=source.backoff_s,
         forecast_url=source.forecast_url, marine_url=source.marine_url)
     limiter = open_meteo.RateLimiter(source.requests_per_minute)
-    issue = issue_time_utc(issue_date, city.timezone)
+    issue = local_midnight_utc(issue_date, city.timezone)
     old, last, archive_until = read_history(bundle / HISTORY)
     pairs, new_archive_until = history_requests(settings, city.start, issue, now, last,
                                                              archive_until)
