@@ -22,10 +22,11 @@ import pandas as pd
 import xarray as xr
 from prefect import task
 
-from features.grid import cell_lonlat, grid_template
+from features.grid import cell_lonlat, grid_template, regional_axes
+from pipelines.bundle.assets import slug_initials
 from pipelines.bundle.readers import read_provenance
+from pipelines.bundle.writers import write_geotiff, write_gpkg
 from pipelines.config import CityConfig
-from pipelines.demo_world.assets import slug_initials
 from pipelines.demo_world.forecasts import forecast_values, write_forecasts
 from pipelines.demo_world.observations import flood_reports, station_cells, station_temperatures
 from pipelines.demo_world.static import StaticWorld, build_static_world, land_cells, report_exposure
@@ -40,10 +41,9 @@ from pipelines.demo_world.truth import (
 from pipelines.demo_world.weather import (
     climatology,
     local_day,
-    regional_axes,
     simulate_regional_weather,
 )
-from pipelines.demo_world.writers import write_geotiff, write_gpkg, write_history, write_truth
+from pipelines.demo_world.writers import write_history, write_truth
 from pipelines.progress import log
 from pipelines.storage import sha256_file, write_atomic, write_text_atomic
 from pipelines.timezones import local_midnight_utc, local_midnights_utc

@@ -13,11 +13,11 @@ import pandas as pd
 import shapely
 import xarray as xr
 
+from pipelines.bundle.assets import heritage_assets, heritage_zones, read_asset_table
 from pipelines.bundle.checks import DEM, FORECASTS, HISTORY, VECTOR_LAYERS
 from pipelines.bundle.readers import read_provenance
+from pipelines.bundle.writers import write_gpkg
 from pipelines.config import DemConfig, OpenMeteoConfig, OsmConfig
-from pipelines.demo_world.assets import heritage_assets, heritage_zones, read_asset_table
-from pipelines.demo_world.writers import write_gpkg
 from pipelines.sources import copernicus_dem, open_meteo, osm
 from pipelines.sources.staging import (
     GENERATOR,
@@ -148,7 +148,7 @@ def refresh_osm(bundle: Path, city: LiveCity, source: OsmConfig) -> dict:
     entries = {file: _entry("osm", url, retrieved, hashes[file], osm.LICENCE, bbox=list(city.lonlat_bounds))
                for file in files}
     zone = VECTOR_LAYERS["heritage_zone"].path
-    entries[zone] |= {"generator": "pipelines.demo_world.assets.heritage_zones",
+    entries[zone] |= {"generator": "pipelines.bundle.assets.heritage_zones",
                       "note": "synthetic core and buffer grown around the assets; the UNESCO outline is not "
                               "public. Put the official zones in the user files to replace it."}
     return entries
