@@ -15,6 +15,16 @@ its time block was drawn times how often its space block was: the two-way "pigeo
 bootstrap of Owen (2007), Ann. Appl. Stat. 1, 386-411, which keeps both the day-to-day and the
 place-to-place correlation of errors. Every replicate scores every subset and model on the
 same draw, and every metric is computed for all replicates at once (models.verification).
+
+Why not `scores.processing.block_bootstrap`: it resamples dense arrays along their dims, in
+moving (circular) blocks of consecutive positions, and nests the dims (each drawn time block
+gets its own draw of station blocks), drawing from numpy's global generator. Ours are crossed
+(one space draw per replicate serves every time block, as Owen's pigeonhole bootstrap needs),
+over a table of sampled cell-days (rows weighted, any number per day and square, no dense
+day x square array), with blocks fixed by the calendar and by labelled spatial squares, a
+seeded generator, and replicates as row weights rather than copies of the data. On the one
+case both can express, one-way blocks over days, tests/models/test_backtest_scores.py checks
+that they agree.
 """
 
 from __future__ import annotations
