@@ -1,4 +1,4 @@
-"""The city grid and the checks every feature function makes on its inputs."""
+"""The city grid, the regional weather grid's axes, and the checks feature functions make on their inputs."""
 
 from __future__ import annotations
 
@@ -29,6 +29,19 @@ def grid_template(crs: str, bounds: tuple[float, float, float, float], resolutio
     layer.x.attrs.update(standard_name="projection_x_coordinate", units="m", axis="X")
     layer.y.attrs.update(standard_name="projection_y_coordinate", units="m", axis="Y")
     return layer
+
+
+def regional_axes(
+    lon_range: tuple[float, float], lat_range: tuple[float, float], spacing_deg: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes (descending) and longitudes (ascending) of a grid aligned on multiples of
+    `spacing_deg` that covers the ranges with one step to spare on every side."""
+    def axis(low: float, high: float) -> np.ndarray:
+        first = np.floor(low / spacing_deg + 1e-9) - 1
+        last = np.ceil(high / spacing_deg - 1e-9) + 1
+        return np.round(np.arange(first, last + 1) * spacing_deg, 6)
+
+    return axis(*lat_range)[::-1].copy(), axis(*lon_range)
 
 
 def require_units(layer: xr.DataArray, units: str, name: str) -> None:

@@ -161,18 +161,3 @@ def _bilinear_matrix(weights: tuple, shape: tuple[int, int]) -> sparse.csr_array
     return sparse.csr_array((data.ravel(), columns.ravel(), np.arange(0, data.size + 1, 4)),
                             shape=(wy.size, shape[0] * shape[1]))
 
-
-def drivers_on_city_grid(drivers: xr.Dataset, lon: xr.DataArray, lat: xr.DataArray) -> xr.Dataset:
-    """Regional drivers (..., lead, y, x in degrees) interpolated to city cells given their lon/lat (y, x)."""
-    weights = bilinear_weights(drivers.y.values, drivers.x.values, lat.values.ravel(), lon.values.ravel())
-    out = {}
-    for name, da in drivers.data_vars.items():
-        flat = sample_bilinear(da.values, weights)
-        lead_dims = da.dims[:-2]
-        out[name] = xr.DataArray(
-            flat.reshape(*flat.shape[:-1], *lat.shape).astype("float32"),
-            dims=(*lead_dims, "y", "x"),
-            coords={**{d: drivers[d] for d in lead_dims}, "y": lat.y, "x": lat.x},
-            attrs=dict(da.attrs),
-        )
-    return xr.Dataset(out)

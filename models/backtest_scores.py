@@ -15,6 +15,16 @@ its time block was drawn times how often its space block was: the two-way "pigeo
 bootstrap of Owen (2007), Ann. Appl. Stat. 1, 386-411, which keeps both the day-to-day and the
 place-to-place correlation of errors. Every replicate scores every subset and model on the
 same draw, and every metric is computed for all replicates at once (models.verification).
+
+Why not `scores.processing.block_bootstrap`: it resamples dense arrays along their dims, in
+moving (circular) blocks of consecutive positions, and nests the dims (each drawn time block
+gets its own draw of station blocks), drawing from numpy's global generator. Ours are crossed
+(one space draw per replicate serves every time block, as Owen's pigeonhole bootstrap needs),
+over a table of sampled cell-days (rows weighted, any number per day and square, no dense
+day x square array), with blocks fixed by the calendar and by labelled spatial squares, a
+seeded generator, and replicates as row weights rather than copies of the data. On the one
+case both can express, one-way blocks over days, tests/models/test_backtest_scores.py checks
+that they agree.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from sklearn.metrics import roc_curve
 from models.heat_scores import HOTTEST_SHARE, quantile_ensemble
 from models.verification import (
     contingency_table,
+    ratio_or_nan,
     reliability_table,
     weighted_average_precision,
     weighted_brier,
@@ -135,10 +146,6 @@ def _subsets(rows: pd.DataFrame, seasons: dict[str, tuple[int, ...]]) -> list[tu
     return out
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
-
-
 def _with_contingency(cases: list[tuple[dict, dict]], first: str | None) -> list[dict]:
     """Each case's replicate scores plus POD, FAR, CSI and frequency bias from its contingency counts
     ((replicates, thresholds) arrays), all cases in one call of scores: column 0 of the thresholds
@@ -173,7 +180,7 @@ def _flood_replicates(prob, observed, weights, reference, alert_at, bands) -> tu
     alerts = np.vstack([prob >= alert_at, *(prob >= band for band in bands)])
     out = {"roc_auc": weighted_roc_auc(prob, observed, weights),
            "pr_auc": weighted_average_precision(prob, observed, weights),
-           "brier": brier, "brier_skill_score": 1 - _ratio(brier, reference_brier),
+           "brier": brier, "brier_skill_score": 1 - ratio_or_nan(brier, reference_brier),
            "reliability_error": weighted_reliability_error(prob, observed, weights, table["bin_low"].to_numpy())}
     return out, weighted_contingency_counts(alerts, observed[None] == 1, weights)
 
@@ -185,16 +192,18 @@ def _heat_replicates(point, observed, weights, quantiles, hot_threshold, levels)
     total = weights.sum(axis=1)
     error = point - observed
     hottest = (observed >= np.quantile(observed, 1 - HOTTEST_SHARE)).astype(float)
-    out = {"mae_degC": _ratio(weights @ np.abs(error), total), "bias_degC": _ratio(weights @ error, total),
-           "rmse_degC": np.sqrt(_ratio(weights @ error**2, total)),
-           "rmse_hottest_10pct_degC": np.sqrt(_ratio(weights @ (error**2 * hottest), weights @ hottest))}
+    out = {"mae_degC": ratio_or_nan(weights @ np.abs(error), total),
+           "bias_degC": ratio_or_nan(weights @ error, total),
+           "rmse_degC": np.sqrt(ratio_or_nan(weights @ error**2, total)),
+           "rmse_hottest_10pct_degC": np.sqrt(ratio_or_nan(weights @ (error**2 * hottest),
+                                                           weights @ hottest))}
     if quantiles:
         ensemble = xr.DataArray(quantile_ensemble(quantiles), dims=("row", "member"))
         crps = scores.probability.crps_for_ensemble(ensemble, xr.DataArray(observed, dims="row"), "member",
                                                     method="ecdf", preserve_dims="row").values
         low, high = quantiles[min(quantiles)], quantiles[max(quantiles)]
-        out |= {"crps_degC": _ratio(weights @ crps, total),
-                "interval_coverage": _ratio(weights @ ((observed >= low) & (observed <= high)), total)}
+        out |= {"crps_degC": ratio_or_nan(weights @ crps, total),
+                "interval_coverage": ratio_or_nan(weights @ ((observed >= low) & (observed <= high)), total)}
     else:
         out |= {"crps_degC": out["mae_degC"], "interval_coverage": np.full(len(weights), np.nan)}
     thresholds = np.array([hot_threshold, *levels])[:, None]

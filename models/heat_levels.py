@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-MET_MALAYSIA_TASMAX_DEGC = (35.0, 37.0, 40.0)  # levels 1, 2, 3 when held for SUSTAINED_DAYS
-SUSTAINED_DAYS = 3
-NEA_WBGT_BANDS_DEGC = (31.0, 33.0)  # WBGT < 31 low, 31-33 moderate, >= 33 high
 RULE_TASMAX, RULE_WBGT = 1, 2
 RULE_FLAGS = {"flag_masks": [RULE_TASMAX, RULE_WBGT],
               "flag_meanings": "tasmax_sustained_days wbgt_band"}

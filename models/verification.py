@@ -15,6 +15,11 @@ RELIABILITY_EDGES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 _MIN_ROWS_PER_BIN = 50  # a bin with fewer drawn rows merges into its lower neighbour
 
 
+def ratio_or_nan(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """`num / den` elementwise, NaN where `den` is not > 0 (an undefined score, not an error)."""
+    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=np.asarray(den) > 0)
+
+
 def _rows(values: np.ndarray) -> xr.DataArray:
     return xr.DataArray(np.asarray(values, float), dims="row")
 
@@ -46,12 +51,9 @@ def contingency_scores(prob: np.ndarray, observed: np.ndarray, weight: np.ndarra
     """
     alert, event = np.asarray(prob) >= threshold, np.asarray(observed) == 1
     hits, misses, false_alarms = (float(np.sum(weight[m])) for m in (alert & event, ~alert & event, alert & ~event))
-
-    def ratio(num: float, den: float) -> float:
-        return num / den if den > 0 else float("nan")
-
-    return {"pod": ratio(hits, hits + misses), "far": ratio(false_alarms, hits + false_alarms),
-            "csi": ratio(hits, hits + misses + false_alarms)}
+    return {"pod": float(ratio_or_nan(hits, hits + misses)),
+            "far": float(ratio_or_nan(false_alarms, hits + false_alarms)),
+            "csi": float(ratio_or_nan(hits, hits + misses + false_alarms))}
 
 
 def reliability_table(prob: np.ndarray, observed: np.ndarray, weight: np.ndarray) -> pd.DataFrame:
@@ -117,29 +119,6 @@ def flood_scores(prob: np.ndarray, observed: np.ndarray, weight: np.ndarray, cli
     }
 
 
-def pinball_loss(predicted: np.ndarray, observed: np.ndarray, quantile: float) -> float:
-    """Mean quantile (pinball) loss of `predicted` as the `quantile` of `observed`, in their unit."""
-    diff = np.asarray(observed) - np.asarray(predicted)
-    return float(np.mean(np.maximum(quantile * diff, (quantile - 1) * diff)))
-
-
-def heat_scores(quantiles: dict[float, np.ndarray], observed: np.ndarray, baseline: np.ndarray) -> dict:
-    """MAE/RMSE/bias of the median, interval coverage, pinball losses and the baseline's MAE, degC."""
-    low, mid, high = (quantiles[q] for q in sorted(quantiles))
-    error = mid - observed
-    scores = {
-        "n_rows": len(observed),
-        "mae_degC": float(np.mean(np.abs(error))),
-        "rmse_degC": float(np.sqrt(np.mean(error**2))),
-        "bias_degC": float(np.mean(error)),
-        "interval_coverage": float(np.mean((observed >= low) & (observed <= high))),
-        "baseline_regional_mae_degC": float(np.mean(np.abs(baseline - observed))),
-    }
-    for q, values in quantiles.items():
-        scores[f"pinball_q{round(q * 100):02d}_degC"] = pinball_loss(values, observed, q)
-    return scores
-
-
 # Scores for many weightings of the same rows at once, e.g. the replicates of a bootstrap: `weights`
 # is (replicates, rows), and each score comes back as (replicates,). The forecasts and outcomes are
 # shared, so each is one matrix product or one sort for all replicates, where calling `scores` once
@@ -154,10 +133,6 @@ def _replicate_weights(weights: np.ndarray, n_rows: int) -> np.ndarray:
     return weights
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
-
-
 def weighted_brier(prob: np.ndarray, observed: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Brier score (0 perfect) under each row of `weights` (replicates, rows), unitless; (replicates,).
 
@@ -165,7 +140,7 @@ def weighted_brier(prob: np.ndarray, observed: np.ndarray, weights: np.ndarray) 
     """
     prob, observed = np.asarray(prob, float), np.asarray(observed, float)
     weights = _replicate_weights(weights, len(prob))
-    return _ratio(weights @ (prob - observed) ** 2, weights.sum(axis=1))
+    return ratio_or_nan(weights @ (prob - observed) ** 2, weights.sum(axis=1))
 
 
 def _tie_groups(values: np.ndarray) -> np.ndarray:
@@ -187,7 +162,7 @@ def weighted_roc_auc(prob: np.ndarray, observed: np.ndarray, weights: np.ndarray
     negative = np.add.reduceat(weights[:, order] * ~event[order], starts, axis=1)
     below = np.cumsum(negative, axis=1) - negative  # non-event weight under each tie group
     pairs = positive.sum(axis=1) * negative.sum(axis=1)
-    return _ratio((positive * (below + 0.5 * negative)).sum(axis=1), pairs)
+    return ratio_or_nan((positive * (below + 0.5 * negative)).sum(axis=1), pairs)
 
 
 def weighted_average_precision(prob: np.ndarray, observed: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -205,8 +180,8 @@ def weighted_average_precision(prob: np.ndarray, observed: np.ndarray, weights: 
     hits = np.cumsum(np.add.reduceat(weights[:, order] * event[order], starts, axis=1), axis=1)
     alerts = np.cumsum(np.add.reduceat(weights[:, order], starts, axis=1), axis=1)
     added = np.diff(hits, axis=1, prepend=0.0)
-    precision = _ratio(hits, alerts)
-    return _ratio(np.where(added > 0, added * precision, 0.0).sum(axis=1), hits[:, -1])
+    precision = ratio_or_nan(hits, alerts)
+    return ratio_or_nan(np.where(added > 0, added * precision, 0.0).sum(axis=1), hits[:, -1])
 
 
 def weighted_reliability_error(prob: np.ndarray, observed: np.ndarray, weights: np.ndarray,
@@ -223,10 +198,10 @@ def weighted_reliability_error(prob: np.ndarray, observed: np.ndarray, weights: 
     member = np.clip(np.searchsorted(np.asarray(bin_low, float), prob, side="right") - 1, 0, None)
     inside = np.eye(len(bin_low))[member]  # (rows, bins)
     weight = weights @ inside
-    gap = np.abs(_ratio(weights @ (inside * prob[:, None]), weight) - _ratio(weights @ (inside * observed[:, None]),
-                                                                              weight))
+    gap = np.abs(ratio_or_nan(weights @ (inside * prob[:, None]), weight)
+                 - ratio_or_nan(weights @ (inside * observed[:, None]), weight))
     counted = np.isfinite(gap).sum(axis=1)
-    return _ratio(np.nansum(gap, axis=1), counted.astype(float))
+    return ratio_or_nan(np.nansum(gap, axis=1), counted.astype(float))
 
 
 def weighted_contingency_counts(alert: np.ndarray, event: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:

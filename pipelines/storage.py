@@ -44,15 +44,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_tree(paths: list[Path]) -> str:
-    """One hex SHA-256 over the names and bytes of several files, in the order given."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(str(path.name).encode())
-        digest.update(sha256_file(path).encode())
-    return digest.hexdigest()
-
-
 def new_version_folder(final: Path) -> Path:
     """An empty folder beside `final` (under `.versions/`) to fill before `publish_folder`."""
     versions = final.parent / ".versions"

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import apprise
+import tenacity
 from lxml import etree
 
 from pipelines.alerts.state import AlertStore, CapMessage, Outgoing
@@ -76,6 +77,10 @@ def send_queued(
     stay queued with that error), so a channel that is down costs one item's retries a run.
     """
     env = os.environ if env is None else env
+    retrying = tenacity.Retrying(  # waits `retry_delay_s` before the 2nd try, doubled before each next
+        stop=tenacity.stop_after_attempt(attempts), wait=tenacity.wait_exponential(multiplier=retry_delay_s),
+        retry=tenacity.retry_if_result(lambda error: error is not None), sleep=sleep,
+        retry_error_callback=lambda state: state.outcome.result())  # out of tries: the last error
     counts = {"sent": 0, "queued": 0}
     down: dict[str, str] = {}
     for item in store.queued():
@@ -88,12 +93,8 @@ def send_queued(
             except DeliveryError as err:
                 error = str(err)
             else:
-                for tries in range(1, attempts + 1):
-                    if tries > 1:
-                        sleep(retry_delay_s * 2 ** (tries - 2))
-                    error = notify(url, item)
-                    if error is None:
-                        break
+                error = retrying(notify, url, item)  # an exception from `notify` is not retried: it ends a run
+                tries = retrying.statistics["attempt_number"]
         if error is not None:
             down[item.channel] = error
         sent_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds") if error is None else None

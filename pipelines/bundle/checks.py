@@ -49,16 +49,28 @@ class Variable:
     units: str
     standard_name: str
     valid_range: tuple[float, float]
+    long_name: str
+    cell_methods: str = ""  # "time: mean" where a value is the mean over its hour
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        """The CF attributes a writer gives the variable (the checks read `units`)."""
+        attrs = {"units": self.units, "standard_name": self.standard_name, "long_name": self.long_name}
+        return attrs | ({"cell_methods": self.cell_methods} if self.cell_methods else {})
 
 
 WEATHER_VARIABLES: dict[str, Variable] = {
-    "pr": Variable("mm h-1", "precipitation_flux", (0, 500)),
-    "tas": Variable("degC", "air_temperature", (-10, 60)),
-    "hurs": Variable("%", "relative_humidity", (0, 100)),
-    "sfcWind": Variable("m s-1", "wind_speed", (0, 75)),
-    "rsds": Variable("W m-2", "surface_downwelling_shortwave_flux_in_air", (0, 1500)),
-    "zos": Variable("m", "sea_surface_height_above_mean_sea_level", (-10, 10)),
+    "pr": Variable("mm h-1", "precipitation_flux", (0, 500), "precipitation rate, mean over the hour",
+                   "time: mean"),
+    "tas": Variable("degC", "air_temperature", (-10, 60), "air temperature at 2 m"),
+    "hurs": Variable("%", "relative_humidity", (0, 100), "relative humidity at 2 m"),
+    "sfcWind": Variable("m s-1", "wind_speed", (0, 75), "wind speed at 10 m"),
+    "rsds": Variable("W m-2", "surface_downwelling_shortwave_flux_in_air", (0, 1500),
+                     "surface downwelling shortwave radiation, mean over the hour"),
+    "zos": Variable("m", "sea_surface_height_above_mean_sea_level", (-10, 10),
+                    "sea level above mean sea level (tide and surge)"),
 }
+VARIABLE_ATTRS = {name: spec.attrs for name, spec in WEATHER_VARIABLES.items()}
 
 
 @dataclass(frozen=True)

@@ -86,14 +86,6 @@ def forecast_dates(root: Path) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(path.stem) for path in names)
 
 
-def read_forecast(root: Path, issue_date: dt.date) -> xr.Dataset:
-    """The forecast issued on local day `issue_date`: dims (lead_time, y, x), `time(lead_time)` in UTC."""
-    path = Path(root) / FORECASTS / f"{issue_date.isoformat()}.nc"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no forecast issued on {issue_date}")
-    return _read_netcdf(path)
-
-
 def read_flood_events(root: Path) -> pd.DataFrame:
     """Reported floods: `date` (local day, datetime64), `lon`, `lat`, `source`, optional `depth_cm`."""
     events = pd.read_csv(Path(root) / FLOOD_EVENTS, dtype={"source": str}, skipinitialspace=True)

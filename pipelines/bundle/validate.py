@@ -41,6 +41,7 @@ from pipelines.bundle.checks import (
 )
 from pipelines.config import CityConfig
 from pipelines.storage import sha256_file
+from pipelines.timezones import local_midnight_utc
 
 _HOUR = np.timedelta64(1, "h")
 _FORECAST_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.nc")
@@ -309,7 +310,7 @@ def _check_issue_time(ds: xr.Dataset, file: str, issue: dt.date, zone: ZoneInfo)
     frt = ds.coords.get("forecast_reference_time")
     if frt is None or frt.size != 1 or not np.issubdtype(frt.dtype, np.datetime64):
         return [Problem(file, "forecast_reference_time", "missing scalar datetime coordinate")]
-    expected = pd.Timestamp(issue).tz_localize(zone).tz_convert("UTC").tz_localize(None)
+    expected = local_midnight_utc(issue, zone.key)
     found = pd.Timestamp(frt.values.ravel()[0])
     if found != expected:
         return [Problem(file, "forecast_reference_time", f"is {_when(found)}, expected {_when(expected)} "

@@ -18,7 +18,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from scipy.signal import lfilter
 
-from pipelines.demo_world.weather import VARIABLE_ATTRS, VARIABLES
+from pipelines.bundle.checks import VARIABLE_ATTRS
 from pipelines.demo_world.writers import add_variable
 from pipelines.storage import sha256_file, write_atomic
 
@@ -64,7 +64,7 @@ def forecast_values(
     """Forecast values (issues, leads, y, x), float32, for issues starting at hours `issue_index`
     of the hourly truth `weather`; `weather` must run n_leads hours (plus a day) past the last."""
     n_y, n_x = weather.sizes["y"], weather.sizes["x"]
-    truth = {name: weather[name].values.reshape(weather.sizes["time"], n_y * n_x) for name in VARIABLES}
+    truth = {name: weather[name].values.reshape(weather.sizes["time"], n_y * n_x) for name in VARIABLE_ATTRS}
     windows = issue_index[:, None] + np.arange(n_leads)
     shape = windows.shape
     lead = np.arange(n_leads) / 24  # days
@@ -100,7 +100,7 @@ def _write_forecast(path: Path, values: dict[str, np.ndarray], issue: pd.Timesta
                       "source": "pipelines.demo_world.generate (synthetic)"})
         for dim, size in (("lead_time", n_leads), ("y", lat.size), ("x", lon.size)):
             nc.createDimension(dim, size)
-        for name in VARIABLES:
+        for name in VARIABLE_ATTRS:
             add_variable(nc, name, "f4", ("lead_time", "y", "x"), values[name],
                          {**VARIABLE_ATTRS[name], "grid_mapping": "spatial_ref",
                           "coordinates": "forecast_reference_time time"})

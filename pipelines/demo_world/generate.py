@@ -22,10 +22,11 @@ import pandas as pd
 import xarray as xr
 from prefect import task
 
-from features.grid import cell_lonlat, grid_template
+from features.grid import cell_lonlat, grid_template, regional_axes
+from pipelines.bundle.assets import slug_initials
 from pipelines.bundle.readers import read_provenance
+from pipelines.bundle.writers import write_geotiff, write_gpkg
 from pipelines.config import CityConfig
-from pipelines.demo_world.assets import slug_initials
 from pipelines.demo_world.forecasts import forecast_values, write_forecasts
 from pipelines.demo_world.observations import flood_reports, station_cells, station_temperatures
 from pipelines.demo_world.static import StaticWorld, build_static_world, land_cells, report_exposure
@@ -40,13 +41,12 @@ from pipelines.demo_world.truth import (
 from pipelines.demo_world.weather import (
     climatology,
     local_day,
-    local_midnight_utc,
-    regional_axes,
     simulate_regional_weather,
 )
-from pipelines.demo_world.writers import write_geotiff, write_gpkg, write_history, write_truth
+from pipelines.demo_world.writers import write_history, write_truth
 from pipelines.progress import log
 from pipelines.storage import sha256_file, write_atomic, write_text_atomic
+from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 GENERATOR = "pipelines.demo_world.generate"
 FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
@@ -129,7 +129,7 @@ def generate_demo_bundle(
 
     with clock.stage("forecasts"):
         issue_dates = [start + dt.timedelta(days=d) for d in range(FIRST_ISSUE_AFTER_DAYS, history_days + 1)]
-        issue_times = pd.DatetimeIndex([local_midnight_utc(d, timezone) for d in issue_dates])
+        issue_times = local_midnights_utc(issue_dates, timezone)
         issue_index = np.searchsorted(weather.time.values, issue_times.to_numpy())
         values = forecast_values(weather, issue_index, 24 * lead_days, streams["forecasts"])
         folder = bundle_dir / "weather/forecasts"

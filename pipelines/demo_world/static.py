@@ -16,7 +16,7 @@ from scipy import ndimage
 from features.grid import cell_lonlat
 from features.terrain import height_above_nearest_drainage
 from features.urban import distance_to_m, line_mask
-from pipelines.demo_world.assets import core_centre, heritage_assets, heritage_zones, read_asset_table
+from pipelines.bundle.assets import core_centre, heritage_assets, heritage_zones, read_asset_table
 from pipelines.demo_world.city import (
     buildings,
     built_density,

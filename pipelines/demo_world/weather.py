@@ -21,7 +21,9 @@ import xarray as xr
 from scipy.signal import lfilter
 from scipy.special import gammaincinv, ndtr, ndtri
 
+from pipelines.bundle.checks import VARIABLE_ATTRS
 from pipelines.data import packaged_data
+from pipelines.timezones import local_midnight_utc
 
 RAIN_GAMMA_SHAPE = 0.5
 _WET_DAY_MM = 0.1
@@ -34,18 +36,6 @@ _WIND_BY_MONTH = np.array([3.0, 3.2, 2.8, 2.3, 2.2, 2.6, 2.7, 2.7, 2.5, 2.2, 2.1
 _TAS_DAY_RANGE_DEGC = (25.3, 30.7)  # daily means of the Bayan Lepas record, 2021-2022: 25.1-30.5
 RECORDS = ("bayan-lepas",)  # station records shipped in pipelines/data
 
-VARIABLE_ATTRS = {
-    "pr": {"units": "mm h-1", "standard_name": "precipitation_flux",
-           "long_name": "precipitation rate, mean over the hour", "cell_methods": "time: mean"},
-    "tas": {"units": "degC", "standard_name": "air_temperature", "long_name": "air temperature at 2 m"},
-    "hurs": {"units": "%", "standard_name": "relative_humidity", "long_name": "relative humidity at 2 m"},
-    "sfcWind": {"units": "m s-1", "standard_name": "wind_speed", "long_name": "wind speed at 10 m"},
-    "rsds": {"units": "W m-2", "standard_name": "surface_downwelling_shortwave_flux_in_air",
-             "long_name": "surface downwelling shortwave radiation, mean over the hour"},
-    "zos": {"units": "m", "standard_name": "sea_surface_height_above_mean_sea_level",
-            "long_name": "sea level above mean sea level (tide and surge)"},
-}
-VARIABLES = tuple(VARIABLE_ATTRS)
 
 
 @dataclass(frozen=True)
@@ -96,24 +86,6 @@ def climatology(
         wind_m_s=np.roll(base.wind_m_s, shift_months),
         tas_day_range_degC=(low + tas_offset_degC, high + tas_offset_degC),
     )
-
-
-def regional_axes(
-    lon_range: tuple[float, float], lat_range: tuple[float, float], spacing_deg: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Latitudes (descending) and longitudes (ascending) of a grid aligned on multiples of
-    `spacing_deg` that covers the ranges with one step to spare on every side."""
-    def axis(low: float, high: float) -> np.ndarray:
-        first = np.floor(low / spacing_deg + 1e-9) - 1
-        last = np.ceil(high / spacing_deg - 1e-9) + 1
-        return np.round(np.arange(first, last + 1) * spacing_deg, 6)
-
-    return axis(*lat_range)[::-1].copy(), axis(*lon_range)
-
-
-def local_midnight_utc(day: dt.date, timezone: str) -> pd.Timestamp:
-    """Local midnight starting `day`, as a timezone-naive UTC time stamp."""
-    return pd.Timestamp(day).tz_localize(timezone).tz_convert("UTC").tz_localize(None)
 
 
 def hourly_times(start: dt.date, n_days: int, timezone: str) -> pd.DatetimeIndex:
@@ -294,7 +266,7 @@ def simulate_regional_weather(
     values = {"pr": pr, "tas": tas, "hurs": hurs, "sfcWind": sfc_wind, "rsds": rsds, "zos": zos}
     ds = xr.Dataset(
         {name: (("time", "y", "x"), values[name].reshape(shape).astype("float32"), VARIABLE_ATTRS[name])
-         for name in VARIABLES},
+         for name in VARIABLE_ATTRS},
         coords={"time": times.to_numpy(), "y": lat, "x": lon},
     )
     ds.y.attrs.update(standard_name="latitude", units="degrees_north", axis="Y")

@@ -1,56 +1,22 @@
-"""Byte-deterministic writers of the demo world's files, each built in a temp path and renamed."""
+"""Byte-deterministic writers of the demo world's netCDF files, each built in a temp path and renamed.
+
+The static GeoTIFFs and GeoPackages are written by pipelines.bundle.writers, as the live sources write them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import geopandas as gpd
 import netCDF4
 import numpy as np
-import pyogrio
-import rasterio
 import xarray as xr
 
 from pipelines.demo_world.truth import Truth
 from pipelines.storage import write_atomic
 
-_OGR_DATE = "2008-07-07T00:00:00Z"  # GeoPackages record a change date; a fixed one keeps bytes equal
 _CHUNK_DAYS = 32
 _TASMAX_FILL = -32768
-
-
-@contextmanager
-def _fixed_ogr_date() -> Iterator[None]:
-    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _OGR_DATE})
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
-
-
-def write_gpkg(path: Path, frame: gpd.GeoDataFrame, layer: str) -> Path:
-    """`frame` as a one-layer GeoPackage at `path`."""
-    with _fixed_ogr_date():
-        return write_atomic(
-            path, lambda tmp: pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG"), suffix=".gpkg"
-        )
-
-
-def write_geotiff(path: Path, layer: xr.DataArray, units: str, description: str) -> Path:
-    """A one-band float32 GeoTIFF (deflate) of the (y, x) `layer`, on its grid and CRS."""
-    def write(tmp: Path) -> None:
-        with rasterio.open(
-            tmp, "w", driver="GTiff", height=layer.sizes["y"], width=layer.sizes["x"], count=1,
-            dtype="float32", crs=layer.rio.crs, transform=layer.rio.transform(), compress="deflate",
-        ) as raster:
-            raster.write(layer.values.astype("float32"), 1)
-            raster.set_band_description(1, description)
-            raster.set_band_unit(1, units)
-    return write_atomic(path, write, suffix=".tif")
 
 
 def add_variable(nc: netCDF4.Dataset, name: str, dtype: str, dims: tuple, data, attrs: dict,

@@ -1,5 +1,12 @@
 """Feature files, each built once and found again by its inputs: static layers, daily drivers."""
 
+# Why a content-addressed file name and not a Prefect cache policy: the tasks pass paths, and the
+# name is the cache key (hash of the inputs' sha256 from provenance.json, the grid or leads, and
+# FEATURES_VERSION), so the cache lives beside the data it describes, in the city store. A deleted
+# or moved feature file is simply rebuilt; Prefect's cache would hand back the stored Path to a
+# file that is gone. And a cache_key_fn would have to read provenance.json just as _feature_file
+# does, since the task's own inputs (the config) do not change when the bundle does.
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from features.weather import daily_drivers
+from pipelines.timezones import local_midnights_utc as issue_time_utc  # also imported from here by forecast/
 
 _VARIABLES = ("pr", "tas", "hurs", "sfcWind", "rsds", "zos")
 _ANTECEDENT_HOURS = 72
@@ -60,12 +61,6 @@ def antecedent_rain(history: xr.Dataset, issue_times_utc: pd.DatetimeIndex) -> x
         coords={"hour": np.arange(-_ANTECEDENT_HOURS, 0), "y": history.y.values, "x": history.x.values},
         attrs={"units": "mm h-1"},
     )
-
-
-def issue_time_utc(issue_dates: list[dt.date], timezone: str) -> pd.DatetimeIndex:
-    """Local midnight of each issue date, as naive UTC times (the bundle's convention)."""
-    local = pd.DatetimeIndex(pd.to_datetime(issue_dates)).tz_localize(timezone)
-    return local.tz_convert("UTC").tz_localize(None)
 
 
 def drivers_for_dates(bundle: Path, history: xr.Dataset, issue_dates: list[dt.date], *, lead_days: int,

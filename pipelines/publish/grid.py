@@ -20,7 +20,6 @@ from rasterio.crs import CRS
 from features.grid import cell_lonlat
 from pipelines.storage import write_atomic
 
-LEAD_VARIABLES = ("flood_probability", "tasmax_q10", "tasmax_q50", "tasmax_q90")
 COG_VARIABLES = ("flood_probability", "flood_level", "heat_level", "tasmax_q50")
 LEVEL_VARIABLES = ("flood_level", "heat_level")
 COG_TILE_PX = 256  # internal tile size; city grids are a few hundred cells across

@@ -17,7 +17,7 @@ import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.warp import Resampling, reproject
 
-from pipelines.demo_world.writers import write_geotiff
+from pipelines.bundle.writers import write_geotiff
 
 LICENCE = ("Copernicus DEM GLO-30, (c) DLR e.V. 2010-2014 and (c) Airbus Defence and Space GmbH 2014-2018 "
            "provided under COPERNICUS by the European Union and ESA; all rights reserved (free licence).")

@@ -28,8 +28,8 @@ import xarray as xr
 from openmeteo_sdk.Unit import Unit
 from openmeteo_sdk.Variable import Variable
 
-from pipelines.bundle.checks import WEATHER_VARIABLES
-from pipelines.demo_world.weather import VARIABLE_ATTRS, regional_axes
+from features.grid import regional_axes
+from pipelines.bundle.checks import VARIABLE_ATTRS, WEATHER_VARIABLES
 
 LICENCE = "Weather data by Open-Meteo.com, CC BY 4.0 (ERA5: Copernicus Climate Change Service)."
 _HOUR = pd.Timedelta(hours=1)

@@ -13,11 +13,11 @@ import pandas as pd
 import shapely
 import xarray as xr
 
+from pipelines.bundle.assets import heritage_assets, heritage_zones, read_asset_table
 from pipelines.bundle.checks import DEM, FORECASTS, HISTORY, VECTOR_LAYERS
 from pipelines.bundle.readers import read_provenance
+from pipelines.bundle.writers import write_gpkg
 from pipelines.config import DemConfig, OpenMeteoConfig, OsmConfig
-from pipelines.demo_world.assets import heritage_assets, heritage_zones, read_asset_table
-from pipelines.demo_world.writers import write_gpkg
 from pipelines.sources import copernicus_dem, open_meteo, osm
 from pipelines.sources.staging import (
     GENERATOR,
@@ -37,12 +37,12 @@ from pipelines.sources.weather import (
     forecast_dataset,
     forecast_requests,
     history_requests,
-    issue_time_utc,
     merge_history,
     read_history,
     write_forecast,
     write_history,
 )
+from pipelines.timezones import local_midnight_utc
 
 _ASSET_DEDUP_M = 50.0  # an OSM heritage feature this close to a listed asset is that asset
 
@@ -58,7 +58,7 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
         source.cache_dir, retries=source.retries, backoff_s=source.backoff_s,
         forecast_url=source.forecast_url, marine_url=source.marine_url)
     limiter = open_meteo.RateLimiter(source.requests_per_minute)
-    issue = issue_time_utc(issue_date, city.timezone)
+    issue = local_midnight_utc(issue_date, city.timezone)
     old, last, archive_until = read_history(bundle / HISTORY)
     pairs, new_archive_until = history_requests(settings, city.start, issue, now, last,
                                                              archive_until)
@@ -148,7 +148,7 @@ def refresh_osm(bundle: Path, city: LiveCity, source: OsmConfig) -> dict:
     entries = {file: _entry("osm", url, retrieved, hashes[file], osm.LICENCE, bbox=list(city.lonlat_bounds))
                for file in files}
     zone = VECTOR_LAYERS["heritage_zone"].path
-    entries[zone] |= {"generator": "pipelines.demo_world.assets.heritage_zones",
+    entries[zone] |= {"generator": "pipelines.bundle.assets.heritage_zones",
                       "note": "synthetic core and buffer grown around the assets; the UNESCO outline is not "
                               "public. Put the official zones in the user files to replace it."}
     return entries

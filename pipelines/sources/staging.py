@@ -40,9 +40,9 @@ from pipelines.sources.weather import (
     WeatherSettings,
     forecast_requests,
     history_requests,
-    issue_time_utc,
 )
 from pipelines.storage import sha256_file, write_text_atomic
+from pipelines.timezones import local_midnight_utc
 
 GENERATOR = "pipelines.sources.staging"
 
@@ -89,7 +89,7 @@ def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp)
 
     city = live_city(config)
     settings = weather_settings(config, city)
-    issue = issue_time_utc(issue_date, city.timezone)
+    issue = local_midnight_utc(issue_date, city.timezone)
     _, last, archive_until = read_history(config.bundle_dir / "weather/history.nc")
     pairs, _ = history_requests(settings, city.start, issue, now, last, archive_until)
     west, south, east, north = city.lonlat_bounds

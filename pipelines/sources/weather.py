@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pipelines.demo_world.weather import local_midnight_utc
 from pipelines.sources import open_meteo as om
 from pipelines.storage import write_atomic
 
@@ -154,8 +153,3 @@ def _encoding(ds: xr.Dataset, time_dim: str) -> dict:
         encoding["time"] = {"units": f"hours since {first}", "dtype": "int64",
                             "calendar": "proleptic_gregorian"}
     return encoding
-
-
-def issue_time_utc(issue_date: dt.date, timezone: str) -> pd.Timestamp:
-    """Local midnight starting `issue_date`, naive UTC: the forecast's reference time."""
-    return local_midnight_utc(issue_date, timezone)

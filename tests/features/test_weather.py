@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from features.weather import bilinear_weights, daily_drivers, drivers_on_city_grid, sample_bilinear
+from features.weather import bilinear_weights, daily_drivers, sample_bilinear
 
 UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "rsds": "W m-2", "zos": "m"}
 
@@ -94,18 +94,6 @@ def test_bilinear_is_exact_on_a_plane_and_clamps_outside():
     got = sample_bilinear(plane, bilinear_weights(src_y, src_x, y, x))
     np.testing.assert_allclose(got[:2], 10 * y[:2] + x[:2])
     np.testing.assert_allclose(got[2], 10 * 5.5 + 100.3)  # beyond the grid: the edge value
-
-
-def test_drivers_reach_every_city_cell():
-    regional = xr.Dataset({"rain_24h_mm": (("lead", "y", "x"), np.arange(8.0).reshape(2, 2, 2),
-                                            {"units": "mm"})},
-                          coords={"lead": [0, 1], "y": [5.5, 5.4], "x": [100.2, 100.3]})
-    lat = xr.DataArray(np.full((3, 4), 5.45), dims=("y", "x"), coords={"y": [3, 2, 1], "x": [0, 1, 2, 3]})
-    lon = xr.full_like(lat, 100.25)
-    city = drivers_on_city_grid(regional, lon, lat)
-    assert city["rain_24h_mm"].dims == ("lead", "y", "x")
-    np.testing.assert_allclose(city["rain_24h_mm"].sel(lead=0), 1.5)
-    assert city["rain_24h_mm"].attrs["units"] == "mm"
 
 
 def test_sea_level_is_read_in_the_hours_of_the_peak_rain():

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scores.processing import block_bootstrap as scores_block_bootstrap
 
 from models.backtest_scores import block_bootstrap, flood_backtest_scores, heat_backtest_scores
 
@@ -113,6 +114,50 @@ def test_block_bootstrap_draws_time_and_space_blocks_independently():
 def test_block_bootstrap_rejects_space_blocks_of_another_length():
     with pytest.raises(ValueError, match="`space_block` has 3 rows, `issue_dates` 2"):
         block_bootstrap(pd.date_range("2023-01-01", periods=2), np.zeros(3), block_days=7, n_boot=1, seed=0)
+
+
+def _replicate_means(values: np.ndarray, block_days: int, n_boot: int, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Means of `values` (one a day) under our one-way block bootstrap (one space block) and
+    under scores' (`scores.processing.block_bootstrap` over the day dim), `n_boot` of each."""
+    dates = pd.date_range("2023-01-01", periods=len(values))
+    weights = block_bootstrap(dates, np.zeros(len(values)), block_days=block_days, n_boot=n_boot,
+                              seed=seed).weights(np.arange(len(values)))
+    state = np.random.get_state()
+    np.random.seed(seed)  # scores draws from numpy's global generator: seed it, then put it back
+    try:
+        resampled = scores_block_bootstrap(xr.DataArray(values, dims="day"), blocks={"day": block_days},
+                                           n_iteration=n_boot)
+    finally:
+        np.random.set_state(state)
+    return weights @ values / weights.sum(axis=1), resampled.mean("day").values
+
+
+def test_one_way_day_blocks_agree_with_scores_block_bootstrap():
+    """The two draw from different generators, so they agree in distribution, not draw by draw:
+    compare the standard error of the bootstrapped mean over 4000 replicates. Its sampling error
+    is about 1 / sqrt(2 x 4000) = 1.1 %, so 5 % holds with room and would catch a wrong block."""
+    values = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 8.0])
+    ours, theirs = _replicate_means(values, block_days=1, n_boot=4000, seed=1)
+    exact = values.std() / np.sqrt(values.size)  # blocks of one day: the plain bootstrap
+    assert ours.std() == pytest.approx(exact, rel=0.05) and theirs.std() == pytest.approx(exact, rel=0.05)
+    for means in (ours, theirs):
+        assert means.mean() == pytest.approx(values.mean(), abs=0.05)  # both unbiased
+
+    # A 3-day cycle in 3-day blocks: every block holds one whole cycle, so no replicate moves the mean.
+    cycle = np.tile([0.0, 1.0, 5.0], 4)
+    for block_days, spread in ((3, 0.0), (1, cycle.std() / np.sqrt(cycle.size))):
+        ours, theirs = _replicate_means(cycle, block_days=block_days, n_boot=4000, seed=2)
+        assert ours.std() == pytest.approx(spread, rel=0.05, abs=1e-12)
+        assert theirs.std() == pytest.approx(spread, rel=0.05, abs=1e-12)
+
+    # Where they differ: ours draws the 4 fixed blocks of a trend, scores any 3 days in a row (circular).
+    trend = np.arange(12.0)
+    ours, theirs = _replicate_means(trend, block_days=3, n_boot=4000, seed=3)
+    fixed = trend.reshape(4, 3).mean(axis=1)
+    moving = np.array([np.take(trend, range(s, s + 3), mode="wrap").mean() for s in range(12)])
+    assert ours.std() == pytest.approx(fixed.std() / 2, rel=0.05)  # 4 blocks a replicate: sd / sqrt(4)
+    assert theirs.std() == pytest.approx(moving.std() / 2, rel=0.05)
 
 
 def test_seasons_must_name_months_and_not_clash_with_period_labels():

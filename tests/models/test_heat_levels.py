@@ -2,14 +2,15 @@ import numpy as np
 import pytest
 
 from models.heat_levels import (
-    MET_MALAYSIA_TASMAX_DEGC,
-    NEA_WBGT_BANDS_DEGC,
     RULE_TASMAX,
     RULE_WBGT,
     band_level,
     combined_level,
     sustained_level,
 )
+
+MET_MALAYSIA_TASMAX_DEGC = (35.0, 37.0, 40.0)  # levels 1, 2, 3 when held 3 days (HeatConfig's default)
+NEA_WBGT_BANDS_DEGC = (31.0, 33.0)  # WBGT < 31 low, 31-33 moderate, >= 33 high
 
 
 def test_two_hot_days_then_a_cool_one_is_not_a_level():

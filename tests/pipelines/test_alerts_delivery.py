@@ -163,6 +163,24 @@ def test_secrets_come_from_the_environment_only_when_sending(tmp_path, webhook, 
     assert webhook.posts[0][0]["Authorization"] == "Basic " + base64.b64encode(b"warisan:s3cret").decode()
 
 
+def test_a_failed_send_is_tried_again_after_doubling_waits_then_left_queued(tmp_path):
+    alert = alert_config(free_port(), free_port())  # nothing listens: `notify` below stands in for apprise
+    run_day(tmp_path, DAY0, RISING, alert=alert)
+    sleeps, tries = [], {}
+
+    def flaky(url, item):  # the webhook is down; mail goes out on the third try
+        tries[item.key, item.channel] = tries.get((item.key, item.channel), 0) + 1
+        return "down" if item.channel == "ops" else (None if tries[item.key, item.channel] == 3 else "busy")
+
+    with open_store(tmp_path / STORE_FILE) as store:
+        counts = send_queued(store, alert.channels, attempts=3, retry_delay_s=5, notify=flaky, sleep=sleeps.append)
+        outbox = store.outbox().set_index("channel")
+    assert counts == {"sent": 2, "queued": 1} and sorted(tries.values()) == [3, 3, 3]
+    assert sleeps == [5, 10] * 3  # before the 2nd and the 3rd try of each item
+    assert outbox.loc["ops", "status"] == "queued" and outbox.loc["ops", "last_error"] == "down"
+    assert outbox["attempts"].tolist() == [3, 3, 3]
+
+
 def test_a_crash_while_sending_neither_loses_nor_repeats_a_message(tmp_path, webhook, smtp):
     webhook.start()
     alert = alert_config(webhook.port, smtp[1])

@@ -17,7 +17,6 @@ from pipelines.bundle.readers import (
     forecast_dates,
     read_dem,
     read_flood_events,
-    read_forecast,
     read_history,
     read_raster,
     read_temperature_obs,
@@ -314,9 +313,6 @@ def test_loaders_read_the_bundle_as_the_contract_lays_it_out(bundle):
     with pytest.raises(FileNotFoundError, match="impervious.tif"):
         read_raster(bundle, "impervious")
     assert forecast_dates(bundle) == list(FORECAST_DATES)
-    fc = read_forecast(bundle, FORECAST_DATES[0])
-    assert fc["pr"].dims == ("lead_time", "y", "x") and fc.rio.crs.to_epsg() == 4326
-    assert fc.forecast_reference_time.values == np.datetime64("2024-01-08T16:00")
     xr.testing.assert_allclose(read_history(bundle)["tas"], history()["tas"])
     assert set(read_vector(bundle, "waterways")["kind"]) == {"river", "drain"}
     assert read_flood_events(bundle)["date"].iloc[0] == pd.Timestamp("2024-01-03")

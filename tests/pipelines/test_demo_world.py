@@ -13,13 +13,10 @@ import pytest
 import xarray as xr
 from pyproj import Transformer
 
+from features.grid import regional_axes
 from pipelines.bundle.validate import validate_bundle
 from pipelines.demo_world.generate import generate_demo_bundle
-from pipelines.demo_world.weather import (
-    bayan_lepas_climatology,
-    regional_axes,
-    simulate_regional_weather,
-)
+from pipelines.demo_world.weather import bayan_lepas_climatology, simulate_regional_weather
 
 TIMEZONE = "Asia/Kuala_Lumpur"
 # 3.0 km x 2.4 km of George Town's historic core and its shore at 60 m: 50 x 40 cells

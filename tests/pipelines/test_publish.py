@@ -8,7 +8,6 @@ from rio_cogeo.cogeo import cog_validate
 
 from pipelines.publish.grid import (
     COG_VARIABLES,
-    LEAD_VARIABLES,
     LEVEL_NODATA,
     level_from_bands,
     valid_day,
@@ -96,7 +95,8 @@ def test_netcdf_is_cf_with_units_and_standard_names(published):
             assert attrs["cell_methods"] == "time: maximum" and "percentile" in attrs["long_name"]
         assert opened["tasmax_q90"].attrs["quantile"] == pytest.approx(0.9)
         assert opened["land"].attrs["standard_name"] == "land_binary_mask"
-        for name in (*LEAD_VARIABLES, "flood_level", "heat_level", "rain_24h_mm", "hand_m", "land"):
+        for name in ("flood_probability", "tasmax_q10", "tasmax_q50", "tasmax_q90", "flood_level", "heat_level",
+                     "rain_24h_mm", "hand_m", "land"):
             assert opened[name].attrs["long_name"]
             assert opened[name].attrs["grid_mapping"] == "spatial_ref"
 

@@ -1,4 +1,7 @@
-"""The demo world's heritage assets and the synthetic heritage zone around them."""
+"""A city's heritage assets from a table of sites, and the synthetic heritage zone around them.
+
+Shared by the live sources (listed assets beside OpenStreetMap's) and the demo world.
+"""
 
 from __future__ import annotations
 
