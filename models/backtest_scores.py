@@ -39,7 +39,7 @@ import scores
 import xarray as xr
 from sklearn.metrics import roc_curve
 
-from models.heat_scores import HOTTEST_SHARE, quantile_ensemble
+from models.heat.scores import HOTTEST_SHARE, quantile_ensemble
 from models.verification import (
     contingency_table,
     ratio_or_nan,

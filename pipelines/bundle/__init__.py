@@ -1,0 +1,1 @@
+"""The city-bundle data contract (docs/data-contract.md): checks, validation, readers and shared writers."""

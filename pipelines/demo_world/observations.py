@@ -8,7 +8,7 @@ Temperature stations sit next to some heritage assets and across the grid; they 
 cell's true tasmax with a small calibration offset and 0.3 degC sensor noise, and miss about
 5 % of days. Two of them are faulty, as low-cost networks are: one logger gets stuck on its
 last reading for a long stretch, one sensor stands in the sun without a shield and reads 2-5
-degC too warm on sunny days. Training has to find and drop them (models/heat_qc.py).
+degC too warm on sunny days. Training has to find and drop them (models/heat/qc.py).
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from prefect.cache_policies import NO_CACHE
 from features.urban import cover_fraction
 from models.backtest import flood_climatology, flood_persistence, origin_split
 from models.flood import FloodModel, RainRule, predict_flood
-from models.heat import REGIONAL, fit_conformal_quantiles, quantile_name
-from models.heat_qc import station_quality
+from models.heat.qc import station_quality
+from models.heat.regression import REGIONAL, fit_conformal_quantiles, quantile_name
 from models.split import held_out_blocks, spatial_blocks
 from models.tables import (
     HEAT_FEATURES,

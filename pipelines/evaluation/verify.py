@@ -29,8 +29,8 @@ from models.backtest import (
     row_sums,
 )
 from models.backtest_scores import flood_backtest_scores, heat_backtest_scores
-from models.heat import quantile_name
-from models.heat_qc import station_quality
+from models.heat.qc import station_quality
+from models.heat.regression import quantile_name
 from models.tables import flood_rows, heat_rows
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template

@@ -11,7 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from features.weather import daily_drivers
-from pipelines.timezones import local_midnights_utc as issue_time_utc  # also imported from here by forecast/
+from pipelines.timezones import local_midnights_utc
 
 _VARIABLES = ("pr", "tas", "hurs", "sfcWind", "rsds", "zos")
 _ANTECEDENT_HOURS = 72
@@ -67,7 +67,7 @@ def drivers_for_dates(bundle: Path, history: xr.Dataset, issue_dates: list[dt.da
                       timezone: str, progress=lambda message: None) -> xr.Dataset:
     """Daily drivers (issue_date, lead, y, x) on the regional grid for each issue date."""
     stack = forecast_stack(bundle, issue_dates, lead_days=lead_days, progress=progress)
-    antecedent = antecedent_rain(history, issue_time_utc(issue_dates, timezone))
+    antecedent = antecedent_rain(history, local_midnights_utc(issue_dates, timezone))
     antecedent = antecedent.assign_coords(issue_date=stack.issue_date)
     drivers = daily_drivers(stack, antecedent, lead_days=lead_days)
     return drivers.transpose("issue_date", "lead", "y", "x")

@@ -1,0 +1,1 @@
+"""The one forecast path: the models run, the feature frame, the layers, the daily grid, tiles."""

@@ -9,7 +9,7 @@ import lightgbm as lgb
 
 from models.calibration import Calibration
 from models.flood import FloodModel
-from models.heat import quantile_name
+from models.heat.regression import quantile_name
 from models.tables import FLOOD_FEATURES, HEAT_FEATURES
 from pipelines.registry import RegistryError, load_latest
 

@@ -21,8 +21,8 @@ from features.heat import (
     wet_bulb_globe_temperature,
 )
 from models.flood import flood_drivers, predict_flood
-from models.heat import VARIABLES, predict_heat, quantile_name
-from models.heat_levels import RULE_FLAGS, band_level, combined_level, sustained_level
+from models.heat.levels import RULE_FLAGS, band_level, combined_level, sustained_level
+from models.heat.regression import VARIABLES, predict_heat, quantile_name
 from models.tables import FLOOD_FEATURES, with_flood_interactions
 from pipelines.config import HeatConfig
 from pipelines.forecast.forecasters import Forecasters

@@ -14,10 +14,11 @@ from features.weather import DRIVERS, bilinear_weights, sample_bilinear
 from models.tables import land_cells
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
-from pipelines.feature_cache.drivers import drivers_for_dates, issue_time_utc
+from pipelines.feature_cache.drivers import drivers_for_dates
 from pipelines.forecast.forecasters import load_forecasters
 from pipelines.forecast.frame import feature_frame, land_lonlat
 from pipelines.forecast.layers import flood_probability_attrs, heat_stress_layers, model_layers, on_grid
+from pipelines.timezones import local_midnight_utc
 
 
 def _recent_tasmax(history: xr.Dataset, end: np.datetime64, n_days: int, lonlat: tuple[np.ndarray, np.ndarray],
@@ -56,9 +57,9 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
                           flood_attrs=flood_probability_attrs(config.flood.report_rate, config.flood.label_radius_m))
     q50 = layers["tasmax_q50"][0]
     lead0 = slice(0, len(cells))  # rows of lead 0: the frame is ordered (lead, cell)
-    end = issue_time_utc([issue_date], config.city.timezone)[0].to_datetime64()
+    issued = local_midnight_utc(issue_date, config.city.timezone)
     offset = q50[lead0] - frame["tasmax_regional_degC"].to_numpy()[lead0]
-    recent = _recent_tasmax(history, end, config.heat.sustained_days - 1, lonlat, offset)
+    recent = _recent_tasmax(history, issued.to_datetime64(), config.heat.sustained_days - 1, lonlat, offset)
     layers |= heat_stress_layers(config.heat, frame, issue_date, q50, np.tile(lonlat[1], config.lead_days), recent)
     layers |= {name: (frame[name].to_numpy(), {"units": units, "long_name": long_name})
                for name, (units, long_name) in DRIVERS.items()}
@@ -67,7 +68,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
                    attrs) for name, (values, attrs) in layers.items()}
     forecast = xr.Dataset(
         data, coords={"lead": np.arange(config.lead_days), "y": template.y, "x": template.x,
-                      "forecast_reference_time": issue_time_utc([issue_date], config.city.timezone)[0]},
+                      "forecast_reference_time": issued},
     )
     forecast["land"] = static["land"].astype(bool)
     forecast["hand_m"] = static["hand_m"]

@@ -1,0 +1,1 @@
+"""Training: inputs, the flood and heat fits with their held-out scores, model cards and figures."""

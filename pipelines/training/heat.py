@@ -9,8 +9,8 @@ import pandas as pd
 import xarray as xr
 from prefect import task
 
-from models.heat import VARIABLES, quantile_name, train_heat_models
-from models.heat_qc import station_quality
+from models.heat.qc import station_quality
+from models.heat.regression import VARIABLES, quantile_name, train_heat_models
 from models.split import station_holdout, time_split
 from models.tables import (
     HEAT_FEATURES,

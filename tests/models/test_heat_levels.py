@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models.heat_levels import (
+from models.heat.levels import (
     RULE_TASMAX,
     RULE_WBGT,
     band_level,

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.heat import (
+from models.heat.regression import (
     conformal_widening,
     cross_conformal_widening,
     predict_heat,

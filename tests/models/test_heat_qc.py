@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.heat_qc import StationQC, station_quality
+from models.heat.qc import StationQC, station_quality
 
 DAYS = pd.date_range("2024-01-01", periods=60, freq="D")
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models.heat_scores import crps_from_quantiles, point_scores, quantile_ensemble, quantile_scores
+from models.heat.scores import crps_from_quantiles, point_scores, quantile_ensemble, quantile_scores
 
 OBS = np.array([30.0, 32.0, 34.0, 36.0])
 

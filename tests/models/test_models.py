@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from models.flood import fit_rain_rule, flood_drivers, predict_flood, train_flood_model
-from models.heat import predict_heat, train_heat_models
+from models.heat.regression import predict_heat, train_heat_models
 
 
 def synthetic_table(n=6000, seed=0):

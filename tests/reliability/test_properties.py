@@ -14,8 +14,8 @@ from hypothesis.extra.numpy import arrays
 from features.urban import distance_to_m
 from features.weather import DRIVERS, daily_drivers
 from models.calibration import Calibration, fit_isotonic, fit_platt
-from models.heat import predict_heat
-from models.heat_levels import band_level, sustained_level
+from models.heat.levels import band_level, sustained_level
+from models.heat.regression import predict_heat
 from pipelines.publish.grid import level_from_bands
 from tests.conftest import grid
 from tests.features.test_weather import UNITS, sunshine

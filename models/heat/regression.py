@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from models.boosting import feature_matrix, fit_booster
-from models.heat_scores import point_scores, quantile_scores
+from models.heat.scores import point_scores, quantile_scores
 
 # Linear trees (a ridge fit in each leaf) carry what a station's surroundings do to its temperature to
 # places no station stands: on the demo, lead-1 tasmax RMSE at unseen stations 0.86 degC with piecewise
