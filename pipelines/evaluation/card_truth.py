@@ -26,7 +26,7 @@ from models.tables import (
 from pipelines.config import CityConfig
 from pipelines.evaluation.truth import truth_flood_near
 from pipelines.progress import log
-from pipelines.registry import load_latest, update_card
+from pipelines.registry import RegistryError, load_latest, update_card
 from pipelines.training.figures import flood_reliability_png
 from pipelines.training.flood import score_lines
 from pipelines.training.inputs import training_inputs, wet_days
@@ -38,6 +38,9 @@ def _forecasters(models_dir: Path) -> tuple[dict, dict, dict]:
     """The latest flood card's forecasters (model, rain rule, static susceptibility) as functions of a
     frame, their alert thresholds, and the card."""
     boosters, card = load_latest(models_dir, "flood", FLOOD_FEATURES)
+    if "static_susceptibility" not in boosters:
+        raise RegistryError(f"flood model {card['version']}: no static_susceptibility booster (registered before "
+                            "the truth scores moved to evaluation); retrain with `warisan train`")
     model = FloodModel(boosters["classifier"], Calibration.from_dict(card["calibration"]))
     static = FloodModel(boosters["static_susceptibility"], Calibration.from_dict(card["static_calibration"]))
     rule = RainRule(**card["scores"]["rain_rule"])
