@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--date", type=dt.date.fromisoformat, help="forecast issue date (default: today, local)")
     ingest.add_argument("--dry-run", action="store_true", help="print the requests a live ingest would send")
     with_config("features", "build static features and daily drivers")
-    with_config("train", "train and register the flood and heat models")
+    with_config("train", "train and register the flood and heat models; score the flood card against a demo truth")
     forecast = with_config("forecast", "run the daily forecast for one issue date")
     forecast.add_argument("--date", type=dt.date.fromisoformat, help="issue date (default: the last)")
     forecast.add_argument("--drill", action="store_true", help="send alerts with CAP status Test")
