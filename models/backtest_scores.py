@@ -9,6 +9,10 @@ of `seasons` and each calendar month (of the day a forecast is valid for, issue 
 days 'all' and, for flood rows with `wet_day`, 'wet' (dry days flatter every flood score).
 Intervals are drawn for zone 'all' (every period and days), NaN in the other zones.
 
+Beside the scores, the rows and events each rests on (metrics `n_*`, counts of the rows drawn,
+unweighted, without intervals): `events_metric` names the count of each score. A score on fewer
+than MIN_EVENTS events (models.verification) means nothing, and the report says so.
+
 The bootstrap resamples blocks in time (runs of `block_days` issue days) and in space (the
 rows' `space_block`) independently, with replacement, each replicate weighing a row by how often
 its time block was drawn times how often its space block was: the two-way "pigeonhole"
@@ -62,16 +66,46 @@ def level_metrics(n_levels: int) -> tuple[str, ...]:
     return tuple(f"{name}_level_{k}" for k in range(1, n_levels + 1) for name in _CONTINGENCY)
 
 
+def level_counts(n_levels: int) -> tuple[str, ...]:
+    """Names of the observed events and the alerts at levels 1 .. `n_levels`: 'n_events_level_1', ..."""
+    return tuple(f"n_{kind}_level_{k}" for k in range(1, n_levels + 1) for kind in ("events", "alerts"))
+
+
 def flood_metrics(n_levels: int) -> tuple[str, ...]:
-    """Flood metrics: ranking, Brier, reliability, contingency at the alert threshold and at each level."""
+    """Flood metrics: ranking, Brier, reliability, contingency at the alert threshold and at each level,
+    and the rows, flooded rows (`n_positive`) and alerts they rest on."""
     return ("roc_auc", "pr_auc", "brier", "brier_skill_score", "reliability_error", *_CONTINGENCY,
-            *level_metrics(n_levels), "n_rows", "n_positive")
+            *level_metrics(n_levels), "n_rows", "n_positive", "n_alerts", *level_counts(n_levels))
 
 
 def heat_metrics(n_levels: int) -> tuple[str, ...]:
-    """Heat metrics (degC where named so): errors, CRPS, interval coverage, hot days and each level."""
+    """Heat metrics (degC where named so): errors, CRPS, interval coverage, hot days and each level, and
+    the rows, hot days and alerts they rest on."""
     return ("mae_degC", "rmse_degC", "bias_degC", "crps_degC", "rmse_hottest_10pct_degC", "interval_coverage",
-            "hot_day_pod", "hot_day_far", "hot_day_csi", *level_metrics(n_levels), "n_rows")
+            "hot_day_pod", "hot_day_far", "hot_day_csi", *level_metrics(n_levels), "n_rows", "n_hot_days",
+            "n_hot_day_alerts", *level_counts(n_levels))
+
+
+# The count of events each score without a level rests on; see events_metric.
+_EVENTS_OF = {"far": "n_alerts", "hot_day_far": "n_hot_day_alerts", "hot_day_pod": "n_hot_days",
+              "hot_day_csi": "n_hot_days",
+              **dict.fromkeys(("roc_auc", "pr_auc", "brier", "brier_skill_score", "reliability_error", "pod", "csi",
+                               "frequency_bias"), "n_positive")}
+
+
+def events_metric(metric: str) -> str | None:
+    """The count metric of the events `metric` rests on; None for a score on rows alone (errors, CRPS,
+    coverage) and for the counts themselves.
+
+    A FAR rests on the alerts (rows forecast at or above the threshold or level), every other
+    contingency score on the observed events (flooded rows, hot days, days at or above the level),
+    and so do the flood ranking, Brier and reliability scores: of a rare event, they say nothing
+    without events.
+    """
+    name, _, level = metric.partition("_level_")
+    if level and not name.startswith("n_"):
+        return f"n_{'alerts' if name == 'far' else 'events'}_level_{level}"
+    return _EVENTS_OF.get(metric)
 
 
 @dataclass(frozen=True)
@@ -171,24 +205,39 @@ def _with_contingency(cases: list[tuple[dict, dict]], first: str | None) -> list
     return out
 
 
+def _event_counts(alerts: np.ndarray, events: np.ndarray, first: tuple[str, str]) -> dict[str, int]:
+    """Rows (unweighted) with an event and with an alert in each row of `alerts` and `events`
+    (thresholds, rows): the first threshold's named `first` (events, alerts), the others
+    'n_events_level_<k>' and 'n_alerts_level_<k>'."""
+    n_events, n_alerts = events.sum(axis=1), alerts.sum(axis=1)
+    out = dict(zip(first, (int(n_events[0]), int(n_alerts[0])), strict=True))
+    for k in range(1, len(alerts)):
+        out |= {f"n_events_level_{k}": int(n_events[k]), f"n_alerts_level_{k}": int(n_alerts[k])}
+    return out
+
+
 def _flood_replicates(prob, observed, weights, reference, alert_at, bands) -> tuple[dict, dict]:
-    """Every flood metric under each row of `weights` but the contingency scores, and the contingency
-    counts of alerts at prob >= `alert_at` (a number, or one per row) and at each of `bands`."""
+    """Every flood metric under each row of `weights` but the contingency scores (with the rows, events
+    and alerts they rest on), and the contingency counts of alerts at prob >= `alert_at` (a number, or
+    one per row) and at each of `bands`."""
     brier = weighted_brier(prob, observed, weights)
     reference_brier = weighted_brier(reference, observed, weights)
     table = reliability_table(prob, observed, weights[0])
     alerts = np.vstack([prob >= alert_at, *(prob >= band for band in bands)])
+    events = np.broadcast_to(observed == 1, alerts.shape)
     out = {"roc_auc": weighted_roc_auc(prob, observed, weights),
            "pr_auc": weighted_average_precision(prob, observed, weights),
            "brier": brier, "brier_skill_score": 1 - ratio_or_nan(brier, reference_brier),
-           "reliability_error": weighted_reliability_error(prob, observed, weights, table["bin_low"].to_numpy())}
-    return out, weighted_contingency_counts(alerts, observed[None] == 1, weights)
+           "reliability_error": weighted_reliability_error(prob, observed, weights, table["bin_low"].to_numpy()),
+           "n_rows": len(observed), **_event_counts(alerts, events, ("n_positive", "n_alerts"))}
+    return out, weighted_contingency_counts(alerts, events, weights)
 
 
 def _heat_replicates(point, observed, weights, quantiles, hot_threshold, levels) -> tuple[dict, dict]:
-    """Every heat metric (degC) under each row of `weights` but the contingency scores, and the
-    contingency counts at `hot_threshold` and each of `levels`; `quantiles` (level: values) or None
-    for a point forecast, whose CRPS is its MAE. The hottest rows are those of the unweighted sample."""
+    """Every heat metric (degC) under each row of `weights` but the contingency scores (with the rows,
+    events and alerts they rest on), and the contingency counts at `hot_threshold` and each of
+    `levels`; `quantiles` (level: values) or None for a point forecast, whose CRPS is its MAE. The
+    hottest rows are those of the unweighted sample."""
     total = weights.sum(axis=1)
     error = point - observed
     hottest = (observed >= np.quantile(observed, 1 - HOTTEST_SHARE)).astype(float)
@@ -207,7 +256,9 @@ def _heat_replicates(point, observed, weights, quantiles, hot_threshold, levels)
     else:
         out |= {"crps_degC": out["mae_degC"], "interval_coverage": np.full(len(weights), np.nan)}
     thresholds = np.array([hot_threshold, *levels])[:, None]
-    return out, weighted_contingency_counts(point[None] >= thresholds, observed[None] >= thresholds, weights)
+    alerts, events = point[None] >= thresholds, observed[None] >= thresholds
+    out |= {"n_rows": len(observed), **_event_counts(alerts, events, ("n_hot_days", "n_hot_day_alerts"))}
+    return out, weighted_contingency_counts(alerts, events, weights)
 
 
 def _summarise(replicates: dict, metrics: tuple[str, ...], confidence: float) -> dict[str, np.ndarray]:
@@ -276,7 +327,6 @@ def flood_backtest_scores(rows: pd.DataFrame, models: list[str], *, reference: s
             prob = rows[model].to_numpy(float)[mask]
             alert_at = rows[row_thresholds[model]].to_numpy(float)[mask] if model in row_thresholds else threshold
             cases[(key, model)] = _flood_replicates(prob, observed, weights, reference_prob, alert_at, level_bands)
-            cases[(key, model)][0].update(n_rows=int(mask.sum()), n_positive=int(observed.sum()))
             if key[1:3] == ("all", "all"):
                 curves[(key[0], key[3], model)] = (reliability_table(prob, observed, weight),
                                                    _roc_hit_rates(prob, observed, weight))
@@ -339,7 +389,6 @@ def heat_backtest_scores(rows: pd.DataFrame, points: list[str], quantiles: dict[
             columns = {q: rows[c].to_numpy(float)[mask] for q, c in quantiles.items()} if model == "model" else None
             point = columns[0.5] if columns else rows[model].to_numpy(float)[mask]
             cases[(key, model)] = _heat_replicates(point, observed, weights, columns, hot_threshold_degC, levels_degC)
-            cases[(key, model)][0]["n_rows"] = int(mask.sum())
     scored = _with_contingency(list(cases.values()), first="hot_day_")
     cells = {case: _summarise(replicates, metrics, confidence) for case, replicates in zip(cases, scored, strict=True)}
     return _as_dataset(cells, metrics, models)

@@ -13,6 +13,18 @@ from sklearn.metrics import average_precision_score
 # Reliability bins for rare-event probabilities: finer where nearly all forecasts lie.
 RELIABILITY_EDGES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 _MIN_ROWS_PER_BIN = 50  # a bin with fewer drawn rows merges into its lower neighbour
+# A score resting on fewer events than this means nothing: one event more or less moves a POD
+# by 0.1 or more, and its binomial standard error is still about 0.16 at POD 0.5. The card and
+# the backtest report flag such scores ("too few events") rather than hide them. A constant, not
+# a config field: the training card and the backtest report must use the same one, and cards of
+# two cities must flag alike.
+MIN_EVENTS = 10
+
+
+def too_few_events(n_events):
+    """True where a score rests on fewer than MIN_EVENTS events (an int, array or DataArray of counts;
+    a NaN count is not flagged)."""
+    return n_events < MIN_EVENTS
 
 
 def ratio_or_nan(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -98,6 +110,8 @@ def flood_scores(prob: np.ndarray, observed: np.ndarray, weight: np.ndarray, cli
     Brier come from `scores`, PR AUC (average precision) from scikit-learn. Without both classes
     the ranking scores are NaN. `reliability_error` is the mean |forecast - observed| over the
     reliability bins (each bin counts once), `reliability_error_weighted` weighs bins by rows.
+    `n_rows` and `n_positive` (flooded rows) count the rows drawn, unweighted; `too_few_events`
+    says every score but the counts rests on fewer than MIN_EVENTS flooded rows.
     """
     prob, observed, weight = (np.asarray(a, float) for a in (prob, observed, weight))
     both_classes = 0 < observed.sum() < len(observed)
@@ -106,6 +120,7 @@ def flood_scores(prob: np.ndarray, observed: np.ndarray, weight: np.ndarray, cli
     return {
         "n_rows": len(observed),
         "n_positive": int(observed.sum()),
+        "too_few_events": too_few_events(int(observed.sum())),
         "roc_auc": float(_scores_roc_auc(_rows(prob), _rows(observed), weights=_rows(weight)))
         if both_classes else float("nan"),
         "pr_auc": float(average_precision_score(observed, prob, sample_weight=weight))

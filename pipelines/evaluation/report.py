@@ -1,7 +1,9 @@
 """The backtest report: one self-contained HTML file, its plots as embedded PNGs, drawn from scores.nc.
 
 Every plot reads the scores Dataset (pipelines.evaluation.verify.score), never the rows: what the
-report shows, a researcher can rescore or replot from scores.nc.
+report shows, a researcher can rescore or replot from scores.nc. Beside each score in a table stand
+the rows and events it rests on (models.backtest_scores.events_metric); a score on fewer than
+MIN_EVENTS events is greyed and marked in the tables, and drawn as a hollow marker in the plots.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from models.backtest import OUTCOMES
-from models.backtest_scores import MONTHS
+from models.backtest_scores import MONTHS, events_metric, level_metrics
+from models.verification import MIN_EVENTS, too_few_events
 from pipelines.config import CityConfig
 from pipelines.storage import write_text_atomic
 from pipelines.templating import render
@@ -61,13 +64,31 @@ def _days(scores: xr.Dataset, hazard: str, target: str) -> list[str]:
     return [d for d in scores.days.values if np.isfinite(values.sel(days=d)).any()]
 
 
+def _too_few(scores: xr.Dataset, at: dict) -> xr.DataArray:
+    """True where the score at `at` (a metric and more) rests on fewer than MIN_EVENTS events; never
+    for a score on rows alone."""
+    point = scores["score"].sel(**at)
+    name = events_metric(at["metric"])
+    if name is None or name not in scores.metric:
+        return xr.zeros_like(point, dtype=bool)
+    return too_few_events(scores["score"].sel(**at | {"metric": name}))
+
+
+def _hollow(ax, x, values: xr.DataArray, few: xr.DataArray, colour: str) -> None:
+    """Hollow markers over the points of `values` at `x` that rest on too few events."""
+    few = np.asarray(few, bool)
+    ax.plot(np.asarray(x)[few], np.asarray(values)[few], marker="o", linestyle="none", color=colour,
+            markerfacecolor="white")
+
+
 def _lines(ax, scores: xr.Dataset, at: dict, models: list[str]) -> None:
-    """Score by lead of each model at `at`, with its confidence band."""
+    """Score by lead of each model at `at`, with its confidence band; hollow where too few events."""
     for model in models:
-        point = scores["score"].sel(**at, model=model)
-        ax.plot(scores.lead, point, marker="o", label=model, color=_colour(scores, model))
+        point, colour = scores["score"].sel(**at, model=model), _colour(scores, model)
+        ax.plot(scores.lead, point, marker="o", label=model, color=colour)
+        _hollow(ax, scores.lead, point, _too_few(scores, at | {"model": model}), colour)
         ax.fill_between(scores.lead, scores["ci_low"].sel(**at, model=model),
-                        scores["ci_high"].sel(**at, model=model), alpha=0.15, color=_colour(scores, model))
+                        scores["ci_high"].sel(**at, model=model), alpha=0.15, color=colour)
     ax.set(xlabel="lead (days)", xticks=scores.lead.values)
 
 
@@ -124,7 +145,8 @@ def _levels(scores: xr.Dataset, hazard: str, target: str, day: str) -> str:
 
 
 def _by_period(scores: xr.Dataset, hazard: str, target: str) -> str:
-    """The headline metric per period (x) and zone (panels) at lead 0, one line per model."""
+    """The headline metric per period (x) and zone (panels) at lead 0, one line per model; hollow where
+    too few events."""
     metric, zones = _BY_PERIOD[hazard], list(scores.zone.values)
     figure = Figure(figsize=(3.8 * len(zones), 3.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(zones), sharey=True))
@@ -132,10 +154,11 @@ def _by_period(scores: xr.Dataset, hazard: str, target: str) -> str:
     x = np.arange(len(periods))
     for ax, zone in zip(axes, zones, strict=True):
         for k, model in enumerate(models):
-            values = scores["score"].sel(hazard=hazard, target=target, metric=metric, lead=scores.lead[0],
-                                         model=model, zone=zone, days="all")
-            ax.plot(x + (k - (len(models) - 1) / 2) * 0.12, values, marker="o", linestyle="none", label=model,
-                    color=_colour(scores, model))
+            at = {"hazard": hazard, "target": target, "metric": metric, "lead": scores.lead[0], "model": model,
+                  "zone": zone, "days": "all"}
+            values, colour, shifted = scores["score"].sel(**at), _colour(scores, model), x + (k - (len(models) - 1) / 2) * 0.12
+            ax.plot(shifted, values, marker="o", linestyle="none", label=model, color=colour)
+            _hollow(ax, shifted, values, _too_few(scores, at), colour)
         for edge in (0.5, 0.5 + sum(p not in MONTHS for p in periods[1:])):  # all | seasons | months
             ax.axvline(edge, color="grey", linewidth=0.6)
         ax.set_xticks(x, periods, rotation=60, fontsize=7)
@@ -258,20 +281,42 @@ def _calendars(scores: xr.Dataset, lead: int) -> list[str]:
             and np.isfinite(scores["asset_outcome"].sel(hazard=h, target=t, lead=lead)).any()]
 
 
-def _table(scores: xr.Dataset, hazard: str, target: str, day: str) -> dict:
-    """The headline scores of each model by lead: per row metric, model and cells, a cell None where
-    undefined, else its value and confidence interval (None without one), as text."""
+def _count(scores: xr.Dataset, at: dict, metric: str | None) -> int | None:
+    """The count `metric` at `at`; None without one."""
+    if metric is None or metric not in scores.metric:
+        return None
+    value = float(scores["score"].sel(**at | {"metric": metric}))
+    return int(value) if np.isfinite(value) else None
+
+
+def _table(scores: xr.Dataset, hazard: str, target: str, day: str, metrics: tuple[str, ...]) -> dict:
+    """`metrics` of each model by lead: per row metric, model and cells, each cell its value (None where
+    undefined) and confidence interval (None without one) as text, the rows (`n`) and events it
+    rests on (`events`, None for a score on rows alone; `alerts` says they are alerts, for a FAR),
+    and `few`: defined but on fewer than MIN_EVENTS events. The table's `few`: any cell is."""
     rows = []
-    for metric in _HEADLINE[hazard]:
+    for metric in metrics:
+        counted = events_metric(metric)
         for model in _models(scores, hazard, target):
             at = {"hazard": hazard, "target": target, "metric": metric, "model": model, **_ALL, "days": day}
             cells = []
             for lead in scores.lead.values:
                 value, low, high = (float(scores[v].sel(**at, lead=lead)) for v in ("score", "ci_low", "ci_high"))
-                cells.append({"value": f"{value:.3g}", "ci": f"[{low:.3g}, {high:.3g}]" if np.isfinite(low) else None}
-                             if np.isfinite(value) else None)
+                events = _count(scores, at | {"lead": lead}, counted)
+                cells.append({"value": f"{value:.3g}" if np.isfinite(value) else None,
+                              "ci": f"[{low:.3g}, {high:.3g}]" if np.isfinite(low) else None,
+                              "n": _count(scores, at | {"lead": lead}, "n_rows"), "events": events,
+                              "alerts": counted is not None and "alerts" in counted,
+                              "few": bool(np.isfinite(value) and events is not None and too_few_events(events))})
             rows.append({"metric": metric, "model": str(model), "cells": cells})
-    return {"hazard": hazard, "target": target, "day": day, "leads": list(scores.lead.values), "rows": rows}
+    return {"hazard": hazard, "target": target, "day": day, "leads": list(scores.lead.values), "rows": rows,
+            "few": any(cell["few"] for row in rows for cell in row["cells"])}
+
+
+def _level_table(scores: xr.Dataset, hazard: str, target: str, day: str) -> dict:
+    """POD, FAR, CSI and frequency bias at each alert level by lead, as `_table`."""
+    n_levels = len(scores.attrs["flood_level_bands" if hazard == "flood" else "heat_levels_degC"])
+    return _table(scores, hazard, target, day, level_metrics(n_levels))
 
 
 def _each(scores: xr.Dataset, draw, hazards=("flood", "heat"), by_day: bool = False) -> list:
@@ -295,7 +340,9 @@ def write_report(scores: xr.Dataset, record: dict, path: Path) -> Path:
         targets=[str(t) for t in scores.target.values], bootstrap=scores.attrs["bootstrap"],
         flood_bands=", ".join(f"{b:g}" for b in scores.attrs["flood_level_bands"]),
         heat_levels=", ".join(f"{t:g}" for t in scores.attrs["heat_levels_degC"]),
-        tables=_each(scores, lambda h, t, d: _table(scores, h, t, d), by_day=True),
+        min_events=MIN_EVENTS,
+        tables=_each(scores, lambda h, t, d: _table(scores, h, t, d, _HEADLINE[h]), by_day=True),
+        level_tables=_each(scores, lambda h, t, d: _level_table(scores, h, t, d), by_day=True),
         by_lead=_each(scores, lambda h, t: _by_lead(scores, h, t)),
         alert_levels=_each(scores, lambda h, t, d: _levels(scores, h, t, d), by_day=True),
         by_period=_each(scores, lambda h, t: _by_period(scores, h, t)),
@@ -305,18 +352,22 @@ def write_report(scores: xr.Dataset, record: dict, path: Path) -> Path:
 
 
 def summary_markdown(config: CityConfig, scores: xr.Dataset, written: dict[str, list[Path]]) -> str:
-    """Headline table for the Prefect UI: ROC AUC and BSS (flood), MAE (heat) by lead and model."""
+    """Headline table for the Prefect UI: ROC AUC and BSS (flood), MAE (heat) by lead and model, marked †
+    where they rest on fewer than MIN_EVENTS events."""
     lines = [f"# Backtest {config.city.name}, {scores.attrs['start']} to {scores.attrs['end']}", "",
              "| hazard | target | metric | model | " + " | ".join(f"lead {v}" for v in scores.lead.values) + " |",
              "|---|---|---|---|" + "---|" * scores.sizes["lead"]]
     for hazard, metric in (("flood", "roc_auc"), ("flood", "brier_skill_score"), ("heat", "mae_degC")):
         for target in scores.target.values:
-            table = scores["score"].sel(hazard=hazard, target=target, metric=metric, zone="all", period="all",
-                                        days="all")
+            at = {"hazard": hazard, "target": target, "metric": metric, "zone": "all", "period": "all", "days": "all"}
+            table, few = scores["score"].sel(**at), _too_few(scores, at)
             for model in table.model.values:
                 row = table.sel(model=model).values
                 if np.isfinite(row).any():
-                    lines.append(f"| {hazard} | {target} | {metric} | {model} | "
-                                 + " | ".join(f"{v:.3f}" for v in row) + " |")
+                    lines.append(f"| {hazard} | {target} | {metric} | {model} | " + " | ".join(
+                        f"{v:.3f}" + ("†" if flag else "") for v, flag in zip(row, few.sel(model=model).values,
+                                                                              strict=True)) + " |")
+    if any("†" in line for line in lines):
+        lines += ["", f"† rests on fewer than {MIN_EVENTS} events: not meaningful"]
     lines += ["", *(f"- {kind}: `{paths[0]}`" for kind, paths in written.items() if paths)]
     return "\n".join(lines)

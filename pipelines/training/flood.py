@@ -138,7 +138,8 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
 
 
 def score_lines(evaluation: dict) -> list[str]:
-    """One line per target, subset, forecaster and lead: the headline scores."""
+    """One line per target, subset, forecaster and lead: the headline scores, and "(too few events)"
+    where they rest on fewer than MIN_EVENTS flooded rows."""
     lines = []
     for target, subsets in evaluation.items():
         for subset, forecasters in subsets.items():
@@ -148,5 +149,6 @@ def score_lines(evaluation: dict) -> list[str]:
                         f"flood {target}/{subset} {name} lead {lead}: ROC AUC {s['roc_auc']:.3f} PR AUC "
                         f"{s['pr_auc']:.3f} Brier {s['brier']:.2e} BSS {s['brier_skill_vs_climatology']:.3f} "
                         f"POD {s['pod']:.2f} FAR {s['far']:.2f} CSI {s['csi']:.3f} "
-                        f"rel.err {s['reliability_error']:.3f} (n={s['n_rows']}, +{s['n_positive']})")
+                        f"rel.err {s['reliability_error']:.3f} (n={s['n_rows']}, +{s['n_positive']})"
+                        + (" (too few events)" if s["too_few_events"] else ""))
     return lines

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 from scores.processing import block_bootstrap as scores_block_bootstrap
 
-from models.backtest_scores import block_bootstrap, flood_backtest_scores, heat_backtest_scores
+from models.backtest_scores import block_bootstrap, events_metric, flood_backtest_scores, heat_backtest_scores
 
 SEASONS = {"DJFM": (12, 1, 2, 3), "AM": (4, 5), "JJAS": (6, 7, 8, 9), "ON": (10, 11)}
 BANDS = (0.01, 0.05, 0.2)
@@ -48,6 +48,17 @@ def test_flood_levels_are_scored_at_each_band():
     at = _flood(rows, models=("p",))["score"].sel(model="p", lead=0, **ALL)
     np.testing.assert_allclose(at.sel(metric=["pod_level_1", "pod_level_2", "pod_level_3"]), [1, 2 / 3, 1 / 3])
     np.testing.assert_allclose(at.sel(metric=["far_level_1", "frequency_bias_level_3"]), [0, 1 / 3])
+    # three flooded rows, none alerted at 0.5; the levels alert on 3, 2 and 1 of them
+    counts = ["n_rows", "n_positive", "n_alerts", "n_events_level_1", "n_alerts_level_1", "n_events_level_2",
+              "n_alerts_level_2", "n_events_level_3", "n_alerts_level_3"]
+    np.testing.assert_array_equal(at.sel(metric=counts), [4, 3, 0, 3, 3, 3, 2, 3, 1])
+
+
+def test_each_score_names_the_count_of_the_events_it_rests_on():
+    assert [events_metric(m) for m in ("brier", "pod", "far", "csi_level_2", "far_level_2", "hot_day_pod",
+                                       "hot_day_far", "mae_degC", "n_positive", "n_alerts_level_1")] == [
+        "n_positive", "n_positive", "n_alerts", "n_events_level_2", "n_alerts_level_2", "n_hot_days",
+        "n_hot_day_alerts", None, None, None]
 
 
 def test_the_rain_rule_alerts_at_its_own_threshold_per_row():
@@ -184,3 +195,8 @@ def test_heat_scores_give_point_errors_quantile_coverage_and_level_hit_rates():
                                                              "csi_level_2", "pod_level_3", "frequency_bias_level_3"]),
                                [1, 0.25, 1, 1, 0, 0])
     assert np.isnan(float(at.sel(model="warm", metric="interval_coverage")))
+    # hot days (>= 35): observed 3, the median forecasts 4; observed at levels 3, 2, 1, forecast at 4, 2, 0
+    counts = ["n_rows", "n_hot_days", "n_hot_day_alerts", "n_events_level_1", "n_alerts_level_1",
+              "n_events_level_2", "n_alerts_level_2", "n_events_level_3", "n_alerts_level_3"]
+    np.testing.assert_array_equal(at.sel(model="model", metric=counts), [4, 3, 4, 3, 4, 2, 2, 1, 0])
+    assert scores["ci_low"].sel(metric=counts).isnull().all()  # counts have no interval

@@ -54,3 +54,16 @@ def test_evaluation_splits_wet_days_and_leads():
     result = evaluate_flood({"model": PROB}, rows, OBS.astype(float), {"all": 0.5, "wet": 0.5}, threshold=0.5)
     assert set(result) == {"all", "wet"} and set(result["all"]["model"]) == {"all", "0", "1"}
     assert result["wet"]["model"]["all"]["n_rows"] == 2
+
+
+def _scores_on(n_events: int) -> dict:
+    """flood_scores of a flat 0.1 forecast on 40 rows of which the first `n_events` flooded."""
+    observed = (np.arange(40) < n_events).astype(float)
+    return flood_scores(np.full(40, 0.1), observed, np.ones(40), 0.1, threshold=0.5)
+
+
+def test_a_score_on_three_events_is_flagged_and_on_twelve_is_not():
+    few, enough = _scores_on(3), _scores_on(12)
+    assert (few["n_rows"], few["n_positive"], few["too_few_events"]) == (40, 3, True)
+    assert (enough["n_rows"], enough["n_positive"], enough["too_few_events"]) == (40, 12, False)
+

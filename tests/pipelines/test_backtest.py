@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 from prefect.logging import disable_run_logger
 
+from models.backtest_scores import flood_backtest_scores
 from pipelines.cli import main
 from pipelines.config import load_city_config
 from pipelines.evaluation.fit import hindcast, load_inputs, retrain
@@ -118,6 +119,41 @@ def test_report_escapes_markup_in_the_record(backtested, tmp_path):
     assert "<img src=x" not in page and "<script" not in page
     assert f"<title>Backtest {HOSTILE_ESCAPED}</title>" in page and f"<h1>Backtest: {HOSTILE_ESCAPED}," in page
     assert f"Code {HOSTILE_ESCAPED}, seed" in page
+
+
+def _few_events_scores() -> xr.Dataset:
+    """Flood scores against the truth of 40 rows a lead: 3 flooded at lead 0, 12 at lead 1. The model
+    says 0.6 on the flooded rows and on two others, 0.1 elsewhere: 5 alerts at lead 0, 14 at lead 1."""
+    flooded = np.concatenate([np.arange(40) < 3, np.arange(40) < 12])
+    alerted = np.concatenate([np.arange(40) < 5, np.arange(40) < 14])
+    rows = pd.DataFrame({"issue_date": np.tile(pd.date_range("2023-01-01", periods=40), 2),
+                         "lead": np.repeat([0, 1], 40), "observed": flooded.astype(float), "weight": 1.0,
+                         "model": np.where(alerted, 0.6, 0.1), "climatology": 0.2})
+    scores = flood_backtest_scores(rows, ["model", "climatology"], reference="climatology", threshold=0.5,
+                                   level_bands=(0.05, 0.5), seasons={}, n_boot=5, block_days=7, seed=0)
+    return scores.expand_dims(hazard=["flood"], target=["truth"]).assign_attrs(
+        bootstrap="5 replicates", flood_level_bands=[0.05, 0.5], heat_levels_degC=[35.0])
+
+
+def _row(page: str, section: str, metric: str) -> str:
+    """The model's row of `metric` in the first table of `section`."""
+    body = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
+    return body.split(f"<tr><td>{metric}</td><td>model</td>", 1)[1].split("</tr>", 1)[0]
+
+
+def test_report_tables_give_rows_and_events_and_mark_scores_on_too_few(tmp_path):
+    record = {"city": "Tiny", "start": "2023-01-01", "end": "2023-02-10", "origins": [["2023-01-01", "2023-02-10"]],
+              "code_version": "test", "seed": 0}
+    page = write_report(_few_events_scores(), record, tmp_path / "report.html").read_text()
+    lead_0, lead_1 = _row(page, "headline", "brier").split("</td><td")
+    assert 'class="few"' in lead_0 and "&dagger;" in lead_0 and "n 40, 3 events" in lead_0
+    assert "few" not in lead_1 and "&dagger;" not in lead_1 and "n 40, 12 events" in lead_1
+    far_0, far_1 = _row(page, "headline", "far").split("</td><td")
+    assert "&dagger;" in far_0 and "n 40, 5 alerts" in far_0 and "n 40, 14 alerts" in far_1
+    level_0, _ = _row(page, "levels", "far_level_2").split("</td><td")
+    assert "&dagger;" in level_0 and "n 40, 5 alerts" in level_0
+    assert "rests on fewer than 10 events (alerts, for a FAR): not meaningful" in page
+    assert "Hollow markers: the score rests on fewer than 10 events" in page
 
 
 def test_backtest_records_code_seed_libraries_and_input_hashes(backtested):

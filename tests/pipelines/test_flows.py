@@ -11,9 +11,11 @@ import xarray as xr
 from PIL import Image
 from rio_cogeo.cogeo import cog_validate
 
+from models.verification import flood_scores
 from pipelines import flows
 from pipelines.bundle.validate import BundleError
 from pipelines.cli import main
+from pipelines.training.flood import score_lines
 from tests.pipelines.conftest import CONFIG
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -65,10 +67,23 @@ def test_model_cards_hold_the_time_ordered_held_out_scores(run):
         card = json.loads((models / (models / "LATEST").read_text().strip() / "card.json").read_text())
         assert card["period"]["train_end"] < card["period"]["test_start"]
         assert card["scores"]["test"]["n_rows"] > 0
+        if hazard == "flood":
+            assert card["scores"]["test"]["too_few_events"] == (card["scores"]["test"]["n_positive"] < 10)
         assert card["data_hashes"]["static_features"]
         assert card["libraries"]["lightgbm"]
     heat = run["cards"]["heat"]["scores"]["test"]
     assert 0 <= heat["interval_coverage"] <= 1 and heat["mae_degC"] < 5
+
+
+def test_the_card_log_lines_say_when_a_score_rests_on_too_few_events():
+    def on(n_events: int) -> dict:  # a flat forecast on 40 rows, `n_events` flooded
+        return flood_scores(np.full(40, 0.1), (np.arange(40) < n_events).astype(float), np.ones(40), 0.1,
+                            threshold=0.5)
+
+    lines = score_lines({"reports": {"all": {"model": {"all": on(3), "0": on(12)}}}})
+    assert lines[0].startswith("flood reports/all model lead all:")
+    assert lines[0].endswith("(n=40, +3) (too few events)")
+    assert lines[1].endswith("(n=40, +12)")
 
 
 def test_the_flood_card_has_its_reliability_diagram_beside_it(run):
