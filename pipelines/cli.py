@@ -78,7 +78,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     if config.source.kind != "live":
         print(f"{args.config}: source.kind is {config.source.kind!r}: the demo world sends no requests")
         return 0
-    from pipelines.sources.live import local_today
+    from pipelines.timezones import local_today
 
     issue = args.date or local_today(config.city.timezone)
     for line in planned_requests(config, issue, pd.Timestamp.now("UTC").tz_localize(None)):

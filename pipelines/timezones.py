@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -17,3 +18,8 @@ def local_midnights_utc(days: Iterable[dt.date], timezone: str) -> pd.DatetimeIn
 def local_midnight_utc(day: dt.date, timezone: str) -> pd.Timestamp:
     """Local midnight starting `day`, as a naive UTC time stamp: a forecast's reference time."""
     return local_midnights_utc([day], timezone)[0]
+
+
+def local_today(timezone: str) -> dt.date:
+    """Today's date in the IANA `timezone` (the city's local day)."""
+    return dt.datetime.now(ZoneInfo(timezone)).date()

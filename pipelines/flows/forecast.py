@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from prefect import flow
-from prefect.artifacts import (
-    create_markdown_artifact,
-)
 
 from pipelines.alerts.run import deliver_alerts, issue_alerts
 from pipelines.bundle import readers
@@ -22,11 +17,12 @@ from pipelines.forecast.tiles import join_tiles, static_tiles
 from pipelines.publish.day import publish_artifacts, publish_grids
 from pipelines.publish.stac import link_latest, write_catalog
 from pipelines.storage import new_version_folder, publish_folder
+from pipelines.timezones import local_today
 
 
 def _stale_sources(config: CityConfig) -> str:
     """What ingest marked stale in provenance.json (a source that failed), in words; '' if none."""
-    stale = json.loads((config.bundle_dir / "provenance.json").read_text()).get("stale_sources") or {}
+    stale = readers.read_provenance(config.bundle_dir).get("stale_sources") or {}
     return "; ".join(f"{source} data is stale (last success {entry.get('last_success', 'unknown')})"
                      for source, entry in sorted(stale.items()))
 
@@ -46,7 +42,7 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
     require_city_bundle(config)
     available = readers.forecast_dates(config.bundle_dir)
     if issue_date is None and today:
-        issue_date = dt.datetime.now(ZoneInfo(config.city.timezone)).date()
+        issue_date = local_today(config.city.timezone)
     issue_date = issue_date or available[-1]
     source_date, stale = issue_date, ""
     if issue_date not in available:
@@ -72,14 +68,5 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
     link_latest(config.city_store)
     written = {kind: [final / p.relative_to(version) for p in paths] for kind, paths in written.items()}
     written["stac"].append(write_catalog(config.city_store, config.city.slug, config.city.name))
-    flood_max = float(forecast["flood_probability"].max())
-    lines = [f"# Forecast {config.city.name}, issued {issue_date}" + (" (STALE)" if stale else ""), "",
-             (f"Highest flood probability: {flood_max:.2f}; hottest q50 tasmax: "
-             f"{float(forecast['tasmax_q50'].max()):.1f} degC; CAP alerts: {len(written['cap'])}"), ""]
-    if stale:
-        lines += [f"**Stale:** {stale}", ""]
-    lines += [f"- {kind}: " + ", ".join(f"`{p}`" for p in paths) for kind, paths in written.items()]
-    create_markdown_artifact(key=f"{config.city.slug}-forecast", markdown="\n".join(lines),
-                             description=f"daily forecast {issue_date}")
-    publish_artifacts(config, forecast, written)
+    publish_artifacts(config, forecast, written, stale=stale)
     return written

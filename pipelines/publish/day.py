@@ -12,6 +12,7 @@ from prefect import task
 from prefect.artifacts import (
     create_image_artifact,
     create_link_artifact,
+    create_markdown_artifact,
     create_table_artifact,
 )
 
@@ -66,9 +67,21 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
     return written
 
 
-def publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[str, list[Path]]) -> None:
-    """The day at a glance in the Prefect UI: a summary table per hazard and lead, the map, the page."""
+def publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[str, list[Path]], *,
+                      stale: str = "") -> None:
+    """The day at a glance in the Prefect UI: the run's summary and files (with why it is `stale`, if
+    it is), a summary table per hazard and lead, the map, the page."""
     slug, issue_date = config.city.slug, forecast.attrs["issue_date"]
+    requested = forecast.attrs.get("stale_for", issue_date)  # a stale run publishes an earlier forecast
+    flood_max = float(forecast["flood_probability"].max())
+    lines = [f"# Forecast {config.city.name}, issued {requested}" + (" (STALE)" if stale else ""), "",
+             (f"Highest flood probability: {flood_max:.2f}; hottest q50 tasmax: "
+             f"{float(forecast['tasmax_q50'].max()):.1f} degC; CAP alerts: {len(written['cap'])}"), ""]
+    if stale:
+        lines += [f"**Stale:** {stale}", ""]
+    lines += [f"- {kind}: " + ", ".join(f"`{p}`" for p in paths) for kind, paths in written.items()]
+    create_markdown_artifact(key=f"{slug}-forecast", markdown="\n".join(lines),
+                             description=f"daily forecast {requested}")
     forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
                            heat_bands_degC=config.heat.tasmax_levels_degC)
     land = forecast["land"].values.astype(bool)

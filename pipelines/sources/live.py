@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prefect import task
@@ -14,6 +13,7 @@ from pipelines.config import CityConfig, LiveSource
 from pipelines.progress import log
 from pipelines.sources import copernicus_dem, open_meteo, osm, refresh, user_files
 from pipelines.sources.staging import live_city, weather_settings, write_provenance
+from pipelines.timezones import local_today
 
 LIVE_ATTRIBUTION = [open_meteo.LICENCE, osm.LICENCE, copernicus_dem.LICENCE]
 
@@ -49,9 +49,6 @@ def apply_user_files(config: CityConfig) -> dict:
             log(f"user files outside the contract layout, ignored: {', '.join(ignored)}")
     return entries | refresh.fill_missing_obs(config.bundle_dir, city)
 
-
-def local_today(timezone: str) -> dt.date:
-    return dt.datetime.now(ZoneInfo(timezone)).date()
 
 
 def ingest_live(config: CityConfig, issue_date: dt.date | None = None, now: pd.Timestamp | None = None
