@@ -25,16 +25,20 @@ def _parser() -> argparse.ArgumentParser:
 
     with_config("demo", "demo bundle -> features -> train -> forecast for the last date")
     ingest = with_config("ingest", "fill or refresh the bundle from the configured source")
-    ingest.add_argument("--date", type=dt.date.fromisoformat, help="forecast issue date (default: today, local)")
+    ingest.add_argument("--date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="forecast issue date (default: today, local)")
     ingest.add_argument("--dry-run", action="store_true", help="print the requests a live ingest would send")
     with_config("features", "build static features and daily drivers")
     with_config("train", "train and register the flood and heat models; score the flood card against a demo truth")
     forecast = with_config("forecast", "run the daily forecast for one issue date")
-    forecast.add_argument("--date", type=dt.date.fromisoformat, help="issue date (default: the last)")
+    forecast.add_argument("--date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
+                          help="issue date (default: the bundle's last)")
     forecast.add_argument("--drill", action="store_true", help="send alerts with CAP status Test")
     backtest = with_config("backtest", "rolling-origin retraining, hindcasts, baselines, scores and a report")
-    backtest.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first issue date")
-    backtest.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last issue date")
+    backtest.add_argument("--start", type=dt.date.fromisoformat, required=True, metavar="YYYY-MM-DD",
+                          help="first issue date")
+    backtest.add_argument("--end", type=dt.date.fromisoformat, required=True, metavar="YYYY-MM-DD",
+                          help="last issue date")
     with_config("serve", "serve daily_forecast on Prefect's scheduler (cron from the config)")
     validate = commands.add_parser("validate", help="check a bundle against the data contract")
     validate.add_argument("bundle", type=Path)

@@ -90,7 +90,8 @@ def validate_bundle(
     root = Path(root)
     zone = ZoneInfo(timezone or _recorded_timezone(root))  # unknown zone: a caller's error
     if not root.is_dir():
-        return [Problem(".", "", f"bundle folder {root} does not exist")]
+        return [Problem(".", "", f"bundle folder {root} does not exist: build it with `warisan ingest --config "
+                                 "CITY.yaml` (the demo city: `make demo`)")]
     city = City(CRS.from_user_input(city_crs), tuple(city_bounds)) if city_bounds is not None else None
 
     problems = []

@@ -46,7 +46,8 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
     issue_date = issue_date or available[-1]
     source_date, stale = issue_date, ""
     if issue_date not in available:
-        missing = f"{config.bundle_dir / 'weather' / 'forecasts'}: no forecast issued on {issue_date}"
+        missing = (f"{config.bundle_dir / 'weather' / 'forecasts'}: no forecast issued on {issue_date} "
+                   f"(forecasts run {available[0]} to {available[-1]})")
         earlier = [d for d in available if d < issue_date]
         if config.output.on_missing_forecast != "stale" or not earlier:
             raise ValueError(missing)
