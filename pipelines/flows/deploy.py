@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from cronsim import CronSim
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
@@ -31,6 +34,18 @@ def daily_deployment(config_path: Path) -> RunnerDeployment:
     )
 
 
+def next_run(cron: str, timezone: str, now: dt.datetime) -> dt.datetime:
+    """The first time after `now` (aware) at which `cron` fires in the IANA `timezone`, local time."""
+    return next(CronSim(cron, now.astimezone(ZoneInfo(timezone))))
+
+
 def serve_daily(config_path: Path) -> None:
-    """Serve the daily deployment until interrupted (Prefect's `serve`: scheduler and runner)."""
-    serve(daily_deployment(config_path))
+    """Serve the daily deployment until interrupted (Prefect's `serve`: scheduler and runner), after
+    saying what runs when."""
+    config = load_city_config(config_path)
+    deployment = daily_deployment(config_path)
+    upcoming = next_run(config.schedule_cron, config.city.timezone, dt.datetime.now(dt.UTC))
+    print(f"serving {deployment.name}: daily_forecast at '{config.schedule_cron}' ({config.city.timezone}); "
+          f"next run {upcoming:%Y-%m-%d %H:%M %Z}. Stop with Ctrl-C. To watch the runs in Prefect's UI, start "
+          "`prefect server start` in another shell and set PREFECT_API_URL=http://127.0.0.1:4200/api here.")
+    serve(deployment)

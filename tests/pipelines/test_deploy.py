@@ -1,13 +1,14 @@
 """The daily deployment: 05:00 in the city's zone; its flow runs and leaves its artifacts."""
 
 import asyncio
+import datetime as dt
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.flows import load_flow_from_entrypoint
 
-from pipelines.flows.deploy import daily_deployment
+from pipelines.flows.deploy import daily_deployment, next_run
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -18,6 +19,13 @@ def test_deployment_is_scheduled_daily_at_five_local_time(city):
     assert schedule.schedule.cron == "0 5 * * *" and schedule.schedule.timezone == "Asia/Kuching"
     assert deployment.name == "port-test-daily"
     assert deployment.parameters == {"config_path": str(city.resolve()), "today": False}  # the demo is frozen
+
+
+def test_the_next_run_is_five_local_time_today_or_tomorrow():
+    before = dt.datetime(2024, 12, 30, 20, 0, tzinfo=dt.UTC)  # 04:00 on 31 Dec in Kuala Lumpur (UTC+8)
+    after = dt.datetime(2024, 12, 30, 22, 0, tzinfo=dt.UTC)  # 06:00 on 31 Dec there
+    assert next_run("0 5 * * *", "Asia/Kuala_Lumpur", before).isoformat() == "2024-12-31T05:00:00+08:00"
+    assert next_run("0 5 * * *", "Asia/Kuala_Lumpur", after).isoformat() == "2025-01-01T05:00:00+08:00"
 
 
 async def _artifacts(keys: list[str]) -> dict[str, list]:
