@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 from pipelines.config import ConfigError
+from pipelines.progress import without_tracebacks_for
 from pipelines.registry import RegistryError
 
+USER_ERRORS = (ConfigError, FileNotFoundError, NotImplementedError, RegistryError, ValueError)  # bad input, not bugs
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
 
@@ -135,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry
+    without_tracebacks_for(USER_ERRORS)  # the one line below says it all
     try:
         return _validate(args) if args.command == "validate" else _run(args)
-    except (ConfigError, FileNotFoundError, NotImplementedError, RegistryError, ValueError) as err:
+    except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)  # bundle, model and input errors name file and field
         return 2
 

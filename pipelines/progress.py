@@ -28,6 +28,26 @@ def log(message: str) -> None:
         logging.getLogger("pipelines").warning(message)
 
 
+class _NoTracebackFor(logging.Filter):
+    """Drops the traceback of a log record whose exception is one of `errors` (the message stays)."""
+
+    def __init__(self, errors: tuple[type[BaseException], ...]):
+        super().__init__()
+        self.errors = errors
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], self.errors):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def without_tracebacks_for(errors: tuple[type[BaseException], ...]) -> None:
+    """Prefect logs a failed flow or task run with its traceback; for `errors` (a user's bad input,
+    whose message already names the file and field) keep the one line and drop the traceback."""
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(_NoTracebackFor(errors))
+
+
 @contextmanager
 def progress_bar(total: int, name: str) -> Iterator[Callable[[str], None]]:
     """A progress bar of `total` steps on a terminal's stderr (nothing elsewhere); yields `step(text)`."""

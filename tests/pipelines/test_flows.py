@@ -3,6 +3,8 @@
 import datetime as dt
 import json
 import shutil
+import subprocess
+import sys
 
 import capvalidator
 import numpy as np
@@ -197,3 +199,13 @@ def test_each_manager_gets_a_map_cropped_to_their_sites(run, city, tmp_path):
     assert [p.name for p in crops] == ["harbour-board_map_d0.png", "harbour-board_map_d1.png"]
     html = (crops[0].parent / "harbour-board.html").read_text()
     assert 'src="harbour-board_map_d0.png"' in html
+
+
+def test_a_bad_date_on_the_command_line_prints_one_line_not_a_traceback(run, city):
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "forecast", "--config", str(city),
+                           "--date", "2030-01-01"], capture_output=True, text=True, timeout=300, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output
+    assert "error: " in done.stderr and "no forecast issued on 2030-01-01 (forecasts run" in done.stderr
+    assert len(output.splitlines()) < 15, output
