@@ -65,12 +65,27 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _print_cards(cards: dict) -> None:
+    from pipelines.training.card import card_headline
+
+    for hazard, card in cards.items():
+        print(f"{hazard} model {card['version']}: held-out {card_headline(card)}")
+
+
 def _print_outputs(written: dict) -> None:
-    print("\nOutputs:")
-    for kind, paths in written.items():
-        print(f"  {kind}:")
-        for path in paths:
-            print(f"    {path}")
+    """Where the files went, a line per kind, and what to open first."""
+    paths = [path for kind_paths in written.values() for path in kind_paths]
+    pages = [p for p in paths if p.name in ("index.html", "report.html")]
+    folder = pages[0].parent if pages else Path(os.path.commonpath([p.parent for p in paths]))
+    print(f"\nPublished in {folder}:")
+    for kind, kind_paths in written.items():
+        names = [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in kind_paths]
+        if len(names) > 3:
+            inside = os.path.commonpath([os.path.dirname(n) or "." for n in names])
+            names = [f"{len(names)} files" + ("" if inside in ("", ".") else f" in {inside}/")]
+        print(f"  {kind:<10} {', '.join(names)}")
+    if pages:
+        print(f"\nOpen first: {pages[0]}")
 
 
 def _dry_run(args: argparse.Namespace) -> int:
@@ -111,8 +126,7 @@ def _run(args: argparse.Namespace) -> int:
             cards = on_runner(flows.train)(args.config)
             on_runner(evaluate)(args.config)
             written = on_runner(flows.daily_forecast)(args.config)
-            for hazard, card in cards.items():
-                print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
+            _print_cards(cards)
             _print_outputs(written)
         elif args.command == "ingest":
             print(on_runner(flows.ingest)(args.config, args.date))
@@ -120,8 +134,7 @@ def _run(args: argparse.Namespace) -> int:
             for name, path in on_runner(flows.build_features)(args.config).items():
                 print(f"{name}: {path}")
         elif args.command == "train":
-            for hazard, card in on_runner(flows.train)(args.config).items():
-                print(f"{hazard} model {card['version']}: held-out {card['scores']['test']}")
+            _print_cards(on_runner(flows.train)(args.config))
             on_runner(evaluate)(args.config)
         elif args.command == "forecast":
             _print_outputs(on_runner(flows.daily_forecast)(args.config, args.date, drill=args.drill))

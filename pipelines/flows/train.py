@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from pipelines.config import load_city_config
 from pipelines.flows.features import build_features
 from pipelines.runner import on_this_runner
+from pipelines.training.card import card_headline
 from pipelines.training.flood import train_flood
 from pipelines.training.heat import train_heat
 
@@ -20,17 +21,10 @@ def train(config_path: Path) -> dict[str, dict]:
     config = load_city_config(config_path)
     paths = on_this_runner(build_features)(config_path)  # on a Dask runner, on the same cluster
     cards = {"flood": train_flood(config, paths), "heat": train_heat(config, paths)}
-    flood, heat = cards["flood"]["scores"]["test"], cards["heat"]["scores"]["test"]
+    rows = "".join(f"| {hazard} | `{card['version']}` | {card_headline(card)} |\n" for hazard, card in cards.items())
     create_markdown_artifact(
         key=f"{config.city.slug}-train",
-        markdown=(
-            f"# Models trained for {config.city.name}\n\n"
-            f"| model | version | held-out scores |\n|---|---|---|\n"
-            f"| flood | `{cards['flood']['version']}` | ROC AUC {flood['roc_auc']:.3f}, PR AUC "
-            f"{flood['pr_auc']:.3f}, Brier {flood['brier']:.5f}, BSS {flood['brier_skill_vs_climatology']:.3f} |\n"
-            f"| heat | `{cards['heat']['version']}` | MAE {heat['mae_degC']:.2f} degC (regional "
-            f"{heat['baseline_regional_mae_degC']:.2f}), 10-90% coverage {heat['interval_coverage']:.2f} |\n"
-        ),
+        markdown=f"# Models trained for {config.city.name}\n\n| model | version | held-out scores |\n|---|---|---|\n{rows}",
         description="held-out scores",
     )
     return cards

@@ -23,3 +23,13 @@ def training_card(config, hazard, features, params, issue_dates, split, rows, sc
     kind = "time-ordered, spatially blocked" if "held_out_blocks" in extra else "time-ordered"
     return model_card(hazard=hazard, features=features, params=clean, period=period, data_hashes=hashes,
                       scores=scores, extra={"city": config.city.slug, "split": kind, **extra})
+
+
+def card_headline(card: dict) -> str:
+    """The held-out scores of a flood or heat card in one line, as the CLI and the Prefect UI show them."""
+    test = card["scores"]["test"]
+    if card["hazard"] == "flood":
+        return (f"ROC AUC {test['roc_auc']:.3f}, PR AUC {test['pr_auc']:.3f}, Brier {test['brier']:.5f}, "
+                f"BSS {test['brier_skill_vs_climatology']:.3f} (against the reports)")
+    return (f"MAE {test['mae_degC']:.2f} degC (regional {test['baseline_regional_mae_degC']:.2f}), "
+            f"10-90% coverage {test['interval_coverage']:.2f}")

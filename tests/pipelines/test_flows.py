@@ -16,7 +16,7 @@ from rio_cogeo.cogeo import cog_validate
 from models.verification import flood_scores
 from pipelines import flows
 from pipelines.bundle.validate import BundleError
-from pipelines.cli import main
+from pipelines.cli import _print_outputs, main
 from pipelines.training.flood import score_lines
 from tests.pipelines.conftest import CONFIG
 
@@ -209,3 +209,16 @@ def test_a_bad_date_on_the_command_line_prints_one_line_not_a_traceback(run, cit
     assert "Traceback" not in output
     assert "error: " in done.stderr and "no forecast issued on 2030-01-01 (forecasts run" in done.stderr
     assert len(output.splitlines()) < 15, output
+
+
+def test_the_command_prints_where_outputs_went_a_line_per_kind_and_what_to_open_first(tmp_path, capsys):
+    day = tmp_path / "forecasts" / "2024-12-31"
+    written = {"netcdf": [day / "forecast.nc"], "page": [day / "index.html"],
+               "cap": [day / "alerts" / f"GT-{k:02d}.cap.xml" for k in range(5)],
+               "stac": [day / "item.json", tmp_path / "catalog.json"]}
+    _print_outputs(written)
+    out = capsys.readouterr().out.splitlines()
+    assert f"Published in {day}:" in out
+    assert "  cap        5 files in alerts/" in out and "  netcdf     forecast.nc" in out
+    assert out[-1] == f"Open first: {day / 'index.html'}"
+    assert len(out) == 8  # a blank line, the folder, four kinds, a blank line, what to open
