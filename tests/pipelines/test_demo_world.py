@@ -93,11 +93,11 @@ def test_humidity_falls_as_temperature_rises(climate):
     assert np.mean((hurs >= 55) & (hurs <= 100)) > 0.99
 
 
-def test_spring_tides_range_about_two_metres(climate):
+def test_spring_tides_range_about_two_and_a_half_metres_as_at_the_penang_gauge(climate):
     zos = climate["zos"].isel(y=0, x=0)
     daily_range = (zos.resample(time="1D").max() - zos.resample(time="1D").min()).values
     fortnights = daily_range[: daily_range.size // 15 * 15].reshape(-1, 15).max(axis=1)
-    assert 1.7 <= fortnights.mean() <= 2.3
+    assert 2.1 <= fortnights.mean() <= 2.7  # the gauge's tide alone: 2.34 m (tests/pipelines/test_tide.py)
 
 
 def test_rain_falls_mostly_in_the_afternoon_and_evening(climate):
