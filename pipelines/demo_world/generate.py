@@ -51,7 +51,7 @@ from pipelines.timezones import local_midnight_utc, local_midnights_utc
 GENERATOR = "pipelines.demo_world.generate"
 FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
 GENERATOR_VERSION = 3  # bump whenever the same arguments give a different world
-# (2: report date errors; 3: the Penang gauge's tide)
+# (2: report date errors; 3: the Penang gauge's tide, daily maxima like Bayan Lepas's)
 _STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations")
 ATTRIBUTION = (
     ("Climate calibration: MetMalaysia Bayan Lepas station record (daily 2021-2022, monthly 2013-2022). "

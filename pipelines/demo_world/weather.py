@@ -3,7 +3,9 @@
 Rain follows the MetMalaysia Bayan Lepas record shipped in pipelines/data: each calendar month's
 expected total is the 2013-2022 monthly mean, the wet-day (>= 0.1 mm) frequency comes from the
 2021-2022 daily record, and wet-day amounts are gamma with shape 0.5, which reproduces the
-record's median, 90th and 99th percentiles. Daily mean temperature follows the monthly record.
+record's median, 90th and 99th percentiles. Daily mean temperature follows the monthly record;
+the daily range (about 7 degC on dry days, less on wet ones) puts daily maxima where Bayan
+Lepas has them: monthly means of about 31-33 degC, warmest February to May, above 35 degC rarely.
 Sea level is the astronomical tide of the Penang gauge (TICON-4 constants, pipelines/data) plus
 a small synthetic surge.
 `climatology` can also make up another climate from the record (seasons shifted, rain scaled,
@@ -177,11 +179,15 @@ def hourly_rain(
 
 
 def _diurnal_shape(hour: np.ndarray) -> np.ndarray:
-    """Diurnal temperature shape at local `hour`: mean 0 over the day, range 1, peak 14:30."""
+    """Diurnal temperature shape at local `hour`: mean 0 over the day, range 1, peak 14:30.
+
+    The evening cools on a 7 h time scale, so the peak stands 0.57 of the range above the
+    daily mean: with a dry day's range of about 7 degC, maxima run 4 degC above the mean.
+    """
     def raw(h: np.ndarray) -> np.ndarray:
         since_dawn = (h - 6.5) % 24
         rising = np.sin(np.pi * since_dawn / 16)
-        night = (np.exp(-(since_dawn - 8) / 5) - np.exp(-16 / 5)) / (1 - np.exp(-16 / 5))
+        night = (np.exp(-(since_dawn - 8) / 7) - np.exp(-16 / 7)) / (1 - np.exp(-16 / 7))
         return np.where(since_dawn <= 8, rising, night)
 
     day = raw(np.arange(0, 24, 0.25))
@@ -254,7 +260,7 @@ def simulate_regional_weather(
     tas_day = np.clip(clim_tas[:, None] + 0.45 * anomaly[:, None] + 0.15 * rng.standard_normal(rain_day.shape)
                       - 1.0 * np.tanh(rain_day / 25) + 0.2,  # +0.2: rainy days were in the record
                       *climate.tas_day_range_degC)
-    day_range = np.clip(8.0 - 4.0 * np.tanh(rain_day / 20) + 0.6 * rng.standard_normal(rain_day.shape), 3, 11)
+    day_range = np.clip(7.0 - 3.5 * np.tanh(rain_day / 20) + 0.6 * rng.standard_normal(rain_day.shape), 3, 11)
     rain_cooling = 1.5 * np.tanh(pr / 8)
     tas = tas_day[day] + day_range[day] * _diurnal_shape(local_hour)[:, None] - rain_cooling
 
