@@ -50,7 +50,8 @@ from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 GENERATOR = "pipelines.demo_world.generate"
 FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
-GENERATOR_VERSION = 2  # bump whenever the same arguments give a different world (2: report date errors)
+GENERATOR_VERSION = 3  # bump whenever the same arguments give a different world
+# (2: report date errors; 3: the Penang gauge's tide, daily maxima like Bayan Lepas's)
 _STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations")
 ATTRIBUTION = (
     ("Climate calibration: MetMalaysia Bayan Lepas station record (daily 2021-2022, monthly 2013-2022). "
@@ -59,10 +60,13 @@ ATTRIBUTION = (
     "(1996), A global, self-consistent, hierarchical, high-resolution shoreline database, J. Geophys. Res. "
     "101(B4), 8741-8743."),
     "Districts: Source: Department of Statistics Malaysia (DOSM), data-open (DOSM Open Data License).",
+    ("Sea level (zos): the astronomical tide of the Penang gauge predicted from its harmonic constants, plus a "
+    "synthetic surge. Tide constants: TICON-4 (Hart-Davis, M. G., Dettmering, D., Seitz, F., SEANOE, "
+    "https://www.seanoe.org/data/00980/109129/), from GESLA-4; Penang gauge data from UHSLC / JUPEM. CC BY 4.0."),
     "Heritage site names and positions (assets=george-town): github.com/wuuu1014/george-town-heritage.",
     ("static/heritage_zone.gpkg is synthetic: core (~109 ha) and buffer (~150 ha) zones grown around the "
     "assets approximate George Town's UNESCO zones, whose official outline is not public."),
-    "Everything else (terrain, waterways, buildings, weather, forecasts, observations) is synthetic.",
+    "Everything else (terrain, waterways, buildings, weather, surge, forecasts, observations) is synthetic.",
 )
 RECORD_CLIMATE = MappingProxyType({"record": "bayan-lepas"})  # the climate of the record itself
 

@@ -6,7 +6,8 @@ from drains and on sealed ground, and a high tide at the hours of peak rain bloc
 of low cells near the sea. Cell rain is the regional rain interpolated bilinearly, times a smooth
 random convective multiplier per day. Cell tasmax is the regional tasmax plus a static offset
 (imperviousness, building cover, distance to the sea, elevation lapse), stronger on sunny days,
-plus small noise. Everything is vectorised over cells and days, a year at a time.
+plus small noise. The regional tasmax is what an open site near the coast reads (an airport
+like Bayan Lepas, offset about 0); dense streets run 1-2 degC warmer, hills cooler. Everything is vectorised over cells and days, a year at a time.
 """
 
 from __future__ import annotations
@@ -132,8 +133,8 @@ def static_truth(cells: CellLayers, micro_relief: np.ndarray) -> dict[str, np.nd
     lowness = np.clip((3.5 - cells.elevation_m) / 3, 0, 1) * np.exp(-cells.sea_distance_m / 1200)
     susceptibility = ponding / (drain_capacity + soil_capacity)
     susceptibility = np.clip(susceptibility / np.quantile(susceptibility, 0.99), 0, 1)
-    heat = (1.6 * cells.impervious_frac + 1.2 * cells.building_frac
-            + 1.0 * (1 - np.exp(-cells.sea_distance_m / 1500)) - 0.0065 * cells.elevation_m - 0.5)
+    heat = (1.4 * cells.impervious_frac + 1.0 * cells.building_frac
+            + 0.8 * (1 - np.exp(-cells.sea_distance_m / 1500)) - 0.0065 * cells.elevation_m - 0.7)
     return {"drain_capacity": drain_capacity, "soil_capacity": soil_capacity, "ponding": ponding,
             "lowness": lowness, "susceptibility": susceptibility, "heat": heat}
 

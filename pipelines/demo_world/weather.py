@@ -3,7 +3,11 @@
 Rain follows the MetMalaysia Bayan Lepas record shipped in pipelines/data: each calendar month's
 expected total is the 2013-2022 monthly mean, the wet-day (>= 0.1 mm) frequency comes from the
 2021-2022 daily record, and wet-day amounts are gamma with shape 0.5, which reproduces the
-record's median, 90th and 99th percentiles. Daily mean temperature follows the monthly record.
+record's median, 90th and 99th percentiles. Daily mean temperature follows the monthly record;
+the daily range (about 7 degC on dry days, less on wet ones) puts daily maxima where Bayan
+Lepas has them: monthly means of about 31-33 degC, warmest February to May, above 35 degC rarely.
+Sea level is the astronomical tide of the Penang gauge (TICON-4 constants, pipelines/data) plus
+a small synthetic surge.
 `climatology` can also make up another climate from the record (seasons shifted, rain scaled,
 temperature offset) for a second, differently built demo city; that climate is no place's record.
 Times are UTC; each value is the mean over the hour starting at its time stamp.
@@ -23,15 +27,16 @@ from scipy.special import gammaincinv, ndtr, ndtri
 
 from pipelines.bundle.checks import VARIABLE_ATTRS
 from pipelines.data import packaged_data
+from pipelines.tide import astronomical_tide, read_tide_constants
 from pipelines.timezones import local_midnight_utc
 
 RAIN_GAMMA_SHAPE = 0.5
 _WET_DAY_MM = 0.1
 _DAYS_IN_MONTH = np.array([31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-_EPOCH = np.datetime64("2000-01-01T00:00")  # tide phases are fixed at this UTC instant
-# Tidal constituents: real periods (h); amplitudes (m) give a spring range of about 2 m.
-_TIDE = (("M2", 12.4206012, 0.60, 0.0), ("S2", 12.0, 0.29, 1.1), ("N2", 12.65834751, 0.11, 5.2),
-         ("K1", 23.93446966, 0.10, 2.3), ("O1", 25.81934166, 0.05, 4.0))
+TIDE_GAUGE = "penang_tide_ticon4.json"  # harmonic constants of the Penang gauge, in pipelines/data
+ZOS_COMMENT = ("astronomical tide of the Penang gauge (UHSLC 144A; TICON-4 harmonic constants, predicted by utide "
+               "with nodal corrections) plus a synthetic surge; m above the gauge's mean sea level (its MSL datum "
+               "over 2004-2023), not chart datum")
 _WIND_BY_MONTH = np.array([3.0, 3.2, 2.8, 2.3, 2.2, 2.6, 2.7, 2.7, 2.5, 2.2, 2.1, 2.6])  # m s-1
 _TAS_DAY_RANGE_DEGC = (25.3, 30.7)  # daily means of the Bayan Lepas record, 2021-2022: 25.1-30.5
 RECORDS = ("bayan-lepas",)  # station records shipped in pipelines/data
@@ -174,11 +179,15 @@ def hourly_rain(
 
 
 def _diurnal_shape(hour: np.ndarray) -> np.ndarray:
-    """Diurnal temperature shape at local `hour`: mean 0 over the day, range 1, peak 14:30."""
+    """Diurnal temperature shape at local `hour`: mean 0 over the day, range 1, peak 14:30.
+
+    The evening cools on a 7 h time scale, so the peak stands 0.57 of the range above the
+    daily mean: with a dry day's range of about 7 degC, maxima run 4 degC above the mean.
+    """
     def raw(h: np.ndarray) -> np.ndarray:
         since_dawn = (h - 6.5) % 24
         rising = np.sin(np.pi * since_dawn / 16)
-        night = (np.exp(-(since_dawn - 8) / 5) - np.exp(-16 / 5)) / (1 - np.exp(-16 / 5))
+        night = (np.exp(-(since_dawn - 8) / 7) - np.exp(-16 / 7)) / (1 - np.exp(-16 / 7))
         return np.where(since_dawn <= 8, rising, night)
 
     day = raw(np.arange(0, 24, 0.25))
@@ -205,9 +214,19 @@ def clear_sky_rsds(times: pd.DatetimeIndex, lat: np.ndarray, lon: np.ndarray) ->
 
 
 def tide_m(times: pd.DatetimeIndex) -> np.ndarray:
-    """Astronomical tide (hours,) in m above mean sea level at the middle of each hour."""
-    hours = ((times.to_numpy() - _EPOCH) / np.timedelta64(1, "h")) + 0.5
-    return sum(amp * np.cos(2 * np.pi * hours / period - phase) for _, period, amp, phase in _TIDE)
+    """Astronomical tide (hours,) at the Penang gauge in m above its mean sea level, at the middle of each hour."""
+    constants = read_tide_constants(packaged_data(TIDE_GAUGE))
+    return astronomical_tide(times + pd.Timedelta(minutes=30), constants).values
+
+
+def surge_m(rng: np.random.Generator, n_hours: int, day: np.ndarray, rain_day: np.ndarray) -> np.ndarray:
+    """A synthetic surge (hours,) in m: slow noise of 5 cm s.d. plus up to 10 cm on days of heavy rain.
+
+    Small by choice: the gauge's file holds no observed residual to calibrate a surge against.
+    The noise is AR(1) with 36 h memory; the wet-day set-up grows with the day's mean rain over
+    the region (5 cm at 27 mm, 10 cm beyond about 100 mm).
+    """
+    return 0.05 * _ar1(rng, n_hours, np.exp(-1 / 36)) + 0.1 * np.tanh(rain_day.mean(axis=1) / 50)[day]
 
 
 def simulate_regional_weather(
@@ -241,7 +260,7 @@ def simulate_regional_weather(
     tas_day = np.clip(clim_tas[:, None] + 0.45 * anomaly[:, None] + 0.15 * rng.standard_normal(rain_day.shape)
                       - 1.0 * np.tanh(rain_day / 25) + 0.2,  # +0.2: rainy days were in the record
                       *climate.tas_day_range_degC)
-    day_range = np.clip(8.0 - 4.0 * np.tanh(rain_day / 20) + 0.6 * rng.standard_normal(rain_day.shape), 3, 11)
+    day_range = np.clip(7.0 - 3.5 * np.tanh(rain_day / 20) + 0.6 * rng.standard_normal(rain_day.shape), 3, 11)
     rain_cooling = 1.5 * np.tanh(pr / 8)
     tas = tas_day[day] + day_range[day] * _diurnal_shape(local_hour)[:, None] - rain_cooling
 
@@ -259,8 +278,7 @@ def simulate_regional_weather(
     rain_clouds = 1 - 0.75 * np.tanh(pr / 2)
     rsds = clear_sky_rsds(times, lat2.ravel(), lon2.ravel()) * transmission[day] * rain_clouds
 
-    surge = 0.05 * _ar1(rng, times.size, np.exp(-1 / 36)) + 0.1 * np.tanh(rain_day.mean(axis=1) / 50)[day]
-    zos = np.repeat((tide_m(times) + surge)[:, None], n_points, axis=1)
+    zos = np.repeat((tide_m(times) + surge_m(rng, times.size, day, rain_day))[:, None], n_points, axis=1)
 
     shape = (times.size, lat.size, lon.size)
     values = {"pr": pr, "tas": tas, "hurs": hurs, "sfcWind": sfc_wind, "rsds": rsds, "zos": zos}
@@ -269,6 +287,7 @@ def simulate_regional_weather(
          for name in VARIABLE_ATTRS},
         coords={"time": times.to_numpy(), "y": lat, "x": lon},
     )
+    ds["zos"].attrs["comment"] = ZOS_COMMENT
     ds.y.attrs.update(standard_name="latitude", units="degrees_north", axis="Y")
     ds.x.attrs.update(standard_name="longitude", units="degrees_east", axis="X")
     return ds.rio.write_crs("EPSG:4326")
