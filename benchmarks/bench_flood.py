@@ -24,7 +24,7 @@ import xarray as xr
 from features.grid import cell_lonlat, project_points
 from features.static import static_features
 from models.flood import FloodModel, predict_flood, train_flood_model
-from models.split import blocked_split, held_out_blocks, spatial_blocks, time_split
+from models.split import blocked_split, held_out_blocks, protocol_split, spatial_blocks
 from models.tables import (
     FLOOD_FEATURES,
     STATIC_FLOOD_FEATURES,
@@ -83,10 +83,10 @@ def main() -> None:
     blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=config.flood.block_size_m)
     held = held_out_blocks(blocks, share=config.flood.holdout_block_share, seed=config.train.seed)
     at = pd.Series(np.arange(len(cells)), index=cells["cell"].to_numpy())[rows["cell"].to_numpy()].to_numpy()
-    split = blocked_split(time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
-                                     holdout_days=config.train.holdout_days,
-                                     validation_days=config.train.validation_days,
-                                     calibration_days=config.flood.calibration_days), np.isin(blocks[at], held))
+    split = blocked_split(protocol_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
+                                         validation=config.protocol.validation, test=config.protocol.test,
+                                         early_stopping_days=config.train.early_stopping_days, calibrate=True),
+                          np.isin(blocks[at], held))
     model, fit = timed(f"fit + calibrate on {int((split == 'train').sum())} training rows", lambda: train_flood_model(
         frame, FLOOD_FEATURES, split, num_boost_round=config.train.num_boost_round, seed=config.train.seed))
     print(f"best iteration {fit['best_iteration']}, calibration {fit['calibration']['method']}; "

@@ -67,7 +67,8 @@ source:
 paths: {{bundle: bundle, store: store}}
 lead_days: 3
 flood: {{calibration_days: 20, block_size_m: 2000}}
-train: {{holdout_days: 21, validation_days: 21, num_boost_round: 400, seed: 0}}
+train: {{early_stopping_days: 21, num_boost_round: 400, seed: 0}}
+evaluation: {{validation: [2024-10-20, 2024-11-09], test: [2024-11-10, 2024-11-30]}}
 alerts: {{sender: warisan-bench@example.org, sender_name: Warisan island benchmark, status: Test}}
 """
 

@@ -40,7 +40,7 @@ def _negative_weight(table: pd.DataFrame) -> float:
 
 def train_flood_model(
     table: pd.DataFrame, features: list[str], split: np.ndarray, *, num_boost_round: int, seed: int,
-    report_rate: float = 1.0, trainer: BoosterFit = fit_booster,
+    report_rate: float = 1.0, trainer: BoosterFit = fit_booster, params: dict | None = None,
 ) -> tuple[FloodModel, dict]:
     """Fit on 'train' rows with early stopping on 'valid', calibrate on 'calib'; describe the fit.
 
@@ -53,7 +53,7 @@ def train_flood_model(
     are reports, so that is the chance of a reported flood; `report_rate` (the share of floods
     reported, 0..1] turns it into the chance of a flood (see `Calibration`).
 
-    `table` needs the feature columns, `label` (0/1), `weight` (negative sampling weights) and,
+    `params` override FLOOD_PARAMS (a candidate compared on the validation period). `table` needs the feature columns, `label` (0/1), `weight` (negative sampling weights) and,
     for the calibration folds, `issue_index` and `lead`. Returns the model and a description of the
     fit (climatology, best iteration, calibration chosen, the Brier scores that chose it and the flood
     days in each calibration fold).
@@ -64,11 +64,11 @@ def train_flood_model(
     for name in ("train", "valid"):
         if parts[name].empty:
             raise ValueError(f"no rows in the {name} period: cannot fit the flood model")
-    params = {**FLOOD_PARAMS, "seed": seed}
+    params = {**FLOOD_PARAMS, **(params or {}), "seed": seed}
     booster = trainer(params, parts["train"][features], parts["train"]["label"], num_boost_round=num_boost_round,
                       valid=(parts["valid"][features], parts["valid"]["label"]),
                       early_stopping_rounds=_EARLY_STOPPING_ROUNDS)
-    negative_weight = _negative_weight(table)
+    negative_weight = _negative_weight(pd.concat(parts.values()))  # test rows may be drawn apart
     calib = parts["calib"]
     fit = {"climatology": float(np.average(parts["train"]["label"], weights=parts["train"]["weight"])),
            "best_iteration": int(booster.best_iteration), "negative_weight": negative_weight}

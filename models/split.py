@@ -85,3 +85,31 @@ def station_holdout(station_ids: np.ndarray, *, share: float, seed: int) -> np.n
     holdout on any machine; at least one station always stays in training.
     """
     return np.isin(station_ids, _held_out_ids(station_ids, share=share, seed=seed, what="station"))
+
+
+def protocol_split(issue_dates: pd.DatetimeIndex, issue_index: np.ndarray, lead: np.ndarray, *,
+                   validation: tuple, test: tuple, early_stopping_days: int, calibrate: bool) -> np.ndarray:
+    """'train', 'valid', 'calib', 'test' or '' (dropped) per row of an evaluation fit, by its issue date.
+
+    The sealed test period is `test` (first, last issue date). With `calibrate`, the `validation`
+    period calibrates and the `early_stopping_days` before it stop early; without, `validation`
+    stops early. Earlier issue dates train. A row whose target day (issue + lead) reaches into the
+    next period is dropped, as are rows issued after the test period.
+    """
+    issued = issue_dates[issue_index]
+    target = issued + pd.to_timedelta(lead, unit="D")
+    valid_start, test_start = pd.Timestamp(validation[0]), pd.Timestamp(test[0])
+    stop_start = valid_start - pd.Timedelta(days=early_stopping_days) if calibrate else valid_start
+    if stop_start <= issue_dates.min():
+        raise ValueError(f"no training days: issue dates start on {issue_dates.min().date()}, and early stopping "
+                         f"starts on {stop_start.date()} (evaluation.validation, train.early_stopping_days)")
+    starts = [("train", stop_start), ("valid", valid_start if calibrate else test_start)]
+    if calibrate:
+        starts.append(("calib", test_start))
+    split = np.full(len(issued), "", dtype=object)
+    begin = issue_dates.min()
+    for name, end in starts:
+        split[(issued >= begin) & (issued < end) & (target < end)] = name
+        begin = end
+    split[(issued >= test_start) & (issued <= pd.Timestamp(test[1]))] = "test"
+    return split.astype(str)

@@ -166,7 +166,7 @@ class FloodConfig(_Strict):
         0.05, gt=0, lt=1, description="alert at this chance of a flood within label_radius_m"
     )
     calibration_days: int = Field(
-        90, ge=0, description="issue days before the holdout on which probabilities are calibrated")
+        90, ge=0, description="a refit's last issue days, on which its probabilities are calibrated")
     block_size_m: float = Field(1000, gt=0, description="side of the square spatial validation blocks")
     holdout_block_share: float = Field(
         0.3, gt=0, lt=1, description="share of blocks kept out of training, scored in valid/test periods")
@@ -204,10 +204,29 @@ class HeatConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    holdout_days: int = Field(365, ge=7, description="last days kept out of training for scores")
-    validation_days: int = Field(180, ge=7, description="days before the holdout for early stopping")
+    early_stopping_days: int = Field(
+        180, ge=7, description="issue days before the validation period (or a refit's calibration) that stop early")
     num_boost_round: int = Field(400, ge=1, le=10000)
     seed: int = Field(0, ge=0)
+    refit: Literal["weekly", "monthly", "quarterly"] = Field(
+        "monthly", description="how often the production models are refitted on everything known before")
+
+
+class EvaluationConfig(_Strict):
+    """The evaluation protocol: issue dates before `validation` train, every choice (hyperparameters,
+    features, calibration, thresholds, report rate) is made on `validation`, and `test` is sealed:
+    scored once by the evaluation fit and the backtest, never read by a fit or a choice."""
+
+    validation: tuple[dt.date, dt.date] = Field(description="first and last issue date where choices are made")
+    test: tuple[dt.date, dt.date] = Field(description="first and last issue date of the sealed test period")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EvaluationConfig:
+        (v0, v1), (t0, t1) = self.validation, self.test
+        if not v0 <= v1 < t0 <= t1:
+            raise ValueError(f"the validation period ({v0}..{v1}) must end before the test period ({t0}..{t1}) "
+                             "starts, and each must start on or before its end")
+        return self
 
 
 _ENV_SECRET = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")  # a password written as ${ENV_VAR}
@@ -344,11 +363,29 @@ class CityConfig(_Strict):
     flood: FloodConfig = FloodConfig()
     heat: HeatConfig = HeatConfig()
     train: TrainConfig = TrainConfig()
+    evaluation: EvaluationConfig | None = Field(
+        None, description="the evaluation protocol; training and backtests need it (docs/evaluation.md)")
     alerts: AlertConfig
     output: OutputConfig = OutputConfig()
     backtest: BacktestConfig = BacktestConfig()
     runner: RunnerConfig = RunnerConfig()
     schedule_cron: str = Field("0 5 * * *", description="daily_forecast schedule, local time")
+
+    @model_validator(mode="after")
+    def _protocol_inside_the_record(self) -> CityConfig:
+        start, end, protocol = self.source.start, getattr(self.source, "end", None), self.evaluation
+        if protocol and end and not start < protocol.validation[0] <= protocol.test[1] <= end:
+            raise ValueError(f"evaluation: the validation and test periods must lie inside the demo's record "
+                             f"{start}..{end}, after some training days")
+        return self
+
+    @property
+    def protocol(self) -> EvaluationConfig:
+        """The evaluation protocol; ConfigError when the config names none."""
+        if self.evaluation is None:
+            raise ConfigError("the config has no `evaluation` section: training and backtests need its validation "
+                              "and test periods (docs/evaluation.md)")
+        return self.evaluation
 
     @property
     def bundle_dir(self) -> Path:

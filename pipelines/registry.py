@@ -15,9 +15,9 @@ class RegistryError(RuntimeError):
 
 
 def register(models_dir: Path, card: dict, boosters: dict[str, lgb.Booster],
-             figures: dict[str, bytes] | None = None) -> Path:
+             figures: dict[str, bytes] | None = None, *, latest: bool = True) -> Path:
     """Write each booster (`<name>.txt`), each figure (file name: bytes) and `card.json` into the
-    version folder, then move LATEST.
+    version folder, then move LATEST (the evaluation fit; production refits leave it: `latest`).
 
     Files are written atomically and LATEST last, so a reader never sees a half-registered model.
     """
@@ -26,8 +26,22 @@ def register(models_dir: Path, card: dict, boosters: dict[str, lgb.Booster],
         write_atomic(folder / f"{name}.txt", lambda tmp, b=booster: b.save_model(tmp))
     hashes = {name: sha256_file(folder / f"{name}.txt") for name in boosters}  # checked when loaded
     _write_card(folder, {**card, "booster_sha256": hashes}, figures)
-    write_text_atomic(models_dir / card["hazard"] / "LATEST", card["version"] + "\n")
+    if latest:
+        write_text_atomic(models_dir / card["hazard"] / "LATEST", card["version"] + "\n")
     return folder
+
+
+def production_version(evaluation_version: str, origin) -> str:
+    """The version of the production refit of `evaluation_version`'s settings on everything before `origin`."""
+    return f"{evaluation_version}-refit-{origin}"
+
+
+def latest_version(models_dir: Path, hazard: str) -> str:
+    """The version LATEST names: the evaluation fit of `hazard` trained last."""
+    pointer = models_dir / hazard / "LATEST"
+    if not pointer.exists():
+        raise RegistryError(f"{pointer}: no {hazard} model is registered; run `warisan train` first")
+    return pointer.read_text().strip()
 
 
 def update_card(models_dir: Path, card: dict, figures: dict[str, bytes] | None = None) -> Path:
@@ -48,11 +62,17 @@ def _write_card(folder: Path, card: dict, figures: dict[str, bytes] | None) -> P
 
 def load_latest(models_dir: Path, hazard: str, features: list[str]) -> tuple[dict[str, lgb.Booster], dict]:
     """The latest registered boosters and card of `hazard`, checked against the expected features."""
-    pointer = models_dir / hazard / "LATEST"
-    if not pointer.exists():
-        raise RegistryError(f"{pointer}: no {hazard} model is registered; run `warisan train` first")
-    folder = models_dir / hazard / pointer.read_text().strip()
+    return load_version(models_dir, hazard, latest_version(models_dir, hazard), features)
+
+
+def load_version(models_dir: Path, hazard: str, version: str,
+                 features: list[str]) -> tuple[dict[str, lgb.Booster], dict]:
+    """The boosters and card of one registered version of `hazard`, checked against the expected features."""
+    folder = models_dir / hazard / version
     card_path = folder / "card.json"
+    if not card_path.exists():
+        raise RegistryError(f"{card_path}: cannot read the model card: no {hazard} model version {version} "
+                            "is registered")
     try:
         card = json.loads(card_path.read_text())
     except (OSError, json.JSONDecodeError) as err:

@@ -9,9 +9,10 @@ from pathlib import Path
 from prefect.futures import as_completed
 
 from pipelines.config import CityConfig
-from pipelines.evaluation.fit import BacktestInputs, hindcast, retrain
+from pipelines.evaluation.fit import hindcast
 from pipelines.evaluation.verify import Targets, verify
 from pipelines.progress import progress_bar
+from pipelines.training.refit import BacktestInputs, retrain
 
 
 def run_origins(config: CityConfig, inputs: BacktestInputs, make_targets: Callable[[], Targets], windows: list,

@@ -34,11 +34,12 @@ from models.heat.regression import quantile_name
 from models.tables import flood_rows, heat_rows
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
-from pipelines.evaluation.fit import BacktestInputs, Fitted, netcdf_lock
+from pipelines.evaluation.fit import netcdf_lock
 from pipelines.evaluation.truth import truth_flooded_pairs, truth_tasmax_at
 from pipelines.forecast.layers import on_grid
 from pipelines.progress import log
 from pipelines.training.inputs import wet_days
+from pipelines.training.refit import BacktestInputs, Fitted
 
 FLOOD_MODELS = ["model", "climatology", "persistence", "rain_rule", "static_susceptibility"]
 HEAT_POINTS = ["regional", "climatology", "persistence"]

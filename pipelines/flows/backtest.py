@@ -24,7 +24,6 @@ from prefect.task_runners import ProcessPoolTaskRunner
 from models.backtest import rolling_origins
 from models.flood import FLOOD_PARAMS
 from pipelines.config import load_city_config
-from pipelines.evaluation.fit import load_inputs
 from pipelines.evaluation.origins import run_origins
 from pipelines.evaluation.record import backtest_record
 from pipelines.evaluation.report import summary_markdown, write_report
@@ -33,6 +32,7 @@ from pipelines.flows.features import build_features
 from pipelines.progress import log
 from pipelines.runner import on_this_runner
 from pipelines.storage import write_atomic, write_text_atomic
+from pipelines.training.refit import load_inputs
 
 # Origins run side by side, each task in a worker process, one per LightGBM fit's threads: on 2 cores one
 # at a time, as two origins at once were slower than one (benchmarks/bench_backtest.py, README).

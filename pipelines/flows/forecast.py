@@ -18,6 +18,7 @@ from pipelines.publish.day import publish_artifacts, publish_grids
 from pipelines.publish.stac import link_latest, write_catalog
 from pipelines.storage import new_version_folder, publish_folder
 from pipelines.timezones import local_today
+from pipelines.training.production import ensure_production
 
 
 def _stale_sources(config: CityConfig) -> str:
@@ -55,7 +56,8 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
         stale = f"no forecast issued on {issue_date}; published from the forecast of {earlier[-1]}"
         print(f"STALE: {stale}")
     static_path = build_static_features(config)
-    tiles = [predict_grid.submit(tile, path, source_date) for tile, path in static_tiles(config, static_path)]
+    origin = ensure_production(config, static_path, source_date)
+    tiles = [predict_grid.submit(tile, path, source_date, origin) for tile, path in static_tiles(config, static_path)]
     forecast = join_tiles(tiles, config)  # on Dask, the tiles ran on the workers
     stale = "; ".join(filter(None, [stale, _stale_sources(config)]))
     if stale:

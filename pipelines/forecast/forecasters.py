@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from models.calibration import Calibration
 from models.flood import FloodModel
 from models.heat.regression import quantile_name
 from models.tables import FLOOD_FEATURES, HEAT_FEATURES
-from pipelines.registry import RegistryError, load_latest
+from pipelines.registry import RegistryError, latest_version, load_version, production_version
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,16 @@ class Forecasters:
     heat_version: str
 
 
-def load_forecasters(models_dir: Path) -> Forecasters:
-    """The latest registered flood and heat models under `models_dir` (<store>/<city>/models)."""
-    boosters, card = load_latest(models_dir, "flood", FLOOD_FEATURES)
+def load_forecasters(models_dir: Path, origin: dt.date) -> Forecasters:
+    """The production flood and heat models under `models_dir` (<store>/<city>/models) refitted on
+    everything before `origin` with the latest evaluation fits' settings."""
+    def production(hazard: str, features: list[str]) -> tuple[dict, dict]:
+        version = production_version(latest_version(models_dir, hazard), origin)
+        return load_version(models_dir, hazard, version, features)
+
+    boosters, card = production("flood", FLOOD_FEATURES)
     flood = FloodModel(boosters["classifier"], Calibration.from_dict(card["calibration"]))
-    heat_boosters, heat_card = load_latest(models_dir, "heat", HEAT_FEATURES)
+    heat_boosters, heat_card = production("heat", HEAT_FEATURES)
     if "interval_widening_degC" not in heat_card:
         raise RegistryError(f"heat model {heat_card['version']}: card.json has no `interval_widening_degC` "
                             "(registered before the conformal intervals); retrain with `warisan train`")

@@ -35,8 +35,9 @@ def _recent_tasmax(history: xr.Dataset, end: np.datetime64, n_days: int, lonlat:
 
 
 @task
-def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> xr.Dataset:
-    """Flood and heat layers per lead and cell for one issue date, dims (lead, y, x); sea is NaN.
+def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, origin: dt.date) -> xr.Dataset:
+    """Flood and heat layers per lead and cell for one issue date, dims (lead, y, x); sea is NaN, from the
+    production models refitted on everything before `origin`.
 
     The frame and model layers are the backtest's (pipelines.forecast.frame and .layers); the
     flood drivers and heat stress are added here. The MET Malaysia level counts the days before
@@ -52,7 +53,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
     drivers = drivers_for_dates(config.bundle_dir, history, [issue_date], lead_days=config.lead_days,
                                 timezone=config.city.timezone)
     frame = feature_frame(cells, lonlat, drivers)
-    forecasters = load_forecasters(config.city_store / "models")
+    forecasters = load_forecasters(config.city_store / "models", origin)
     layers = model_layers(forecasters, frame, explain=True,
                           flood_attrs=flood_probability_attrs(config.flood.report_rate, config.flood.label_radius_m))
     q50 = layers["tasmax_q50"][0]
@@ -76,5 +77,6 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date) -> 
     forecast.attrs = {"issue_date": issue_date.isoformat(), "city": config.city.slug,
                       "city_name": config.city.name, "timezone": config.city.timezone,
                       "flood_model_version": forecasters.flood_version,
-                      "heat_model_version": forecasters.heat_version}
+                      "heat_model_version": forecasters.heat_version,
+                      "models_trained_before": origin.isoformat()}
     return forecast

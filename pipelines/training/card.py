@@ -21,8 +21,11 @@ def training_card(config, hazard, features, params, issue_dates, split, rows, sc
         period["calib_end"] = issued[split == "calib"].max().date().isoformat()
     clean = {k: v for k, v in params.items() if k not in ("metric",)}
     kind = "time-ordered, spatially blocked" if "held_out_blocks" in extra else "time-ordered"
+    protocol = {"validation": [d.isoformat() for d in config.protocol.validation],
+                "test": [d.isoformat() for d in config.protocol.test]}
     return model_card(hazard=hazard, features=features, params=clean, period=period, data_hashes=hashes,
-                      scores=scores, extra={"city": config.city.slug, "split": kind, **extra})
+                      scores=scores, extra={"city": config.city.slug, "split": kind, "role": "evaluation",
+                                            "protocol": protocol, **extra})
 
 
 def card_headline(card: dict) -> str:

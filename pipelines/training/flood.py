@@ -11,7 +11,7 @@ import xarray as xr
 from prefect import task
 
 from models.flood import FloodModel, RainRule, evaluate_flood, fit_rain_rule, predict_flood, train_flood_model
-from models.split import blocked_split, held_out_blocks, spatial_blocks, time_split
+from models.split import blocked_split, held_out_blocks, protocol_split, spatial_blocks
 from models.tables import (
     FLOOD_FEATURES,
     STATIC_FLOOD_FEATURES,
@@ -27,7 +27,7 @@ from pipelines.registry import register
 from pipelines.runner import booster_fit
 from pipelines.training.card import training_card
 from pipelines.training.figures import flood_reliability_png
-from pipelines.training.inputs import training_inputs, wet_days, with_xy
+from pipelines.training.inputs import sealed_periods, training_inputs, wet_days, with_xy
 
 
 def flood_table(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.Dataset, cells: pd.DataFrame,
@@ -37,6 +37,22 @@ def flood_table(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.D
     rows = flood_rows(issue_dates, config.lead_days, cells, flooded,
                       negatives_per_positive=config.flood.negatives_per_positive, rng=rng)
     return with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
+
+
+def sealed_flood_rows(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.Dataset, cells: pd.DataFrame,
+                      lonlat: tuple, flooded: pd.DataFrame) -> pd.DataFrame:
+    """An evaluation fit's flood table: the rows it may learn from and the sealed test period's rows, built
+    apart (each from its own reports and its own seeded draw of negatives), so that nothing dated in the
+    test period can change what is fitted (evaluation.test)."""
+    known, test = sealed_periods(config, issue_dates)
+    seed, test_start = config.train.seed, pd.Timestamp(config.protocol.test[0])
+    dated = pd.DatetimeIndex(flooded["date"])
+    parts = []
+    for part, reported, stream in ((known, flooded[dated < test_start], 0), (test, flooded[dated >= test_start], 1)):
+        rows = flood_table(config, issue_dates[part], drivers.isel(issue_date=part), cells, lonlat, reported,
+                           np.random.default_rng([seed, stream]))
+        parts.append(rows.assign(issue_index=rows["issue_index"] + part.start))
+    return pd.concat(parts, ignore_index=True)
 
 
 def flood_split(rows: pd.DataFrame, cells: pd.DataFrame, cell_blocks: np.ndarray, held: np.ndarray,
@@ -86,14 +102,13 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     _, drivers, cells, lonlat = training_inputs(config, paths)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
     reports = with_xy(readers.read_flood_events(config.bundle_dir), config.grid.crs)
-    rng = np.random.default_rng(config.train.seed)
-    rows = flood_table(config, issue_dates, drivers, cells, lonlat,
-                       cells_near_reports(reports, cells, flood.label_radius_m), rng)
+    flooded = cells_near_reports(reports, cells, flood.label_radius_m)
+    rows = sealed_flood_rows(config, issue_dates, drivers, cells, lonlat, flooded)
     cell_blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=flood.block_size_m)
     held = held_out_blocks(cell_blocks, share=flood.holdout_block_share, seed=config.train.seed)
-    periods = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
-                         holdout_days=config.train.holdout_days, validation_days=config.train.validation_days,
-                         calibration_days=flood.calibration_days)
+    periods = protocol_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
+                             validation=config.protocol.validation, test=config.protocol.test,
+                             early_stopping_days=config.train.early_stopping_days, calibrate=True)
     split = flood_split(rows, cells, cell_blocks, held, periods)
     target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
     table = rows.assign(wet_day=wet_days(config, pd.DatetimeIndex(target)))

@@ -11,7 +11,7 @@ from prefect import task
 
 from models.heat.qc import station_quality
 from models.heat.regression import VARIABLES, quantile_name, train_heat_models
-from models.split import station_holdout, time_split
+from models.split import protocol_split, station_holdout
 from models.tables import (
     HEAT_FEATURES,
     STATIC_HEAT_FEATURES,
@@ -23,21 +23,29 @@ from pipelines.config import CityConfig
 from pipelines.progress import log
 from pipelines.registry import register
 from pipelines.training.card import training_card
-from pipelines.training.inputs import training_inputs, with_xy
+from pipelines.training.inputs import sealed_periods, training_inputs, with_xy
 
 
-def _fit_heat_variable(config: CityConfig, variable: str, obs: pd.DataFrame, drivers: xr.Dataset,
-                       cells: pd.DataFrame, lonlat: tuple, issue_dates: pd.DatetimeIndex,
+def _fit_heat_variable(config: CityConfig, variable: str, obs: tuple[pd.DataFrame, pd.DataFrame],
+                       drivers: xr.Dataset, cells: pd.DataFrame, lonlat: tuple, issue_dates: pd.DatetimeIndex,
                        held_ids: np.ndarray) -> tuple[dict, dict, dict, pd.DataFrame, np.ndarray]:
-    """Quantile models of one variable, their table and time split: (boosters, widening, scores, rows, split).
+    """Quantile models of one variable, their table and split: (boosters, widening, scores, rows, split).
 
-    `obs` are the station-days that passed quality control; stations in `held_ids` are left out
-    of the models that score unseen stations.
+    `obs` are the station-days that passed quality control before the sealed test period (what the
+    fit learns from) and in it (what the test scores): their rows are built apart, so that nothing
+    dated in the test period changes the fit. Stations in `held_ids` are left out of the models that
+    score unseen stations.
     """
-    rows = heat_rows(obs, issue_dates, config.lead_days, cells, variable=variable)
+    known, test = sealed_periods(config, issue_dates)
+    before, during = obs
+    parts = [heat_rows(before, issue_dates[known], config.lead_days, cells, variable=variable)]
+    tested = heat_rows(during, issue_dates[test], config.lead_days, cells, variable=variable)
+    parts.append(tested.assign(issue_index=tested["issue_index"] + test.start))
+    rows = pd.concat(parts, ignore_index=True)
     table = attach_features(rows, cells, drivers, lonlat, STATIC_HEAT_FEATURES)
-    split = time_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
-                       holdout_days=config.train.holdout_days, validation_days=config.train.validation_days)
+    split = protocol_split(issue_dates, rows["issue_index"].values, rows["lead"].values,
+                           validation=config.protocol.validation, test=config.protocol.test,
+                           early_stopping_days=config.train.early_stopping_days, calibrate=False)
     held_out = rows["station_id"].isin(held_ids).to_numpy()
     log(f"heat table {variable}: {len(table)} rows from {rows['station_id'].nunique()} stations, "
         f"{rows['station_id'][held_out].nunique()} held out for validation")
@@ -69,14 +77,18 @@ def train_heat(config: CityConfig, paths: dict[str, Path]) -> dict:
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
     raw = with_xy(readers.read_temperature_obs(config.bundle_dir), config.grid.crs)
     variables = [v for v in VARIABLES if v == "tasmax" or (v in raw and raw[v].notna().any())]
-    checked = {v: station_quality(raw, variable=v) for v in variables}
+    sealed = pd.DatetimeIndex(raw["date"]) >= pd.Timestamp(config.protocol.test[0])
+    checked = {v: station_quality(raw[~sealed], variable=v) for v in variables}  # what the fit may learn from
+    scored = {v: station_quality(raw, variable=v)[0] for v in variables}
+    scored = {v: obs[pd.DatetimeIndex(obs["date"]) >= pd.Timestamp(config.protocol.test[0])]
+              for v, obs in scored.items()}
     for v, (obs, qc) in checked.items():
         for station in qc[qc["rejected"]].itertuples():
             log(f"heat QC {v}: station {station.station_id} rejected: {station.reason}")
         log(f"heat QC {v}: kept {len(obs)} of {raw[v].notna().sum()} station-days")
     stations = np.unique(checked["tasmax"][0]["station_id"])
     held_ids = stations[station_holdout(stations, share=config.heat.holdout_station_share, seed=config.train.seed)]
-    fitted = {v: _fit_heat_variable(config, v, checked[v][0], drivers, cells, lonlat, issue_dates, held_ids)
+    fitted = {v: _fit_heat_variable(config, v, (checked[v][0], scored[v]), drivers, cells, lonlat, issue_dates, held_ids)
               for v in variables}
     per_variable = {v: fitted[v][2] | {"qc": checked[v][1].to_dict("records")} for v in variables}
     scores = per_variable.pop("tasmax") | per_variable

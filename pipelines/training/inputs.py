@@ -39,3 +39,15 @@ def wet_days(config: CityConfig, days: pd.DatetimeIndex) -> np.ndarray:
     daily = pr.groupby(local).agg(["sum", "count"])
     rain = daily["sum"].where(daily["count"] == 24).reindex(days)
     return (rain >= config.flood.wet_day_mm).to_numpy()
+
+
+def sealed_periods(config: CityConfig, issue_dates: pd.DatetimeIndex) -> tuple[slice, slice]:
+    """Positions of the issue dates an evaluation fit may learn from (every lead's day before the sealed
+    test period) and of the test period's issue dates (evaluation.test)."""
+    test_start, test_end = (pd.Timestamp(day) for day in config.protocol.test)
+    known = int((issue_dates <= test_start - pd.Timedelta(days=config.lead_days)).sum())
+    first, last = issue_dates.searchsorted(test_start), issue_dates.searchsorted(test_end, side="right")
+    if first == last:
+        raise ValueError(f"no issue date in the test period {test_start.date()}..{test_end.date()} "
+                         f"(evaluation.test): the drivers hold {issue_dates.min().date()}..{issue_dates.max().date()}")
+    return slice(0, known), slice(first, last)

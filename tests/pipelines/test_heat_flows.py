@@ -3,6 +3,7 @@ published layers, and a heat model registered before the conformal intervals ref
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 
@@ -12,7 +13,7 @@ import xarray as xr
 
 from pipelines.config import load_city_config
 from pipelines.forecast.forecasters import load_forecasters
-from pipelines.registry import RegistryError
+from pipelines.registry import RegistryError, production_version
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 QUANTILES = ("q10", "q50", "q90")
@@ -51,9 +52,10 @@ def test_a_heat_model_registered_before_the_conformal_intervals_is_refused_by_th
     config = config.model_copy(update={"paths": config.paths.model_copy(update={"store": tmp_path})})
     shutil.copytree(run["store"] / "models", config.city_store / "models")
     heat = config.city_store / "models" / "heat"
-    card_path = heat / (heat / "LATEST").read_text().strip() / "card.json"
+    origin = dt.date(2023, 12, 1)  # the production refit `warisan train` made for the bundle's last forecast
+    card_path = heat / production_version((heat / "LATEST").read_text().strip(), origin) / "card.json"
     card = json.loads(card_path.read_text())
     del card["interval_widening_degC"]
     card_path.write_text(json.dumps(card))
     with pytest.raises(RegistryError, match="card.json has no `interval_widening_degC` .* retrain with `warisan train`"):
-        load_forecasters(config.city_store / "models")
+        load_forecasters(config.city_store / "models", origin)

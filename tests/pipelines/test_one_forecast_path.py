@@ -1,6 +1,5 @@
 """The backtest scores the forecast that ships: a hindcast publishes what daily_forecast publishes."""
 
-import dataclasses
 import datetime as dt
 import shutil
 
@@ -11,15 +10,16 @@ from prefect.logging import disable_run_logger
 
 from pipelines import flows
 from pipelines.config import load_city_config
-from pipelines.evaluation.fit import hindcast, load_inputs, retrain
+from pipelines.evaluation.fit import hindcast
 from pipelines.feature_cache.build import build_driver_history, build_static_features
-from pipelines.forecast.forecasters import load_forecasters
+from pipelines.training.production import refit_origin
+from pipelines.training.refit import load_inputs, retrain
 
 DATES = [dt.date(2023, 9, 12), dt.date(2023, 11, 20), dt.date(2023, 12, 31)]
 SHARED = ("flood_probability", "tasmax_q10", "tasmax_q50", "tasmax_q90")  # what both publish
 
 
-def test_hindcasts_with_the_registered_models_equal_the_daily_forecasts_bit_for_bit(city, run, tmp_path):
+def test_the_backtests_refits_hindcast_the_daily_forecasts_bit_for_bit(city, run, tmp_path):
     # The daily forecasts go to a store of their own (with the session's models), so the session's
     # published days, alert state and `latest` stay as the other tests expect them.
     own = city.parent / "port-one-path.yaml"
@@ -35,15 +35,16 @@ def test_hindcasts_with_the_registered_models_equal_the_daily_forecasts_bit_for_
         paths = {"static": build_static_features.fn(config), "drivers": build_driver_history.fn(config)}
     inputs = load_inputs.fn(config, paths)
     n_cells = len(inputs.cells)
-    registered = load_forecasters(config.city_store / "models")
-    # The baselines of an origin's refit, the registered models in place of its own.
-    fitted = dataclasses.replace(retrain.fn(config, inputs, dt.date(2023, 9, 1)), forecasters=registered)
-    hindcasts = xr.load_dataset(hindcast.fn(config, inputs, fitted, pd.DatetimeIndex(DATES), tmp_path / "h.nc"))
-
     for day, forecast in published.items():
+        # The backtest's refit at the day's origin (the first of its month), with its own models: the
+        # production refit the daily forecast ran is this very fit, so the hindcast is the forecast.
+        origin = refit_origin(config.train.refit, day)
+        fitted = retrain.fn(config, inputs, origin)
+        hindcasts = xr.load_dataset(hindcast.fn(config, inputs, fitted, pd.DatetimeIndex([day]), tmp_path / f"{day}.nc"))
         for name in SHARED:
             # Both are float32 on disk from the same frame and models: equal to the last bit, sea NaN alike.
             np.testing.assert_array_equal(hindcasts[name].sel(issue_date=pd.Timestamp(day)).values,
                                           forecast[name].values, err_msg=f"{name} on {day}")
-        assert forecast.attrs["flood_model_version"] == registered.flood_version
-    assert np.isfinite(hindcasts["flood_probability"].values).sum() == len(DATES) * config.lead_days * n_cells
+        assert forecast.attrs["models_trained_before"] == origin.isoformat()
+        assert forecast.attrs["flood_model_version"].endswith(f"-refit-{origin}")
+        assert np.isfinite(hindcasts["flood_probability"].values).sum() == config.lead_days * n_cells

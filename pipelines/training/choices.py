@@ -1,0 +1,75 @@
+"""Choices made on the validation period: the flood booster's settings, compared there and nowhere else.
+
+Each candidate is fitted as the evaluation fit is (training years outside the held-out blocks,
+early stopping on the days before the validation period) and scored on the validation period's
+held-out blocks against the flood reports. Nothing dated in the sealed test period is read: the
+table holds only issue dates whose every lead ends before it (tests/pipelines/test_sealed_test_period.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from prefect import task
+
+from models.flood import predict_flood, train_flood_model
+from models.split import held_out_blocks, protocol_split, spatial_blocks
+from models.tables import FLOOD_FEATURES, cells_near_reports
+from models.verification import flood_scores
+from pipelines.bundle import readers
+from pipelines.config import CityConfig
+from pipelines.progress import log
+from pipelines.runner import booster_fit
+from pipelines.training.flood import flood_split, flood_table
+from pipelines.training.inputs import sealed_periods, training_inputs, with_xy
+
+FLOOD_SETTINGS = {"learning_rate": (0.03, 0.1), "num_leaves": (7, 15), "min_data_in_leaf": (100, 500)}
+
+
+def settings_grid(grid: dict[str, tuple] = FLOOD_SETTINGS) -> list[dict]:
+    """Every combination of the values in `grid` (setting name -> candidate values)."""
+    return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+@task
+def score_flood_settings(config: CityConfig, paths: dict[str, Path], candidates: list[dict]) -> pd.DataFrame:
+    """One row per candidate (LightGBM settings over FLOOD_PARAMS): its best iteration and its scores on
+    the validation period's held-out blocks against the reports (ROC AUC, PR AUC, Brier, flooded rows)."""
+    _, drivers, cells, lonlat = training_inputs(config, paths)
+    issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
+    known, _ = sealed_periods(config, issue_dates)
+    reports = with_xy(readers.read_flood_events(config.bundle_dir), config.grid.crs)
+    flooded = cells_near_reports(reports, cells, config.flood.label_radius_m)
+    flooded = flooded[pd.DatetimeIndex(flooded["date"]) < pd.Timestamp(config.protocol.test[0])]
+    table = flood_table(config, issue_dates[known], drivers.isel(issue_date=known), cells, lonlat, flooded,
+                        np.random.default_rng([config.train.seed, 0]))
+    blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=config.flood.block_size_m)
+    held = held_out_blocks(blocks, share=config.flood.holdout_block_share, seed=config.train.seed)
+    periods = protocol_split(issue_dates[known], table["issue_index"].to_numpy(), table["lead"].to_numpy(),
+                             validation=config.protocol.validation, test=config.protocol.test,
+                             early_stopping_days=config.train.early_stopping_days, calibrate=True)
+    split = flood_split(table, cells, blocks, held, periods)
+    row_block = pd.Series(blocks, index=cells["cell"].to_numpy())[table["cell"].to_numpy()].to_numpy()
+    scored = table[(split == "calib") & np.isin(row_block, held)]
+    results = []
+    for k, settings in enumerate(candidates, 1):
+        model, fit = train_flood_model(table, FLOOD_FEATURES, split, num_boost_round=config.train.num_boost_round,
+                                       seed=config.train.seed, trainer=booster_fit(config.runner), params=settings)
+        s = flood_scores(predict_flood(model, scored), scored["label"].to_numpy(float), scored["weight"].to_numpy(),
+                         fit["climatology"], threshold=config.flood.default_threshold)
+        results.append({**settings, "best_iteration": fit["best_iteration"], "roc_auc": s["roc_auc"],
+                        "pr_auc": s["pr_auc"], "brier": s["brier"], "n_rows": s["n_rows"],
+                        "n_flooded_rows": s["n_positive"]})
+        log(f"flood settings {k}/{len(candidates)} {settings}: validation ROC AUC {s['roc_auc']:.3f}, "
+            f"PR AUC {s['pr_auc']:.3f} ({s['n_positive']} flooded rows)")
+    return pd.DataFrame(results)
+
+
+def chosen(results: pd.DataFrame) -> dict:
+    """The candidate with the highest validation ROC AUC (ties: the first, i.e. the smaller model)."""
+    best = results.loc[results["roc_auc"].idxmax()]
+    return {name: best[name].item() for name in FLOOD_SETTINGS if name in best}
+
