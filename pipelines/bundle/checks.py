@@ -6,6 +6,7 @@ unreadable file into one Problem. docs/data-contract.md is the text these tables
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ IMPERVIOUS = "static/impervious.tif"
 HISTORY = "weather/history.nc"
 FORECASTS = "weather/forecasts"
 FLOOD_EVENTS = "obs/flood_events.csv"
+FLOOD_EXTENTS = "obs/flood_extents.gpkg"
 TEMPERATURE = "obs/temperature.csv"
 PROVENANCE = "provenance.json"
 
@@ -88,7 +90,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Layer:
-    """A vector file of static/."""
+    """A vector file of static/ or obs/."""
 
     path: str
     geometry_types: frozenset[str]
@@ -124,6 +126,10 @@ VECTOR_LAYERS: dict[str, Layer] = {
         "static/heritage_zone.gpkg", _POLYGONS, (Column("zone", "choice", choices=ZONES),)
     ),
 }
+
+FLOOD_EXTENTS_LAYER = Layer(  # surveyed flood extents of past events, optional
+    FLOOD_EXTENTS, _POLYGONS, (Column("event_date", "date"), Column("source", "text")), required=False
+)
 
 _LON = Column("lon", valid_range=(-180, 180))
 _LAT = Column("lat", valid_range=(-90, 90))
@@ -252,8 +258,12 @@ def check_raster(
 
 def check_vector(root: Path, layer: Layer, city: City | None) -> list[Problem]:
     """Problems with a vector layer: CRS, features, geometries, attributes, overlap."""
+    return check_features(gpd.read_file(root / layer.path, engine="pyogrio"), layer, city)
+
+
+def check_features(frame: gpd.GeoDataFrame, layer: Layer, city: City | None) -> list[Problem]:
+    """Problems with the features of `layer` read into `frame`: CRS, geometries, attributes, overlap."""
     file = layer.path
-    frame = gpd.read_file(root / file, engine="pyogrio")
     problems = []
     if frame.crs is None:
         problems.append(Problem(file, "crs", "no CRS"))
@@ -277,6 +287,22 @@ def check_vector(root: Path, layer: Layer, city: City | None) -> list[Problem]:
         bounds = tuple(shapely.total_bounds(geoms[~empty]))
         if why := outside_city(bounds, CRS(frame.crs), city):
             problems.append(Problem(file, "geometry", why))
+    return problems
+
+
+def check_flood_extents(root: Path, city: City | None, days: tuple[dt.date, dt.date] | None) -> list[Problem]:
+    """Problems with obs/flood_extents.gpkg: those of any vector layer, and event dates outside
+    `days` (the first and last local day of the bundle's history), when given."""
+    frame = gpd.read_file(root / FLOOD_EXTENTS, engine="pyogrio")
+    problems = check_features(frame, FLOOD_EXTENTS_LAYER, city)
+    if days is None or len(frame) == 0 or "event_date" not in frame.columns:
+        return problems
+    dates = pd.to_datetime(frame["event_date"], format="%Y-%m-%d", errors="coerce")
+    first, last = (pd.Timestamp(day) for day in days)
+    outside = ((dates < first) | (dates.dt.normalize() > last)).to_numpy()  # NaT (not a date) is neither
+    if outside.any():
+        what = f"dates outside the bundle's history {days[0]}..{days[1]}"
+        problems.append(Problem(FLOOD_EXTENTS, "event_date", _tally(outside, what, _feature, frame["event_date"])))
     return problems
 
 

@@ -18,6 +18,7 @@ import xarray as xr
 from pipelines.bundle.checks import (
     DEM,
     FLOOD_EVENTS,
+    FLOOD_EXTENTS,
     FORECASTS,
     HISTORY,
     IMPERVIOUS,
@@ -91,6 +92,20 @@ def read_flood_events(root: Path) -> pd.DataFrame:
     events = pd.read_csv(Path(root) / FLOOD_EVENTS, dtype={"source": str}, skipinitialspace=True)
     events["date"] = pd.to_datetime(events["date"], format="%Y-%m-%d")
     return events
+
+
+def read_flood_extents(root: Path, *, crs: str | None = None) -> gpd.GeoDataFrame | None:
+    """Surveyed flood extents: `event_date` (local day, datetime64), `source`, polygon geometry.
+
+    In the file's CRS, or reprojected to `crs` when given. None when the bundle has no
+    obs/flood_extents.gpkg (it is optional).
+    """
+    path = Path(root) / FLOOD_EXTENTS
+    if not path.is_file():
+        return None
+    extents = gpd.read_file(path, engine="pyogrio")
+    extents["event_date"] = pd.to_datetime(extents["event_date"], format="%Y-%m-%d").dt.normalize()
+    return extents.to_crs(crs) if crs is not None else extents
 
 
 def read_temperature_obs(root: Path) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from pyproj import CRS
 from pipelines.bundle.checks import (
     CSV_TABLES,
     DEM,
+    FLOOD_EXTENTS,
     FORECASTS,
     HISTORY,
     IMPERVIOUS,
@@ -35,6 +36,7 @@ from pipelines.bundle.checks import (
     City,
     Problem,
     check_csv,
+    check_flood_extents,
     check_raster,
     check_vector,
     outside_city,
@@ -107,16 +109,21 @@ def validate_bundle(
         if _present(root, file, True, problems):
             problems += _guarded(file, check_csv, root, file, city)
 
-    grid = None
+    grid, days = None, None
     if _present(root, HISTORY, True, problems):
         try:
             with xr.open_dataset(root / HISTORY, engine="netcdf4", decode_coords="all") as history:
-                problems += _check_time(history, HISTORY) + _check_grid(history, HISTORY, city, None)
+                time_problems = _check_time(history, HISTORY)
+                problems += time_problems + _check_grid(history, HISTORY, city, None)
                 problems += _check_variables(history, HISTORY, "time")
                 if {"y", "x"} <= set(history.coords):
                     grid = (history["y"].values, history["x"].values)
+                if not time_problems:
+                    days = _local_days(history["time"].values, zone)
         except Exception as err:  # noqa: BLE001  (any failure to read is a problem, not a crash)
             problems.append(_unreadable(HISTORY, err))
+    if _present(root, FLOOD_EXTENTS, False, problems):
+        problems += _guarded(FLOOD_EXTENTS, check_flood_extents, root, city, days)
 
     dates, name_problems = _forecast_names(root)
     problems += name_problems
@@ -146,6 +153,12 @@ def _guarded(file: str, check: Callable[..., list[Problem]], *args, **kwargs) ->
         return check(*args, **kwargs)
     except Exception as err:  # noqa: BLE001  (any failure to read is a problem, not a crash)
         return [_unreadable(file, err)]
+
+
+def _local_days(times: np.ndarray, zone: ZoneInfo) -> tuple[dt.date, dt.date]:
+    """The first and last local day that the UTC `times` (increasing) touch."""
+    ends = pd.DatetimeIndex(times[[0, -1]]).tz_localize("UTC").tz_convert(zone.key)
+    return ends[0].date(), ends[1].date()
 
 
 def _when(value) -> str:

@@ -30,6 +30,7 @@ from pipelines.config import CityConfig
 from pipelines.demo_world.forecasts import forecast_values, write_forecasts
 from pipelines.demo_world.observations import flood_reports, station_cells, station_temperatures
 from pipelines.demo_world.static import StaticWorld, build_static_world, land_cells, report_exposure
+from pipelines.demo_world.surveys import flood_surveys
 from pipelines.demo_world.truth import (
     CellLayers,
     DailyRegional,
@@ -52,7 +53,7 @@ GENERATOR = "pipelines.demo_world.generate"
 FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
 GENERATOR_VERSION = 3  # bump whenever the same arguments give a different world
 # (2: report date errors; 3: the Penang gauge's tide, daily maxima like Bayan Lepas's)
-_STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations")
+_STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations", "surveys")
 ATTRIBUTION = (
     ("Climate calibration: MetMalaysia Bayan Lepas station record (daily 2021-2022, monthly 2013-2022). "
     "Source: MetMalaysia via data.gov.my, CC BY 4.0."),
@@ -91,7 +92,7 @@ def generate_demo_bundle(
     start: dt.date, end: dt.date, seed: int, timezone: str,
     coastline: Literal["penang", "synthetic"], assets: str,
     regional_spacing_deg: float, lead_days: int, climate: Mapping[str, str | float] = RECORD_CLIMATE,
-    progress: Callable[[str], None] = lambda message: None,
+    survey_before: dt.date | None = None, progress: Callable[[str], None] = lambda message: None,
 ) -> dict:
     """Write the demo world's bundle to `bundle_dir` and its truth to `truth_dir`; return a summary.
 
@@ -100,7 +101,8 @@ def generate_demo_bundle(
     covers `start` .. `end` + `lead_days` - 1, so the last forecast can be scored; observations
     cover the history's days. `assets` is "george-town" or a CSV path (name, lon, lat,
     category, optional id). `climate` holds the keyword arguments of `climatology`:
-    the record, or a climate made up from it. The summary counts files, days, reports and
+    the record, or a climate made up from it. The largest floods before `survey_before`
+    (default `end`) are surveyed (obs/flood_extents.gpkg). The summary counts files, days, reports and
     stations, and gives the seconds per stage.
     """
     if end < start + dt.timedelta(days=FIRST_ISSUE_AFTER_DAYS):
@@ -154,6 +156,12 @@ def generate_demo_bundle(
                                               city_slug, streams["observations"])
         for name, table in (("obs/flood_events.csv", reports), ("obs/temperature.csv", temperatures)):
             written.append(write_atomic(bundle_dir / name, lambda tmp, t=table: t.to_csv(tmp, index=False)))
+        surveys = flood_surveys(truth, cells.x, cells.y, dates, survey_before or end, resolution_m, crs,
+                                streams["surveys"])
+        if len(surveys):
+            written.append(write_gpkg(bundle_dir / "obs/flood_extents.gpkg", surveys, "flood_extents"))
+        else:
+            (bundle_dir / "obs/flood_extents.gpkg").unlink(missing_ok=True)  # an earlier world's surveys
 
     with clock.stage("provenance"):
         arguments = {
@@ -162,6 +170,7 @@ def generate_demo_bundle(
             "seed": seed, "timezone": timezone, "coastline": coastline, "assets": assets,
             "regional_spacing_deg": float(regional_spacing_deg), "lead_days": lead_days,
             "climate": dict(climate),
+            "survey_before": (survey_before or end).isoformat(),
         }
         _write_provenance(bundle_dir, written, forecast_hashes, seed, arguments)
 
@@ -172,6 +181,7 @@ def generate_demo_bundle(
         "buildings": len(world.buildings), "waterways": len(world.waterways),
         "flood_days": int(np.unique(truth.flood_day).size),
         "flooded_cell_days": int(truth.flood_day.size), "flood_reports": len(reports),
+        "surveyed_floods": int(surveys["event_date"].nunique()),
         "stations": int(temperatures["station_id"].nunique()), "temperature_rows": len(temperatures),
         "seconds": clock.seconds | {"total": round(sum(clock.seconds.values()), 2)},
     }
@@ -245,6 +255,11 @@ def _write_provenance(bundle_dir: Path, written: list[Path], forecast_hashes: di
     write_text_atomic(bundle_dir / "provenance.json", json.dumps(record, indent=2, sort_keys=True))
 
 
+def _survey_before(config: CityConfig) -> dt.date:
+    """Surveys map floods of the years training learns from: before the calibration and test days."""
+    return config.source.end - dt.timedelta(days=config.train.holdout_days + config.flood.calibration_days)
+
+
 @task
 def generate_demo(config: CityConfig) -> Path:
     """Write the demo world's bundle and truth; skip when the bundle holds this exact world."""
@@ -256,6 +271,7 @@ def generate_demo(config: CityConfig) -> Path:
         "coastline": source.coastline, "assets": source.assets,
         "regional_spacing_deg": source.regional_spacing_deg, "lead_days": config.lead_days,
         "climate": source.climate.model_dump(),
+        "survey_before": _survey_before(config).isoformat(),
     }
     marker = config.bundle_dir / "provenance.json"
     made = read_provenance(config.bundle_dir) if marker.exists() else {}
@@ -264,7 +280,8 @@ def generate_demo(config: CityConfig) -> Path:
         return config.bundle_dir
     summary = generate_demo_bundle(  # records `arguments` and the time zone in provenance.json
         config.bundle_dir, config.truth_dir,
-        **{**arguments, "bounds": config.grid.bounds, "start": source.start, "end": source.end},
+        **{**arguments, "bounds": config.grid.bounds, "start": source.start, "end": source.end,
+           "survey_before": _survey_before(config)},
         progress=log,
     )
     log(f"demo bundle written: {summary}")

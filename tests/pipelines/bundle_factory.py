@@ -110,6 +110,20 @@ def _vectors() -> dict[str, gpd.GeoDataFrame]:
     }
 
 
+def flood_extents() -> gpd.GeoDataFrame:
+    """Two surveyed flooded areas of 2024-01-03 and one of 2024-01-07, on the city grid (optional file)."""
+    x0, y0 = CITY_BOUNDS[0], CITY_BOUNDS[1]
+    return gpd.GeoDataFrame(
+        {"event_date": ["2024-01-03", "2024-01-03", "2024-01-07"], "source": "test survey"},
+        geometry=[box(x0 + 60, y0 + 60, x0 + 180, y0 + 150), box(x0 + 300, y0 + 60, x0 + 360, y0 + 120),
+                  box(x0 + 120, y0 + 240, x0 + 270, y0 + 330)],
+        crs=CITY_CRS)
+
+
+def write_flood_extents(root: Path, frame: gpd.GeoDataFrame) -> None:
+    frame.to_file(Path(root) / "obs/flood_extents.gpkg", driver="GPKG", engine="pyogrio")
+
+
 def write_vector(root: Path, name: str, frame: gpd.GeoDataFrame) -> None:
     frame.to_file(root / "static" / f"{name}.gpkg", driver="GPKG", engine="pyogrio")
 
@@ -136,6 +150,7 @@ def write_bundle(root: Path) -> Path:
         "tasmax": np.r_[np.linspace(31, 33, 10), np.linspace(30.5, 32.5, 10)].round(1),
         "tasmin": 24.5,
     }).to_csv(root / "obs/temperature.csv", index=False)
+    write_flood_extents(root, flood_extents())
     write_provenance(root)
     return root
 

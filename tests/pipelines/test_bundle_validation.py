@@ -17,6 +17,7 @@ from pipelines.bundle.readers import (
     forecast_dates,
     read_dem,
     read_flood_events,
+    read_flood_extents,
     read_history,
     read_raster,
     read_temperature_obs,
@@ -32,10 +33,12 @@ from tests.pipelines.bundle_factory import (
     CITY_BOUNDS,
     FORECAST_DATES,
     VALIDATE_KWARGS,
+    flood_extents,
     forecast,
     history,
     write_bundle,
     write_dem,
+    write_flood_extents,
     write_provenance,
     write_vector,
 )
@@ -324,3 +327,75 @@ def test_optional_impervious_raster_is_checked_when_present(bundle):
     write_dem(bundle / "static/impervious.tif")  # elevations in m are no 0..1 fraction
     write_provenance(bundle)
     assert_problem(problems_of(bundle), "static/impervious.tif", "values", "cells outside 0..1")
+
+
+# --- obs/flood_extents.gpkg (optional) --------------------------------------------------------
+
+EXTENTS = "obs/flood_extents.gpkg"
+
+
+def rewrite_extents(root, change) -> None:
+    write_flood_extents(root, change(flood_extents()))
+    write_provenance(root)
+
+
+def test_a_bundle_without_flood_extents_is_valid_and_reads_none(bundle):
+    (bundle / EXTENTS).unlink()
+    write_provenance(bundle)
+    assert problems_of(bundle) == []
+    assert read_flood_extents(bundle) is None
+
+
+def test_flood_extents_read_with_local_dates_in_the_grid_crs(bundle):
+    extents = read_flood_extents(bundle, crs="EPSG:4326")
+    assert list(extents["event_date"]) == [pd.Timestamp("2024-01-03")] * 2 + [pd.Timestamp("2024-01-07")]
+    assert extents.crs.to_epsg() == 4326 and set(extents["source"]) == {"test survey"}
+    assert read_flood_extents(bundle).geometry.area.iloc[0] == pytest.approx(120 * 90)
+
+
+def test_flood_extents_in_another_crs_are_accepted(bundle):
+    rewrite_extents(bundle, lambda frame: frame.to_crs("EPSG:4326"))
+    assert problems_of(bundle) == []
+
+
+def test_a_survey_before_the_history_is_named_with_the_period(bundle):
+    rewrite_extents(bundle, lambda frame: frame.assign(event_date=["2024-01-03", "2023-12-01", "2024-01-12"]))
+    message = "2 dates outside the bundle's history 2024-01-01..2024-01-11, first '2023-12-01' at feature 2"
+    assert_problem(problems_of(bundle), EXTENTS, "event_date", message)
+
+
+def test_a_survey_date_that_is_no_date(bundle):
+    rewrite_extents(bundle, lambda frame: frame.assign(event_date=["2024-01-03", "3 Jan", "2024-01-07"]))
+    message = "1 values are not dates YYYY-MM-DD, first '3 Jan' at feature 2"
+    assert_problem(problems_of(bundle), EXTENTS, "event_date", message)
+
+
+def test_surveyed_extents_must_be_polygons(bundle):
+    rewrite_extents(bundle, lambda frame: frame.set_geometry(frame.geometry.centroid))
+    message = "3 geometries are not MultiPolygon or Polygon, first 'Point' at feature 1"
+    assert_problem(problems_of(bundle), EXTENTS, "geometry", message)
+
+
+def test_a_self_crossing_extent_is_invalid(bundle):
+    x0, y0 = CITY_BOUNDS[0], CITY_BOUNDS[1]
+    bowtie = Polygon([(x0 + 50, y0 + 50), (x0 + 150, y0 + 150), (x0 + 150, y0 + 50), (x0 + 50, y0 + 150)])
+    rewrite_extents(bundle, lambda frame: frame.set_geometry([*frame.geometry[:2], bowtie], crs=frame.crs))
+    assert_problem(problems_of(bundle), EXTENTS, "geometry", "1 invalid geometries (Self-intersection")
+
+
+def test_flood_extents_without_features_or_source(bundle):
+    rewrite_extents(bundle, lambda frame: frame.iloc[:0])
+    assert_problem(problems_of(bundle), EXTENTS, "", "has no features")
+    rewrite_extents(bundle, lambda frame: frame.drop(columns="source"))
+    assert_problem(problems_of(bundle), EXTENTS, "source", "missing column")
+
+
+def test_unreadable_flood_extents_are_a_problem_not_a_traceback(bundle):
+    (bundle / EXTENTS).write_bytes(b"not a geopackage")
+    write_provenance(bundle)
+    assert_problem(problems_of(bundle), EXTENTS, "", "cannot read")
+
+
+def test_flood_extents_away_from_the_city_do_not_overlap(bundle):
+    rewrite_extents(bundle, lambda frame: frame.translate(xoff=50_000))
+    assert_problem(problems_of(bundle), EXTENTS, "geometry", "does not overlap the city bounds")

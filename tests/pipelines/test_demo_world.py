@@ -13,8 +13,11 @@ import pytest
 import xarray as xr
 from pyproj import Transformer
 
-from features.grid import regional_axes
+from features.grid import project_points, regional_axes
 from models.heat.qc import station_quality
+from models.inventory import report_rate_from_surveys
+from models.tables import cells_near_reports, events_within_radius
+from pipelines.bundle.readers import read_dem, read_flood_events, read_flood_extents
 from pipelines.bundle.validate import validate_bundle
 from pipelines.demo_world.generate import generate_demo_bundle
 from pipelines.demo_world.weather import bayan_lepas_climatology, simulate_regional_weather
@@ -115,7 +118,9 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_other_data(tmp_path):
     first, second, other = (_hashes(tmp_path / name) for name in "abc")
     assert first == second
     random = ("static/dem.tif", "static/buildings.gpkg", "weather/history.nc", "weather/forecasts/",
-              "obs/temperature.csv")  # assets, zones and Penang's sea do not depend on the seed
+              "obs/temperature.csv")
+    if "obs/flood_extents.gpkg" in first:  # a short world may have no flood to survey
+        assert first["obs/flood_extents.gpkg"] == second["obs/flood_extents.gpkg"]  # assets, zones and Penang's sea do not depend on the seed
     assert all(first[name] != other[name] for name in random)
 
 
@@ -232,6 +237,54 @@ def test_flood_reports_sit_next_to_flooded_cells_of_their_day_or_a_day_off(world
     assert 0.6 <= same_day.mean() <= 0.95  # some reports carry the wrong date, a few are false
     assert (same_day | day_off).mean() >= 0.8
     assert (day_off & ~same_day).any()
+
+
+def test_surveys_map_the_three_largest_floods_as_polygons_near_their_flooded_cells(world):
+    root, summary = world
+    extents = read_flood_extents(root / "bundle")
+    assert summary["surveyed_floods"] == 3 and (extents["source"] == "demo survey (synthetic)").all()
+    assert extents.crs.to_epsg() == 32647 and extents.geometry.is_valid.all()
+    assert set(extents.geom_type) <= {"Polygon", "MultiPolygon"}
+    with xr.open_dataset(root / "truth/flood.nc") as flood:
+        flooded = flood["flooded"].load()
+    per_day = flooded.sum(["y", "x"]).to_series()
+    assert set(extents["event_date"]) == set(per_day.nlargest(3).index)
+    for date, mapped in extents.groupby("event_date"):
+        wet = flooded.sel(time=date).values == 1
+        wet_x, wet_y = np.meshgrid(flooded.x, flooded.y)
+        surveyed = mapped.union_all()
+        true_area = wet.sum() * 60.0**2
+        assert 0.5 < surveyed.area / true_area < 1.5  # edges off, patches and streets missed
+        centres = gpd.points_from_xy(wet_x[wet], wet_y[wet])
+        assert surveyed.distance(centres).mean() < 60  # flooded cells lie inside or near the map
+
+
+def _land_cells(bundle) -> pd.DataFrame:
+    dem = read_dem(bundle)
+    land = (dem.values > 0).ravel()
+    yy, xx = np.meshgrid(dem.y.values, dem.x.values, indexing="ij")
+    return pd.DataFrame({"cell": np.flatnonzero(land), "x_m": xx.ravel()[land], "y_m": yy.ravel()[land]})
+
+
+def test_the_survey_estimate_of_the_report_rate_is_within_half_of_the_true_rate(world):
+    root, _ = world
+    radius_m = 90.0
+    cells = _land_cells(root / "bundle")
+    reports = read_flood_events(root / "bundle")
+    reports = reports.assign(**dict(zip(("x_m", "y_m"), project_points(reports["lon"], reports["lat"], WORLD["crs"]),
+                                        strict=True)))
+    estimate = report_rate_from_surveys(read_flood_extents(root / "bundle"), reports, cells, radius_m)
+    with xr.open_dataset(root / "truth/flood.nc") as flood:  # the truth, in this test only
+        history = flood.time.values < np.datetime64(TWO_YEARS["end"])
+        days = pd.DatetimeIndex(flood.time.values[history])
+        near = events_within_radius(flood["flooded"].values[history].astype(bool), radius_m / 60.0)
+    day, at = np.nonzero(near.reshape(days.size, -1)[:, cells["cell"].to_numpy()])
+    floods = pd.DataFrame({"date": days[day], "cell": cells["cell"].to_numpy()[at]})
+    labelled = cells_near_reports(reports, cells, radius_m).assign(reported=True)
+    reported = floods.merge(labelled.astype({"date": "datetime64[ns]"}), on=["date", "cell"], how="left")
+    true_rate = reported["reported"].fillna(False).astype(bool).mean()
+    assert estimate.events == 3 and estimate.low <= estimate.rate <= estimate.high
+    assert 1 / 1.5 < estimate.rate / true_rate < 1.5
 
 
 def test_station_tasmax_reads_the_true_cell_with_sensor_noise_gaps_and_two_faulty_stations(world):
