@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 backtest: $(STAMP)
-	$(BIN)/warisan backtest --config configs/demo.yaml --start 2023-01-01 --end 2024-12-31
+	$(BIN)/warisan backtest --config configs/demo.yaml --start 2024-01-01 --end 2024-12-31  # the sealed test period
 
 bench: $(STAMP)  # each script makes its own data; the island's ratios, then both cities' scores, print last
 	$(BIN)/python benchmarks/bench_pipeline.py

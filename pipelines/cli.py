@@ -69,7 +69,8 @@ def _print_cards(cards: dict) -> None:
     from pipelines.training.card import card_headline
 
     for hazard, card in cards.items():
-        print(f"{hazard} model {card['version']}: held-out {card_headline(card)}")
+        test = card["protocol"]["test"]
+        print(f"{hazard} model {card['version']}, sealed test period {test[0]}..{test[1]}: {card_headline(card)}")
 
 
 def _print_outputs(written: dict) -> None:

@@ -171,10 +171,10 @@ class FloodConfig(_Strict):
     holdout_block_share: float = Field(
         0.3, gt=0, lt=1, description="share of blocks kept out of training, scored in valid/test periods")
     wet_day_mm: float = Field(20, gt=0, description="regional observed 24 h rain of a 'wet day' for scores")
-    report_rate: float = Field(
-        1.0, gt=0, le=1,
-        description=("share of floods (cell-days with a flooded cell within label_radius_m) that the inventory "
-                     "reports, from a completeness check independent of training; 1 forecasts reported floods"))
+    report_rate: Annotated[float, Field(gt=0, le=1)] | Literal["surveys"] = Field(
+        1.0, description=("share of floods (cell-days with a flooded cell within label_radius_m) that the inventory "
+                          "reports: a number from a completeness check, or `surveys` to estimate it from the "
+                          "bundle's obs/flood_extents.gpkg; 1 forecasts reported floods"))
 
 
 class HeatConfig(_Strict):

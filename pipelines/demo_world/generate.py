@@ -256,8 +256,9 @@ def _write_provenance(bundle_dir: Path, written: list[Path], forecast_hashes: di
 
 
 def _survey_before(config: CityConfig) -> dt.date:
-    """Surveys map floods of the years training learns from: before the calibration and test days."""
-    return config.source.end - dt.timedelta(days=config.train.holdout_days + config.flood.calibration_days)
+    """Surveys map floods of the years training learns from: before the validation period (the end
+    without an evaluation protocol)."""
+    return config.evaluation.validation[0] if config.evaluation else config.source.end
 
 
 @task

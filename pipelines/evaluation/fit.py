@@ -30,7 +30,7 @@ _NETCDF_LOCK = threading.Lock()
 HINDCAST_BATCH_ROWS = 2_000_000  # frame rows predicted at once: about 0.3 GB of features
 _FLOOD_GRIDS = {  # hindcast variable: (units, long_name)
     "flood_probability": ("1", "flood model: chance of a flood near the cell that day, as published"),
-    "flood_climatology": ("1", "baseline: the cell's rate of reported floods in the month / flood.report_rate"),
+    "flood_climatology": ("1", "baseline: the cell's rate of reported floods in the month / the report rate"),
     "flood_persistence": ("1", "baseline: 1 where a flood was reported near the cell the day before issue"),
     "flood_rain_rule": ("1", "baseline: the rain-threshold warning rule as a probability"),
     "flood_static_susceptibility": ("1", "baseline: flood model on static features only"),
@@ -77,7 +77,7 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
     values["flood_static_susceptibility"][:] = predict_flood(fitted.static, cells)[None, None, :]
     month = (issue_dates.to_numpy()[:, None] + np.arange(lead_days).astype("timedelta64[D]")).astype("datetime64[M]")
     values["flood_climatology"][:] = fitted.climatology[month.astype(int) % 12]
-    flood_attrs = flood_probability_attrs(config.flood.report_rate, config.flood.label_radius_m)
+    flood_attrs = flood_probability_attrs(inputs.report_rate, config.flood.label_radius_m)
     for batch in _batches(len(issue_dates), lead_days * len(land)):
         frame = feature_frame(cells, inputs.lonlat, inputs.drivers.isel(issue_date=positions[batch]))
         layers = model_layers(fitted.forecasters, frame, flood_attrs=flood_attrs, explain=False)

@@ -77,10 +77,10 @@ class Verified:
 TRUTH_NEGATIVES_PER_POSITIVE = 5
 
 
-def reported_share(config: CityConfig, target: str) -> float:
-    """What turns a flood forecast into one of `target`'s event: `flood.report_rate` for the reports
+def reported_share(inputs: BacktestInputs, target: str) -> float:
+    """What turns a flood forecast into one of `target`'s event: the report rate for the reports
     (a flood is reported that often), 1 for the truth."""
-    return config.flood.report_rate if target == "observations" else 1.0
+    return inputs.report_rate if target == "observations" else 1.0
 
 
 def verification_targets(config: CityConfig, inputs: BacktestInputs, issue_dates: pd.DatetimeIndex) -> Targets:
@@ -167,7 +167,7 @@ def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path: Pat
     sums, observed = {}, {}
     for target, pairs in targets.floods.items():
         flooded = flooded_grid(pairs, issue_dates, config.lead_days, land).astype("float32")
-        scaled = on_land["flood_probability"] * reported_share(config, target)
+        scaled = on_land["flood_probability"] * reported_share(inputs, target)
         sums[("brier", target)] = grid_sums((scaled - flooded) ** 2)
         observed[target] = {"flood": flooded, "tasmax": np.full(flooded.shape, np.nan, "float32")}
     if targets.truth_tasmax and "truth" in observed:
@@ -230,7 +230,7 @@ def score(config: CityConfig, inputs: BacktestInputs, targets: Targets, verified
     for hazard, target in targets.rows:
         frame = pd.concat([v.rows[(hazard, target)] for v in verified], ignore_index=True)
         if hazard == "flood":  # each forecast and its alert thresholds, scaled to the target's event
-            share = reported_share(config, target)
+            share = reported_share(inputs, target)
             frame = frame.assign(**{m: frame[m] * share for m in [*FLOOD_MODELS, "rain_rule_threshold"]})
             scores = flood_backtest_scores(frame, FLOOD_MODELS, reference="climatology",
                                            threshold=config.flood.default_threshold * share,
@@ -253,7 +253,7 @@ def score(config: CityConfig, inputs: BacktestInputs, targets: Targets, verified
     merged["days"].attrs = {"long_name": "days scored: all, or wet (regional observed rain of the day "
                             f">= {config.flood.wet_day_mm:g} mm)"}
     merged.attrs = {"flood_level_bands": list(config.output.flood_level_bands),
-                    "flood_report_rate": config.flood.report_rate,
+                    "flood_report_rate": inputs.report_rate,
                     "heat_levels_degC": list(config.heat.tasmax_levels_degC),
                     "flood_alert_threshold": config.flood.default_threshold,
                     "hot_day_degC": config.heat.default_threshold_degC,

@@ -55,7 +55,8 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
     frame = feature_frame(cells, lonlat, drivers)
     forecasters = load_forecasters(config.city_store / "models", origin)
     layers = model_layers(forecasters, frame, explain=True,
-                          flood_attrs=flood_probability_attrs(config.flood.report_rate, config.flood.label_radius_m))
+                          flood_attrs=flood_probability_attrs(forecasters.flood.calibration.report_rate,
+                                                              config.flood.label_radius_m))
     q50 = layers["tasmax_q50"][0]
     lead0 = slice(0, len(cells))  # rows of lead 0: the frame is ordered (lead, cell)
     issued = local_midnight_utc(issue_date, config.city.timezone)

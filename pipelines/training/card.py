@@ -29,7 +29,7 @@ def training_card(config, hazard, features, params, issue_dates, split, rows, sc
 
 
 def card_headline(card: dict) -> str:
-    """The held-out scores of a flood or heat card in one line, as the CLI and the Prefect UI show them."""
+    """The sealed test period's scores of a flood or heat card in one line, as the CLI and the Prefect UI show them."""
     test = card["scores"]["test"]
     if card["hazard"] == "flood":
         return (f"ROC AUC {test['roc_auc']:.3f}, PR AUC {test['pr_auc']:.3f}, Brier {test['brier']:.5f}, "

@@ -27,7 +27,13 @@ from pipelines.registry import register
 from pipelines.runner import booster_fit
 from pipelines.training.card import training_card
 from pipelines.training.figures import flood_reliability_png
-from pipelines.training.inputs import sealed_periods, training_inputs, wet_days, with_xy
+from pipelines.training.inputs import (
+    inventory_report_rate,
+    sealed_periods,
+    training_inputs,
+    wet_days,
+    with_xy,
+)
 
 
 def flood_table(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.Dataset, cells: pd.DataFrame,
@@ -73,16 +79,17 @@ class FloodForecasters:
     rule: RainRule
 
 
-def fit_flood_forecasters(config: CityConfig, table: pd.DataFrame, split: np.ndarray) -> FloodForecasters:
+def fit_flood_forecasters(config: CityConfig, table: pd.DataFrame, split: np.ndarray,
+                          report_rate: float) -> FloodForecasters:
     """The classifier on FLOOD_FEATURES, static susceptibility on the static features alone and the rain
-    rule, each a chance of a flood (report rates divided by `flood.report_rate`)."""
+    rule, each a chance of a flood (report rates divided by `report_rate`)."""
     fitting = {"num_boost_round": config.train.num_boost_round, "seed": config.train.seed,
-               "report_rate": config.flood.report_rate, "trainer": booster_fit(config.runner)}
+               "report_rate": report_rate, "trainer": booster_fit(config.runner)}
     model, fit = train_flood_model(table, FLOOD_FEATURES, split, **fitting)
     static, _ = train_flood_model(table, list(STATIC_FLOOD_FEATURES), split, **fitting)
     train_rows = table[split == "train"]
     rule = fit_rain_rule(train_rows["rain_24h_mm"].to_numpy(), train_rows["label"].to_numpy(),
-                         train_rows["weight"].to_numpy(), report_rate=config.flood.report_rate)
+                         train_rows["weight"].to_numpy(), report_rate=report_rate)
     return FloodForecasters(model, fit, static, rule)
 
 
@@ -115,7 +122,8 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     log(f"flood table: {len(table)} rows, {int(table['label'].sum())} flooded; "
         f"{len(held)} of {len(np.unique(cell_blocks))} blocks held out")
 
-    fitted = fit_flood_forecasters(config, table, split)
+    rate = inventory_report_rate(config, cells)
+    fitted = fit_flood_forecasters(config, table, split, rate["rate"])
     model, fit, rule, train_rows = fitted.model, fitted.fit, fitted.rule, table[split == "train"]
     forecasters = {"model": lambda f: predict_flood(model, f), "rain_rule": lambda f: rule(f["rain_24h_mm"]),
                    "static_susceptibility": lambda f: predict_flood(fitted.static, f)}
@@ -127,7 +135,7 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
         raise ValueError("no rows in the held-out blocks of the test period: cannot score the flood model")
     climatology = {"all": fit["climatology"], "wet": float(np.average(
         train_rows["label"][wet_train], weights=train_rows["weight"][wet_train])) if wet_train.any() else np.nan}
-    reported = flood.report_rate  # against reports, each forecast says the chance of a reported flood
+    reported = rate["rate"]  # against reports, each forecast says the chance of a reported flood
     evaluation = {"reports": evaluate_flood({name: f(test) * reported for name, f in forecasters.items()}, test,
                                             test["label"].to_numpy(float), climatology,
                                             threshold=flood.default_threshold * reported,
@@ -144,7 +152,7 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
                         "booster_files": ["classifier", "static_susceptibility"],
                         "calibration": fit["calibration"], "static_calibration": fitted.static.calibration.to_dict(), "held_out_blocks": held.tolist(),
                         "block_size_m": flood.block_size_m, "alert_threshold": flood.default_threshold,
-                        "figures": ["reliability.png"]})
+                        "figures": ["reliability.png"], "report_rate": rate})
     folder = register(config.city_store / "models", card,
                       {"classifier": model.booster, "static_susceptibility": fitted.static.booster},
                       figures={"reliability.png": flood_reliability_png(evaluation)})

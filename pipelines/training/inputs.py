@@ -9,10 +9,12 @@ import pandas as pd
 import xarray as xr
 
 from features.grid import project_points
+from models.inventory import report_rate_from_surveys
 from models.tables import land_cells
 from pipelines.bundle import readers
-from pipelines.config import CityConfig, city_template
+from pipelines.config import CityConfig, ConfigError, city_template
 from pipelines.forecast.frame import land_lonlat
+from pipelines.progress import log
 
 
 def training_inputs(config: CityConfig, paths: dict[str, Path]):
@@ -39,6 +41,31 @@ def wet_days(config: CityConfig, days: pd.DatetimeIndex) -> np.ndarray:
     daily = pr.groupby(local).agg(["sum", "count"])
     rain = daily["sum"].where(daily["count"] == 24).reindex(days)
     return (rain >= config.flood.wet_day_mm).to_numpy()
+
+
+def inventory_report_rate(config: CityConfig, cells: pd.DataFrame) -> dict:
+    """`flood.report_rate` and where it comes from: the configured number, or with `surveys` its estimate
+    on the surveyed flood extents (obs/flood_extents.gpkg) and the reports dated before the validation
+    period: one rate for the evaluation fit, every refit and the backtest, chosen on training years."""
+    if config.flood.report_rate != "surveys":
+        return {"rate": float(config.flood.report_rate), "source": "config"}
+    before = config.protocol.validation[0]
+    path = config.bundle_dir / "obs" / "flood_extents.gpkg"
+    extents = readers.read_flood_extents(config.bundle_dir, crs=config.grid.crs)
+    if extents is None:
+        raise ConfigError(f"flood.report_rate is `surveys`, but the bundle has no {path}")
+    extents = extents[extents["event_date"] < pd.Timestamp(before)]
+    reports = with_xy(readers.read_flood_events(config.bundle_dir), config.grid.crs)
+    reports = reports[reports["date"] < pd.Timestamp(before)]
+    try:
+        found = report_rate_from_surveys(extents, reports, cells, config.flood.label_radius_m)
+    except ValueError as err:
+        raise ValueError(f"{path}: cannot estimate the report rate from the surveys before {before}: {err}") from err
+    log(f"report rate {found.rate:.3f} (90% {found.low:.3f}-{found.high:.3f}) from {found.events} surveyed floods "
+        f"before {before}, {found.cell_days} flooded cell-days")
+    return {"rate": found.rate, "source": "surveys", "interval_90": [found.low, found.high], "events": found.events,
+            "cell_days": found.cell_days, "before": before.isoformat(),
+            "event_dates": [d.date().isoformat() for d in pd.DatetimeIndex(found.per_event["event_date"])]}
 
 
 def sealed_periods(config: CityConfig, issue_dates: pd.DatetimeIndex) -> tuple[slice, slice]:

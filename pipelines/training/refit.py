@@ -29,7 +29,7 @@ from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
 from pipelines.forecast.forecasters import Forecasters
 from pipelines.training.flood import fit_flood_forecasters, flood_split, flood_table
-from pipelines.training.inputs import training_inputs, with_xy
+from pipelines.training.inputs import inventory_report_rate, training_inputs, with_xy
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class BacktestInputs:
     temperature: pd.DataFrame  # station records with x_m, y_m, before quality control
     zone: np.ndarray  # 'core', 'buffer' or 'rest' per land cell
     space_block: np.ndarray  # spatial block (flood.block_size_m squares) per land cell
+    report_rate: float  # flood.report_rate, or its estimate from the surveys (inventory_report_rate)
 
     @property
     def issue_dates(self) -> pd.DatetimeIndex:
@@ -82,7 +83,8 @@ def load_inputs(config: CityConfig, paths: dict[str, Path]) -> BacktestInputs:
     flooded = cells_near_reports(reports, cells, config.flood.label_radius_m)
     temperature = with_xy(readers.read_temperature_obs(config.bundle_dir), config.grid.crs)
     blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=config.flood.block_size_m)
-    return BacktestInputs(drivers, cells, lonlat, flooded, temperature, _zones(config, cells), blocks)
+    return BacktestInputs(drivers, cells, lonlat, flooded, temperature, _zones(config, cells), blocks,
+                          inventory_report_rate(config, cells)["rate"])
 
 
 def _known_before(inputs: BacktestInputs, origin: dt.date, lead_days: int) -> int:
@@ -101,7 +103,7 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
     The last `flood.calibration_days` calibrate the flood model and `train.early_stopping_days` before
     them stop early (the heat models stop early on the last `train.early_stopping_days`; their
     interval is widened as the train flow's, by cross-conformal scores). Like the
-    model, the rain rule and the climatology of reports are divided by `flood.report_rate`: every
+    model, the rain rule and the climatology of reports are divided by the report rate (`inputs.report_rate`): every
     flood forecast is a chance of a flood.
     """
     n = _known_before(inputs, origin, config.lead_days)
@@ -116,8 +118,9 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
                            validation_days=config.train.early_stopping_days,
                            calibration_days=config.flood.calibration_days)
     held = held_out_blocks(inputs.space_block, share=config.flood.holdout_block_share, seed=seed)
-    flood = fit_flood_forecasters(config, table, flood_split(table, cells, inputs.space_block, held, periods))
-    reported = config.flood.report_rate
+    flood = fit_flood_forecasters(config, table, flood_split(table, cells, inputs.space_block, held, periods),
+                                  inputs.report_rate)
+    reported = inputs.report_rate
     days = pd.date_range(issue_dates[0], before - pd.Timedelta(days=1))
     climatology = np.minimum(flood_climatology(flooded, days, cells["cell"].to_numpy()) / reported, 1.0)
 

@@ -5,10 +5,13 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipelines import flows
-from pipelines.config import load_city_config
+from pipelines.config import ConfigError, load_city_config
+from pipelines.feature_cache.build import build_driver_history, build_static_features
 from pipelines.storage import sha256_file
+from pipelines.training.inputs import inventory_report_rate, training_inputs
 
 
 def _evaluation_boosters(store, hazard: str) -> dict[str, str]:
@@ -47,3 +50,17 @@ def test_changing_every_record_in_the_test_period_changes_the_test_scores_and_no
     assert cards["flood"]["calibration"] == run["cards"]["flood"]["calibration"]
     # ...while the test period was read, and scored: the poisoned records change the test scores.
     assert not np.isclose(cards["heat"]["scores"]["test"]["mae_degC"], run["cards"]["heat"]["scores"]["test"]["mae_degC"])
+
+
+def test_the_report_rate_is_estimated_from_the_surveys_of_the_training_years(city, run, tmp_path):
+    config = load_city_config(city)
+    surveyed = config.model_copy(update={"flood": config.flood.model_copy(update={"report_rate": "surveys"})})
+    _, _, cells, _ = training_inputs(surveyed, {"static": build_static_features.fn(config),
+                                                "drivers": build_driver_history.fn(config)})
+    found = inventory_report_rate(surveyed, cells)
+    assert found["source"] == "surveys" and 0 < found["rate"] <= 1 and found["events"] >= 1
+    assert found["interval_90"][0] <= found["rate"] <= found["interval_90"][1]
+    assert all(day < config.protocol.validation[0].isoformat() for day in found["event_dates"])
+    bare = surveyed.model_copy(update={"paths": config.paths.model_copy(update={"bundle": tmp_path})})
+    with pytest.raises(ConfigError, match="flood.report_rate is `surveys`, but the bundle has no .*flood_extents.gpkg"):
+        inventory_report_rate(bare, cells)
