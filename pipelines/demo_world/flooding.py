@@ -8,7 +8,11 @@ pervious ground infiltrates) runs downhill: a drain takes what reaches it up to 
 over the storm (less at blocked gullies, and at low outfalls the day's high tide submerges),
 a depression stores up to its volume and spills the rest, and the sea and the grid edge take
 what arrives. A filled depression's water stands at the level its stored volume reaches;
-water flowing on holds the Manning depth of its discharge. None of this is the model's code:
+water flowing on holds the Manning depth of its peak-hour discharge, between the kerbs on sealed
+ground. What full drains refuse in the peak hour (surcharge) rises out of their gullies and
+spreads along the streets within SURCHARGE_REACH_M, which kerbs and road camber hold up to
+KERB_HEIGHT_M; this street water is transient (it drains back as the drains catch up), so it
+is not taken from the volume routed on. None of this is the model's code:
 the truth shares nothing with `features/` or `models/`, so a fault there shows in the scores.
 """
 
@@ -22,6 +26,9 @@ from landlab.components import FlowAccumulator, LakeMapperBarnes
 
 STORM_HOURS = 3.0  # the peak 3 h rain is the storm that drains must carry
 MANNING_N = 0.035  # s m-1/3: streets, yards and verges together
+PEAK_HOUR_FACTOR = 1.5  # the storm's wettest hour carries half of its 3 h rain
+KERB_HEIGHT_M = 0.15  # kerbs and road camber hold water on the street up to this
+SURCHARGE_REACH_M = 120.0  # water out of a full drain spreads this far along the streets
 _MIN_SLOPE = 0.002  # flat ground still sheds water along its kerbs
 
 
@@ -42,6 +49,7 @@ class FloodGround:
     slope: np.ndarray  # m m-1 towards the receiver, at least _MIN_SLOPE
     cell_area_m2: float
     cell_width_m: float
+    shape: tuple[int, int]  # (y, x) of the grid
 
 
 def flood_ground(surface_m: np.ndarray, land: np.ndarray, resolution_m: float) -> FloodGround:
@@ -95,7 +103,7 @@ def flood_ground(surface_m: np.ndarray, land: np.ndarray, resolution_m: float) -
         receiver=receiver, sweep=_sweep(receiver), lake=lake, lake_exit=exit_cell, lake_capacity_m3=capacity,
         lake_order=order, lake_start=start, lake_fill_m3=fill, lake_sum_m=lake_sum,
         elevation_m=elevation, slope=np.maximum(slope, _MIN_SLOPE), cell_area_m2=area,
-        cell_width_m=resolution_m,
+        cell_width_m=resolution_m, shape=(ny, nx),
     )
 
 
@@ -114,12 +122,28 @@ def _sweep(receiver: np.ndarray) -> list[np.ndarray]:
     return [group for group in np.split(order, bounds) if steps[group[0]] > 0]
 
 
-def max_depth_m(ground: FloodGround, runoff_m3: np.ndarray, drain_m3: np.ndarray) -> np.ndarray:
+def _block_sum(values: np.ndarray, shape: tuple[int, int], reach: int) -> np.ndarray:
+    """Sum of (storms, cells) `values` over the block of cells within `reach` cells of each cell."""
+    grid = np.pad(values.reshape(-1, *shape), ((0, 0), (reach, reach), (reach, reach)))
+    ny, nx = shape
+    side = 2 * reach + 1
+    total = sum(grid[:, dy:dy + ny, dx:dx + nx] for dy in range(side) for dx in range(side))
+    return total.reshape(values.shape)
+
+
+def max_depth_m(ground: FloodGround, runoff_m3: np.ndarray, drain_m3: np.ndarray,
+                street_width_m: np.ndarray) -> np.ndarray:
     """Deepest water (m) on every cell over each storm; (storms, cells) from runoff and drain
-    capacity over the storm, both (storms, cells) in m3.
+    capacity over the storm, both (storms, cells) in m3, and `street_width_m` (cells,): the
+    width of street between kerbs that carries a cell's overland flow; a cell whose street is
+    narrower than the cell is kerbed, the cell's width means open ground.
 
     Water moves down `ground.receiver` cell by cell: a drain takes up to its capacity, a
-    depression's exit stores up to the depression's volume, the rest flows on.
+    depression's exit stores up to the depression's volume, the rest flows on. Flow runs at
+    the storm's peak hour, held between the kerbs. What a full drain refuses in that hour
+    (surcharge) also rises out of its gullies and spreads evenly over the street area within
+    SURCHARGE_REACH_M; a kerbed cell holds the sum of the sheets of all full drains around
+    it, up to KERB_HEIGHT_M.
     """
     sink = drain_m3.copy()
     sink[:, ground.lake_exit] += ground.lake_capacity_m3
@@ -131,8 +155,15 @@ def max_depth_m(ground: FloodGround, runoff_m3: np.ndarray, drain_m3: np.ndarray
         np.add.at(inflow.T, ground.receiver[group], passing.T)
     stored = np.minimum(inflow[:, ground.lake_exit], ground.lake_capacity_m3)  # (storms, lakes)
 
-    discharge = outflow / (STORM_HOURS * 3600) / ground.cell_width_m  # m2 s-1 over the storm
+    discharge = PEAK_HOUR_FACTOR * outflow / (STORM_HOURS * 3600) / street_width_m  # m2 s-1
     depth = (MANNING_N * discharge / np.sqrt(ground.slope)) ** 0.6
+    surcharge = np.where(drain_m3 > 0, outflow, 0.0) * PEAK_HOUR_FACTOR / STORM_HOURS  # m3 in the peak hour
+    street_m2 = street_width_m * ground.cell_width_m
+    reach = max(round(SURCHARGE_REACH_M / ground.cell_width_m), 1)
+    block_m2 = _block_sum(street_m2[None], ground.shape, reach)
+    sheet = _block_sum(surcharge / block_m2, ground.shape, reach)  # m over the street
+    kerbed = street_width_m < ground.cell_width_m
+    depth = np.where(kerbed, np.maximum(depth, np.minimum(sheet, KERB_HEIGHT_M)), depth)
     order, start = ground.lake_order, ground.lake_start
     lake_of = ground.lake[order]
     reached = ground.lake_fill_m3[None, :] <= stored[:, lake_of]  # (storms, lake cells)

@@ -50,9 +50,10 @@ from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 GENERATOR = "pipelines.demo_world.generate"
 FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
-GENERATOR_VERSION = 4  # bump whenever the same arguments give a different world
+GENERATOR_VERSION = 5  # bump whenever the same arguments give a different world
 # (2: report date errors; 3: the Penang gauge's tide, daily maxima like Bayan Lepas's; 4: floods routed
-# over the truth's own ground, no code shared with features/ or models/)
+# over the truth's own ground, no code shared with features/ or models/; 5: surcharge from full drains
+# spreads over the streets, kerb-confined flow, smaller drains in the old core)
 _STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations")
 ATTRIBUTION = (
     ("Climate calibration: MetMalaysia Bayan Lepas station record (daily 2021-2022, monthly 2013-2022). "

@@ -3,8 +3,9 @@
 A cell floods on a day when the water the flood physics (`flooding`) leaves on it passes
 PONDING_DEPTH_M: the storm's rain (peak 3 h plus a quarter of the rest of the day), less what
 pervious ground infiltrates, routed over the ground with its unmapped micro-relief, into mapped
-and roadside drains (blocked at some gullies, backed up at low outfalls by the day's tide at
-the peak rain) and depressions. Only days whose peak 3 h rain passes STORM_PEAK_3H_MM at some
+and roadside drains (blocked at some gullies, smaller in the shophouse core, backed up at low
+outfalls by the day's tide at the peak rain) and depressions; on sealed ground flow keeps to
+the streets, and water full drains refuse spreads over the streets around them. Only days whose peak 3 h rain passes STORM_PEAK_3H_MM at some
 regional point are routed; the rest are dry. Cell rain is the regional rain interpolated
 bilinearly, times a smooth random convective multiplier per day. Cell tasmax is the regional
 tasmax plus a static offset (imperviousness, building cover, distance to the sea, elevation
@@ -29,7 +30,10 @@ INFILTRATION_MM = 50.0  # what pervious ground takes over a storm (tropical soil
 IMPERVIOUS_LOSS_MM = 2.0  # wetting of roofs and roads
 FREE_OUTFALL_HEAD_M = 1.5  # a drain discharges freely this far above the sea; less, less
 MINOR_DRAIN_MM_H = 20.0  # roadside drains no map shows, on sealed ground: rain they carry off
+OLD_CORE_DRAIN_MM_H = 16.0  # the shophouse core's narrow, older five-foot-way drains carry less
+SHOPHOUSE_BUILDING_FRAC = 0.5  # building cover of the shophouse rows (the old core), and above
 BLOCKED_DRAIN_SHARE = 0.2  # drain cells with blocked gullies (a fifth to half their capacity)
+MIN_STREET_SHARE = 0.2  # on sealed ground flow keeps to the streets, at least this share of a cell
 _MICRO_RELIEF_LENGTH_M = 150.0
 _YEAR = 366
 _CONVECTIVE_SIGMA = 0.25  # log-std of the daily convective multiplier
@@ -146,14 +150,19 @@ def storm_depth_m(
                  + (1 - impervious) * np.maximum(rain_mm - INFILTRATION_MM, 0))
     head = np.clip(np.sqrt(np.maximum(cells.elevation_m - sea_level_m[:, None], 0) / FREE_OUTFALL_HEAD_M), 0, 1)
     backed_up = (1 - head) * np.exp(-cells.sea_distance_m / _TIDE_REACH_M)
-    minor_m3s = MINOR_DRAIN_MM_H / 1000 / 3600 * ground.cell_area_m2 * impervious
+    old_core = np.clip(cells.building_frac / SHOPHOUSE_BUILDING_FRAC, 0, 1)
+    minor_mm_h = MINOR_DRAIN_MM_H + (OLD_CORE_DRAIN_MM_H - MINOR_DRAIN_MM_H) * old_core
+    minor_m3s = minor_mm_h / 1000 / 3600 * ground.cell_area_m2 * impervious
     drain_m3 = (drain_capacity_m3s + minor_m3s) * (1 - backed_up) * STORM_HOURS * 3600
     land = np.ravel_multi_index((cells.row, cells.col), cells.grid_shape)
     on_grid = np.zeros((rain_mm.shape[0], ground.receiver.size))
     runoff_m3, sink_m3 = on_grid.copy(), on_grid.copy()
     runoff_m3[:, land] = runoff_mm / 1000 * ground.cell_area_m2
     sink_m3[:, land] = drain_m3
-    return max_depth_m(ground, runoff_m3, sink_m3)[:, land]
+    street = np.full(ground.receiver.size, ground.cell_width_m)
+    sealed_open = np.clip(impervious - cells.building_frac, 0, 1)  # streets, yards and car parks
+    street[land] = ground.cell_width_m * np.where(impervious > 0.5, np.maximum(sealed_open, MIN_STREET_SHARE), 1.0)
+    return max_depth_m(ground, runoff_m3, sink_m3, street)[:, land]
 
 
 def simulate_truth(
