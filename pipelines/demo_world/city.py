@@ -15,7 +15,6 @@ import shapely
 import xarray as xr
 from affine import Affine
 
-from features.terrain import slope_deg
 from pipelines.demo_world.terrain import smooth_noise
 
 STREET_SPACING_M = (110.0, 90.0)  # between north-south and between east-west streets
@@ -33,12 +32,27 @@ def built_density(
     """Built-up density 0..1 per cell: highest at the historic core, none on sea, hills or slopes."""
     xx, yy = np.meshgrid(dem.x.values, dem.y.values)
     core = np.exp(-np.hypot(xx - centre[0], yy - centre[1]) / 1300)
-    flat = np.clip(1 - (np.nan_to_num(slope_deg(dem.where(land)).values) - 4) / 6, 0, 1)
+    flat = np.clip(1 - (np.nan_to_num(_slope_deg(np.where(land.values, dem.values, np.nan).astype("float64"), resolution_m)) - 4) / 6,
+                   0, 1)
     low = np.clip(1 - (dem.values - 30) / 40, 0, 1)
     noise = 0.1 * smooth_noise(rng, dem.shape, 400 / resolution_m)
     density = np.clip(0.42 + 0.58 * core + noise, 0, 1) * flat * low * land.values
     return xr.DataArray(density.astype("float32"), coords=dem.coords, dims=dem.dims, name="built_density",
                         attrs={"long_name": "built-up density", "units": "1"})
+
+
+def _slope_deg(z: np.ndarray, resolution_m: float) -> np.ndarray:
+    """Steepest slope (degrees) of the (y, x) elevations `z`: central differences, one-sided
+    beside NaN or the grid's edge, 0 with no valid neighbour; NaN where `z` is NaN."""
+    def gradient(axis: int) -> np.ndarray:
+        padded = np.pad(z, [(1, 1) if a == axis else (0, 0) for a in range(2)], constant_values=np.nan)
+        steps = np.stack([np.take(padded, np.arange(2, z.shape[axis] + 2), axis=axis) - z,
+                          z - np.take(padded, np.arange(z.shape[axis]), axis=axis)])
+        count = np.isfinite(steps).sum(axis=0)
+        return np.where(count > 0, np.nansum(steps, axis=0) / np.maximum(count, 1), 0.0) / resolution_m
+
+    rise = np.hypot(gradient(1), gradient(0))
+    return np.where(np.isfinite(z), np.degrees(np.arctan(rise)), np.nan).astype("float32")
 
 
 def street_distance_m(x: np.ndarray, y: np.ndarray, bounds: tuple) -> np.ndarray:

@@ -22,12 +22,12 @@ import pandas as pd
 import xarray as xr
 from prefect import task
 
-from features.grid import cell_lonlat, grid_template, regional_axes
 from pipelines.bundle.assets import slug_initials
 from pipelines.bundle.readers import read_provenance
 from pipelines.bundle.writers import write_geotiff, write_gpkg
 from pipelines.config import CityConfig
 from pipelines.demo_world.forecasts import forecast_values, write_forecasts
+from pipelines.demo_world.grid import cell_lonlat, city_grid, regional_axes
 from pipelines.demo_world.observations import flood_reports, station_cells, station_temperatures
 from pipelines.demo_world.static import StaticWorld, build_static_world, land_cells, report_exposure
 from pipelines.demo_world.surveys import flood_surveys
@@ -51,8 +51,10 @@ from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 GENERATOR = "pipelines.demo_world.generate"
 FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
-GENERATOR_VERSION = 3  # bump whenever the same arguments give a different world
-# (2: report date errors; 3: the Penang gauge's tide, daily maxima like Bayan Lepas's)
+GENERATOR_VERSION = 5  # bump whenever the same arguments give a different world
+# (2: report date errors; 3: the Penang gauge's tide, daily maxima like Bayan Lepas's; 4: floods routed
+# over the truth's own ground, no code shared with features/ or models/; 5: surcharge from full drains
+# spreads over the streets, kerb-confined flow, smaller drains in the old core)
 _STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations", "surveys")
 ATTRIBUTION = (
     ("Climate calibration: MetMalaysia Bayan Lepas station record (daily 2021-2022, monthly 2013-2022). "
@@ -114,7 +116,7 @@ def generate_demo_bundle(
     streams = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
     clock = _Stopwatch(progress)
     monthly = climatology(**climate)  # a misspelt or invalid setting fails here, early
-    template = grid_template(crs, bounds, resolution_m)
+    template = city_grid(crs, bounds, resolution_m)
     history_days = (end - start).days
     truth_days = history_days + lead_days  # the last forecast's lead days are scored too
 
@@ -146,7 +148,8 @@ def generate_demo_bundle(
     with clock.stage("truth"):
         day = local_day(weather.time.values, start, timezone)
         daily = daily_regional(weather, day, truth_days)
-        cells, row, col = land_cells(world, template)
+        cells = land_cells(world, template)
+        row, col = cells.row, cells.col
         truth = simulate_truth(daily, weather, cells, truth_days, streams["truth"])
         write_truth(truth_dir, truth, template, row, col, start, truth_days)
 

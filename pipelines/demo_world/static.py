@@ -9,13 +9,10 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio.features
 import shapely
 import xarray as xr
-from scipy import ndimage
 
-from features.grid import cell_lonlat
-from features.terrain import height_above_nearest_drainage
-from features.urban import distance_to_m, line_mask
 from pipelines.bundle.assets import core_centre, heritage_assets, heritage_zones, read_asset_table
 from pipelines.demo_world.city import (
     buildings,
@@ -24,6 +21,7 @@ from pipelines.demo_world.city import (
     street_drains,
     surface_fractions,
 )
+from pipelines.demo_world.grid import cell_lonlat
 from pipelines.demo_world.terrain import (
     distance_to_sea_m,
     land_geometry,
@@ -33,7 +31,8 @@ from pipelines.demo_world.terrain import (
 )
 from pipelines.demo_world.truth import CellLayers
 
-_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+STREET_DRAIN_M3S = 0.06  # what a street drain takes in along one cell, gullies and pipe together
+CHANNEL_M3S_PER_M = 0.4  # what a river or canal takes in along one cell, per metre of its width
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,6 @@ class StaticWorld:
 
     land: xr.DataArray  # bool
     dem: xr.DataArray  # m
-    upstream_area: xr.DataArray  # km2
-    hand: xr.DataArray  # m
     density: xr.DataArray  # built density 0..1
     building_frac: xr.DataArray
     impervious: xr.DataArray
@@ -69,44 +66,53 @@ def build_static_world(
                                             streams["coast"])
     land = land_mask(land_shape, template)
     dem = synthetic_dem(land, resolution_m, streams["terrain"])
-    flow_dir, upstream, stream_lines = stream_network(dem, land)
+    _, stream_lines = stream_network(dem, land)
 
     rng = streams["city"]
     density = built_density(dem, land, core_centre(sites), resolution_m, rng)
     footprints = buildings(density, land, bounds, rng)
     building_frac, impervious = surface_fractions(footprints, density, bounds)
     waterways = pd.concat([stream_lines, street_drains(density, bounds)], ignore_index=True)
-
-    coast = ndimage.binary_dilation(~land.values, _EIGHT_NEIGHBOURS) & land.values
-    drains = line_mask(waterways.geometry, template).values | coast  # as features/static.py sees them
-    drains = xr.DataArray(drains, coords=template.coords, dims=template.dims, name="drains")
-    hand = height_above_nearest_drainage(dem.where(land), flow_dir, drains)
     sea = gpd.GeoDataFrame(geometry=[shapely.box(*bounds).difference(land_shape)], crs=crs)
     return StaticWorld(
-        land=land, dem=dem, upstream_area=upstream, hand=hand, density=density,
+        land=land, dem=dem, density=density,
         building_frac=building_frac, impervious=impervious.where(land, 0.0), sea=sea,
         waterways=waterways, buildings=footprints, assets=sites,
         zones=heritage_zones(sites, land_shape, bounds),
     )
 
 
-def land_cells(world: StaticWorld, template: xr.DataArray) -> tuple[CellLayers, np.ndarray, np.ndarray]:
-    """The truth's layers on the land cells (flattened), and the (row, col) of each land cell."""
+def drain_capacity_m3s(waterways: gpd.GeoDataFrame, template: xr.DataArray) -> np.ndarray:
+    """What the waterways take in along each cell they touch, in m3 s-1; (y, x), 0 elsewhere.
+
+    Street drains take STREET_DRAIN_M3S, rivers and canals CHANNEL_M3S_PER_M per metre of width;
+    where several meet, the largest counts.
+    """
+    capacity = np.where(waterways["kind"] == "drain", STREET_DRAIN_M3S, CHANNEL_M3S_PER_M * waterways["width_m"])
+    order = np.argsort(capacity, kind="stable")  # burnt last, the largest wins
+    if not order.size:
+        return np.zeros(template.shape)
+    return rasterio.features.rasterize(
+        zip(waterways.geometry.to_numpy()[order], capacity[order], strict=True), out_shape=template.shape,
+        transform=template.rio.transform(), fill=0.0, all_touched=True, dtype="float64",
+    )
+
+
+def land_cells(world: StaticWorld, template: xr.DataArray) -> CellLayers:
+    """The truth's layers on the land cells (flattened), with each land cell's (row, col)."""
     row, col = np.nonzero(world.land.values)
     lon, lat = cell_lonlat(template)
-    drains = world.waterways.geometry
+    resolution_m = abs(template.rio.transform().a)
     def at(layer) -> np.ndarray:
-        return np.asarray(layer)[row, col]
-    cells = CellLayers(
-        lon=at(lon), lat=at(lat), elevation_m=at(world.dem).astype("float64"),
-        upstream_area_km2=at(world.upstream_area).astype("float64"), hand_m=at(world.hand).astype("float64"),
-        drain_distance_m=at(distance_to_m(line_mask(drains, template))).astype("float64"),
-        sea_distance_m=at(distance_to_sea_m(world.land, abs(template.rio.transform().a))),
-        impervious_frac=at(world.impervious).astype("float64"),
-        building_frac=at(world.building_frac).astype("float64"),
-        x=template.x.values[col], y=template.y.values[row],
+        return np.asarray(layer)[row, col].astype("float64")
+    return CellLayers(
+        lon=at(lon), lat=at(lat), elevation_m=at(world.dem),
+        sea_distance_m=at(distance_to_sea_m(world.land, resolution_m)),
+        impervious_frac=at(world.impervious), building_frac=at(world.building_frac),
+        drain_capacity_m3s=at(drain_capacity_m3s(world.waterways, template)),
+        x=template.x.values[col], y=template.y.values[row], row=row, col=col,
+        grid_shape=template.shape, resolution_m=resolution_m,
     )
-    return cells, row, col
 
 
 def report_exposure(

@@ -12,7 +12,6 @@ import shapely
 import xarray as xr
 from scipy import ndimage
 
-from features.terrain import flow_direction, upstream_area_km2
 from pipelines.data import packaged_data
 
 STREAM_AREA_KM2 = 0.15  # cells draining more than this carry a stream
@@ -20,6 +19,7 @@ RIVER_AREA_KM2 = 1.0  # streams draining more than this are rivers (canals on th
 CANAL_BELOW_M = 3.0
 HILL_STREAM_FROM_M = 20.0  # small streams ending above this are rivers, below it urban drains
 HILL_TOP_M = 380.0
+_NODATA = -9999.0  # pyflwdir's nodata
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_cells: float) -> np.ndarray:
@@ -99,22 +99,21 @@ def synthetic_dem(land: xr.DataArray, resolution_m: float, rng: np.random.Genera
     )
 
 
-def stream_network(
-    dem: xr.DataArray, land: xr.DataArray
-) -> tuple[xr.DataArray, xr.DataArray, gpd.GeoDataFrame]:
-    """Flow directions, upstream area (km2) and the stream lines of the DEM.
+def stream_network(dem: xr.DataArray, land: xr.DataArray) -> tuple[pyflwdir.FlwdirRaster, gpd.GeoDataFrame]:
+    """The D8 flow network of the depression-filled DEM over land, and its stream lines.
 
-    Lines follow pyflwdir's segments between confluences, classed at their downstream end:
-    canal where more than 1 km2 drains to below 3 m (lowland rivers are straightened), river
-    where more than 1 km2 drains or the segment ends in the hills (>= 20 m), else drain.
+    Land cells on the edge of the land (by the sea or the grid border) may be outlets (Wang &
+    Liu 2006, pyflwdir). Lines follow pyflwdir's segments between confluences, classed at their
+    downstream end: canal where more than 1 km2 drains to below 3 m (lowland rivers are
+    straightened), river where more than 1 km2 drains or the segment ends in the hills
+    (>= 20 m), else drain.
     """
-    flow_dir = flow_direction(dem.where(land), land)
-    upstream = upstream_area_km2(flow_dir)
-    network = pyflwdir.from_array(flow_dir.values, ftype="d8", transform=dem.rio.transform())
-    area = np.nan_to_num(upstream.values, nan=0.0)
+    elevation = np.where(land.values, dem.values, _NODATA).astype("float64")
+    network = pyflwdir.from_dem(elevation, nodata=_NODATA, outlets="edge", transform=dem.rio.transform())
+    area = np.maximum(network.upstream_area(unit="km2"), 0.0)  # nodata (-9999) off land
     segments = network.streams(mask=area >= STREAM_AREA_KM2, uparea=area, elevtn=dem.values)
     if not segments:
-        return flow_dir, upstream, gpd.GeoDataFrame({"kind": [], "width_m": []}, geometry=[], crs=dem.rio.crs)
+        return network, gpd.GeoDataFrame({"kind": [], "width_m": []}, geometry=[], crs=dem.rio.crs)
     lines = gpd.GeoDataFrame.from_features(segments, crs=dem.rio.crs)
     lines = lines[lines.length > 0].reset_index(drop=True)  # a one-cell segment is a point
     large = lines["uparea"].to_numpy() >= RIVER_AREA_KM2
@@ -122,5 +121,5 @@ def stream_network(
     kind = np.where(large & (elevation < CANAL_BELOW_M), "canal",
                     np.where(large | (elevation >= HILL_STREAM_FROM_M), "river", "drain"))
     width = np.where(large, np.round(6 + 4 * np.log10(np.maximum(lines["uparea"], 1)), 1), 1.5)
-    return flow_dir, upstream, gpd.GeoDataFrame({"kind": kind, "width_m": width},
-                                                geometry=lines.geometry.to_numpy(), crs=dem.rio.crs)
+    return network, gpd.GeoDataFrame({"kind": kind, "width_m": width},
+                                     geometry=lines.geometry.to_numpy(), crs=dem.rio.crs)
