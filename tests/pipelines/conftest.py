@@ -19,6 +19,7 @@ source:
   end: 2023-12-31
   coastline: synthetic
   assets: {assets}
+  climate: {{shift_months: 1, rain_scale: 1.5}}  # wet season Oct-Dec, so the last weeks hold floods
   regional_spacing_deg: 0.02
 paths: {{bundle: port/bundle, store: store}}
 lead_days: 2
