@@ -70,6 +70,6 @@ def score_flood_settings(config: CityConfig, paths: dict[str, Path], candidates:
 
 def chosen(results: pd.DataFrame) -> dict:
     """The candidate with the highest validation ROC AUC (ties: the first, i.e. the smaller model)."""
-    best = results.loc[results["roc_auc"].idxmax()]
-    return {name: best[name].item() for name in FLOOD_SETTINGS if name in best}
+    best = int(np.argmax(results["roc_auc"].to_numpy()))
+    return {name: results[name].iloc[best].item() for name in FLOOD_SETTINGS}
 
