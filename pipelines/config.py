@@ -91,6 +91,7 @@ class DemoClimate(_Strict):
 
 
 _ASSET_KEYWORDS = ("george-town", "osm")  # source.assets values that name sites, not a CSV path
+PACKAGED_TIDE_GAUGES = {"penang": "penang_tide_ticon4.json"}  # open_meteo.tide_constants keyword: pipelines/data
 
 
 class DemoSource(_Strict):
@@ -128,6 +129,10 @@ class OpenMeteoConfig(_Strict):
     retries: int = Field(4, ge=0, le=10)
     backoff_s: float = Field(2, ge=0, le=120, description="backoff factor of the retries, s")
     timeout_s: float = Field(60, gt=0, le=600)
+    tide_constants: str | None = Field(
+        None, description=("harmonic constants of a tide gauge whose astronomical tide fills the sea-level hours "
+                           "the marine API lacks: `penang` (packaged TICON-4) or a JSON path (docs/live-city.md); "
+                           "none: history starts with the marine record and a gap is an error"))
 
 
 class OsmConfig(_Strict):
@@ -429,8 +434,12 @@ def load_city_config(path: Path | str) -> CityConfig:
         weather = config.source.open_meteo
         cache = base / weather.cache_dir if weather.cache_dir else paths.bundle.parent / "cache"
         files = (base / config.source.files).resolve() if config.source.files else None
+        tide = weather.tide_constants
+        if tide is not None and tide not in PACKAGED_TIDE_GAUGES:  # a path, beside the config like the others
+            tide = str((base / tide).resolve())
         source = config.source.model_copy(update={
-            "open_meteo": weather.model_copy(update={"cache_dir": cache.resolve()}), "files": files,
+            "open_meteo": weather.model_copy(update={"cache_dir": cache.resolve(), "tide_constants": tide}),
+            "files": files,
         })
         config = config.model_copy(update={"source": source})
     if config.alerts.advisories is not None:

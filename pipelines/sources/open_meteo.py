@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,8 @@ ATMOSPHERE = {
     "rsds": Field("shortwave_radiation", Variable.shortwave_radiation, Unit.watt_per_square_metre, True),
 }
 SEA_LEVEL = {"zos": Field("sea_level_height_msl", Variable.sea_level_height_msl, Unit.metre, False)}
+ZOS_COMMENT = ("Open-Meteo marine sea_level_height_msl at one sea point (m above model mean sea level, not Chart "
+               "Datum), same at every point")
 
 
 class WeatherResponseError(ValueError):
@@ -68,7 +71,7 @@ class Request:
     fields: dict[str, Field]
     first_hour: pd.Timestamp  # UTC, naive; the first hour of the contract's time axis
     hours: int
-    leading_gap_ok: bool = False  # missing values before the first value are allowed (NaN kept)
+    missing_ok: Literal["never", "leading", "anywhere"] = "never"  # hours allowed to be missing (NaN kept)
 
     def describe(self) -> str:
         query = "&".join(f"{k}={_join(v)}" for k, v in self.params.items())
@@ -113,15 +116,16 @@ def atmosphere_request(url: str, lat: np.ndarray, lon: np.ndarray, first_hour: p
 
 
 def sea_level_request(url: str, sea_point: tuple[float, float], first_hour: pd.Timestamp, hours: int,
-                      leading_gap_ok: bool = False) -> Request:
+                      missing_ok: Literal["never", "leading", "anywhere"] = "never") -> Request:
     """Hourly sea level at one sea point (lon, lat) for `hours` hours from `first_hour` (UTC).
 
-    With `leading_gap_ok`, hours before the model's record begins come back as NaN.
+    With `missing_ok="leading"`, hours before the model's record begins come back as NaN; with
+    "anywhere", every missing hour does (a tide prediction fills them later).
     """
     lon, lat = sea_point
     params = {"latitude": [float(lat)], "longitude": [float(lon)], "hourly": [SEA_LEVEL["zos"].api_name],
               **_date_window(first_hour, hours), "timezone": "GMT", "cell_selection": "sea"}
-    return Request(url, params, SEA_LEVEL, first_hour, hours, leading_gap_ok)
+    return Request(url, params, SEA_LEVEL, first_hour, hours, missing_ok)
 
 
 class RateLimiter:
@@ -243,16 +247,18 @@ def decode(responses: list, request: Request) -> xr.Dataset:
     times = pd.date_range(request.first_hour, periods=request.hours, freq="h")
     data = {name: (("time", "point"), np.stack(cols, axis=1)) for name, cols in columns.items()}
     ds = xr.Dataset(data, coords={"time": times.to_numpy()})
-    _check_values(ds, request.url, request.leading_gap_ok)
+    _check_values(ds, request.url, request.missing_ok)
     return ds
 
 
-def _check_values(ds: xr.Dataset, url: str, leading_gap_ok: bool) -> None:
+def _check_values(ds: xr.Dataset, url: str, missing_ok: str) -> None:
     for name, var in ds.data_vars.items():
         lo, hi = WEATHER_VARIABLES[name].valid_range
         values = var.values
         missing = ~np.isfinite(values).all(axis=1)
-        if leading_gap_ok:  # hours before the record begins
+        if missing_ok == "anywhere":
+            missing[:] = False
+        elif missing_ok == "leading":  # hours before the record begins
             missing[: int(np.argmin(missing)) if not missing.all() else missing.size] = False
         if missing.any():
             raise WeatherResponseError(f"{url}: {name}: missing values in {int(missing.sum())} hours, "
@@ -271,9 +277,7 @@ def on_grid(atmosphere: xr.Dataset, sea_level: xr.Dataset, lat: np.ndarray, lon:
         for name in ATMOSPHERE
     }
     zos = np.broadcast_to(sea_level["zos"].values[:, :1, None], shape)
-    variables["zos"] = (("time", "y", "x"), zos.astype("float32"),
-                        {**VARIABLE_ATTRS["zos"], "comment": "Open-Meteo marine sea_level_height_msl at one "
-                         "sea point (m above model mean sea level, not Chart Datum), same at every point"})
+    variables["zos"] = (("time", "y", "x"), zos.astype("float32"), {**VARIABLE_ATTRS["zos"], "comment": ZOS_COMMENT})
     ds = xr.Dataset(variables, coords={"time": atmosphere.time.values, "y": lat, "x": lon})
     ds.y.attrs.update(standard_name="latitude", units="degrees_north", axis="Y")
     ds.x.attrs.update(standard_name="longitude", units="degrees_east", axis="X")

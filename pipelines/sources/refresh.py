@@ -18,6 +18,7 @@ from pipelines.bundle.checks import DEM, FORECASTS, HISTORY, VECTOR_LAYERS
 from pipelines.bundle.readers import read_provenance
 from pipelines.bundle.writers import write_gpkg
 from pipelines.config import DemConfig, OpenMeteoConfig, OsmConfig
+from pipelines.progress import log
 from pipelines.sources import copernicus_dem, open_meteo, osm
 from pipelines.sources.staging import (
     GENERATOR,
@@ -42,6 +43,7 @@ from pipelines.sources.weather import (
     write_forecast,
     write_history,
 )
+from pipelines.tide import read_tide_constants
 from pipelines.timezones import local_midnight_utc
 
 _ASSET_DEDUP_M = 50.0  # an OSM heritage feature this close to a listed asset is that asset
@@ -59,12 +61,25 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
         forecast_url=source.forecast_url, marine_url=source.marine_url)
     limiter = open_meteo.RateLimiter(source.requests_per_minute)
     issue = local_midnight_utc(issue_date, city.timezone)
+    tide = read_tide_constants(settings.tide_constants) if settings.tide_constants else None
     old, last, archive_until = read_history(bundle / HISTORY)
+    if tide is not None and old is not None and pd.Timestamp(old.time.values[0]) > pd.Timestamp(city.start):
+        log(f"open-meteo: history.nc starts at {pd.Timestamp(old.time.values[0])}, after source.start "
+            f"{city.start}; fetched again from the start, the tide filling what the marine API lacks")
+        old, last, archive_until = None, None, None
     pairs, new_archive_until = history_requests(settings, city.start, issue, now, last,
                                                              archive_until)
     kept = None if last is None else min(last, archive_until)
+    failed_sea_level = [] if tide is not None else None
     history = merge_history(
-        old, kept, fetch_weather(client, pairs, settings, limiter, source.timeout_s))
+        old, kept, fetch_weather(client, pairs, settings, limiter, source.timeout_s, failed_sea_level), tide)
+    tide_fill = None if tide is None else _tide_fill(history["zos"].attrs, tide.gauge, source.tide_constants,
+                                                         failed_sea_level)
+    if tide_fill is not None and tide_fill["hours"]:
+        log(f"open-meteo: {tide_fill['hours']} hours of sea level ({tide_fill['first_hour']} .. "
+            f"{tide_fill['last_hour']}) filled from the astronomical tide at {tide_fill['gauge']}, shifted by "
+            f"{tide_fill['offset_m']:+.3f} m to the marine datum"
+            + "".join(f"; marine request failed, {failure}" for failure in failed_sea_level))
     forecast_weather = fetch_weather(
         client, [forecast_requests(settings, issue, city.lead_days)], settings, limiter,
         source.timeout_s)
@@ -91,11 +106,22 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                         archive_until=str(min(new_archive_until, pd.Timestamp(history.time.values[-1]))),
                         recent_hours_from=source.forecast_url, sea_level_from=source.marine_url,
                         points={"lat": [float(v) for v in settings.lat], "lon": [float(v) for v in settings.lon]},
-                        sea_point=list(settings.sea_point)),
+                        sea_point=list(settings.sea_point),
+                        **({} if tide_fill is None else {"sea_level_tide_fill": tide_fill})),
         f"{FORECASTS}/": _entry("open-meteo", source.forecast_url, retrieved, None, open_meteo.LICENCE,
                                 model=settings.model, model_run=run_time,
                                 files={**old_forecasts, Path(name).name: hashes[name]}),
     }
+
+
+def _tide_fill(zos_attrs: dict, gauge: str, constants: str, failed_requests: list[str]) -> dict:
+    """The provenance of the sea-level hours filled from the tide (`hours` 0: none)."""
+    return {"hours": int(zos_attrs.get("tide_filled_hours", 0)), "first_hour": zos_attrs.get("tide_filled_first"),
+            "last_hour": zos_attrs.get("tide_filled_last"), "ranges": zos_attrs.get("tide_filled_ranges", ""),
+            "gauge": gauge, "constants": constants,
+            "datum": zos_attrs.get("tide_datum"), "offset_m": float(zos_attrs.get("tide_offset_m", 0.0)),
+            "offset_from_hours": int(zos_attrs.get("tide_offset_from_hours", 0)),
+            "failed_marine_requests": failed_requests}
 
 
 def refresh_dem(bundle: Path, city: LiveCity, source: DemConfig) -> dict:

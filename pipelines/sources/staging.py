@@ -33,7 +33,8 @@ from pipelines.bundle.checks import (
     check_vector,
 )
 from pipelines.bundle.readers import read_provenance
-from pipelines.config import CityConfig
+from pipelines.config import PACKAGED_TIDE_GAUGES, CityConfig
+from pipelines.data import packaged_data
 from pipelines.sources import copernicus_dem, open_meteo, osm
 from pipelines.sources.open_meteo import coarse_points
 from pipelines.sources.weather import (
@@ -79,8 +80,11 @@ def weather_settings(config: CityConfig, city: LiveCity) -> WeatherSettings:
     lat, lon = coarse_points(city.lonlat_bounds, source.spacing_deg)
     west, south, east, north = city.lonlat_bounds
     sea_point = source.sea_point or ((west + east) / 2, (south + north) / 2)
+    tide = source.tide_constants
+    tide_file = packaged_data(PACKAGED_TIDE_GAUGES[tide]) if tide in PACKAGED_TIDE_GAUGES else tide
     return WeatherSettings(source.archive_url, source.forecast_url, source.marine_url, source.forecast_model,
-                           tuple(sea_point), lat, lon, source.archive_lag_days)
+                           tuple(sea_point), lat, lon, source.archive_lag_days,
+                           Path(tide_file) if tide_file else None)
 
 
 def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp) -> list[str]:

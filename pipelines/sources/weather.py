@@ -4,6 +4,12 @@ History = the archive API (ERA5) up to `archive_lag_days` ago, then the forecast
 hours up to the issue time (ERA5 lags by days; without them the last days' rain would be
 missing). history.nc records `archive_until`: hours after it came from the forecast API and are
 fetched again from the archive once it has them. A daily run so fetches only the new hours.
+
+Sea level comes from the marine API, whose record begins in January 2022. Without tide constants
+the history starts at its first hour and a missing hour after that is an error; with them
+(`open_meteo.tide_constants`), every hour the marine API does not cover is the gauge's
+astronomical tide (`fill_sea_level`), the history starts at `source.start`, and zos's attributes
+list the hours filled.
 """
 
 from __future__ import annotations
@@ -15,12 +21,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from openmeteo_requests.Client import OpenMeteoRequestsError
 
+from pipelines.bundle.checks import VARIABLE_ATTRS
 from pipelines.sources import open_meteo as om
 from pipelines.storage import write_atomic
+from pipelines.tide import TideConstants, astronomical_tide
 
 _HOUR = pd.Timedelta(hours=1)
 _CHUNK_DAYS = 366  # one archive request covers at most a year
+_MIN_OFFSET_HOURS = 720  # overlap needed to estimate the datum offset: a month, so spring and neap tides average out
+_TIDE_HINT = "`open_meteo.tide_constants` would fill them from a tide gauge's astronomical tide"
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class WeatherSettings:
     lat: np.ndarray
     lon: np.ndarray
     archive_lag_days: int
+    tide_constants: Path | None = None  # a gauge's harmonic constants: its tide fills missing sea level
 
 
 def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.Timestamp,
@@ -49,53 +61,140 @@ def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.T
     first = pd.Timestamp(start) if kept_until is None else min(kept_until, archive_until) + _HOUR
     archive_end = min(now.floor("D") - pd.Timedelta(days=settings.archive_lag_days), issue_time)
     pairs, cursor = [], first
+    missing = "anywhere" if settings.tide_constants else "leading" if kept_until is None else "never"
     while cursor < archive_end:
         hours = int(min(pd.Timedelta(days=_CHUNK_DAYS), archive_end - cursor) / _HOUR)
-        pairs.append(_pair(settings, settings.archive_url, None, cursor, hours, gap_ok=kept_until is None))
+        pairs.append(_pair(settings, settings.archive_url, None, cursor, hours, missing))
         cursor += hours * _HOUR
     if cursor < issue_time:
         hours = int((issue_time - cursor) / _HOUR)
-        pairs.append(_pair(settings, settings.forecast_url, settings.model, cursor, hours, gap_ok=False))
+        pairs.append(_pair(settings, settings.forecast_url, settings.model, cursor, hours,
+                           "anywhere" if settings.tide_constants else "never"))
     return pairs, max(archive_end, first) - _HOUR
 
 
 def _pair(settings: WeatherSettings, url: str, model: str | None, first: pd.Timestamp, hours: int,
-          gap_ok: bool) -> tuple[om.Request, om.Request]:
+          missing_ok: str) -> tuple[om.Request, om.Request]:
     return (om.atmosphere_request(url, settings.lat, settings.lon, first, hours, model),
-            om.sea_level_request(settings.marine_url, settings.sea_point, first, hours, leading_gap_ok=gap_ok))
+            om.sea_level_request(settings.marine_url, settings.sea_point, first, hours, missing_ok))
 
 
 def forecast_requests(settings: WeatherSettings, issue_time: pd.Timestamp, lead_days: int
                       ) -> tuple[om.Request, om.Request]:
     """The forecast issued at `issue_time` (UTC): hourly leads 0 .. 24 x lead_days - 1."""
-    return _pair(settings, settings.forecast_url, settings.model, issue_time, 24 * lead_days, gap_ok=False)
+    return _pair(settings, settings.forecast_url, settings.model, issue_time, 24 * lead_days, "never")
 
 
-def fetch_weather(client, pairs, settings: WeatherSettings, limiter: om.RateLimiter, timeout_s: float
-                  ) -> xr.Dataset | None:
-    """The (time, y, x) weather of all `pairs`, joined in time; None when there are none."""
-    parts = [om.on_grid(om.fetch(client, atmos, limiter, timeout_s), om.fetch(client, sea, limiter, timeout_s),
+def fetch_weather(client, pairs, settings: WeatherSettings, limiter: om.RateLimiter, timeout_s: float,
+                  failed_sea_level: list[str] | None = None) -> xr.Dataset | None:
+    """The (time, y, x) weather of all `pairs`, joined in time; None when there are none.
+
+    With a list `failed_sea_level`, a sea-level request that still fails after its retries
+    leaves its hours NaN (for `fill_sea_level`) and its error is appended to the list; without
+    one it raises, as every other request does.
+    """
+    parts = [om.on_grid(om.fetch(client, atmos, limiter, timeout_s),
+                        _sea_level(client, sea, limiter, timeout_s, failed_sea_level),
                         settings.lat, settings.lon) for atmos, sea in pairs]
     return xr.concat(parts, dim="time") if parts else None
 
 
-def merge_history(old: xr.Dataset | None, kept_until: pd.Timestamp | None, new: xr.Dataset | None
-                  ) -> xr.Dataset:
-    """The old history up to `kept_until` followed by `new`, from the first hour with sea level.
+def _sea_level(client, request: om.Request, limiter: om.RateLimiter, timeout_s: float,
+               failed: list[str] | None) -> xr.Dataset:
+    try:
+        return om.fetch(client, request, limiter, timeout_s)
+    except (OpenMeteoRequestsError, om.WeatherResponseError) as err:
+        if failed is None:
+            raise
+        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        failed.append(f"{request.first_hour} + {request.hours} h: {type(err).__name__}: {message}")
+        times = pd.date_range(request.first_hour, periods=request.hours, freq="h").to_numpy()
+        return xr.Dataset({"zos": (("time", "point"), np.full((request.hours, 1), np.nan, "float32"))},
+                          coords={"time": times})
 
-    Raises WeatherResponseError when sea level is missing after its record has begun.
+
+def merge_history(old: xr.Dataset | None, kept_until: pd.Timestamp | None, new: xr.Dataset | None,
+                  tide: TideConstants | None = None) -> xr.Dataset:
+    """The old history up to `kept_until` followed by `new`, its sea level complete.
+
+    Without `tide`, the history starts at the first hour with sea level, and a missing hour
+    after that raises WeatherResponseError. With it, every missing hour is `tide`'s prediction
+    (`fill_sea_level`) and nothing is cropped. Hours an earlier run filled (listed in the old
+    zos's `tide_filled_ranges`) count as missing: they are filled again, or cropped, alike.
     """
     parts = ([old.sel(time=slice(None, kept_until))] if old is not None else []) + ([new] if new is not None else [])
     if not parts:
         raise om.WeatherResponseError("no weather hours to write")
     history = xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
-    present = np.isfinite(history["zos"].values[:, 0, 0])
+    filled_before = _in_ranges(history.time.values, old["zos"].attrs.get("tide_filled_ranges", "")
+                               if old is not None else "")
+    marine = xr.DataArray(np.isfinite(history["zos"].values[:, 0, 0]) & ~filled_before, dims="time")
+    history = history.assign(zos=history["zos"].where(marine).astype("float32").assign_attrs(
+        {**VARIABLE_ATTRS["zos"], "comment": om.ZOS_COMMENT}))
+    if tide is not None:
+        return fill_sea_level(history, tide)
+    present = marine.values
     if not present.any():
-        raise om.WeatherResponseError("the marine API returned no sea level for the history period")
+        raise om.WeatherResponseError("the marine API returned no sea level for the history period; "
+                                      + _TIDE_HINT)
     history = history.isel(time=slice(int(np.argmax(present)), None))
-    if not np.isfinite(history["zos"].values).all():
-        raise om.WeatherResponseError("sea level is missing inside the history period")
+    present = present[int(np.argmax(present)):]
+    if not present.all():
+        raise om.WeatherResponseError(
+            f"sea level is missing in {int((~present).sum())} hours inside the history period, first at "
+            f"{pd.Timestamp(history.time.values[np.argmin(present)])}; {_TIDE_HINT}")
     return history
+
+
+def fill_sea_level(history: xr.Dataset, tide: TideConstants) -> xr.Dataset:
+    """`history` with each hour of NaN `zos` set to the astronomical tide at `tide`'s gauge, in m
+    above the marine series' mean sea level; zos's attributes list the hours filled.
+
+    Datum: the marine API's `sea_level_height_msl` is above its model's mean sea level, the
+    prediction above the gauge's (TICON-4, mean over its epoch); they differ by an offset (mean
+    dynamic topography, sea-level rise since the epoch, the model's own bias). With at least 720
+    hours of both, the offset is the mean of marine minus predicted tide over those hours and the
+    prediction is shifted by it (`tide_offset_m`); with fewer it is not shifted (0). The
+    prediction is instantaneous at the hour, as the marine values are, and holds no surge.
+    """
+    level = history["zos"].values[:, 0, 0]  # one sea point, the same at every grid point
+    missing = ~np.isfinite(level)
+    if not missing.any():
+        return history
+    times = pd.DatetimeIndex(history.time.values)
+    predicted = astronomical_tide(times, tide).values
+    overlap = int((~missing).sum())
+    offset = float(np.mean(level[~missing] - predicted[~missing])) if overlap >= _MIN_OFFSET_HOURS else 0.0
+    zos = history["zos"].fillna(xr.DataArray((predicted + offset).astype("float32"), dims="time",
+                                             coords={"time": history.time}))
+    first, last = times[missing][0], times[missing][-1]
+    return history.assign(zos=zos.astype("float32").assign_attrs(
+        comment=f"{om.ZOS_COMMENT}; the hours in tide_filled_ranges are the astronomical tide of {tide.gauge} "
+                "(utide on TICON-4 harmonic constants) plus tide_offset_m, without surge",
+        tide_filled_hours=int(missing.sum()), tide_filled_first=_hour(first), tide_filled_last=_hour(last),
+        tide_filled_ranges=_ranges(times, missing), tide_gauge=tide.gauge,
+        tide_datum="m above the gauge's mean sea level (TICON-4), shifted by tide_offset_m",
+        tide_offset_m=round(offset, 4), tide_offset_from_hours=overlap if overlap >= _MIN_OFFSET_HOURS else 0,
+    ))
+
+
+def _hour(time) -> str:
+    return pd.Timestamp(time).strftime("%Y-%m-%d %H:%M")
+
+
+def _ranges(times: pd.DatetimeIndex, mask: np.ndarray) -> str:
+    """The runs of True in `mask` as 'first/last' hours, separated by '; '."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(int), [0]])))
+    return "; ".join(f"{_hour(times[a])}/{_hour(times[b - 1])}" for a, b in zip(edges[::2], edges[1::2], strict=True))
+
+
+def _in_ranges(times: np.ndarray, ranges: str) -> np.ndarray:
+    """Which `times` fall in the 'first/last' `ranges` (as `_ranges` writes them)."""
+    inside = np.zeros(times.size, dtype=bool)
+    for run in filter(None, (r.strip() for r in ranges.split(";"))):
+        first, last = (np.datetime64(pd.Timestamp(t)) for t in run.split("/"))
+        inside |= (times >= first) & (times <= last)
+    return inside
 
 
 def read_history(path: Path) -> tuple[xr.Dataset | None, pd.Timestamp | None, pd.Timestamp | None]:
