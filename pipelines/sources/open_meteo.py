@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -71,7 +70,7 @@ class Request:
     fields: dict[str, Field]
     first_hour: pd.Timestamp  # UTC, naive; the first hour of the contract's time axis
     hours: int
-    missing_ok: Literal["never", "leading", "anywhere"] = "never"  # hours allowed to be missing (NaN kept)
+    missing_ok: bool = False  # hours may be missing (NaN kept): the caller decides what to do about them
 
     def describe(self) -> str:
         query = "&".join(f"{k}={_join(v)}" for k, v in self.params.items())
@@ -116,11 +115,10 @@ def atmosphere_request(url: str, lat: np.ndarray, lon: np.ndarray, first_hour: p
 
 
 def sea_level_request(url: str, sea_point: tuple[float, float], first_hour: pd.Timestamp, hours: int,
-                      missing_ok: Literal["never", "leading", "anywhere"] = "never") -> Request:
+                      missing_ok: bool = False) -> Request:
     """Hourly sea level at one sea point (lon, lat) for `hours` hours from `first_hour` (UTC).
 
-    With `missing_ok="leading"`, hours before the model's record begins come back as NaN; with
-    "anywhere", every missing hour does (a tide prediction fills them later).
+    With `missing_ok`, hours the model lacks (before its record begins, or a gap) come back as NaN.
     """
     lon, lat = sea_point
     params = {"latitude": [float(lat)], "longitude": [float(lon)], "hourly": [SEA_LEVEL["zos"].api_name],
@@ -251,16 +249,12 @@ def decode(responses: list, request: Request) -> xr.Dataset:
     return ds
 
 
-def _check_values(ds: xr.Dataset, url: str, missing_ok: str) -> None:
+def _check_values(ds: xr.Dataset, url: str, missing_ok: bool) -> None:
     for name, var in ds.data_vars.items():
         lo, hi = WEATHER_VARIABLES[name].valid_range
         values = var.values
         missing = ~np.isfinite(values).all(axis=1)
-        if missing_ok == "anywhere":
-            missing[:] = False
-        elif missing_ok == "leading":  # hours before the record begins
-            missing[: int(np.argmin(missing)) if not missing.all() else missing.size] = False
-        if missing.any():
+        if missing.any() and not missing_ok:
             raise WeatherResponseError(f"{url}: {name}: missing values in {int(missing.sum())} hours, "
                                        f"first at {pd.Timestamp(ds.time.values[np.argmax(missing)])}")
         values = values[np.isfinite(values)]

@@ -77,8 +77,9 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                                                          failed_sea_level)
     if tide_fill is not None and tide_fill["hours"]:
         log(f"open-meteo: {tide_fill['hours']} hours of sea level ({tide_fill['first_hour']} .. "
-            f"{tide_fill['last_hour']}) filled from the astronomical tide at {tide_fill['gauge']}, shifted by "
-            f"{tide_fill['offset_m']:+.3f} m to the marine datum"
+            f"{tide_fill['last_hour']}) filled from the astronomical tide at {tide_fill['gauge']}, "
+            + (f"shifted by {tide_fill['offset_m']:+.3f} m to the marine datum" if tide_fill["offset_from_hours"]
+               else "not shifted to the marine datum (under 720 hours of both to estimate the offset)")
             + "".join(f"; marine request failed, {failure}" for failure in failed_sea_level))
     forecast_weather = fetch_weather(
         client, [forecast_requests(settings, issue, city.lead_days)], settings, limiter,

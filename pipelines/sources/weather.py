@@ -56,33 +56,32 @@ def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.T
     """(atmosphere, sea level) request pairs for the hours history.nc lacks, and the new archive end.
 
     `kept_until` is the last hour kept from the existing file (None: no file); hours after
-    `archive_until` are asked again. Archive hours stop `archive_lag_days` before `now`.
+    `archive_until` are asked again. Archive hours stop `archive_lag_days` before `now`. Sea level
+    may come back with missing hours: `merge_history` crops, refuses or fills them.
     """
     first = pd.Timestamp(start) if kept_until is None else min(kept_until, archive_until) + _HOUR
     archive_end = min(now.floor("D") - pd.Timedelta(days=settings.archive_lag_days), issue_time)
     pairs, cursor = [], first
-    missing = "anywhere" if settings.tide_constants else "leading" if kept_until is None else "never"
     while cursor < archive_end:
         hours = int(min(pd.Timedelta(days=_CHUNK_DAYS), archive_end - cursor) / _HOUR)
-        pairs.append(_pair(settings, settings.archive_url, None, cursor, hours, missing))
+        pairs.append(_pair(settings, settings.archive_url, None, cursor, hours, sea_missing_ok=True))
         cursor += hours * _HOUR
     if cursor < issue_time:
         hours = int((issue_time - cursor) / _HOUR)
-        pairs.append(_pair(settings, settings.forecast_url, settings.model, cursor, hours,
-                           "anywhere" if settings.tide_constants else "never"))
+        pairs.append(_pair(settings, settings.forecast_url, settings.model, cursor, hours, sea_missing_ok=True))
     return pairs, max(archive_end, first) - _HOUR
 
 
 def _pair(settings: WeatherSettings, url: str, model: str | None, first: pd.Timestamp, hours: int,
-          missing_ok: str) -> tuple[om.Request, om.Request]:
+          sea_missing_ok: bool) -> tuple[om.Request, om.Request]:
     return (om.atmosphere_request(url, settings.lat, settings.lon, first, hours, model),
-            om.sea_level_request(settings.marine_url, settings.sea_point, first, hours, missing_ok))
+            om.sea_level_request(settings.marine_url, settings.sea_point, first, hours, sea_missing_ok))
 
 
 def forecast_requests(settings: WeatherSettings, issue_time: pd.Timestamp, lead_days: int
                       ) -> tuple[om.Request, om.Request]:
     """The forecast issued at `issue_time` (UTC): hourly leads 0 .. 24 x lead_days - 1."""
-    return _pair(settings, settings.forecast_url, settings.model, issue_time, 24 * lead_days, "never")
+    return _pair(settings, settings.forecast_url, settings.model, issue_time, 24 * lead_days, sea_missing_ok=False)
 
 
 def fetch_weather(client, pairs, settings: WeatherSettings, limiter: om.RateLimiter, timeout_s: float,

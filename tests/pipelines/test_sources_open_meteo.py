@@ -12,16 +12,19 @@ from openmeteo_sdk.Variable import Variable
 from openmeteo_sdk.WeatherApiResponse import WeatherApiResponse
 
 from pipelines.config import load_city_config
+from pipelines.data import packaged_data
 from pipelines.sources import open_meteo
 from pipelines.sources.refresh import refresh_weather
 from pipelines.sources.staging import live_city, weather_settings
-from pipelines.sources.weather import history_requests
+from pipelines.sources.weather import fill_sea_level, history_requests
+from pipelines.tide import astronomical_tide, read_tide_constants
 from tests.pipelines.recorded.fake_apis import open_meteo_handler, open_meteo_payload, write_live_config
 from tests.pipelines.recorded.servers import LocalServer, weather_message
 
 ISSUE = dt.date(2025, 6, 1)
 NOW = pd.Timestamp("2025-06-01 01:00")
 FIRST = pd.Timestamp("2025-05-20")
+PENANG = read_tide_constants(packaged_data("penang_tide_ticon4.json"))
 
 
 def _client(tmp_path, config):
@@ -172,3 +175,117 @@ def test_the_model_run_time_comes_from_the_model_metadata(server):
     assert open_meteo.model_run_time(f"{server.url}/v1/forecast", "ecmwf_ifs025", 2) == "2025-06-01T00:00:00Z"
     assert open_meteo.model_run_time(f"{server.url}/v1/forecast", "gfs_global", 2) is None  # 404: unknown
     assert open_meteo.model_run_time(f"{server.url}/v1/forecast", "best_match", 2) is None
+
+
+def _marine_lacking(*, before: str | None = None, hours: tuple[str, ...] = ()):
+    """The fake marine sea level, NaN before `before` and at `hours` (UTC)."""
+    def epoch_hour(t):
+        return int(pd.Timestamp(t).timestamp()) // 3600
+    lacking = [epoch_hour(t) for t in hours]
+
+    def sea_level(h):
+        gap = np.isin(h, lacking) | (h < (epoch_hour(before) if before else -np.inf))
+        return np.where(gap, np.nan, 0.9 * np.cos(2 * np.pi * h / 12.42))
+    return sea_level
+
+
+def _history(config):
+    with xr.open_dataset(config.bundle_dir / "weather/history.nc") as history:
+        return history.load()
+
+
+def _tide_at(times):
+    return astronomical_tide(pd.DatetimeIndex(times), PENANG).values
+
+
+@pytest.fixture
+def tide_config(tmp_path, server):
+    return load_city_config(write_live_config(tmp_path, server.url, tide="penang"))
+
+
+def test_hours_before_the_marine_record_are_the_tide_and_flagged(tmp_path, tide_config, server):
+    server.routes["/v1/"] = open_meteo_handler(sea_level=_marine_lacking(before="2025-05-25"))
+    entries = _refresh(tmp_path, tide_config)
+    history = _history(tide_config)
+    assert history.time.values[0] == np.datetime64(FIRST)  # source.start, not the marine record's start
+    before = history.time.sel(time=slice(None, "2025-05-24 23:00")).values
+    np.testing.assert_allclose(history.zos.sel(time=before).values[:, 2, 3], _tide_at(before), atol=1e-6)
+    assert np.isfinite(history.zos.values).all()
+    attrs = history.zos.attrs
+    assert (attrs["tide_filled_hours"], attrs["tide_filled_first"], attrs["tide_filled_last"]) == (
+        120, "2025-05-20 00:00", "2025-05-24 23:00")
+    assert attrs["tide_gauge"] == PENANG.gauge and "TICON-4" in attrs["tide_datum"]
+    assert (attrs["tide_offset_m"], attrs["tide_offset_from_hours"]) == (0, 0)  # 160 h of overlap: too few
+    fill = entries["weather/history.nc"]["sea_level_tide_fill"]
+    assert (fill["hours"], fill["ranges"], fill["constants"]) == (120, "2025-05-20 00:00/2025-05-24 23:00", "penang")
+
+
+def test_missing_marine_hours_are_filled_from_the_tide(tmp_path, tide_config, server):
+    holes = ("2025-05-23 05:00", "2025-05-28 10:00")  # one in the archive's hours, one in the recent ones
+    server.routes["/v1/"] = open_meteo_handler(sea_level=_marine_lacking(hours=holes))
+    _refresh(tmp_path, tide_config)
+    history = _history(tide_config)
+    np.testing.assert_allclose(history.zos.sel(time=list(holes)).values[:, 0, 0], _tide_at(holes), atol=1e-6)
+    assert history.zos.attrs["tide_filled_ranges"] == "2025-05-23 05:00/2025-05-23 05:00; 2025-05-28 10:00/2025-05-28 10:00"
+
+
+def test_a_failing_marine_request_is_filled_from_the_tide_and_recorded(tmp_path, tide_config, server):
+    good = open_meteo_handler()
+
+    def marine_down_for_the_archive(method, query, body):  # the recent hours' and forecast's sea level work
+        if query["hourly"] == ["sea_level_height_msl"] and query["start_date"] == ["2025-05-20"]:
+            return 500, {}, b"upstream error"
+        return good(method, query, body)
+    server.routes["/v1/"] = marine_down_for_the_archive
+    entries = _refresh(tmp_path, tide_config)
+    fill = entries["weather/history.nc"]["sea_level_tide_fill"]
+    assert (fill["hours"], fill["first_hour"], fill["last_hour"]) == (24 * 7, "2025-05-20 00:00", "2025-05-26 23:00")
+    assert len(fill["failed_marine_requests"]) == 1 and "too many 500" in fill["failed_marine_requests"][0]
+
+
+def test_hours_filled_by_an_earlier_run_stay_flagged_after_a_rerun(tmp_path, tide_config, server):
+    server.routes["/v1/"] = open_meteo_handler(sea_level=_marine_lacking(before="2025-05-25"))
+    _refresh(tmp_path, tide_config)
+    _refresh(tmp_path, tide_config, now=NOW + pd.Timedelta(days=1))
+    assert _history(tide_config).zos.attrs["tide_filled_ranges"] == "2025-05-20 00:00/2025-05-24 23:00"
+
+
+def test_without_tide_constants_history_starts_with_the_marine_record(tmp_path, config, server):
+    server.routes["/v1/"] = open_meteo_handler(sea_level=_marine_lacking(before="2025-05-25"))
+    entries = _refresh(tmp_path, config)
+    assert _history(config).time.values[0] == np.datetime64("2025-05-25")
+    assert "sea_level_tide_fill" not in entries["weather/history.nc"]
+
+
+def test_without_tide_constants_a_missing_hour_is_refused_naming_the_setting(tmp_path, config, server):
+    server.routes["/v1/"] = open_meteo_handler(sea_level=_marine_lacking(hours=("2025-05-28 10:00",)))
+    with pytest.raises(open_meteo.WeatherResponseError,
+                       match=r"missing in 1 hours .* first at 2025-05-28 10:00:00; `open_meteo.tide_constants` would"):
+        _refresh(tmp_path, config)
+    assert not (config.bundle_dir / "weather/history.nc").exists()
+
+
+def _sea_level(values, first="2025-01-01"):
+    times = pd.date_range(first, periods=len(values), freq="h")
+    zos = np.asarray(values, dtype="float32")[:, None, None]
+    return xr.Dataset({"zos": (("time", "y", "x"), zos, {"units": "m"})}, coords={"time": times})
+
+
+def test_the_tide_is_shifted_to_the_marine_datum_by_their_mean_difference():
+    times = pd.date_range("2025-01-01", periods=800, freq="h")
+    marine = _tide_at(times) + 0.25  # the marine model's mean sea level 0.25 m above the gauge's
+    marine[:50] = np.nan  # 750 hours of overlap: enough
+    filled = fill_sea_level(_sea_level(marine), PENANG)
+    np.testing.assert_allclose(filled.zos.values[:50, 0, 0], _tide_at(times[:50]) + 0.25, atol=1e-5)
+    assert filled.zos.attrs["tide_offset_m"] == pytest.approx(0.25, abs=1e-4)
+    assert filled.zos.attrs["tide_offset_from_hours"] == 750
+
+
+def test_fill_sea_level_leaves_its_input_and_a_complete_series_alone():
+    series = _sea_level([0.1, np.nan, 0.3])
+    before = series.copy(deep=True)
+    filled = fill_sea_level(series, PENANG)
+    xr.testing.assert_identical(series, before)
+    assert filled.zos.attrs["tide_filled_hours"] == 1
+    complete = _sea_level([0.1, 0.2, 0.3])
+    xr.testing.assert_identical(fill_sea_level(complete, PENANG), complete)

@@ -25,8 +25,12 @@ _FIELDS = {  # api name -> (variable, unit, values(hours since epoch))
 }
 
 
-def open_meteo_payload(query: dict) -> bytes:
-    """The FlatBuffers answer to an Open-Meteo query: one message per location, whole UTC days."""
+def open_meteo_payload(query: dict, sea_level=None) -> bytes:
+    """The FlatBuffers answer to an Open-Meteo query: one message per location, whole UTC days.
+
+    `sea_level` (hours since the epoch -> m, NaN where the marine model has nothing) replaces the
+    default sea level.
+    """
     lats = [float(v) for v in query["latitude"][0].split(",")]
     lons = [float(v) for v in query["longitude"][0].split(",")]
     start = pd.Timestamp(query["start_date"][0])
@@ -38,6 +42,8 @@ def open_meteo_payload(query: dict) -> bytes:
         variables = []
         for name in names:
             variable, unit, values = _FIELDS[name]
+            if name == "sea_level_height_msl" and sea_level is not None:
+                values = sea_level
             if name == "wind_speed_10m" and query.get("wind_speed_unit", [""])[0] != "ms":
                 unit, values = Unit.kilometres_per_hour, (lambda h: 10.8 + 0 * h)
             variables.append((variable, unit, values(hours)))
@@ -45,11 +51,11 @@ def open_meteo_payload(query: dict) -> bytes:
     return b"".join(messages)
 
 
-def open_meteo_handler(log: list | None = None):
+def open_meteo_handler(log: list | None = None, sea_level=None):
     def handle(method: str, query: dict, body: bytes) -> tuple[int, dict, bytes]:
         if log is not None:
             log.append(query)
-        return 200, {"Content-Type": "application/octet-stream"}, open_meteo_payload(query)
+        return 200, {"Content-Type": "application/octet-stream"}, open_meteo_payload(query, sea_level)
     return handle
 
 
@@ -78,7 +84,7 @@ source:
     requests_per_minute: 600
     retries: {retries}
     backoff_s: 0
-    timeout_s: 2
+    timeout_s: 2{tide}
   osm: {{overpass_url: {url}/api, timeout_s: 10}}
   copernicus_dem: {{base_url: {url}/dem, retries: 0}}
   files: {files}
@@ -90,7 +96,8 @@ alerts: {{sender: warisan-test@example.org, sender_name: Warisan test, status: T
 
 
 def write_live_config(root: Path, url: str, *, start: str = "2025-05-20", retries: int = 1,
-                      files: str = "files", model: str = "best_match") -> Path:
+                      files: str = "files", model: str = "best_match", tide: str | None = None) -> Path:
     path = root / "live.yaml"
-    path.write_text(LIVE_CONFIG.format(url=url, start=start, retries=retries, files=files, model=model))
+    tide = f"\n    tide_constants: {tide}" if tide else ""
+    path.write_text(LIVE_CONFIG.format(url=url, start=start, retries=retries, files=files, model=model, tide=tide))
     return path
