@@ -64,6 +64,14 @@ def test_an_asset_csv_path_starts_at_the_config_folder_and_a_keyword_stays(tmp_p
     assert load_city_config(write_config(tmp_path, setting("source", assets="george-town"))).source.assets == "george-town"
 
 
+def test_tide_constants_keep_a_gauge_keyword_and_resolve_a_path_at_the_config_folder(tmp_path):
+    assert load_city_config(CONFIGS / "george_town.yaml").source.open_meteo.tide_constants == "penang"
+    live = yaml.safe_load((CONFIGS / "george_town.yaml").read_text(encoding="utf-8"))
+    live["source"]["open_meteo"]["tide_constants"] = "tides/gauge.json"
+    path = write_config(tmp_path, text=yaml.safe_dump(live))
+    assert load_city_config(path).source.open_meteo.tide_constants == str(tmp_path / "tides" / "gauge.json")
+
+
 INVALID = {  # case: (change to the demo config, field the error names, detail it gives)
     "misspelt-key": (setting("grid", resolutoin_m=30), "grid.resolutoin_m", "Extra inputs"),
     "wrong-type": (setting("", lead_days="three"), "lead_days", "valid integer"),

@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -46,6 +47,19 @@ def test_live_ingest_makes_a_valid_bundle(world, prefect_api):
     assert record["stale_sources"] == {}
     assert record["files"]["static/dem.tif"]["tiles"] == [f"{TILE}.tif"]
     assert "ODbL" in " ".join(record["attribution"])
+
+
+def test_a_live_bundle_with_tide_filled_sea_level_is_valid_and_says_so(world, prefect_api):
+    server, _config, root = world
+    marine_from = int(pd.Timestamp("2025-05-25").timestamp()) // 3600
+    server.routes["/v1/"] = open_meteo_handler(
+        sea_level=lambda h: np.where(h < marine_from, np.nan, 0.9 * np.cos(2 * np.pi * h / 12.42)))
+    config = load_city_config(write_live_config(root, server.url, tide="penang"))
+    record = ingest_live(config, ISSUE, NOW)
+    assert _problems(config) == []
+    assert record["stale_sources"] == {}
+    fill = record["files"]["weather/history.nc"]["sea_level_tide_fill"]
+    assert (fill["hours"], fill["first_hour"], fill["gauge"]) == (120, "2025-05-20 00:00", "Penang")
 
 
 @pytest.mark.parametrize("failure", ["http-500", "truncated"])
