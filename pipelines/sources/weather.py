@@ -128,8 +128,9 @@ def merge_history(old: xr.Dataset | None, kept_until: pd.Timestamp | None, new: 
     filled_before = _in_ranges(history.time.values, old["zos"].attrs.get("tide_filled_ranges", "")
                                if old is not None else "")
     marine = xr.DataArray(np.isfinite(history["zos"].values[:, 0, 0]) & ~filled_before, dims="time")
-    history = history.assign(zos=history["zos"].where(marine).astype("float32").assign_attrs(
-        {**VARIABLE_ATTRS["zos"], "comment": om.ZOS_COMMENT}))
+    zos = history["zos"].where(marine).astype("float32")
+    zos.attrs = {**VARIABLE_ATTRS["zos"], "comment": om.ZOS_COMMENT}  # fresh: no earlier run's fill attributes
+    history = history.assign(zos=zos)
     if tide is not None:
         return fill_sea_level(history, tide)
     present = marine.values
