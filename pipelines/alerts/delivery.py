@@ -62,7 +62,9 @@ def notify_apprise(url: str, item: Outgoing) -> str | None:
         sender = apprise.Apprise()
         if not sender.add(url):
             return "apprise does not accept the channel's URL"
-        result = sender.notify(body=item.body, title=item.title, attach=attach)
+        # Our bodies are plain text: said so, apprise sends mail as text/plain; left unsaid, it would send
+        # them as the HTML part of the mail, where a site's name could be markup.
+        result = sender.notify(body=item.body, title=item.title, attach=attach, body_format=apprise.NotifyFormat.TEXT)
         return None if result else f"apprise: {result.status.name.lower()}"
 
 

@@ -3,7 +3,9 @@
 Leaflet (pipelines/static/leaflet, BSD-2) and all data are inlined, so the page renders from
 a file or a plain web server with no network. Grid layers are PNG overlays reprojected to
 EPSG:4326; the heritage zone and the assets are GeoJSON; the alerts come from the date's
-CAP messages. Once drawn, the page marks `<body>` with `data-ready`, `data-overlays`,
+CAP messages. A Content-Security-Policy <meta> allows only the inlined scripts and styles (by
+hash), data: images and the street tiles; every text from the data reaches the DOM as text.
+Once drawn, the page marks `<body>` with `data-ready`, `data-overlays`,
 `data-assets`, `data-popups` and `data-alerts` (counts), which tests read from the DOM.
 """
 

@@ -19,6 +19,9 @@
     if (e.target.checked) streets.addTo(map).bringToBack(); else map.removeLayer(streets);
   });
 
+  // Leaflet writes a string tooltip or popup as HTML: every text from the data goes through `esc`.
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
   const overlays = {};
   for (const layer of D.layers)
     for (const [lead, uri] of Object.entries(layer.images))
@@ -28,13 +31,12 @@
     style: (f) => f.properties.zone === "core"
       ? { color: "#111", weight: 2.5, fill: false }
       : { color: "#444", weight: 1.5, dashArray: "6 4", fill: false },
-    onEachFeature: (f, layer) => layer.bindTooltip("Heritage " + f.properties.zone + " zone", { sticky: true }),
+    onEachFeature: (f, layer) => layer.bindTooltip("Heritage " + esc(f.properties.zone) + " zone", { sticky: true }),
   }).addTo(map);
 
   const hazardOf = (key) => key.startsWith("flood") ? "flood" : "heat";
   const fmt = (v, digits, unit) => v === null || v === undefined ? "–" : v.toFixed(digits) + (unit ? " " + unit : "");
   const pct = (v) => v === null || v === undefined ? "–" : (100 * v).toFixed(v < 0.1 ? 1 : 0) + " %";
-  const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
   function popupHtml(p) {
     const day = D.leads.find((l) => String(l.lead) === state.lead).day;
@@ -63,7 +65,7 @@
     onEachFeature: (f, layer) => {
       markers[f.properties.asset_id] = layer;
       layer.bindPopup(() => popupHtml(f.properties), { maxWidth: 320 });
-      layer.bindTooltip(f.properties.name);
+      layer.bindTooltip(esc(f.properties.name));
     },
   }).addTo(map);
 
@@ -108,6 +110,21 @@
     alertsList.appendChild(li);
   }
 
+  // The legend is built as elements, its colours set through the DOM: the page's CSP refuses style="" attributes.
+  const legend = document.getElementById("legend");
+  function legendHeading(text) {
+    const h = document.createElement("h2");
+    h.textContent = text;
+    legend.appendChild(h);
+  }
+  function legendEntry(colour, words, className) {
+    const div = document.createElement("div"), swatch = document.createElement("span");
+    swatch.className = className;
+    swatch.style.background = colour;
+    div.append(swatch, words);
+    legend.appendChild(div);
+  }
+
   let shown = null;
   function render() {
     if (shown) map.removeLayer(shown);
@@ -122,10 +139,12 @@
       if (m.isPopupOpen()) m.setPopupContent(popupHtml(m.feature.properties));
     });
     const layer = D.layers.find((l) => l.key === state.layer);
-    document.getElementById("legend").innerHTML = "<h2>" + esc(layer.legend) + "</h2>" +
-      layer.entries.map((e) => '<div><span class="swatch" style="background:' + e[0] + '"></span>' + esc(e[1]) + "</div>").join("") +
-      '<h2>Heritage sites</h2>' + ["below its alert level", "on alert", "on alert: serious", "on alert: severe"]
-        .map((w, k) => '<div><span class="swatch" style="border-radius:50%;background:' + MARKER[k] + '"></span>' + w + "</div>").join("");
+    legend.replaceChildren();
+    legendHeading(layer.legend);
+    for (const [colour, words] of layer.entries) legendEntry(colour, words, "swatch");
+    legendHeading("Heritage sites");
+    ["below its alert level", "on alert", "on alert: serious", "on alert: severe"]
+      .forEach((words, k) => legendEntry(MARKER[k], words, "swatch site"));
     const hazard = hazardOf(state.layer);
     for (const li of alertsList.children) li.classList.toggle("now", li.dataset.hazard === hazard);
   }

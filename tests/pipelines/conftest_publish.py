@@ -21,6 +21,7 @@ ISSUE_DATE = "2024-12-26"
 HOTSPOT = (8, 10)  # (row, col) of the flood peak
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(1)</script>'  # a site, city or advice text carrying markup
 HOSTILE_ESCAPED = "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+QUOTED = 'O\'Reilly & Sons "Godown"'  # quotes and an ampersand, which must survive as they are
 
 
 def cell_centre(row: int, col: int) -> tuple[float, float]:

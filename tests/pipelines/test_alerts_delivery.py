@@ -9,15 +9,17 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
 from aiosmtpd.controller import Controller
 from lxml import etree
 
+from pipelines.alerts.advice import DEFAULT_ADVISORIES
 from pipelines.alerts.delivery import notify_apprise, send_queued
 from pipelines.alerts.run import FEED_FILE, STORE_FILE, deliver_run, issue_run
 from pipelines.alerts.state import open_store
 from pipelines.config import ChannelConfig, DeliveryConfig, ManagerConfig
 from tests.pipelines.alerts_factory import CONFIG, FIRST_DAY, VERSIONS, day_levels, issue_time, run_day
-from tests.pipelines.conftest_publish import HOSTILE, HOSTILE_ESCAPED, small_assets
+from tests.pipelines.conftest_publish import HOSTILE, HOSTILE_ESCAPED, QUOTED, small_assets
 
 DAY0, DAY1, DAY2 = (FIRST_DAY + dt.timedelta(days=n) for n in range(3))
 RISING, HIGHER, FALLING = day_levels([0.1, 0.35, 0.4]), day_levels([0.7, 0.8, 0.5]), day_levels([0.1, 0.1, 0.1])
@@ -235,6 +237,59 @@ def test_digest_escapes_markup_in_names_in_html_only(tmp_path):
               model_versions=VERSIONS)
     text, html = ((tmp_path / "out" / "digests" / name).read_text() for name in ("keeper.txt", "keeper.html"))
     assert "<img src=x" not in html and "<script>" not in html
+    assert ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self'; "
+            "base-uri 'none'; form-action 'none'\">") in html  # no script or style runs; only its maps load
     assert f"<title>Warisan digest for {HOSTILE_ESCAPED}: {HOSTILE_ESCAPED}, forecast" in html
     assert f"<td>{HOSTILE_ESCAPED} (temple)</td>" in html and f"at {HOSTILE_ESCAPED}: Flood risk" in html
     assert f"Warisan digest for {HOSTILE}: {HOSTILE}" in text and f"  {HOSTILE} (temple)" in text
+
+
+def hostile_advice(tmp_path):
+    """The default advice table with a kind named QUOTED whose flood advice at level 1 is HOSTILE."""
+    table = yaml.safe_load(DEFAULT_ADVISORIES.read_text(encoding="utf-8"))
+    table["kinds"] = {QUOTED: {"flood": {1: {"en-GB": HOSTILE, "ms-MY": HOSTILE}}}}
+    path = tmp_path / "advisories.yaml"
+    path.write_text(yaml.safe_dump(table, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_hostile_names_advice_and_senders_arrive_as_text_in_cap_feed_mail_and_webhook(tmp_path, webhook, smtp):
+    webhook.start()
+    alert = alert_config(webhook.port, smtp[1])
+    alert = alert.model_copy(update={"sender_name": HOSTILE, "advisories": hostile_advice(tmp_path), "managers": (
+        alert.managers[0].model_copy(update={"name": HOSTILE}),)})
+    assets = small_assets()
+    assets.loc[assets["asset_id"] == "hot", ["name", "kind"]] = HOSTILE, QUOTED
+    issued = issue_run(tmp_path, tmp_path / "forecasts" / DAY0.isoformat(), RISING, assets,
+                       issue_time=issue_time(DAY0), city_slug="test-city", city_name=HOSTILE,
+                       timezone="Asia/Kuala_Lumpur", alert=alert, model_versions=VERSIONS)
+    deliver_run(tmp_path, alert, city_slug="test-city", city_name=HOSTILE)
+
+    (cap_path,) = [path for path in issued.paths if path.name.endswith(".cap.xml")]
+    raw = cap_path.read_bytes()
+    assert b"<script>" not in raw and b"<img" not in raw  # markup only as &lt;...
+    for info in etree.fromstring(raw).findall("cap:info", ATOM):  # the text round-trips exactly
+        assert info.findtext("cap:senderName", namespaces=ATOM) == HOSTILE
+        assert info.findtext("cap:instruction", namespaces=ATOM) == HOSTILE
+        assert info.findtext("cap:area/cap:areaDesc", namespaces=ATOM) == f"{HOSTILE}, Timur Laut, {HOSTILE}"
+        assert HOSTILE in info.findtext("cap:headline", namespaces=ATOM)
+
+    raw = (tmp_path / FEED_FILE).read_bytes()
+    assert b"<script>" not in raw and b"<img" not in raw
+    feed = etree.fromstring(raw)
+    assert feed.findtext("atom:title", namespaces=ATOM) == f"Warisan alerts: {HOSTILE}"
+    assert feed.findtext("atom:entry/cap:areaDesc", namespaces=ATOM) == f"{HOSTILE}, Timur Laut, {HOSTILE}"
+    assert HOSTILE in feed.findtext("atom:entry/atom:title", namespaces=ATOM)
+
+    ((_, post),) = webhook.posts  # JSON carries the text as it is
+    assert HOSTILE in post["title"] and f"\n\n{HOSTILE}\n\n" in post["message"]
+    box, _ = smtp
+    assert len(box.messages) == 2  # the alert and the digest, each as plain text only
+    for mail in box.messages:
+        bodies = [part for part in mail.walk() if not part.is_multipart() and part.get_filename() is None]
+        assert [part.get_content_type() for part in bodies] == ["text/plain"]
+        assert HOSTILE in bodies[0].get_payload(decode=True).decode()
+    digest = next(mail for mail in box.messages if mail["X-Warisan-Message"].startswith("digest."))
+    (attached,) = [part for part in digest.walk() if part.get_filename() == "digest-2024-12-26.html"]
+    html = attached.get_payload(decode=True).decode()
+    assert "<script>alert" not in html and f"Warisan digest for {HOSTILE_ESCAPED}: {HOSTILE_ESCAPED}" in html

@@ -3,6 +3,7 @@
 import dataclasses
 import datetime as dt
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from pipelines.evaluation.report import SECTIONS, write_report
 from pipelines.feature_cache.build import build_driver_history, build_static_features
 from pipelines.flows.backtest import backtest
 from pipelines.progress import progress_bar
+from pipelines.templating import csp_hash
 from pipelines.training.refit import load_inputs, retrain
 from tests.pipelines.conftest_publish import HOSTILE, HOSTILE_ESCAPED
 
@@ -125,6 +127,10 @@ def test_report_escapes_markup_in_the_record(backtested, tmp_path):
     assert "<img src=x" not in page and "<script" not in page
     assert f"<title>Backtest {HOSTILE_ESCAPED}</title>" in page and f"<h1>Backtest: {HOSTILE_ESCAPED}," in page
     assert f"Code {HOSTILE_ESCAPED}, seed" in page
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page)[1]
+    (style,) = re.findall(r"<style>(.*?)</style>", page, re.DOTALL)
+    assert policy == (f"default-src 'none'; style-src {csp_hash(style)}; img-src data:; base-uri 'none'; "
+                      "form-action 'none'")  # its one stylesheet and its plots, nothing else
 
 
 def _few_events_scores() -> xr.Dataset:

@@ -1,5 +1,7 @@
 """The interactive page: offline HTML with every lead and layer, opened in headless Chromium."""
 
+import base64
+import hashlib
 import json
 import re
 import shutil
@@ -16,6 +18,7 @@ from pipelines.publish.page import read_cap_alerts, write_page
 from tests.pipelines.conftest_publish import (
     HOSTILE,
     HOSTILE_ESCAPED,
+    QUOTED,
     small_assets,
     small_forecast,
     small_zone,
@@ -54,12 +57,34 @@ def page_data(path):
 
 
 def chromium(args, tmp_path, url):
-    """Run headless Chromium once with no network at all; its stdout."""
+    """Run headless Chromium once with no network at all; its stdout and its console (stderr)."""
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
                f"--user-data-dir={tmp_path / 'profile'}", "--proxy-server=127.0.0.1:9",  # any request fails
-               "--window-size=1280,860", "--virtual-time-budget=5000", *args, url]
-    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=True).stdout
+               "--window-size=1280,860", "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0",
+               *args, url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=True)
+    return done.stdout, done.stderr
+
+
+def csp_violations(console: str) -> list[str]:
+    """The console lines in which Chromium refused something under the page's Content-Security-Policy."""
+    return [line for line in console.splitlines() if "Content Security Policy" in line]
+
+
+def hostile_page(tmp_path):
+    """The page with HOSTILE as the city's name, the hot site's name and its CAP advice, and QUOTED as its kind."""
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / "alerts" / "x.hot.flood.cap.xml").write_text(CAP.replace("Move collections off the floor.",
+                                                                          escape(HOSTILE)))
+    assets = small_assets()
+    assets.loc[assets["asset_id"] == "hot", ["name", "kind"]] = HOSTILE, QUOTED
+    return write_page(small_forecast().assign_attrs(city_name=HOSTILE), tmp_path / "index.html", assets=assets,
+                      zone=small_zone(), levels=None, alerts_dir=tmp_path / "alerts")
+
+
+def sha256_b64(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
 def test_alerts_are_read_from_cap_in_english(tmp_path):
@@ -89,13 +114,7 @@ def test_page_holds_every_lead_and_layer_and_the_assets(page):
 
 
 def test_page_escapes_markup_in_city_site_names_and_advice(tmp_path):
-    (tmp_path / "alerts").mkdir()
-    (tmp_path / "alerts" / "x.hot.flood.cap.xml").write_text(CAP.replace("Move collections off the floor.",
-                                                                          escape(HOSTILE)))
-    assets = small_assets()
-    assets.loc[assets["asset_id"] == "hot", "name"] = HOSTILE
-    page = write_page(small_forecast().assign_attrs(city_name=HOSTILE), tmp_path / "index.html", assets=assets,
-                      zone=small_zone(), levels=None, alerts_dir=tmp_path / "alerts")
+    page = hostile_page(tmp_path)
     text = page.read_text()
     assert "<img src=x" not in text and "<script>alert" not in text
     assert f"<title>{HOSTILE_ESCAPED}: flood and heat outlook" in text and f"<h1>{HOSTILE_ESCAPED}:" in text
@@ -104,12 +123,28 @@ def test_page_escapes_markup_in_city_site_names_and_advice(tmp_path):
     hot = next(f for f in data["assets"]["features"] if f["properties"]["asset_id"] == "hot")
     assert data["title"].startswith(HOSTILE) and hot["properties"]["name"] == HOSTILE
     assert hot["properties"]["advisories"]["flood"]["instruction"] == HOSTILE
+    assert hot["properties"]["kind"] == QUOTED and r"O\u0027Reilly \u0026 Sons \"Godown\"" in text
+
+
+def test_page_policy_allows_only_the_scripts_and_styles_it_inlines(page):
+    text = page.read_text()
+    policy = dict(part.strip().split(" ", 1) for part in
+                  re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', text)[1].split(";"))
+    scripts = re.findall(r"<script>(.*?)</script>", text, re.DOTALL)  # the JSON data is not run: not listed
+    styles = re.findall(r"<style>(.*?)</style>", text, re.DOTALL)
+    assert len(scripts) == 2 and len(styles) == 2
+    assert policy["default-src"] == "'none'" and policy["base-uri"] == "'none'"
+    assert policy["script-src"].split() == [f"'sha256-{sha256_b64(s)}'" for s in scripts]
+    assert policy["style-src"].split() == [f"'sha256-{sha256_b64(s)}'" for s in styles]
+    assert policy["img-src"] == "data: https://tile.openstreetmap.org"
+    assert "unsafe" not in text.split("</head>")[0].split("Content-Security-Policy")[1].split(">")[0]
 
 
 @needs_chromium
 def test_page_renders_offline_with_layers_and_popups(page, tmp_path):
     url = page.as_uri() + "#popup=hot&lead=2"
-    dom = chromium(["--dump-dom"], tmp_path, url)
+    dom, console = chromium(["--dump-dom"], tmp_path, url)
+    assert csp_violations(console) == []  # the policy refuses nothing the page does
     body = re.search(r"<body([^>]*)>", dom)[1]
     assert 'data-ready="true"' in body
     assert 'data-overlays="12"' in body and 'data-assets="6"' in body and 'data-popups="6"' in body
@@ -126,3 +161,15 @@ def test_page_renders_offline_with_layers_and_popups(page, tmp_path):
     assert len(colours) > 30, "blank screenshot"
     blues = (pixels[:, 2] > 120) & (pixels[:, 0] < 100)
     assert blues.sum() > 5000  # the flood layer is drawn
+
+
+@needs_chromium
+def test_hostile_names_and_advice_render_as_text_in_the_browser(tmp_path):
+    dom, console = chromium(["--dump-dom"], tmp_path, hostile_page(tmp_path).as_uri() + "#popup=hot&lead=0")
+    assert 'data-ready="true"' in re.search(r"<body([^>]*)>", dom)[1]
+    assert csp_violations(console) == []  # an injected handler or script would be refused, and logged
+    assert "<img src=" not in dom and "<script>alert" not in dom
+    popup = re.search(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div></div>', dom, re.DOTALL)[1]
+    assert popup.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2  # the name and the advice, as text
+    assert "O'Reilly &amp; Sons \"Godown\"" in popup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;: flood and heat outlook issued" in dom  # the <h1>
