@@ -28,9 +28,13 @@ HEAT_LEVEL_STEPS_DEGC = (0.0, 2.0, 5.0)
 ASSET_DRIVERS = {
     "rain_max_1h_mm": "max", "rain_max_3h_mm": "max", "rain_24h_mm": "max",
     "rain_antecedent_72h_mm": "max", "sea_level_max_m": "max", "hand_m": "min",
-    "tasmax_regional_degC": "max", "hurs_mean_pct": "max", "heat_index_max": "max",
+    "tasmax_regional_degC": "max", "hurs_mean_pct": "max", "heat_index_max": "max", "wbgt_max": "max",
     "impervious_frac": "mean", "building_frac": "mean",
 }
+# The forecast's two heat products, read as their highest level over an asset's cells: MET Malaysia's
+# heat level (tasmax held for days) and Singapore NEA's WBGT band (models.heat.levels).
+HEAT_PRODUCTS = {"heat_level": "met_heat_level_max", "wbgt_band": "wbgt_band_max"}
+HEAT_RULES = ("met_level", "wbgt_band")  # a site's heat alert follows the first rule any lead reaches
 FLOOD_DRIVER_LAYERS = ("flood_driver_1", "flood_driver_2", "flood_driver_3")  # model's top contributions
 # Flood drivers ranked by value / reference, the reference being a value that alone makes a flood
 # in a tropical city plausible: a 30 mm hour, 50 mm in 3 h, 60 mm in a day (MetMalaysia's heavy
@@ -73,7 +77,9 @@ def asset_risk(
     Each layer of ASSET_DRIVERS present in `forecast` ((lead, y, x) or static (y, x)) adds a
     column of that name reduced over the same cells as its table says; each layer of
     FLOOD_DRIVER_LAYERS present (the flood model's top contributions as integer codes into
-    the layer's CF `flag_meanings`) adds the feature name at the asset's wettest cell.
+    the layer's CF `flag_meanings`) adds the feature name at the asset's wettest cell; each
+    layer of HEAT_PRODUCTS present adds its highest level over the cells (`met_heat_level_max`,
+    `wbgt_band_max`).
     """
     if buffer_m < 0:
         raise ValueError(f"`buffer_m` must be >= 0, got {buffer_m}")
@@ -85,7 +91,8 @@ def asset_risk(
     leads = forecast.lead.values
     flat = {  # (lead, cell) views of each variable
         name: _lead_cells(forecast[name], leads.size)
-        for name in ("flood_probability", "tasmax_q50", "tasmax_q90", *ASSET_DRIVERS, *FLOOD_DRIVER_LAYERS)
+        for name in ("flood_probability", "tasmax_q50", "tasmax_q90", *ASSET_DRIVERS, *FLOOD_DRIVER_LAYERS,
+                     *HEAT_PRODUCTS)
         if name in forecast
     }
     local = assets.to_crs(forecast.rio.crs)
@@ -97,6 +104,8 @@ def asset_risk(
 
     columns = {name: per_row(reduce_by_asset(flat[name], cells, how)) for name, how in ASSET_DRIVERS.items()
                if name in flat}
+    columns |= {column: per_row(reduce_by_asset(flat[name], cells, "max")) for name, column in HEAT_PRODUCTS.items()
+                if name in flat}
     columns |= {name: pd.Series(per_row(_flag_words(forecast[name], value_at_peak(flat[name], flat["flood_probability"],
                                                                                    cells))), dtype=object)
                 for name in FLOOD_DRIVER_LAYERS if name in flat}  # object: None where no driver, as the alerts read
@@ -125,9 +134,17 @@ def asset_alert_levels(
     (0.5 m) of `floor_height_m` (a raised floor keeps water out longer), capped at
     MAX_FLOOD_THRESHOLD (0.95); a missing or negative floor height raises nothing.
     `heat_threshold` (degC): the asset's own `heat_threshold` where given, else the default.
-    `flood_alert`: flood_probability_max >= flood_threshold; `heat_alert`: tasmax_q50_max >=
-    heat_threshold; both False where the risk is NaN. `flood_level`, `heat_level` (0..3): how
-    many steps of FLOOD_LEVEL_ODDS_RATIOS / HEAT_LEVEL_STEPS_DEGC the risk reaches (0: no alert).
+    `flood_alert`: flood_probability_max >= flood_threshold, False where NaN; `flood_level`
+    (0..3): how many steps of FLOOD_LEVEL_ODDS_RATIOS the odds reach (0: no alert).
+
+    Heat has two rules, kept apart. `heat_met_level` (0..3): MET Malaysia's level at the site,
+    `met_heat_level_max` where tasmax_q50_max reaches the heat threshold (a site may set a higher
+    bar; MET's levels start where MET says); without that column (a forecast without the heat
+    model's level) the steps of HEAT_LEVEL_STEPS_DEGC above the threshold that one day's
+    tasmax_q50_max reaches. `heat_wbgt_band` (0..2): NEA's band, `wbgt_band_max` (0 without it).
+    `heat_rule` is the first of HEAT_RULES any lead of the asset reaches ('' if none) and
+    `heat_level` that rule's level at each lead, so an alert never mixes the two scales;
+    `heat_alert`: heat_level >= 1.
     """
     if not 0 < default_flood_threshold < 1:
         raise ValueError(f"`default_flood_threshold` must be inside (0, 1), got {default_flood_threshold}")
@@ -147,13 +164,28 @@ def asset_alert_levels(
     })
     levels = risk.merge(thresholds, on="asset_id", how="left", validate="many_to_one")
     levels["flood_alert"] = (levels["flood_probability_max"] >= levels["flood_threshold"]).fillna(False)
-    levels["heat_alert"] = (levels["tasmax_q50_max"] >= levels["heat_threshold"]).fillna(False)
     flood_odds = _odds(levels["flood_probability_max"].clip(upper=1.0))
     levels["flood_level"] = sum(
         (flood_odds >= ratio * _odds(levels["flood_threshold"])).astype(int) for ratio in FLOOD_LEVEL_ODDS_RATIOS)
-    levels["heat_level"] = sum(
-        (levels["tasmax_q50_max"] >= levels["heat_threshold"] + step).astype(int) for step in HEAT_LEVEL_STEPS_DEGC)
-    return levels.astype({"flood_alert": bool, "heat_alert": bool})
+    return _with_heat_levels(levels).astype({"flood_alert": bool, "heat_alert": bool})
+
+
+def _with_heat_levels(levels: pd.DataFrame) -> pd.DataFrame:
+    """`levels` with heat_met_level, heat_wbgt_band, heat_rule, heat_level and heat_alert (see asset_alert_levels)."""
+    reached = levels["tasmax_q50_max"] >= levels["heat_threshold"]  # False where NaN
+    if "met_heat_level_max" in levels:
+        met = levels["met_heat_level_max"].where(reached, 0).fillna(0).astype(int)
+    else:
+        met = sum((levels["tasmax_q50_max"] >= levels["heat_threshold"] + step).astype(int)
+                  for step in HEAT_LEVEL_STEPS_DEGC)
+    band = levels["wbgt_band_max"].fillna(0).astype(int) if "wbgt_band_max" in levels else met * 0
+    per_asset = pd.DataFrame({"met": met, "band": band, "asset_id": levels["asset_id"]}).groupby("asset_id")
+    by_met = per_asset["met"].transform("max") >= 1
+    by_band = ~by_met & (per_asset["band"].transform("max") >= 1)
+    level = np.where(by_met, met, np.where(by_band, band, 0))
+    return levels.assign(heat_met_level=met, heat_wbgt_band=band,
+                         heat_rule=np.select([by_met, by_band], HEAT_RULES, ""),
+                         heat_level=level, heat_alert=level >= 1)
 
 
 def rank_flood_drivers(row: pd.Series | dict) -> list[tuple[str, float]]:
@@ -180,13 +212,13 @@ def rank_flood_drivers(row: pd.Series | dict) -> list[tuple[str, float]]:
 
 def rank_heat_drivers(row: pd.Series | dict) -> list[tuple[str, float]]:
     """(driver, value) pairs behind a heat risk: the heat index where present and above tasmax,
-    the forecast tasmax q50, humidity from HUMID_PCT, a dense block from DENSE_BUILT_UP_FRAC."""
+    the forecast tasmax q50, WBGT where present, humidity from HUMID_PCT, a dense block from DENSE_BUILT_UP_FRAC."""
     def value(name: str) -> float:
         return float(row[name]) if name in row and pd.notna(row[name]) else float("nan")
 
     tasmax = value("tasmax_q50_max")
     drivers = [("heat_index_max", value("heat_index_max"))] if value("heat_index_max") > tasmax else []
-    drivers += [("tasmax_q50_max", tasmax)]
+    drivers += [("tasmax_q50_max", tasmax), ("wbgt_max", value("wbgt_max"))]
     drivers += [("hurs_mean_pct", value("hurs_mean_pct"))] if value("hurs_mean_pct") >= HUMID_PCT else []
     built = max((value(name) for name in ("impervious_frac", "building_frac") if name in row), default=np.nan)
     drivers += [("built_up_frac", built)] if built >= DENSE_BUILT_UP_FRAC else []

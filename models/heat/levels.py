@@ -1,18 +1,17 @@
 """Heat levels per cell and day: MET Malaysia's sustained tasmax rule and Singapore NEA's WBGT bands.
 
-Both rules map onto one scale, 0 none, 1 alert (MET Malaysia "Waspada"; NEA moderate WBGT),
-2 heatwave (MET Malaysia "Gelombang Haba"; NEA high WBGT), 3 extreme heatwave (MET Malaysia
-"Gelombang Haba Melampau"; NEA has no third band). A cell's level is the higher of the two, and
-`heat_level_rule` says which rule set it (bit 1: tasmax, bit 2: WBGT, 3: both agree).
+Two products, kept apart: MET Malaysia's heat level (0 none, 1 alert "Waspada", 2 heatwave
+"Gelombang Haba", 3 extreme heatwave "Gelombang Haba Melampau") when the daily maximum holds at
+or above 35, 37 or 40 degC for days in a row; and NEA's WBGT band (0 low, 1 moderate, 2 high).
+`met_level_attrs` and `wbgt_band_attrs` are their CF attributes, one set per product.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-RULE_TASMAX, RULE_WBGT = 1, 2
-RULE_FLAGS = {"flag_masks": [RULE_TASMAX, RULE_WBGT],
-              "flag_meanings": "tasmax_sustained_days wbgt_band"}
+MET_LEVEL_MEANINGS = ("none", "heat_alert", "heatwave", "extreme_heatwave")  # MET Malaysia, levels 0..3
+WBGT_BAND_MEANINGS = ("low", "moderate", "high")  # Singapore NEA, bands 0..2
 
 
 def _check_thresholds(thresholds: tuple[float, ...], name: str) -> np.ndarray:
@@ -52,8 +51,32 @@ def sustained_level(tasmax: np.ndarray, thresholds: tuple[float, ...], *, days: 
     return level
 
 
-def combined_level(tasmax_level: np.ndarray, wbgt_level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The higher of the two levels and the rule flags that reach it (0 where the level is 0); int8."""
-    level = np.maximum(tasmax_level, wbgt_level).astype("int8")
-    rule = (np.where(tasmax_level == level, RULE_TASMAX, 0) + np.where(wbgt_level == level, RULE_WBGT, 0))
-    return level, np.where(level > 0, rule, 0).astype("int8")
+def met_level_attrs(thresholds: tuple[float, ...], *, sustained_days: int, observed_days: int) -> dict:
+    """CF attributes of MET Malaysia's heat level (flag values int8 0..3) from tasmax q50.
+
+    `observed_days` of the `sustained_days` window before the first lead are observed maxima;
+    1 sustained day is the level of one day's maximum alone (a forecast without those days).
+    """
+    held = (f"held for {sustained_days} days in a row (the lead day and the {sustained_days - 1} before it; "
+            f"{observed_days} observed before issue)" if sustained_days > 1 else "on the day alone, not held")
+    return {
+        "long_name": "MET Malaysia heat level of the local day", "units": "1",
+        "flag_values": np.arange(len(MET_LEVEL_MEANINGS), dtype="int8"),
+        "flag_meanings": " ".join(MET_LEVEL_MEANINGS),
+        "level_starts": np.asarray(thresholds, "float32"), "sustained_days": np.int8(sustained_days),
+        "comment": ("level k (1 heat alert, 2 heatwave, 3 extreme heatwave) where the daily maximum "
+                    "temperature's median forecast (tasmax_q50) reaches level_starts[k-1] degC "
+                    f"({', '.join(f'{t:g}' for t in thresholds)}) {held}"),
+    }
+
+
+def wbgt_band_attrs(bands: tuple[float, ...]) -> dict:
+    """CF attributes of Singapore NEA's WBGT band (flag values int8 0..2) from wbgt_max."""
+    return {
+        "long_name": "Singapore NEA heat stress band of the local day from WBGT", "units": "1",
+        "flag_values": np.arange(len(WBGT_BAND_MEANINGS), dtype="int8"),
+        "flag_meanings": " ".join(WBGT_BAND_MEANINGS),
+        "level_starts": np.asarray(bands, "float32"),
+        "comment": ("band k (1 moderate, 2 high) where the day's WBGT in the midday sun (wbgt_max) reaches "
+                    f"level_starts[k-1] degC ({', '.join(f'{t:g}' for t in bands)}); a band holds daily"),
+    }

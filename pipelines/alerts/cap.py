@@ -14,8 +14,13 @@ highest flood probability):
 | ------------ | ----------------------------------------------------------------- | --------- |
 | urgency      | onset lead 0 Immediate, 1 Expected, 2+ Future                     | Past      |
 | responseType | Prepare if urgency is Immediate or Expected, else Monitor         | AllClear  |
-| severity     | level 1 Moderate, 2 Severe, 3 Extreme (heat from 35 degC: 35/37/40, MetMalaysia's levels) | Minor |
+| severity     | level 1 Moderate, 2 Severe, 3 Extreme (heat: MET Malaysia's levels); a WBGT band 1 Minor, 2 Moderate | Minor |
 | certainty    | flood: peak > 0.5 Likely, else Possible (CAP: Likely is p > ~50%); heat: Likely (the median crosses) | Unlikely |
+
+A heat alert is set by one rule (models.assets.asset_alert_levels): MET Malaysia's heat level, whose
+<event> follows the level (Heat alert, Heatwave, Extreme heatwave), or else NEA's WBGT band, a
+"WBGT heat-stress advisory"; the headline and description name the rule and its value. Each
+message carries only its hazard's <parameter>s and model version.
 
 onset is the local midnight starting the onset day; expires the local midnight ending the
 forecast's last lead day; sent is the issue time. <instruction> is the advice of
@@ -38,7 +43,7 @@ from lxml import etree
 
 from pipelines.alerts.advice import Advisories
 from pipelines.alerts.state import CapMessage, Event, Transition, plan_transitions
-from pipelines.alerts.text import drivers, event_name, texts
+from pipelines.alerts.text import drivers, event_name, heat_rule, texts
 from pipelines.config import AlertConfig
 from pipelines.storage import write_atomic
 
@@ -47,6 +52,7 @@ POINT_RADIUS_KM = 0.05  # circle drawn around a point asset in <area>
 _FORBIDDEN = re.compile(r"[\s,<&]")  # CAP 1.2: identifier and sender hold no spaces, commas, < or &
 _SAFE_ID_PART = re.compile(r"[^A-Za-z0-9@._-]+")
 _SEVERITY = {1: "Moderate", 2: "Severe", 3: "Extreme"}
+_WBGT_SEVERITY = {1: "Minor", 2: "Moderate"}  # an advisory: below MET Malaysia's alert of the same number
 
 
 def cap_identifier(sender: str, city_slug: str, asset_id: str, hazard: str, issue_date: dt.date) -> str:
@@ -122,7 +128,8 @@ def _alert_xml(
     hazard = move.hazard
     value_column = "flood_probability_max" if hazard == "flood" else "tasmax_q50_max"
     peak_row = rows.loc[rows[value_column].idxmax()] if rows[value_column].notna().any() else rows.iloc[0]
-    codes = _cap_codes(move, float(rows["flood_probability_max"].max()))
+    rule = heat_rule(rows) if hazard == "heat" and move.msg_type != "Cancel" else ""
+    codes = _cap_codes(move, float(rows["flood_probability_max"].max()), rule)
     why = drivers(hazard, peak_row) if move.msg_type != "Cancel" else []
     root = etree.Element(f"{{{CAP_NAMESPACE}}}alert", nsmap={None: CAP_NAMESPACE})
     for tag, text in (("identifier", identifier), ("sender", alert.sender), ("sent", sent),
@@ -135,7 +142,7 @@ def _alert_xml(
         _sub(root, "references", " ".join(move.references))
     for language in alert.languages:
         info = _sub(root, "info")
-        for tag, text in (("language", language), ("category", "Met"), ("event", event_name(language, hazard)),
+        for tag, text in (("language", language), ("category", "Met"), ("event", event_name(language, hazard, rule, move.level)),
                           ("responseType", codes["responseType"]), ("urgency", codes["urgency"]),
                           ("severity", codes["severity"]), ("certainty", codes["certainty"])):
             _sub(info, tag, text)
@@ -150,7 +157,7 @@ def _alert_xml(
         _sub(info, "description", words["description"])
         advice_level = "after" if move.msg_type == "Cancel" else move.level
         _sub(info, "instruction", advisories.text(place["kind"], hazard, advice_level, language))
-        for name, value in _parameters(move, rows, why, model_versions).items():
+        for name, value in _parameters(move, rows, why, model_versions, rule).items():
             _pair(info, "parameter", name, value)
         area = _sub(info, "area")
         _sub(area, "areaDesc", place["area_desc"])
@@ -161,32 +168,40 @@ def _alert_xml(
 
 
 def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float]],
-                model_versions: dict[str, str]) -> dict[str, str]:
-    """<parameter>s: peak risk, threshold, level, onset, each driver with its value, model versions."""
+                model_versions: dict[str, str], rule: str) -> dict[str, str]:
+    """<parameter>s of the message's hazard only: peak risk, threshold, (heat) the rule with the MET
+    level and WBGT band, level, onset, each driver with its value, the hazard's model version."""
     threshold = float(rows[f"{move.hazard}_threshold"].iloc[0])
-    parameters = {
-        "flood_probability": f"{rows['flood_probability_max'].max():.2f}",
-        "tasmax_q50": f"{rows['tasmax_q50_max'].max():.1f}",
-        f"{move.hazard}_threshold": f"{threshold:.2f}" if move.hazard == "flood" else f"{threshold:.1f}",
-        "alert_level": str(move.level),
-    }
+    if move.hazard == "flood":
+        parameters = {"flood_probability": f"{rows['flood_probability_max'].max():.2f}",
+                      "flood_threshold": f"{threshold:.2f}"}
+    else:
+        parameters = {"tasmax_q50": f"{rows['tasmax_q50_max'].max():.1f}", "heat_threshold": f"{threshold:.1f}"}
+        if rule:
+            parameters |= {"heat_rule": rule, "met_heat_level": str(int(rows["heat_met_level"].max())),
+                           "wbgt_band": str(int(rows["heat_wbgt_band"].max()))}
+            if "wbgt_max" in rows and rows["wbgt_max"].notna().any():
+                parameters["wbgt_max"] = f"{rows['wbgt_max'].max():.1f}"
+    parameters["alert_level"] = str(move.level)
     if move.onset_lead is not None:
         parameters["onset_lead_days"] = str(move.onset_lead)
     if why:
         parameters[f"{move.hazard}_drivers"] = " ".join(name for name, _ in why)
         parameters |= {name: f"{value:.2f}" for name, value in why if pd.notna(value)}
-    return parameters | {name: str(version) for name, version in model_versions.items()}
+    return parameters | {name: str(version) for name, version in model_versions.items()
+                         if name.startswith(f"{move.hazard}_")}
 
 
-def _cap_codes(move: Transition, flood_peak: float) -> dict[str, str]:
+def _cap_codes(move: Transition, flood_peak: float, rule: str) -> dict[str, str]:
     """urgency, responseType, severity and certainty, by the table in the module docstring."""
     if move.msg_type == "Cancel":
         return {"urgency": "Past", "responseType": "AllClear", "severity": "Minor", "certainty": "Unlikely"}
     urgency = ("Immediate", "Expected")[move.onset_lead] if move.onset_lead < 2 else "Future"
     certainty = "Likely" if move.hazard == "heat" or flood_peak > 0.5 else "Possible"
     response = "Prepare" if urgency in ("Immediate", "Expected") else "Monitor"
-    return {"urgency": urgency, "responseType": response, "severity": _SEVERITY[min(max(move.level, 1), 3)],
-            "certainty": certainty}
+    severity = (_WBGT_SEVERITY[min(max(move.level, 1), 2)] if rule == "wbgt_band"
+                else _SEVERITY[min(max(move.level, 1), 3)])
+    return {"urgency": urgency, "responseType": response, "severity": severity, "certainty": certainty}
 
 
 def _asset_places(assets: gpd.GeoDataFrame, city_name: str) -> dict[str, dict]:

@@ -46,9 +46,16 @@ def manager_digests(
                 (day_label(issue_day + dt.timedelta(days=int(row.lead)), "en-GB"),
                  f"{row.flood_probability_max:.0%}" if pd.notna(row.flood_probability_max) else "-",
                  int(row.flood_level),
-                 f"{row.tasmax_q50_max:.1f} °C" if pd.notna(row.tasmax_q50_max) else "-", int(row.heat_level))
+                 f"{row.tasmax_q50_max:.1f} °C" if pd.notna(row.tasmax_q50_max) else "-", _heat_level(row))
                 for row in rows.itertuples()]))
         content = {"title": f"Warisan digest for {manager.name}: {city_name}, forecast issued {issue_day.isoformat()}",
                    "alerts": alerts, "sites": sites, "leads": leads, "manager_id": manager.id}
         digests[manager.id] = (render("digest.txt.j2", **content), render("digest.html.j2", **content))
     return digests
+
+
+def _heat_level(row) -> str:
+    """'2 (MET Malaysia)', '1 (WBGT band)' or '0': a site's heat level and the rule that set it."""
+    rule = {"met_level": "MET Malaysia", "wbgt_band": "WBGT band"}.get(getattr(row, "heat_rule", ""), "")
+    level = int(row.heat_level)
+    return f"{level} ({rule})" if level and rule else str(level)

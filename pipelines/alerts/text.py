@@ -41,12 +41,12 @@ _TEXT = {  # Alert and Update
             "flooding by day: {by_day}."),
     },
     ("en-GB", "heat"): {
-        "event": "Extreme heat at a heritage site",
-        "headline": "Heat risk level {level} of 3 at {name} from {onset_day}",
+        "event": "Heat at a heritage site",
+        "headline": "{event} ({rule_short}) at {name} from {onset_day}",
         "description": (
-            "The expected maximum temperature at {name} reaches {peak} on {peak_day} (1 in 10 chance "
-            "of above {peak_q90}), at or above this site's heat level of {threshold}. First day at or "
-            "above it: {onset_day} ({onset_lead}). Expected maximum by day: {by_day}."),
+            "{rule} The expected maximum temperature at {name} reaches {peak} on {peak_day} (1 in 10 chance "
+            "of above {peak_q90}). First day: {onset_day} ({onset_lead}). Expected maximum by day: "
+            "{by_day}."),
     },
     ("ms-MY", "flood"): {
         "event": "Risiko banjir di tapak warisan",
@@ -57,13 +57,12 @@ _TEXT = {  # Alert and Update
             "({onset_lead}). Peluang banjir mengikut hari: {by_day}."),
     },
     ("ms-MY", "heat"): {
-        "event": "Haba melampau di tapak warisan",
-        "headline": "Risiko haba tahap {level} daripada 3 di {name} mulai {onset_day}",
+        "event": "Haba di tapak warisan",
+        "headline": "{event} ({rule_short}) di {name} mulai {onset_day}",
         "description": (
-            "Suhu maksimum dijangka di {name} mencecah {peak} pada {peak_day} (peluang 1 dalam 10 "
-            "melebihi {peak_q90}), menyamai atau melebihi paras haba tapak ini iaitu {threshold}. Hari "
-            "pertama pada paras itu: {onset_day} ({onset_lead}). Suhu maksimum dijangka mengikut hari: "
-            "{by_day}."),
+            "{rule} Suhu maksimum dijangka di {name} mencecah {peak} pada {peak_day} (peluang 1 dalam 10 "
+            "melebihi {peak_q90}). Hari pertama: {onset_day} ({onset_lead}). Suhu maksimum dijangka "
+            "mengikut hari: {by_day}."),
     },
     ("zh-CN", "flood"): {
         "event": "文化遗产地洪水风险",
@@ -73,12 +72,11 @@ _TEXT = {  # Alert and Update
             "首次达到阈值：{onset_day}（{onset_lead}）。每日洪水概率：{by_day}。"),
     },
     ("zh-CN", "heat"): {
-        "event": "文化遗产地高温风险",
-        "headline": "{name}：{onset_day}起有{level}级高温风险（共3级）",
+        "event": "文化遗产地高温",
+        "headline": "{name}：{onset_day}起{event}（{rule_short}）",
         "description": (
-            "{name}的预计最高气温在{peak_day}达到{peak}（有十分之一的可能超过{peak_q90}），"
-            "达到或超过该遗产地的高温阈值{threshold}。首次达到阈值：{onset_day}（{onset_lead}）。"
-            "每日预计最高气温：{by_day}。"),
+            "{rule}{name}的预计最高气温在{peak_day}达到{peak}（有十分之一的可能超过{peak_q90}）。"
+            "首日：{onset_day}（{onset_lead}）。每日预计最高气温：{by_day}。"),
     },
 }
 
@@ -91,8 +89,8 @@ _CANCEL = {
     },
     ("en-GB", "heat"): {
         "headline": "Heat alert ended at {name}",
-        "description": ("The expected maximum temperature at {name} is below this site's heat level of "
-                        "{threshold} on every forecast day (highest now {peak})."),
+        "description": ("No MET Malaysia heat level and no WBGT heat-stress band is forecast at {name} on any "
+                        "forecast day (highest expected maximum now {peak})."),
     },
     ("ms-MY", "flood"): {
         "headline": "Amaran banjir di {name} tamat",
@@ -101,8 +99,8 @@ _CANCEL = {
     },
     ("ms-MY", "heat"): {
         "headline": "Amaran haba di {name} tamat",
-        "description": ("Suhu maksimum dijangka di {name} di bawah paras haba tapak ini iaitu {threshold} "
-                        "pada setiap hari ramalan (tertinggi kini {peak})."),
+        "description": ("Tiada tahap haba MET Malaysia dan tiada jalur tekanan haba WBGT diramal di {name} pada "
+                        "mana-mana hari ramalan (suhu maksimum dijangka tertinggi kini {peak})."),
     },
     ("zh-CN", "flood"): {
         "headline": "{name}洪水警报解除",
@@ -110,7 +108,40 @@ _CANCEL = {
     },
     ("zh-CN", "heat"): {
         "headline": "{name}高温警报解除",
-        "description": "{name}的预计最高气温在所有预报日均低于该遗产地的高温阈值{threshold}（目前最高{peak}）。",
+        "description": "所有预报日{name}均未达到马来西亚气象局高温等级或WBGT热应激等级（目前预计最高气温{peak}）。",
+    },
+}
+# Heat events by the rule that set the alert (models.assets.HEAT_RULES): MET Malaysia's levels 1, 2, 3
+# and NEA's WBGT bands 1, 2; per language the event, the rule in short, and the rule with its value.
+_HEAT_EVENTS = {
+    "en-GB": {"met_level": ("Heat alert", "Heatwave", "Extreme heatwave"), "wbgt_band": ("WBGT heat-stress advisory",)},
+    "ms-MY": {"met_level": ("Amaran haba Waspada", "Gelombang haba", "Gelombang haba melampau"),
+              "wbgt_band": ("Nasihat tekanan haba WBGT",)},
+    "zh-CN": {"met_level": ("高温警示", "热浪", "极端热浪"), "wbgt_band": ("WBGT热应激提示",)},
+}
+_WBGT_BANDS = {"en-GB": ("low", "moderate", "high"), "ms-MY": ("rendah", "sederhana", "tinggi"),
+               "zh-CN": ("低", "中", "高")}
+_HEAT_RULE_WORDS = {  # (short, sentence) per rule
+    "en-GB": {
+        "met_level": ("MET Malaysia level {level} of 3",
+                      "Set by MET Malaysia's heat level {level} of 3 ({event}): expected maximum {value}."),
+        "wbgt_band": ("{band} heat stress",
+                      ("Set by Singapore NEA's WBGT band '{band}' (no MET Malaysia heat level is reached): "
+                       "WBGT {value} in the midday sun.")),
+    },
+    "ms-MY": {
+        "met_level": ("tahap MET Malaysia {level} daripada 3",
+                      ("Dicetuskan oleh tahap haba MET Malaysia {level} daripada 3 ({event}): suhu maksimum "
+                       "dijangka {value}.")),
+        "wbgt_band": ("tekanan haba {band}",
+                      ("Dicetuskan oleh jalur WBGT NEA Singapura '{band}' (tiada tahap haba MET Malaysia): "
+                       "WBGT {value} di bawah matahari tengah hari.")),
+    },
+    "zh-CN": {
+        "met_level": ("马来西亚气象局{level}级，共3级",
+                      "触发规则：马来西亚气象局高温等级{level}级（共3级，{event}），预计最高气温{value}。"),
+        "wbgt_band": ("{band}热应激",
+                      "触发规则：新加坡环境局WBGT“{band}”等级（未达马来西亚气象局高温等级），正午阳光下WBGT为{value}。"),
     },
 }
 _UPDATED = {"en-GB": "Updated: ", "ms-MY": "Dikemas kini: ", "zh-CN": "更新："}
@@ -132,6 +163,8 @@ _DRIVER_WORDS = {  # driver: en-GB, ms-MY, zh-CN, each formatted with {v}
     "heat_index_max": ("feels like {v:.0f} °C (heat index)", "terasa seperti {v:.0f} °C (indeks haba)",
                        "体感温度{v:.0f}°C（酷热指数）"),
     "tasmax_q50_max": ("forecast maximum {v:.1f} °C", "suhu maksimum ramalan {v:.1f} °C", "预计最高气温{v:.1f}°C"),
+    "wbgt_max": ("WBGT {v:.1f} °C in the midday sun", "WBGT {v:.1f} °C di bawah matahari tengah hari",
+                 "正午阳光下WBGT {v:.1f}°C"),
     "hurs_mean_pct": ("humid air at {v:.0f}% relative humidity", "udara lembap, kelembapan relatif {v:.0f}%",
                       "空气潮湿，相对湿度{v:.0f}%"),
     "built_up_frac": ("dense built-up block ({v:.0%} sealed ground)", "blok bangunan padat ({v:.0%} permukaan berturap)",
@@ -185,6 +218,8 @@ def texts(language: str, hazard: str, msg_type: str, rows: pd.DataFrame, *, name
             f"{day(lead, year=False)} {show(value)}" for lead, value in zip(rows["lead"], rows[column], strict=True)
         ),
     }
+    if hazard == "heat":
+        fields |= _heat_rule_fields(language, rows, level)
     text = _TEXT[language, hazard]
     out = {tag: text[tag].format(**fields) for tag in ("headline", "description")}
     if msg_type == "Update":
@@ -196,8 +231,33 @@ def texts(language: str, hazard: str, msg_type: str, rows: pd.DataFrame, *, name
     return out
 
 
-def event_name(language: str, hazard: str) -> str:
+def heat_rule(rows: pd.DataFrame) -> str:
+    """The rule that set one asset's heat alert: 'met_level', 'wbgt_band' or '' (models.assets.HEAT_RULES)."""
+    return str(rows["heat_rule"].iloc[0]) if "heat_rule" in rows and len(rows) else ""
+
+
+def event_name(language: str, hazard: str, rule: str = "", level: int = 0) -> str:
+    """CAP <event>: a heat alert's follows its rule and level ('Heatwave', 'WBGT heat-stress advisory');
+    without a rule (a flood, a Cancel) the hazard's general event."""
+    if hazard == "heat" and rule and level >= 1:
+        events = _HEAT_EVENTS[language][rule]
+        return events[min(level, len(events)) - 1]
     return _TEXT[language, hazard]["event"]
+
+
+def _heat_rule_fields(language: str, rows: pd.DataFrame, level: int) -> dict[str, str]:
+    """event, rule_short and rule (with the rule's value) of one asset's heat alert."""
+    rule = heat_rule(rows)
+    event = event_name(language, "heat", rule, level)
+    if rule == "wbgt_band":
+        value = rows["wbgt_max"].max() if "wbgt_max" in rows else float("nan")
+        band = _WBGT_BANDS[language][min(level, 2)]
+    else:
+        value, band = rows.loc[rows["heat_level"] >= 1, "tasmax_q50_max"].max(), ""
+    short, sentence = _HEAT_RULE_WORDS[language][rule or "met_level"]
+    words = {"level": level, "event": event, "band": band,
+             "value": f"{value:.1f} °C" if math.isfinite(value) else "-"}
+    return {"event": event, "rule_short": short.format(**words), "rule": sentence.format(**words)}
 
 
 def day_label(day: dt.date, language: str, *, year: bool = True) -> str:

@@ -21,7 +21,7 @@ from features.heat import (
     wet_bulb_globe_temperature,
 )
 from models.flood import flood_drivers, predict_flood
-from models.heat.levels import RULE_FLAGS, band_level, combined_level, sustained_level
+from models.heat.levels import band_level, met_level_attrs, sustained_level, wbgt_band_attrs
 from models.heat.regression import VARIABLES, predict_heat, quantile_name
 from models.tables import FLOOD_FEATURES, with_flood_interactions
 from pipelines.config import HeatConfig
@@ -73,7 +73,7 @@ def _on_rows(values, units: str) -> xr.DataArray:
 
 def heat_stress_layers(heat: HeatConfig, frame: pd.DataFrame, issue_date: dt.date, q50: np.ndarray,
                        lat: np.ndarray, recent: np.ndarray) -> Layers:
-    """Heat index, WBGT (degC), the heat level and its rule per row of one issue date's frame, from the
+    """Heat index, WBGT (degC), MET Malaysia's heat level and NEA's WBGT band per row of one issue date's frame, from the
     tasmax median `q50` (degC); `lat` is each row's latitude, `recent` (cells, days) the tasmax of
     the `heat.sustained_days - 1` days before issue.
 
@@ -82,6 +82,7 @@ def heat_stress_layers(heat: HeatConfig, frame: pd.DataFrame, issue_date: dt.dat
     day's largest hourly radiation (`rsds_max_W_m2`, so clouds lower it) with the sun as high as
     at solar noon and the direct share estimated from the sky's clearness. The MET Malaysia rule
     needs tasmax held for `sustained_days`: lead L counts the days L-2 .. L; WBGT bands hold daily.
+    The two are separate products (`heat_level`, `wbgt_band`), neither raises the other.
     """
     lead = frame["lead"].to_numpy()
     leads = int(lead.max()) + 1
@@ -97,19 +98,15 @@ def heat_stress_layers(heat: HeatConfig, frame: pd.DataFrame, issue_date: dt.dat
                                       direct_beam_fraction(rsds, cos_zenith, day_of_year))
     days = np.concatenate([recent, q50.reshape(leads, -1).T], axis=1)  # (cells, past + leads)
     tasmax_level = sustained_level(days, heat.tasmax_levels_degC, days=heat.sustained_days)
-    wbgt_level = band_level(wbgt.values.reshape(leads, -1).T, heat.wbgt_bands_degC)
-    level, rule = combined_level(tasmax_level[:, -leads:], wbgt_level)
+    wbgt_band = band_level(wbgt.values.reshape(leads, -1).T, heat.wbgt_bands_degC)
     return {
         "heat_index_max": (hi.values, {"units": "degC", "long_name": "heat index at the daily maximum "
                                        "temperature (NWS), from tasmax q50"}),
         "wbgt_max": (wbgt.values, {"units": "degC", "long_name": "wet bulb globe temperature in the day's midday "
                                    "sun at the daily maximum temperature (Liljegren), from tasmax q50"}),
-        "heat_level": (level.T.ravel(), {
-            "units": "1", "long_name": "heat level: MET Malaysia tasmax held "
-            f"{heat.sustained_days} days or Singapore NEA WBGT band, the higher",
-            "flag_values": [0, 1, 2, 3], "flag_meanings": "none alert heatwave extreme_heatwave"}),
-        "heat_level_rule": (rule.T.ravel(), {"units": "1", "long_name": "rules setting the heat level",
-                                             **RULE_FLAGS}),
+        "heat_level": (tasmax_level[:, -leads:].T.ravel(), met_level_attrs(
+            heat.tasmax_levels_degC, sustained_days=heat.sustained_days, observed_days=recent.shape[1])),
+        "wbgt_band": (wbgt_band.T.ravel(), wbgt_band_attrs(heat.wbgt_bands_degC)),
     }
 
 

@@ -18,24 +18,46 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from features.grid import cell_lonlat
+from models.heat.levels import met_level_attrs
 from pipelines.storage import write_atomic
 
-COG_VARIABLES = ("flood_probability", "flood_level", "heat_level", "tasmax_q50")
-LEVEL_VARIABLES = ("flood_level", "heat_level")
+COG_VARIABLES = ("flood_probability", "flood_level", "heat_level", "wbgt_band", "tasmax_q50")
+LEVEL_VARIABLES = ("flood_level", "heat_level", "wbgt_band")
 COG_TILE_PX = 256  # internal tile size; city grids are a few hundred cells across
 LEVEL_NODATA = 255  # uint8 COG value of sea cells in level layers
-# Level words and colours, shared by the COG colour tables, the PNG maps and the page.
+# Level words and colours, shared by the COG colour tables, the PNG maps and the page. `heat_level` is
+# MET Malaysia's (tasmax held for days), `wbgt_band` Singapore NEA's (WBGT of the day): two products.
 LEVEL_WORDS = {
     "flood_level": ("Flooding unlikely", "Flooding possible", "Flooding likely", "Flooding very likely"),
     "heat_level": ("No heat alert", "Heat alert (Waspada)", "Heatwave", "Extreme heatwave"),
+    "wbgt_band": ("Low heat stress", "Moderate heat stress", "High heat stress"),
 }
 LEVEL_COLOURS = {
     "flood_level": ("#f4f7fb", "#9ecae1", "#3182bd", "#08306b"),
     "heat_level": ("#fbf6ef", "#fed976", "#fd8d3c", "#bd0026"),
+    "wbgt_band": ("#f7f4f9", "#c994c7", "#980043"),
 }
 _QUANTILES = {"tasmax_q10": 0.1, "tasmax_q50": 0.5, "tasmax_q90": 0.9}
 _ORDINAL = {0.1: "10th", 0.5: "50th", 0.9: "90th"}
 _COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": True}  # level 1: a third faster than 4, 4 % larger
+
+
+def level_legend(level: xr.DataArray) -> list[str]:
+    """The words of each level of a level layer, with where levels 1.. start (its `level_starts`):
+    'Heatwave: median max from 37 °C, 3 days running', 'Moderate heat stress: WBGT from 31 °C'."""
+    words = LEVEL_WORDS[str(level.name)]
+    if "level_starts" not in level.attrs:
+        return list(words)
+    starts = [float(v) for v in np.atleast_1d(level.attrs["level_starts"])]
+    if level.name == "flood_level":
+        edges = [f"from {round(v * 100, 2):g}%" for v in starts]
+    elif level.name == "wbgt_band":
+        edges = [f"WBGT from {v:g} °C" for v in starts]
+    else:
+        days = int(level.attrs.get("sustained_days", 1))
+        held = f", {days} days running" if days > 1 else " on the day (not held over days)"
+        edges = [f"median max from {v:g} °C{held}" for v in starts]
+    return [words[0], *(f"{word}: {edge}" for word, edge in zip(words[1:], edges, strict=True))]
 
 
 def valid_day(forecast: xr.Dataset, lead: int) -> dt.date:
@@ -59,22 +81,25 @@ def with_levels(
     forecast: xr.Dataset, *, flood_bands: tuple[float, float, float],
     heat_bands_degC: tuple[float, float, float],
 ) -> xr.Dataset:
-    """`forecast` with `flood_level` (from flood_probability) and `heat_level` (from tasmax_q50).
+    """`forecast` with `flood_level` (from flood_probability) and MET Malaysia's `heat_level`.
 
-    A `heat_level` already in `forecast` (the heat model's own) is kept. Levels are 0..3,
-    NaN on sea cells, with CF flag attributes naming each level in plain words.
+    A `heat_level` or `wbgt_band` already in `forecast` (the daily forecast's heat-stress layers,
+    with their own attributes: models.heat.levels) is kept. Without one, `heat_level` counts
+    the `heat_bands_degC` that one day's tasmax_q50 reaches, and its attributes say that the
+    level is not held over days. Levels are 0..3 (WBGT bands 0..2), NaN on sea cells, with CF
+    flag attributes naming each level and `level_starts` where each begins.
     """
-    levels = {"flood_level": level_from_bands(forecast["flood_probability"], flood_bands, "flood_level")}
+    land = forecast["land"].astype(bool)
+    out = forecast.assign(flood_level=level_from_bands(forecast["flood_probability"], flood_bands, "flood_level"))
+    out["flood_level"].attrs = {
+        **forecast_cf_attrs("flood_level"), "level_starts": np.asarray(flood_bands, "float32"),
+        "comment": "level k where flood_probability reaches level_starts[k-1]"}
     if "heat_level" not in forecast:
-        levels["heat_level"] = level_from_bands(forecast["tasmax_q50"], heat_bands_degC, "heat_level")
-    bands = {"flood_level": flood_bands, "heat_level": heat_bands_degC}
-    out = forecast.assign(levels)
+        out["heat_level"] = level_from_bands(forecast["tasmax_q50"], heat_bands_degC, "heat_level")
+        out["heat_level"].attrs = met_level_attrs(heat_bands_degC, sustained_days=1, observed_days=0)
     for name in LEVEL_VARIABLES:
-        own = {} if name in levels else forecast[name].attrs  # the heat model's words win
-        out[name] = out[name].astype("float32").where(forecast["land"].astype(bool))
-        out[name].attrs = {**forecast_cf_attrs(name), **own}
-        if name in levels:
-            out[name].attrs["level_starts"] = np.asarray(bands[name], "float32")
+        if name in out:
+            out[name] = out[name].astype("float32").where(land).assign_attrs(out[name].attrs)
     return out
 
 
@@ -94,15 +119,10 @@ def forecast_cf_attrs(name: str) -> dict[str, object]:
     if name == "land":
         return {"standard_name": "land_binary_mask", "long_name": "land cell (sea cells are not forecast)",
                 "units": "1"}
-    if name in LEVEL_WORDS:
-        hazard = name.split("_")[0]
-        basis = ("flood_probability at or above level_starts" if hazard == "flood" else
-                 "tasmax_q50 at or above level_starts (degC), MET Malaysia heat levels on one day's maximum")
-        return {"long_name": f"{hazard} level of the local day (0 none .. 3 highest)", "units": "1",
+    if name == "flood_level":
+        return {"long_name": "flood level of the local day (0 none .. 3 highest)", "units": "1",
                 "flag_values": np.arange(4, dtype="int8"),
-                "flag_meanings": " ".join(w.lower().replace(" ", "_").replace("(", "").replace(")", "")
-                                          for w in LEVEL_WORDS[name]),
-                "comment": f"level k where {basis}[k-1] is reached"}
+                "flag_meanings": " ".join(w.lower().replace(" ", "_") for w in LEVEL_WORDS[name])}
     raise ValueError(f"no CF attributes defined for forecast variable {name!r}")
 
 
@@ -145,7 +165,7 @@ def write_forecast_zarr(forecast: xr.Dataset, path: Path) -> Path:
 
 
 def write_cogs(forecast: xr.Dataset, out_dir: Path, variables: tuple[str, ...] = COG_VARIABLES) -> list[Path]:
-    """Write one Cloud-Optimized GeoTIFF per variable and lead, `<variable>_d<lead>.tif`.
+    """Write one Cloud-Optimized GeoTIFF per variable of `variables` in `forecast` and lead, `<variable>_d<lead>.tif`.
 
     Continuous layers: float32, deflate with the floating-point predictor, nodata NaN (sea),
     overviews by average. Level layers: uint8 with a colour table, nodata 255, overviews by
@@ -155,8 +175,8 @@ def write_cogs(forecast: xr.Dataset, out_dir: Path, variables: tuple[str, ...] =
     out_dir = Path(out_dir)
     transform, crs = forecast.rio.transform(), forecast.rio.crs
     paths = []
-    for name in variables:
-        attrs = forecast_cf_attrs(name)
+    for name in (v for v in variables if v in forecast):
+        attrs = _published_attrs(forecast[name])
         for lead in forecast.lead.values:
             day = valid_day(forecast, lead).isoformat()
             tags = {
@@ -209,14 +229,7 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
     for name, variable in forecast.data_vars.items():
         if name in (grid_mapping, "time_bnds"):
             continue
-        try:
-            attrs = forecast_cf_attrs(name)
-        except ValueError:
-            attrs = {k: v for k, v in variable.attrs.items() if k != "grid_mapping"}
-            missing = {"units", "long_name"} - set(attrs)
-            if missing:
-                raise ValueError(f"forecast variable {name!r} lacks {sorted(missing)}") from None
-        out[name].attrs = {**variable.attrs, **attrs, "grid_mapping": grid_mapping}
+        out[name].attrs = {**_published_attrs(variable), "grid_mapping": grid_mapping}
         if "lead" in variable.dims:
             encoding = {**_COMPRESSION, "chunksizes": (1, ny, nx), "coordinates": lead_coords}
         else:
@@ -240,6 +253,19 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
         "comment": f"lead day L is valid for the local day issue_date + L ({attrs['timezone']})",
     }
     return out
+
+
+def _published_attrs(variable: xr.DataArray) -> dict:
+    """`variable`'s attributes with those of forecast_cf_attrs over them; a variable without such
+    (the heat levels, heat stress, drivers) must carry its own `units` and `long_name`."""
+    own = {k: v for k, v in variable.attrs.items() if k != "grid_mapping"}
+    try:
+        return {**own, **forecast_cf_attrs(str(variable.name))}
+    except ValueError:
+        missing = {"units", "long_name"} - set(own)
+        if missing:
+            raise ValueError(f"forecast variable {variable.name!r} lacks {sorted(missing)}") from None
+        return own
 
 
 def _colour_table(colours: tuple[str, ...]) -> dict[int, tuple[int, int, int, int]]:

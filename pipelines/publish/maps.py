@@ -38,6 +38,7 @@ _PANELS = (  # variable, hazard, colour map, panel title, colour bar label
     ("tasmax_q50", "heat", "Reds", "Expected max temperature",
      "Expected highest temperature of the day (°C, median forecast)"),
 )
+_LEVEL_NOTES = {"flood": ("flood_level",), "heat": ("heat_level", "wbgt_band")}  # level layers noted per panel
 # Per-cell flood chances are small numbers (a flood within ~100 m on one day): classes
 # spaced by factors of 2-2.5 keep a 1 % cell distinct from a 20 % one on a briefing slide.
 FLOOD_CLASSES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -95,9 +96,9 @@ def render_map(
     sea too), the `basemap` (buildings translucent, waterways, heritage core/buffer outlines),
     asset markers coloured by the asset's alert level on that panel's hazard at `lead`
     (`levels` from models.assets.asset_alert_levels; None draws every site neutral), a legend
-    in plain words, a scale bar and a north arrow. Where `forecast` holds `flood_level` or
-    `heat_level` (pipelines.publish.grid.with_levels), a line under the colour bar says in words
-    where each level starts.
+    in plain words, a scale bar and a north arrow. Where `forecast` holds `flood_level`,
+    `heat_level` or `wbgt_band` (pipelines.publish.grid.with_levels), a line under the colour bar
+    says in words where each level starts, one line per product.
     """
     if lead not in forecast.lead.values:
         raise ValueError(f"`lead` {lead} is not in the forecast's leads {forecast.lead.values.tolist()}")
@@ -150,9 +151,11 @@ def render_map(
         bar.ax.tick_params(labelsize=8)
         if hazard == "flood":
             bar.ax.set_xticklabels([f"{c:.1%}".replace(".0%", "%") for c in FLOOD_CLASSES])
-        if "level_starts" in forecast.get(f"{hazard}_level", xr.DataArray()).attrs:
-            fig.text(left / width, (bottom - 0.92) / height, _level_note(forecast[f"{hazard}_level"]),
-                     fontsize=8, color="#333333", va="baseline")
+        notes = [_level_note(forecast[n]) for n in _LEVEL_NOTES[hazard]
+                 if n in forecast and "level_starts" in forecast[n].attrs]
+        for k, note in enumerate(notes):
+            fig.text(left / width, (bottom - 0.92 - 0.16 * k) / height, note, fontsize=8, color="#333333",
+                     va="baseline")
 
     attrs = forecast.attrs
     issued = dt.date.fromisoformat(attrs["issue_date"])
@@ -329,12 +332,18 @@ def _north_arrow(ax: Axes) -> None:
 
 
 def _level_note(level: xr.DataArray) -> str:
-    """'Flood levels: possible from 1%, likely from 5%, very likely from 20%'."""
+    """'Flood levels: possible from 1%, likely from 5%, very likely from 20%', and the like for
+    MET Malaysia's heat levels (with the days they must hold) and NEA's WBGT bands."""
     starts = [float(v) for v in level.attrs["level_starts"]]
     if level.name == "flood_level":
         values = [f"{round(v * 100, 2):g}%" for v in starts]
         return "Flood levels: possible from {}, likely from {}, very likely from {}".format(*values)
-    return "MET Malaysia heat levels: alert from {:g} °C, heatwave from {:g} °C, extreme from {:g} °C".format(*starts)
+    if level.name == "wbgt_band":
+        return "WBGT bands (Singapore NEA): moderate from {:g} °C, high from {:g} °C".format(*starts)
+    days = int(level.attrs.get("sustained_days", 1))
+    held = f"held {days} days" if days > 1 else "on the day alone"
+    return (f"MET Malaysia heat levels (median max {held}): "
+            "alert from {:g} °C, heatwave from {:g} °C, extreme from {:g} °C".format(*starts))
 
 
 def _marker_colour(level: int) -> str:

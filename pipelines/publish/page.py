@@ -28,7 +28,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
 from PIL import Image
 from rasterio.enums import Resampling
 
-from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, valid_day
+from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, level_legend, valid_day
 from pipelines.publish.maps import FLOOD_CLASSES, temperature_range
 from pipelines.storage import write_text_atomic
 from pipelines.templating import render
@@ -39,7 +39,8 @@ _LAYERS = (  # variable, title, legend title
     ("flood_probability", "Chance of flooding", "Chance of flooding during the day"),
     ("flood_level", "Flood level", "Flood level"),
     ("tasmax_q50", "Max temperature", "Expected highest temperature (°C, median)"),
-    ("heat_level", "Heat level", "Heat level (MET Malaysia)"),
+    ("heat_level", "Heat level", "Heat level (MET Malaysia, from the median daily maximum)"),
+    ("wbgt_band", "WBGT band", "Heat stress band (Singapore NEA, from WBGT in the midday sun)"),
 )
 
 
@@ -102,8 +103,9 @@ def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: s
     """A layer's PNG per lead (data URIs) and its legend entries (colour, words)."""
     name = str(geographic.name)
     if name in LEVEL_WORDS:
-        cmap, norm = ListedColormap(LEVEL_COLOURS[name]), BoundaryNorm(np.arange(-0.5, 4), 4)
-        entries = list(zip(LEVEL_COLOURS[name], LEVEL_WORDS[name], strict=True))
+        colours = LEVEL_COLOURS[name]
+        cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(-0.5, len(colours)), len(colours))
+        entries = list(zip(colours, level_legend(forecast[name]), strict=True))
     elif name == "flood_probability":
         cmap = colormaps["Blues"]
         norm = BoundaryNorm(FLOOD_CLASSES, cmap.N)

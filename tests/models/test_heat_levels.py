@@ -1,13 +1,7 @@
 import numpy as np
 import pytest
 
-from models.heat.levels import (
-    RULE_TASMAX,
-    RULE_WBGT,
-    band_level,
-    combined_level,
-    sustained_level,
-)
+from models.heat.levels import band_level, met_level_attrs, sustained_level, wbgt_band_attrs
 
 MET_MALAYSIA_TASMAX_DEGC = (35.0, 37.0, 40.0)  # levels 1, 2, 3 when held 3 days (HeatConfig's default)
 NEA_WBGT_BANDS_DEGC = (31.0, 33.0)  # WBGT < 31 low, 31-33 moderate, >= 33 high
@@ -34,10 +28,20 @@ def test_band_levels_count_the_thresholds_reached():
     assert band_level(wbgt, NEA_WBGT_BANDS_DEGC).tolist() == [0, 1, 1, 2, 0]
 
 
-def test_the_combined_level_says_which_rule_set_it():
-    level, rule = combined_level(np.array([0, 1, 2, 3, 0]), np.array([0, 1, 1, 2, 2]))
-    assert level.tolist() == [0, 1, 2, 3, 2]
-    assert rule.tolist() == [0, RULE_TASMAX | RULE_WBGT, RULE_TASMAX, RULE_TASMAX, RULE_WBGT]
+def test_each_product_names_its_own_levels_and_thresholds():
+    met = met_level_attrs(MET_MALAYSIA_TASMAX_DEGC, sustained_days=3, observed_days=2)
+    wbgt = wbgt_band_attrs(NEA_WBGT_BANDS_DEGC)
+    assert met["flag_meanings"] == "none heat_alert heatwave extreme_heatwave"
+    assert wbgt["flag_meanings"] == "low moderate high"
+    assert met["flag_values"].dtype == wbgt["flag_values"].dtype == np.int8
+    assert met["flag_values"].tolist() == [0, 1, 2, 3] and wbgt["flag_values"].tolist() == [0, 1, 2]
+    assert "35, 37, 40" in met["comment"] and "3 days in a row" in met["comment"] and "2 observed" in met["comment"]
+    assert "31, 33" in wbgt["comment"] and "WBGT" in wbgt["long_name"] and "MET Malaysia" in met["long_name"]
+
+
+def test_a_level_of_one_day_says_it_is_not_held():
+    assert "on the day alone, not held" in met_level_attrs((35.0, 37.0, 40.0), sustained_days=1, observed_days=0)[
+        "comment"]
 
 
 def test_levels_refuse_thresholds_out_of_order_and_empty_windows():

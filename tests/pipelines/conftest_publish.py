@@ -13,6 +13,7 @@ import pandas as pd
 import xarray as xr
 from shapely.geometry import Point, box
 
+from models.heat.levels import band_level, met_level_attrs, sustained_level, wbgt_band_attrs
 from tests.conftest import ORIGIN, template
 
 NY, NX, RES_M = 20, 30, 30.0
@@ -91,3 +92,27 @@ def small_zone() -> gpd.GeoDataFrame:
     buffer = box(xmin + 90, ymax - 510, xmin + 600, ymax - 90).difference(core)
     return gpd.GeoDataFrame({"zone": ["core", "buffer"]}, geometry=[core, buffer],
                             crs=template(NY, NX, RES_M).rio.crs)
+
+
+def with_heat_products(forecast: xr.Dataset, recent_degC: tuple[float, float] = (35.5, 36.0)) -> xr.Dataset:
+    """`forecast` with the daily forecast's two heat products, built so that they disagree.
+
+    MET Malaysia's `heat_level`: tasmax_q50 held 3 days, the 2 days before issue at `recent_degC`
+    everywhere. NEA's `wbgt_band` from `wbgt_max`: tasmax_q50 - 3 degC in the northern half,
+    - 5 degC in the southern. So at lead 0 the west column (35 degC) is MET level 1 but WBGT
+    band 0 in the south, and columns 1-7 (34.0-34.9 degC) are MET level 0 but WBGT band 1 in the north.
+    """
+    q50 = forecast["tasmax_q50"].transpose("lead", "y", "x").values
+    days = np.concatenate([np.broadcast_to(np.reshape(recent_degC, (-1, 1, 1)), (2, *q50.shape[1:])), q50])
+    met = sustained_level(np.moveaxis(days, 0, -1), (35.0, 37.0, 40.0), days=3)[..., 2:]
+    south = (np.arange(forecast.sizes["y"]) >= forecast.sizes["y"] // 2)[None, :, None]
+    wbgt = q50 - np.where(south, 5.0, 3.0)
+    land = forecast["land"].values[None]
+    dims = ("lead", "y", "x")
+    return forecast.assign(
+        heat_level=(dims, np.where(land, np.moveaxis(met, -1, 0), np.nan).astype("float32"),
+                    met_level_attrs((35.0, 37.0, 40.0), sustained_days=3, observed_days=2)),
+        wbgt_max=(dims, wbgt.astype("float32"), {"units": "degC", "long_name": "WBGT in the midday sun"}),
+        wbgt_band=(dims, np.where(land, band_level(wbgt, (31.0, 33.0)), np.nan).astype("float32"),
+                   wbgt_band_attrs((31.0, 33.0))),
+    )

@@ -8,7 +8,7 @@ from models.assets import asset_alert_levels, asset_risk
 from pipelines.alerts.advice import load_advisories
 from pipelines.alerts.cap import CAP_NAMESPACE, cap_identifier, cap_messages, write_cap_messages
 from pipelines.config import AlertConfig
-from tests.pipelines.conftest_publish import small_assets, small_forecast
+from tests.pipelines.conftest_publish import small_assets, small_forecast, with_heat_products
 
 NS = {"cap": CAP_NAMESPACE}
 ISSUE_TIME = dt.datetime(2024, 12, 25, 16, tzinfo=dt.UTC)  # local midnight of 2024-12-26 in Penang
@@ -102,7 +102,7 @@ def test_flood_info_says_why_and_when():
                           strict=True))
     assert parameters["flood_probability"] == "0.90" and parameters["alert_level"] == "3"
     assert parameters["flood_model_version"] == "flood-test-1"
-    assert {"tasmax_q50", "heat_model_version"} <= set(parameters)
+    assert not {"tasmax_q50", "heat_threshold", "heat_model_version", "wbgt_band"} & set(parameters)
 
 
 def test_area_names_the_asset_and_district_with_a_circle_and_geocode():
@@ -185,3 +185,66 @@ def test_a_demo_style_run_publishes_valid_cap_files_with_drivers_and_advice(run)
         if text(root, "cap:msgType") != ["Cancel"]:
             assert f"{hazard}_drivers" in names and "Why: " in text(root, "cap:info/cap:description")[0]
     assert (run["store"] / "alerts.sqlite").exists() and (run["store"] / "alerts.atom").exists()
+
+
+def heat_products_levels():
+    """levels() on a forecast whose MET level and WBGT band disagree (conftest_publish.with_heat_products):
+    'west' holds 35-37 degC for 3 days (MET level 1) under WBGT 32-34 degC (band 2 by lead 1); 'hot'
+    reaches 35.8 degC on lead 2 only (no MET level) under WBGT 31.8-32.8 degC (band 1 from lead 1)."""
+    assets = small_assets()
+    risk = asset_risk(with_heat_products(small_forecast()), assets)
+    return asset_alert_levels(risk, assets, default_flood_threshold=0.3, default_heat_threshold_degC=35.0)
+
+
+def heat_info(part: str):
+    root = parsed(message_about(heat_products_levels(), part))
+    return root.findall("cap:info", NS)
+
+
+def test_a_met_level_sets_the_heat_alert_even_where_the_wbgt_band_is_higher():
+    table = heat_products_levels().query("asset_id == 'west'")
+    assert table["heat_rule"].tolist() == ["met_level"] * 3
+    assert table["heat_met_level"].tolist() == [1, 1, 1] and table["heat_wbgt_band"].tolist() == [1, 2, 2]
+    assert table["heat_level"].tolist() == [1, 1, 1]
+    english, malay, chinese = heat_info(".west.heat.")
+    assert text(english, "cap:event") == ["Heat alert"] and text(english, "cap:severity") == ["Moderate"]
+    assert text(english, "cap:headline") == ["Heat alert (MET Malaysia level 1 of 3) at West Temple from Thu 26 Dec 2024"]
+    assert text(english, "cap:description")[0].startswith(
+        "Set by MET Malaysia's heat level 1 of 3 (Heat alert): expected maximum 37.0 °C.")
+    assert text(malay, "cap:event") == ["Amaran haba Waspada"] and text(chinese, "cap:event") == ["高温警示"]
+
+
+def test_a_wbgt_band_alone_is_a_wbgt_advisory_with_its_value():
+    table = heat_products_levels().query("asset_id == 'hot'")
+    assert table["heat_rule"].tolist() == ["wbgt_band"] * 3 and table["heat_met_level"].tolist() == [0, 0, 0]
+    assert table["heat_alert"].tolist() == [False, True, True]
+    english = heat_info(".hot.heat.")[0]
+    assert text(english, "cap:event") == ["WBGT heat-stress advisory"]
+    assert text(english, "cap:severity") == ["Minor"] and text(english, "cap:urgency") == ["Expected"]
+    assert text(english, "cap:headline")[0].startswith("WBGT heat-stress advisory (moderate heat stress) at Hotspot")
+    assert ("Set by Singapore NEA's WBGT band 'moderate' (no MET Malaysia heat level is reached): WBGT 32.8 °C"
+            in text(english, "cap:description")[0])
+
+
+def test_heat_messages_carry_only_heat_parameters():
+    english = heat_info(".hot.heat.")[0]
+    parameters = dict(zip(text(english, "cap:parameter/cap:valueName"), text(english, "cap:parameter/cap:value"),
+                          strict=True))
+    assert parameters["heat_rule"] == "wbgt_band" and parameters["wbgt_band"] == "1"
+    assert parameters["met_heat_level"] == "0" and parameters["wbgt_max"] == "32.76"
+    assert parameters["heat_model_version"] == "heat-test-1"
+    assert not {"flood_probability", "flood_threshold", "flood_model_version"} & set(parameters)
+
+
+@pytest.mark.parametrize("level, event, severity", [(2, "Heatwave", "Severe"), (3, "Extreme heatwave", "Extreme")])
+def test_higher_met_levels_name_the_heatwave(level, event, severity):
+    table = heat_products_levels()
+    table.loc[table["asset_id"] == "west", "heat_level"] = level
+    english = parsed(message_about(table, ".west.heat.")).find("cap:info", NS)
+    assert text(english, "cap:event") == [event] and text(english, "cap:severity") == [severity]
+    assert text(english, "cap:headline")[0].startswith(f"{event} (MET Malaysia level {level} of 3)")
+
+
+def test_heat_messages_with_both_rules_pass_the_oasis_cap_schema():
+    for identifier, xml in messages(table=heat_products_levels()):
+        assert capvalidator.check_schema(xml).passed, identifier

@@ -380,12 +380,14 @@ def test_the_heat_card_scores_unseen_days_and_stations_against_both_baselines(ru
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_the_forecast_publishes_heat_stress_and_levels_with_the_rule_that_fired(run):
+def test_the_forecast_publishes_heat_stress_met_levels_and_wbgt_bands_apart(run):
     (path,) = run["written"]["netcdf"]
     with xr.open_dataset(path) as forecast:
         land = forecast["land"].values.astype(bool)
-        for name in ("heat_index_max", "wbgt_max", "heat_level", "heat_level_rule"):
+        for name in ("heat_index_max", "wbgt_max", "heat_level", "wbgt_band"):
             assert np.isfinite(forecast[name].values[:, land]).all(), name
         assert (forecast["heat_index_max"].values[:, land] >= forecast["tasmax_q50"].values[:, land] - 1).all()
         assert set(np.unique(forecast["heat_level"].values[:, land])) <= {0, 1, 2, 3}
-        assert forecast["heat_level_rule"].attrs["flag_meanings"] == "tasmax_sustained_days wbgt_band"
+        assert set(np.unique(forecast["wbgt_band"].values[:, land])) <= {0, 1, 2}
+        assert forecast["heat_level"].attrs["sustained_days"] == 3 and "heat_level_rule" not in forecast
+        assert forecast["wbgt_band"].attrs["flag_meanings"] == "low moderate high"

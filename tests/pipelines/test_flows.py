@@ -43,7 +43,7 @@ def test_forecast_netcdf_carries_cf_metadata_on_every_variable(run):
 
 def test_every_geotiff_is_a_valid_cog(run):
     cogs = run["written"]["cog"]
-    assert len(cogs) == 2 * 4
+    assert len(cogs) == 2 * 5  # two leads of flood chance and level, MET heat level, WBGT band, max temperature
     for path in cogs:
         valid, errors, _ = cog_validate(path)
         assert valid, (path, errors)

@@ -22,6 +22,7 @@ from tests.pipelines.conftest_publish import (
     small_assets,
     small_forecast,
     small_zone,
+    with_heat_products,
 )
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -43,7 +44,8 @@ def page(tmp_path_factory):
     out = tmp_path_factory.mktemp("page")
     (out / "alerts").mkdir()
     (out / "alerts" / "x.hot.flood.cap.xml").write_text(CAP)
-    forecast = with_levels(small_forecast(), flood_bands=(0.01, 0.05, 0.2), heat_bands_degC=(35, 37, 40))
+    forecast = with_levels(with_heat_products(small_forecast()), flood_bands=(0.01, 0.05, 0.2),
+                           heat_bands_degC=(35, 37, 40))
     assets = small_assets()
     levels = asset_alert_levels(asset_risk(forecast, assets), assets, default_flood_threshold=0.3,
                                 default_heat_threshold_degC=35.0)
@@ -103,7 +105,7 @@ def test_page_is_self_contained(page):
 def test_page_holds_every_lead_and_layer_and_the_assets(page):
     data = page_data(page)
     assert [layer["key"] for layer in data["layers"]] == ["flood_probability", "flood_level", "tasmax_q50",
-                                                          "heat_level"]
+                                                          "heat_level", "wbgt_band"]
     assert all(sorted(layer["images"]) == ["0", "1", "2"] for layer in data["layers"])
     (south, west), (north, east) = data["bounds"]
     assert 0 < south < north < 10 and 90 < west < east < 110  # EPSG:4326 around UTM 47N
@@ -147,7 +149,8 @@ def test_page_renders_offline_with_layers_and_popups(page, tmp_path):
     assert csp_violations(console) == []  # the policy refuses nothing the page does
     body = re.search(r"<body([^>]*)>", dom)[1]
     assert 'data-ready="true"' in body
-    assert 'data-overlays="12"' in body and 'data-assets="6"' in body and 'data-popups="6"' in body
+    # 5 layers (flood chance and level, max temperature, MET heat level, WBGT band) x 3 leads
+    assert 'data-overlays="15"' in body and 'data-assets="6"' in body and 'data-popups="6"' in body
     assert 'data-alerts="1"' in body and 'data-zone="2"' in body
     assert dom.count('class="leaflet-image-layer') == 1  # one layer shown at a time
     popup = re.search(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div></div>', dom, re.DOTALL)[1]
@@ -173,3 +176,14 @@ def test_hostile_names_and_advice_render_as_text_in_the_browser(tmp_path):
     assert popup.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2  # the name and the advice, as text
     assert "O'Reilly &amp; Sons \"Godown\"" in popup
     assert "&lt;script&gt;alert(1)&lt;/script&gt;: flood and heat outlook issued" in dom  # the <h1>
+
+
+def test_heat_level_and_wbgt_band_have_their_own_legends_saying_where_levels_start(page):
+    layers = {layer["key"]: layer for layer in page_data(page)["layers"]}
+    met, wbgt = layers["heat_level"], layers["wbgt_band"]
+    assert "MET Malaysia" in met["legend"] and "WBGT" in wbgt["legend"] and "NEA" in wbgt["legend"]
+    assert [words for _, words in met["entries"]] == [
+        "No heat alert", "Heat alert (Waspada): median max from 35 °C, 3 days running",
+        "Heatwave: median max from 37 °C, 3 days running", "Extreme heatwave: median max from 40 °C, 3 days running"]
+    assert [words for _, words in wbgt["entries"]] == [
+        "Low heat stress", "Moderate heat stress: WBGT from 31 °C", "High heat stress: WBGT from 33 °C"]

@@ -17,14 +17,15 @@ from pipelines.publish.grid import (
     write_forecast_zarr,
 )
 from tests.conftest import grid
-from tests.pipelines.conftest_publish import NX, NY, small_forecast
+from tests.pipelines.conftest_publish import NX, NY, small_forecast, with_heat_products
 
 FLOOD_BANDS, HEAT_BANDS = (0.01, 0.05, 0.2), (35.0, 37.0, 40.0)
 
 
 def leveled_forecast():
-    """small_forecast with a driver, a static layer and both level layers, as the flow publishes it."""
-    forecast = small_forecast()
+    """small_forecast with a driver, a static layer, the two heat products and the levels, as the flow
+    publishes it."""
+    forecast = with_heat_products(small_forecast())
     forecast["rain_24h_mm"] = forecast["tasmax_q50"].copy(data=forecast["tasmax_q50"].values * 2).assign_attrs(
         units="mm", long_name="rain over the local day")
     forecast["hand_m"] = forecast["land"].astype("float32").assign_attrs(
@@ -51,14 +52,16 @@ def test_levels_refuse_bands_out_of_order():
         level_from_bands(grid([[0.1]], "p", "1"), (0.05, 0.01, 0.2), "flood_level")
 
 
-def test_heat_level_follows_met_malaysia_on_tasmax_q50():
-    forecast = leveled_forecast()
+def test_without_the_heat_model_s_level_the_heat_level_counts_one_day_and_says_so():
+    forecast = with_levels(small_forecast(), flood_bands=FLOOD_BANDS, heat_bands_degC=HEAT_BANDS)
     q50, level = forecast["tasmax_q50"].values, forecast["heat_level"].values
     land = np.isfinite(q50)
     expected = (q50 >= 35).astype(int) + (q50 >= 37) + (q50 >= 40)
     np.testing.assert_array_equal(level[land], expected[land])
     assert np.isnan(level[~land]).all()
     assert forecast["heat_level"].attrs["flag_meanings"].split()[2] == "heatwave"
+    assert "on the day alone, not held" in forecast["heat_level"].attrs["comment"]
+    assert "wbgt_band" not in forecast
 
 
 def test_a_heat_level_from_the_heat_model_is_kept():
@@ -68,6 +71,34 @@ def test_a_heat_level_from_the_heat_model_is_kept():
     assert np.nanmax(out["heat_level"].values) == 2
     assert np.isnan(out["heat_level"].values[:, ~forecast["land"].values]).all()  # sea is NaN
     assert out["heat_level"].attrs["long_name"] == "from the model"
+
+
+def test_met_level_and_wbgt_band_are_separate_layers_where_they_disagree(published):
+    _, path, _ = published
+    with xr.open_dataset(path) as opened:
+        met, band = opened["heat_level"].sel(lead=0).values, opened["wbgt_band"].sel(lead=0).values
+    # with_heat_products: the west column is MET level 1 in the south, where WBGT (30 degC) is low;
+    # columns 1-7 (34.0-34.9 degC) are no MET level in the north, where WBGT (31-32 degC) is moderate
+    assert met[NY - 1, 0] == 1 and band[NY - 1, 0] == 0
+    assert (met[0, 1:8] == 0).all() and (band[0, 1:8] == 1).all()
+    assert "heat_level_rule" not in opened.variables
+
+
+def test_netcdf_heat_products_carry_their_own_flags_and_thresholds(published):
+    _, path, _ = published
+    with xr.open_dataset(path, mask_and_scale=False) as raw:
+        met, band = raw["heat_level"], raw["wbgt_band"]
+        assert met.dtype == band.dtype == np.int8 and met.attrs["_FillValue"] == band.attrs["_FillValue"] == -1
+        assert met.attrs["flag_values"].dtype == band.attrs["flag_values"].dtype == np.int8
+        assert met.attrs["flag_values"].tolist() == [0, 1, 2, 3]
+        assert met.attrs["flag_meanings"] == "none heat_alert heatwave extreme_heatwave"
+        assert met.attrs["long_name"] == "MET Malaysia heat level of the local day"
+        assert met.attrs["level_starts"].tolist() == [35, 37, 40] and met.attrs["sustained_days"] == 3
+        assert "reaches level_starts[k-1] degC (35, 37, 40) held for 3 days in a row" in met.attrs["comment"]
+        assert band.attrs["flag_values"].tolist() == [0, 1, 2]
+        assert band.attrs["flag_meanings"] == "low moderate high"
+        assert band.attrs["level_starts"].tolist() == [31, 33] and "(31, 33)" in band.attrs["comment"]
+        assert "[k-1] is reached" not in raw["flood_level"].attrs["comment"]
 
 
 def test_netcdf_opens_in_xarray_with_the_values_written(published):
