@@ -116,7 +116,8 @@ def test_report_holds_every_section_with_embedded_plots(backtested):
         body = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
         if section not in ("summary", "headline", "reproducibility"):
             assert "data:image/png;base64," in body, section
-    assert "<script" not in page and "http" not in page.split("<pre>")[0]  # self-contained
+    body = page.split("<pre>")[0]
+    assert "<script" not in page and "http://" not in body and "https://" not in body  # self-contained
 
 
 def test_report_escapes_markup_in_the_record(backtested, tmp_path):

@@ -15,7 +15,7 @@ from pipelines.feature_cache.build import build_driver_history, build_static_fea
 from pipelines.training.production import refit_origin
 from pipelines.training.refit import load_inputs, retrain
 
-DATES = [dt.date(2023, 9, 12), dt.date(2023, 11, 20), dt.date(2023, 12, 31)]
+DATES = [dt.date(2023, 10, 12), dt.date(2023, 11, 20), dt.date(2023, 12, 31)]
 SHARED = ("flood_probability", "tasmax_q10", "tasmax_q50", "tasmax_q90")  # what both publish
 
 
