@@ -33,6 +33,25 @@ def _client(tmp_path, config):
                                         forecast_url=source.forecast_url, marine_url=source.marine_url)
 
 
+class FakeClock:
+    """Epoch seconds that move only when something sleeps; shared with the fake servers."""
+
+    def __init__(self, start: float = pd.Timestamp("2025-06-01 01:00:30").timestamp()):
+        self.now, self.slept = start, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _limiter(budget=open_meteo.FREE_TIER, clock=None, **kwargs):
+    clock = clock or FakeClock()
+    return open_meteo.RateLimiter(budget, 600, clock=clock, sleep=clock.sleep, **kwargs)
+
+
 def _refresh(tmp_path, config, now=NOW):
     city = live_city(config)
     return refresh_weather(config.bundle_dir, city, weather_settings(config, city),
@@ -64,7 +83,7 @@ def test_built_payload_reads_back_through_the_sdk():
 def test_rain_and_radiation_move_back_one_hour_to_the_start_of_the_hour(tmp_path, config):
     request = open_meteo.atmosphere_request(config.source.open_meteo.archive_url, np.array([5.4]),
                                             np.array([100.3]), FIRST, 48)
-    weather = open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 2)
+    weather = open_meteo.fetch(_client(tmp_path, config), request, _limiter(), 2)
     hours = (weather.time.values.astype("datetime64[h]").astype(int) % 24)
     np.testing.assert_allclose(weather["pr"].values[:, 0], ((hours + 1) % 24) / 10.0, atol=1e-6)
     np.testing.assert_allclose(weather["sfcWind"].values, 3.0)  # m s-1 asked for, m s-1 back
@@ -107,15 +126,14 @@ def test_a_daily_rerun_asks_only_for_the_new_hours(tmp_path, config, server):
 
 
 def test_rate_limiter_spaces_calls():
-    clock, slept = [0.0], []
-    limiter = open_meteo.RateLimiter(60, clock=lambda: clock[0], sleep=slept.append)
-    limiter.wait()
-    limiter.wait()
-    assert slept == [1.0]
+    clock = FakeClock(0.0)
+    limiter = open_meteo.RateLimiter(open_meteo.FREE_TIER, 60, clock=clock, sleep=clock.sleep)
+    limiter.wait(1)
+    limiter.wait(1)
+    assert clock.slept == [1.0]
 
 
 @pytest.mark.parametrize(("status", "body", "match"), [
-    (429, b'{"error": true, "reason": "Minutely API request limit exceeded"}', "too many 429"),
     (500, b"internal error", "too many 500"),
     (400, b'{"error": true, "reason": "Cannot initialize WeatherVariable"}', "Cannot initialize"),
 ])
@@ -123,20 +141,35 @@ def test_http_errors_after_retries_raise(tmp_path, config, server, status, body,
     server.routes["/v1/"] = lambda method, query, b: (status, {"Retry-After": "0"}, body)
     request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 24)
     with pytest.raises(OpenMeteoRequestsError, match=match):
-        open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 2)
-    assert len(server.log) == (1 if status == 400 else 2)  # one retry (retries: 1) on 429 and 5xx
+        open_meteo.fetch(_client(tmp_path, config), request, _limiter(), 2)
+    assert len(server.log) == (1 if status == 400 else 2)  # one retry (retries: 1) on 5xx
 
 
-def test_a_429_then_success_is_retried(tmp_path, config, server):
-    good, calls = open_meteo_handler(), []
+_MINUTELY = b'{"error": true, "reason": "Minutely API request limit exceeded. Please try again in one minute."}'
 
-    def flaky(method, query, body):
-        calls.append(1)
-        return (429, {"Retry-After": "0"}, b'{"error": true}') if len(calls) == 1 else good(method, query, body)
-    server.routes["/v1/"] = flaky
+
+def test_a_429_waits_for_the_next_minute_window_then_succeeds(tmp_path, config, server, caplog):
+    good, clock, sent_at = open_meteo_handler(), FakeClock(), []
+
+    def limited(method, query, body):  # Open-Meteo's 429: no Retry-After
+        sent_at.append(clock())
+        return (429, {}, _MINUTELY) if len(sent_at) == 1 else good(method, query, body)
+    server.routes["/v1/"] = limited
     request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 24)
-    weather = open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 2)
-    assert weather.sizes["time"] == 24 and len(calls) == 2
+    weather = open_meteo.fetch(_client(tmp_path, config), request, _limiter(clock=clock), 2)
+    assert weather.sizes["time"] == 24
+    assert [t % 60 for t in sent_at] == [30, 0]  # sent at hh:mm:30, again at the next minute's start
+    assert "HTTP 429 (Minutely API request limit exceeded. Please try again in one minute.), no Retry-After: " \
+           "waiting 30 s for the next minute window, then retry 1 of 4" in caplog.text
+
+
+def test_429s_that_outlast_the_retries_raise_saying_so(tmp_path, config, server):
+    server.routes["/v1/"] = lambda method, query, b: (429, {}, _MINUTELY)
+    request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 24)
+    clock = FakeClock()
+    with pytest.raises(OpenMeteoRequestsError, match="HTTP 429 still, after 2 waits for the next minute window"):
+        open_meteo.fetch(_client(tmp_path, config), request, _limiter(clock=clock, retries_on_429=2), 2)
+    assert len(server.log) == 3 and clock.slept == [30, 60]
 
 
 def test_a_timeout_raises(tmp_path, config, server):
@@ -148,7 +181,7 @@ def test_a_timeout_raises(tmp_path, config, server):
     server.routes["/v1/"] = slow
     request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 24)
     with pytest.raises(OpenMeteoRequestsError, match="(?i)timed out|timeout"):
-        open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 0.5)
+        open_meteo.fetch(_client(tmp_path, config), request, _limiter(), 0.5)
 
 
 @pytest.mark.parametrize("cut", ["garbage", "truncated", "short"])
@@ -166,7 +199,7 @@ def test_malformed_payloads_are_refused(tmp_path, config, server, cut):
     server.routes["/v1/"] = broken
     request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 48)
     with pytest.raises((open_meteo.WeatherResponseError, OpenMeteoRequestsError)):
-        open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 2)
+        open_meteo.fetch(_client(tmp_path, config), request, _limiter(), 2)
 
 
 def test_the_model_run_time_comes_from_the_model_metadata(server):
