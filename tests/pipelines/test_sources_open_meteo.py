@@ -1,6 +1,7 @@
 """Open-Meteo through the official client against a local server speaking FlatBuffers."""
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,10 +16,15 @@ from pipelines.config import load_city_config
 from pipelines.data import packaged_data
 from pipelines.sources import open_meteo
 from pipelines.sources.refresh import refresh_weather
-from pipelines.sources.staging import live_city, weather_settings
+from pipelines.sources.staging import call_budget, live_city, weather_settings
 from pipelines.sources.weather import fill_sea_level, history_requests
 from pipelines.tide import astronomical_tide, read_tide_constants
-from tests.pipelines.recorded.fake_apis import open_meteo_handler, open_meteo_payload, write_live_config
+from tests.pipelines.recorded.fake_apis import (
+    open_meteo_handler,
+    open_meteo_payload,
+    weighted_limits,
+    write_live_config,
+)
 from tests.pipelines.recorded.servers import LocalServer, weather_message
 
 ISSUE = dt.date(2025, 6, 1)
@@ -52,10 +58,10 @@ def _limiter(budget=open_meteo.FREE_TIER, clock=None, **kwargs):
     return open_meteo.RateLimiter(budget, 600, clock=clock, sleep=clock.sleep, **kwargs)
 
 
-def _refresh(tmp_path, config, now=NOW):
+def _refresh(tmp_path, config, now=NOW, limiter=None):
     city = live_city(config)
     return refresh_weather(config.bundle_dir, city, weather_settings(config, city),
-                                        config.source.open_meteo, ISSUE, now)
+                           config.source.open_meteo, ISSUE, now, limiter=limiter)
 
 
 @pytest.fixture
@@ -131,6 +137,102 @@ def test_rate_limiter_spaces_calls():
     limiter.wait(1)
     limiter.wait(1)
     assert clock.slept == [1.0]
+
+
+POINTS = (np.linspace(5.2, 5.6, 5), np.linspace(100.1, 100.5, 5))  # 5 x 5 = 25 points
+
+
+@pytest.mark.parametrize(("request_", "weight"), [
+    # 25 points x 5 variables x 367 days (a year and the extra hour): 25 x 0.5 x 367 / 14
+    (open_meteo.atmosphere_request("http://x/v1/archive", *POINTS, FIRST, 366 * 24), 25 * 0.5 * 367 / 14),
+    (open_meteo.atmosphere_request("http://x/v1/forecast", *POINTS, FIRST, 72), 25.0),  # 4 days: 1 a point
+    (open_meteo.sea_level_request("http://x/v1/marine", (100.35, 5.42), FIRST, 366 * 24), 0.1 * 366 / 14),
+    (open_meteo.sea_level_request("http://x/v1/marine", (100.35, 5.42), FIRST, 24), 1.0),
+])
+def test_a_request_weighs_what_open_meteo_counts(request_, weight):
+    assert open_meteo.request_weight(request_) == pytest.approx(weight)
+
+
+def test_more_than_ten_variables_weigh_more_than_one_call_even_for_a_day():
+    request = open_meteo.sea_level_request("http://x/v1/marine", (100.35, 5.42), FIRST, 24)
+    request.params["hourly"] = [f"v{i}" for i in range(15)]
+    assert open_meteo.request_weight(request) == pytest.approx(1.5)
+
+
+def test_days_within_is_the_longest_span_that_fits():
+    assert open_meteo.days_within(540, 25, 5) == 604  # 25 x 0.5 x 604 / 14 = 539.3
+    assert open_meteo.days_within(24, 25, 5) == 0  # one day at 25 points weighs 25
+    assert open_meteo.days_within(25, 25, 5) == 28  # 5 variables: four weeks weigh the minimum, 1 a point
+
+
+def _send_times(limiter, clock, weights):
+    times = []
+    for weight in weights:
+        limiter.wait(weight)
+        times.append(clock())
+    return times
+
+
+def test_the_limiter_waits_for_the_next_minute_and_hour_windows():
+    clock = FakeClock(0.0)  # the start of a UTC day
+    limiter = open_meteo.RateLimiter(open_meteo.CallBudget(100, 250, 1000), 600, clock=clock, sleep=clock.sleep)
+    # 60 + 60 passes the minute's 100; the fifth 60 would pass the hour's 250 (240 used)
+    assert _send_times(limiter, clock, [60] * 5) == [0, 60, 120, 180, 3600]
+
+
+def test_the_limiter_waits_for_the_next_utc_day():
+    clock = FakeClock(0.0)
+    limiter = open_meteo.RateLimiter(open_meteo.CallBudget(100, 100, 150), 600, clock=clock, sleep=clock.sleep)
+    assert _send_times(limiter, clock, [100, 40, 40]) == [0, 3600, 86400]
+
+
+def test_the_limiter_says_why_it_waits(caplog):
+    clock = FakeClock(30.0)
+    limiter = open_meteo.RateLimiter(open_meteo.CallBudget(100, 1000, 1000), 600, clock=clock, sleep=clock.sleep)
+    limiter.wait(80)
+    limiter.wait(30)
+    assert "the next request weighs 30.0 calls, the minute's budget has 20.0 left: waiting 30 s for the next " \
+           "minute" in caplog.text
+
+
+def test_a_request_heavier_than_the_minutes_budget_is_refused_naming_the_setting():
+    limiter = _limiter(open_meteo.CallBudget.with_margin(600, 5000, 10000, 0.1))
+    with pytest.raises(open_meteo.CallBudgetError, match=r"weighing 600.0 calls is more than the minute's budget "
+                                                         r"of 540 \(`open_meteo.calls_per_minute`"):
+        limiter.wait(600)
+
+
+def test_the_minimum_time_of_a_plan_is_one_minute_per_year_of_archive():
+    year, sea = 25 * 0.5 * 367 / 14, 0.1 * 367 / 14  # 327.7 + 2.6: one pair a minute at 540
+    budget = open_meteo.CallBudget.with_margin(600, 5000, 10000, 0.1)
+    assert open_meteo.minimum_seconds([year, sea] * 6, budget, 600) == pytest.approx(300.1)
+
+
+def test_archive_chunks_shrink_to_fit_the_minutes_budget(config):
+    settings = weather_settings(config, live_city(config))
+    light = replace(settings, max_request_weight=200.0)  # 25 points: 223 days (224 with the extra hour)
+    pairs, _ = history_requests(light, dt.date(2023, 1, 1), pd.Timestamp("2025-05-31 16:00"), NOW, None, None)
+    weights = [open_meteo.request_weight(atmos) for atmos, _ in pairs]
+    assert max(weights) <= 200 and pairs[0][0].params["end_date"] == "2023-08-12"
+    assert pairs[1][0].params["start_date"] == "2023-08-12"  # hours join up: 223 days from 2023-01-01
+
+
+def test_too_many_points_for_the_minutes_budget_are_refused_naming_the_settings(config):
+    settings = replace(weather_settings(config, live_city(config)), max_request_weight=20.0)
+    with pytest.raises(open_meteo.CallBudgetError, match=r"25 points .* `open_meteo.spacing_deg` .* "
+                                                         r"`open_meteo.calls_per_minute`"):
+        history_requests(settings, FIRST.date(), pd.Timestamp("2025-05-31 16:00"), NOW, None, None)
+
+
+def test_a_first_run_against_weighted_limits_completes_without_a_429(tmp_path, config, server):
+    clock, sent = FakeClock(), []
+    server.routes["/v1/"] = weighted_limits(open_meteo_handler(), clock, 60, 200, 1000, sent)
+    source = config.source.open_meteo.model_copy(update={"calls_per_minute": 60, "calls_per_hour": 200,
+                                                         "calls_per_day": 1000})
+    limiter = open_meteo.RateLimiter(call_budget(source), 600, clock=clock, sleep=clock.sleep)
+    _refresh(tmp_path, config, limiter=limiter)  # 78 calls: more than a minute's 60 (54 with the margin)
+    assert [status for _, _, status in sent] == [200] * 6
+    assert sum(w for _, w, _ in sent) == pytest.approx(78) and clock() >= FakeClock().now + 30
 
 
 @pytest.mark.parametrize(("status", "body", "match"), [
