@@ -279,10 +279,9 @@ def api_key_from_env(variable: str | None) -> str | None:
     return key
 
 
-def mask_key(text: str, api_key: str | None = None) -> str:
-    """`text` with every `apikey=` value and `api_key` itself replaced by ***."""
-    text = _API_KEY.sub(r"\1***", text)
-    return text.replace(api_key, "***") if api_key else text
+def mask_key(text: str) -> str:
+    """`text` with the value of every `apikey=` (as a URL's query holds it) replaced by ***."""
+    return _API_KEY.sub(r"\1***", text)
 
 
 def open_meteo_client(cache_dir: Path, *, retries: int, backoff_s: float, forecast_url: str,
@@ -335,12 +334,11 @@ def model_run_time(forecast_url: str, model: str, timeout_s: float) -> str | Non
     return pd.Timestamp(seconds, unit="s").isoformat() + "Z"
 
 
-def fetch(client, request: Request, limiter: RateLimiter, timeout_s: float, api_key: str | None = None
-          ) -> xr.Dataset:
+def fetch(client, request: Request, limiter: RateLimiter, timeout_s: float) -> xr.Dataset:
     """Send `request` and return its checked variables on (time, point); raise on any defect.
 
     Paced by `limiter` at the request's weight; an HTTP 429 waits for the next minute window and
-    is sent again, up to `limiter.retries_on_429` times. Errors never show `api_key`.
+    is sent again, up to `limiter.retries_on_429` times. Errors show an API key as `apikey=***`.
     """
     weight = request_weight(request)
     params = {key: _join(value) for key, value in request.params.items()}  # lists as a,b,c, as documented
@@ -355,10 +353,10 @@ def fetch(client, request: Request, limiter: RateLimiter, timeout_s: float, api_
             responses = client.weather_api(request.url, params=params, timeout=timeout_s, hooks={"response": record})
         except OpenMeteoRequestsError as err:
             if statuses[-1:] == [429] and attempt < limiter.retries_on_429:
-                limiter.after_429(mask_key(_reason(err), api_key), attempt + 1)
+                limiter.after_429(mask_key(_reason(err)), attempt + 1)
                 continue
             suffix = f" (HTTP 429 still, after {attempt} waits for the next minute window)" if statuses[-1:] == [429] else ""
-            raise OpenMeteoRequestsError(mask_key(str(err), api_key) + suffix) from None
+            raise OpenMeteoRequestsError(mask_key(str(err)) + suffix) from None
         return decode(responses, request)
     raise AssertionError("unreachable")  # the loop returns or raises
 

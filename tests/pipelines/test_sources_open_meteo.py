@@ -1,6 +1,7 @@
 """Open-Meteo through the official client against a local server speaking FlatBuffers."""
 
 import datetime as dt
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,7 @@ from openmeteo_sdk.Unit import Unit
 from openmeteo_sdk.Variable import Variable
 from openmeteo_sdk.WeatherApiResponse import WeatherApiResponse
 
-from pipelines.config import load_city_config
+from pipelines.config import ConfigError, load_city_config
 from pipelines.data import packaged_data
 from pipelines.sources import open_meteo
 from pipelines.sources.refresh import refresh_weather
@@ -424,3 +425,56 @@ def test_fill_sea_level_leaves_its_input_and_a_complete_series_alone():
     assert filled.zos.attrs["tide_filled_hours"] == 1
     complete = _sea_level([0.1, 0.2, 0.3])
     xr.testing.assert_identical(fill_sea_level(complete, PENANG), complete)
+
+
+KEY = "s3cr3tKey0123456789abcdef"
+
+
+def test_an_api_key_goes_in_every_query_and_nowhere_else(tmp_path, server, monkeypatch, caplog):
+    monkeypatch.setenv("WARISAN_TEST_OM_KEY", KEY)
+    good = open_meteo_handler(server.queries)
+
+    def marine_down_for_the_archive(method, query, body):  # its error (with the URL) goes into provenance
+        if query["hourly"] == ["sea_level_height_msl"] and query["start_date"] == ["2025-05-20"]:
+            return 500, {}, b"upstream error"
+        return good(method, query, body)
+    server.routes["/v1/"] = marine_down_for_the_archive
+    config = load_city_config(write_live_config(tmp_path, server.url, tide="penang"))
+    source = config.source.open_meteo.model_copy(update={"api_key_env": "WARISAN_TEST_OM_KEY"})
+    config = config.model_copy(update={"source": config.source.model_copy(update={"open_meteo": source})})
+    entries = _refresh(tmp_path, config, limiter=_limiter())
+    assert server.queries and all(query["apikey"] == [KEY] for query in server.queries)
+    failure = entries["weather/history.nc"]["sea_level_tide_fill"]["failed_marine_requests"][0]
+    assert "apikey=***" in failure
+    assert KEY not in json.dumps(entries) and KEY not in caplog.text
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]  # bundle, cache (sqlite), config
+    assert any(p.name.startswith("open-meteo") for p in written)
+    assert [p for p in written if KEY.encode() in p.read_bytes()] == []
+
+
+def test_an_unset_api_key_variable_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="`open_meteo.api_key_env` names WARISAN_UNSET_KEY, which is not set"):
+        open_meteo.api_key_from_env("WARISAN_UNSET_KEY")
+
+
+def test_a_key_written_in_the_config_is_refused(tmp_path, server):
+    path = write_live_config(tmp_path, server.url)
+    path.write_text(path.read_text().replace("    retries:", f"    api_key_env: {KEY}\n    retries:", 1))
+    with pytest.raises(ConfigError, match="api_key_env: .*name of an environment variable .* never the key itself"):
+        load_city_config(path)
+
+
+@pytest.mark.parametrize(("url", "customer"), [
+    ("https://api.open-meteo.com/v1/forecast", "https://customer-api.open-meteo.com/v1/forecast"),
+    ("https://archive-api.open-meteo.com/v1/archive", "https://customer-archive-api.open-meteo.com/v1/archive"),
+    ("https://marine-api.open-meteo.com/v1/marine", "https://customer-marine-api.open-meteo.com/v1/marine"),
+    ("http://127.0.0.1:8080/v1/marine", "http://127.0.0.1:8080/v1/marine"),  # a mirror or a test server
+])
+def test_a_key_switches_open_meteos_hosts_to_the_customer_endpoints(url, customer):
+    assert open_meteo.customer_url(url) == customer
+
+
+@pytest.mark.parametrize("tail", ["&format=flatbuffers", " (Caused by", "'", ""])
+def test_mask_key_hides_the_key_in_a_url(tail):
+    text = f"Max retries exceeded with url: /v1/marine?latitude=5.4&apikey={KEY}{tail}"
+    assert open_meteo.mask_key(text) == f"Max retries exceeded with url: /v1/marine?latitude=5.4&apikey=***{tail}"
