@@ -147,7 +147,7 @@ def request_weight(request: Request) -> float:
     more than 2 weeks of data count as several calls, fewer never as less than one.
     """
     locations = len(request.params["latitude"])
-    models = len(str(request.params.get("models", "x")).split(","))
+    models = len(str(request.params["models"]).split(",")) if "models" in request.params else 1
     variables = len(request.params["hourly"]) * models
     return locations * max(1.0, variables / 10 * max(1.0, request_days(request) / 14))
 
