@@ -125,7 +125,14 @@ class OpenMeteoConfig(_Strict):
     )
     archive_lag_days: int = Field(5, ge=0, le=30, description="ERA5 reaches to about this many days ago")
     cache_dir: Path | None = Field(None, description="requests-cache folder (default: beside the bundle)")
-    requests_per_minute: float = Field(30, gt=0, le=600, description="rate limit of our requests")
+    requests_per_minute: float = Field(30, gt=0, le=600, description="requests a minute at most, spaced evenly")
+    calls_per_minute: float = Field(600, gt=0, description="Open-Meteo's limit of weighted calls a clock minute")
+    calls_per_hour: float = Field(5000, gt=0, description="Open-Meteo's limit of weighted calls a clock hour")
+    calls_per_day: float = Field(10000, gt=0, description="Open-Meteo's limit of weighted calls a UTC day")
+    budget_margin: float = Field(0.1, ge=0, lt=1, description=(
+        "fraction of each calls_per_* limit left unused (other users of the same address, our own reruns)"))
+    api_key_env: str | None = Field(None, description=(
+        "name of the environment variable holding an Open-Meteo API key (never the key): customer endpoints"))
     retries: int = Field(4, ge=0, le=10)
     backoff_s: float = Field(2, ge=0, le=120, description="backoff factor of the retries, s")
     timeout_s: float = Field(60, gt=0, le=600)
@@ -133,6 +140,21 @@ class OpenMeteoConfig(_Strict):
         None, description=("harmonic constants of a tide gauge whose astronomical tide fills the sea-level hours "
                            "the marine API lacks: `penang` (packaged TICON-4) or a JSON path (docs/live-city.md); "
                            "none: history starts with the marine record and a gap is an error"))
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_name_not_a_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+            raise ValueError("write the name of an environment variable in capitals (e.g. OPEN_METEO_API_KEY) "
+                             "and set the key in that variable, never the key itself")
+        return value
+
+    @model_validator(mode="after")
+    def _budgets_nest(self) -> OpenMeteoConfig:
+        if not self.calls_per_minute <= self.calls_per_hour <= self.calls_per_day:
+            raise ValueError(f"calls_per_minute ({self.calls_per_minute:g}) <= calls_per_hour "
+                             f"({self.calls_per_hour:g}) <= calls_per_day ({self.calls_per_day:g}) must hold")
+        return self
 
 
 class OsmConfig(_Strict):

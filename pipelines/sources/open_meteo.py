@@ -1,8 +1,10 @@
 """Open-Meteo weather for a bundle: hourly history (archive API), forecasts, sea level (marine API).
 
 Requests go through the official `openmeteo_requests` client (FlatBuffers responses), on a
-requests-cache session with urllib3 retries and backoff (retry-requests), one request at a time
-under a rate limit. Every response is decoded and checked (points, hours, variables, units,
+requests-cache session with urllib3 retries and backoff on 5xx (retry-requests), one request at a
+time, paced by weight: Open-Meteo counts a request as several calls when it asks for more than 10
+variables or 14 days (`request_weight`) against budgets per minute, hour and day that reset on the
+clock (`RateLimiter`); a 429 waits for the next minute. Every response is decoded and checked (points, hours, variables, units,
 finite values) before any file is written: a malformed or truncated payload raises
 WeatherResponseError and never reaches the bundle.
 
@@ -16,6 +18,9 @@ Datum), requested at one sea point and given to every grid point, like a tide ga
 from __future__ import annotations
 
 import datetime as dt
+import math
+import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -25,11 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from openmeteo_requests.Client import OpenMeteoRequestsError
 from openmeteo_sdk.Unit import Unit
 from openmeteo_sdk.Variable import Variable
 
 from features.grid import regional_axes
 from pipelines.bundle.checks import VARIABLE_ATTRS, WEATHER_VARIABLES
+from pipelines.progress import log
 
 LICENCE = "Weather data by Open-Meteo.com, CC BY 4.0 (ERA5: Copernicus Climate Change Service)."
 _HOUR = pd.Timedelta(hours=1)
@@ -126,30 +133,165 @@ def sea_level_request(url: str, sea_point: tuple[float, float], first_hour: pd.T
     return Request(url, params, SEA_LEVEL, first_hour, hours, missing_ok)
 
 
-class RateLimiter:
-    """At most `per_minute` calls a minute, spaced evenly; safe across threads."""
+def request_days(request: Request) -> int:
+    """The days of data `request` asks for: start_date to end_date, both included."""
+    first, last = (dt.date.fromisoformat(request.params[k]) for k in ("start_date", "end_date"))
+    return (last - first).days + 1
 
-    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.interval, self.clock, self.sleep = 60.0 / per_minute, clock, sleep
-        self._next = 0.0
+
+def request_weight(request: Request) -> float:
+    """What `request` counts for against Open-Meteo's call budgets, in calls (fractional).
+
+    Per location max(1, variables / 10 x max(1, days / 14)), variables counted once per model;
+    summed over locations. This is the server's `calculateQueryWeight`: more than 10 variables or
+    more than 2 weeks of data count as several calls, fewer never as less than one.
+    """
+    locations = len(request.params["latitude"])
+    models = len(str(request.params["models"]).split(",")) if "models" in request.params else 1
+    variables = len(request.params["hourly"]) * models
+    return locations * max(1.0, variables / 10 * max(1.0, request_days(request) / 14))
+
+
+def days_within(weight: float, locations: int, variables: int) -> int:
+    """The most days of data one request over `locations` points and `variables` variables may ask
+    for without weighing more than `weight` calls; 0 when even one day weighs more."""
+    if locations * max(1.0, variables / 10) > weight:
+        return 0
+    return max(14, math.floor(14 * weight / (locations * variables / 10) + 1e-9))
+
+
+@dataclass(frozen=True)
+class CallBudget:
+    """The calls we allow ourselves in each fixed-clock minute, hour and UTC day."""
+
+    per_minute: float
+    per_hour: float
+    per_day: float
+
+    @classmethod
+    def with_margin(cls, per_minute: float, per_hour: float, per_day: float, margin: float) -> CallBudget:
+        """Open-Meteo's limits less a safety `margin` (a fraction, for other users of the same address)."""
+        return cls(per_minute * (1 - margin), per_hour * (1 - margin), per_day * (1 - margin))
+
+    def windows(self) -> dict[int, float]:
+        """Window length in s -> calls allowed in it."""
+        return {60: self.per_minute, 3600: self.per_hour, 86400: self.per_day}
+
+
+FREE_TIER = CallBudget(600, 5000, 10000)  # Open-Meteo's non-commercial limits, in weighted calls
+
+
+class CallBudgetError(ValueError):
+    """A request heavier than a whole window's budget: no wait would ever let it through."""
+
+
+class RateLimiter:
+    """Paces requests by their weight against a CallBudget's fixed-clock windows; safe across threads.
+
+    Open-Meteo counts calls per minute, hour and UTC day of the wall clock, and its counters reset at
+    the window's start (no Retry-After). `wait(weight)` sleeps until the next window of each budget the
+    request would pass, and spaces requests at least 60 / `requests_per_minute` s apart. `clock`
+    (epoch seconds, UTC) and `sleep` are injectable, so tests never sleep.
+    """
+
+    def __init__(self, budget: CallBudget = FREE_TIER, requests_per_minute: float = 600, *,
+                 retries_on_429: int = 4, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = log) -> None:
+        self.budget, self.interval, self.retries_on_429 = budget, 60.0 / requests_per_minute, retries_on_429
+        self.clock, self.sleep, self.log = clock, sleep, log
+        self._next = -math.inf
+        self._used = {length: (None, 0.0) for length in budget.windows()}  # length -> (window index, calls)
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    def used(self, length: int, now: float) -> float:
+        """Calls counted in the window of `length` s that holds `now`."""
+        index, calls = self._used[length]
+        return calls if index == now // length else 0.0
+
+    def wait(self, weight: float) -> float:
+        """Sleep until `weight` more calls fit every budget, then count them; return the time slept, s."""
+        if weight > self.budget.per_minute:
+            raise CallBudgetError(
+                f"a request weighing {weight:.1f} calls is more than the minute's budget of "
+                f"{self.budget.per_minute:g} (`open_meteo.calls_per_minute` less `open_meteo.budget_margin`): "
+                "ask for fewer points, variables or days per request")
+        slept = 0.0
+        with self._lock:
+            while True:
+                now = self.clock()
+                full = [length for length, limit in self.budget.windows().items()
+                        if self.used(length, now) + weight > limit]
+                until = max([self._next] + [(now // length + 1) * length for length in full])
+                if until <= now:
+                    break
+                if full:
+                    window = {60: "minute", 3600: "hour", 86400: "UTC day"}[max(full)]
+                    self.log(f"open-meteo: the next request weighs {weight:.1f} calls, the {window}'s budget "
+                             f"has {self.budget.windows()[max(full)] - self.used(max(full), now):.1f} left: "
+                             f"waiting {until - now:.0f} s for the next {window}")
+                self.sleep(until - now)
+                slept += until - now
+            for length in self._used:
+                self._used[length] = (now // length, self.used(length, now) + weight)
+            self._next = now + self.interval
+        return slept
+
+    def after_429(self, reason: str, attempt: int) -> None:
+        """Sleep until the next minute window after an HTTP 429 (Open-Meteo sends no Retry-After)."""
         with self._lock:
             now = self.clock()
-            if now < self._next:
-                self.sleep(self._next - now)
-                now = self._next
-            self._next = now + self.interval
+            until = (now // 60 + 1) * 60
+            self.log(f"open-meteo: HTTP 429 ({reason}), no Retry-After: waiting {until - now:.0f} s for the "
+                     f"next minute window, then retry {attempt} of {self.retries_on_429}")
+            self.sleep(until - now)
+
+
+def minimum_seconds(weights: list[float], budget: CallBudget, requests_per_minute: float) -> float:
+    """The least time, in s, before the last of requests weighing `weights` may be sent from the start
+    of a UTC day, as RateLimiter paces them (a later start only waits longer)."""
+    clock = [0.0]
+    limiter = RateLimiter(budget, requests_per_minute, clock=lambda: clock[0],
+                          sleep=lambda s: clock.__setitem__(0, clock[0] + s), log=lambda message: None)
+    for weight in weights:
+        limiter.wait(weight)
+    return clock[0]
+
+
+_CUSTOMER_HOSTS = ("api.open-meteo.com", "archive-api.open-meteo.com", "marine-api.open-meteo.com")
+_API_KEY = re.compile(r"(apikey=)[^&\s'\"]+")
+
+
+def customer_url(url: str) -> str:
+    """`url` on Open-Meteo's customer endpoint (customer-<host>) when it is one of its public hosts;
+    any other URL (a mirror, a test server) unchanged."""
+    scheme, rest = url.split("://", 1)
+    host, _, path = rest.partition("/")
+    return f"{scheme}://customer-{host}/{path}" if host in _CUSTOMER_HOSTS else url
+
+
+def api_key_from_env(variable: str | None) -> str | None:
+    """The API key in the environment variable `variable` (None: no key wanted); raise if it is unset."""
+    if variable is None:
+        return None
+    key = os.environ.get(variable, "").strip()
+    if not key:
+        raise ValueError(f"`open_meteo.api_key_env` names {variable}, which is not set in the environment")
+    return key
+
+
+def mask_key(text: str) -> str:
+    """`text` with the value of every `apikey=` (as a URL's query holds it) replaced by ***."""
+    return _API_KEY.sub(r"\1***", text)
 
 
 def open_meteo_client(cache_dir: Path, *, retries: int, backoff_s: float, forecast_url: str,
-                      marine_url: str):
-    """The official client on a cached session that retries 429 and 5xx with backoff.
+                      marine_url: str, api_key: str | None = None):
+    """The official client on a cached session that retries 5xx with backoff.
 
-    Archive responses never expire (the past does not change once in ERA5); forecast and
-    marine responses expire after an hour, so a rerun the same hour sends nothing.
+    A 429 is not retried here: `fetch` waits for the next minute window. With `api_key`, every
+    request carries `apikey=`; the cache neither keys on it nor stores it (redacted). Archive
+    responses never expire (the past does not change once in ERA5); forecast and marine responses
+    expire after an hour, so a rerun the same hour sends nothing.
     """
     import openmeteo_requests
     import requests_cache
@@ -160,10 +302,11 @@ def open_meteo_client(cache_dir: Path, *, retries: int, backoff_s: float, foreca
               for u in (forecast_url, marine_url)}
     session = requests_cache.CachedSession(
         str(cache_dir / "open-meteo"), backend="sqlite", allowable_codes=(200,),
-        expire_after=requests_cache.NEVER_EXPIRE, urls_expire_after=hourly,
+        expire_after=requests_cache.NEVER_EXPIRE, urls_expire_after=hourly, ignored_parameters=["apikey"],
     )
-    session = retry(session, retries=retries, backoff_factor=backoff_s,
-                    status_to_retry=(429, 500, 502, 503, 504))
+    if api_key:
+        session.params["apikey"] = api_key
+    session = retry(session, retries=retries, backoff_factor=backoff_s, status_to_retry=(500, 502, 503, 504))
     return openmeteo_requests.Client(session=session)
 
 
@@ -192,11 +335,37 @@ def model_run_time(forecast_url: str, model: str, timeout_s: float) -> str | Non
 
 
 def fetch(client, request: Request, limiter: RateLimiter, timeout_s: float) -> xr.Dataset:
-    """Send `request` and return its checked variables on (time, point); raise on any defect."""
-    limiter.wait()
+    """Send `request` and return its checked variables on (time, point); raise on any defect.
+
+    Paced by `limiter` at the request's weight; an HTTP 429 waits for the next minute window and
+    is sent again, up to `limiter.retries_on_429` times. Errors show an API key as `apikey=***`.
+    """
+    weight = request_weight(request)
     params = {key: _join(value) for key, value in request.params.items()}  # lists as a,b,c, as documented
-    responses = client.weather_api(request.url, params=params, timeout=timeout_s)
-    return decode(responses, request)
+    statuses = []  # HTTP status of each response, from a requests hook: the client's errors lack it
+
+    def record(response, *args, **kwargs):
+        statuses.append(response.status_code)
+    for attempt in range(limiter.retries_on_429 + 1):
+        limiter.wait(weight)
+        statuses.clear()
+        try:
+            responses = client.weather_api(request.url, params=params, timeout=timeout_s, hooks={"response": record})
+        except OpenMeteoRequestsError as err:
+            if statuses[-1:] == [429] and attempt < limiter.retries_on_429:
+                limiter.after_429(mask_key(_reason(err)), attempt + 1)
+                continue
+            suffix = f" (HTTP 429 still, after {attempt} waits for the next minute window)" if statuses[-1:] == [429] else ""
+            raise OpenMeteoRequestsError(mask_key(str(err)) + suffix) from None
+        return decode(responses, request)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _reason(err: Exception) -> str:
+    cause = err.__cause__
+    if isinstance(cause, OpenMeteoRequestsError) and isinstance(cause.args[0], dict):
+        return str(cause.args[0].get("reason", "no reason given"))
+    return str(err)
 
 
 def decode(responses: list, request: Request) -> xr.Dataset:

@@ -23,6 +23,7 @@ from pipelines.sources import copernicus_dem, open_meteo, osm
 from pipelines.sources.staging import (
     GENERATOR,
     LiveCity,
+    call_budget,
     check_staged,
     commit,
     discard,
@@ -54,12 +55,19 @@ def _entry(source: str, url: str, retrieved: str, sha256: str, licence: str, **e
 
 
 def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
-                    source: OpenMeteoConfig, issue_date: dt.date, now: pd.Timestamp, client=None) -> dict:
-    """New hours of history.nc and the forecast of `issue_date`; provenance entries of both."""
+                    source: OpenMeteoConfig, issue_date: dt.date, now: pd.Timestamp, client=None,
+                    limiter: open_meteo.RateLimiter | None = None) -> dict:
+    """New hours of history.nc and the forecast of `issue_date`; provenance entries of both.
+
+    Requests are paced by weight against `source`'s call budgets (`limiter`, by default on the
+    real clock); with `source.api_key_env`, they carry the key from that environment variable.
+    """
     client = client or open_meteo.open_meteo_client(
         source.cache_dir, retries=source.retries, backoff_s=source.backoff_s,
-        forecast_url=source.forecast_url, marine_url=source.marine_url)
-    limiter = open_meteo.RateLimiter(source.requests_per_minute)
+        forecast_url=settings.forecast_url, marine_url=settings.marine_url,
+        api_key=open_meteo.api_key_from_env(source.api_key_env))
+    limiter = limiter or open_meteo.RateLimiter(call_budget(source), source.requests_per_minute,
+                                                retries_on_429=source.retries)
     issue = local_midnight_utc(issue_date, city.timezone)
     tide = read_tide_constants(settings.tide_constants) if settings.tide_constants else None
     old, last, archive_until = read_history(bundle / HISTORY)
@@ -102,14 +110,14 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
     retrieved = utc_now()
     old_forecasts = read_provenance(bundle, missing_ok=True).get("files", {}).get(f"{FORECASTS}/", {}).get("files", {})
     return {
-        HISTORY: _entry("open-meteo", source.archive_url, retrieved, hashes[HISTORY], open_meteo.LICENCE,
+        HISTORY: _entry("open-meteo", settings.archive_url, retrieved, hashes[HISTORY], open_meteo.LICENCE,
                         first_hour=str(pd.Timestamp(history.time.values[0])),
                         archive_until=str(min(new_archive_until, pd.Timestamp(history.time.values[-1]))),
-                        recent_hours_from=source.forecast_url, sea_level_from=source.marine_url,
+                        recent_hours_from=settings.forecast_url, sea_level_from=settings.marine_url,
                         points={"lat": [float(v) for v in settings.lat], "lon": [float(v) for v in settings.lon]},
                         sea_point=list(settings.sea_point),
                         **({} if tide_fill is None else {"sea_level_tide_fill": tide_fill})),
-        f"{FORECASTS}/": _entry("open-meteo", source.forecast_url, retrieved, None, open_meteo.LICENCE,
+        f"{FORECASTS}/": _entry("open-meteo", settings.forecast_url, retrieved, None, open_meteo.LICENCE,
                                 model=settings.model, model_run=run_time,
                                 files={**old_forecasts, Path(name).name: hashes[name]}),
     }

@@ -33,7 +33,7 @@ from pipelines.bundle.checks import (
     check_vector,
 )
 from pipelines.bundle.readers import read_provenance
-from pipelines.config import PACKAGED_TIDE_GAUGES, CityConfig
+from pipelines.config import PACKAGED_TIDE_GAUGES, CityConfig, OpenMeteoConfig
 from pipelines.data import packaged_data
 from pipelines.sources import copernicus_dem, open_meteo, osm
 from pipelines.sources.open_meteo import coarse_points
@@ -75,37 +75,63 @@ def live_city(config: CityConfig) -> LiveCity:
                     config.source.assets)
 
 
+def call_budget(source: OpenMeteoConfig) -> open_meteo.CallBudget:
+    """Open-Meteo's call limits of `source` less its safety margin."""
+    return open_meteo.CallBudget.with_margin(source.calls_per_minute, source.calls_per_hour, source.calls_per_day,
+                                             source.budget_margin)
+
+
 def weather_settings(config: CityConfig, city: LiveCity) -> WeatherSettings:
+    """The weather requests' settings; on Open-Meteo's customer endpoints when an API key is configured."""
     source = config.source.open_meteo
     lat, lon = coarse_points(city.lonlat_bounds, source.spacing_deg)
     west, south, east, north = city.lonlat_bounds
     sea_point = source.sea_point or ((west + east) / 2, (south + north) / 2)
     tide = source.tide_constants
     tide_file = packaged_data(PACKAGED_TIDE_GAUGES[tide]) if tide in PACKAGED_TIDE_GAUGES else tide
-    return WeatherSettings(source.archive_url, source.forecast_url, source.marine_url, source.forecast_model,
-                           tuple(sea_point), lat, lon, source.archive_lag_days,
-                           Path(tide_file) if tide_file else None)
+    urls = (source.archive_url, source.forecast_url, source.marine_url)
+    if source.api_key_env:
+        urls = tuple(open_meteo.customer_url(url) for url in urls)
+    return WeatherSettings(*urls, source.forecast_model, tuple(sea_point), lat, lon, source.archive_lag_days,
+                           Path(tide_file) if tide_file else None, call_budget(source).per_minute)
 
 
 def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp) -> list[str]:
-    """Every request an ingest of `issue_date` would send now, one line each; nothing is sent."""
+    """Every request an ingest of `issue_date` would send now, one line each; nothing is sent.
+
+    Each Open-Meteo request shows its weight in calls; a summary gives the plan's total and the
+    least time the call budgets impose on it.
+    """
     from pipelines.sources.weather import read_history
 
     city = live_city(config)
+    source = config.source.open_meteo
     settings = weather_settings(config, city)
     issue = local_midnight_utc(issue_date, city.timezone)
     _, last, archive_until = read_history(config.bundle_dir / "weather/history.nc")
     pairs, _ = history_requests(settings, city.start, issue, now, last, archive_until)
+    forecast = forecast_requests(settings, issue, city.lead_days)
     west, south, east, north = city.lonlat_bounds
     lines = [(f"# city {city.slug}: bbox {west:.4f},{south:.4f},{east:.4f},{north:.4f} (W,S,E,N, EPSG:4326); "
               f"weather points {settings.lat.size} x {settings.lon.size}: lat {settings.lat.tolist()}, "
-              f"lon {settings.lon.tolist()}; sea level at lon,lat {settings.sea_point}"),
-             f"# open-meteo history ({len(pairs)} request pairs; cached in {config.source.open_meteo.cache_dir})"]
-    lines += [r.describe() for pair in pairs for r in pair]
+              f"lon {settings.lon.tolist()}; sea level at lon,lat {settings.sea_point}")]
+    if source.api_key_env:
+        found = "set" if os.environ.get(source.api_key_env, "").strip() else "NOT SET: the ingest would fail"
+        lines.append(f"# open-meteo customer endpoints; apikey=*** from ${source.api_key_env} ({found}) "
+                     "on every request")
+    lines.append(f"# open-meteo history ({len(pairs)} request pairs; cached in {source.cache_dir})")
+    lines += [_weighed(r) for pair in pairs for r in pair]
     lines.append(f"# open-meteo forecast issued {issue_date} ({issue} UTC), leads 0..{24 * city.lead_days - 1} h")
-    lines += [r.describe() for r in forecast_requests(settings, issue, city.lead_days)]
+    lines += [_weighed(r) for r in forecast]
+    weights = [open_meteo.request_weight(r) for pair in [*pairs, forecast] for r in pair]
+    budget = call_budget(source)
+    least = open_meteo.minimum_seconds(weights, budget, source.requests_per_minute)
+    lines.append(f"# open-meteo plan: {len(weights)} requests weighing {sum(weights):.1f} calls in all; budgets "
+                 f"{budget.per_minute:g} a minute, {budget.per_hour:g} an hour, {budget.per_day:g} a UTC day "
+                 f"(calls_per_* less budget_margin {source.budget_margin:g}) take at least "
+                 f"{least // 60:.0f} min {least % 60:.0f} s (uncached)")
     if settings.model != "best_match":
-        lines.append(f"GET {open_meteo.meta_url(settings.forecast_url, settings.model)} (model run time)")
+        lines.append(f"GET {open_meteo.meta_url(source.forecast_url, settings.model)} (model run time)")
     dem = config.source.copernicus_dem
     lines.append("# copernicus-dem GLO-30 tiles (HTTP range requests through GDAL /vsicurl/)")
     lines += [f"GET {copernicus_dem.tile_url(dem.base_url, n)} (ranges)"
@@ -116,6 +142,10 @@ def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp)
     if config.source.files:
         lines.append(f"# user files (no request): {config.source.files}")
     return lines
+
+
+def _weighed(request: open_meteo.Request) -> str:
+    return f"{request.describe()}  (weight {open_meteo.request_weight(request):.1f} calls)"
 
 
 def utc_now() -> str:

@@ -47,6 +47,7 @@ class WeatherSettings:
     lon: np.ndarray
     archive_lag_days: int
     tide_constants: Path | None = None  # a gauge's harmonic constants: its tide fills missing sea level
+    max_request_weight: float = float("inf")  # calls; the minute's budget, which no one request may pass
 
 
 def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.Timestamp,
@@ -56,20 +57,34 @@ def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.T
     """(atmosphere, sea level) request pairs for the hours history.nc lacks, and the new archive end.
 
     `kept_until` is the last hour kept from the existing file (None: no file); hours after
-    `archive_until` are asked again. Archive hours stop `archive_lag_days` before `now`. Sea level
-    may come back with missing hours: `merge_history` crops, refuses or fills them.
+    `archive_until` are asked again. Archive hours stop `archive_lag_days` before `now`, in chunks of
+    a year at most, fewer days when a year would weigh more than `settings.max_request_weight`. Sea
+    level may come back with missing hours: `merge_history` crops, refuses or fills them.
     """
     first = pd.Timestamp(start) if kept_until is None else min(kept_until, archive_until) + _HOUR
     archive_end = min(now.floor("D") - pd.Timedelta(days=settings.archive_lag_days), issue_time)
+    chunk = pd.Timedelta(days=_chunk_days(settings))
     pairs, cursor = [], first
     while cursor < archive_end:
-        hours = int(min(pd.Timedelta(days=_CHUNK_DAYS), archive_end - cursor) / _HOUR)
+        hours = int(min(chunk, archive_end - cursor) / _HOUR)
         pairs.append(_pair(settings, settings.archive_url, None, cursor, hours, sea_missing_ok=True))
         cursor += hours * _HOUR
     if cursor < issue_time:
         hours = int((issue_time - cursor) / _HOUR)
         pairs.append(_pair(settings, settings.forecast_url, settings.model, cursor, hours, sea_missing_ok=True))
     return pairs, max(archive_end, first) - _HOUR
+
+
+def _chunk_days(settings: WeatherSettings) -> int:
+    """Days of one archive request: a year, or fewer so that its weight fits the minute's budget."""
+    points = settings.lat.size * settings.lon.size
+    days = om.days_within(settings.max_request_weight, points, len(om.ATMOSPHERE)) - 1  # rain asks a day more
+    if days < 1:
+        raise om.CallBudgetError(
+            f"one day of weather at the {points} points weighs more than the minute's budget of "
+            f"{settings.max_request_weight:g} calls: raise `open_meteo.spacing_deg` (fewer points) or "
+            "`open_meteo.calls_per_minute` (a paid plan)")
+    return min(_CHUNK_DAYS, days)
 
 
 def _pair(settings: WeatherSettings, url: str, model: str | None, first: pd.Timestamp, hours: int,

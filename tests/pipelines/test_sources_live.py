@@ -12,6 +12,7 @@ from pipelines import cli
 from pipelines.bundle.validate import validate_bundle
 from pipelines.config import load_city_config
 from pipelines.sources.live import ingest_live
+from pipelines.sources.staging import planned_requests
 from tests.pipelines.recorded.fake_apis import open_meteo_handler, overpass_handler, write_live_config
 from tests.pipelines.recorded.servers import LocalServer
 from tests.pipelines.test_sources_copernicus_dem import TILE, write_tile
@@ -124,3 +125,23 @@ def test_dry_run_prints_every_request_and_sends_none(world, capsys):
     assert f"{server.url}/dem/{TILE}/{TILE}.tif" in out
     assert f"POST {server.url}/api/interpreter (buildings" in out
     json.dumps(out)  # plain text
+
+
+def test_dry_run_shows_each_requests_weight_the_total_and_the_least_time(world):
+    server, config, _ = world
+    lines = planned_requests(config, ISSUE, NOW)
+    weighed = [line for line in lines if line.startswith(f"GET {server.url}/v1/")]
+    # history (archive, recent) and forecast: 25 points x 1 call (5 variables, under 4 weeks), 1 for sea level
+    assert len(weighed) == 6 and all(line.endswith(("(weight 25.0 calls)", "(weight 1.0 calls)")) for line in weighed)
+    assert ("# open-meteo plan: 6 requests weighing 78.0 calls in all; budgets 540 a minute, 4500 an hour, "
+            "9000 a UTC day (calls_per_* less budget_margin 0.1) take at least 0 min 0 s (uncached)") in lines
+
+
+def test_dry_run_of_two_years_shows_the_minute_windows_they_wait_for(world):
+    _server, config, _ = world
+    config = config.model_copy(update={"source": config.source.model_copy(update={"start": dt.date(2023, 5, 20)})})
+    lines = planned_requests(config, ISSUE, NOW)
+    assert sum(line.endswith("(weight 327.7 calls)") for line in lines) == 2  # 25 points x 5 variables x 367 days
+    # 2 x (327.7 + 2.6) + a 9-day chunk (25 + 1), recent hours and forecast (2 x 26): a minute per year's pair
+    assert any(line.startswith("# open-meteo plan: 10 requests weighing 738.6 calls") and
+               line.endswith("take at least 1 min 1 s (uncached)") for line in lines)  # 60 s + 7 x 0.1 s spacing

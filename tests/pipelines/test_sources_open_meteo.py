@@ -1,6 +1,8 @@
 """Open-Meteo through the official client against a local server speaking FlatBuffers."""
 
 import datetime as dt
+import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,14 +13,19 @@ from openmeteo_sdk.Unit import Unit
 from openmeteo_sdk.Variable import Variable
 from openmeteo_sdk.WeatherApiResponse import WeatherApiResponse
 
-from pipelines.config import load_city_config
+from pipelines.config import ConfigError, load_city_config
 from pipelines.data import packaged_data
 from pipelines.sources import open_meteo
 from pipelines.sources.refresh import refresh_weather
-from pipelines.sources.staging import live_city, weather_settings
+from pipelines.sources.staging import call_budget, live_city, weather_settings
 from pipelines.sources.weather import fill_sea_level, history_requests
 from pipelines.tide import astronomical_tide, read_tide_constants
-from tests.pipelines.recorded.fake_apis import open_meteo_handler, open_meteo_payload, write_live_config
+from tests.pipelines.recorded.fake_apis import (
+    open_meteo_handler,
+    open_meteo_payload,
+    weighted_limits,
+    write_live_config,
+)
 from tests.pipelines.recorded.servers import LocalServer, weather_message
 
 ISSUE = dt.date(2025, 6, 1)
@@ -33,10 +40,29 @@ def _client(tmp_path, config):
                                         forecast_url=source.forecast_url, marine_url=source.marine_url)
 
 
-def _refresh(tmp_path, config, now=NOW):
+class FakeClock:
+    """Epoch seconds that move only when something sleeps; shared with the fake servers."""
+
+    def __init__(self, start: float = pd.Timestamp("2025-06-01 01:00:30").timestamp()):
+        self.now, self.slept = start, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _limiter(budget=open_meteo.FREE_TIER, clock=None, **kwargs):
+    clock = clock or FakeClock()
+    return open_meteo.RateLimiter(budget, 600, clock=clock, sleep=clock.sleep, **kwargs)
+
+
+def _refresh(tmp_path, config, now=NOW, limiter=None):
     city = live_city(config)
     return refresh_weather(config.bundle_dir, city, weather_settings(config, city),
-                                        config.source.open_meteo, ISSUE, now)
+                           config.source.open_meteo, ISSUE, now, limiter=limiter)
 
 
 @pytest.fixture
@@ -64,7 +90,7 @@ def test_built_payload_reads_back_through_the_sdk():
 def test_rain_and_radiation_move_back_one_hour_to_the_start_of_the_hour(tmp_path, config):
     request = open_meteo.atmosphere_request(config.source.open_meteo.archive_url, np.array([5.4]),
                                             np.array([100.3]), FIRST, 48)
-    weather = open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 2)
+    weather = open_meteo.fetch(_client(tmp_path, config), request, _limiter(), 2)
     hours = (weather.time.values.astype("datetime64[h]").astype(int) % 24)
     np.testing.assert_allclose(weather["pr"].values[:, 0], ((hours + 1) % 24) / 10.0, atol=1e-6)
     np.testing.assert_allclose(weather["sfcWind"].values, 3.0)  # m s-1 asked for, m s-1 back
@@ -107,15 +133,110 @@ def test_a_daily_rerun_asks_only_for_the_new_hours(tmp_path, config, server):
 
 
 def test_rate_limiter_spaces_calls():
-    clock, slept = [0.0], []
-    limiter = open_meteo.RateLimiter(60, clock=lambda: clock[0], sleep=slept.append)
-    limiter.wait()
-    limiter.wait()
-    assert slept == [1.0]
+    clock = FakeClock(0.0)
+    limiter = open_meteo.RateLimiter(open_meteo.FREE_TIER, 60, clock=clock, sleep=clock.sleep)
+    limiter.wait(1)
+    limiter.wait(1)
+    assert clock.slept == [1.0]
+
+
+POINTS = (np.linspace(5.2, 5.6, 5), np.linspace(100.1, 100.5, 5))  # 5 x 5 = 25 points
+
+
+@pytest.mark.parametrize(("request_", "weight"), [
+    # 25 points x 5 variables x 367 days (a year and the extra hour): 25 x 0.5 x 367 / 14
+    (open_meteo.atmosphere_request("http://x/v1/archive", *POINTS, FIRST, 366 * 24), 25 * 0.5 * 367 / 14),
+    (open_meteo.atmosphere_request("http://x/v1/forecast", *POINTS, FIRST, 72), 25.0),  # 4 days: 1 a point
+    (open_meteo.sea_level_request("http://x/v1/marine", (100.35, 5.42), FIRST, 366 * 24), 0.1 * 366 / 14),
+    (open_meteo.sea_level_request("http://x/v1/marine", (100.35, 5.42), FIRST, 24), 1.0),
+])
+def test_a_request_weighs_what_open_meteo_counts(request_, weight):
+    assert open_meteo.request_weight(request_) == pytest.approx(weight)
+
+
+def test_more_than_ten_variables_weigh_more_than_one_call_even_for_a_day():
+    request = open_meteo.sea_level_request("http://x/v1/marine", (100.35, 5.42), FIRST, 24)
+    request.params["hourly"] = [f"v{i}" for i in range(15)]
+    assert open_meteo.request_weight(request) == pytest.approx(1.5)
+
+
+def test_days_within_is_the_longest_span_that_fits():
+    assert open_meteo.days_within(540, 25, 5) == 604  # 25 x 0.5 x 604 / 14 = 539.3
+    assert open_meteo.days_within(24, 25, 5) == 0  # one day at 25 points weighs 25
+    assert open_meteo.days_within(25, 25, 5) == 28  # 5 variables: four weeks weigh the minimum, 1 a point
+
+
+def _send_times(limiter, clock, weights):
+    times = []
+    for weight in weights:
+        limiter.wait(weight)
+        times.append(clock())
+    return times
+
+
+def test_the_limiter_waits_for_the_next_minute_and_hour_windows():
+    clock = FakeClock(0.0)  # the start of a UTC day
+    limiter = open_meteo.RateLimiter(open_meteo.CallBudget(100, 250, 1000), 600, clock=clock, sleep=clock.sleep)
+    # 60 + 60 passes the minute's 100; the fifth 60 would pass the hour's 250 (240 used)
+    assert _send_times(limiter, clock, [60] * 5) == [0, 60, 120, 180, 3600]
+
+
+def test_the_limiter_waits_for_the_next_utc_day():
+    clock = FakeClock(0.0)
+    limiter = open_meteo.RateLimiter(open_meteo.CallBudget(100, 100, 150), 600, clock=clock, sleep=clock.sleep)
+    assert _send_times(limiter, clock, [100, 40, 40]) == [0, 3600, 86400]
+
+
+def test_the_limiter_says_why_it_waits(caplog):
+    clock = FakeClock(30.0)
+    limiter = open_meteo.RateLimiter(open_meteo.CallBudget(100, 1000, 1000), 600, clock=clock, sleep=clock.sleep)
+    limiter.wait(80)
+    limiter.wait(30)
+    assert "the next request weighs 30.0 calls, the minute's budget has 20.0 left: waiting 30 s for the next " \
+           "minute" in caplog.text
+
+
+def test_a_request_heavier_than_the_minutes_budget_is_refused_naming_the_setting():
+    limiter = _limiter(open_meteo.CallBudget.with_margin(600, 5000, 10000, 0.1))
+    with pytest.raises(open_meteo.CallBudgetError, match=r"weighing 600.0 calls is more than the minute's budget "
+                                                         r"of 540 \(`open_meteo.calls_per_minute`"):
+        limiter.wait(600)
+
+
+def test_the_minimum_time_of_a_plan_is_one_minute_per_year_of_archive():
+    year, sea = 25 * 0.5 * 367 / 14, 0.1 * 367 / 14  # 327.7 + 2.6: one pair a minute at 540
+    budget = open_meteo.CallBudget.with_margin(600, 5000, 10000, 0.1)
+    assert open_meteo.minimum_seconds([year, sea] * 6, budget, 600) == pytest.approx(300.1)
+
+
+def test_archive_chunks_shrink_to_fit_the_minutes_budget(config):
+    settings = weather_settings(config, live_city(config))
+    light = replace(settings, max_request_weight=200.0)  # 25 points: 223 days (224 with the extra hour)
+    pairs, _ = history_requests(light, dt.date(2023, 1, 1), pd.Timestamp("2025-05-31 16:00"), NOW, None, None)
+    weights = [open_meteo.request_weight(atmos) for atmos, _ in pairs]
+    assert max(weights) <= 200 and pairs[0][0].params["end_date"] == "2023-08-12"
+    assert pairs[1][0].params["start_date"] == "2023-08-12"  # hours join up: 223 days from 2023-01-01
+
+
+def test_too_many_points_for_the_minutes_budget_are_refused_naming_the_settings(config):
+    settings = replace(weather_settings(config, live_city(config)), max_request_weight=20.0)
+    with pytest.raises(open_meteo.CallBudgetError, match=r"25 points .* `open_meteo.spacing_deg` .* "
+                                                         r"`open_meteo.calls_per_minute`"):
+        history_requests(settings, FIRST.date(), pd.Timestamp("2025-05-31 16:00"), NOW, None, None)
+
+
+def test_a_first_run_against_weighted_limits_completes_without_a_429(tmp_path, config, server):
+    clock, sent = FakeClock(), []
+    server.routes["/v1/"] = weighted_limits(open_meteo_handler(), clock, 60, 200, 1000, sent)
+    source = config.source.open_meteo.model_copy(update={"calls_per_minute": 60, "calls_per_hour": 200,
+                                                         "calls_per_day": 1000})
+    limiter = open_meteo.RateLimiter(call_budget(source), 600, clock=clock, sleep=clock.sleep)
+    _refresh(tmp_path, config, limiter=limiter)  # 78 calls: more than a minute's 60 (54 with the margin)
+    assert [status for _, _, status in sent] == [200] * 6
+    assert sum(w for _, w, _ in sent) == pytest.approx(78) and clock() >= FakeClock().now + 30
 
 
 @pytest.mark.parametrize(("status", "body", "match"), [
-    (429, b'{"error": true, "reason": "Minutely API request limit exceeded"}', "too many 429"),
     (500, b"internal error", "too many 500"),
     (400, b'{"error": true, "reason": "Cannot initialize WeatherVariable"}', "Cannot initialize"),
 ])
@@ -123,20 +244,35 @@ def test_http_errors_after_retries_raise(tmp_path, config, server, status, body,
     server.routes["/v1/"] = lambda method, query, b: (status, {"Retry-After": "0"}, body)
     request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 24)
     with pytest.raises(OpenMeteoRequestsError, match=match):
-        open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 2)
-    assert len(server.log) == (1 if status == 400 else 2)  # one retry (retries: 1) on 429 and 5xx
+        open_meteo.fetch(_client(tmp_path, config), request, _limiter(), 2)
+    assert len(server.log) == (1 if status == 400 else 2)  # one retry (retries: 1) on 5xx
 
 
-def test_a_429_then_success_is_retried(tmp_path, config, server):
-    good, calls = open_meteo_handler(), []
+_MINUTELY = b'{"error": true, "reason": "Minutely API request limit exceeded. Please try again in one minute."}'
 
-    def flaky(method, query, body):
-        calls.append(1)
-        return (429, {"Retry-After": "0"}, b'{"error": true}') if len(calls) == 1 else good(method, query, body)
-    server.routes["/v1/"] = flaky
+
+def test_a_429_waits_for_the_next_minute_window_then_succeeds(tmp_path, config, server, caplog):
+    good, clock, sent_at = open_meteo_handler(), FakeClock(), []
+
+    def limited(method, query, body):  # Open-Meteo's 429: no Retry-After
+        sent_at.append(clock())
+        return (429, {}, _MINUTELY) if len(sent_at) == 1 else good(method, query, body)
+    server.routes["/v1/"] = limited
     request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 24)
-    weather = open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 2)
-    assert weather.sizes["time"] == 24 and len(calls) == 2
+    weather = open_meteo.fetch(_client(tmp_path, config), request, _limiter(clock=clock), 2)
+    assert weather.sizes["time"] == 24
+    assert [t % 60 for t in sent_at] == [30, 0]  # sent at hh:mm:30, again at the next minute's start
+    assert "HTTP 429 (Minutely API request limit exceeded. Please try again in one minute.), no Retry-After: " \
+           "waiting 30 s for the next minute window, then retry 1 of 4" in caplog.text
+
+
+def test_429s_that_outlast_the_retries_raise_saying_so(tmp_path, config, server):
+    server.routes["/v1/"] = lambda method, query, b: (429, {}, _MINUTELY)
+    request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 24)
+    clock = FakeClock()
+    with pytest.raises(OpenMeteoRequestsError, match="HTTP 429 still, after 2 waits for the next minute window"):
+        open_meteo.fetch(_client(tmp_path, config), request, _limiter(clock=clock, retries_on_429=2), 2)
+    assert len(server.log) == 3 and clock.slept == [30, 60]
 
 
 def test_a_timeout_raises(tmp_path, config, server):
@@ -148,7 +284,7 @@ def test_a_timeout_raises(tmp_path, config, server):
     server.routes["/v1/"] = slow
     request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 24)
     with pytest.raises(OpenMeteoRequestsError, match="(?i)timed out|timeout"):
-        open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 0.5)
+        open_meteo.fetch(_client(tmp_path, config), request, _limiter(), 0.5)
 
 
 @pytest.mark.parametrize("cut", ["garbage", "truncated", "short"])
@@ -166,7 +302,7 @@ def test_malformed_payloads_are_refused(tmp_path, config, server, cut):
     server.routes["/v1/"] = broken
     request = open_meteo.sea_level_request(config.source.open_meteo.marine_url, (100.35, 5.42), FIRST, 48)
     with pytest.raises((open_meteo.WeatherResponseError, OpenMeteoRequestsError)):
-        open_meteo.fetch(_client(tmp_path, config), request, open_meteo.RateLimiter(600), 2)
+        open_meteo.fetch(_client(tmp_path, config), request, _limiter(), 2)
 
 
 def test_the_model_run_time_comes_from_the_model_metadata(server):
@@ -289,3 +425,56 @@ def test_fill_sea_level_leaves_its_input_and_a_complete_series_alone():
     assert filled.zos.attrs["tide_filled_hours"] == 1
     complete = _sea_level([0.1, 0.2, 0.3])
     xr.testing.assert_identical(fill_sea_level(complete, PENANG), complete)
+
+
+KEY = "s3cr3tKey0123456789abcdef"
+
+
+def test_an_api_key_goes_in_every_query_and_nowhere_else(tmp_path, server, monkeypatch, caplog):
+    monkeypatch.setenv("WARISAN_TEST_OM_KEY", KEY)
+    good = open_meteo_handler(server.queries)
+
+    def marine_down_for_the_archive(method, query, body):  # its error (with the URL) goes into provenance
+        if query["hourly"] == ["sea_level_height_msl"] and query["start_date"] == ["2025-05-20"]:
+            return 500, {}, b"upstream error"
+        return good(method, query, body)
+    server.routes["/v1/"] = marine_down_for_the_archive
+    config = load_city_config(write_live_config(tmp_path, server.url, tide="penang"))
+    source = config.source.open_meteo.model_copy(update={"api_key_env": "WARISAN_TEST_OM_KEY"})
+    config = config.model_copy(update={"source": config.source.model_copy(update={"open_meteo": source})})
+    entries = _refresh(tmp_path, config, limiter=_limiter())
+    assert server.queries and all(query["apikey"] == [KEY] for query in server.queries)
+    failure = entries["weather/history.nc"]["sea_level_tide_fill"]["failed_marine_requests"][0]
+    assert "apikey=***" in failure
+    assert KEY not in json.dumps(entries) and KEY not in caplog.text
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]  # bundle, cache (sqlite), config
+    assert any(p.name.startswith("open-meteo") for p in written)
+    assert [p for p in written if KEY.encode() in p.read_bytes()] == []
+
+
+def test_an_unset_api_key_variable_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="`open_meteo.api_key_env` names WARISAN_UNSET_KEY, which is not set"):
+        open_meteo.api_key_from_env("WARISAN_UNSET_KEY")
+
+
+def test_a_key_written_in_the_config_is_refused(tmp_path, server):
+    path = write_live_config(tmp_path, server.url)
+    path.write_text(path.read_text().replace("    retries:", f"    api_key_env: {KEY}\n    retries:", 1))
+    with pytest.raises(ConfigError, match="api_key_env: .*name of an environment variable .* never the key itself"):
+        load_city_config(path)
+
+
+@pytest.mark.parametrize(("url", "customer"), [
+    ("https://api.open-meteo.com/v1/forecast", "https://customer-api.open-meteo.com/v1/forecast"),
+    ("https://archive-api.open-meteo.com/v1/archive", "https://customer-archive-api.open-meteo.com/v1/archive"),
+    ("https://marine-api.open-meteo.com/v1/marine", "https://customer-marine-api.open-meteo.com/v1/marine"),
+    ("http://127.0.0.1:8080/v1/marine", "http://127.0.0.1:8080/v1/marine"),  # a mirror or a test server
+])
+def test_a_key_switches_open_meteos_hosts_to_the_customer_endpoints(url, customer):
+    assert open_meteo.customer_url(url) == customer
+
+
+@pytest.mark.parametrize("tail", ["&format=flatbuffers", " (Caused by", "'", ""])
+def test_mask_key_hides_the_key_in_a_url(tail):
+    text = f"Max retries exceeded with url: /v1/marine?latitude=5.4&apikey={KEY}{tail}"
+    assert open_meteo.mask_key(text) == f"Max retries exceeded with url: /v1/marine?latitude=5.4&apikey=***{tail}"

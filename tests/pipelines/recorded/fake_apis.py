@@ -101,3 +101,27 @@ def write_live_config(root: Path, url: str, *, start: str = "2025-05-20", retrie
     tide = f"\n    tide_constants: {tide}" if tide else ""
     path.write_text(LIVE_CONFIG.format(url=url, start=start, retries=retries, files=files, model=model, tide=tide))
     return path
+
+
+def weighted_limits(handler, clock, per_minute: float, per_hour: float, per_day: float, log: list | None = None):
+    """`handler` behind Open-Meteo's weighted limits on `clock` (epoch s): a query weighs, per location,
+    max(1, variables / 10 x max(1, days / 14)); calls count in fixed clock windows, and one that would
+    pass a window's limit gets a 429 without Retry-After. `log` collects (time, weight, status)."""
+    used = {}  # (window length, index) -> calls
+
+    def handle(method: str, query: dict, body: bytes) -> tuple[int, dict, bytes]:
+        now, locations = clock(), len(query["latitude"][0].split(","))
+        days = (pd.Timestamp(query["end_date"][0]) - pd.Timestamp(query["start_date"][0])).days + 1
+        weight = locations * max(1.0, len(query["hourly"][0].split(",")) / 10 * max(1.0, days / 14))
+        windows = {(60, now // 60): per_minute, (3600, now // 3600): per_hour, (86400, now // 86400): per_day}
+        over = [key for key, limit in windows.items() if used.get(key, 0.0) + weight > limit]
+        if log is not None:
+            log.append((now, weight, 429 if over else 200))
+        if over:
+            reason = {60: "Minutely", 3600: "Hourly", 86400: "Daily"}[over[0][0]]
+            return 429, {"Content-Type": "application/json"}, json_body(
+                {"error": True, "reason": f"{reason} API request limit exceeded. Please try again later."})
+        for key in windows:
+            used[key] = used.get(key, 0.0) + weight
+        return handler(method, query, body)
+    return handle
