@@ -15,9 +15,9 @@ def feature_frame(cells: pd.DataFrame, lonlat: tuple[np.ndarray, np.ndarray], dr
     static features (`cells`, from models.tables.land_cells), `lead`, then the day's drivers at the cell.
 
     `drivers` has dims (issue_date, lead, y, x) on the regional grid, with its CRS; `lonlat` holds
-    each of `cells`' longitude and latitude (WGS84 degrees). Drivers are interpolated at the land cells only, every
-    driver, date and lead in one pass, and kept as float32 like the static features: a cell's
-    values do not depend on which other dates share the frame.
+    each of `cells`' longitude and latitude (WGS84 degrees). Drivers are interpolated at the land
+    cells only, every driver, date and lead in one pass, and kept as float32 like the static
+    features: a cell's values do not depend on which other dates share the frame.
     """
     n_issues, lead_days, n_cells = drivers.sizes["issue_date"], drivers.sizes["lead"], len(cells)
     lon, lat = lonlat
