@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from features.grid import cell_lonlat, project_points
 from features.static import static_features
@@ -37,6 +36,7 @@ from models.tables import (
 from pipelines.bundle import readers
 from pipelines.config import city_template, load_city_config
 from pipelines.evaluation.truth import truth_flood_near
+from pipelines.feature_cache.drivers import read_drivers
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 REPORT_BANDS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # calibrated chance of a report
@@ -64,7 +64,7 @@ def main() -> None:
     drivers_files = sorted((config.city_store / "features").glob("drivers-*.nc"), key=lambda p: p.stat().st_mtime)
     if not drivers_files:
         raise SystemExit(f"{config.city_store / 'features'}: no drivers file; run `warisan features` first")
-    drivers = xr.load_dataset(drivers_files[-1])
+    drivers = read_drivers(drivers_files[-1])
     cells = land_cells(static)
     lon, lat = cell_lonlat(template)
     lonlat = (lon.values.ravel()[cells["cell"]], lat.values.ravel()[cells["cell"]])

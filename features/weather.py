@@ -1,14 +1,16 @@
 """Daily weather drivers per issue date and lead day, and their transfer to the city grid.
 
-Drivers are computed on the regional grid (dims `y`, `x` in degrees) where the weather lives,
-then interpolated bilinearly to city cells: the regional fields carry no 30 m detail, and
-doing the daily aggregation first keeps the cube small.
+Drivers are computed on the regional grid (dims `y`, `x` in the CRS of its grid mapping) where
+the weather lives, then interpolated bilinearly to city cells: the regional fields carry no 30 m
+detail, and doing the daily aggregation first keeps the cube small.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
+from pyproj import Transformer
 from scipy import sparse
 
 from features.grid import require_units
@@ -131,6 +133,21 @@ def bilinear_weights(
     iy0, wy, iy1 = axis(np.asarray(src_y, float), np.asarray(y, float))
     ix0, wx, ix1 = axis(np.asarray(src_x, float), np.asarray(x, float))
     return np.stack([iy0, iy1]), np.stack([ix0, ix1]), wy, wx
+
+
+def regional_weights(grid: xr.Dataset | xr.DataArray, lon: np.ndarray, lat: np.ndarray) -> tuple:
+    """`bilinear_weights` to read `grid`'s regional (y, x) at points given in WGS84 degrees.
+
+    The grid's 1-D `y`, `x` are in the CRS of its grid mapping (`grid.rio.crs`, EPSG:4326 or a
+    projection such as UTM); the points are transformed into that CRS first. A grid without a
+    CRS is refused: its axes could be degrees or metres.
+    """
+    crs = grid.rio.crs
+    if crs is None:
+        raise ValueError("`grid` has no CRS (spatial_ref): cannot place points on its `y`, `x`")
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
+        np.asarray(lon, float), np.asarray(lat, float))
+    return bilinear_weights(grid.y.values, grid.x.values, y, x)
 
 
 def sample_bilinear(values: np.ndarray, weights: tuple, *, index: tuple = ()) -> np.ndarray:

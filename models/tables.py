@@ -8,7 +8,7 @@ import xarray as xr
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from features.weather import DRIVER_NAMES, DRIVERS, bilinear_weights, sample_bilinear
+from features.weather import DRIVER_NAMES, DRIVERS, regional_weights, sample_bilinear
 
 STATIC_FLOOD_FEATURES = (
     "elevation_m", "slope_deg", "upstream_area_km2", "hand_m", "dist_waterway_m",
@@ -95,15 +95,15 @@ def attach_features(
 ) -> pd.DataFrame:
     """Add static features (by `cell`) and regional drivers (bilinear at the cell, by issue and lead).
 
-    `drivers` has dims (issue_date, lead, y, x) on the regional grid; `lonlat` gives every land
-    cell's longitude and latitude in the order of `cells`.
+    `drivers` has dims (issue_date, lead, y, x) on the regional grid, with its CRS; `lonlat` gives
+    every land cell's longitude and latitude (WGS84 degrees) in the order of `cells`.
     """
     at = pd.Series(np.arange(len(cells)), index=cells["cell"].values)[rows["cell"].values].values
     out = rows.copy()
     for name in static_names:
         out[name] = cells[name].values[at]
     lon, lat = lonlat
-    weights = bilinear_weights(drivers.y.values, drivers.x.values, lat[at], lon[at])
+    weights = regional_weights(drivers, lon[at], lat[at])
     index = (rows["issue_index"].values, rows["lead"].values)
     for name, da in drivers.data_vars.items():
         out[name] = sample_bilinear(da.transpose("issue_date", "lead", "y", "x").values, weights, index=index)

@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pipelines.bundle.validate import validate_bundle
+    from pipelines.bundle.validate import unchecked, validate_bundle
     from pipelines.config import load_city_config
 
     extra = {}
@@ -61,6 +61,8 @@ def _validate(args: argparse.Namespace) -> int:
     problems = validate_bundle(args.bundle, check_forecasts="all" if args.all_forecasts else "last", **extra)
     for problem in problems:
         print(problem)
+    for line in unchecked(args.bundle, timezone=extra.get("timezone")):
+        print(f"warning: {line}")
     print(f"{args.bundle}: {'valid' if not problems else f'{len(problems)} problem(s)'}")
     return 1 if problems else 0
 

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -66,11 +66,28 @@ def require_valid_bundle(root: Path, **kwargs) -> None:
         raise BundleError(problems, root)
 
 
-def _recorded_timezone(root: Path) -> str:
+def bundle_timezone(root: Path, timezone: str | None = None) -> str | None:
+    """The IANA time zone of the bundle's local dates: `timezone` (the city config's `city.timezone`)
+    when given, else the `timezone` recorded in provenance.json, else None (unknown)."""
+    if timezone:
+        return timezone
     try:
-        return str(json.loads((root / PROVENANCE).read_text()).get("timezone", "UTC"))
+        recorded = json.loads((Path(root) / PROVENANCE).read_text(encoding="utf-8")).get("timezone")
     except (OSError, ValueError, AttributeError):
-        return "UTC"  # an unreadable provenance.json is reported by its own check
+        return None  # an unreadable provenance.json is reported by its own check
+    return None if recorded in (None, "") else str(recorded)  # a non-zone is reported by validate_bundle
+
+
+def unchecked(root: Path, *, timezone: str | None = None) -> list[str]:
+    """What `validate_bundle(root, timezone=timezone)` cannot check, and why: one line each, empty
+    when it checks everything. Without a time zone, local midnight and local days are unknown."""
+    if bundle_timezone(root, timezone) is not None or not Path(root).is_dir():
+        return []  # a missing bundle is validate_bundle's problem
+    what = f"{FORECASTS}/*.nc: forecast_reference_time not checked against local midnight of the file's date"
+    if (Path(root) / FLOOD_EXTENTS).is_file():
+        what += f", nor {FLOOD_EXTENTS}: event_date against the history's local days"
+    why = f"the bundle's time zone is unknown (give --config CITY.yaml for its city.timezone, or record `timezone` in {PROVENANCE})"
+    return [f"{what}: {why}"]
 
 
 def validate_bundle(
@@ -80,8 +97,9 @@ def validate_bundle(
     """Every way the bundle at `root` breaks the contract; empty when it is valid.
 
     With `city_crs` and `city_bounds` the DEM, vectors, weather grid and observations must
-    overlap the city. `timezone` (IANA) places each forecast's issue time at local midnight
-    (default: the `timezone` recorded in provenance.json, else UTC);
+    overlap the city. The time zone of the local dates (`bundle_timezone`: `timezone`, IANA, else
+    provenance.json's `timezone`) places each forecast's issue time at local midnight; with
+    neither, the checks that need it are skipped, as `unchecked` says.
     `lead_days`, when given, fixes the forecast length. `check_forecasts="last"` reads only the
     newest forecast and checks the names of the others; "all" reads them all.
     """
@@ -90,13 +108,21 @@ def validate_bundle(
     if city_bounds is not None and city_crs is None:
         raise ValueError("`city_bounds` needs `city_crs`")
     root = Path(root)
-    zone = ZoneInfo(timezone or _recorded_timezone(root))  # unknown zone: a caller's error
+    if timezone is not None:
+        ZoneInfo(timezone)  # unknown zone: a caller's error
     if not root.is_dir():
         return [Problem(".", "", f"bundle folder {root} does not exist: build it with `warisan ingest --config "
                                  "CITY.yaml` (the demo city: `make demo`)")]
     city = City(CRS.from_user_input(city_crs), tuple(city_bounds)) if city_bounds is not None else None
 
     problems = []
+    zone = None
+    if (zone_name := bundle_timezone(root, timezone)) is not None:
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(Problem(PROVENANCE, "timezone", f"{zone_name!r} is not an IANA time zone "
+                                    "(such as Asia/Kuala_Lumpur)"))
     for file, required in [(DEM, True), (IMPERVIOUS, False)]:
         if _present(root, file, required, problems):
             valid_range = (-500, 9000) if file == DEM else (0, 1)
@@ -118,7 +144,7 @@ def validate_bundle(
                 problems += _check_variables(history, HISTORY, "time")
                 if {"y", "x"} <= set(history.coords):
                     grid = (history["y"].values, history["x"].values)
-                if not time_problems:
+                if not time_problems and zone is not None:
                     days = _local_days(history["time"].values, zone)
         except Exception as err:  # noqa: BLE001  (any failure to read is a problem, not a crash)
             problems.append(_unreadable(HISTORY, err))
@@ -295,7 +321,7 @@ def _forecast_names(root: Path) -> tuple[dict[dt.date, str], list[Problem]]:
 
 
 def _check_forecast(
-    path: Path, file: str, issue: dt.date, zone: ZoneInfo, lead_days: int | None,
+    path: Path, file: str, issue: dt.date, zone: ZoneInfo | None, lead_days: int | None,
     city: City | None, grid: tuple | None,
 ) -> list[Problem]:
     """One forecast file read in full: grid, variables, lead times, issue and valid times."""
@@ -319,19 +345,19 @@ def _check_forecast(
     return problems
 
 
-def _check_issue_time(ds: xr.Dataset, file: str, issue: dt.date, zone: ZoneInfo) -> list[Problem]:
-    """forecast_reference_time is local midnight of the name's date, in UTC; time = it + lead."""
+def _check_issue_time(ds: xr.Dataset, file: str, issue: dt.date, zone: ZoneInfo | None) -> list[Problem]:
+    """forecast_reference_time is local midnight of the name's date, in UTC (when the `zone` is known);
+    time = it + lead."""
     frt = ds.coords.get("forecast_reference_time")
     if frt is None or frt.size != 1 or not np.issubdtype(frt.dtype, np.datetime64):
         return [Problem(file, "forecast_reference_time", "missing scalar datetime coordinate")]
-    expected = local_midnight_utc(issue, zone.key)
     found = pd.Timestamp(frt.values.ravel()[0])
-    if found != expected:
+    if zone is not None and found != (expected := local_midnight_utc(issue, zone.key)):
         return [Problem(file, "forecast_reference_time", f"is {_when(found)}, expected {_when(expected)} "
                         f"(local midnight of {issue} in {zone.key}, as UTC)")]
     time = ds.coords.get("time")
     if time is not None and time.dims == ("lead_time",) and np.issubdtype(time.dtype, np.datetime64):
-        valid = np.datetime64(expected) + ds["lead_time"].values
+        valid = np.datetime64(found) + ds["lead_time"].values
         if not np.array_equal(time.values.astype("datetime64[s]"), valid.astype("datetime64[s]")):
             return [Problem(file, "time", "valid time is not forecast_reference_time + lead_time")]
     return []

@@ -23,7 +23,7 @@ from pipelines.feature_cache.drivers import drivers_for_dates
 from pipelines.progress import log
 from pipelines.storage import short_hash, write_atomic
 
-FEATURES_VERSION = "5"  # bump when feature code changes what it computes
+FEATURES_VERSION = "6"  # bump when feature code changes what it computes
 
 
 def _feature_file(config: CityConfig, kind: str, inputs: list) -> Path:

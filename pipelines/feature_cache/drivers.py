@@ -25,14 +25,15 @@ def _read_one(path: Path, hours: int) -> dict[str, np.ndarray]:
 
 def forecast_stack(bundle: Path, issue_dates: list[dt.date], *, lead_days: int,
                    progress=lambda message: None) -> xr.Dataset:
-    """The forecasts issued on `issue_dates`, dims (issue_date, lead_time, y, x), canonical units.
+    """The forecasts issued on `issue_dates`, dims (issue_date, lead_time, y, x), canonical units, with
+    the regional grid's CRS (its `y`, `x` may be degrees or metres).
 
     Read with netCDF4 directly: a few ms per file, where opening each with xarray costs more.
     The bundle has been validated, so every file holds the same variables and regional grid.
     """
     hours = 24 * lead_days
     folder = bundle / "weather" / "forecasts"
-    with xr.open_dataset(folder / f"{issue_dates[0]:%Y-%m-%d}.nc") as first:
+    with xr.open_dataset(folder / f"{issue_dates[0]:%Y-%m-%d}.nc", decode_coords="all") as first:
         template = first.isel(lead_time=slice(0, hours)).load()
     arrays = {name: np.empty((len(issue_dates), *template[name].shape), "float32") for name in _VARIABLES}
     for i, day in enumerate(issue_dates):
@@ -44,7 +45,7 @@ def forecast_stack(bundle: Path, issue_dates: list[dt.date], *, lead_days: int,
     return xr.Dataset(
         {name: (dims, arrays[name], {"units": template[name].attrs["units"]}) for name in _VARIABLES},
         coords={"issue_date": pd.DatetimeIndex(issue_dates), "y": template.y.values, "x": template.x.values},
-    )
+    ).rio.write_crs(template.rio.crs)
 
 
 def antecedent_rain(history: xr.Dataset, issue_times_utc: pd.DatetimeIndex) -> xr.DataArray:
@@ -63,11 +64,16 @@ def antecedent_rain(history: xr.Dataset, issue_times_utc: pd.DatetimeIndex) -> x
     )
 
 
+def read_drivers(path: Path) -> xr.Dataset:
+    """A drivers file of the feature cache, (issue_date, lead, y, x), its grid mapping a coordinate (the CRS)."""
+    return xr.load_dataset(path, decode_coords="all")
+
+
 def drivers_for_dates(bundle: Path, history: xr.Dataset, issue_dates: list[dt.date], *, lead_days: int,
                       timezone: str, progress=lambda message: None) -> xr.Dataset:
-    """Daily drivers (issue_date, lead, y, x) on the regional grid for each issue date."""
+    """Daily drivers (issue_date, lead, y, x) on the regional grid for each issue date, with its CRS."""
     stack = forecast_stack(bundle, issue_dates, lead_days=lead_days, progress=progress)
     antecedent = antecedent_rain(history, local_midnights_utc(issue_dates, timezone))
     antecedent = antecedent.assign_coords(issue_date=stack.issue_date)
     drivers = daily_drivers(stack, antecedent, lead_days=lead_days)
-    return drivers.transpose("issue_date", "lead", "y", "x")
+    return drivers.transpose("issue_date", "lead", "y", "x").rio.write_crs(stack.rio.crs)

@@ -10,7 +10,7 @@ import xarray as xr
 from prefect import task
 
 from features.heat import observed_daily_max
-from features.weather import DRIVERS, bilinear_weights, sample_bilinear
+from features.weather import DRIVERS, regional_weights, sample_bilinear
 from models.tables import land_cells
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
@@ -29,8 +29,7 @@ def _recent_tasmax(history: xr.Dataset, end: np.datetime64, n_days: int, lonlat:
         return np.full((len(offset), 0), np.nan)
     daily = observed_daily_max(history["tas"], end, n_days)
     lon, lat = lonlat
-    regional = sample_bilinear(daily.transpose("day", "y", "x").values,
-                               bilinear_weights(daily.y.values, daily.x.values, lat, lon))  # (days, cells)
+    regional = sample_bilinear(daily.transpose("day", "y", "x").values, regional_weights(daily, lon, lat))  # (days, cells)
     return (regional + offset).T
 
 

@@ -13,6 +13,7 @@ from models.inventory import report_rate_from_surveys
 from models.tables import land_cells
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, ConfigError, city_template
+from pipelines.feature_cache.drivers import read_drivers
 from pipelines.forecast.frame import land_lonlat
 from pipelines.progress import log
 
@@ -20,7 +21,7 @@ from pipelines.progress import log
 def training_inputs(config: CityConfig, paths: dict[str, Path]):
     """Static features, drivers (issue_date, lead, y, x), land cells and their lon/lat arrays."""
     static = xr.load_dataset(paths["static"])
-    drivers = xr.load_dataset(paths["drivers"])
+    drivers = read_drivers(paths["drivers"])
     cells = land_cells(static)
     lonlat = land_lonlat(city_template(config), cells)
     return static, drivers, cells, lonlat

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
+from pyproj import Transformer
 
-from features.weather import bilinear_weights, daily_drivers, sample_bilinear
+from features.weather import bilinear_weights, daily_drivers, regional_weights, sample_bilinear
 
 UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "rsds": "W m-2", "zos": "m"}
 
@@ -139,3 +141,18 @@ def test_bilinear_reads_every_leading_field_as_the_per_point_index_does():
         for lead in range(3):
             index = (np.full(50, driver), np.full(50, lead))
             np.testing.assert_allclose(got[driver, lead], sample_bilinear(fields, weights, index=index), rtol=1e-12)
+
+
+def test_points_in_degrees_are_placed_on_a_utm_grid_in_metres():
+    # A 2 x 2 grid in UTM 47N (m); the point at its centre, given in lon/lat, reads the four corners equally.
+    grid = xr.DataArray(np.zeros((2, 2)), coords={"y": [600_000.0, 590_000.0], "x": [640_000.0, 650_000.0]},
+                        dims=("y", "x")).rio.write_crs("EPSG:32647")
+    lon, lat = Transformer.from_crs("EPSG:32647", "EPSG:4326", always_xy=True).transform(645_000.0, 595_000.0)
+    _, _, wy, wx = regional_weights(grid, np.array([lon]), np.array([lat]))
+    np.testing.assert_allclose([wy[0], wx[0]], [0.5, 0.5], atol=1e-9)
+
+
+def test_a_regional_grid_without_crs_is_refused():
+    grid = xr.DataArray(np.zeros((2, 2)), coords={"y": [5.5, 5.4], "x": [100.2, 100.3]}, dims=("y", "x"))
+    with pytest.raises(ValueError, match="`grid` has no CRS"):
+        regional_weights(grid, np.array([100.25]), np.array([5.45]))

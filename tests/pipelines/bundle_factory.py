@@ -155,8 +155,8 @@ def write_bundle(root: Path) -> Path:
     return root
 
 
-def write_provenance(root: Path) -> None:
-    """provenance.json with the current sha256 of every file in the bundle."""
+def write_provenance(root: Path, *, timezone: str | None = None) -> None:
+    """provenance.json with the current sha256 of every file in the bundle, and `timezone` when given."""
     root = Path(root)
     entry = {"source": "test", "generator": "tests.pipelines.bundle_factory", "seed": 0, "url": None,
              "retrieved": "2024-01-12T00:00:00Z"}
@@ -169,4 +169,6 @@ def write_provenance(root: Path) -> None:
     files["weather/forecasts/"] = {**entry, "files": {path.name: sha256_file(path) for path in forecasts}}
     record = {"bundle_version": 1, "city": "test-city", "source": "test", "created": "2024-01-12T00:00:00Z",
               "attribution": ["synthetic test data"], "files": files}
+    if timezone is not None:
+        record["timezone"] = timezone
     (root / "provenance.json").write_text(json.dumps(record, indent=1))

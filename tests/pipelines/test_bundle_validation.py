@@ -27,11 +27,14 @@ from pipelines.bundle.validate import (
     BundleError,
     Problem,
     require_valid_bundle,
+    unchecked,
     validate_bundle,
 )
+from pipelines.cli import main
 from tests.pipelines.bundle_factory import (
     CITY_BOUNDS,
     FORECAST_DATES,
+    TIMEZONE,
     VALIDATE_KWARGS,
     flood_extents,
     forecast,
@@ -256,6 +259,40 @@ def test_forecast_reference_time_must_match_the_name(bundle):
     write_provenance(bundle)
     assert_problem(problems_of(bundle), NEWEST, "forecast_reference_time",
                    "is 2024-01-11T00:00:00, expected 2024-01-10T16:00:00 (local midnight of 2024-01-11")
+
+
+def test_without_a_config_or_recorded_time_zone_validate_passes_and_says_what_it_could_not_check(
+        bundle, tmp_path, capsys):
+    elsewhere = shutil.copytree(bundle, tmp_path / "elsewhere")  # provenance.json records no time zone
+    assert validate_bundle(elsewhere, check_forecasts="all") == []
+    assert main(["validate", str(elsewhere), "--all-forecasts"]) == 0
+    out = capsys.readouterr().out
+    assert ("warning: weather/forecasts/*.nc: forecast_reference_time not checked against local midnight of the "
+            "file's date, nor obs/flood_extents.gpkg: event_date against the history's local days: the bundle's "
+            "time zone is unknown (give --config CITY.yaml for its city.timezone, or record `timezone` in "
+            "provenance.json)") in out
+    assert out.rstrip().endswith(f"{elsewhere}: valid")
+
+
+def test_without_a_config_the_time_zone_recorded_in_provenance_places_local_midnight(bundle):
+    write_provenance(bundle, timezone=TIMEZONE)
+    assert validate_bundle(bundle, check_forecasts="all") == []
+    assert unchecked(bundle) == []
+    write_provenance(bundle, timezone="UTC")  # the forecasts were issued at midnight in Kuala Lumpur
+    assert_problem(validate_bundle(bundle), NEWEST, "forecast_reference_time",
+                   "is 2024-01-10T16:00:00, expected 2024-01-11T00:00:00 (local midnight of 2024-01-11 in UTC")
+
+
+def test_the_config_time_zone_comes_before_the_recorded_one(bundle):
+    write_provenance(bundle, timezone="UTC")
+    assert validate_bundle(bundle, timezone=TIMEZONE) == []
+    assert unchecked(bundle, timezone=TIMEZONE) == []
+
+
+def test_a_recorded_time_zone_that_is_no_zone_is_a_problem(bundle):
+    write_provenance(bundle, timezone="Penang/George_Town")
+    assert_problem(validate_bundle(bundle), "provenance.json", "timezone",
+                   "'Penang/George_Town' is not an IANA time zone")
 
 
 def test_last_mode_reads_only_the_newest_forecast(bundle):
