@@ -39,6 +39,7 @@ LEVEL_COLOURS = {
 }
 _QUANTILES = {"tasmax_q10": 0.1, "tasmax_q50": 0.5, "tasmax_q90": 0.9}
 _ORDINAL = {0.1: "10th", 0.5: "50th", 0.9: "90th"}
+INSTITUTION = "Warisan, open-source flood and heat forecasts for heritage cities"  # the CF `institution` of every file Warisan writes
 _COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": True}  # level 1: a third faster than 4, 4 % larger
 
 
@@ -250,7 +251,7 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
         **attrs,
         "Conventions": "CF-1.8",
         "title": f"Warisan flood and heat forecast for {attrs['city_name']}, issued {attrs['issue_date']}",
-        "institution": "Warisan, open-source flood and heat forecasts for heritage cities",
+        "institution": INSTITUTION,
         "source": (f"Warisan {_package_version()}: flood model {attrs['flood_model_version']}, "
                    f"heat model {attrs['heat_model_version']}"),
         "history": (f"{np.datetime_as_string(reference, unit='s')}Z forecast issued; "
