@@ -62,7 +62,7 @@ class Variable:
 
 
 WEATHER_VARIABLES: dict[str, Variable] = {
-    "pr": Variable("mm h-1", "precipitation_flux", (0, 500), "precipitation rate, mean over the hour",
+    "pr": Variable("mm h-1", "lwe_precipitation_rate", (0, 500), "precipitation rate, mean over the hour",
                    "time: mean"),
     "tas": Variable("degC", "air_temperature", (-10, 60), "air temperature at 2 m"),
     "hurs": Variable("%", "relative_humidity", (0, 100), "relative humidity at 2 m"),

@@ -97,7 +97,8 @@ def _write_forecast(path: Path, values: dict[str, np.ndarray], issue: pd.Timesta
     since = f"hours since {issue:%Y-%m-%d %H:%M:%S}"
     with netCDF4.Dataset(path, "w", format="NETCDF3_64BIT_OFFSET") as nc:
         nc.setncatts({"Conventions": "CF-1.8", "title": "Warisan demo world: weather forecast",
-                      "source": "pipelines.demo_world.generate (synthetic)"})
+                      "source": "pipelines.demo_world.generate (synthetic)",
+                      "history": "written by pipelines.demo_world.forecasts.write_forecasts"})
         for dim, size in (("lead_time", n_leads), ("y", lat.size), ("x", lon.size)):
             nc.createDimension(dim, size)
         for name in VARIABLE_ATTRS:

@@ -39,7 +39,7 @@ def add_grid(nc: netCDF4.Dataset, template: xr.DataArray) -> None:
     for dim in ("y", "x"):
         nc.createDimension(dim, template.sizes[dim])
         add_variable(nc, dim, "f8", (dim,), template[dim].values, dict(template[dim].attrs))
-    add_variable(nc, "spatial_ref", "i8", (), 0, dict(template["spatial_ref"].attrs))
+    add_variable(nc, "spatial_ref", "i4", (), 0, dict(template["spatial_ref"].attrs))
 
 
 def write_history(path: Path, weather: xr.Dataset) -> Path:
@@ -48,11 +48,12 @@ def write_history(path: Path, weather: xr.Dataset) -> Path:
     encoding = {name: {"zlib": True, "complevel": 1, "_FillValue": None, "grid_mapping": "spatial_ref"}
                 for name in weather.data_vars}
     encoding |= {
-        "time": {"units": f"hours since {first}", "dtype": "int64", "calendar": "proleptic_gregorian"},
-        "y": {"_FillValue": None}, "x": {"_FillValue": None},
-    }
+        "time": {"units": f"hours since {first}", "dtype": "int32", "calendar": "proleptic_gregorian"},
+        "y": {"_FillValue": None}, "x": {"_FillValue": None}, "spatial_ref": {"dtype": "int32"},
+    }  # int32: CF checkers reject int64, and int32 hours reach 245,000 years
     weather = weather.assign_attrs(Conventions="CF-1.8", title="Warisan demo world: hourly regional weather",
-                                   source="pipelines.demo_world.generate (synthetic)")
+                                   source="pipelines.demo_world.generate (synthetic)",
+                                   history="written by pipelines.demo_world.writers.write_history")
     weather.time.attrs.update(standard_name="time", long_name="start of the hour (UTC)")
     return write_atomic(path, lambda tmp: weather.to_netcdf(tmp, engine="netcdf4", encoding=encoding),
                         suffix=".nc")
@@ -71,7 +72,8 @@ def write_daily_grid(
     def write(tmp: Path) -> None:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
             nc.setncatts({"Conventions": "CF-1.8", "title": title,
-                          "source": "pipelines.demo_world.generate (synthetic truth; never read by training)"})
+                          "source": "pipelines.demo_world.generate (synthetic truth; never read by training)",
+                          "history": "written by pipelines.demo_world.writers.write_daily_grid"})
             nc.createDimension("time", n_days)
             add_variable(nc, "time", "i4", ("time",), np.arange(n_days),
                          {"standard_name": "time", "long_name": "local day",

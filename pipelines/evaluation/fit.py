@@ -23,6 +23,7 @@ from models.heat.regression import REGIONAL, quantile_name
 from pipelines.config import CityConfig, city_template
 from pipelines.forecast.frame import feature_frame
 from pipelines.forecast.layers import flood_probability_attrs, model_layers, on_grid
+from pipelines.publish.grid import INSTITUTION
 from pipelines.storage import write_atomic
 from pipelines.training.refit import BacktestInputs, Fitted
 
@@ -87,13 +88,29 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
         for name, value in flat.items():
             values[name][batch] = np.asarray(value).reshape(-1, lead_days, len(land))
     template = city_template(config)
+    grid_mapping = template.rio.grid_mapping
     data = {name: (("issue_date", "lead", "y", "x"), on_grid(values[name], land, template.shape),
-                   {"units": units, "long_name": long_name}) for name, (units, long_name) in names.items()}
-    grid = xr.Dataset(data, coords={"issue_date": issue_dates, "lead": np.arange(lead_days),
-                                    "y": template.y, "x": template.x})
-    grid.attrs = {"Conventions": "CF-1.8", "city": config.city.slug, "origin": fitted.origin.isoformat(),
+                   {"units": units, "long_name": long_name, "grid_mapping": grid_mapping})
+            for name, (units, long_name) in names.items()}
+    grid = xr.Dataset(data, coords={
+        "issue_date": ("issue_date", issue_dates, {
+            "standard_name": "forecast_reference_time", "long_name": "issue date: local midnight"}),
+        "lead": ("lead", np.arange(lead_days, dtype="int32"), {"long_name": "lead day (0 = the issue date)",
+                                                               "units": "1"}),
+        "y": template.y, "x": template.x,
+        grid_mapping: template[grid_mapping].assign_attrs(long_name="coordinate reference system of the grid")})
+    grid.attrs = {"Conventions": "CF-1.8",
+                  "title": f"Warisan backtest hindcasts of {config.city.slug} from the origin {fitted.origin}",
+                  "institution": INSTITUTION,
+                  "source": "models refitted on what was known before the origin (pipelines.training.refit)",
+                  "history": "written by pipelines.evaluation.fit.hindcast",
+                  "city": config.city.slug, "origin": fitted.origin.isoformat(),
                   "rain_rule_threshold_mm": fitted.rule.threshold_mm,
                   "rain_rule_prob_warned": fitted.rule.prob_warned}
-    encoding = {name: {"zlib": True, "complevel": 1} for name in names}
+    # int32 coordinates without _FillValue (CF checkers reject int64, and a coordinate has no missing values)
+    encoding = {name: {"zlib": True, "complevel": 1} for name in names} | {
+        "issue_date": {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"},
+        "lead": {"dtype": "int32"}, "y": {"_FillValue": None}, "x": {"_FillValue": None},
+        grid_mapping: {"dtype": "int32"}}
     with netcdf_lock():
         return write_atomic(path, lambda tmp: grid.to_netcdf(tmp, encoding=encoding), suffix=".nc")

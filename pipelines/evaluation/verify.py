@@ -38,6 +38,7 @@ from pipelines.evaluation.fit import netcdf_lock
 from pipelines.evaluation.truth import truth_flooded_pairs, truth_tasmax_at
 from pipelines.forecast.layers import on_grid
 from pipelines.progress import log
+from pipelines.publish.grid import INSTITUTION
 from pipelines.training.inputs import wet_days
 from pipelines.training.refit import BacktestInputs, Fitted
 
@@ -252,11 +253,54 @@ def score(config: CityConfig, inputs: BacktestInputs, targets: Targets, verified
                               + ", ".join(f"{k} {v}" for k, v in SEASON_NAMES.items()) + ") or a month"}
     merged["days"].attrs = {"long_name": "days scored: all, or wet (regional observed rain of the day "
                             f">= {config.flood.wet_day_mm:g} mm)"}
+    _set_cf_attrs(merged)
     merged.attrs = {"flood_level_bands": list(config.output.flood_level_bands),
                     "flood_report_rate": inputs.report_rate,
                     "heat_levels_degC": list(config.heat.tasmax_levels_degC),
                     "flood_alert_threshold": config.flood.default_threshold,
                     "hot_day_degC": config.heat.default_threshold_degC,
                     "bootstrap": f"{config.backtest.bootstrap_samples} replicates of {config.backtest.block_days}-day "
-                                 f"x {config.flood.block_size_m:g} m blocks (two-way block bootstrap)"}
+                                 f"x {config.flood.block_size_m:g} m blocks (two-way block bootstrap)",
+                    "Conventions": "CF-1.8",
+                    "title": f"Warisan backtest scores of {config.city.slug}: every model and baseline by lead",
+                    "institution": INSTITUTION,
+                    "source": "hindcasts of models refitted at rolling origins (pipelines.flows.backtest)",
+                    "history": "written by pipelines.flows.backtest"}
     return merged
+
+
+_SCORE_ATTRS = {  # variable: CF attributes of scores.nc beyond those the scores carry themselves
+    "score": {"long_name": "point value of the metric (units in the metric's name: _degC in degC, "
+                           "n_ counts, others unitless)"},
+    "ci_low": {"long_name": "lower end of the block-bootstrap confidence interval of the score"},
+    "ci_high": {"long_name": "upper end of the block-bootstrap confidence interval of the score"},
+    "reliability_forecast": {"long_name": "mean forecast probability in the reliability bin", "units": "1"},
+    "reliability_observed": {"long_name": "observed event frequency in the reliability bin", "units": "1"},
+    "reliability_weight": {"long_name": "share of the forecasts in the reliability bin", "units": "1"},
+    "roc_hit_rate": {"long_name": "hit rate (probability of detection) at the false alarm rate", "units": "1"},
+    "false_alarm_rate": {"long_name": "false alarm rate (probability of false detection)", "units": "1"},
+    "lead": {"long_name": "lead day (0 = the issue date)", "units": "1"},
+    "bin": {"long_name": "reliability bin of the forecast probability"},
+    "date": {"long_name": "local day the forecast is valid for"},
+}
+
+
+def _set_cf_attrs(scores: xr.Dataset) -> None:
+    """Give `scores` the CF attributes and encodings of scores.nc, in place: a long_name on every
+    variable, int32 coordinates without _FillValue, flag variables in their flag_values' dtype."""
+    for name, attrs in _SCORE_ATTRS.items():
+        if name in scores.variables:
+            scores[name].attrs |= attrs
+    for name in ("lead", "bin"):
+        if name in scores.coords:
+            scores[name].encoding["dtype"] = "int32"
+    if "date" in scores.coords:
+        scores["date"].encoding |= {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian",
+                                    "dtype": "int32"}
+    for name in ("x", "y", "false_alarm_rate"):
+        if name in scores.coords:
+            scores[name].encoding["_FillValue"] = None
+    for name, variable in scores.data_vars.items():
+        if "flag_values" in variable.attrs:  # NaN (no outcome) is written as -1
+            dtype = np.asarray(variable.attrs["flag_values"]).dtype
+            variable.encoding |= {"dtype": dtype, "_FillValue": np.array(-1, dtype)}

@@ -69,7 +69,7 @@ def backtest(config_path: Path, start: dt.date, end: dt.date) -> dict[str, list[
     scores.attrs |= {"city": config.city.slug, "start": start.isoformat(), "end": end.isoformat(),
                      "seed": config.train.seed, "confidence": config.backtest.confidence,
                      "code_version": record["code_version"], "record": json.dumps(record, sort_keys=True)}
-    encoding = {name: {"zlib": True, "complevel": 4} for name in scores.data_vars}
+    encoding = {name: {**scores[name].encoding, "zlib": True, "complevel": 4} for name in scores.data_vars}
     written = {  # every origin's tasks have ended: no other NetCDF operation runs now
         "scores": [write_atomic(out / "scores.nc", lambda tmp: scores.to_netcdf(tmp, encoding=encoding), suffix=".nc")],
         "record": [write_text_atomic(out / "backtest.json", json.dumps(record, indent=2, sort_keys=True))],

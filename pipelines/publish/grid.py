@@ -39,6 +39,7 @@ LEVEL_COLOURS = {
 }
 _QUANTILES = {"tasmax_q10": 0.1, "tasmax_q50": 0.5, "tasmax_q90": 0.9}
 _ORDINAL = {0.1: "10th", 0.5: "50th", 0.9: "90th"}
+INSTITUTION = "Warisan, open-source flood and heat forecasts for heritage cities"  # the CF `institution` of every file Warisan writes
 _COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": True}  # level 1: a third faster than 4, 4 % larger
 
 
@@ -220,11 +221,16 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
     out["forecast_reference_time"].attrs = {
         "standard_name": "forecast_reference_time", "long_name": "issue time: local midnight of the issue date"}
     out["lead"].attrs = {"long_name": "lead day (0 = the issue date)", "units": "1"}
-    time_units = {"units": "minutes since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian"}
+    out["lead"].encoding = {"dtype": "int32"}
+    # int32 minutes since 1970 reach the year 6053; CF checkers reject int64
+    time_units = {"units": "minutes since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian", "dtype": "int32"}
     for name in ("time", "time_bnds", "forecast_reference_time"):
         out[name].encoding = dict(time_units)
     out["time"].encoding["bounds"] = "time_bnds"
     out["time_bnds"].encoding["coordinates"] = None  # a bounds variable names no coordinates
+    for name in ("x", "y", "lat", "lon"):  # coordinates have no missing values, so no _FillValue
+        out[name].encoding = {**out[name].encoding, "_FillValue": None}
+    out[grid_mapping].encoding = {**out[grid_mapping].encoding, "dtype": "int32"}
     lead_coords = "forecast_reference_time forecast_period time lat lon"
     for name, variable in forecast.data_vars.items():
         if name in (grid_mapping, "time_bnds"):
@@ -234,8 +240,9 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
             encoding = {**_COMPRESSION, "chunksizes": (1, ny, nx), "coordinates": lead_coords}
         else:
             encoding = {**_COMPRESSION, "coordinates": "lat lon"}
-        if name in LEVEL_WORDS:
+        if name in LEVEL_WORDS or "flag_values" in out[name].attrs:  # levels, flood drivers' feature indices
             encoding |= {"dtype": "int8", "_FillValue": np.int8(-1)}  # NaN (sea) is written as -1
+            out[name].attrs["flag_values"] = _int8(out[name].attrs["flag_values"], name)
         elif variable.dtype.kind == "f":
             encoding["_FillValue"] = np.float32(np.nan)
         out[name].encoding = encoding
@@ -244,7 +251,7 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
         **attrs,
         "Conventions": "CF-1.8",
         "title": f"Warisan flood and heat forecast for {attrs['city_name']}, issued {attrs['issue_date']}",
-        "institution": "Warisan, open-source flood and heat forecasts for heritage cities",
+        "institution": INSTITUTION,
         "source": (f"Warisan {_package_version()}: flood model {attrs['flood_model_version']}, "
                    f"heat model {attrs['heat_model_version']}"),
         "history": (f"{np.datetime_as_string(reference, unit='s')}Z forecast issued; "
@@ -253,6 +260,14 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
         "comment": f"lead day L is valid for the local day issue_date + L ({attrs['timezone']})",
     }
     return out
+
+
+def _int8(flag_values, name: str) -> np.ndarray:
+    """`flag_values` as int8, the dtype the flag variable `name` is written in (CF: the same type)."""
+    values = np.asarray(flag_values)
+    if values.min() < 0 or values.max() > np.iinfo("int8").max:
+        raise ValueError(f"flag_values of {name!r} must lie in 0..127 to be written as int8, got {values}")
+    return values.astype("int8")
 
 
 def _published_attrs(variable: xr.DataArray) -> dict:

@@ -228,6 +228,7 @@ def write_history(path: Path, history: xr.Dataset, archive_until: pd.Timestamp) 
     history = history.assign_attrs(
         Conventions="CF-1.8", title="Warisan: hourly regional weather",
         source="Open-Meteo archive (ERA5), forecast and marine APIs",
+        history="written by pipelines.sources.weather.write_history",
         archive_until=str(min(archive_until, pd.Timestamp(history.time.values[-1]))),
     )
     history.time.attrs.update(standard_name="time", long_name="start of the hour (UTC)")
@@ -246,6 +247,7 @@ def forecast_dataset(weather: xr.Dataset, issue_time: pd.Timestamp, model: str, 
     ds.forecast_reference_time.attrs.update(standard_name="forecast_reference_time")
     return ds.assign_attrs(Conventions="CF-1.8", title="Warisan: weather forecast",
                            source=f"Open-Meteo forecast API, model {model}",
+                           history="written by pipelines.sources.weather.write_forecast",
                            model=model, model_run=run_time or "unknown")
 
 
@@ -261,9 +263,10 @@ def write_forecast(path: Path, forecast: xr.Dataset, issue_time: pd.Timestamp) -
 def _encoding(ds: xr.Dataset, time_dim: str) -> dict:
     encoding = {name: {"zlib": True, "complevel": 1, "_FillValue": None, "dtype": "float32",
                        "grid_mapping": "spatial_ref"} for name in ds.data_vars}
-    encoding |= {"y": {"_FillValue": None}, "x": {"_FillValue": None}}
+    # int32: CF checkers reject int64, and int32 hours reach 245,000 years
+    encoding |= {"y": {"_FillValue": None}, "x": {"_FillValue": None}, "spatial_ref": {"dtype": "int32"}}
     if time_dim == "time":
         first = np.datetime_as_string(ds.time.values[0], unit="s").replace("T", " ")
-        encoding["time"] = {"units": f"hours since {first}", "dtype": "int64",
+        encoding["time"] = {"units": f"hours since {first}", "dtype": "int32",
                             "calendar": "proleptic_gregorian"}
     return encoding

@@ -21,6 +21,7 @@ from pipelines.flows.backtest import backtest
 from pipelines.progress import progress_bar
 from pipelines.templating import csp_hash
 from pipelines.training.refit import load_inputs, retrain
+from tests.pipelines.cf_checker import cf_findings, unexpected
 from tests.pipelines.conftest_publish import HOSTILE, HOSTILE_ESCAPED
 
 START, END = dt.date(2023, 11, 15), dt.date(2023, 12, 14)  # origins 15 Nov and 1 Dec
@@ -53,6 +54,20 @@ def test_backtest_writes_scores_hindcasts_record_and_report(backtested, run):
         assert {"flood_probability", "flood_climatology", "flood_persistence", "tasmax_q50",
                 "tasmax_regional"} <= set(grid)
         assert grid["tasmax_q50"].attrs["units"] == "degC"
+
+
+def test_scores_nc_has_no_cf_finding(backtested):
+    allowed = {  # scores.nc keeps weatherbench2's string-labelled dims (metric, model, zone, ...), read with
+        # .sel(metric="brier"); the checker's monotonicity check subtracts their values and raises
+        "check_coordinate_variables_strict_monotonicity": "string coordinate variables, see above"}
+    assert unexpected(cf_findings(backtested["scores"][0]), allowed) == {}
+
+
+def test_a_hindcast_has_no_cf_finding(backtested):
+    allowed = {  # dims are the project's (issue_date, lead, y, x): lead is a second time axis that CF's
+        # T, Z, Y, X order has no place for, and it belongs beside the issue date
+        "§2.4 Dimensions": "lead between issue_date and y"}
+    assert unexpected(cf_findings(backtested["hindcasts"][1]), allowed) == {}
 
 
 def test_scores_cover_every_model_and_baseline_by_lead_with_intervals(backtested):

@@ -13,6 +13,7 @@ from pipelines.bundle.validate import validate_bundle
 from pipelines.config import load_city_config
 from pipelines.sources.live import ingest_live
 from pipelines.sources.staging import planned_requests
+from tests.pipelines.cf_checker import cf_findings, unexpected
 from tests.pipelines.recorded.fake_apis import open_meteo_handler, overpass_handler, write_live_config
 from tests.pipelines.recorded.servers import LocalServer
 from tests.pipelines.test_sources_copernicus_dem import TILE, write_tile
@@ -48,6 +49,14 @@ def test_live_ingest_makes_a_valid_bundle(world, prefect_api):
     assert record["stale_sources"] == {}
     assert record["files"]["static/dem.tif"]["tiles"] == [f"{TILE}.tif"]
     assert "ODbL" in " ".join(record["attribution"])
+
+
+def test_live_weather_files_have_no_cf_finding(world, prefect_api):
+    _server, config, _ = world
+    ingest_live(config, ISSUE, NOW)
+    weather = config.bundle_dir / "weather"
+    for path in (weather / "history.nc", max((weather / "forecasts").glob("*.nc"))):
+        assert unexpected(cf_findings(path), allowed={}) == {}, path.name
 
 
 def test_a_live_bundle_with_tide_filled_sea_level_is_valid_and_says_so(world, prefect_api):
