@@ -3,7 +3,8 @@
 Each candidate is fitted as the evaluation fit is (training years outside the held-out blocks,
 early stopping on the days before the validation period) and scored on the validation period's
 held-out blocks against the flood reports. Nothing dated in the sealed test period is read: the
-table holds only issue dates whose every lead ends before it (tests/pipelines/test_sealed_test_period.py).
+table is the evaluation fit's own pre-test part (pipelines.training.flood.sealed_flood_rows;
+tests/pipelines/test_sealed_test_period.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from pipelines.bundle import readers
 from pipelines.config import CityConfig
 from pipelines.progress import log
 from pipelines.runner import booster_fit
-from pipelines.training.flood import flood_split, flood_table
-from pipelines.training.inputs import sealed_periods, training_inputs, with_xy
+from pipelines.training.flood import flood_split, sealed_flood_rows
+from pipelines.training.inputs import training_inputs, with_xy
 
 FLOOD_SETTINGS = {"learning_rate": (0.03, 0.1), "num_leaves": (7, 15), "min_data_in_leaf": (100, 500)}
 
@@ -40,15 +41,12 @@ def score_flood_settings(config: CityConfig, paths: dict[str, Path], candidates:
     the validation period's held-out blocks against the reports (ROC AUC, PR AUC, Brier, flooded rows)."""
     _, drivers, cells, lonlat = training_inputs(config, paths)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
-    known, _ = sealed_periods(config, issue_dates)
     reports = with_xy(readers.read_flood_events(config.bundle_dir), config.grid.crs)
     flooded = cells_near_reports(reports, cells, config.flood.label_radius_m)
-    flooded = flooded[pd.DatetimeIndex(flooded["date"]) < pd.Timestamp(config.protocol.test[0])]
-    table = flood_table(config, issue_dates[known], drivers.isel(issue_date=known), cells, lonlat, flooded,
-                        np.random.default_rng([config.train.seed, 0]))
+    table = sealed_flood_rows(config, issue_dates, drivers, cells, lonlat, flooded, with_test=False)
     blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=config.flood.block_size_m)
     held = held_out_blocks(blocks, share=config.flood.holdout_block_share, seed=config.train.seed)
-    periods = protocol_split(issue_dates[known], table["issue_index"].to_numpy(), table["lead"].to_numpy(),
+    periods = protocol_split(issue_dates, table["issue_index"].to_numpy(), table["lead"].to_numpy(),
                              validation=config.protocol.validation, test=config.protocol.test,
                              early_stopping_days=config.train.early_stopping_days, calibrate=True)
     split = flood_split(table, cells, blocks, held, periods)

@@ -46,15 +46,16 @@ def flood_table(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.D
 
 
 def sealed_flood_rows(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.Dataset, cells: pd.DataFrame,
-                      lonlat: tuple, flooded: pd.DataFrame) -> pd.DataFrame:
-    """An evaluation fit's flood table: the rows it may learn from and the sealed test period's rows, built
-    apart (each from its own reports and its own seeded draw of negatives), so that nothing dated in the
-    test period can change what is fitted (evaluation.test)."""
+                      lonlat: tuple, flooded: pd.DataFrame, *, with_test: bool = True) -> pd.DataFrame:
+    """An evaluation fit's flood table: the rows it may learn from and (`with_test`) the sealed test
+    period's rows, built apart (each from its own reports and its own seeded draw of negatives), so that
+    nothing dated in the test period can change what is fitted or chosen (evaluation.test)."""
     known, test = sealed_periods(config, issue_dates)
     seed, test_start = config.train.seed, pd.Timestamp(config.protocol.test[0])
     dated = pd.DatetimeIndex(flooded["date"])
     parts = []
-    for part, reported, stream in ((known, flooded[dated < test_start], 0), (test, flooded[dated >= test_start], 1)):
+    sealed = [(test, flooded[dated >= test_start], 1)] if with_test else []
+    for part, reported, stream in [(known, flooded[dated < test_start], 0), *sealed]:
         rows = flood_table(config, issue_dates[part], drivers.isel(issue_date=part), cells, lonlat, reported,
                            np.random.default_rng([seed, stream]))
         parts.append(rows.assign(issue_index=rows["issue_index"] + part.start))
