@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.ndimage import uniform_filter
 from scores.categorical import BasicContingencyManager
 from scores.probability import brier_score as _scores_brier
 from scores.probability import roc_auc as _scores_roc_auc
@@ -240,3 +241,73 @@ def contingency_table(counts: dict[str, np.ndarray], dims: tuple[str, ...]) -> B
     tables into one call saves scores' xarray work per table.
     """
     return BasicContingencyManager({name: xr.DataArray(values, dims=dims) for name, values in counts.items()})
+
+
+def _neighbourhood_fractions(values: np.ndarray, valid: np.ndarray, window_cells: int) -> np.ndarray:
+    """Mean of `values` over the valid cells of each `window_cells` square window on the last two axes."""
+    size = (1,) * (values.ndim - 2) + (window_cells, window_cells)
+    total = uniform_filter(np.where(valid, values, 0.0), size=size, mode="constant", cval=0.0)
+    count = uniform_filter(valid.astype(float), size=size, mode="constant", cval=0.0)
+    return ratio_or_nan(total, np.where(valid, count, 0.0))  # counts are the share of valid cells
+
+
+def fractions_skill_score(forecast: np.ndarray, observed: np.ndarray, *, window_cells: int) -> float:
+    """Fractions skill score (1 perfect, 0 no skill) of `forecast` against `observed` over square
+    windows of `window_cells` x `window_cells` cells, unitless; pooled over all leading dims.
+
+    Roberts and Lean (2008), Mon. Wea. Rev. 136, 78-97: FSS = 1 - sum (Pf - Po)^2 /
+    (sum Pf^2 + sum Po^2), with Pf, Po the forecast and observed fractions around each cell.
+    Arrays are (..., y, x); `forecast` holds probabilities (or 0/1) in [0, 1], `observed` 0/1.
+    A cell NaN in either array is outside: fractions are means over the valid cells of each
+    window (edges included, no zero padding) and the sums run over valid cells, each leading
+    index weighing by its cells. NaN where the reference is 0 (no event, nothing forecast).
+    Written here because scores' `fss_2d` thresholds a continuous forecast and takes no mask.
+    """
+    forecast, observed = np.asarray(forecast, float), np.asarray(observed, float)
+    if forecast.shape != observed.shape:
+        raise ValueError(f"`forecast` {forecast.shape} and `observed` {observed.shape} must have one shape")
+    if forecast.ndim < 2:
+        raise ValueError(f"`forecast` must be (..., y, x), got shape {forecast.shape}")
+    if isinstance(window_cells, bool) or not isinstance(window_cells, int | np.integer) \
+            or window_cells < 1 or window_cells % 2 == 0:
+        raise ValueError(f"`window_cells` must be a positive odd integer, got {window_cells!r}")
+    if np.any((forecast < 0) | (forecast > 1)):
+        raise ValueError("`forecast` has values outside [0, 1]")
+    if np.any((observed != 0) & (observed != 1) & ~np.isnan(observed)):
+        raise ValueError("`observed` must hold 0, 1 or NaN")
+    valid = ~np.isnan(forecast) & ~np.isnan(observed)
+    pf = _neighbourhood_fractions(forecast, valid, window_cells)[valid]
+    po = _neighbourhood_fractions(observed, valid, window_cells)[valid]
+    reference = float(np.sum(pf**2) + np.sum(po**2))
+    return float("nan") if reference == 0 else 1 - float(np.sum((pf - po) ** 2)) / reference
+
+
+def flip_flop_index(levels: np.ndarray, *, reversals_only: bool = False) -> float:
+    """Share of consecutive issues whose warning level for the same target day changed (0 never), unitless.
+
+    `levels` is (target_day, issue): row d holds the levels issued for day d by consecutive issues,
+    oldest first (lead 2, lead 1, lead 0), NaN where an issue is missing. Pairs are adjacent issues
+    both present (a missing issue breaks its two pairs); all pairs of all days pool into one share.
+    With `reversals_only`, a change counts only when it goes the other way from the day's previous
+    change (up then down, or down then up; unchanged and missing issues in between are skipped):
+    the "flip-flop" of Zsoter, Buizza and Richardson (2009), Mon. Wea. Rev. 137, 3823-3836, here
+    counted on levels. Not Griffiths et al. (2019)'s Flip-Flop Index, an amount in the forecast's
+    units (scores' `flip_flop_index`). NaN where no pair is present.
+    """
+    levels = np.asarray(levels, float)
+    if levels.ndim != 2:
+        raise ValueError(f"`levels` must be (target_day, issue), got shape {levels.shape}")
+    present = ~np.isnan(levels)
+    if np.any(levels[present] != np.round(levels[present])):
+        raise ValueError("`levels` must hold whole numbers or NaN")
+    step = np.diff(levels, axis=1)  # NaN where either issue is missing
+    pairs = np.isfinite(step)
+    direction = np.sign(np.where(pairs, step, 0.0))
+    counted = direction != 0
+    if reversals_only:
+        # index of the day's latest change strictly before each pair (-1: none yet)
+        latest = np.maximum.accumulate(np.where(counted, np.arange(step.shape[1]), -1), axis=1)
+        before = np.concatenate([np.full((len(latest), 1), -1), latest], axis=1)[:, :-1]
+        previous = np.where(before >= 0, np.take_along_axis(direction, np.maximum(before, 0), axis=1), 0)
+        counted &= previous == -direction
+    return float(ratio_or_nan(np.sum(counted), np.sum(pairs)))
