@@ -124,3 +124,41 @@ def choose_calibration(
         brier[name] = squared / float(weight.sum())
     best = min(sorted(brier, reverse=True), key=brier.get)  # "platt" first: it wins a tie
     return FITS[best](raw, observed, weight), brier
+
+
+def fit_guarded_isotonic(raw: np.ndarray, observed: np.ndarray, weight: np.ndarray | None = None, *,
+                         min_events: int) -> Calibration:
+    """Isotonic calibration with guard rails: every step rests on at least `min_events` events.
+
+    Rows are sorted by `raw`; walking down from the highest, a bin closes each time it holds
+    `min_events` events (0/1 `observed`), and the rest joins the lowest bin. Adjacent bins whose
+    rates fall with `raw` are pooled (pool adjacent violators) until the rates rise. The map runs
+    through (weighted mean raw, weighted event rate) of each bin, linear between and flat beyond the
+    outermost bins: monotone, inside [0, 1], and never past the data; it reaches a high value only
+    where a bin's events say so. Fewer than `min_events` events in all: one bin, the overall rate.
+    """
+    if min_events < 1:
+        raise ValueError(f"`min_events` must be >= 1, got {min_events}")
+    raw, observed = np.asarray(raw, float), np.asarray(observed, float)
+    weight = np.ones_like(raw) if weight is None else np.asarray(weight, float)
+    if not (raw.shape == observed.shape == weight.shape) or raw.ndim != 1 or raw.size == 0:
+        raise ValueError("`raw`, `observed` and `weight` must be 1-D arrays of one length > 0")
+    order = np.argsort(-raw, kind="stable")
+    events_above = np.cumsum(observed[order])  # events among the rows from the top down
+    closes = np.searchsorted(events_above, np.arange(min_events, events_above[-1] + 1, min_events))
+    edges = np.unique(np.clip(np.append(closes + 1, raw.size), 1, raw.size))
+    if len(edges) > 1 and events_above[-1] - events_above[edges[-2] - 1] < min_events:
+        edges = np.delete(edges, -2)  # too few events below the last full bin: join it
+    bins = np.repeat(np.arange(len(edges)), np.diff(np.append(0, edges)))[np.argsort(order)]
+    bins = len(edges) - 1 - bins  # 0: the lowest scores
+    mass = np.bincount(bins, weight)
+    blocks = [[float(np.bincount(bins, weight * raw)[k]), float(np.bincount(bins, weight * observed)[k]),
+               float(mass[k])] for k in range(len(edges))]
+    pooled = []  # pool adjacent violators: [sum w*raw, sum w*observed, sum w]
+    for block in blocks:
+        pooled.append(block)
+        while len(pooled) > 1 and pooled[-2][1] / pooled[-2][2] >= pooled[-1][1] / pooled[-1][2]:
+            last = pooled.pop()
+            pooled[-1] = [a + b for a, b in zip(pooled[-1], last, strict=True)]
+    return Calibration("isotonic", knots_raw=tuple(b[0] / b[2] for b in pooled),
+                       knots_prob=tuple(b[1] / b[2] for b in pooled))

@@ -56,6 +56,24 @@ def report_rate_from_surveys(
         raise ValueError(f"`extents` lacks column(s) {', '.join(sorted(missing))}")
     if extents.empty:
         raise ValueError("`extents` holds no surveyed flood extents")
+    floods, labelled = _surveyed_and_reported(extents, reports, cells, label_radius_m)
+    x, y = cells["x_m"].to_numpy(), cells["y_m"].to_numpy()
+    hit = floods.merge(labelled.assign(reported=1), on=["date", "cell"], how="left")["reported"].fillna(0)
+    per_event = (floods.assign(reported=hit.to_numpy()).groupby("date")["reported"].agg(["size", "sum"])
+                 .rename(columns={"size": "cell_days", "sum": "reported_cell_days"}).astype(int))
+    per_event = per_event.assign(rate=per_event["reported_cell_days"] / per_event["cell_days"])
+    per_event = per_event.rename_axis("event_date").reset_index()
+    n, k = int(per_event["cell_days"].sum()), int(per_event["reported_cell_days"].sum())
+    tree = cKDTree(np.column_stack([x, y]))
+    cells_per_disk = float(np.mean(tree.query_ball_point(tree.data, r=label_radius_m, return_length=True)))
+    low, high = _wilson(k / n, n / cells_per_disk)
+    return SurveyReportRate(rate=k / n, low=low, high=high, events=len(per_event), cell_days=n,
+                            reported_cell_days=k, cells_per_disk=cells_per_disk, per_event=per_event)
+
+
+def _surveyed_and_reported(extents: gpd.GeoDataFrame, reports: pd.DataFrame, cells: pd.DataFrame,
+                           label_radius_m: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(date, cell) pairs within `label_radius_m` of a surveyed flooded cell, and of a report."""
     dates = pd.to_datetime(extents["event_date"]).dt.normalize()
     x, y = cells["x_m"].to_numpy(), cells["y_m"].to_numpy()
     flooded = []
@@ -71,17 +89,34 @@ def report_rate_from_surveys(
                                   cells, label_radius_m)
     floods["date"] = pd.to_datetime(floods["date"])
     labelled["date"] = pd.to_datetime(labelled["date"])
-    hit = floods.merge(labelled.assign(reported=1), on=["date", "cell"], how="left")["reported"].fillna(0)
-    per_event = (floods.assign(reported=hit.to_numpy()).groupby("date")["reported"].agg(["size", "sum"])
-                 .rename(columns={"size": "cell_days", "sum": "reported_cell_days"}).astype(int))
-    per_event = per_event.assign(rate=per_event["reported_cell_days"] / per_event["cell_days"])
-    per_event = per_event.rename_axis("event_date").reset_index()
-    n, k = int(per_event["cell_days"].sum()), int(per_event["reported_cell_days"].sum())
-    tree = cKDTree(np.column_stack([x, y]))
-    cells_per_disk = float(np.mean(tree.query_ball_point(tree.data, r=label_radius_m, return_length=True)))
-    low, high = _wilson(k / n, n / cells_per_disk)
-    return SurveyReportRate(rate=k / n, low=low, high=high, events=len(per_event), cell_days=n,
-                            reported_cell_days=k, cells_per_disk=cells_per_disk, per_event=per_event)
+    return floods, labelled
+
+
+def area_report_rate_from_surveys(extents: gpd.GeoDataFrame, reports: pd.DataFrame, cells: pd.DataFrame,
+                                  label_radius_m: float, membership) -> dict:
+    """The share of surveyed area floods with a report in the area: the report rate of area events.
+
+    An area (a row of `membership`, (area, land cell) 0/1 over `cells`' order) flooded on a surveyed
+    date when one of its cells lies within `label_radius_m` of a surveyed flooded cell, and that
+    flood is reported when one of its cells is labelled by a report of that day. Returns the rate,
+    its 90 % Wilson interval (area-days as trials) and the counts.
+    """
+    floods, labelled = _surveyed_and_reported(extents, reports, cells, label_radius_m)
+    at = pd.Series(np.arange(len(cells)), index=cells["cell"].to_numpy())
+    flooded_days = reported_days = 0
+    for date, pairs in floods.groupby("date"):
+        def touched(frame: pd.DataFrame) -> np.ndarray:
+            mark = np.zeros(len(cells))
+            mark[at[frame["cell"].to_numpy()].to_numpy()] = 1
+            return membership.dot(mark) > 0
+        flooded = touched(pairs)
+        reported = touched(labelled[labelled["date"] == date]) & flooded
+        flooded_days, reported_days = flooded_days + int(flooded.sum()), reported_days + int(reported.sum())
+    if flooded_days == 0:
+        raise ValueError("no area holds a surveyed flood")
+    low, high = _wilson(reported_days / flooded_days, flooded_days)
+    return {"rate": reported_days / flooded_days, "interval_90": [low, high], "area_days": flooded_days,
+            "reported_area_days": reported_days, "events": int(floods["date"].nunique())}
 
 
 def _wilson(rate: float, trials: float) -> tuple[float, float]:

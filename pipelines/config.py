@@ -186,7 +186,20 @@ class LiveSource(_Strict):
     task_retry_delay_s: float = Field(30, ge=0, le=3600, description="first delay, doubling after each")
 
 
+class AreasConfig(_Strict):
+    """The warning areas whose flood chance the forecast gives (models.areas)."""
+
+    heritage_zones: bool = Field(True, description="the bundle's heritage_zone.gpkg zones (core, buffer)")
+    districts: Literal["penang"] | None = Field(
+        None, description="administrative districts shipped in pipelines/data, clipped to the grid")
+    site_radius_m: float = Field(250, gt=0, le=5000, description="each heritage site's neighbourhood: this radius")
+    min_events: int = Field(10, ge=1, le=100, description=(
+        "events behind each step of the area calibration (10: models.verification.MIN_EVENTS, below which a "
+        "score means nothing)"))
+
+
 class FloodConfig(_Strict):
+    areas: AreasConfig = AreasConfig()
     label_radius_m: float = Field(90, gt=0, le=5000, description="a report floods cells this close")
     negatives_per_positive: int = Field(20, ge=1, le=1000)
     default_threshold: float = Field(

@@ -21,10 +21,12 @@ from models.backtest import flood_persistence
 from models.flood import predict_flood
 from models.heat.regression import REGIONAL, quantile_name
 from pipelines.config import CityConfig, city_template
+from pipelines.forecast.areas import AREA_ATTRS, area_coords
 from pipelines.forecast.frame import feature_frame
 from pipelines.forecast.layers import flood_probability_attrs, model_layers, on_grid
 from pipelines.publish.grid import INSTITUTION
 from pipelines.storage import write_atomic
+from pipelines.training.areas import area_forecast
 from pipelines.training.refit import BacktestInputs, Fitted
 
 _NETCDF_LOCK = threading.Lock()
@@ -92,7 +94,13 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
     data = {name: (("issue_date", "lead", "y", "x"), on_grid(values[name], land, template.shape),
                    {"units": units, "long_name": long_name, "grid_mapping": grid_mapping})
             for name, (units, long_name) in names.items()}
-    grid = xr.Dataset(data, coords={
+    warning = fitted.forecasters.areas
+    chance, areas = area_forecast(config, warning, cells, inputs.drivers.isel(issue_date=positions))
+    data |= {"area_flood_probability": (("issue_date", "lead", "area"), chance.astype("float32"),
+                                        AREA_ATTRS["area_flood_probability"]),
+             "area_flood_level": (("issue_date", "lead", "area"), warning.levels(chance),
+                                  AREA_ATTRS["area_flood_level"])}
+    grid = xr.Dataset(data, coords={**area_coords(areas),
         "issue_date": ("issue_date", issue_dates, {
             "standard_name": "forecast_reference_time", "long_name": "issue date: local midnight"}),
         "lead": ("lead", np.arange(lead_days, dtype="int32"), {"long_name": "lead day (0 = the issue date)",
@@ -109,6 +117,7 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
                   "rain_rule_prob_warned": fitted.rule.prob_warned}
     # int32 coordinates without _FillValue (CF checkers reject int64, and a coordinate has no missing values)
     encoding = {name: {"zlib": True, "complevel": 1} for name in names} | {
+        "area_flood_level": {"_FillValue": None},
         "issue_date": {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"},
         "lead": {"dtype": "int32"}, "y": {"_FillValue": None}, "x": {"_FillValue": None},
         grid_mapping: {"dtype": "int32"}}

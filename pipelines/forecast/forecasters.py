@@ -8,6 +8,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 
+from models.areas import AreaWarning
 from models.calibration import Calibration
 from models.flood import FloodModel
 from models.heat.regression import quantile_name
@@ -24,6 +25,7 @@ class Forecasters:
     heat_widening: dict[str, dict[int, float]]  # variable -> lead -> degC added to the outer quantiles
     flood_version: str
     heat_version: str
+    areas: AreaWarning | None = None  # the flood model's warning areas: calibration and level thresholds
 
 
 def load_forecasters(models_dir: Path, origin: dt.date) -> Forecasters:
@@ -43,4 +45,5 @@ def load_forecasters(models_dir: Path, origin: dt.date) -> Forecasters:
             for v in heat_card["variables"]}
     widening = {v: {int(lead): w for lead, w in by_lead.items()}
                 for v, by_lead in heat_card["interval_widening_degC"].items()}
-    return Forecasters(flood, heat, widening, card["version"], heat_card["version"])
+    areas = AreaWarning.from_dict(boosters["areas"], card["area_warning"]) if "areas" in boosters else None
+    return Forecasters(flood, heat, widening, card["version"], heat_card["version"], areas)

@@ -11,14 +11,17 @@ from prefect import task
 
 from features.heat import observed_daily_max
 from features.weather import DRIVERS, regional_weights, sample_bilinear
+from models.areas import where_first
 from models.tables import land_cells
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
 from pipelines.feature_cache.drivers import drivers_for_dates
+from pipelines.forecast.areas import AREA_ATTRS, area_coords
 from pipelines.forecast.forecasters import load_forecasters
 from pipelines.forecast.frame import feature_frame, land_lonlat
 from pipelines.forecast.layers import flood_probability_attrs, heat_stress_layers, model_layers, on_grid
 from pipelines.timezones import local_midnight_utc
+from pipelines.training.areas import area_forecast
 
 
 def _recent_tasmax(history: xr.Dataset, end: np.datetime64, n_days: int, lonlat: tuple[np.ndarray, np.ndarray],
@@ -31,6 +34,25 @@ def _recent_tasmax(history: xr.Dataset, end: np.datetime64, n_days: int, lonlat:
     lon, lat = lonlat
     regional = sample_bilinear(daily.transpose("day", "y", "x").values, regional_weights(daily, lon, lat))  # (days, cells)
     return (regional + offset).T
+
+
+def _area_layers(config: CityConfig, warning, cells, drivers: xr.Dataset, cell_chance: np.ndarray,
+                 land: np.ndarray) -> xr.Dataset:
+    """The warning areas' flood chance and level per lead (lead, area), and the cells' chance if the
+    city floods (`flood_where_first`, lead, y, x)."""
+    chance, areas = area_forecast(config, warning, cells, drivers)
+    chance = chance[0]
+    flat = cell_chance.reshape(cell_chance.shape[0], -1)
+    level = warning.levels(chance)
+    city = chance[:, areas.ids.index("city")]
+    first = np.full(flat.shape, np.nan, "float32")
+    first[:, land] = where_first(flat[:, land], city)
+    return xr.Dataset({
+        "area_flood_probability": (("lead", "area"), chance.astype("float32"), AREA_ATTRS["area_flood_probability"]),
+        "area_flood_level": (("lead", "area"), level, AREA_ATTRS["area_flood_level"] | {
+            "level_thresholds": [np.nan if t is None else t for t in warning.thresholds]}),
+        "flood_where_first": (("lead", "y", "x"), first.reshape(cell_chance.shape), AREA_ATTRS["flood_where_first"]),
+    }, coords=area_coords(areas))
 
 
 @task
@@ -71,6 +93,9 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
         data, coords={"lead": np.arange(config.lead_days), "y": template.y, "x": template.x,
                       "forecast_reference_time": issued},
     )
+    if forecasters.areas is not None:
+        forecast = forecast.merge(_area_layers(config, forecasters.areas, cells, drivers,
+                                               forecast["flood_probability"].values, land))
     forecast["land"] = static["land"].astype(bool)
     forecast["hand_m"] = static["hand_m"]
     forecast.rio.write_crs(config.grid.crs, inplace=True)

@@ -232,11 +232,15 @@ def _cf_dataset(forecast: xr.Dataset) -> xr.Dataset:
         out[name].encoding = {**out[name].encoding, "_FillValue": None}
     out[grid_mapping].encoding = {**out[grid_mapping].encoding, "dtype": "int32"}
     lead_coords = "forecast_reference_time forecast_period time lat lon"
+    area_coords = "forecast_reference_time forecast_period time area_id area_name area_kind area_geometry"
     for name, variable in forecast.data_vars.items():
         if name in (grid_mapping, "time_bnds"):
             continue
         out[name].attrs = {**_published_attrs(variable), "grid_mapping": grid_mapping}
-        if "lead" in variable.dims:
+        if "area" in variable.dims:  # warning areas: not on the grid
+            del out[name].attrs["grid_mapping"]
+            encoding = {**_COMPRESSION, "coordinates": area_coords}
+        elif "lead" in variable.dims:
             encoding = {**_COMPRESSION, "chunksizes": (1, ny, nx), "coordinates": lead_coords}
         else:
             encoding = {**_COMPRESSION, "coordinates": "lat lon"}

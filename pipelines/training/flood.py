@@ -25,6 +25,7 @@ from pipelines.config import CityConfig
 from pipelines.progress import log
 from pipelines.registry import register
 from pipelines.runner import booster_fit
+from pipelines.training.areas import fit_area_model, labelled_area_table
 from pipelines.training.card import training_card
 from pipelines.training.figures import flood_reliability_png
 from pipelines.training.inputs import (
@@ -60,6 +61,21 @@ def sealed_flood_rows(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers
                            np.random.default_rng([seed, stream]))
         parts.append(rows.assign(issue_index=rows["issue_index"] + part.start))
     return pd.concat(parts, ignore_index=True)
+
+
+def _fit_area_warning(config: CityConfig, drivers: xr.Dataset, cells: pd.DataFrame, flooded: pd.DataFrame):
+    """The evaluation fit's area warning on the issue dates and reports before the sealed test period:
+    trained before early stopping, stopped early on the days before validation, calibrated and its
+    levels chosen on validation. Returns it, its features and the area report rate."""
+    known, _ = sealed_periods(config, pd.DatetimeIndex(drivers.issue_date.values))
+    part = drivers.isel(issue_date=known)
+    reported = flooded[pd.DatetimeIndex(flooded["date"]) < pd.Timestamp(config.protocol.test[0])]
+    rows, features, areas = labelled_area_table(config, cells, part, reported)
+    split = protocol_split(pd.DatetimeIndex(part.issue_date.values), rows["issue_index"].to_numpy(),
+                           rows["lead"].to_numpy(), validation=config.protocol.validation, test=config.protocol.test,
+                           early_stopping_days=config.train.early_stopping_days, calibrate=True)
+    warning, rate = fit_area_model(config, rows, features, split, areas, cells)
+    return warning, features, rate
 
 
 def flood_split(rows: pd.DataFrame, cells: pd.DataFrame, cell_blocks: np.ndarray, held: np.ndarray,
@@ -125,6 +141,7 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
 
     rate = inventory_report_rate(config, cells)
     fitted = fit_flood_forecasters(config, table, split, rate["rate"])
+    areas, area_features, area_rate = _fit_area_warning(config, drivers, cells, flooded)
     model, fit, rule, train_rows = fitted.model, fitted.fit, fitted.rule, table[split == "train"]
     forecasters = {"model": lambda f: predict_flood(model, f), "rain_rule": lambda f: rule(f["rain_24h_mm"]),
                    "static_susceptibility": lambda f: predict_flood(fitted.static, f)}
@@ -153,9 +170,13 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
                         "booster_files": ["classifier", "static_susceptibility"],
                         "calibration": fit["calibration"], "static_calibration": fitted.static.calibration.to_dict(), "held_out_blocks": held.tolist(),
                         "block_size_m": flood.block_size_m, "alert_threshold": flood.default_threshold,
-                        "figures": ["reliability.png"], "report_rate": rate})
+                        "figures": ["reliability.png"], "report_rate": rate,
+                        "area_warning": areas.to_dict(), "area_features": area_features,
+                        "area_report_rate": area_rate})
+    card["booster_files"].append("areas")
     folder = register(config.city_store / "models", card,
-                      {"classifier": model.booster, "static_susceptibility": fitted.static.booster},
+                      {"classifier": model.booster, "static_susceptibility": fitted.static.booster,
+                       "areas": areas.booster},
                       figures={"reliability.png": flood_reliability_png(evaluation)})
     log(f"flood reliability diagram: {folder / 'reliability.png'}")
     return card

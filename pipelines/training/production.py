@@ -59,17 +59,19 @@ def fit_production(config: CityConfig, paths: dict[str, Path], origin: dt.date, 
               "observations_before": origin.isoformat()}
     forecasters = fitted.forecasters
     flood = _production_card(config, cards["flood"], origin, window, {
-        "booster_files": ["classifier", "static_susceptibility"],
+        "booster_files": ["classifier", "static_susceptibility", "areas"],
         "calibration": forecasters.flood.calibration.to_dict(),
         "static_calibration": fitted.static.calibration.to_dict(),
-        "best_iteration": int(forecasters.flood.booster.best_iteration)})
+        "best_iteration": int(forecasters.flood.booster.best_iteration),
+        "area_warning": forecasters.areas.to_dict()})
     heat = _production_card(config, cards["heat"], origin, window, {
         "variables": list(variables), "quantiles": list(config.heat.quantiles),
         "booster_files": [quantile_name(v, q) for v in variables for q in config.heat.quantiles],
         "interval_widening_degC": {v: {str(lead): w for lead, w in forecasters.heat_widening[v].items()}
                                    for v in variables}})
     models_dir = config.city_store / "models"
-    register(models_dir, flood, {"classifier": forecasters.flood.booster, "static_susceptibility": fitted.static.booster},
+    register(models_dir, flood, {"classifier": forecasters.flood.booster, "static_susceptibility": fitted.static.booster,
+                                 "areas": forecasters.areas.booster},
              latest=False)
     register(models_dir, heat, {quantile_name(v, q): b for v in variables for q, b in forecasters.heat[v].items()},
              latest=False)

@@ -28,6 +28,7 @@ from models.tables import HEAT_FEATURES, STATIC_HEAT_FEATURES, attach_features, 
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
 from pipelines.forecast.forecasters import Forecasters
+from pipelines.training.areas import fit_area_model, labelled_area_table
 from pipelines.training.flood import fit_flood_forecasters, flood_split, flood_table
 from pipelines.training.inputs import inventory_report_rate, training_inputs, with_xy
 
@@ -137,8 +138,13 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
         boosters[variable], widening[variable] = fit_conformal_quantiles(
             heat_table, part, HEAT_FEATURES, quantiles=config.heat.quantiles, num_boost_round=rounds, seed=seed,
             variable=variable)
+    rows, features, city = labelled_area_table(config, cells, drivers, flooded)
+    split = origin_split(issue_dates, rows["issue_index"].to_numpy(), rows["lead"].to_numpy(),
+                         validation_days=config.train.early_stopping_days,
+                         calibration_days=config.flood.calibration_days)
+    areas, _ = fit_area_model(config, rows, features, split, city, cells)
     forecasters = Forecasters(flood.model, boosters, widening, flood_version=f"backtest-{origin}",
-                              heat_version=f"backtest-{origin}")
+                              heat_version=f"backtest-{origin}", areas=areas)
     return Fitted(origin, forecasters, flood.static, flood.rule, climatology, heat_obs)
 
 

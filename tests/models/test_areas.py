@@ -1,0 +1,87 @@
+"""Warning areas: membership, the area score, guarded calibration, level thresholds, hysteresis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from models.areas import (
+    AreaWarning,
+    area_events,
+    area_membership,
+    choose_level_thresholds,
+    where_first,
+)
+from models.calibration import Calibration, fit_guarded_isotonic
+
+X, Y = np.arange(5) * 10.0 + 5, np.arange(4)[::-1] * 10.0 + 5  # 4 x 5 cells of 10 m, y descending
+
+
+def test_membership_takes_the_land_cells_whose_centre_lies_inside():
+    land = np.ones((4, 5), bool)
+    land[0, 0] = False
+    left = shapely.box(0, 20, 20, 40)  # the top-left 2 x 2 cells; (0, 0) is sea
+    tiny = shapely.box(41, 1, 44, 4)  # covers no centre: the cell under it
+    membership = area_membership([left, tiny], X, Y, land).toarray()
+    assert membership[0].reshape(4, 5)[:2, :2].tolist() == [[0, 1], [1, 1]]
+    assert membership[0].sum() == 3
+    assert np.flatnonzero(membership[1]).tolist() == [3 * 5 + 4]
+
+
+def test_area_events_are_any_cell_flooded():
+    membership = area_membership([shapely.box(0, 20, 20, 40), shapely.box(0, 0, 50, 40)], X, Y, np.ones((4, 5), bool))
+    flooded = np.zeros((2, 20))
+    flooded[0, 1] = 1  # a cell of both areas
+    flooded[1, 19] = 1  # a cell of the second area only
+    assert area_events(flooded, membership).tolist() == [[True, True], [False, True]]
+
+
+def test_guarded_isotonic_steps_rest_on_enough_events_and_stay_in_the_data():
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(size=4000)
+    observed = (rng.uniform(size=raw.size) < raw**4).astype(float)  # rare at the bottom, common at the top
+    fitted = fit_guarded_isotonic(raw, observed, min_events=20)
+    assert np.all(np.diff(fitted.knots_prob) > 0)
+    assert fitted.knots_prob[-1] > 0.7  # reaches high values where the top bin's events say so
+    grid = np.linspace(-1, 2, 301)
+    values = fitted(grid)
+    assert np.all(np.diff(values) >= 0) and values.min() >= 0 and values.max() <= 1
+    assert values[0] == fitted.knots_prob[0] and values[-1] == fitted.knots_prob[-1]  # flat beyond the data
+    bins = np.digitize(raw, (np.array(fitted.knots_raw[1:]) + np.array(fitted.knots_raw[:-1])) / 2)
+    assert np.bincount(bins, observed).min() >= 10  # every step is backed by events, not by one lucky row
+
+
+def test_guarded_isotonic_with_few_events_is_one_rate():
+    fitted = fit_guarded_isotonic(np.array([0.1, 0.5, 0.9, 0.95]), np.array([0, 0, 1, 0.0]), min_events=5)
+    assert fitted.knots_prob == (0.25,)
+    with pytest.raises(ValueError, match="min_events"):
+        fit_guarded_isotonic(np.array([0.1]), np.array([1.0]), min_events=0)
+
+
+def test_level_thresholds_follow_their_rules():
+    chance = np.array([0.01] * 80 + [0.1] * 10 + [0.3] * 6 + [0.6] * 4)
+    observed = np.array([0] * 79 + [1] + [0] * 6 + [1] * 4 + [0] * 2 + [1] * 4 + [0] + [1] * 3, bool)
+    thresholds, choice = choose_level_thresholds(chance, observed)
+    # 12 events. From 0.1: hit rate 11/12; above it, the best CSI is 0.3's 7/15; above that, 0.6's
+    # false-alarm ratio 1/4 meets <= 0.5; nothing lies above 0.6 for level 4
+    assert thresholds == (0.1, 0.3, 0.6, None)
+    assert choice["1"]["hit_rate"] == pytest.approx(11 / 12)
+    assert choice["2"]["csi"] == pytest.approx(7 / 15)
+    assert choice["3"]["false_alarm_ratio"] == pytest.approx(0.25)
+    assert not choice["4"]["issued"]
+
+
+def test_levels_hold_with_hysteresis_and_fall_without_cause_gone():
+    warning = AreaWarning(None, (Calibration("isotonic", knots_raw=(0.0, 1.0), knots_prob=(0.0, 1.0)),), (0.1, 0.3, 0.6, None), {})
+    chance = np.array([0.35, 0.2, 0.08, 0.04, np.nan])
+    assert warning.levels(chance).tolist() == [2, 1, 0, 0, 0]
+    held = warning.levels(chance, previous=np.array([2, 2, 1, 1, 3]))
+    assert held.tolist() == [2, 2, 1, 0, 0]  # 0.2 >= 0.5 x 0.3 keeps 2; 0.08 >= 0.05 keeps 1; 0.04 drops
+    assert warning.issued == (0.1, 0.3, 0.6)
+
+
+def test_where_first_is_the_conditional_chance():
+    out = where_first(np.array([[0.1, 0.4], [0.0, 0.1]]), np.array([0.5, 0.0]))
+    np.testing.assert_allclose(out[0], [0.2, 0.8])
+    assert np.isnan(out[1]).all()
