@@ -259,3 +259,42 @@ def where_first(cell_chance: np.ndarray, city_chance: np.ndarray) -> np.ndarray:
     """
     city = np.asarray(city_chance, float)[..., None]
     return np.minimum(np.divide(cell_chance, city, out=np.full(np.shape(cell_chance), np.nan), where=city > 0), 1.0)
+
+
+@dataclass(frozen=True)
+class AreaBaselines:
+    """The area forecast's baselines, rates of reported area floods divided by the area report rate:
+    the area's climatology by calendar month, its rate on any day (what the place alone says) and the
+    rain rule (its rate on days whose 24 h rain over it reaches `rain_rule_mm`, and on the others)."""
+
+    climatology: np.ndarray  # (area, 12)
+    static: np.ndarray  # (area,)
+    rain_rule: np.ndarray  # (area, 2): below, at or above the threshold
+    rain_rule_mm: float
+
+    def chances(self, area_index: np.ndarray, month: np.ndarray, rain_24h_mm: np.ndarray) -> dict[str, np.ndarray]:
+        """Each baseline's chance per row: `area_index`, calendar `month` (1-12) and the area's 24 h rain (mm)."""
+        return {"climatology": self.climatology[area_index, month - 1], "static_susceptibility": self.static[area_index],
+                "rain_rule": self.rain_rule[area_index, (rain_24h_mm >= self.rain_rule_mm).astype(int)]}
+
+
+def fit_area_baselines(label: np.ndarray, area_index: np.ndarray, month: np.ndarray, rain_24h_mm: np.ndarray,
+                       n_areas: int, *, rain_rule_mm: float, report_rate: float) -> AreaBaselines:
+    """`AreaBaselines` from training rows: 0/1 `label` (a reported flood in the area), the row's area,
+    the calendar month of its day (1-12) and the area's 24 h rain (mm). An area or month without rows
+    takes the rate over all of the area's rows (or 0)."""
+    label = np.asarray(label, float)
+
+    def rate(keys: np.ndarray, n_keys: int) -> np.ndarray:
+        rows = np.bincount(keys, minlength=n_keys)
+        return np.divide(np.bincount(keys, label, minlength=n_keys), rows, out=np.full(n_keys, np.nan), where=rows > 0)
+
+    static = np.nan_to_num(rate(area_index, n_areas))
+    climatology = rate(area_index * 12 + month - 1, n_areas * 12).reshape(n_areas, 12)
+    climatology = np.where(np.isnan(climatology), static[:, None], climatology)
+    warned = (np.asarray(rain_24h_mm) >= rain_rule_mm).astype(int)
+    rule = rate(area_index * 2 + warned, n_areas * 2).reshape(n_areas, 2)
+    rule = np.where(np.isnan(rule), static[:, None], rule)
+    scale = 1 / float(report_rate)
+    return AreaBaselines(np.minimum(climatology * scale, 1), np.minimum(static * scale, 1),
+                         np.minimum(rule * scale, 1), float(rain_rule_mm))

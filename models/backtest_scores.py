@@ -216,14 +216,16 @@ def _event_counts(alerts: np.ndarray, events: np.ndarray, first: tuple[str, str]
     return out
 
 
-def _flood_replicates(prob, observed, weights, reference, alert_at, bands) -> tuple[dict, dict]:
+def _flood_replicates(prob, observed, weights, reference, alert_at, bands, level=None) -> tuple[dict, dict]:
     """Every flood metric under each row of `weights` but the contingency scores (with the rows, events
     and alerts they rest on), and the contingency counts of alerts at prob >= `alert_at` (a number, or
-    one per row) and at each of `bands`."""
+    one per row) and at each of `bands` (or, given the `level` issued per row, at level >= k for the
+    k-th band)."""
     brier = weighted_brier(prob, observed, weights)
     reference_brier = weighted_brier(reference, observed, weights)
     table = reliability_table(prob, observed, weights[0])
-    alerts = np.vstack([prob >= alert_at, *(prob >= band for band in bands)])
+    at_level = [prob >= band for band in bands] if level is None else [level >= k for k in range(1, len(bands) + 1)]
+    alerts = np.vstack([prob >= alert_at, *at_level])
     events = np.broadcast_to(observed == 1, alerts.shape)
     out = {"roc_auc": weighted_roc_auc(prob, observed, weights),
            "pr_auc": weighted_average_precision(prob, observed, weights),
@@ -303,15 +305,15 @@ def _bootstrap_of(rows: pd.DataFrame, block_days: int, n_boot: int, seed: int) -
 
 def flood_backtest_scores(rows: pd.DataFrame, models: list[str], *, reference: str, threshold: float,
                           level_bands: tuple[float, ...], seasons: dict[str, tuple[int, ...]],
-                          row_thresholds: dict[str, str] | None = None, n_boot: int, block_days: int, seed: int,
-                          confidence: float = 0.9) -> xr.Dataset:
+                          row_thresholds: dict[str, str] | None = None, level_columns: dict[str, str] | None = None,
+                          n_boot: int, block_days: int, seed: int, confidence: float = 0.9) -> xr.Dataset:
     """Flood scores (flood_metrics) of each model column of `rows`, dims (metric, lead, model, zone, period, days).
 
     `rows` has issue_date, lead, observed (0/1), weight (sampling weights) and a probability
     column per model; zone, space_block and wet_day optional. Brier skill is against the
     `reference` column. Alerts are prob >= `threshold`, or >= the per-row column named in
     `row_thresholds` for a model (the rain rule alerts where it warns); level k alerts are prob
-    >= `level_bands[k-1]` for every model. Also `reliability_*` (model, lead, days, bin) and
+    >= `level_bands[k-1]`, or for a model of `level_columns` the named column (its level issued) >= k. Also `reliability_*` (model, lead, days, bin) and
     `roc_hit_rate` (model, lead, days, false_alarm_rate) of zone and period 'all', for the report.
     """
     row_thresholds = row_thresholds or {}
@@ -326,7 +328,8 @@ def flood_backtest_scores(rows: pd.DataFrame, models: list[str], *, reference: s
         for model in models:
             prob = rows[model].to_numpy(float)[mask]
             alert_at = rows[row_thresholds[model]].to_numpy(float)[mask] if model in row_thresholds else threshold
-            cases[(key, model)] = _flood_replicates(prob, observed, weights, reference_prob, alert_at, level_bands)
+            level = rows[level_columns[model]].to_numpy()[mask] if model in (level_columns or {}) else None
+            cases[(key, model)] = _flood_replicates(prob, observed, weights, reference_prob, alert_at, level_bands, level)
             if key[1:3] == ("all", "all"):
                 curves[(key[0], key[3], model)] = (reliability_table(prob, observed, weight),
                                                    _roc_hit_rates(prob, observed, weight))

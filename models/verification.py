@@ -275,11 +275,17 @@ def fractions_skill_score(forecast: np.ndarray, observed: np.ndarray, *, window_
         raise ValueError("`forecast` has values outside [0, 1]")
     if np.any((observed != 0) & (observed != 1) & ~np.isnan(observed)):
         raise ValueError("`observed` must hold 0, 1 or NaN")
+    squared, reference = fractions_skill_sums(forecast, observed, window_cells=window_cells)
+    return float("nan") if reference == 0 else 1 - squared / reference
+
+
+def fractions_skill_sums(forecast: np.ndarray, observed: np.ndarray, *, window_cells: int) -> tuple[float, float]:
+    """The two sums of `fractions_skill_score`: sum (Pf - Po)^2 and sum Pf^2 + sum Po^2, so that scores of
+    several parts (a backtest's origins) pool as 1 - sum of the first / sum of the second."""
     valid = ~np.isnan(forecast) & ~np.isnan(observed)
     pf = _neighbourhood_fractions(forecast, valid, window_cells)[valid]
     po = _neighbourhood_fractions(observed, valid, window_cells)[valid]
-    reference = float(np.sum(pf**2) + np.sum(po**2))
-    return float("nan") if reference == 0 else 1 - float(np.sum((pf - po) ** 2)) / reference
+    return float(np.sum((pf - po) ** 2)), float(np.sum(pf**2) + np.sum(po**2))
 
 
 def flip_flop_index(levels: np.ndarray, *, reversals_only: bool = False) -> float:

@@ -26,7 +26,7 @@ from pipelines.forecast.frame import feature_frame
 from pipelines.forecast.layers import flood_probability_attrs, model_layers, on_grid
 from pipelines.publish.grid import INSTITUTION
 from pipelines.storage import write_atomic
-from pipelines.training.areas import area_forecast
+from pipelines.training.areas import area_table
 from pipelines.training.refit import BacktestInputs, Fitted
 
 _NETCDF_LOCK = threading.Lock()
@@ -59,6 +59,28 @@ def _batches(n_dates: int, n_rows: int) -> list[slice]:
     """Consecutive issue dates forecast together, about HINDCAST_BATCH_ROWS frame rows at a time."""
     step = max(1, HINDCAST_BATCH_ROWS // max(n_rows, 1))
     return [slice(start, min(start + step, n_dates)) for start in range(0, n_dates, step)]
+
+
+def _area_hindcasts(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_dates: pd.DatetimeIndex,
+                    positions: np.ndarray) -> dict:
+    """The warning areas' chance and level of the area model and each area baseline, (issue_date, lead,
+    area) variables, and the areas (key 'areas')."""
+    warning = fitted.forecasters.areas
+    rows, _, areas = area_table(config, inputs.cells, inputs.drivers.isel(issue_date=positions))
+    shape = (len(issue_dates), config.lead_days, len(areas.ids))
+    chance = warning.chance(rows).reshape(shape)
+    month = (issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")).month
+    baselines = fitted.area_baselines.chances(rows["area_index"].to_numpy(), month.to_numpy(),
+                                              rows["rain_24h_mm"].to_numpy())
+    dims = ("issue_date", "lead", "area")
+    out = {"area_flood_probability": (dims, chance.astype("float32"), AREA_ATTRS["area_flood_probability"] | {
+               "report_rate": warning.calibrations[0].report_rate}),
+           "area_flood_level": (dims, warning.levels(chance), AREA_ATTRS["area_flood_level"] | {
+               "level_thresholds": [np.nan if t is None else t for t in warning.thresholds]})}
+    for name, values in baselines.items():
+        out[f"area_flood_{name}"] = (dims, values.reshape(shape).astype("float32"), {
+            "units": "1", "long_name": f"baseline {name.replace('_', ' ')}: chance of a flood in the area"})
+    return out | {"areas": areas}
 
 
 @task(cache_policy=NO_CACHE, task_run_name="hindcast-{fitted.origin}")
@@ -94,12 +116,8 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
     data = {name: (("issue_date", "lead", "y", "x"), on_grid(values[name], land, template.shape),
                    {"units": units, "long_name": long_name, "grid_mapping": grid_mapping})
             for name, (units, long_name) in names.items()}
-    warning = fitted.forecasters.areas
-    chance, areas = area_forecast(config, warning, cells, inputs.drivers.isel(issue_date=positions))
-    data |= {"area_flood_probability": (("issue_date", "lead", "area"), chance.astype("float32"),
-                                        AREA_ATTRS["area_flood_probability"]),
-             "area_flood_level": (("issue_date", "lead", "area"), warning.levels(chance),
-                                  AREA_ATTRS["area_flood_level"])}
+    data |= _area_hindcasts(config, inputs, fitted, issue_dates, positions)
+    areas = data.pop("areas")
     grid = xr.Dataset(data, coords={**area_coords(areas),
         "issue_date": ("issue_date", issue_dates, {
             "standard_name": "forecast_reference_time", "long_name": "issue date: local midnight"}),

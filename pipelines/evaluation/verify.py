@@ -32,13 +32,16 @@ from models.backtest_scores import flood_backtest_scores, heat_backtest_scores
 from models.heat.qc import station_quality
 from models.heat.regression import quantile_name
 from models.tables import flood_rows, heat_rows
+from models.verification import flip_flop_index, fractions_skill_sums
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
 from pipelines.evaluation.fit import netcdf_lock
 from pipelines.evaluation.truth import truth_flooded_pairs, truth_tasmax_at
+from pipelines.forecast.areas import CityAreas, city_areas, land_grid
 from pipelines.forecast.layers import on_grid
 from pipelines.progress import log
 from pipelines.publish.grid import INSTITUTION
+from pipelines.training.areas import land_membership, reported_area_events
 from pipelines.training.inputs import wet_days
 from pipelines.training.refit import BacktestInputs, Fitted
 
@@ -61,6 +64,7 @@ class Targets:
     floods: dict[str, pd.DataFrame]  # target: (date, cell) flooded pairs, for the maps and assets
     truth_tasmax: bool  # the demo truth's tasmax grid exists
     assets: gpd.GeoDataFrame
+    areas: CityAreas  # the warning areas
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class Verified:
     rows: dict[tuple[str, str], pd.DataFrame]  # the target rows of its issue dates with each forecast
     sums: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]  # (map, target): per land cell sum, count
     outcomes: dict[str, pd.DataFrame]  # target: asset alert outcomes (models.backtest.asset_alert_outcomes)
+    areas: dict[str, pd.DataFrame]  # target: (issue date, lead, area) rows with each area forecast and the event
+    flip_flop: dict[tuple[str, str], tuple[float, int]]  # (area group, levels): share of changed pairs, pairs
+    fss: dict[tuple[str, int, int], tuple[float, float]]  # (target, lead, scale_m): fractions_skill_sums
 
 
 # The truth floods about ten cell-days for every one the reports name, so its table draws fewer
@@ -128,7 +135,7 @@ def verification_targets(config: CityConfig, inputs: BacktestInputs, issue_dates
         out[("heat", "truth")] = heat.assign(observed=truth_tasmax).dropna(subset=["observed"])
     log(f"wet days: {int(wet.sum())} of {len(days)} (regional rain >= {config.flood.wet_day_mm:g} mm)")
     return Targets(out, floods, truth_tasmax is not None,
-                   readers.read_vector(config.bundle_dir, "heritage_assets"))
+                   readers.read_vector(config.bundle_dir, "heritage_assets"), city_areas(config, land_grid(config, cells)))
 
 
 def _forecasts_at(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, grid: xr.Dataset,
@@ -190,7 +197,81 @@ def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path: Pat
             default_flood_threshold=config.flood.default_threshold,
             default_heat_threshold_degC=config.heat.default_threshold_degC,
             nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
-    return Verified(rows, sums, outcomes)
+    area_rows = {target: _area_rows(config, inputs, grid, targets, pairs) for target, pairs in targets.floods.items()}
+    fss = {}
+    for target in observed:
+        for lead in range(config.lead_days):
+            forecast_grid = on_land["flood_probability"][:, lead].astype(float) * reported_share(inputs, target)
+            seen = observed[target]["flood"][:, lead].astype(float)
+            for scale_m in FSS_SCALES_M:
+                window = 2 * round(scale_m / config.grid.resolution_m / 2) + 1
+                fss[(target, lead, scale_m)] = fractions_skill_sums(
+                    on_grid(forecast_grid, land, template.shape).astype(float),
+                    on_grid(seen, land, template.shape).astype(float), window_cells=window)
+    return Verified(rows, sums, outcomes, area_rows, _flip_flop(grid, targets.areas, fitted), fss)
+
+
+FSS_SCALES_M = (250, 1000)  # neighbourhoods of the cell layer's fractions skill score
+AREA_MODELS = ["model", "climatology", "rain_rule", "static_susceptibility"]
+
+
+def _area_group(kind: np.ndarray, area_id: np.ndarray) -> np.ndarray:
+    """The zone a warning area is scored in: its own id, except sites, pooled as 'site'."""
+    return np.where(kind == "site", "site", area_id)
+
+
+def _area_rows(config: CityConfig, inputs: BacktestInputs, grid: xr.Dataset, targets: Targets,
+               pairs: pd.DataFrame) -> pd.DataFrame:
+    """Every (issue date, lead, area) of the hindcast `grid`: the area forecasts, the level issued, whether
+    a flood of the target (`pairs`, (date, cell)) lay in the area, the wet day, the area's scoring zone."""
+    issue_dates, areas, cells = grid.get_index("issue_date"), targets.areas, inputs.cells
+    events = reported_area_events(pairs, issue_dates, config.lead_days, cells, land_membership(areas, cells))
+    n_areas = len(areas.ids)
+    issue, lead, area = (a.ravel() for a in np.meshgrid(np.arange(len(issue_dates)), np.arange(config.lead_days),
+                                                        np.arange(n_areas), indexing="ij"))
+    valid = issue_dates[issue] + pd.to_timedelta(lead, unit="D")
+    days = pd.date_range(valid.min(), valid.max())
+    kind, ids = areas.table["kind"].to_numpy(str), np.asarray(areas.ids)
+    rows = {"issue_date": issue_dates[issue], "lead": lead, "area": ids[area],
+            "zone": _area_group(kind, ids)[area], "space_block": area, "weight": np.ones(len(issue)),
+            "observed": events.ravel().astype(float), "wet_day": pd.Series(wet_days(config, days), index=days)
+            .reindex(valid).to_numpy(bool), "level": grid["area_flood_level"].values.ravel(),
+            "area_rate": fitted_area_rate(grid)}
+    for model in AREA_MODELS:
+        name = "area_flood_probability" if model == "model" else f"area_flood_{model}"
+        rows[model] = grid[name].values.ravel().astype(float)
+    return pd.DataFrame(rows)
+
+
+def fitted_area_rate(grid: xr.Dataset) -> float:
+    """The area report rate the hindcast's area model divides by (its calibration's), from the grid."""
+    return float(grid["area_flood_probability"].attrs["report_rate"])
+
+
+def _flip_flop(grid: xr.Dataset, areas: CityAreas, fitted: Fitted) -> dict[tuple[str, str], tuple[float, int]]:
+    """Flip-flop index of the area levels (models.verification.flip_flop_index) per area group, over the
+    target days the hindcast's issue dates forecast at every lead: levels as issued, and with the
+    alerts' hysteresis (each issue's level given the one before, models.areas.AreaWarning.levels)."""
+    chance = grid["area_flood_probability"].values  # (issue, lead, area)
+    n_issues, n_leads, _ = chance.shape
+    if n_issues < n_leads:
+        return {}
+    targets = np.arange(n_leads - 1, n_issues)  # target day t (as an issue position) issued by t-L at lead L
+    by_issue = np.stack([chance[targets - lead, lead] for lead in range(n_leads - 1, -1, -1)], axis=1)
+    warning = fitted.forecasters.areas
+    issued = warning.levels(by_issue)
+    held = np.empty_like(issued)
+    held[:, 0] = issued[:, 0]
+    for k in range(1, n_leads):  # oldest issue first
+        held[:, k] = warning.levels(by_issue[:, k], previous=held[:, k - 1])
+    groups = _area_group(areas.table["kind"].to_numpy(str), np.asarray(areas.ids))
+    out = {}
+    for group in ["all", *dict.fromkeys(groups)]:
+        at = np.ones(len(groups), bool) if group == "all" else groups == group
+        for name, levels in (("issued", issued), ("hysteresis", held)):
+            table = np.moveaxis(levels[:, :, at], 2, 1).reshape(-1, n_leads)  # (target day x area, issue)
+            out[(group, name)] = (flip_flop_index(table), table.shape[0] * (n_leads - 1))
+    return out
 
 
 def _maps(config: CityConfig, inputs: BacktestInputs, verified: list[Verified], heat_obs: pd.DataFrame) -> xr.Dataset:
@@ -243,12 +324,20 @@ def score(config: CityConfig, inputs: BacktestInputs, targets: Targets, verified
                                           levels_degC=config.heat.tasmax_levels_degC, **options)
         parts.append(scores.expand_dims(hazard=[hazard], target=[target]))
         log(f"scored {hazard} against {target}: {len(frame)} rows")
+    for target in verified[0].areas:
+        frame = pd.concat([v.areas[target] for v in verified], ignore_index=True)
+        if target == "observations":  # against reports, each area forecast is the chance of a reported flood
+            frame = frame.assign(**{m: frame[m] * frame["area_rate"] for m in AREA_MODELS})
+        scores = flood_backtest_scores(frame, AREA_MODELS, reference="climatology", threshold=AREA_ALERT_CHANCE,
+                                       level_bands=(1, 2, 3, 4), level_columns={"model": "level"}, **options)
+        parts.append(scores.expand_dims(hazard=["flood_area"], target=[target]))
+        log(f"scored flood areas against {target}: {len(frame)} area-days")
     heat_obs = pd.concat([v.rows[("heat", "observations")] for v in verified], ignore_index=True)
     names = dict(zip(targets.assets["asset_id"], targets.assets["name"], strict=True))
     calendars = [outcome_calendar(pd.concat([v.outcomes[t] for v in verified], ignore_index=True), names)
                  .expand_dims(target=[t]) for t in verified[0].outcomes]
-    merged = xr.merge([*parts, _maps(config, inputs, verified, heat_obs), xr.merge(calendars, join="outer", compat="no_conflicts")],
-                      join="outer", compat="no_conflicts")
+    merged = xr.merge([*parts, _maps(config, inputs, verified, heat_obs), xr.merge(calendars, join="outer", compat="no_conflicts"),
+                       _flip_flop_scores(verified), _fss_scores(verified)], join="outer", compat="no_conflicts")
     merged["period"].attrs = {"long_name": "period of the day forecast: all, a season ("
                               + ", ".join(f"{k} {v}" for k, v in SEASON_NAMES.items()) + ") or a month"}
     merged["days"].attrs = {"long_name": "days scored: all, or wet (regional observed rain of the day "
@@ -269,6 +358,46 @@ def score(config: CityConfig, inputs: BacktestInputs, targets: Targets, verified
     return merged
 
 
+AREA_ALERT_CHANCE = 0.5  # an area forecast "warns" (pod, far, csi without a level) when a flood is more likely than not
+
+
+def _flip_flop_scores(verified: list[Verified]) -> xr.DataArray:
+    """The flip-flop index of the area levels per area group, as issued and with hysteresis, pooled over origins."""
+    pooled = {}
+    for part in verified:
+        for key, (share, pairs) in part.flip_flop.items():
+            if np.isfinite(share):
+                changed, total = pooled.get(key, (0.0, 0))
+                pooled[key] = (changed + share * pairs, total + pairs)
+    groups, kinds = list(dict.fromkeys(k[0] for k in pooled)), ["issued", "hysteresis"]
+    values = np.full((len(groups), len(kinds)), np.nan)
+    for (group, kind), (changed, total) in pooled.items():
+        values[groups.index(group), kinds.index(kind)] = changed / total if total else np.nan
+    return xr.DataArray(values, dims=("area_group", "area_levels"), name="flip_flop_index",
+                        coords={"area_group": groups, "area_levels": kinds},
+                        attrs={"units": "1", "long_name": "share of consecutive issues whose flood level for the same "
+                                                          "area and day changed (levels as issued, or with hysteresis)"})
+
+
+def _fss_scores(verified: list[Verified]) -> xr.DataArray:
+    """The fractions skill score of the cell flood chance by target, lead and neighbourhood, pooled over origins."""
+    pooled = {}
+    for part in verified:
+        for key, (squared, reference) in part.fss.items():
+            before = pooled.get(key, (0.0, 0.0))
+            pooled[key] = (before[0] + squared, before[1] + reference)
+    targets = list(dict.fromkeys(k[0] for k in pooled))
+    leads = sorted({k[1] for k in pooled})
+    values = np.full((len(targets), len(leads), len(FSS_SCALES_M)), np.nan)
+    for (target, lead, scale), (squared, reference) in pooled.items():
+        values[targets.index(target), leads.index(lead), FSS_SCALES_M.index(scale)] = (
+            1 - squared / reference if reference > 0 else np.nan)
+    return xr.DataArray(values, dims=("target", "lead", "fss_scale_m"), name="fractions_skill_score",
+                        coords={"target": targets, "lead": leads, "fss_scale_m": list(FSS_SCALES_M)},
+                        attrs={"units": "1", "long_name": "fractions skill score of the cell flood chance "
+                                                          "(Roberts and Lean 2008) over square neighbourhoods"})
+
+
 _SCORE_ATTRS = {  # variable: CF attributes of scores.nc beyond those the scores carry themselves
     "score": {"long_name": "point value of the metric (units in the metric's name: _degC in degC, "
                            "n_ counts, others unitless)"},
@@ -282,6 +411,9 @@ _SCORE_ATTRS = {  # variable: CF attributes of scores.nc beyond those the scores
     "lead": {"long_name": "lead day (0 = the issue date)", "units": "1"},
     "bin": {"long_name": "reliability bin of the forecast probability"},
     "date": {"long_name": "local day the forecast is valid for"},
+    "fss_scale_m": {"long_name": "side of the square neighbourhood of the fractions skill score", "units": "m"},
+    "area_group": {"long_name": "warning area scored: its id, or every site's neighbourhood pooled ('site')"},
+    "area_levels": {"long_name": "flood levels as issued, or with the alerts' hysteresis"},
 }
 
 
@@ -291,7 +423,7 @@ def _set_cf_attrs(scores: xr.Dataset) -> None:
     for name, attrs in _SCORE_ATTRS.items():
         if name in scores.variables:
             scores[name].attrs |= attrs
-    for name in ("lead", "bin"):
+    for name in ("lead", "bin", "fss_scale_m"):
         if name in scores.coords:
             scores[name].encoding["dtype"] = "int32"
     if "date" in scores.coords:

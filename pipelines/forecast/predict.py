@@ -48,7 +48,8 @@ def _area_layers(config: CityConfig, warning, cells, drivers: xr.Dataset, cell_c
     first = np.full(flat.shape, np.nan, "float32")
     first[:, land] = where_first(flat[:, land], city)
     return xr.Dataset({
-        "area_flood_probability": (("lead", "area"), chance.astype("float32"), AREA_ATTRS["area_flood_probability"]),
+        "area_flood_probability": (("lead", "area"), chance.astype("float32"), AREA_ATTRS["area_flood_probability"] | {
+            "report_rate": warning.calibrations[0].report_rate}),
         "area_flood_level": (("lead", "area"), level, AREA_ATTRS["area_flood_level"] | {
             "level_thresholds": [np.nan if t is None else t for t in warning.thresholds]}),
         "flood_where_first": (("lead", "y", "x"), first.reshape(cell_chance.shape), AREA_ATTRS["flood_where_first"]),

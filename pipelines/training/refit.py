@@ -19,6 +19,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features.urban import cover_fraction
+from models.areas import AreaBaselines, fit_area_baselines
 from models.backtest import flood_climatology, origin_split
 from models.flood import FloodModel, RainRule
 from models.heat.qc import station_quality
@@ -61,6 +62,7 @@ class Fitted:
     rule: RainRule
     climatology: np.ndarray  # (12, land cells) chance of a flood
     heat_obs: pd.DataFrame  # station records before the origin that passed quality control
+    area_baselines: AreaBaselines  # the warning areas' climatology, rate and rain rule
 
 
 def _zones(config: CityConfig, cells: pd.DataFrame) -> np.ndarray:
@@ -142,9 +144,13 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
     split = origin_split(issue_dates, rows["issue_index"].to_numpy(), rows["lead"].to_numpy(),
                          validation_days=config.train.early_stopping_days,
                          calibration_days=config.flood.calibration_days)
-    areas, _ = fit_area_model(config, rows, features, split, city, cells)
+    areas, area_rate = fit_area_model(config, rows, features, split, city, cells)
+    month = (issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")).month
+    area_baselines = fit_area_baselines(rows["label"].to_numpy(), rows["area_index"].to_numpy(), month.to_numpy(),
+                                        rows["rain_24h_mm"].to_numpy(), len(city.ids),
+                                        rain_rule_mm=flood.rule.threshold_mm, report_rate=area_rate["rate"])
     forecasters = Forecasters(flood.model, boosters, widening, flood_version=f"backtest-{origin}",
                               heat_version=f"backtest-{origin}", areas=areas)
-    return Fitted(origin, forecasters, flood.static, flood.rule, climatology, heat_obs)
+    return Fitted(origin, forecasters, flood.static, flood.rule, climatology, heat_obs, area_baselines)
 
 
