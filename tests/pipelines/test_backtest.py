@@ -87,12 +87,28 @@ def test_scores_cover_every_model_and_baseline_by_lead_with_intervals(backtested
 def test_scores_split_by_season_month_zone_and_wet_days(backtested):
     with xr.open_dataset(backtested["scores"][0]) as scores:
         assert list(scores.period.values) == ["all", "DJFM", "ON", "Nov", "Dec"]  # valid days 15 Nov .. 15 Dec
-        assert list(scores.zone.values) == ["all", "buffer", "core", "rest"]
+        assert {"all", "buffer", "core", "rest"} <= set(scores.zone.values)  # and the warning areas'
         rows = scores["score"].sel(hazard="flood", target="truth", metric="n_rows", model="model", lead=0)
         assert rows.sel(zone="all", days="all", period="all") == rows.sel(zone="all", days="all",
                                                                           period=["DJFM", "ON"]).sum()
         assert rows.sel(zone="all", period="all", days="wet") < rows.sel(zone="all", period="all", days="all")
         assert np.isnan(scores["score"].sel(hazard="heat", metric="mae_degC", days="wet")).all()
+
+
+def test_warning_areas_are_scored_by_area_with_levels_flip_flop_and_fss(backtested):
+    with xr.open_dataset(backtested["scores"][0]) as scores:
+        areas = scores.sel(hazard="flood_area", target="truth", period="all", days="all")
+        assert {"city", "site"} <= set(areas.zone.values)
+        rows = areas["score"].sel(metric="n_rows", model="model", lead=0)
+        assert rows.sel(zone="all") == rows.drop_sel(zone="all").sum()  # every area-day once, in one zone
+        skill = areas["score"].sel(metric="brier_skill_score", zone="all")
+        assert np.isfinite(skill.sel(model="model")).all()
+        baseline_alerts = areas["score"].sel(metric="n_alerts_level_1", model="climatology").values
+        assert (np.nan_to_num(baseline_alerts) == 0).all()  # levels are the model's: a baseline issues none
+        flips = scores["flip_flop_index"].sel(area_group="all")
+        assert 0 <= float(flips.sel(area_levels="hysteresis")) <= float(flips.sel(area_levels="issued")) <= 1
+        fss = scores["fractions_skill_score"].sel(target="truth")
+        assert fss.sizes["fss_scale_m"] == 2 and np.isfinite(fss).any()
 
 
 def test_flood_and_heat_levels_have_contingency_scores_with_intervals(backtested):
