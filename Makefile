@@ -25,6 +25,7 @@ backtest: $(STAMP)
 bench: $(STAMP)  # each script makes its own data; the island's ratios, then both cities' scores, print last
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_backtest.py  # on the demo world bench_pipeline.py has just built
+	$(BIN)/python benchmarks/ideal_area_forecaster.py  # the area warnings' bound, from that world's truth
 	$(BIN)/python benchmarks/bench_flood.py
 	$(BIN)/python benchmarks/bench_static_features.py
 	$(BIN)/python benchmarks/bench_dask_memory.py
