@@ -28,7 +28,7 @@ from pipelines.storage import write_text_atomic
 from pipelines.templating import render
 from pipelines.training.figures import MODEL_COLOURS, RELIABILITY_LINEAR_BELOW, reliability_axes
 
-SECTIONS = ("summary", "headline", "by-lead", "levels", "by-period", "reliability", "roc", "maps", "calendar",
+SECTIONS = ("summary", "headline", "warning-areas", "by-lead", "levels", "by-period", "reliability", "roc", "maps", "calendar",
             "reproducibility")
 _BY_LEAD = {"flood": ("roc_auc", "pr_auc", "brier_skill_score", "csi"),
             "heat": ("mae_degC", "rmse_degC", "crps_degC", "bias_degC")}
@@ -36,6 +36,9 @@ _HEADLINE = {"flood": ("roc_auc", "pr_auc", "brier", "brier_skill_score", "pod",
              "heat": ("mae_degC", "rmse_degC", "bias_degC", "crps_degC", "interval_coverage",
                       "rmse_hottest_10pct_degC")}
 _BY_PERIOD = {"flood": "brier_skill_score", "heat": "mae_degC"}
+_AREA_METRICS = ("brier_skill_score", "roc_auc", "reliability_error", "pod_level_1", "far_level_1", "csi_level_2",
+                 "far_level_3")
+_AREA_ZONES = ("city", "zone-core", "zone-buffer", "site")  # the warning areas with a table each, when scored
 _LEVEL_SCORES = ("pod", "far", "csi", "frequency_bias")
 _ALL = {"zone": "all", "period": "all"}
 _OUTCOME_COLOURS = {"correct_negative": "#f0f0f0", "hit": "#1a9850", "miss": "#d73027", "false_alarm": "#fdae61"}
@@ -289,7 +292,7 @@ def _count(scores: xr.Dataset, at: dict, metric: str | None) -> int | None:
     return int(value) if np.isfinite(value) else None
 
 
-def _table(scores: xr.Dataset, hazard: str, target: str, day: str, metrics: tuple[str, ...]) -> dict:
+def _table(scores: xr.Dataset, hazard: str, target: str, day: str, metrics: tuple[str, ...], zone: str = "all") -> dict:
     """`metrics` of each model by lead: per row metric, model and cells, each cell its value (None where
     undefined) and confidence interval (None without one) as text, the rows (`n`) and events it
     rests on (`events`, None for a score on rows alone; `alerts` says they are alerts, for a FAR),
@@ -298,7 +301,8 @@ def _table(scores: xr.Dataset, hazard: str, target: str, day: str, metrics: tupl
     for metric in metrics:
         counted = events_metric(metric)
         for model in _models(scores, hazard, target):
-            at = {"hazard": hazard, "target": target, "metric": metric, "model": model, **_ALL, "days": day}
+            at = {"hazard": hazard, "target": target, "metric": metric, "model": model, **_ALL, "zone": zone,
+                  "days": day}
             cells = []
             for lead in scores.lead.values:
                 value, low, high = (float(scores[v].sel(**at, lead=lead)) for v in ("score", "ci_low", "ci_high"))
@@ -309,8 +313,36 @@ def _table(scores: xr.Dataset, hazard: str, target: str, day: str, metrics: tupl
                               "alerts": counted is not None and "alerts" in counted,
                               "few": bool(np.isfinite(value) and events is not None and too_few_events(events))})
             rows.append({"metric": metric, "model": str(model), "cells": cells})
-    return {"hazard": hazard, "target": target, "day": day, "leads": list(scores.lead.values), "rows": rows,
+    return {"hazard": hazard if zone == "all" else f"{hazard} {zone}", "target": target, "day": day,
+            "leads": list(scores.lead.values), "rows": rows,
             "few": any(cell["few"] for row in rows for cell in row["cells"])}
+
+
+def _area_tables(scores: xr.Dataset) -> list[dict]:
+    """The warning areas' scores by lead, one table per target, days and area of _AREA_ZONES scored."""
+    if "flood_area" not in scores.hazard.values:
+        return []
+    zones = [z for z in _AREA_ZONES if z in scores.zone.values]
+    per_day = _each(scores, lambda h, t, d: [_table(scores, h, t, d, _AREA_METRICS, zone) for zone in zones],
+                    hazards=("flood_area",), by_day=True)
+    return [table for tables in per_day for table in tables]
+
+
+def _area_extras(scores: xr.Dataset) -> dict:
+    """The flip-flop index of the area levels and the fractions skill score of the cell layer, as text rows."""
+    out = {"flip_flop": [], "fss": []}
+    if "flip_flop_index" in scores:
+        for group in scores.area_group.values:
+            issued, held = (float(scores["flip_flop_index"].sel(area_group=group, area_levels=k))
+                            for k in ("issued", "hysteresis"))
+            out["flip_flop"].append({"group": str(group), "issued": f"{issued:.3f}", "hysteresis": f"{held:.3f}"})
+    if "fractions_skill_score" in scores:
+        fss = scores["fractions_skill_score"]
+        for target in fss.target.values:
+            for scale in fss.fss_scale_m.values:
+                out["fss"].append({"target": str(target), "scale_m": int(scale), "leads": [
+                    f"{float(v):.3f}" for v in fss.sel(target=target, fss_scale_m=scale).values]})
+    return out
 
 
 def _level_table(scores: xr.Dataset, hazard: str, target: str, day: str) -> dict:
@@ -342,6 +374,7 @@ def write_report(scores: xr.Dataset, record: dict, path: Path) -> Path:
         heat_levels=", ".join(f"{t:g}" for t in scores.attrs["heat_levels_degC"]),
         min_events=MIN_EVENTS,
         tables=_each(scores, lambda h, t, d: _table(scores, h, t, d, _HEADLINE[h]), by_day=True),
+        area_tables=_area_tables(scores), area_extras=_area_extras(scores),
         level_tables=_each(scores, lambda h, t, d: _level_table(scores, h, t, d), by_day=True),
         by_lead=_each(scores, lambda h, t: _by_lead(scores, h, t)),
         alert_levels=_each(scores, lambda h, t, d: _levels(scores, h, t, d), by_day=True),

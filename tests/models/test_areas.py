@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
 from models.areas import (
+    AREA_STATIC,
     AreaWarning,
     area_events,
+    area_features,
     area_membership,
+    area_rows,
+    area_static_features,
     choose_level_thresholds,
+    fit_area_baselines,
+    fit_area_warning,
     where_first,
 )
 from models.calibration import Calibration, fit_guarded_isotonic
@@ -85,3 +92,52 @@ def test_where_first_is_the_conditional_chance():
     out = where_first(np.array([[0.1, 0.4], [0.0, 0.1]]), np.array([0.5, 0.0]))
     np.testing.assert_allclose(out[0], [0.2, 0.8])
     assert np.isnan(out[1]).all()
+
+
+def test_area_rows_join_weather_and_static_per_issue_lead_area():
+    membership = area_membership([shapely.box(0, 20, 20, 40), shapely.box(0, 0, 50, 40)], X, Y, np.ones((4, 5), bool))
+    cells = pd.DataFrame({name: np.arange(20, dtype=float) for name in AREA_STATIC})
+    static = area_static_features(cells, membership)
+    assert static["log10_cells"].tolist() == pytest.approx([np.log10(4), np.log10(20)])
+    assert static["hand_m_q50"].tolist() == pytest.approx([np.median([0, 1, 5, 6]), 9.5])
+    weather = {"rain_24h_mm": np.arange(2 * 3 * 2, dtype=float).reshape(2, 3, 2)}
+    rows = area_rows(static, weather)
+    assert len(rows) == 12 and rows[["issue_index", "lead", "area_index"]].iloc[5].tolist() == [0, 2, 1]
+    assert rows["rain_24h_mm"].iloc[5] == 5 and rows["log10_cells"].iloc[5] == pytest.approx(np.log10(20))
+    assert area_features(static, ["rain_24h_mm"])[-1] == "lead_days"
+
+
+def test_fit_area_warning_learns_calibrates_and_chooses_levels_on_held_out_days():
+    rng = np.random.default_rng(3)
+    n_days, n_areas = 900, 4
+    rain = rng.gamma(0.5, 20, size=(n_days, 1, n_areas))
+    static = pd.DataFrame({"log10_cells": np.log10([10, 100, 1000, 10000])})
+    rows = area_rows(static, {"rain_24h_mm": rain})
+    chance = 1 / (1 + np.exp(-(rows["rain_24h_mm"] / 15 - 4 + rows["log10_cells"])))
+    rows = rows.assign(label=(rng.uniform(size=len(rows)) < chance).astype(int), day=rows["issue_index"])
+    split = np.where(rows["issue_index"] < 500, "train", np.where(rows["issue_index"] < 650, "valid", "calib"))
+    warning = fit_area_warning(rows, ["rain_24h_mm", "log10_cells", "lead_days"], split, report_rate=0.8, min_events=10,
+                               num_boost_round=200, seed=0, params={"objective": "binary", "verbose": -1,
+                                                                    "num_leaves": 7, "learning_rate": 0.1})
+    assert warning.choice["calibration"] in ("pooled", "by_lead")
+    assert all(c.report_rate == 0.8 for c in warning.calibrations)
+    calib = rows[split == "calib"]
+    got = warning.chance(calib)
+    assert got.min() >= 0 and got.max() <= 1
+    assert np.corrcoef(got, chance[split == "calib"])[0, 1] > 0.8  # it learnt the rain and the area's size
+    issued = warning.issued
+    assert issued and list(issued) == sorted(issued)
+    again = AreaWarning.from_dict(warning.booster, warning.to_dict())
+    np.testing.assert_array_equal(again.chance(calib), got)
+
+
+def test_area_baselines_are_rates_over_the_report_rate():
+    label = np.array([1, 0, 0, 0, 1, 1, 0, 0])
+    area = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    month = np.array([1, 1, 2, 2, 1, 1, 1, 1])
+    rain = np.array([50, 0, 0, 0, 60, 40, 0, 0.0])
+    base = fit_area_baselines(label, area, month, rain, 2, rain_rule_mm=30, report_rate=0.5)
+    assert base.static.tolist() == [0.5, 1.0]  # 1/4 and 2/4, over 0.5
+    assert base.climatology[0, :2].tolist() == [1.0, 0.0] and base.climatology[0, 5] == 0.5  # unseen month: static
+    got = base.chances(np.array([0, 1]), np.array([2, 1]), np.array([10.0, 45.0]))
+    assert got["rain_rule"].tolist() == [0.0, 1.0] and got["climatology"].tolist() == [0.0, 1.0]

@@ -9,6 +9,7 @@ import sys
 import capvalidator
 import numpy as np
 import pytest
+import shapely
 import xarray as xr
 from PIL import Image
 from rio_cogeo.cogeo import cog_validate
@@ -39,6 +40,23 @@ def test_forecast_netcdf_carries_cf_metadata_on_every_variable(run):
         assert np.nanmin(probability) >= 0 and np.nanmax(probability) <= 1
         assert (np.diff(np.stack([forecast[f"tasmax_q{q}"].values for q in (10, 50, 90)]), axis=0)
                 >= -1e-6)[..., forecast["land"].values.astype(bool)].all()
+
+
+def test_the_forecast_gives_each_warning_area_a_chance_and_a_level(run):
+    (path,) = run["written"]["netcdf"]
+    with xr.open_dataset(path) as forecast:
+        ids = list(forecast["area_id"].values)
+        assert ids[0] == "city" and any(i.startswith("site-") for i in ids)
+        outlines = shapely.from_wkt(forecast["area_geometry"].values)
+        x0, x1 = float(forecast.x.min()), float(forecast.x.max())
+        assert all(o.is_valid and x0 - 60 <= o.bounds[0] <= o.bounds[2] <= x1 + 60 for o in outlines)
+        chance = forecast["area_flood_probability"].values
+        assert chance.shape == (forecast.sizes["lead"], len(ids)) and ((chance >= 0) & (chance <= 1)).all()
+        thresholds = forecast["area_flood_level"].attrs["level_thresholds"]
+        expected = sum((chance >= t).astype(int) for t in thresholds if np.isfinite(t))
+        assert (forecast["area_flood_level"].values == expected).all()  # the level is the thresholds reached
+        first = forecast["flood_where_first"].values[:, forecast["land"].values.astype(bool)]
+        assert np.nanmin(first) >= 0 and np.nanmax(first) <= 1
 
 
 def test_every_geotiff_is_a_valid_cog(run):

@@ -1,0 +1,121 @@
+"""The warning areas on the sealed test period: scores by area and lead, levels on flood days, flip-flop, FSS.
+
+Usage: .venv/bin/python benchmarks/area_scores.py [--config configs/demo.yaml]
+
+Reads the backtest of the config's `evaluation.test` period (run it first: `make backtest`): its
+scores.nc (hazard `flood_area`, the flip-flop index, the fractions skill score) and its hindcasts
+(the levels the heritage core had on the truth's flood days, and how many distinct values the cell
+layer takes on the biggest flood day). Prints them and appends them with the git commit to
+benchmarks/results/area_scores.csv, which docs/flood-skill.md quotes beside the ideal forecaster
+(benchmarks/ideal_area_forecaster.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from results_csv import ROOT, append_rows, git_commit
+
+from pipelines.config import load_city_config
+from pipelines.evaluation.truth import truth_flood_near
+from pipelines.forecast.areas import city_areas
+
+METRICS = ("brier_skill_score", "roc_auc", "reliability_error", *(f"{m}_level_{k}" for k in (1, 2, 3, 4)
+                                                                   for m in ("pod", "far", "csi")))
+CORE = "zone-core"
+
+
+def _score_rows(scores: xr.Dataset, stamp: dict) -> list[dict]:
+    rows = []
+    areas = scores.sel(hazard="flood_area", period="all")
+    for target in areas.target.values:
+        for zone in areas.zone.values:
+            for days in areas.days.values:
+                for model in areas.model.values:
+                    for lead in areas.lead.values:
+                        at = {"target": target, "zone": zone, "days": days, "model": model, "lead": lead}
+                        n_events = float(areas["score"].sel(metric="n_positive", **at))
+                        if math.isnan(n_events):
+                            continue
+                        row = {"kind": "score", "target": str(target), "zone": str(zone), "days": str(days),
+                               "model": str(model), "lead": int(lead), "n_events": int(n_events),
+                               "n_rows": int(areas["score"].sel(metric="n_rows", **at))}
+                        for metric in METRICS:
+                            value = float(areas["score"].sel(metric=metric, **at))
+                            if not math.isnan(value):
+                                rows.append(stamp | row | {"metric": metric, "value": round(value, 4)})
+    return rows
+
+
+def _level_rows(config, folder: Path, stamp: dict) -> list[dict]:
+    """Levels of the core at each lead on the truth's core flood days, and the cell layer's distinct values."""
+    grids = [xr.load_dataset(p) for p in sorted((folder / "hindcasts").glob("*.nc"))]
+    level = xr.concat([g["area_flood_level"] for g in grids], "issue_date")
+    chance = xr.concat([g["flood_probability"] for g in grids], "issue_date")
+    issue_dates = pd.DatetimeIndex(level.issue_date.values)
+    ids = list(grids[0]["area_id"].values)
+    days, near = truth_flood_near(config)
+    template_land = grids[0]["flood_probability"].isel(issue_date=0, lead=0).notnull().values
+    areas = city_areas(config, template_land)
+    core = np.asarray(areas.membership[[areas.ids.index(CORE)]].todense()).ravel() > 0
+    flooded_core = pd.Series(near[:, core].any(axis=1), index=days)
+    rows = []
+    for lead in level.lead.values:
+        valid = issue_dates + pd.Timedelta(days=int(lead))
+        on_flood_days = flooded_core.reindex(valid).fillna(False).to_numpy(bool)
+        core_levels = level.sel(lead=lead).values[on_flood_days, ids.index(CORE)]
+        top = max((k for k in range(1, 5) if np.isfinite(level.attrs.get("level_thresholds", [np.nan] * 4)[k - 1])),
+                  default=1)
+        for k in range(5):
+            rows.append(stamp | {"kind": "core_levels_on_flood_days", "target": "truth", "zone": CORE, "lead": int(lead),
+                                 "metric": f"days_at_level_{k}", "value": int((core_levels == k).sum()),
+                                 "n_events": int(on_flood_days.sum())})
+        rows.append(stamp | {"kind": "core_levels_on_flood_days", "target": "truth", "zone": CORE, "lead": int(lead),
+                             "metric": f"share_at_or_above_level_{top}",
+                             "value": round(float((core_levels >= top).mean()) if len(core_levels) else math.nan, 3),
+                             "n_events": int(on_flood_days.sum())})
+    city = np.asarray(areas.membership.sum(axis=0)).ravel() > 0
+    biggest = flooded_core.index[np.argmax([near[days.get_loc(d)][city].sum() for d in flooded_core.index])]
+    if biggest in issue_dates:
+        values = chance.sel(issue_date=biggest, lead=0).values
+        rows.append(stamp | {"kind": "cell_layer", "target": "truth", "zone": "city", "lead": 0,
+                             "metric": f"distinct_values_{biggest.date()}", "value": int(np.unique(values[np.isfinite(values)]).size)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.yaml")
+    config = load_city_config(parser.parse_args().config)
+    start, end = config.protocol.test
+    folder = config.city_store / "backtests" / f"{start}_{end}"
+    if not (folder / "scores.nc").exists():
+        raise SystemExit(f"{folder / 'scores.nc'}: no backtest of the test period {start}..{end}; run `make backtest`")
+    stamp = {"commit": git_commit(), "date": dt.date.today().isoformat(), "city": config.city.slug,
+             "test_period": f"{start}..{end}"}
+    with xr.open_dataset(folder / "scores.nc") as scores:
+        rows = _score_rows(scores, stamp)
+        for (group, levels), value in scores["flip_flop_index"].to_series().items():
+            rows.append(stamp | {"kind": "flip_flop_index", "zone": group, "model": levels, "metric": "flip_flop_index",
+                                 "value": round(float(value), 4)})
+        for (target, lead, scale), value in scores["fractions_skill_score"].to_series().items():
+            rows.append(stamp | {"kind": "cell_fss", "target": target, "lead": int(lead), "zone": "city",
+                                 "metric": f"fss_{int(scale)}m", "value": round(float(value), 4)})
+    if truth_flood_near(config) is not None:
+        rows += _level_rows(config, folder, stamp)
+    for row in rows:
+        if row["kind"] != "score" or (row["model"] == "model" and row["metric"] in ("brier_skill_score", "csi_level_2")):
+            print(" ".join(f"{k}={row[k]}" for k in ("kind", "target", "zone", "days", "model", "lead", "metric",
+                                                      "value", "n_events") if k in row))
+    fields = list(stamp) + ["kind", "target", "zone", "days", "model", "lead", "metric", "value", "n_events", "n_rows"]
+    append_rows(ROOT / "benchmarks" / "results" / "area_scores.csv", fields, rows)
+
+
+if __name__ == "__main__":
+    main()
