@@ -11,8 +11,8 @@ reaches flood level 1 gets its messages through the same state, keyed by its are
 is the area's name and outline. A site's flood level, where the forecast has warning areas, is
 its neighbourhood's (levels 1-4, models.assets.asset_alert_levels) and its <area> carries the
 neighbourhood's outline beside the site's own shape. Outlines are CAP <polygon>s: "lat,lon"
-pairs in WGS84, closed rings of the outer boundary (CAP has no holes), each part simplified until
-all hold at most MAX_POLYGON_POINTS points.
+pairs in WGS84, closed rings of the outer boundary (CAP has no holes), simplified until they
+hold at most MAX_POLYGON_POINTS points (cap_polygons).
 
 How the CAP codes are chosen (onset = the first lead day at or above the threshold, level =
 the highest alert level over the forecast's leads, models.assets.asset_alert_levels; peak = the
@@ -60,6 +60,7 @@ from pipelines.storage import write_atomic
 CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
 POINT_RADIUS_KM = 0.05  # circle drawn around a point asset in <area>
 MAX_POLYGON_POINTS = 99  # an area's outline, all parts together, in at most this many points
+DROPPABLE_AREA_SHARE = 0.01  # an outline's smallest parts, this share of its area, may be left out
 _SIMPLIFY_START_M = 5.0  # first simplification tolerance of an outline, doubled until it fits
 _FORBIDDEN = re.compile(r"[\s,<&]")  # CAP 1.2: identifier and sender hold no spaces, commas, < or &
 _SAFE_ID_PART = re.compile(r"[^A-Za-z0-9@._-]+")
@@ -255,7 +256,7 @@ def _asset_places(assets: gpd.GeoDataFrame, city_name: str, areas: gpd.GeoDataFr
         kind = asset.get("kind")
         around = outlines.get(site_area_id(asset["asset_id"]))
         extra = [] if around is None else [("polygon", ring) for ring in cap_polygons(around, areas.crs)]
-        places[asset["asset_id"]] = {"name": name, "area_desc": f"{name}, {where}", "shapes": shapes + extra,
+        places[asset["asset_id"]] = {"name": name, "area_desc": f"{name}, {where}", "shapes": sorted(shapes + extra, key=lambda shape: shape[0] != "polygon"),  # CAP: polygons, then circles
                                      "own_shapes": shapes, "kind": kind if isinstance(kind, str) else None,
                                      "is_area": False}
     return places
@@ -276,22 +277,24 @@ def cap_polygons(geometry, crs, *, max_points: int = MAX_POLYGON_POINTS) -> list
     """CAP <polygon> texts of an outline in `crs` (projected, metres): each part's outer ring as
     "lat,lon" pairs in WGS84 (5 decimals, about 1 m), first pair repeated last.
 
-    Holes are dropped (a CAP polygon has none); the parts are simplified with a tolerance from
-    5 m, doubled until all together hold at most `max_points` points; parts that vanish are
-    dropped, and then the smallest parts if the largest alone still need more.
+    Holes are dropped (a CAP polygon has none). The parts are simplified with a tolerance from
+    5 m, doubled until the largest parts that fit together in `max_points` points cover all but
+    DROPPABLE_AREA_SHARE of the outline's area; the other parts (specks, islets) are dropped.
     """
     parts = [part for part in shapely.get_parts(geometry) if part.geom_type == "Polygon" and not part.is_empty]
     parts = sorted((shapely.Polygon(part.exterior) for part in parts), key=lambda part: -part.area)
-    tolerance, rings = 0.0, parts
-    while sum(len(ring.exterior.coords) for ring in rings) > max_points and tolerance < 1e5:
-        tolerance = max(2 * tolerance, _SIMPLIFY_START_M)
+    whole, tolerance = sum(part.area for part in parts), 0.0
+    while True:
         rings = [ring for ring in (part.simplify(tolerance) for part in parts)
                  if ring.geom_type == "Polygon" and not ring.is_empty and ring.area > 0]
-    kept, total = [], 0
-    for ring in rings:
-        if total + len(ring.exterior.coords) <= max_points:
-            kept.append(ring)
-            total += len(ring.exterior.coords)
+        kept, total = [], 0
+        for ring in rings:
+            if total + len(ring.exterior.coords) <= max_points:
+                kept.append(ring)
+                total += len(ring.exterior.coords)
+        if sum(ring.area for ring in kept) >= (1 - DROPPABLE_AREA_SHARE) * whole or tolerance > 1e5:
+            break
+        tolerance = max(2 * tolerance, _SIMPLIFY_START_M)
     lonlat = gpd.GeoSeries(kept, crs=crs).to_crs("EPSG:4326")
     texts = []
     for ring in lonlat:
