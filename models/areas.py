@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import geopandas as gpd
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import shapely
+import xarray as xr
 from scipy import sparse
 
 from models.boosting import BoosterFit, feature_matrix, fit_booster
@@ -95,20 +98,13 @@ class AreaWarning:
     @property
     def issued(self) -> tuple[float, ...]:
         """The thresholds of the levels issued (1 up to the first level never supported)."""
-        return tuple(t for t in self.thresholds if t is not None)
+        return issued_thresholds(self.thresholds)
 
     def levels(self, chance: np.ndarray, *, previous: np.ndarray | None = None) -> np.ndarray:
         """Level 0-4 per chance (NaN: 0). With `previous` (the levels the same targets had at the
         issue before, same shape), a level is kept while the chance stays above HOLD_SHARE of its
         threshold (models.warning_levels.hysteresis_levels), so it does not flip without cause."""
-        chance = np.clip(np.asarray(chance, float), 0.0, 1.0)
-        if not self.issued:
-            return np.zeros(chance.shape, np.int8)
-        if previous is None:
-            return levels_from_chance(chance, self.issued)
-        edges, held = np.asarray(self.issued), np.minimum(np.asarray(previous), len(self.issued))
-        start = np.where(held > 0, edges[np.maximum(held, 1) - 1], 0.0)  # as if entered at its threshold
-        return hysteresis_levels(np.stack([start, chance]), self.issued, hold_share=HOLD_SHARE)[1]
+        return area_levels(chance, self.thresholds, previous=previous)
 
     def to_dict(self) -> dict:
         """The card's record (the booster is saved apart)."""
@@ -119,6 +115,36 @@ class AreaWarning:
     def from_dict(cls, booster: lgb.Booster, record: dict) -> AreaWarning:
         return cls(booster, tuple(Calibration.from_dict(c) for c in record["calibrations"]),
                    tuple(record["thresholds"]), record["choice"])
+
+
+def area_levels(chance: np.ndarray, thresholds: tuple[float | None, ...], *,
+                previous: np.ndarray | int | None = None) -> np.ndarray:
+    """Level 0-4 per chance (NaN: 0) from the levels' `thresholds` (None or NaN: never issued).
+
+    With `previous` (the level each target had at the issue before, broadcast to `chance`'s
+    shape), a level is kept while the chance stays above HOLD_SHARE of its threshold
+    (models.warning_levels.hysteresis_levels), so it does not flip without cause.
+    """
+    issued = issued_thresholds(thresholds)
+    chance = np.clip(np.asarray(chance, float), 0.0, 1.0)
+    if not issued:
+        return np.zeros(chance.shape, np.int8)
+    if previous is None:
+        return levels_from_chance(chance, issued)
+    edges = np.asarray(issued)
+    held = np.broadcast_to(np.minimum(np.asarray(previous), len(issued)), chance.shape)
+    start = np.where(held > 0, edges[np.maximum(held, 1) - 1], 0.0)  # as if entered at its threshold
+    return hysteresis_levels(np.stack([start, chance]), issued, hold_share=HOLD_SHARE)[1]
+
+
+def issued_thresholds(thresholds) -> tuple[float, ...]:
+    """The thresholds of the levels issued: 1 up to the first never supported (None or NaN)."""
+    issued = []
+    for threshold in thresholds:
+        if threshold is None or not np.isfinite(threshold):
+            break
+        issued.append(float(threshold))
+    return tuple(issued)
 
 
 def _contingency(chance: np.ndarray, observed: np.ndarray, threshold: float) -> dict:
@@ -298,3 +324,56 @@ def fit_area_baselines(label: np.ndarray, area_index: np.ndarray, month: np.ndar
     scale = 1 / float(report_rate)
     return AreaBaselines(np.minimum(climatology * scale, 1), np.minimum(static * scale, 1),
                          np.minimum(rule * scale, 1), float(rain_rule_mm))
+
+
+AREA_KINDS = ("city", "zone", "district", "site")  # a site's area is its neighbourhood, id `site-<asset_id>`
+
+
+@dataclass(frozen=True)
+class AreaForecast:
+    """The warning areas of one forecast: their outlines, chances and levels' thresholds.
+
+    `table`: `area_id`, `name`, `kind`, geometry (the forecast's CRS, metres); `chances`: one row per
+    (area_id, lead) with `chance` (of a flood somewhere in the area that local day); `thresholds`:
+    the chance at which levels 1-4 start (None: never issued).
+    """
+
+    table: gpd.GeoDataFrame
+    chances: pd.DataFrame
+    thresholds: tuple[float | None, ...]
+
+
+def site_area_id(asset_id) -> str:
+    return f"site-{asset_id}"
+
+
+def forecast_areas(forecast: xr.Dataset) -> AreaForecast | None:
+    """The warning areas of `forecast` (pipelines.forecast.predict's `area` dimension); None without them."""
+    if "area_flood_probability" not in forecast:
+        return None
+    table = gpd.GeoDataFrame(
+        {"area_id": forecast["area_id"].values.astype(str), "name": forecast["area_name"].values.astype(str),
+         "kind": forecast["area_kind"].values.astype(str)},
+        geometry=shapely.from_wkt(forecast["area_geometry"].values.astype(str)), crs=forecast.rio.crs)
+    chance = forecast["area_flood_probability"].transpose("lead", "area").values.astype(float)
+    leads = forecast["lead"].values
+    chances = pd.DataFrame({"area_id": np.tile(table["area_id"].to_numpy(), leads.size),
+                            "lead": np.repeat(leads, len(table)), "chance": chance.ravel()})
+    raw = np.atleast_1d(forecast["area_flood_level"].attrs.get("level_thresholds", []))
+    thresholds = tuple(float(t) if np.isfinite(t) else None for t in np.asarray(raw, float))
+    return AreaForecast(table, chances, thresholds)
+
+
+def areas_of_sites(areas: gpd.GeoDataFrame, assets: gpd.GeoDataFrame, *,
+                   kinds: tuple[str, ...] = ("site", "zone", "district")) -> dict[str, list[str]]:
+    """Per asset_id, the area_ids of `kinds` it belongs to: its own neighbourhood (`site-<asset_id>`)
+    and each zone or district holding its representative point; in the order of `areas`."""
+    local = assets.to_crs(areas.crs)
+    out = {}
+    for asset_id, geometry in zip(local["asset_id"], local.geometry, strict=True):
+        point = geometry.representative_point() if geometry is not None and not geometry.is_empty else None
+        out[asset_id] = [
+            area.area_id for area in areas.itertuples() if area.kind in kinds and (
+                area.area_id == site_area_id(asset_id)
+                or (area.kind != "site" and point is not None and area.geometry.covers(point)))]
+    return out

@@ -1,5 +1,9 @@
 """Per-asset risk from the forecast grid, and the alert level each heritage asset reaches.
 
+A forecast with warning areas (models.areas) bases a site's flood alert on the chance of a flood in
+its neighbourhood, levels 1-4; one without them on its cells' highest chance, levels 1-3 (the
+`flood_basis` column says which). Heat levels are 1-3 either way.
+
 Pure: a forecast Dataset and the assets GeoDataFrame in, pandas DataFrames out.
 """
 
@@ -11,6 +15,7 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
+from models.areas import AreaForecast, area_levels, forecast_areas, issued_thresholds, site_area_id
 from models.asset_cells import asset_cells, reduce_by_asset, value_at_peak
 
 NEAREST_LAND_CELLS = 3  # default: an asset with no land cell in reach looks this many cells further
@@ -80,6 +85,10 @@ def asset_risk(
     the layer's CF `flag_meanings`) adds the feature name at the asset's wettest cell; each
     layer of HEAT_PRODUCTS present adds its highest level over the cells (`met_heat_level_max`,
     `wbgt_band_max`).
+
+    A forecast with warning areas (models.areas.forecast_areas) adds `area_flood_probability`:
+    the chance of a flood in the site's neighbourhood (area `site-<asset_id>`), NaN where the
+    forecast has no such area (e.g. a site off the grid).
     """
     if buffer_m < 0:
         raise ValueError(f"`buffer_m` must be >= 0, got {buffer_m}")
@@ -109,6 +118,12 @@ def asset_risk(
     columns |= {name: pd.Series(per_row(_flag_words(forecast[name], value_at_peak(flat[name], flat["flood_probability"],
                                                                                    cells))), dtype=object)
                 for name in FLOOD_DRIVER_LAYERS if name in flat}  # object: None where no driver, as the alerts read
+    areas = forecast_areas(forecast)
+    if areas is not None:
+        chance = areas.chances.set_index(["area_id", "lead"])["chance"]
+        keys = pd.MultiIndex.from_arrays([np.repeat([site_area_id(a) for a in local["asset_id"]], leads.size),
+                                          np.tile(leads, len(local))])
+        columns["area_flood_probability"] = chance.reindex(keys).to_numpy(float)
     return pd.DataFrame({
         "asset_id": np.repeat(local["asset_id"].to_numpy(), leads.size),
         "lead": np.tile(leads, len(local)),
@@ -126,16 +141,27 @@ def asset_risk(
 def asset_alert_levels(
     risk: pd.DataFrame, assets: gpd.GeoDataFrame, *,
     default_flood_threshold: float, default_heat_threshold_degC: float,
+    area_thresholds: tuple[float | None, ...] | None = None,
 ) -> pd.DataFrame:
     """`risk` (from asset_risk) with each asset's thresholds and its alerts at each lead.
 
-    `flood_threshold` (1): the asset's own `flood_threshold` where given (it already knows the
-    site); else the default raised by FLOOR_STEP_THRESHOLD (0.1) for each full FLOOR_STEP_M
-    (0.5 m) of `floor_height_m` (a raised floor keeps water out longer), capped at
-    MAX_FLOOD_THRESHOLD (0.95); a missing or negative floor height raises nothing.
+    Flood, where `risk` has the site's neighbourhood chance (`area_flood_probability`, not NaN;
+    `flood_basis` 'area'): `flood_chance` is that chance and `flood_level` (0..4) the area's
+    level from `area_thresholds` (the forecast's `level_thresholds`, models.areas.area_levels),
+    then lowered by one for each full FLOOR_STEP_M (0.5 m) of `floor_height_m`
+    (`flood_level_drop`: a raised floor keeps water out longer), and 0 while the chance is
+    below the site's own `flood_threshold` where given (`own_flood_threshold`: it knows the
+    site). `flood_threshold` is the chance at which the site's level 1 starts: the threshold
+    of level 1 + drop, or the own threshold if higher (NaN: never). The default threshold is
+    not used: it is a chance per cell, not per area.
+
+    Flood otherwise (`flood_basis` 'cells', a forecast without areas): `flood_chance` is
+    flood_probability_max; `flood_threshold` (1) the asset's own where given, else the default
+    raised by FLOOR_STEP_THRESHOLD (0.1) for each full FLOOR_STEP_M of `floor_height_m`,
+    capped at MAX_FLOOD_THRESHOLD (0.95); a missing or negative floor height raises nothing;
+    `flood_level` (0..3): how many steps of FLOOD_LEVEL_ODDS_RATIOS the odds reach.
+    Either way `flood_alert` is flood_level >= 1 (False where the chance is NaN).
     `heat_threshold` (degC): the asset's own `heat_threshold` where given, else the default.
-    `flood_alert`: flood_probability_max >= flood_threshold, False where NaN; `flood_level`
-    (0..3): how many steps of FLOOD_LEVEL_ODDS_RATIOS the odds reach (0: no alert).
 
     Heat has two rules, kept apart. `heat_met_level` (0..3): MET Malaysia's level at the site,
     `met_heat_level_max` where tasmax_q50_max reaches the heat threshold (a site may set a higher
@@ -162,12 +188,82 @@ def asset_alert_levels(
         "flood_threshold": own_flood.where(own_flood.notna(), raised),
         "heat_threshold": _optional_column(table, "heat_threshold").fillna(default_heat_threshold_degC),
     })
+    thresholds["own_flood_threshold"], thresholds["floor_steps"] = own_flood.to_numpy(), steps.to_numpy()
     levels = risk.merge(thresholds, on="asset_id", how="left", validate="many_to_one")
-    levels["flood_alert"] = (levels["flood_probability_max"] >= levels["flood_threshold"]).fillna(False)
+    by_area = levels["area_flood_probability"].notna() if "area_flood_probability" in levels else levels["lead"] < 0
+    if by_area.any() and area_thresholds is None:
+        raise ValueError("`risk` has area chances (`area_flood_probability`) but `area_thresholds` is None")
     flood_odds = _odds(levels["flood_probability_max"].clip(upper=1.0))
-    levels["flood_level"] = sum(
+    cell_level = sum(
         (flood_odds >= ratio * _odds(levels["flood_threshold"])).astype(int) for ratio in FLOOD_LEVEL_ODDS_RATIOS)
+    drop = levels.pop("floor_steps").where(by_area, 0).astype(int)
+    levels["flood_basis"] = np.where(by_area, "area", "cells")
+    levels["flood_chance"] = levels["area_flood_probability"].where(by_area, levels["flood_probability_max"]) \
+        if "area_flood_probability" in levels else levels["flood_probability_max"]
+    levels["flood_level_drop"] = drop
+    levels["flood_level"] = cell_level
+    if by_area.any():
+        levels.loc[by_area, "flood_threshold"] = _area_start(area_thresholds, drop[by_area],
+                                                             levels.loc[by_area, "own_flood_threshold"])
+        levels = held_flood_levels(levels, {}, area_thresholds)
+    levels["flood_alert"] = levels["flood_level"] >= 1
     return _with_heat_levels(levels).astype({"flood_alert": bool, "heat_alert": bool})
+
+
+def held_flood_levels(levels: pd.DataFrame, previous: dict[str, int],
+                      thresholds: tuple[float | None, ...] | None) -> pd.DataFrame:
+    """`levels` with the flood level and alert of its area-based rows (`flood_basis` 'area') from their
+    chance, each held at `previous[asset_id]` (its open event's level; absent or 0: none) while the
+    chance stays above models.areas.HOLD_SHARE of that level's threshold (models.areas.area_levels).
+
+    The raised floor's drop is added back before the hold and taken off after; an own threshold
+    is held the same way. Rows based on cells are left as they are.
+    """
+    by_area = (levels["flood_basis"] == "area").to_numpy()
+    if not by_area.any():
+        return levels
+    rows = levels[by_area]
+    chance = rows["flood_chance"].to_numpy(float)
+    before = rows["asset_id"].map(previous).fillna(0).astype(int).to_numpy()
+    drop = rows["flood_level_drop"].to_numpy(int)
+    held = area_levels(chance, thresholds, previous=np.where(before > 0, before + drop, 0))
+    level = np.maximum(held.astype(int) - drop, 0)
+    own = rows["own_flood_threshold"].to_numpy(float)
+    for threshold in np.unique(own[np.isfinite(own)]):  # the own gate, with the same hold
+        mine = own == threshold
+        gate = area_levels(chance[mine], (float(threshold),), previous=(before[mine] > 0).astype(int)) >= 1
+        level[mine] = np.where(gate, level[mine], 0)
+    out = levels.copy()
+    out.loc[by_area, "flood_level"] = level
+    out.loc[by_area, "flood_alert"] = level >= 1
+    return out
+
+
+def _area_start(thresholds: tuple[float | None, ...], drop: pd.Series, own: pd.Series) -> np.ndarray:
+    """The chance at which an area-based site's level 1 starts: level 1 + drop's threshold, or its own if higher."""
+    issued = np.array([*issued_thresholds(thresholds), np.nan])  # NaN: that level is never issued
+    start = issued[np.minimum(drop.to_numpy(int), len(issued) - 1)]
+    return np.fmax(start, own.to_numpy(float))
+
+
+def area_alert_levels(areas: AreaForecast, *, kinds: tuple[str, ...] = ("city", "zone", "district")) -> pd.DataFrame:
+    """One row per (area, lead) of the areas of `kinds`, in the table asset_alert_levels gives
+    (so the alert state and CAP take an area as an asset): `asset_id` the area_id, `area_name`,
+    `area_kind`, `flood_chance`, `flood_threshold` (level 1's), `flood_level` 0-4, `flood_alert`,
+    `flood_basis` 'area', no own threshold or floor drop, and no heat alert."""
+    table = areas.table[areas.table["kind"].isin(kinds)]
+    rows = areas.chances.merge(pd.DataFrame({"area_id": table["area_id"], "area_name": table["name"],
+                                             "area_kind": table["kind"]}), on="area_id", validate="many_to_one")
+    rows = rows.sort_values(["area_id", "lead"], kind="stable").reset_index(drop=True)
+    start = issued_thresholds(areas.thresholds)
+    levels = pd.DataFrame({
+        "asset_id": rows["area_id"], "lead": rows["lead"], "area_name": rows["area_name"], "area_kind": rows["area_kind"],
+        "flood_chance": rows["chance"].astype(float), "flood_threshold": start[0] if start else np.nan,
+        "own_flood_threshold": np.nan, "flood_level_drop": 0, "flood_basis": "area", "flood_level": 0,
+        "flood_alert": False, "heat_level": 0, "heat_alert": False, "heat_rule": "",
+        "tasmax_q50_max": np.nan, "tasmax_q90_max": np.nan, "cells_from": "area", "on_water": False,
+    })
+    return held_flood_levels(levels, {}, areas.thresholds).astype({"flood_alert": bool, "flood_level": int})
 
 
 def _with_heat_levels(levels: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,8 @@
-"""What to do: the advice table of configs/advisories.yaml, by asset kind, hazard and alert level."""
+"""What to do: the advice table of configs/advisories.yaml, by asset kind, hazard and alert level.
+
+Flood has levels 1-4 (a warning area's: watch, prepare, move collections off the floor, close the
+site); heat 1-3 (MET Malaysia's); both an `after` for the message that ends an alert.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from pipelines.config import ConfigError
 DEFAULT_ADVISORIES = Path(__file__).resolve().parents[2] / "configs" / "advisories.yaml"
 REQUIRED_LANGUAGES = ("en-GB", "ms-MY")
 Language = Literal["en-GB", "ms-MY", "zh-CN"]
-Level = Literal[1, 2, 3, "after"]
-LEVELS: tuple[Level, ...] = (1, 2, 3, "after")
+Level = Literal[1, 2, 3, 4, "after"]
+LEVELS: dict[str, tuple[Level, ...]] = {"flood": (1, 2, 3, 4, "after"), "heat": (1, 2, 3, "after")}
 
 
 class _Table(BaseModel):
@@ -54,8 +58,11 @@ def load_advisories(path: Path | None, languages: tuple[str, ...]) -> Advisories
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"{path}: {problems}") from err
-    problems = [f"default.{hazard}.{level}: missing" for hazard in ("flood", "heat") for level in LEVELS
+    problems = [f"default.{hazard}.{level}: missing" for hazard, levels in LEVELS.items() for level in levels
                 if level not in getattr(table.default, hazard)]
+    problems += [f"{where}.heat.4: heat has levels 1-3" for where, advice in
+                 {"default": table.default, **{f"kinds.{k}": a for k, a in table.kinds.items()}}.items()
+                 if 4 in advice.heat]
     needed = dict.fromkeys((*REQUIRED_LANGUAGES, *languages))
     sections = {"default": table.default} | {f"kinds.{kind}": advice for kind, advice in table.kinds.items()}
     for where, advice in sections.items():

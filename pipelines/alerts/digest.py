@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import geopandas as gpd
 import pandas as pd
 from lxml import etree
 
+from models.areas import areas_of_sites
+from pipelines.alerts.advice import Advisories
 from pipelines.alerts.state import CapMessage
 from pipelines.alerts.text import day_label
 from pipelines.config import ManagerConfig
@@ -20,36 +23,61 @@ _CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
 
 def manager_digests(
     levels: pd.DataFrame, assets: pd.DataFrame, messages: list[CapMessage], managers: tuple[ManagerConfig, ...], *,
-    issue_day: dt.date, city_name: str,
+    issue_day: dt.date, city_name: str, area_levels: pd.DataFrame | None = None,
+    areas: gpd.GeoDataFrame | None = None, advisories: Advisories | None = None,
 ) -> dict[str, tuple[str, str]]:
     """Per manager id: (plain text, HTML) of the day's digest.
 
-    Lists the run's messages about their assets, then each asset's flood chance and tasmax q50
-    with their alert levels by lead day, and the day's maps cropped to their sites
-    (<manager id>_map_d<lead>.png beside the digest, drawn when the grids are published), each
-    linking to the whole city's map one folder up. An asset not in `levels` is listed as without a forecast.
+    Lists the run's messages about their assets and the warning areas holding them, then each
+    asset's flood chance (its neighbourhood's where the forecast has warning areas) and tasmax q50
+    with their alert levels by lead day, then the heritage zones and districts holding their sites
+    (`area_levels`, models.assets.area_alert_levels, with their outlines in `areas`): chance and
+    level by lead day. With `advisories`, each flood level comes with its action (en-GB). Last,
+    the day's maps cropped to their sites (<manager id>_map_d<lead>.png beside the digest, drawn
+    when the grids are published), each linking to the whole city's map one folder up. An asset
+    not in `levels` is listed as without a forecast.
     """
     names = dict(zip(assets["asset_id"], assets["name"], strict=True))
     kinds = dict(zip(assets["asset_id"], assets.get("kind", pd.Series(index=assets.index, dtype=object)),
                      strict=True))
     leads = sorted(int(lead) for lead in levels["lead"].unique())
+    held_by = ({} if areas is None or area_levels is None
+               else areas_of_sites(areas, assets, kinds=("zone", "district")))
+    area_names = {} if area_levels is None else dict(zip(area_levels["asset_id"], area_levels["area_name"],
+                                                         strict=False))
+
+    def action(kind, level: int) -> str:
+        return advisories.text(kind, "flood", level, "en-GB") if advisories is not None and level >= 1 else ""
+
+    def day(lead) -> str:
+        return day_label(issue_day + dt.timedelta(days=int(lead)), "en-GB")
+
     digests = {}
     for manager in managers:
-        own = [message for message in messages if message.asset_id in manager.assets]
-        alerts = [(message.msg_type, message.hazard, names.get(message.asset_id, message.asset_id),
-                   etree.fromstring(message.xml).findtext(f"{_CAP}info/{_CAP}headline")) for message in own]
+        own_areas = list(dict.fromkeys(a for asset_id in manager.assets for a in held_by.get(asset_id, [])))
+        about = set(manager.assets) | set(own_areas)
+        alerts = [(message.msg_type, message.hazard, names.get(message.asset_id) or area_names.get(message.asset_id)
+                   or message.asset_id, etree.fromstring(message.xml).findtext(f"{_CAP}info/{_CAP}headline"))
+                  for message in messages if message.asset_id in about]
         sites = []
         for asset_id in manager.assets:
             rows = levels[levels["asset_id"] == asset_id].sort_values("lead")
             name, kind = names.get(asset_id, asset_id), kinds.get(asset_id)
             sites.append((f"{name} ({kind})" if kind else name, [
-                (day_label(issue_day + dt.timedelta(days=int(row.lead)), "en-GB"),
-                 f"{row.flood_probability_max:.0%}" if pd.notna(row.flood_probability_max) else "-",
-                 int(row.flood_level),
-                 f"{row.tasmax_q50_max:.1f} °C" if pd.notna(row.tasmax_q50_max) else "-", _heat_level(row))
+                (day(row.lead), f"{row.flood_chance:.0%}" if pd.notna(row.flood_chance) else "-",
+                 int(row.flood_level), f"{row.tasmax_q50_max:.1f} °C" if pd.notna(row.tasmax_q50_max) else "-",
+                 _heat_level(row), action(kind, int(row.flood_level)))
                 for row in rows.itertuples()]))
+        zones = []
+        for area_id in own_areas:
+            rows = area_levels[area_levels["asset_id"] == area_id].sort_values("lead")
+            zones.append((area_names[area_id], [
+                (day(row.lead), f"{row.flood_chance:.0%}" if pd.notna(row.flood_chance) else "-", int(row.flood_level),
+                 action(row.area_kind, int(row.flood_level))) for row in rows.itertuples()]))
+        by_area = "flood_basis" in levels and (levels["flood_basis"] == "area").any()
         content = {"title": f"Warisan digest for {manager.name}: {city_name}, forecast issued {issue_day.isoformat()}",
-                   "alerts": alerts, "sites": sites, "leads": leads, "manager_id": manager.id}
+                   "alerts": alerts, "sites": sites, "areas": zones, "leads": leads, "manager_id": manager.id,
+                   "flood_levels": "0-4" if by_area else "0-3"}
         digests[manager.id] = (render("digest.txt.j2", **content), render("digest.html.j2", **content))
     return digests
 

@@ -27,12 +27,13 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from models.assets import asset_alert_levels, asset_risk, nearest_land_reach
+from models.areas import AreaForecast, forecast_areas
+from models.assets import area_alert_levels, asset_alert_levels, asset_risk, nearest_land_reach
 from pipelines.alerts.advice import load_advisories
 from pipelines.alerts.cap import cap_messages, write_cap_messages
 from pipelines.alerts.delivery import send_queued, write_feed
 from pipelines.alerts.digest import manager_digests
-from pipelines.alerts.state import CapMessage, Outgoing, open_store
+from pipelines.alerts.state import CapMessage, Outgoing, held_levels, open_store
 from pipelines.bundle import readers
 from pipelines.config import AlertConfig, CityConfig
 from pipelines.feature_cache.build import build_static_features
@@ -53,10 +54,13 @@ class IssuedRun:
 def issue_run(
     city_store: Path, out: Path, levels: pd.DataFrame, assets: gpd.GeoDataFrame, *, issue_time: dt.datetime,
     city_slug: str, city_name: str, timezone: str, alert: AlertConfig, model_versions: dict[str, str],
-    note: str = "",
+    note: str = "", areas: AreaForecast | None = None,
 ) -> IssuedRun:
     """Decide, record and write the CAP messages and digests of one issue date (module docstring).
 
+    With the forecast's warning `areas`, the city, zones and districts reaching flood level 1 get
+    messages too, and the area-based flood levels are held by the state's hysteresis
+    (pipelines.alerts.state.held_levels) before anything is decided or written.
     CAP files go to `out/alerts/`, digests to `out/digests/<manager>.txt|.html`; the state is
     `city_store/alerts.sqlite`.
     """
@@ -66,12 +70,19 @@ def issue_run(
         if store.recorded(issue_day):
             mode, messages, digests = "rerun", store.messages(issue_day), store.digests(issue_day)
         else:
+            events = store.events_before(issue_day)
+            thresholds = None if areas is None else areas.thresholds
+            levels = held_levels(levels, events, sent=issue_time, thresholds=thresholds)
+            area_levels = None if areas is None else held_levels(area_alert_levels(areas), events, sent=issue_time,
+                                                                 thresholds=thresholds)
             messages = cap_messages(
                 levels, assets, issue_time=issue_time, city_slug=city_slug, city_name=city_name,
                 timezone=timezone, alert=alert, advisories=advisories, model_versions=model_versions,
-                events=store.events_before(issue_day), note=note)
+                events=events, note=note, area_levels=area_levels,
+                areas=None if areas is None else areas.table)
             digests = manager_digests(levels, assets, messages, alert.managers, issue_day=issue_day,
-                                      city_name=city_name)
+                                      city_name=city_name, area_levels=area_levels,
+                                      areas=None if areas is None else areas.table, advisories=advisories)
             latest = store.latest_date()
             mode = "backfill" if latest is not None and latest > issue_day.isoformat() else "new"
             sent = issue_time.astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")
@@ -144,16 +155,18 @@ def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path,
     if built_up:  # the heat drivers name a dense built-up block
         with xr.open_dataset(build_static_features.fn(config)) as static:
             forecast = forecast.assign({name: static[name].load() for name in built_up if name in static})
+    areas = forecast_areas(forecast)
     risk = asset_risk(forecast, assets, nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
     levels = asset_alert_levels(risk, assets, default_flood_threshold=config.flood.default_threshold,
-                                default_heat_threshold_degC=config.heat.default_threshold_degC)
+                                default_heat_threshold_degC=config.heat.default_threshold_degC,
+                                area_thresholds=None if areas is None else areas.thresholds)
     alert = config.alerts.model_copy(update={"drill": config.alerts.drill or drill})
     issued = issue_run(
         config.city_store, out, levels, assets,
         issue_time=pd.Timestamp(forecast.forecast_reference_time.values).to_pydatetime().replace(tzinfo=dt.UTC),
         city_slug=config.city.slug, city_name=config.city.name, timezone=config.city.timezone, alert=alert,
         model_versions={k: forecast.attrs[k] for k in ("flood_model_version", "heat_model_version")},
-        note=forecast.attrs.get("stale", ""),
+        note=forecast.attrs.get("stale", ""), areas=areas,
     )
     if issued.messages:
         create_table_artifact(

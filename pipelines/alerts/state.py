@@ -14,6 +14,12 @@ expiring. Each issue date gives at most one message per asset and hazard:
 
 An onset already past counts as today: an event under way keeps its onset as the days go by.
 
+A flood level by warning area (models.assets, `flood_basis` 'area') has hysteresis: before the
+table is read, `held_levels` keeps an open flood event's level while the chance stays above
+models.areas.HOLD_SHARE of that level's threshold (and the event open while it stays above that
+share of level 1's), so a level does not flip between consecutive runs without cause. A warning
+area (city, zone, district) is an event like a site's, keyed by its area_id.
+
 Update and Cancel carry `references`: every earlier message of the event, oldest first, each as
 "sender,identifier,sent". The state before an issue date is folded from the messages recorded
 for earlier dates, so no mutable state can drift from the messages sent.
@@ -34,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from models.assets import held_flood_levels
 
 HAZARDS = ("flood", "heat")
 RENEW_BEFORE = dt.timedelta(days=1)  # an open event whose last message expires this soon is renewed
@@ -140,6 +148,15 @@ def plan_transitions(
         elif is_open:
             transitions.append(Transition(asset_id, hazard, "Cancel", 0, None, before.references))
     return transitions
+
+
+def held_levels(levels: pd.DataFrame, events: dict[tuple[str, str], Event], *, sent: dt.datetime,
+                thresholds: tuple[float | None, ...] | None) -> pd.DataFrame:
+    """`levels` with each area-based flood level held at its open event's level (module docstring;
+    models.assets.held_flood_levels with `thresholds`, the forecast's `level_thresholds`)."""
+    previous = {asset_id: event.level for (asset_id, hazard), event in events.items()
+                if hazard == "flood" and event.open_at(sent)}
+    return held_flood_levels(levels, previous, thresholds)
 
 
 def _crossings(levels: pd.DataFrame, events: dict[tuple[str, str], Event]) -> dict[tuple[str, str], dict]:

@@ -81,6 +81,47 @@ _TEXT = {  # Alert and Update
 }
 
 
+# Flood by warning area (a site's neighbourhood or a city, zone or district; levels 1-4): the event
+# follows the level (1 watch the forecast, 2 prepare, 3 move collections off the floor, 4 close).
+_AREA_FLOOD_EVENTS = {
+    "en-GB": ("Flood watch", "Flood warning", "Severe flood warning", "Extreme flood warning"),
+    "ms-MY": ("Pantauan banjir", "Amaran banjir", "Amaran banjir teruk", "Amaran banjir melampau"),
+    "zh-CN": ("洪水关注", "洪水警告", "严重洪水警告", "极端洪水警告"),
+}
+_NEIGHBOURHOOD = {"en-GB": "the neighbourhood of {name}", "ms-MY": "kawasan sekitar {name}", "zh-CN": "{name}周边"}
+_AREA_FLOOD_TEXT = {
+    "en-GB": {
+        "headline": "{event} (level {level} of 4) for {where} from {onset_day}",
+        "description": (
+            "The chance of a flood somewhere in {where} reaches {peak} on {peak_day}; level 1 starts at "
+            "{threshold} here. First day at level 1 or above: {onset_day} ({onset_lead}). Chance of a flood "
+            "by day: {by_day}."),
+    },
+    "ms-MY": {
+        "headline": "{event} (tahap {level} daripada 4) bagi {where} mulai {onset_day}",
+        "description": (
+            "Peluang banjir di mana-mana dalam {where} mencecah {peak} pada {peak_day}; tahap 1 bermula pada "
+            "{threshold} di sini. Hari pertama pada tahap 1 atau lebih: {onset_day} ({onset_lead}). Peluang "
+            "banjir mengikut hari: {by_day}."),
+    },
+    "zh-CN": {
+        "headline": "{where}：{onset_day}起{event}（{level}级，共4级）",
+        "description": (
+            "{where}范围内发生洪水的概率在{peak_day}达到{peak}；此处1级从{threshold}开始。"
+            "首次达到1级或以上：{onset_day}（{onset_lead}）。每日洪水概率：{by_day}。"),
+    },
+}
+_AREA_FLOOD_CANCEL = {
+    "en-GB": {"headline": "Flood warning ended for {where}",
+              "description": ("The chance of a flood somewhere in {where} is below the warning levels on every "
+                              "forecast day (highest now {peak}).")},
+    "ms-MY": {"headline": "Amaran banjir bagi {where} tamat",
+              "description": ("Peluang banjir di mana-mana dalam {where} di bawah paras amaran pada setiap hari "
+                              "ramalan (tertinggi kini {peak}).")},
+    "zh-CN": {"headline": "{where}洪水警告解除",
+              "description": "{where}范围内的洪水概率在所有预报日均低于警告等级（目前最高{peak}）。"},
+}
+
 _CANCEL = {
     ("en-GB", "flood"): {
         "headline": "Flood alert ended at {name}",
@@ -193,21 +234,32 @@ def driver_words(ranked: list[tuple[str, float]], language: str) -> str:
     return separator.join(words)
 
 
+def flood_basis(rows: pd.DataFrame) -> str:
+    """'area' where one asset's (or area's) flood level is a warning area's (models.assets), else 'cells'."""
+    return str(rows["flood_basis"].iloc[0]) if "flood_basis" in rows and len(rows) else "cells"
+
+
 def texts(language: str, hazard: str, msg_type: str, rows: pd.DataFrame, *, name: str, issue_day: dt.date,
-          level: int, onset_lead: int | None, why: list[tuple[str, float]]) -> dict[str, str]:
-    """headline and description of one <info>, in `language`; `rows` are one asset's leads, sorted."""
+          level: int, onset_lead: int | None, why: list[tuple[str, float]], is_area: bool = False) -> dict[str, str]:
+    """headline and description of one <info>, in `language`; `rows` are one asset's (or warning
+    area's, `is_area`) leads, sorted. A flood by area speaks of the chance somewhere in the area
+    (a site's: its neighbourhood) and of levels 1-4."""
     def day(lead: int, year: bool = True) -> str:
         return day_label(issue_day + dt.timedelta(days=int(lead)), language, year=year)
 
-    column = "flood_probability_max" if hazard == "flood" else "tasmax_q50_max"
+    column = "flood_chance" if hazard == "flood" else "tasmax_q50_max"
+    by_area = hazard == "flood" and flood_basis(rows) == "area"
 
     def show(value: float) -> str:
         return f"{value:.0%}" if hazard == "flood" else f"{value:.1f} °C"
 
     peak_row = rows.loc[rows[column].idxmax()] if rows[column].notna().any() else rows.iloc[0]
-    fields = {"name": name, "peak": show(peak_row[column]), "threshold": show(rows[f"{hazard}_threshold"].iloc[0])}
+    threshold = rows[f"{hazard}_threshold"].iloc[0]
+    fields = {"name": name, "peak": show(peak_row[column]), "threshold": show(threshold) if pd.notna(threshold) else "-",
+              "where": name if is_area else _NEIGHBOURHOOD[language].format(name=name)}
     if msg_type == "Cancel":
-        return {tag: _CANCEL[language, hazard][tag].format(**fields) for tag in ("headline", "description")}
+        table = _AREA_FLOOD_CANCEL[language] if by_area else _CANCEL[language, hazard]
+        return {tag: table[tag].format(**fields) for tag in ("headline", "description")}
     words = _LEAD_WORDS[language]
     separator = "、" if language == "zh-CN" else ", "
     fields |= {
@@ -220,13 +272,15 @@ def texts(language: str, hazard: str, msg_type: str, rows: pd.DataFrame, *, name
     }
     if hazard == "heat":
         fields |= _heat_rule_fields(language, rows, level)
-    text = _TEXT[language, hazard]
+    if by_area:
+        fields["event"] = event_name(language, hazard, level=level, by_area=True)
+    text = _AREA_FLOOD_TEXT[language] if by_area else _TEXT[language, hazard]
     out = {tag: text[tag].format(**fields) for tag in ("headline", "description")}
     if msg_type == "Update":
         out["headline"] = _UPDATED[language] + out["headline"]
     if why:
         out["description"] += _WHY[language].format(drivers=driver_words(why, language))
-    if rows["cells_from"].iloc[0] == "nearest_land" or rows["on_water"].iloc[0]:
+    if not is_area and (rows["cells_from"].iloc[0] == "nearest_land" or rows["on_water"].iloc[0]):
         out["description"] += _NEAREST_LAND_NOTE[language]
     return out
 
@@ -236,9 +290,13 @@ def heat_rule(rows: pd.DataFrame) -> str:
     return str(rows["heat_rule"].iloc[0]) if "heat_rule" in rows and len(rows) else ""
 
 
-def event_name(language: str, hazard: str, rule: str = "", level: int = 0) -> str:
-    """CAP <event>: a heat alert's follows its rule and level ('Heatwave', 'WBGT heat-stress advisory');
-    without a rule (a flood, a Cancel) the hazard's general event."""
+def event_name(language: str, hazard: str, rule: str = "", level: int = 0, *, by_area: bool = False) -> str:
+    """CAP <event>: a heat alert's follows its rule and level ('Heatwave', 'WBGT heat-stress advisory'),
+    a flood by warning area (`by_area`) its level 1-4 ('Flood watch' .. 'Extreme flood warning');
+    otherwise (a flood by cells, a Cancel) the hazard's general event."""
+    if hazard == "flood" and by_area:
+        events = _AREA_FLOOD_EVENTS[language]
+        return events[min(level, 4) - 1] if level >= 1 else events[1]  # a Cancel ends a flood warning
     if hazard == "heat" and rule and level >= 1:
         events = _HEAT_EVENTS[language][rule]
         return events[min(level, len(events)) - 1]

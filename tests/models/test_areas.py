@@ -141,3 +141,14 @@ def test_area_baselines_are_rates_over_the_report_rate():
     assert base.climatology[0, :2].tolist() == [1.0, 0.0] and base.climatology[0, 5] == 0.5  # unseen month: static
     got = base.chances(np.array([0, 1]), np.array([2, 1]), np.array([10.0, 45.0]))
     assert got["rain_rule"].tolist() == [0.0, 1.0] and got["climatology"].tolist() == [0.0, 1.0]
+
+
+def test_area_levels_hold_a_level_above_half_its_threshold_and_skip_levels_never_issued():
+    from models.areas import area_levels
+
+    thresholds = (0.2, 0.4, None, None)  # levels 3 and 4 never issued
+    chance = np.array([0.1, 0.25, 0.45, 0.9])
+    assert area_levels(chance, thresholds).tolist() == [0, 1, 2, 2]
+    # held at 2: 0.25 >= 0.5 x 0.4 keeps 2; 0.1 < 0.2 falls to 1 (>= 0.5 x 0.2 holds 1)
+    assert area_levels(chance, thresholds, previous=2).tolist() == [1, 2, 2, 2]
+    assert area_levels(np.array([0.05]), thresholds, previous=2).tolist() == [0]

@@ -182,7 +182,9 @@ def test_a_demo_style_run_publishes_valid_cap_files_with_drivers_and_advice(run)
         hazard = text(root, "cap:info/cap:eventCode/cap:value")[0]
         assert text(root, "cap:info/cap:instruction")[0], path.name
         names = text(root, "cap:info/cap:parameter/cap:valueName")
-        if text(root, "cap:msgType") != ["Cancel"]:
+        if text(root, "cap:info/cap:area/cap:geocode/cap:valueName")[0] == "warisan_area":  # a zone, district, city
+            assert hazard == "flood" and text(root, "cap:info/cap:area/cap:polygon"), path.name
+        elif text(root, "cap:msgType") != ["Cancel"]:
             assert f"{hazard}_drivers" in names and "Why: " in text(root, "cap:info/cap:description")[0]
     assert (run["store"] / "alerts.sqlite").exists() and (run["store"] / "alerts.atom").exists()
 
