@@ -205,7 +205,7 @@ def area_page(path, **names):
 def test_page_carries_the_warning_areas_their_levels_actions_and_where_water_gathers_first(tmp_path):
     data = page_data(area_page(tmp_path))
     areas = data["areas"]["features"]
-    assert [f["properties"]["id"] for f in areas][0] == "city"  # largest first: smaller areas draw on top
+    assert next(f["properties"]["id"] for f in areas) == "city"  # largest first: smaller areas draw on top
     assert sorted(f["properties"]["id"] for f in areas) == sorted(AREA_CHANCES)
     hot = next(f["properties"] for f in areas if f["properties"]["id"] == "site-hot")
     assert (hot["chance_d1"], hot["level_d1"], hot["level_word_d1"]) == (0.4, 3, "Move collections off the floor")

@@ -16,7 +16,13 @@ from pipelines.publish.areas import (
     write_area_files,
 )
 from pipelines.publish.grid import with_levels
-from tests.pipelines.conftest_publish import AREA_CHANCES, HOTSPOT, cell_centre, small_forecast, with_warning_areas
+from tests.pipelines.conftest_publish import (
+    AREA_CHANCES,
+    HOTSPOT,
+    cell_centre,
+    small_forecast,
+    with_warning_areas,
+)
 
 
 def forecast_with_areas():
@@ -39,7 +45,7 @@ def read(path):
 
 
 def test_both_files_are_written_and_none_is_left_half_written(written):
-    forecast, paths = written
+    _, paths = written
     assert [p.name for p in paths] == [AREAS_NAME, POLYGONS_NAME]
     assert sorted(p.name for p in paths[0].parent.iterdir()) == sorted([AREAS_NAME, POLYGONS_NAME])
 
