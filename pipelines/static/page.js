@@ -12,6 +12,7 @@
   const hash = new URLSearchParams(location.hash.slice(1));
   const AREAS = "areas"; // the warning areas' layer key: polygons, not a grid image
   const state = { lead: hash.get("lead") || "0", layer: hash.get("layer") || (D.areas ? AREAS : D.layers[0].key) };
+  if (state.layer === AREAS && !D.areas) state.layer = D.layers[0].key;
   const map = L.map("map", { zoomSnap: 0.25, attributionControl: true });
   map.fitBounds(D.bounds);
   map.attributionControl.setPrefix("Leaflet");
