@@ -16,8 +16,10 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
+from pipelines.alerts.advice import load_advisories
 from pipelines.bundle import readers
 from pipelines.config import CityConfig
+from pipelines.publish.areas import area_level_actions, areas_on_warning, has_areas, write_area_files
 from pipelines.publish.grid import (
     valid_day,
     with_levels,
@@ -34,7 +36,8 @@ from pipelines.publish.stac import forecast_item, write_item
 def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame,
                   out: Path) -> dict[str, list[Path]]:
     """Fill the issue date's folder `out`: the grid (forecast.nc or .zarr) with risk levels, COGs,
-    a briefing map per lead, index.html and item.json (listing every file, alerts included)."""
+    the warning areas and polygons (GeoJSON), a briefing map per lead, index.html and item.json
+    (listing every file, alerts included)."""
     forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
                            heat_bands_degC=config.heat.tasmax_levels_degC)
     # Three writers at once (the netCDF and GDAL libraries release the GIL while they compress); only
@@ -54,10 +57,12 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
                             else (write_forecast_netcdf, "forecast.nc"))
         grid = writers.submit(write_grid, forecast, out / name)
         maps = writers.submit(paint)
+        actions = area_level_actions(load_advisories(config.alerts.advisories, config.alerts.languages))
         written = {
             "cog": write_cogs(forecast, out),
+            "geojson": write_area_files(forecast, out),
             "page": [write_page(forecast, out / "index.html", assets=assets, zone=zone, levels=levels,
-                                alerts_dir=out / "alerts")],
+                                alerts_dir=out / "alerts", area_actions=actions)],
         }
         painted = maps.result()
         written |= {config.output.format: [grid.result()], "map": painted[:config.lead_days],
@@ -70,13 +75,18 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
 def publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[str, list[Path]], *,
                       stale: str = "") -> None:
     """The day at a glance in the Prefect UI: the run's summary and files (with why it is `stale`, if
-    it is), a summary table per hazard and lead, the map, the page."""
+    it is), a summary table per hazard and lead, a table of the warning areas at level 1 or above per
+    lead, the map, the page."""
     slug, issue_date = config.city.slug, forecast.attrs["issue_date"]
     requested = forecast.attrs.get("stale_for", issue_date)  # a stale run publishes an earlier forecast
     flood_max = float(forecast["flood_probability"].max())
     lines = [f"# Forecast {config.city.name}, issued {requested}" + (" (STALE)" if stale else ""), "",
              (f"Highest flood probability: {flood_max:.2f}; hottest q50 tasmax: "
              f"{float(forecast['tasmax_q50'].max()):.1f} degC; CAP alerts: {len(written['cap'])}"), ""]
+    warned = areas_on_warning(forecast)
+    if has_areas(forecast):
+        lines += ["Warning areas at level 1 or above: " + ", ".join(
+            f"lead {lead}: {sum(row['lead'] == lead for row in warned)}" for lead in forecast.lead.values.tolist()), ""]
     if stale:
         lines += [f"**Stale:** {stale}", ""]
     lines += [f"- {kind}: " + ", ".join(f"`{p}`" for p in paths) for kind, paths in written.items()]
@@ -101,6 +111,11 @@ def publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[st
         ]
     create_table_artifact(key=f"{slug}-summary", table=rows,
                           description=f"flood probability (1) and tasmax q50 (degC) over land, issue date {issue_date}")
+    if has_areas(forecast):
+        create_table_artifact(
+            key=f"{slug}-warning-areas", table=[{k: v for k, v in row.items() if k != "id"} for row in warned],
+            description=(f"warning areas at level 1 or above per lead (chance of a flood somewhere in the area), "
+                         f"issue date {issue_date}" + ("" if warned else ": none")))
     create_link_artifact(key=f"{slug}-page", link=written["page"][0].resolve().as_uri(),
                          link_text=f"interactive map, issue date {issue_date}")
     create_image_artifact(key=f"{slug}-map", image_url=written["map"][0].resolve().as_uri(),

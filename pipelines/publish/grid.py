@@ -31,11 +31,14 @@ LEVEL_WORDS = {
     "flood_level": ("Flooding unlikely", "Flooding possible", "Flooding likely", "Flooding very likely"),
     "heat_level": ("No heat alert", "Heat alert (Waspada)", "Heatwave", "Extreme heatwave"),
     "wbgt_band": ("Low heat stress", "Moderate heat stress", "High heat stress"),
+    # the warning areas' levels (models.areas), each tied to an action: configs/advisories.yaml
+    "area_flood_level": ("No warning", "Watch", "Prepare", "Move collections off the floor", "Close"),
 }
 LEVEL_COLOURS = {
     "flood_level": ("#f4f7fb", "#9ecae1", "#3182bd", "#08306b"),
     "heat_level": ("#fbf6ef", "#fed976", "#fd8d3c", "#bd0026"),
     "wbgt_band": ("#f7f4f9", "#c994c7", "#980043"),
+    "area_flood_level": ("#ffffff", "#ffd92f", "#fd8d3c", "#d7191c", "#7a0177"),  # warning colours, as the sites'
 }
 _QUANTILES = {"tasmax_q10": 0.1, "tasmax_q50": 0.5, "tasmax_q90": 0.9}
 _ORDINAL = {0.1: "10th", 0.5: "50th", 0.9: "90th"}

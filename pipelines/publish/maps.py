@@ -1,5 +1,6 @@
 """The briefing map of one lead day: chance of flooding beside the expected maximum temperature,
-over a basemap drawn from the bundle's own layers (sea, waterways, buildings, heritage zone)."""
+over a basemap drawn from the bundle's own layers (sea, waterways, buildings, heritage zone), with
+the heritage zones and districts on flood warning outlined and named on the flood panel."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 from rasterio.crs import CRS
 
-from pipelines.publish.grid import valid_day
+from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, valid_day
 from pipelines.storage import write_atomic
 
 WIDTH_PX = 1600
@@ -46,6 +47,7 @@ _HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
 _LABEL_SPOTS = ((5, 4, "left", "bottom"), (-5, 4, "right", "bottom"), (5, -4, "left", "top"),
                 (-5, -4, "right", "top"))  # label offsets (points) tried around a marker, in order
 _WATER_STYLE = {"river": (1.4, 0.9), "canal": (0.9, 0.8), "drain": (0.35, 0.45)}  # line width (pt), opacity
+OUTLINED_AREA_KINDS = ("zone", "district")  # the warning areas outlined on the map: sites' neighbourhoods would crowd it
 _ZONE_STYLE = {"buffer": {"edgecolor": "#444444", "linestyle": (0, (4, 2)), "linewidth": 1.1},
                "core": {"edgecolor": "#111111", "linestyle": "-", "linewidth": 1.8}}
 
@@ -98,7 +100,9 @@ def render_map(
     (`levels` from models.assets.asset_alert_levels; None draws every site neutral), a legend
     in plain words, a scale bar and a north arrow. Where `forecast` holds `flood_level`,
     `heat_level` or `wbgt_band` (pipelines.publish.grid.with_levels), a line under the colour bar
-    says in words where each level starts, one line per product.
+    says in words where each level starts, one line per product. Where it holds warning areas,
+    the flood panel outlines the zones and districts at level 1 or above in their level's colour,
+    each labelled with its level, and a line says the city's level and chance.
     """
     if lead not in forecast.lead.values:
         raise ValueError(f"`lead` {lead} is not in the forecast's leads {forecast.lead.values.tolist()}")
@@ -111,6 +115,8 @@ def render_map(
               float(forecast.y.min()) - res_y / 2, float(forecast.y.max()) + res_y / 2)
     aspect = (extent[3] - extent[2]) / (extent[1] - extent[0])
     margin, gap, top, bottom = 0.3, 0.4, 1.05, 1.95  # inches
+    if "area_flood_level" in forecast:
+        bottom += 0.2  # room for the warning areas' two lines under the flood colour bar
     width = WIDTH_PX / DPI
     panel_w = (width - 2 * margin - gap) / 2
     panel_h = min(panel_w * aspect, 6.0)
@@ -134,6 +140,8 @@ def render_map(
         ax.set_ylim(extent[2], extent[3])
         ax.set_autoscale_on(False)  # outlines and sites beyond the grid must not widen the map
         _draw_basemap(ax, basemap)
+        if hazard == "flood" and "area_flood_level" in forecast:
+            _draw_warning_areas(ax, forecast, lead, extent)
         _draw_assets(ax, basemap, _asset_levels(levels, lead, hazard), _values(levels, lead, name), extent)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -153,6 +161,8 @@ def render_map(
             bar.ax.set_xticklabels([f"{c:.1%}".replace(".0%", "%") for c in FLOOD_CLASSES])
         notes = [_level_note(forecast[n]) for n in _LEVEL_NOTES[hazard]
                  if n in forecast and "level_starts" in forecast[n].attrs]
+        if hazard == "flood" and "area_flood_level" in forecast:
+            notes += _city_warning_notes(forecast, lead)
         for k, note in enumerate(notes):
             fig.text(left / width, (bottom - 0.92 - 0.16 * k) / height, note, fontsize=8, color="#333333",
                      va="baseline")
@@ -169,7 +179,8 @@ def render_map(
                  fontweight="bold", color=ALERT_COLOUR, va="baseline")
         fig.text(margin / width, 0.22 / height, f"Stale: {attrs['stale']}"[:190], fontsize=7.5,
                  color=ALERT_COLOUR)
-    fig.legend(handles=_legend_handles(levels is not None, basemap.buildings is not None, bool(basemap.waterways)),
+    fig.legend(handles=_legend_handles(levels is not None, basemap.buildings is not None, bool(basemap.waterways),
+                                       "area_flood_level" in forecast),
                loc="lower center", ncol=5, frameon=False, fontsize=8.5, bbox_to_anchor=(0.5, 0.2 / height))
     fig.text(margin / width, 0.08 / height,
              f"Flood model {attrs['flood_model_version']} · heat model {attrs['heat_model_version']} · "
@@ -346,18 +357,76 @@ def _level_note(level: xr.DataArray) -> str:
             "alert from {:g} °C, heatwave from {:g} °C, extreme from {:g} °C".format(*starts))
 
 
+def _draw_warning_areas(ax: Axes, forecast: xr.Dataset, lead: int, extent: tuple[float, float, float, float]) -> None:
+    """The zones and districts at level 1 or above at `lead`: outlined in the level's colour on a dark
+    edge (readable on any blue), lowest level first, each labelled 'Level 2: <name>' inside its
+    north-west corner (else at a point inside it) where the label overlaps no other."""
+    at = forecast.sel(lead=lead)
+    levels = at["area_flood_level"].values
+    on = (levels >= 1) & np.isin(at["area_kind"].values, OUTLINED_AREA_KINDS)
+    order = np.flatnonzero(on)[np.argsort(levels[on], kind="stable")]
+    frame = shapely.box(extent[0], extent[2], extent[1], extent[3])
+    renderer = ax.figure.canvas.get_renderer()
+    taken: list = []
+    for i in order:
+        level, geometry = int(levels[i]), shapely.from_wkt(str(at["area_geometry"].values[i]))
+        path = _path(gpd.GeoSeries([geometry]))
+        if path is None:
+            continue
+        ax.add_artist(PathPatch(path, facecolor="none", edgecolor=LEVEL_COLOURS["area_flood_level"][level],
+                                linewidth=2.6, zorder=3.5,
+                                path_effects=[patheffects.withStroke(linewidth=4, foreground="#222222"),
+                                              patheffects.Normal()]))
+        inside = geometry.intersection(frame)
+        if inside.is_empty:
+            continue
+        west, _, _, north = inside.bounds
+        spot = inside.representative_point()
+        for x, y, dx, dy, ha, va in ((west, north, 5, -5, "left", "top"), (spot.x, spot.y, 0, 0, "center", "center")):
+            label = ax.annotate(f"Level {level}: {at['area_name'].values[i]}", (x, y), xytext=(dx, dy),
+                                textcoords="offset points", ha=ha, va=va, fontsize=7.5, fontweight="bold",
+                                zorder=7, path_effects=_HALO)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                break
+            label.remove()
+
+
+def _city_warning_notes(forecast: xr.Dataset, lead: int) -> list[str]:
+    """'Warning areas: the city at level 1 (watch), 12% chance of a flood somewhere in it' and what the
+    outlines and levels mean."""
+    at = forecast.sel(lead=lead)
+    kinds, levels = at["area_kind"].values, at["area_flood_level"].values
+    words = [word.lower() for word in LEVEL_WORDS["area_flood_level"]]
+    outlined = int(((levels >= 1) & np.isin(kinds, OUTLINED_AREA_KINDS)).sum())
+    city = np.flatnonzero(kinds == "city")
+    notes = []
+    if city.size:
+        level, chance = int(levels[city[0]]), float(at["area_flood_probability"].values[city[0]])
+        notes.append(f"Warning areas: the city at level {level} ({words[level]}), {round(chance * 100):g}% chance "
+                     "of a flood somewhere in it")
+    notes.append(f"Outlined: {outlined} zone{'s' if outlined != 1 else ''} or district{'s' if outlined != 1 else ''}"
+                 " at level 1 or above. Levels: " + ", ".join(f"{k} {words[k]}" for k in range(1, len(words))))
+    return notes
+
+
 def _marker_colour(level: int) -> str:
     """Sites use warning colours (yellow, orange, red) on both panels: they must stand out."""
     return ("#ffffff", "#ffd92f", "#fd8d3c", ALERT_COLOUR)[level]
 
 
-def _legend_handles(with_alerts: bool, with_buildings: bool, with_waterways: bool) -> list:
+def _legend_handles(with_alerts: bool, with_buildings: bool, with_waterways: bool, with_areas: bool = False) -> list:
     site = {"marker": "o", "linestyle": "none", "markeredgecolor": "#555555"}
     handles = [
         Line2D([], [], color="#111111", linewidth=1.8, label="Heritage core zone"),
         Line2D([], [], color="#444444", linewidth=1.1, linestyle=(0, (4, 2)), label="Buffer zone"),
         Patch(facecolor=SEA_COLOUR, edgecolor="none", label="Sea"),
     ]
+    if with_areas:
+        handles.append(Line2D([], [], color=LEVEL_COLOURS["area_flood_level"][2], linewidth=2.6,
+                              path_effects=[patheffects.withStroke(linewidth=4, foreground="#222222")],
+                              label="Zone or district on flood warning"))
     if with_waterways:
         handles.append(Line2D([], [], color=WATER_COLOUR, linewidth=1.2, label="River, canal or drain"))
     if with_buildings:

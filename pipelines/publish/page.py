@@ -5,8 +5,12 @@ a file or a plain web server with no network. Grid layers are PNG overlays repro
 EPSG:4326; the heritage zone and the assets are GeoJSON; the alerts come from the date's
 CAP messages. A Content-Security-Policy <meta> allows only the inlined scripts and styles (by
 hash), data: images and the street tiles; every text from the data reaches the DOM as text.
-Once drawn, the page marks `<body>` with `data-ready`, `data-overlays`,
-`data-assets`, `data-popups` and `data-alerts` (counts), which tests read from the DOM.
+The forecast's warning areas (when it has them) are the first layer: polygons coloured by level
+with a popup each, and the list of areas at level 1 or above, beside the chance of water near each
+cell if the city floods (`flood_where_first`).
+Once drawn, the page marks `<body>` with `data-ready`, `data-overlays`, `data-assets`,
+`data-popups`, `data-alerts`, `data-areas` and `data-areas-listed` (counts), which tests read from
+the DOM.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
 from PIL import Image
 from rasterio.enums import Resampling
 
+from pipelines.publish.areas import has_areas, warning_areas_geojson
 from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, level_legend, valid_day
 from pipelines.publish.maps import FLOOD_CLASSES, temperature_range
 from pipelines.storage import write_text_atomic
@@ -38,21 +43,29 @@ ASSET_DRIVERS = ("rain_24h_mm", "rain_max_3h_mm", "rain_antecedent_72h_mm", "sea
 _LAYERS = (  # variable, title, legend title
     ("flood_probability", "Chance of flooding", "Chance of flooding during the day"),
     ("flood_level", "Flood level", "Flood level"),
+    ("flood_where_first", "Where water gathers first", "If the city floods that day: chance water reaches here"),
     ("tasmax_q50", "Max temperature", "Expected highest temperature (°C, median)"),
     ("heat_level", "Heat level", "Heat level (MET Malaysia, from the median daily maximum)"),
     ("wbgt_band", "WBGT band", "Heat stress band (Singapore NEA, from WBGT in the midday sun)"),
 )
+WHERE_FIRST_CLASSES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)  # a share of the city's floods: plain steps
+_WHERE_FIRST_NOTE = ("Of the days the city floods somewhere, the share on which water comes near here: where it "
+                     "gathers first. Whether the city floods at all is the warning areas' chance. "
+                     "Blank: the city is given no chance that day.")
+_AREA_KIND_WORDS = {"city": "the whole city", "zone": "heritage zone", "district": "district",
+                    "site": "a heritage site's neighbourhood"}
 
 
 def write_page(
     forecast: xr.Dataset, path: Path, *, assets: gpd.GeoDataFrame, zone: gpd.GeoDataFrame,
-    levels: pd.DataFrame | None, alerts_dir: Path | None = None,
+    levels: pd.DataFrame | None, alerts_dir: Path | None = None, area_actions: tuple[str, ...] | None = None,
 ) -> Path:
     """Write the interactive map page of `forecast` (with levels, see publish.with_levels) to `path`.
 
     `levels` is models.assets.asset_alert_levels' table (None: sites without alert levels);
     `alerts_dir` holds the date's `*.cap.xml` (English text preferred), listed beside the map
-    and quoted in the popups of their sites.
+    and quoted in the popups of their sites. `area_actions` are what to do at warning-area levels
+    1-4 (publish.areas.area_level_actions; None: the level words alone).
     """
     layers = [name for name, *_ in _LAYERS if name in forecast]
     geographic = forecast[layers].rio.reproject("EPSG:4326", resampling=Resampling.nearest, nodata=np.nan)
@@ -67,6 +80,9 @@ def write_page(
         "zone": json.loads(zone.to_crs("EPSG:4326")[["zone", "geometry"]].to_json()),
         "assets": _assets_geojson(forecast, assets, levels, alerts),
         "alerts": alerts,
+        "areas": warning_areas_geojson(forecast) if has_areas(forecast) else None,
+        "area_levels": _area_levels(forecast, area_actions) if has_areas(forecast) else [],
+        "area_kinds": _AREA_KIND_WORDS,
         "footer": (f"Flood model {forecast.attrs['flood_model_version']} · heat model "
                    f"{forecast.attrs['heat_model_version']} · Warisan"
                    + (" · STALE: " + forecast.attrs["stale"] if forecast.attrs.get("stale") else "")),
@@ -106,11 +122,12 @@ def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: s
         colours = LEVEL_COLOURS[name]
         cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(-0.5, len(colours)), len(colours))
         entries = list(zip(colours, level_legend(forecast[name]), strict=True))
-    elif name == "flood_probability":
-        cmap = colormaps["Blues"]
-        norm = BoundaryNorm(FLOOD_CLASSES, cmap.N)
+    elif name in ("flood_probability", "flood_where_first"):
+        cmap, classes = ((colormaps["Blues"], FLOOD_CLASSES) if name == "flood_probability"
+                         else (colormaps["Purples"], WHERE_FIRST_CLASSES))
+        norm = BoundaryNorm(classes, cmap.N)
         entries = [(_hex(cmap(norm((lo + hi) / 2))), f"{lo:.1%} – {hi:.1%}".replace(".0%", "%"))
-                   for lo, hi in pairwise(FLOOD_CLASSES)]
+                   for lo, hi in pairwise(classes)]
     else:
         cmap = colormaps["Reds"]
         low, high = temperature_range(forecast[name])
@@ -122,7 +139,23 @@ def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: s
         rgba = cmap(norm(np.nan_to_num(values)), bytes=True)
         rgba[..., 3] = np.where(np.isfinite(values), 255, 0)  # sea and beyond the grid: transparent
         images[str(int(lead))] = "data:image/png;base64," + base64.b64encode(_png(rgba)).decode()
-    return {"key": name, "title": title, "legend": legend, "entries": entries, "images": images}
+    note = _WHERE_FIRST_NOTE if name == "flood_where_first" else ""
+    return {"key": name, "title": title, "legend": legend, "entries": entries, "images": images, "note": note}
+
+
+def _area_levels(forecast: xr.Dataset, actions: tuple[str, ...] | None) -> list[dict]:
+    """Warning-area levels 0-4: colour, word, where the level starts (its chance, or that the
+    validation period never supported it) and its action (None without `actions`)."""
+    starts = [float(v) for v in np.atleast_1d(forecast["area_flood_level"].attrs.get("level_thresholds", []))]
+    out = []
+    for k, (word, colour) in enumerate(zip(LEVEL_WORDS["area_flood_level"], LEVEL_COLOURS["area_flood_level"],
+                                           strict=True)):
+        start = starts[k - 1] if 0 < k <= len(starts) else np.nan
+        out.append({"level": k, "word": word, "colour": colour,
+                    "from": (f"from {round(start * 100, 1):g}% chance" if np.isfinite(start)
+                             else "not issued" if k else ""),
+                    "action": actions[k - 1] if actions is not None and k else None})
+    return out
 
 
 def _png(rgba: np.ndarray) -> bytes:

@@ -29,6 +29,7 @@ _MEDIA = {  # suffix -> (media type, roles)
     ".tif": (pystac.MediaType.COG, ["data"]),
     ".png": (pystac.MediaType.PNG, ["overview", "visual"]),
     ".html": (pystac.MediaType.HTML, ["visual"]),
+    ".geojson": (pystac.MediaType.GEOJSON, ["data"]),  # application/geo+json (RFC 7946)
     ".xml": ("application/common-alerting-protocol+xml", ["metadata", "alert"]),
 }
 

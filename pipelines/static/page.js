@@ -1,4 +1,5 @@
-// Warisan issue-date page: lead tabs, one hazard layer at a time, assets with popups, alerts list.
+// Warisan issue-date page: lead tabs, one layer at a time (the warning areas first, when the forecast
+// has them), assets with popups, the areas at level 1 or above, alerts list.
 (function () {
   "use strict";
   const D = JSON.parse(document.getElementById("warisan-data").textContent);
@@ -9,7 +10,9 @@
     hand_m: ["height above the nearest drain", "m"],
   };
   const hash = new URLSearchParams(location.hash.slice(1));
-  const state = { lead: hash.get("lead") || "0", layer: hash.get("layer") || D.layers[0].key };
+  const AREAS = "areas"; // the warning areas' layer key: polygons, not a grid image
+  const state = { lead: hash.get("lead") || "0", layer: hash.get("layer") || (D.areas ? AREAS : D.layers[0].key) };
+  if (state.layer === AREAS && !D.areas) state.layer = D.layers[0].key;
   const map = L.map("map", { zoomSnap: 0.25, attributionControl: true });
   map.fitBounds(D.bounds);
   map.attributionControl.setPrefix("Leaflet");
@@ -34,7 +37,7 @@
     onEachFeature: (f, layer) => layer.bindTooltip("Heritage " + esc(f.properties.zone) + " zone", { sticky: true }),
   }).addTo(map);
 
-  const hazardOf = (key) => key.startsWith("flood") ? "flood" : "heat";
+  const hazardOf = (key) => key === AREAS || key.startsWith("flood") ? "flood" : "heat";
   const fmt = (v, digits, unit) => v === null || v === undefined ? "–" : v.toFixed(digits) + (unit ? " " + unit : "");
   const pct = (v) => v === null || v === undefined ? "–" : (100 * v).toFixed(v < 0.1 ? 1 : 0) + " %";
 
@@ -75,6 +78,39 @@
     return v[h + "_level"] !== undefined ? v[h + "_level"] : (v[h + "_alert"] ? 1 : 0);
   }
 
+  // Warning areas: largest first (the file's order), so the smaller ones lie on top and take the click.
+  // Their pane lies under the zone outlines and site markers (page.css); the city draws as an outline.
+  map.createPane("areas");
+  const areaLevel = (p) => p["level_d" + state.lead] || 0;
+  const areaChance = (p) => p["chance_d" + state.lead];
+  function areaPopupHtml(p) {
+    const day = D.leads.find((l) => String(l.lead) === state.lead).day;
+    const level = D.area_levels[areaLevel(p)];
+    let out = "<strong>" + esc(p.name) + "</strong> <small>" + esc(D.area_kinds[p.kind] || p.kind) +
+      "</small><br><small>" + esc(day) + " (lead " + state.lead + ")</small><table>" +
+      "<tr><td>Chance of a flood somewhere in the area</td><td>" + pct(areaChance(p)) + "</td></tr>" +
+      "<tr><td>Warning level</td><td>" + (level.level ? level.level + " · " + esc(level.word) : esc(level.word)) +
+      "</td></tr></table>";
+    if (level.level && level.action) out += '<div class="advisory">' + esc(level.action) + "</div>";
+    return out;
+  }
+  function areaStyle(f) {
+    const level = areaLevel(f.properties), colour = D.area_levels[level].colour;
+    if (f.properties.kind === "city")
+      return { pane: "areas", color: level ? colour : "#777", weight: level ? 5 : 1, dashArray: "10 6", fill: false };
+    return { pane: "areas", color: level ? colour : "#777", weight: level ? 2 : 1, fillColor: colour,
+      fillOpacity: level ? 0.35 : 0 };
+  }
+  const areaLayers = {};
+  const areas = L.geoJSON(D.areas || { type: "FeatureCollection", features: [] }, {
+    pane: "areas", style: areaStyle,
+    onEachFeature: (f, layer) => {
+      areaLayers[f.properties.id] = layer;
+      layer.bindPopup(() => areaPopupHtml(f.properties), { maxWidth: 320 });
+      layer.bindTooltip(esc(f.properties.name), { sticky: true });
+    },
+  });
+
   const leadsNav = document.getElementById("leads");
   for (const l of D.leads) {
     const b = document.createElement("button");
@@ -85,7 +121,8 @@
     leadsNav.appendChild(b);
   }
   const hazardsNav = document.getElementById("hazards");
-  for (const layer of D.layers) {
+  const choices = (D.areas ? [{ key: AREAS, title: "Warning areas" }] : []).concat(D.layers);
+  for (const layer of choices) {
     const b = document.createElement("button");
     b.textContent = layer.title;
     b.setAttribute("role", "radio");
@@ -117,6 +154,12 @@
     h.textContent = text;
     legend.appendChild(h);
   }
+  function legendNote(text, className) {
+    const p = document.createElement("p");
+    p.className = className;
+    p.textContent = text;
+    legend.appendChild(p);
+  }
   function legendEntry(colour, words, className) {
     const div = document.createElement("div"), swatch = document.createElement("span");
     swatch.className = className;
@@ -125,11 +168,49 @@
     legend.appendChild(div);
   }
 
+  const areaList = document.getElementById("areas");
+  document.getElementById("area-list").hidden = !D.areas;
+  function listAreas() {
+    const on = (D.areas ? D.areas.features : []).filter((f) => areaLevel(f.properties) >= 1)
+      .sort((a, b) => areaLevel(b.properties) - areaLevel(a.properties) ||
+        (areaChance(b.properties) || 0) - (areaChance(a.properties) || 0));
+    areaList.replaceChildren();
+    for (const f of on) {
+      const p = f.properties, level = D.area_levels[areaLevel(p)];
+      const li = document.createElement("li"), swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = level.colour;
+      li.dataset.area = p.id;
+      li.append(swatch, "Level " + level.level + " · " + p.name + " (" + pct(areaChance(p)) + ")");
+      li.title = level.word;
+      li.addEventListener("click", () => {
+        state.layer = AREAS;
+        render();
+        const a = areaLayers[p.id];
+        if (a) a.openPopup();
+      });
+      areaList.appendChild(li);
+    }
+    if (!on.length) {
+      const li = document.createElement("li");
+      li.className = "none";
+      li.textContent = "No area is at level 1 or above on this day.";
+      areaList.appendChild(li);
+    }
+    document.body.dataset.areasListed = on.length;
+  }
+
   let shown = null;
   function render() {
     if (shown) map.removeLayer(shown);
-    shown = overlays[state.layer + "|" + state.lead].addTo(map);
-    shown.bringToBack();
+    shown = state.layer === AREAS ? null : overlays[state.layer + "|" + state.lead].addTo(map);
+    if (shown) shown.bringToBack();
+    if (state.layer === AREAS) {
+      areas.addTo(map);
+      areas.setStyle(areaStyle);
+      areas.eachLayer((a) => { if (a.isPopupOpen()) a.setPopupContent(areaPopupHtml(a.feature.properties)); });
+    } else map.removeLayer(areas);
+    if (D.areas) listAreas();
     for (const b of leadsNav.children) b.setAttribute("aria-selected", b.dataset.lead === state.lead);
     for (const b of hazardsNav.children) b.setAttribute("aria-checked", b.dataset.layer === state.layer);
     assets.eachLayer((m) => {
@@ -138,10 +219,21 @@
       if (level) m.bringToFront();
       if (m.isPopupOpen()) m.setPopupContent(popupHtml(m.feature.properties));
     });
-    const layer = D.layers.find((l) => l.key === state.layer);
     legend.replaceChildren();
-    legendHeading(layer.legend);
-    for (const [colour, words] of layer.entries) legendEntry(colour, words, "swatch");
+    if (state.layer === AREAS) {
+      legendHeading("Warning areas: chance of a flood somewhere in the area during the day");
+      for (const level of D.area_levels.slice(1)) {
+        legendEntry(level.colour, "Level " + level.level + " · " + level.word + (level.from ? " (" + level.from + ")" : ""),
+          "swatch");
+        if (level.action) legendNote(level.action, "action");
+      }
+      legendNote("The whole city is outlined in its level's colour; no colour: no warning.", "note");
+    } else {
+      const layer = D.layers.find((l) => l.key === state.layer);
+      legendHeading(layer.legend);
+      for (const [colour, words] of layer.entries) legendEntry(colour, words, "swatch");
+      if (layer.note) legendNote(layer.note, "note");
+    }
     legendHeading("Heritage sites");
     ["below its alert level", "on alert", "on alert: serious", "on alert: severe"]
       .forEach((words, k) => legendEntry(MARKER[k], words, "swatch site"));
@@ -154,11 +246,18 @@
 
   const open = hash.get("popup");
   if (open && markers[open]) markers[open].openPopup();
+  const openArea = hash.get("area");
+  if (openArea && areaLayers[openArea]) {
+    state.layer = AREAS;
+    render();
+    areaLayers[openArea].openPopup();
+  }
   const body = document.body.dataset;
   body.overlays = Object.keys(overlays).length;
   body.assets = Object.keys(markers).length;
   body.popups = Object.values(markers).filter((m) => m.getPopup()).length;
   body.alerts = D.alerts.length;
   body.zone = zone.getLayers().length;
+  body.areas = Object.keys(areaLayers).length;
   body.ready = "true";
 })();

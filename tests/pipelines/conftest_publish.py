@@ -13,7 +13,10 @@ import pandas as pd
 import xarray as xr
 from shapely.geometry import Point, box
 
+from models.areas import where_first
 from models.heat.levels import band_level, met_level_attrs, sustained_level, wbgt_band_attrs
+from models.warning_levels import levels_from_chance
+from pipelines.forecast.areas import AREA_ATTRS
 from tests.conftest import ORIGIN, template
 
 NY, NX, RES_M = 20, 30, 30.0
@@ -115,4 +118,44 @@ def with_heat_products(forecast: xr.Dataset, recent_degC: tuple[float, float] = 
         wbgt_max=(dims, wbgt.astype("float32"), {"units": "degC", "long_name": "WBGT in the midday sun"}),
         wbgt_band=(dims, np.where(land, band_level(wbgt, (31.0, 33.0)), np.nan).astype("float32"),
                    wbgt_band_attrs((31.0, 33.0))),
+    )
+
+
+AREA_THRESHOLDS = (0.05, 0.15, 0.35, 0.7)  # where area levels 1..4 start
+AREA_CHANCES = {  # area_id -> chance per lead (3 leads)
+    "city": (0.10, 0.30, 0.60),
+    "zone-core": (0.02, 0.20, 0.50),
+    "zone-buffer": (0.01, 0.10, 0.40),
+    "site-hot": (0.06, 0.40, 0.80),
+    "site-west": (0.00, 0.01, 0.02),
+}
+
+
+def with_warning_areas(forecast: xr.Dataset, names: dict[str, str] | None = None) -> xr.Dataset:
+    """`forecast` (3 leads) with the forecast's warning areas as pipelines.forecast.predict adds them: the
+    whole grid, the two heritage zones of small_zone and 60 m around two sites, chances AREA_CHANCES,
+    levels from AREA_THRESHOLDS, and `flood_where_first`. `names` overrides area names by id."""
+    zone = small_zone().set_index("zone").geometry
+    xmin, ymax = ORIGIN
+    frame = box(xmin, ymax - NY * RES_M, xmin + NX * RES_M, ymax)
+    geometries = {"city": frame, "zone-core": zone["core"], "zone-buffer": zone["buffer"],
+                  "site-hot": Point(cell_centre(*HOTSPOT)).buffer(60).intersection(frame),
+                  "site-west": Point(cell_centre(2, 1)).buffer(60).intersection(frame)}  # clipped, as city_areas does
+    kinds = {"city": "city", "zone-core": "zone", "zone-buffer": "zone", "site-hot": "site", "site-west": "site"}
+    default = {"city": "Test City", "zone-core": "heritage core zone", "zone-buffer": "heritage buffer zone",
+               "site-hot": "around Hotspot Clan House", "site-west": "around West Temple"}
+    ids = list(AREA_CHANCES)
+    chance = np.array([AREA_CHANCES[i] for i in ids], "float32").T  # (lead, area)
+    city = chance[:, ids.index("city")]
+    flat = forecast["flood_probability"].transpose("lead", "y", "x").values
+    first = where_first(flat.reshape(len(city), -1), city).reshape(flat.shape).astype("float32")
+    return forecast.assign_coords(
+        area_id=("area", ids), area_name=("area", [(names or {}).get(i, default[i]) for i in ids]),
+        area_kind=("area", [kinds[i] for i in ids]),
+        area_geometry=("area", [geometries[i].wkt for i in ids]),
+    ).assign(
+        area_flood_probability=(("lead", "area"), chance, AREA_ATTRS["area_flood_probability"]),
+        area_flood_level=(("lead", "area"), levels_from_chance(chance, AREA_THRESHOLDS),
+                          AREA_ATTRS["area_flood_level"] | {"level_thresholds": list(AREA_THRESHOLDS)}),
+        flood_where_first=(("lead", "y", "x"), first, AREA_ATTRS["flood_where_first"]),
     )

@@ -45,6 +45,9 @@ def test_the_deployments_flow_runs_and_publishes_its_artifacts(run, city):
     assert summary.type == "table" and '"hazard": "heat"' in summary.data and '"lead": 1' in summary.data
     assert artifacts["port-test-page"][-1].data.endswith("index.html)")
     assert "map_d0.png" in artifacts["port-test-map"][-1].data
+    (areas,) = asyncio.run(_artifacts(["port-test-warning-areas"])).values()
+    assert areas and areas[-1].type == "table" and "warning areas at level 1 or above" in areas[-1].description
+    assert "Warning areas at level 1 or above: lead 0: " in artifacts["port-test-forecast"][-1].data
 
 
 def test_a_run_for_today_without_todays_forecast_fails_naming_the_missing_file(run, city):

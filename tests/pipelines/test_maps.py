@@ -6,9 +6,15 @@ from rasterio.crs import CRS
 from shapely.geometry import LineString, Polygon, box
 
 from models.assets import asset_alert_levels, asset_risk
-from pipelines.publish.grid import with_levels
+from pipelines.publish.grid import LEVEL_COLOURS, with_levels
 from pipelines.publish.maps import DPI, WATER_COLOUR, WIDTH_PX, Basemap, render_map
-from tests.pipelines.conftest_publish import cell_centre, small_assets, small_forecast, small_zone
+from tests.pipelines.conftest_publish import (
+    cell_centre,
+    small_assets,
+    small_forecast,
+    small_zone,
+    with_warning_areas,
+)
 
 
 def levels():
@@ -55,6 +61,24 @@ def test_map_has_real_content(map_png):
     assert reds.sum() > 20  # alert markers and the hottest cells
     water = np.array([int(WATER_COLOUR[i:i + 2], 16) for i in (1, 3, 5)])
     assert (np.abs(pixels.astype(int) - water).sum(axis=1) < 30).sum() > 100  # the river of the basemap
+
+
+def test_map_outlines_the_zones_on_warning_in_their_level_s_colour(tmp_path):
+    """Lead 0: no zone is on warning (only the city and a site); lead 1: the buffer zone at level 1
+    (yellow) and the core at level 2 (orange); the sites' neighbourhoods are never outlined."""
+    forecast = with_levels(with_warning_areas(small_forecast()), flood_bands=(0.01, 0.05, 0.2),
+                           heat_bands_degC=(35, 37, 40))
+
+    def count(lead: int, colour: str) -> int:
+        path = render_map(forecast, lead, basemap=basemap(), levels=None, path=tmp_path / f"map_d{lead}.png")
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
+        target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(pixels - target).sum(axis=1) < 20).sum())
+
+    yellow, orange = LEVEL_COLOURS["area_flood_level"][1:3]
+    assert count(0, yellow) < 50 and count(0, orange) < 400  # the legend's orange line
+    assert count(1, yellow) > 1000 and count(1, orange) > 1000
 
 
 def test_map_without_levels_draws_every_site_neutral(tmp_path):

@@ -16,6 +16,7 @@ from models.assets import asset_alert_levels, asset_risk
 from pipelines.publish.grid import with_levels
 from pipelines.publish.page import read_cap_alerts, write_page
 from tests.pipelines.conftest_publish import (
+    AREA_CHANCES,
     HOSTILE,
     HOSTILE_ESCAPED,
     QUOTED,
@@ -23,6 +24,7 @@ from tests.pipelines.conftest_publish import (
     small_forecast,
     small_zone,
     with_heat_products,
+    with_warning_areas,
 )
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -187,3 +189,62 @@ def test_heat_level_and_wbgt_band_have_their_own_legends_saying_where_levels_sta
         "Heatwave: median max from 37 °C, 3 days running", "Extreme heatwave: median max from 40 °C, 3 days running"]
     assert [words for _, words in wbgt["entries"]] == [
         "Low heat stress", "Moderate heat stress: WBGT from 31 °C", "High heat stress: WBGT from 33 °C"]
+
+
+ACTIONS = ("Clear the drains.", "Put flood boards up.", "Move collections off the floor now.", "Close the site.")
+
+
+def area_page(path, **names):
+    """The page of a forecast with warning areas (AREA_CHANCES), the level actions ACTIONS, `names` by area id."""
+    forecast = with_levels(with_warning_areas(with_heat_products(small_forecast()), names), flood_bands=(0.01, 0.05, 0.2),
+                           heat_bands_degC=(35, 37, 40))
+    return write_page(forecast, path / "index.html", assets=small_assets(), zone=small_zone(), levels=None,
+                      area_actions=ACTIONS)
+
+
+def test_page_carries_the_warning_areas_their_levels_actions_and_where_water_gathers_first(tmp_path):
+    data = page_data(area_page(tmp_path))
+    areas = data["areas"]["features"]
+    assert next(f["properties"]["id"] for f in areas) == "city"  # largest first: smaller areas draw on top
+    assert sorted(f["properties"]["id"] for f in areas) == sorted(AREA_CHANCES)
+    hot = next(f["properties"] for f in areas if f["properties"]["id"] == "site-hot")
+    assert (hot["chance_d1"], hot["level_d1"], hot["level_word_d1"]) == (0.4, 3, "Move collections off the floor")
+    assert [level["action"] for level in data["area_levels"]] == [None, *ACTIONS]
+    assert [level["from"] for level in data["area_levels"]][1:] == [
+        "from 5% chance", "from 15% chance", "from 35% chance", "from 70% chance"]
+    first = next(layer for layer in data["layers"] if layer["key"] == "flood_where_first")
+    assert first["legend"] == "If the city floods that day: chance water reaches here"
+    assert sorted(first["images"]) == ["0", "1", "2"] and "Blank" in first["note"]
+
+
+def test_page_without_warning_areas_has_neither_their_layer_nor_their_list(page):
+    data = page_data(page)
+    assert data["areas"] is None and data["area_levels"] == []
+    assert "flood_where_first" not in {layer["key"] for layer in data["layers"]}
+
+
+@needs_chromium
+def test_warning_areas_draw_with_popups_and_a_list_by_level_then_chance(tmp_path):
+    dom, console = chromium(["--dump-dom"], tmp_path, area_page(tmp_path).as_uri() + "#area=site-hot&lead=1")
+    assert csp_violations(console) == []
+    body = re.search(r"<body([^>]*)>", dom)[1]
+    assert 'data-ready="true"' in body and 'data-areas="5"' in body
+    assert 'data-areas-listed="4"' in body  # lead 1: all but the west site reach level 1
+    assert 'data-overlays="18"' in body  # 6 grid layers (where water gathers first too) x 3 leads
+    assert dom.count('class="leaflet-image-layer') == 0  # the areas' layer shows no grid image
+    listed = re.findall(r'<li data-area="([^"]+)"', dom)
+    assert listed == ["site-hot", "city", "zone-core", "zone-buffer"]  # level 3, 2 (30 %), 2 (20 %), 1
+    popup = re.search(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div></div>', dom, re.DOTALL)[1]
+    assert "around Hotspot Clan House" in popup and "40 %" in popup
+    assert "3 · Move collections off the floor" in popup and ACTIONS[2] in popup and "lead 1" in popup
+
+
+@needs_chromium
+def test_hostile_area_names_render_as_text_in_the_popup_and_the_list(tmp_path):
+    page = area_page(tmp_path, **{"site-hot": HOSTILE, "zone-core": QUOTED})
+    assert "<img src=x" not in page.read_text()
+    dom, console = chromium(["--dump-dom"], tmp_path, page.as_uri() + "#area=site-hot&lead=2")
+    assert csp_violations(console) == [] and "<img src=" not in dom and "<script>alert" not in dom
+    popup = re.search(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div></div>', dom, re.DOTALL)[1]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in popup
+    assert "Level 3 · O'Reilly &amp; Sons \"Godown\"" in dom

@@ -46,6 +46,9 @@ def test_item_carries_projection_datacube_and_the_forecast_times(run, catalog):
     assert item.get_root().id == "port-test"
     cog = next(a for a in item.assets.values() if a.href.endswith("flood_level_d0.tif"))
     assert cog.media_type == pystac.MediaType.COG and cog_validate(cog.get_absolute_href(), quiet=True)[0]
+    geojson = [a for a in item.assets.values() if a.href.endswith(".geojson")]
+    assert {Path(a.href).name for a in geojson} == {"warning_areas.geojson", "flood_warning_polygons.geojson"}
+    assert all(a.media_type == "application/geo+json" and a.roles == ["data"] for a in geojson)
 
 
 def test_latest_points_at_the_newest_complete_date(run):
