@@ -12,7 +12,7 @@ from pipelines.bundle import readers
 from pipelines.bundle.validate import require_city_bundle
 from pipelines.config import CityConfig, load_city_config
 from pipelines.feature_cache.build import build_static_features
-from pipelines.forecast.predict import predict_grid
+from pipelines.forecast.predict import predict_grid, with_warning_areas
 from pipelines.forecast.tiles import join_tiles, static_tiles
 from pipelines.publish.day import publish_artifacts, publish_grids
 from pipelines.publish.stac import link_latest, write_catalog
@@ -59,6 +59,7 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
     origin = ensure_production(config, static_path, source_date)
     tiles = [predict_grid.submit(tile, path, source_date, origin) for tile, path in static_tiles(config, static_path)]
     forecast = join_tiles(tiles, config)  # on Dask, the tiles ran on the workers
+    forecast = with_warning_areas(config, static_path, forecast, source_date, origin)  # areas span tiles
     stale = "; ".join(filter(None, [stale, _stale_sources(config)]))
     if stale:
         forecast.attrs |= {"stale": stale, "stale_for": issue_date.isoformat()}

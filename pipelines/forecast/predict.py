@@ -36,26 +36,6 @@ def _recent_tasmax(history: xr.Dataset, end: np.datetime64, n_days: int, lonlat:
     return (regional + offset).T
 
 
-def _area_layers(config: CityConfig, warning, cells, drivers: xr.Dataset, cell_chance: np.ndarray,
-                 land: np.ndarray) -> xr.Dataset:
-    """The warning areas' flood chance and level per lead (lead, area), and the cells' chance if the
-    city floods (`flood_where_first`, lead, y, x)."""
-    chance, areas = area_forecast(config, warning, cells, drivers)
-    chance = chance[0]
-    flat = cell_chance.reshape(cell_chance.shape[0], -1)
-    level = warning.levels(chance)
-    city = chance[:, areas.ids.index("city")]
-    first = np.full(flat.shape, np.nan, "float32")
-    first[:, land] = where_first(flat[:, land], city)
-    return xr.Dataset({
-        "area_flood_probability": (("lead", "area"), chance.astype("float32"), AREA_ATTRS["area_flood_probability"] | {
-            "report_rate": warning.calibrations[0].report_rate}),
-        "area_flood_level": (("lead", "area"), level, AREA_ATTRS["area_flood_level"] | {
-            "level_thresholds": [np.nan if t is None else t for t in warning.thresholds]}),
-        "flood_where_first": (("lead", "y", "x"), first.reshape(cell_chance.shape), AREA_ATTRS["flood_where_first"]),
-    }, coords=area_coords(areas))
-
-
 @task
 def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, origin: dt.date) -> xr.Dataset:
     """Flood and heat layers per lead and cell for one issue date, dims (lead, y, x); sea is NaN, from the
@@ -94,9 +74,6 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
         data, coords={"lead": np.arange(config.lead_days), "y": template.y, "x": template.x,
                       "forecast_reference_time": issued},
     )
-    if forecasters.areas is not None:
-        forecast = forecast.merge(_area_layers(config, forecasters.areas, cells, drivers,
-                                               forecast["flood_probability"].values, land))
     forecast["land"] = static["land"].astype(bool)
     forecast["hand_m"] = static["hand_m"]
     forecast.rio.write_crs(config.grid.crs, inplace=True)
@@ -106,3 +83,37 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
                       "heat_model_version": forecasters.heat_version,
                       "models_trained_before": origin.isoformat()}
     return forecast
+
+
+@task
+def with_warning_areas(config: CityConfig, static_path: Path, forecast: xr.Dataset, issue_date: dt.date,
+                       origin: dt.date) -> xr.Dataset:
+    """`forecast` (the whole grid, its tiles joined) with the warning areas' flood chance and level per
+    lead (lead, area) and the cells' chance if the city floods (`flood_where_first`, lead, y, x).
+
+    An area spans tiles, so it is forecast once for the whole grid, after the tiles: from its own
+    model (the production flood model's `areas`) and the day's regional weather.
+    """
+    warning = load_forecasters(config.city_store / "models", origin).areas
+    if warning is None:
+        return forecast
+    cells = land_cells(xr.load_dataset(static_path))
+    with readers.read_history(config.bundle_dir) as stored:
+        history = stored.load()
+    drivers = drivers_for_dates(config.bundle_dir, history, [issue_date], lead_days=config.lead_days,
+                                timezone=config.city.timezone)
+    chance, areas = area_forecast(config, warning, cells, drivers)
+    chance = chance[0]
+    cell_chance = forecast["flood_probability"].values
+    flat = cell_chance.reshape(cell_chance.shape[0], -1)
+    land = cells["cell"].to_numpy()
+    first = np.full(flat.shape, np.nan, "float32")
+    first[:, land] = where_first(flat[:, land], chance[:, areas.ids.index("city")])
+    layers = xr.Dataset({
+        "area_flood_probability": (("lead", "area"), chance.astype("float32"), AREA_ATTRS["area_flood_probability"] | {
+            "report_rate": warning.calibrations[0].report_rate}),
+        "area_flood_level": (("lead", "area"), warning.levels(chance), AREA_ATTRS["area_flood_level"] | {
+            "level_thresholds": [np.nan if t is None else t for t in warning.thresholds]}),
+        "flood_where_first": (("lead", "y", "x"), first.reshape(cell_chance.shape), AREA_ATTRS["flood_where_first"]),
+    }, coords=area_coords(areas))
+    return forecast.assign(layers.data_vars).assign_coords(layers.coords)
