@@ -183,7 +183,7 @@ def measure_forecast() -> dict:
     from pipelines.bundle import readers
     from pipelines.bundle.readers import read_provenance
     from pipelines.config import city_template, load_city_config
-    from pipelines.feature_cache.build import _feature_file, static_features
+    from pipelines.feature_cache.build import _feature_file, climate_before, static_features
     from pipelines.feature_cache.drivers import drivers_for_dates
     from pipelines.forecast.frame import feature_frame, land_lonlat
     from pipelines.forecast.predict import predict_grid
@@ -224,7 +224,7 @@ def measure_forecast() -> dict:
     cells = land_cells(xr.load_dataset(static_path))
     with readers.read_history(config.bundle_dir) as history:
         drivers = drivers_for_dates(config.bundle_dir, history.load(), [issue_date], lead_days=config.lead_days,
-                                    timezone=config.city.timezone)
+                                    timezone=config.city.timezone, climate_before=climate_before(config))
     frame = feature_frame(cells, land_lonlat(city_template(config), cells), drivers)
     start_cpu = _cpu_s()
     raw, rows, boosters, trees = _raw_predict_seconds(config, frame)

@@ -14,6 +14,7 @@ from pyproj import Transformer
 from scipy import sparse
 
 from features.grid import require_units
+from features.rain_climate import RETURN_PERIOD_DURATIONS_H, return_period_years, tank_storage
 
 _CANONICAL_UNITS = {"pr": "mm h-1", "tas": "degC", "hurs": "%", "sfcWind": "m s-1", "rsds": "W m-2", "zos": "m"}
 _ANTECEDENT_HOURS = 72
@@ -30,6 +31,13 @@ DRIVERS = {  # name: (units, long_name)
     "sea_level_max_m": ("m", "highest sea level of the day above mean sea level"),
     "sea_level_at_peak_rain_m": ("m", "highest sea level above mean sea level in the 3 h of the day's largest 3 h rain"),
     "rain_high_tide_mm": ("mm", "rain in the hours the sea stands in the top quarter of the day's tidal range"),
+    "rain_max_72h_mm": ("mm", "largest 72 h rain total ending in the day"),
+    **{f"rain_return_period_{h}h_years": ("years", (f"return period of the day's largest {h} h rain total against "
+                                                     "the local climate (annual-maximum GEV)"))
+       for h in RETURN_PERIOD_DURATIONS_H},
+    "rain_return_period_max_years": ("years", "longest of the day's 1, 3, 24 and 72 h rain return periods"),
+    "soil_water_index_start_mm": ("mm", "water stored in the soil water index tanks at the start of the day"),
+    "soil_water_index_max_mm": ("mm", "largest water storage of the soil water index tanks in the day"),
     "tasmax_regional_degC": ("degC", "regional daily maximum air temperature"),
     "tasmin_regional_degC": ("degC", "regional daily minimum air temperature"),
     "hurs_mean_pct": ("%", "regional daily mean relative humidity"),
@@ -40,20 +48,25 @@ DRIVERS = {  # name: (units, long_name)
 DRIVER_NAMES = tuple(DRIVERS)
 
 
-def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_days: int) -> xr.Dataset:
+def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_days: int, climate: xr.Dataset,
+                  tanks_at_issue_mm: xr.DataArray) -> xr.Dataset:
     """Daily drivers per lead day, dims (..., lead, y, x); `lead` counts local days from issue.
 
     `forecast` holds hourly `pr`, `tas`, `hurs`, `sfcWind`, `rsds`, `zos` along `lead_time`, starting at
     local midnight of the issue date (any leading dims such as `issue_time` are kept).
     `antecedent_pr` is the observed rain of the 72 hours before issue, dim `hour` (-72..-1),
     with the same other dims. Windows that cross midnight or the issue time count whole:
-    the 3 h maximum and the 72 h antecedent total join the observed and forecast hours.
+    the 3, 24 and 72 h maxima and the 72 h antecedent total join the observed and forecast hours.
     The sea level at peak rain is read in the hours of the first largest 3 h window (on a dry
     day, the window ending at 00:00); before the issue time only forecast sea levels count.
+    `climate` is the rain climate of features.rain_climate.gev_rain_climate, read for the return
+    periods; `tanks_at_issue_mm` the soil water index tanks' storage at issue (dims of
+    `antecedent_pr` without `hour`, plus `tank`), which the forecast rain then fills.
     """
     for name, units in _CANONICAL_UNITS.items():
         require_units(forecast[name], units, name)
     require_units(antecedent_pr, "mm h-1", "antecedent_pr")
+    require_units(tanks_at_issue_mm, "mm", "tanks_at_issue_mm")
     hours = 24 * lead_days
     if forecast.sizes["lead_time"] < hours:
         raise ValueError(f"`forecast` has {forecast.sizes['lead_time']} hours, {hours} needed")
@@ -77,6 +90,13 @@ def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_day
         return ends.rename(hour="lead").assign_coords(lead=np.arange(lead_days))
 
     rain_3h = pr.rolling(hour=3).sum()  # mm h-1 x 1 h = mm
+    rain_max = {hours: by_day(pr.rolling(hour=hours).sum(), "max").assign_attrs(units="mm")
+                for hours in RETURN_PERIOD_DURATIONS_H}
+    return_periods = {f"rain_return_period_{hours}h_years": return_period_years(rain, climate, hours)
+                      for hours, rain in rain_max.items()}
+    tanks = tank_storage(ahead["pr"], tanks_at_issue_mm, dim="hour")["storage_mm"].sum("tank").transpose(
+        *ahead["pr"].dims)
+    before_hour = tanks.shift(hour=1).fillna(tanks_at_issue_mm.sum("tank"))  # storage at the start of each hour
     decay = xr.DataArray(_WETNESS_DECAY_PER_DAY ** (np.arange(_ANTECEDENT_HOURS, 0, -1) / 24), dims="hour")
     wetness = xr.concat(  # one window per lead day, not per hour: the stack stays small
         [pr.sel(hour=slice(24 * lead - _ANTECEDENT_HOURS, 24 * lead - 1)).dot(decay.assign_coords(
@@ -99,6 +119,11 @@ def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_day
         "sea_level_max_m": high,
         "sea_level_at_peak_rain_m": days(zos_3h).isel(hour_of_day=peak_hour),
         "rain_high_tide_mm": days(pr).where(high_tide, 0.0).sum("hour_of_day"),
+        "rain_max_72h_mm": rain_max[72],
+        **return_periods,
+        "rain_return_period_max_years": xr.concat(list(return_periods.values()), dim="duration").max("duration"),
+        "soil_water_index_start_mm": days(before_hour).isel(hour_of_day=0),
+        "soil_water_index_max_mm": by_day(tanks, "max"),
         "tasmax_regional_degC": by_day(ahead["tas"], "max"),
         "tasmin_regional_degC": by_day(ahead["tas"], "min"),
         "hurs_mean_pct": by_day(ahead["hurs"], "mean"),
@@ -107,9 +132,10 @@ def daily_drivers(forecast: xr.Dataset, antecedent_pr: xr.DataArray, *, lead_day
         "rsds_mean_W_m2": by_day(ahead["rsds"], "mean"),
     }
     out = xr.Dataset({
-        name: da.astype("float32").assign_attrs(units=DRIVERS[name][0], long_name=DRIVERS[name][1])
+        name: da.drop_vars("hour", errors="ignore").astype("float32").assign_attrs(  # hours left over from indexing
+            units=DRIVERS[name][0], long_name=DRIVERS[name][1])
         for name, da in drivers.items()
-    }).drop_vars("hour", errors="ignore")  # the peak's hour, left over from indexing
+    })
     out.lead.attrs.update(long_name="lead day after the issue date", units="days")
     return out
 

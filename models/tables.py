@@ -175,7 +175,13 @@ def heat_rows(
                                                             kind="stable").reset_index(drop=True)
 
 
-FLOOD_DRIVERS = [n for n in DRIVER_NAMES if DRIVERS[n][0] in ("mm", "m")]  # water, not heat: fewer day fingerprints
+# Published as forecast layers, not learnt from: on the validation period (6 draws of held-out blocks
+# and negatives, benchmarks/choose_flood_features.py) neither group helped both ROC AUC and Brier skill
+# (return periods: ROC AUC +0.008 but Brier skill -0.006; storage: -0.011 and -0.023; docs/evaluation.md).
+RAIN_CLIMATE_DRIVERS = ("rain_max_72h_mm", *(n for n in DRIVER_NAMES if DRIVERS[n][0] == "years"))
+STORAGE_DRIVERS = ("soil_water_index_start_mm", "soil_water_index_max_mm")
+FLOOD_DRIVERS = [n for n in DRIVER_NAMES if DRIVERS[n][0] in ("mm", "m")  # water, not heat: fewer day fingerprints
+                 and n not in (*RAIN_CLIMATE_DRIVERS, *STORAGE_DRIVERS)]
 
 
 FLOOD_FEATURES = [*STATIC_FLOOD_FEATURES, *FLOOD_DRIVERS, *FLOOD_INTERACTIONS, "lead_days"]

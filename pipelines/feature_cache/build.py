@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -23,13 +24,19 @@ from pipelines.feature_cache.drivers import drivers_for_dates
 from pipelines.progress import log
 from pipelines.storage import short_hash, write_atomic
 
-FEATURES_VERSION = "6"  # bump when feature code changes what it computes
+FEATURES_VERSION = "7"  # bump when feature code changes what it computes
 
 
 def _feature_file(config: CityConfig, kind: str, inputs: list) -> Path:
     """Content-addressed path of a feature file: a rerun with unchanged inputs finds it and stops."""
     identity = json.dumps([inputs, FEATURES_VERSION], sort_keys=True, default=str)
     return config.city_store / "features" / f"{kind}-{short_hash(identity)}.nc"
+
+
+def climate_before(config: CityConfig) -> dt.date | None:
+    """The day before which the history sets the rain climate: the sealed test period's first day (the
+    climate reads nothing a test score is made of), or None (all of it) for a config without a protocol."""
+    return config.evaluation.test[0] if config.evaluation else None
 
 
 def _build_once(out: Path, build: Callable[[], xr.Dataset]) -> Path:
@@ -66,12 +73,13 @@ def build_driver_history(config: CityConfig) -> Path:
     root = config.bundle_dir
     files = readers.read_provenance(root)["files"]
     out = _feature_file(config, "drivers", [files["weather/history.nc"]["sha256"], files["weather/forecasts/"],
-                                            config.lead_days, config.city.timezone])
+                                            config.lead_days, config.city.timezone, climate_before(config)])
 
     def build() -> xr.Dataset:
         with readers.read_history(root) as history:
             return drivers_for_dates(root, history.load(), readers.forecast_dates(root),
-                                     lead_days=config.lead_days, timezone=config.city.timezone, progress=log)
+                                     lead_days=config.lead_days, timezone=config.city.timezone,
+                                     climate_before=climate_before(config), progress=log)
 
     return _build_once(out, build)
 

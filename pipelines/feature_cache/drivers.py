@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from features.rain_climate import gev_rain_climate, tank_storage
 from features.weather import daily_drivers
-from pipelines.timezones import local_midnights_utc
+from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 _VARIABLES = ("pr", "tas", "hurs", "sfcWind", "rsds", "zos")
 _ANTECEDENT_HOURS = 72
@@ -64,16 +65,51 @@ def antecedent_rain(history: xr.Dataset, issue_times_utc: pd.DatetimeIndex) -> x
     )
 
 
+def tanks_at_issue(history: xr.Dataset, issue_times_utc: pd.DatetimeIndex) -> xr.DataArray:
+    """Storage of the soil water index tanks at each issue time, dims (issue_date, tank, y, x), mm.
+
+    The tanks start empty at the history's first hour and fill with its observed rain up to the hour
+    before each issue time (the first weeks of a history underestimate the slow third tank).
+    """
+    times = pd.DatetimeIndex(history.time.values)
+    end = times.searchsorted(issue_times_utc.tz_convert(None) if issue_times_utc.tz else issue_times_utc)
+    if (end < 1).any():
+        raise ValueError(f"weather/history.nc: time: no history before {issue_times_utc[np.argmax(end < 1)]}")
+    storage = tank_storage(history["pr"].isel(time=slice(0, int(end.max()))).transpose("y", "x", "time"))
+    return storage["storage_mm"].isel(time=xr.DataArray(end - 1, dims="issue_date")).drop_vars("time").transpose(
+        "issue_date", "tank", "y", "x").assign_attrs(units="mm")
+
+
+def rain_climate(history: xr.Dataset, before: dt.date | None, timezone: str) -> xr.Dataset:
+    """The GEV rain climate (features.rain_climate.gev_rain_climate) of the observed hours before local
+    midnight starting `before` (the sealed test period's first day), or of every hour with None."""
+    pr = history["pr"]
+    if before is not None:
+        pr = pr.isel(time=slice(0, int(pd.DatetimeIndex(pr.time.values).searchsorted(
+            local_midnight_utc(before, timezone)))))
+    return gev_rain_climate(pr.transpose("time", "y", "x"))
+
+
 def read_drivers(path: Path) -> xr.Dataset:
     """A drivers file of the feature cache, (issue_date, lead, y, x), its grid mapping a coordinate (the CRS)."""
     return xr.load_dataset(path, decode_coords="all")
 
 
 def drivers_for_dates(bundle: Path, history: xr.Dataset, issue_dates: list[dt.date], *, lead_days: int,
-                      timezone: str, progress=lambda message: None) -> xr.Dataset:
-    """Daily drivers (issue_date, lead, y, x) on the regional grid for each issue date, with its CRS."""
+                      timezone: str, climate_before: dt.date | None, progress=lambda message: None) -> xr.Dataset:
+    """Daily drivers (issue_date, lead, y, x) on the regional grid for each issue date, with its CRS.
+
+    Rain return periods read the climate of the history before `climate_before` (the sealed test
+    period's first day; None: all of it), the same for every issue date, so that a model and the
+    forecasts it makes see one scale.
+    """
     stack = forecast_stack(bundle, issue_dates, lead_days=lead_days, progress=progress)
-    antecedent = antecedent_rain(history, local_midnights_utc(issue_dates, timezone))
-    antecedent = antecedent.assign_coords(issue_date=stack.issue_date)
-    drivers = daily_drivers(stack, antecedent, lead_days=lead_days)
+    issue_times = local_midnights_utc(issue_dates, timezone)
+    antecedent = antecedent_rain(history, issue_times).assign_coords(issue_date=stack.issue_date)
+    tanks = tanks_at_issue(history, issue_times).assign_coords(issue_date=stack.issue_date)
+    climate = rain_climate(history, climate_before, timezone)
+    if climate["shape"].isnull().any():
+        progress(f"weather/history.nc: {int(climate['n_maxima'].min())} annual rain maxima before {climate_before}: "
+                 "too few for a rain climate, the rain return periods are NaN")
+    drivers = daily_drivers(stack, antecedent, lead_days=lead_days, climate=climate, tanks_at_issue_mm=tanks)
     return drivers.transpose("issue_date", "lead", "y", "x").rio.write_crs(stack.rio.crs)

@@ -15,6 +15,7 @@ from models.areas import where_first
 from models.tables import land_cells
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
+from pipelines.feature_cache.build import climate_before
 from pipelines.feature_cache.drivers import drivers_for_dates
 from pipelines.forecast.areas import AREA_ATTRS, area_coords
 from pipelines.forecast.forecasters import load_forecasters
@@ -53,7 +54,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
     with readers.read_history(config.bundle_dir) as stored:
         history = stored.load()
     drivers = drivers_for_dates(config.bundle_dir, history, [issue_date], lead_days=config.lead_days,
-                                timezone=config.city.timezone)
+                                timezone=config.city.timezone, climate_before=climate_before(config))
     frame = feature_frame(cells, lonlat, drivers)
     forecasters = load_forecasters(config.city_store / "models", origin)
     layers = model_layers(forecasters, frame, explain=True,

@@ -35,10 +35,9 @@ def settings_grid(grid: dict[str, tuple] = FLOOD_SETTINGS) -> list[dict]:
     return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
-@task
-def score_flood_settings(config: CityConfig, paths: dict[str, Path], candidates: list[dict]) -> pd.DataFrame:
-    """One row per candidate (LightGBM settings over FLOOD_PARAMS): its best iteration and its scores on
-    the validation period's held-out blocks against the reports (ROC AUC, PR AUC, Brier, flooded rows)."""
+def _validation_rows(config: CityConfig, paths: dict[str, Path]) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """The evaluation fit's pre-test flood table, its split, and the rows a choice is scored on: the
+    validation period's (calibration) rows in the held-out blocks."""
     _, drivers, cells, lonlat = training_inputs(config, paths)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
     reports = with_xy(readers.read_flood_events(config.bundle_dir), config.grid.crs)
@@ -51,18 +50,58 @@ def score_flood_settings(config: CityConfig, paths: dict[str, Path], candidates:
                              early_stopping_days=config.train.early_stopping_days, calibrate=True)
     split = flood_split(table, cells, blocks, held, periods)
     row_block = pd.Series(blocks, index=cells["cell"].to_numpy())[table["cell"].to_numpy()].to_numpy()
-    scored = table[(split == "calib") & np.isin(row_block, held)]
+    return table, split, table[(split == "calib") & np.isin(row_block, held)]
+
+
+def _validation_scores(config: CityConfig, table: pd.DataFrame, split: np.ndarray, scored: pd.DataFrame,
+                       features: list[str], settings: dict | None = None) -> tuple[dict, dict]:
+    """Fit on `features` (and LightGBM `settings`) as the evaluation fit does; the fit's description and its
+    scores on `scored` (models.verification.flood_scores), overall and per lead (`by_lead`)."""
+    model, fit = train_flood_model(table, features, split, num_boost_round=config.train.num_boost_round,
+                                   seed=config.train.seed, trainer=booster_fit(config.runner), params=settings)
+    prob = predict_flood(model, scored)
+
+    def scores(rows: np.ndarray) -> dict:
+        return flood_scores(prob[rows], scored["label"].to_numpy(float)[rows], scored["weight"].to_numpy()[rows],
+                            fit["climatology"], threshold=config.flood.default_threshold)
+
+    lead = scored["lead"].to_numpy()
+    return fit, {**scores(np.ones(len(scored), bool)),
+                 "by_lead": {int(k): scores(lead == k) for k in np.unique(lead)}}
+
+
+@task
+def score_flood_settings(config: CityConfig, paths: dict[str, Path], candidates: list[dict]) -> pd.DataFrame:
+    """One row per candidate (LightGBM settings over FLOOD_PARAMS): its best iteration and its scores on
+    the validation period's held-out blocks against the reports (ROC AUC, PR AUC, Brier, flooded rows)."""
+    table, split, scored = _validation_rows(config, paths)
     results = []
     for k, settings in enumerate(candidates, 1):
-        model, fit = train_flood_model(table, FLOOD_FEATURES, split, num_boost_round=config.train.num_boost_round,
-                                       seed=config.train.seed, trainer=booster_fit(config.runner), params=settings)
-        s = flood_scores(predict_flood(model, scored), scored["label"].to_numpy(float), scored["weight"].to_numpy(),
-                         fit["climatology"], threshold=config.flood.default_threshold)
+        fit, s = _validation_scores(config, table, split, scored, FLOOD_FEATURES, settings)
         results.append({**settings, "best_iteration": fit["best_iteration"], "roc_auc": s["roc_auc"],
                         "pr_auc": s["pr_auc"], "brier": s["brier"], "n_rows": s["n_rows"],
                         "n_flooded_rows": s["n_positive"]})
         log(f"flood settings {k}/{len(candidates)} {settings}: validation ROC AUC {s['roc_auc']:.3f}, "
             f"PR AUC {s['pr_auc']:.3f} ({s['n_positive']} flooded rows)")
+    return pd.DataFrame(results)
+
+
+@task
+def score_flood_features(config: CityConfig, paths: dict[str, Path], feature_sets: dict[str, list[str]]) -> pd.DataFrame:
+    """One row per feature set (name -> flood features) and lead ('all' for every lead), each fitted with
+    FLOOD_PARAMS: best iteration, ROC AUC, PR AUC, Brier and Brier skill against the training climatology
+    on the validation period's held-out blocks, against the reports."""
+    table, split, scored = _validation_rows(config, paths)
+    results = []
+    for name, features in feature_sets.items():
+        fit, s = _validation_scores(config, table, split, scored, features)
+        for lead, at in [("all", s), *s["by_lead"].items()]:
+            results.append({"features": name, "n_features": len(features), "lead": lead,
+                            "best_iteration": fit["best_iteration"], "roc_auc": at["roc_auc"], "pr_auc": at["pr_auc"],
+                            "brier": at["brier"], "brier_skill": at["brier_skill_vs_climatology"],
+                            "n_rows": at["n_rows"], "n_flooded_rows": at["n_positive"]})
+        log(f"flood features {name!r}: validation ROC AUC {s['roc_auc']:.4f}, Brier skill "
+            f"{s['brier_skill_vs_climatology']:.4f} ({s['n_positive']} flooded rows)")
     return pd.DataFrame(results)
 
 

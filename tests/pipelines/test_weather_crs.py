@@ -71,7 +71,7 @@ def drivers_at_cells(bundle, tmp_path) -> pd.DataFrame:
     """Every driver at every cell of the city grid, the drivers stored and read back as the feature cache does."""
     with read_history(bundle) as history:
         drivers = drivers_for_dates(bundle, history.load(), list(FORECAST_DATES), lead_days=LEAD_DAYS,
-                                    timezone=TIMEZONE)
+                                    timezone=TIMEZONE, climate_before=None)
     drivers.to_netcdf(tmp_path / "drivers.nc")
     template = grid_template(CITY_CRS, CITY_BOUNDS, 30)
     cells = pd.DataFrame({"cell": np.arange(template.size)})

@@ -18,7 +18,7 @@ from models.heat.levels import band_level, sustained_level
 from models.heat.regression import predict_heat
 from pipelines.publish.grid import level_from_bands
 from tests.conftest import grid
-from tests.features.test_weather import UNITS, sunshine
+from tests.features.test_weather import CLIMATE, UNITS, sunshine, tanks
 
 FEW = settings(max_examples=25, deadline=None)
 RATES = st.floats(0, 500, allow_nan=False)  # the contract's range of hourly rain, mm h-1
@@ -47,7 +47,7 @@ def test_daily_drivers_keep_their_dims_units_and_signs(pr, lead_days):
                            for k, v in values.items()}, coords={"y": [5.4], "x": [100.3]})
     antecedent = xr.DataArray(pr[:72].reshape(72, 1, 1), dims=("hour", "y", "x"),
                               coords={"y": [5.4], "x": [100.3]}, attrs={"units": "mm h-1"})
-    drivers = daily_drivers(forecast, antecedent, lead_days=lead_days)
+    drivers = daily_drivers(forecast, antecedent, lead_days=lead_days, climate=CLIMATE, tanks_at_issue_mm=tanks())
     for name, (units, _) in DRIVERS.items():
         assert drivers[name].dims == ("lead", "y", "x") and drivers[name].sizes["lead"] == lead_days
         assert drivers[name].attrs["units"] == units and np.isfinite(drivers[name].values).all(), name
