@@ -102,7 +102,7 @@ def with_warning_areas(config: CityConfig, static_path: Path, forecast: xr.Datas
     with readers.read_history(config.bundle_dir) as stored:
         history = stored.load()
     drivers = drivers_for_dates(config.bundle_dir, history, [issue_date], lead_days=config.lead_days,
-                                timezone=config.city.timezone)
+                                timezone=config.city.timezone, climate_before=climate_before(config))
     chance, areas = area_forecast(config, warning, cells, drivers)
     chance = chance[0]
     cell_chance = forecast["flood_probability"].values
