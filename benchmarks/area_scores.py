@@ -89,6 +89,33 @@ def _level_rows(config, folder: Path, stamp: dict) -> list[dict]:
     return rows
 
 
+def _markdown(rows: list[dict]) -> str:
+    """The docs' table: the model's Brier skill and CSI at level 2 against the truth on wet days by area
+    group and lead, beside the ideal forecaster's (benchmarks/results/ideal_area_forecaster.csv)."""
+    ideal_path = ROOT / "benchmarks" / "results" / "ideal_area_forecaster.csv"
+    ideal = pd.read_csv(ideal_path) if ideal_path.exists() else pd.DataFrame(columns=["commit"])
+    ideal = ideal[ideal["commit"] == ideal["commit"].iloc[-1]] if len(ideal) else ideal
+    got = pd.DataFrame([r for r in rows if r["kind"] == "score" and r["target"] == "truth" and r["days"] == "wet"
+                        and r["model"] == "model"])
+    lines = ["| area | lead | events | Brier skill | CSI level 2 | ideal, issued rain | ideal, observed rain |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for zone in ("city", "district-timur-laut", "zone-core", "zone-buffer", "site"):
+        for lead in (0, 1, 2):
+            at = got[(got["zone"] == zone) & (got["lead"] == lead)]
+            if at.empty:
+                continue
+            value = dict(zip(at["metric"], at["value"], strict=True))
+
+            bounds = []
+            for weather in ("issued_rain", "observed_rain"):
+                pick = ideal[(ideal["area_group"] == zone) & (ideal["lead"] == lead) & (ideal["days"] == "wet")
+                             & (ideal["weather"] == weather)] if len(ideal) else ideal
+                bounds.append(f"{pick['bss'].iloc[-1]:.2f}" if len(pick) else "-")
+            lines.append(f"| {zone} | {lead} | {int(at['n_events'].iloc[0])} | {value['brier_skill_score']:.2f} | "
+                         f"{value.get('csi_level_2', math.nan):.2f} | {bounds[0]} | {bounds[1]} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.yaml")
@@ -113,6 +140,7 @@ def main() -> None:
         if row["kind"] != "score" or (row["model"] == "model" and row["metric"] in ("brier_skill_score", "csi_level_2")):
             print(" ".join(f"{k}={row[k]}" for k in ("kind", "target", "zone", "days", "model", "lead", "metric",
                                                       "value", "n_events") if k in row))
+    print(_markdown(rows))
     fields = list(stamp) + ["kind", "target", "zone", "days", "model", "lead", "metric", "value", "n_events", "n_rows"]
     append_rows(ROOT / "benchmarks" / "results" / "area_scores.csv", fields, rows)
 
