@@ -81,8 +81,9 @@ def _level_rows(config, folder: Path, stamp: dict) -> list[dict]:
                              "value": round(float((core_levels >= top).mean()) if len(core_levels) else math.nan, 3),
                              "n_events": int(on_flood_days.sum())})
     city = np.asarray(areas.membership.sum(axis=0)).ravel() > 0
-    biggest = flooded_core.index[np.argmax([near[days.get_loc(d)][city].sum() for d in flooded_core.index])]
-    if biggest in issue_dates:
+    scored = issue_dates[issue_dates.isin(days)]
+    biggest = scored[np.argmax([near[days.get_loc(d)][city].sum() for d in scored])]
+    if len(scored):
         values = chance.sel(issue_date=biggest, lead=0).values
         rows.append(stamp | {"kind": "cell_layer", "target": "truth", "zone": "city", "lead": 0,
                              "metric": f"distinct_values_{biggest.date()}", "value": int(np.unique(values[np.isfinite(values)]).size)})

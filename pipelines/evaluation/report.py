@@ -328,6 +328,25 @@ def _area_tables(scores: xr.Dataset) -> list[dict]:
     return [table for tables in per_day for table in tables]
 
 
+def _area_skill(scores: xr.Dataset, target: str) -> str:
+    """Brier skill against each area's climatology by lead, per warning area of _AREA_ZONES (columns) and
+    days (rows): the model and the area baselines, with confidence bands (zone 'all' only)."""
+    zones = [z for z in _AREA_ZONES if z in scores.zone.values]
+    days = _days(scores, "flood_area", target)
+    figure = Figure(figsize=(3.4 * len(zones), 2.8 * len(days)), layout="constrained")
+    axes = np.array(figure.subplots(len(days), len(zones), squeeze=False))
+    for row, day in zip(axes, days, strict=True):
+        for ax, zone in zip(row, zones, strict=True):
+            at = {"hazard": "flood_area", "target": target, "metric": "brier_skill_score", "period": "all",
+                  "zone": zone, "days": day}
+            _lines(ax, scores, at, _models(scores, "flood_area", target))
+            ax.set_title(f"{zone} ({day} days)", fontsize=9)
+            _clip_skill(ax, "brier_skill_score")
+    _legend(figure, axes[0, 0])
+    figure.suptitle(f"warning areas against {target}: Brier skill by lead")
+    return _png(figure)
+
+
 def _area_extras(scores: xr.Dataset) -> dict:
     """The flip-flop index of the area levels and the fractions skill score of the cell layer, as text rows."""
     out = {"flip_flop": [], "fss": []}
@@ -375,6 +394,7 @@ def write_report(scores: xr.Dataset, record: dict, path: Path) -> Path:
         min_events=MIN_EVENTS,
         tables=_each(scores, lambda h, t, d: _table(scores, h, t, d, _HEADLINE[h]), by_day=True),
         area_tables=_area_tables(scores), area_extras=_area_extras(scores),
+        area_skill=_each(scores, lambda h, t: _area_skill(scores, t), hazards=("flood_area",)),
         level_tables=_each(scores, lambda h, t, d: _level_table(scores, h, t, d), by_day=True),
         by_lead=_each(scores, lambda h, t: _by_lead(scores, h, t)),
         alert_levels=_each(scores, lambda h, t, d: _levels(scores, h, t, d), by_day=True),
