@@ -17,7 +17,9 @@ import xarray as xr
 
 from models.areas import AreaForecast, area_levels, forecast_areas, issued_thresholds, site_area_id
 from models.asset_cells import asset_cells, reduce_by_asset, value_at_peak
+from models.door import DoorDepth, water_at_door
 
+ASSET_BUFFER_M = 30.0  # default: a point asset reads the cells whose square comes this close
 NEAREST_LAND_CELLS = 3  # default: an asset with no land cell in reach looks this many cells further
 ASSET_REACH_M = 400.0  # an asset over water (a jetty) reads the land cells this close
 FLOOR_STEP_M = 0.5  # each full step of raised floor ...
@@ -29,10 +31,11 @@ MAX_FLOOD_THRESHOLD = 0.95  # ... up to this cap, so a high floor still alerts o
 FLOOD_LEVEL_ODDS_RATIOS = (1.0, 3.0, 9.0)
 HEAT_LEVEL_STEPS_DEGC = (0.0, 2.0, 5.0)
 # Driver layers of the forecast read at an asset's cells, and how its cells reduce to one value:
-# the worst cell for the weather (max) and for terrain (the lowest height above drainage).
+# the worst cell for the weather (max) and for terrain (the lowest height above drainage, the deepest
+# closed depression).
 ASSET_DRIVERS = {
     "rain_max_1h_mm": "max", "rain_max_3h_mm": "max", "rain_24h_mm": "max",
-    "rain_antecedent_72h_mm": "max", "sea_level_max_m": "max", "hand_m": "min",
+    "rain_antecedent_72h_mm": "max", "sea_level_max_m": "max", "hand_m": "min", "depression_depth_m": "max",
     "tasmax_regional_degC": "max", "hurs_mean_pct": "max", "heat_index_max": "max", "wbgt_max": "max",
     "impervious_frac": "mean", "building_frac": "mean",
 }
@@ -64,7 +67,7 @@ def nearest_land_reach(resolution_m: float) -> int:
 
 
 def asset_risk(
-    forecast: xr.Dataset, assets: gpd.GeoDataFrame, *, buffer_m: float = 30.0,
+    forecast: xr.Dataset, assets: gpd.GeoDataFrame, *, buffer_m: float = ASSET_BUFFER_M,
     nearest_land_cells: int = NEAREST_LAND_CELLS,
 ) -> pd.DataFrame:
     """Risk per asset and lead: one row per (asset_id, lead), leads as in `forecast`.
@@ -141,7 +144,7 @@ def asset_risk(
 def asset_alert_levels(
     risk: pd.DataFrame, assets: gpd.GeoDataFrame, *,
     default_flood_threshold: float, default_heat_threshold_degC: float,
-    area_thresholds: tuple[float | None, ...] | None = None,
+    area_thresholds: tuple[float | None, ...] | None = None, door: DoorDepth | None = None,
 ) -> pd.DataFrame:
     """`risk` (from asset_risk) with each asset's thresholds and its alerts at each lead.
 
@@ -162,6 +165,12 @@ def asset_alert_levels(
     `flood_level` (0..3): how many steps of FLOOD_LEVEL_ODDS_RATIOS the odds reach.
     Either way `flood_alert` is flood_level >= 1 (False where the chance is NaN).
     `heat_threshold` (degC): the asset's own `heat_threshold` where given, else the default.
+
+    Water at the door (models.door, from the flood model's `door` depth model; NaN without it or
+    where `risk` lacks the site's ground, `door.feature`): `flood_above_floor_probability` (1), the
+    chance that water rises above the site's floor, flood_chance x P(depth > floor | a flood), and
+    `flood_depth_expected_cm`, the mean reported depth given a flood on ground like the site's;
+    `floor_height_m` is the floor used (m above the ground; missing or negative: 0).
 
     Heat has two rules, kept apart. `heat_met_level` (0..3): MET Malaysia's level at the site,
     `met_heat_level_max` where tasmax_q50_max reaches the heat threshold (a site may set a higher
@@ -189,6 +198,7 @@ def asset_alert_levels(
         "heat_threshold": _optional_column(table, "heat_threshold").fillna(default_heat_threshold_degC),
     })
     thresholds["own_flood_threshold"], thresholds["floor_steps"] = own_flood.to_numpy(), steps.to_numpy()
+    thresholds["floor_height_m"] = floor_m.to_numpy()
     levels = risk.merge(thresholds, on="asset_id", how="left", validate="many_to_one")
     by_area = levels["area_flood_probability"].notna() if "area_flood_probability" in levels else levels["lead"] < 0
     if by_area.any() and area_thresholds is None:
@@ -207,7 +217,18 @@ def asset_alert_levels(
                                                              levels.loc[by_area, "own_flood_threshold"])
         levels = held_flood_levels(levels, {}, area_thresholds)
     levels["flood_alert"] = levels["flood_level"] >= 1
+    levels = levels.assign(**_water_at_door(levels, door))
     return _with_heat_levels(levels).astype({"flood_alert": bool, "heat_alert": bool})
+
+
+def _water_at_door(levels: pd.DataFrame, door: DoorDepth | None) -> dict[str, np.ndarray]:
+    """flood_above_floor_probability and flood_depth_expected_cm of each row (asset_alert_levels)."""
+    if door is None:
+        nan = np.full(len(levels), np.nan)
+        return {"flood_above_floor_probability": nan, "flood_depth_expected_cm": nan.copy()}
+    ground = levels[door.feature] if door.feature in levels else np.full(len(levels), np.nan)
+    return water_at_door(levels["flood_chance"].to_numpy(float), np.asarray(ground, float),
+                         levels["floor_height_m"].to_numpy(float), door)
 
 
 def held_flood_levels(levels: pd.DataFrame, previous: dict[str, int],

@@ -28,7 +28,10 @@ highest flood chance, `flood_chance`):
 A heat alert is set by one rule (models.assets.asset_alert_levels): MET Malaysia's heat level, whose
 <event> follows the level (Heat alert, Heatwave, Extreme heatwave), or else NEA's WBGT band, a
 "WBGT heat-stress advisory"; the headline and description name the rule and its value. Each
-message carries only its hazard's <parameter>s and model version.
+message carries only its hazard's <parameter>s and model version; a site's flood messages add its
+water at the door (models.door) where known: the highest chance over the leads that water rises
+above its floor (`flood_above_floor_probability`), the floor (`floor_height_m`) and the expected
+depth if it floods (`flood_depth_expected_cm`).
 
 onset is the local midnight starting the onset day; expires the local midnight ending the
 forecast's last lead day; sent is the issue time. <instruction> is the advice of
@@ -195,12 +198,14 @@ def _alert_xml(
 
 def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float]],
                 model_versions: dict[str, str], rule: str) -> dict[str, str]:
-    """<parameter>s of the message's hazard only: peak risk, threshold, (heat) the rule with the MET
-    level and WBGT band, level, onset, each driver with its value, the hazard's model version."""
+    """<parameter>s of the message's hazard only: peak risk, threshold, (flood) the water at the door,
+    (heat) the rule with the MET level and WBGT band, level, onset, each driver with its value, the
+    hazard's model version."""
     threshold = float(rows[f"{move.hazard}_threshold"].iloc[0])
     if move.hazard == "flood":
         parameters = {"flood_probability": f"{rows['flood_chance'].max():.2f}",
                       "flood_threshold": f"{threshold:.2f}", "flood_basis": flood_basis(rows)}
+        parameters |= _door_parameters(rows)
     else:
         parameters = {"tasmax_q50": f"{rows['tasmax_q50_max'].max():.1f}", "heat_threshold": f"{threshold:.1f}"}
         if rule:
@@ -216,6 +221,18 @@ def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float
         parameters |= {name: f"{value:.2f}" for name, value in why if pd.notna(value)}
     return parameters | {name: str(version) for name, version in model_versions.items()
                          if name.startswith(f"{move.hazard}_")}
+
+
+def _door_parameters(rows: pd.DataFrame) -> dict[str, str]:
+    """A site's water at the door (models.door), where known: the highest chance over the leads that
+    water rises above its floor, the floor's height and the expected depth if it floods."""
+    chance = rows.get("flood_above_floor_probability")
+    if chance is None or chance.isna().all():
+        return {}
+    out = {"flood_above_floor_probability": f"{chance.max():.2f}",
+           "floor_height_m": f"{rows['floor_height_m'].iloc[0]:.2f}"}
+    depth = rows["flood_depth_expected_cm"]
+    return out | ({"flood_depth_expected_cm": f"{depth.max():.0f}"} if depth.notna().any() else {})
 
 
 def _cap_codes(move: Transition, flood_peak: float, rule: str, *, by_area: bool = False) -> dict[str, str]:

@@ -30,7 +30,8 @@ def manager_digests(
 
     Lists the run's messages about their assets and the warning areas holding them, then each
     asset's flood chance (its neighbourhood's where the forecast has warning areas) and tasmax q50
-    with their alert levels by lead day, then the heritage zones and districts holding their sites
+    with their alert levels by lead day, and where known the chance that water rises above the
+    site's floor with the expected depth if it floods (models.door), then the heritage zones and districts holding their sites
     (`area_levels`, models.assets.area_alert_levels, with their outlines in `areas`): chance and
     level by lead day. With `advisories`, each flood level comes with its action (en-GB). Last,
     the day's maps cropped to their sites (<manager id>_map_d<lead>.png beside the digest, drawn
@@ -66,7 +67,7 @@ def manager_digests(
             sites.append((f"{name} ({kind})" if kind else name, [
                 (day(row.lead), f"{row.flood_chance:.0%}" if pd.notna(row.flood_chance) else "-",
                  int(row.flood_level), f"{row.tasmax_q50_max:.1f} °C" if pd.notna(row.tasmax_q50_max) else "-",
-                 _heat_level(row), action(kind, int(row.flood_level)))
+                 _heat_level(row), action(kind, int(row.flood_level)), _door(row))
                 for row in rows.itertuples()]))
         zones = []
         for area_id in own_areas:
@@ -80,6 +81,16 @@ def manager_digests(
                    "flood_levels": "0-4" if by_area else "0-3"}
         digests[manager.id] = (render("digest.txt.j2", **content), render("digest.html.j2", **content))
     return digests
+
+
+def _door(row) -> str:
+    """'water above the floor (0.6 m) 4%, about 15 cm deep if it floods', or '' where unknown (models.door)."""
+    chance = getattr(row, "flood_above_floor_probability", float("nan"))
+    if pd.isna(chance):
+        return ""
+    depth = getattr(row, "flood_depth_expected_cm", float("nan"))
+    return (f"water above the floor ({row.floor_height_m:.1f} m) {chance:.0%}"
+            + (f", about {depth:.0f} cm deep if it floods" if pd.notna(depth) else ""))
 
 
 def _heat_level(row) -> str:

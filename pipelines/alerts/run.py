@@ -29,6 +29,7 @@ from prefect.artifacts import (
 
 from models.areas import AreaForecast, forecast_areas
 from models.assets import area_alert_levels, asset_alert_levels, asset_risk, nearest_land_reach
+from models.door import forecast_door
 from pipelines.alerts.advice import load_advisories
 from pipelines.alerts.cap import cap_messages, write_cap_messages
 from pipelines.alerts.delivery import send_queued, write_feed
@@ -159,7 +160,8 @@ def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path,
     risk = asset_risk(forecast, assets, nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
     levels = asset_alert_levels(risk, assets, default_flood_threshold=config.flood.default_threshold,
                                 default_heat_threshold_degC=config.heat.default_threshold_degC,
-                                area_thresholds=None if areas is None else areas.thresholds)
+                                area_thresholds=None if areas is None else areas.thresholds,
+                                door=forecast_door(forecast.attrs))
     alert = config.alerts.model_copy(update={"drill": config.alerts.drill or drill})
     issued = issue_run(
         config.city_store, out, levels, assets,

@@ -10,6 +10,7 @@ import lightgbm as lgb
 
 from models.areas import AreaWarning
 from models.calibration import Calibration
+from models.door import DoorDepth
 from models.flood import FloodModel
 from models.heat.regression import quantile_name
 from models.tables import FLOOD_FEATURES, HEAT_FEATURES
@@ -26,6 +27,7 @@ class Forecasters:
     flood_version: str
     heat_version: str
     areas: AreaWarning | None = None  # the flood model's warning areas: calibration and level thresholds
+    door: DoorDepth | None = None  # the depth of water given a flood (models.door); None on older cards
 
 
 def load_forecasters(models_dir: Path, origin: dt.date) -> Forecasters:
@@ -46,4 +48,5 @@ def load_forecasters(models_dir: Path, origin: dt.date) -> Forecasters:
     widening = {v: {int(lead): w for lead, w in by_lead.items()}
                 for v, by_lead in heat_card["interval_widening_degC"].items()}
     areas = AreaWarning.from_dict(boosters["areas"], card["area_warning"]) if "areas" in boosters else None
-    return Forecasters(flood, heat, widening, card["version"], heat_card["version"], areas)
+    door = DoorDepth.from_dict(card["door_depth"]) if "door_depth" in card else None
+    return Forecasters(flood, heat, widening, card["version"], heat_card["version"], areas, door)

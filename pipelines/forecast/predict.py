@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from prefect import task
 from features.heat import observed_daily_max
 from features.weather import DRIVERS, regional_weights, sample_bilinear
 from models.areas import where_first
+from models.door import FORECAST_ATTR
 from models.tables import land_cells
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
@@ -45,7 +47,8 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
     The frame and model layers are the backtest's (pipelines.forecast.frame and .layers); the
     flood drivers and heat stress are added here. The MET Malaysia level counts the days before
     issue from the observed regional maximum (history.nc) shifted by the cell's urban offset
-    (its lead-0 q50 minus the regional forecast there).
+    (its lead-0 q50 minus the regional forecast there). The production model's depth of water given
+    a flood (models.door) rides along as the attribute models.door.FORECAST_ATTR.
     """
     static = xr.load_dataset(static_path)
     cells = land_cells(static)
@@ -77,12 +80,15 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
     )
     forecast["land"] = static["land"].astype(bool)
     forecast["hand_m"] = static["hand_m"]
+    forecast["depression_depth_m"] = static["depression_depth_m"]  # the ground a site's flood depth is read from
     forecast.rio.write_crs(config.grid.crs, inplace=True)
     forecast.attrs = {"issue_date": issue_date.isoformat(), "city": config.city.slug,
                       "city_name": config.city.name, "timezone": config.city.timezone,
                       "flood_model_version": forecasters.flood_version,
                       "heat_model_version": forecasters.heat_version,
                       "models_trained_before": origin.isoformat()}
+    if forecasters.door is not None:  # the depth of water given a flood (models.door), for the sites' alerts
+        forecast.attrs[FORECAST_ATTR] = json.dumps(forecasters.door.to_dict())
     return forecast
 
 

@@ -193,7 +193,8 @@ def _assets_geojson(forecast: xr.Dataset, assets: gpd.GeoDataFrame, levels: pd.D
     drivers = {name: np.where(inside[:, None], da.broadcast_like(at.lead).transpose("asset", "lead").values, np.nan)
                for name, da in at.data_vars.items()}  # (asset, lead)
     rows = {} if levels is None else {(r["asset_id"], r["lead"]): r for r in levels.to_dict("records")}
-    numbers = [n for n in ("flood_probability_max", "tasmax_q50_max", "tasmax_q90_max", "flood_level", "heat_level")
+    numbers = [n for n in ("flood_probability_max", "tasmax_q50_max", "tasmax_q90_max", "flood_level", "heat_level",
+                           "flood_above_floor_probability", "flood_depth_expected_cm", "floor_height_m")
                if levels is not None and n in levels]
 
     def entry(i: int, asset_id, j: int) -> dict:

@@ -49,9 +49,13 @@
     const rows = [
       ["Flood", level("flood")],
       ["Chance of flooding", pct(v.flood_probability_max)],
-      ["Heat", level("heat")],
-      ["Expected max temperature", fmt(v.tasmax_q50_max, 1, "°C") + " (1 in 10: above " + fmt(v.tasmax_q90_max, 1, "°C") + ")"],
     ];
+    if (v.flood_above_floor_probability !== undefined && v.flood_above_floor_probability !== null)
+      rows.push(["Chance water rises above the floor (" + fmt(v.floor_height_m, 1, "m") + ")", pct(v.flood_above_floor_probability)],
+        ["Expected depth if it floods", fmt(v.flood_depth_expected_cm, 0, "cm")]);
+    rows.push(
+      ["Heat", level("heat")],
+      ["Expected max temperature", fmt(v.tasmax_q50_max, 1, "°C") + " (1 in 10: above " + fmt(v.tasmax_q90_max, 1, "°C") + ")"]);
     for (const [name, value] of Object.entries(v.drivers || {}))
       if (DRIVER_WORDS[name]) rows.push([DRIVER_WORDS[name][0], fmt(value, 1, DRIVER_WORDS[name][1])]);
     let out = "<strong>" + esc(p.name) + "</strong> <small>" + esc(p.kind) + "</small><br><small>" + esc(day) +

@@ -27,6 +27,7 @@ from pipelines.registry import register
 from pipelines.runner import booster_fit
 from pipelines.training.areas import fit_area_model, labelled_area_table
 from pipelines.training.card import training_card
+from pipelines.training.door import fit_door
 from pipelines.training.figures import flood_reliability_png
 from pipelines.training.inputs import (
     inventory_report_rate,
@@ -120,7 +121,8 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     baselines (a rain-only warning rule, static susceptibility) on the held-out period and
     blocks, against the flood reports (the demo truth's scores are added by evaluation code,
     pipelines.evaluation.card_truth). The static-susceptibility baseline is registered beside
-    the classifier, so that evaluation scores the same baselines.
+    the classifier, so that evaluation scores the same baselines. The depth of water given a flood
+    (models.door, `door_depth`) is fitted on the reports before the sealed test period.
     """
     flood = config.flood
     _, drivers, cells, lonlat = training_inputs(config, paths)
@@ -142,6 +144,7 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     rate = inventory_report_rate(config, cells)
     fitted = fit_flood_forecasters(config, table, split, rate["rate"])
     areas, area_features, area_rate = _fit_area_warning(config, drivers, cells, flooded)
+    door = fit_door(config, cells, reports, pd.Timestamp(config.protocol.test[0]))  # reports before the sealed test
     model, fit, rule, train_rows = fitted.model, fitted.fit, fitted.rule, table[split == "train"]
     forecasters = {"model": lambda f: predict_flood(model, f), "rain_rule": lambda f: rule(f["rain_24h_mm"]),
                    "static_susceptibility": lambda f: predict_flood(fitted.static, f)}
@@ -172,7 +175,7 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
                         "block_size_m": flood.block_size_m, "alert_threshold": flood.default_threshold,
                         "figures": ["reliability.png"], "report_rate": rate,
                         "area_warning": areas.to_dict(), "area_features": area_features,
-                        "area_report_rate": area_rate})
+                        "area_report_rate": area_rate, "door_depth": door.to_dict()})
     card["booster_files"].append("areas")
     folder = register(config.city_store / "models", card,
                       {"classifier": model.booster, "static_susceptibility": fitted.static.booster,

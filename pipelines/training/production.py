@@ -63,7 +63,7 @@ def fit_production(config: CityConfig, paths: dict[str, Path], origin: dt.date, 
         "calibration": forecasters.flood.calibration.to_dict(),
         "static_calibration": fitted.static.calibration.to_dict(),
         "best_iteration": int(forecasters.flood.booster.best_iteration),
-        "area_warning": forecasters.areas.to_dict()})
+        "area_warning": forecasters.areas.to_dict(), "door_depth": forecasters.door.to_dict()})
     heat = _production_card(config, cards["heat"], origin, window, {
         "variables": list(variables), "quantiles": list(config.heat.quantiles),
         "booster_files": [quantile_name(v, q) for v in variables for q in config.heat.quantiles],

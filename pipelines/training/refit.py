@@ -30,6 +30,7 @@ from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
 from pipelines.forecast.forecasters import Forecasters
 from pipelines.training.areas import fit_area_model, labelled_area_table
+from pipelines.training.door import fit_door
 from pipelines.training.flood import fit_flood_forecasters, flood_split, flood_table
 from pipelines.training.inputs import inventory_report_rate, training_inputs, with_xy
 
@@ -46,6 +47,7 @@ class BacktestInputs:
     zone: np.ndarray  # 'core', 'buffer' or 'rest' per land cell
     space_block: np.ndarray  # spatial block (flood.block_size_m squares) per land cell
     report_rate: float  # flood.report_rate, or its estimate from the surveys (inventory_report_rate)
+    reports: pd.DataFrame  # flood reports with x_m, y_m (and depth_cm where the bundle has depths)
 
     @property
     def issue_dates(self) -> pd.DatetimeIndex:
@@ -87,7 +89,7 @@ def load_inputs(config: CityConfig, paths: dict[str, Path]) -> BacktestInputs:
     temperature = with_xy(readers.read_temperature_obs(config.bundle_dir), config.grid.crs)
     blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=config.flood.block_size_m)
     return BacktestInputs(drivers, cells, lonlat, flooded, temperature, _zones(config, cells), blocks,
-                          inventory_report_rate(config, cells)["rate"])
+                          inventory_report_rate(config, cells)["rate"], reports)
 
 
 def _known_before(inputs: BacktestInputs, origin: dt.date, lead_days: int) -> int:
@@ -107,7 +109,8 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
     them stop early (the heat models stop early on the last `train.early_stopping_days`; their
     interval is widened as the train flow's, by cross-conformal scores). Like the
     model, the rain rule and the climatology of reports are divided by the report rate (`inputs.report_rate`): every
-    flood forecast is a chance of a flood.
+    flood forecast is a chance of a flood. The depth of water given a flood (models.door) is fitted
+    on the reports dated before `origin`.
     """
     n = _known_before(inputs, origin, config.lead_days)
     if n == 0:
@@ -150,7 +153,8 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
                                         rows["rain_24h_mm"].to_numpy(), len(city.ids),
                                         rain_rule_mm=flood.rule.threshold_mm, report_rate=area_rate["rate"])
     forecasters = Forecasters(flood.model, boosters, widening, flood_version=f"backtest-{origin}",
-                              heat_version=f"backtest-{origin}", areas=areas)
+                              heat_version=f"backtest-{origin}", areas=areas,
+                              door=fit_door(config, cells, inputs.reports, before))
     return Fitted(origin, forecasters, flood.static, flood.rule, climatology, heat_obs, area_baselines)
 
 
