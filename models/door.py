@@ -5,8 +5,10 @@ depth a flood reaches depends mostly on the ground: water pools in closed depres
 elsewhere. So the reports are split into a few bands of one static feature of the ground at the
 report (by default the depth of the closed depression there, `depression_depth_m`, the worst of
 the cells standing for the place, as for a heritage site: models.asset_cells) and each band keeps
-its reports' depths as an empirical distribution. A band with fewer than `min_reports` reports has
-too few to stand on its own and takes the depths of all reports (pooled).
+its reports' depths as an empirical distribution, shrunk toward the depths of all reports by
+`min_reports` reports' worth of them (a band's 139 shallow reports do not make a deep flood
+impossible there: without it, no demo site would ever see water above its floor). A band with fewer
+than `min_reports` reports has too few to stand on its own and takes the depths of all reports (pooled).
 
 For a heritage site, in the band of its own ground:
 
@@ -51,7 +53,7 @@ class DoorDepth:
     feature: str
     edges: tuple[float, ...]
     depth_cm: tuple[tuple[float, ...], ...]
-    count: tuple[tuple[int, ...], ...]
+    count: tuple[tuple[float, ...], ...]  # reports of each depth, with the pooled prior's share
     n_reports: tuple[int, ...]
     pooled: tuple[bool, ...]
     min_reports: int
@@ -90,7 +92,7 @@ class DoorDepth:
         bands = card["bands"]
         return cls(card["feature"], tuple(float(e) for e in card["edges"]),
                    tuple(tuple(float(v) for v in b["depth_cm"]) for b in bands),
-                   tuple(tuple(int(v) for v in b["count"]) for b in bands),
+                   tuple(tuple(float(v) for v in b["count"]) for b in bands),
                    tuple(int(b["n_reports"]) for b in bands), tuple(bool(b["pooled"]) for b in bands),
                    int(card["min_reports"]))
 
@@ -112,14 +114,17 @@ def fit_door_depth(depth_cm, feature_values, *, feature: str = DEPTH_FEATURE,
         raise ValueError("`depth_cm` holds negative depths")
     keep = np.isfinite(depth) & np.isfinite(values)
     depth, band = depth[keep], np.digitize(values[keep], edges)
-    everyone = np.unique(depth, return_counts=True)
+    everyone, every_count = np.unique(depth, return_counts=True)
+    prior = min_reports * every_count / max(every_count.sum(), 1)  # `min_reports` reports' worth of all depths
     depths, counts, sizes, pooled = [], [], [], []
     for k in range(len(edges) + 1):
         own = depth[band == k]
         thin = own.size < min_reports
-        values_k, counts_k = everyone if thin else np.unique(own, return_counts=True)
-        depths.append(tuple(float(v) for v in values_k))
-        counts.append(tuple(int(c) for c in counts_k))
+        own_count = np.zeros(everyone.size) if thin else np.bincount(np.searchsorted(everyone, own),
+                                                                     minlength=everyone.size)
+        counts_k = every_count.astype(float) if thin else own_count + prior
+        depths.append(tuple(float(v) for v in everyone))
+        counts.append(tuple(round(float(c), 6) for c in counts_k))
         sizes.append(int(own.size))
         pooled.append(bool(thin))
     return DoorDepth(feature, tuple(float(e) for e in edges), tuple(depths), tuple(counts), tuple(sizes),

@@ -18,9 +18,10 @@ def _two_grounds(n: int = 25) -> DoorDepth:
 def test_exceedance_by_band_is_the_share_of_reported_depths_above_the_floor():
     door = _two_grounds()
     assert door.n_reports == (25, 0, 25) and door.pooled == (False, True, False)
-    np.testing.assert_allclose(door.exceedance([0.0, 1.0], 30.0), [0.0, 1.0])
+    # each band's 25 reports plus 20 reports' worth of all depths (half 20 cm, half 60 cm)
+    np.testing.assert_allclose(door.exceedance([0.0, 1.0], 30.0), [10 / 45, 35 / 45])
     np.testing.assert_allclose(door.exceedance([0.3], 30.0), [0.5])  # the empty middle band is pooled
-    np.testing.assert_allclose(door.expected_cm([0.0, 0.3, 1.0]), [20.0, 40.0, 60.0])
+    np.testing.assert_allclose(door.expected_cm([0.0, 0.3, 1.0]), [20 + 40 * 10 / 45, 40.0, 20 + 40 * 35 / 45])
 
 
 def test_a_raised_floor_lowers_the_chance_of_water_above_it():
