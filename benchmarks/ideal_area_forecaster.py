@@ -51,9 +51,9 @@ import pandas as pd
 import xarray as xr
 from results_csv import ROOT, append_rows, git_commit
 
-from models.areas import area_events
 from models.tables import events_within_radius
 from models.verification import brier_skill_score, weighted_roc_auc
+from models.warning.areas import area_events
 from pipelines.config import CityConfig, load_city_config
 from pipelines.demo_world import generate, truth
 from pipelines.demo_world.flooding import FloodGround, flood_ground

@@ -1,6 +1,6 @@
 """Per-asset risk from the forecast grid, and the alert level each heritage asset reaches.
 
-A forecast with warning areas (models.areas) bases a site's flood alert on the chance of a flood in
+A forecast with warning areas (models.warning.areas) bases a site's flood alert on the chance of a flood in
 its neighbourhood, levels 1-4; one without them on its cells' highest chance, levels 1-3 (the
 `flood_basis` column says which). Heat levels are 1-3 either way.
 
@@ -15,9 +15,9 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from models.areas import AreaForecast, area_levels, forecast_areas, issued_thresholds, site_area_id
 from models.asset_cells import asset_cells, reduce_by_asset, value_at_peak
-from models.door import DoorDepth, water_at_door
+from models.warning.areas import AreaForecast, area_levels, forecast_areas, issued_thresholds, site_area_id
+from models.warning.door import DoorDepth, water_at_door
 
 ASSET_BUFFER_M = 30.0  # default: a point asset reads the cells whose square comes this close
 NEAREST_LAND_CELLS = 3  # default: an asset with no land cell in reach looks this many cells further
@@ -89,7 +89,7 @@ def asset_risk(
     layer of HEAT_PRODUCTS present adds its highest level over the cells (`met_heat_level_max`,
     `wbgt_band_max`).
 
-    A forecast with warning areas (models.areas.forecast_areas) adds `area_flood_probability`:
+    A forecast with warning areas (models.warning.areas.forecast_areas) adds `area_flood_probability`:
     the chance of a flood in the site's neighbourhood (area `site-<asset_id>`), NaN where the
     forecast has no such area (e.g. a site off the grid).
     """
@@ -150,7 +150,7 @@ def asset_alert_levels(
 
     Flood, where `risk` has the site's neighbourhood chance (`area_flood_probability`, not NaN;
     `flood_basis` 'area'): `flood_chance` is that chance and `flood_level` (0..4) the area's
-    level from `area_thresholds` (the forecast's `level_thresholds`, models.areas.area_levels),
+    level from `area_thresholds` (the forecast's `level_thresholds`, models.warning.areas.area_levels),
     then lowered by one for each full FLOOR_STEP_M (0.5 m) of `floor_height_m`
     (`flood_level_drop`: a raised floor keeps water out longer), and 0 while the chance is
     below the site's own `flood_threshold` where given (`own_flood_threshold`: it knows the
@@ -166,7 +166,7 @@ def asset_alert_levels(
     Either way `flood_alert` is flood_level >= 1 (False where the chance is NaN).
     `heat_threshold` (degC): the asset's own `heat_threshold` where given, else the default.
 
-    Water at the door (models.door, from the flood model's `door` depth model; NaN without it or
+    Water at the door (models.warning.door, from the flood model's `door` depth model; NaN without it or
     where `risk` lacks the site's ground, `door.feature`): `flood_above_floor_probability` (1), the
     chance that water rises above the site's floor, flood_chance x P(depth > floor | a flood), and
     `flood_depth_expected_cm`, the mean reported depth given a flood on ground like the site's;
@@ -235,7 +235,7 @@ def held_flood_levels(levels: pd.DataFrame, previous: dict[str, int],
                       thresholds: tuple[float | None, ...] | None) -> pd.DataFrame:
     """`levels` with the flood level and alert of its area-based rows (`flood_basis` 'area') from their
     chance, each held at `previous[asset_id]` (its open event's level; absent or 0: none) while the
-    chance stays above models.areas.HOLD_SHARE of that level's threshold (models.areas.area_levels).
+    chance stays above models.warning.areas.HOLD_SHARE of that level's threshold (models.warning.areas.area_levels).
 
     The raised floor's drop is added back before the hold and taken off after; an own threshold
     is held the same way. Rows based on cells are left as they are.

@@ -187,7 +187,7 @@ class LiveSource(_Strict):
 
 
 class AreasConfig(_Strict):
-    """The warning areas whose flood chance the forecast gives (models.areas)."""
+    """The warning areas whose flood chance the forecast gives (models.warning.areas)."""
 
     heritage_zones: bool = Field(True, description="the bundle's heritage_zone.gpkg zones (core, buffer)")
     districts: Literal["penang"] | None = Field(

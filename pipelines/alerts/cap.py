@@ -6,7 +6,7 @@ threshold); this module renders it, one <info> per configured language. Identifi
 by (sender, city slug, asset, hazard, issue date) and `sent` is the issue time, so a rerun of
 an issue date renders the same bytes.
 
-Besides the heritage sites, each warning area of kind city, zone or district (models.areas) that
+Besides the heritage sites, each warning area of kind city, zone or district (models.warning.areas) that
 reaches flood level 1 gets its messages through the same state, keyed by its area_id; its <area>
 is the area's name and outline. A site's flood level, where the forecast has warning areas, is
 its neighbourhood's (levels 1-4, models.assets.asset_alert_levels) and its <area> carries the
@@ -29,7 +29,7 @@ A heat alert is set by one rule (models.assets.asset_alert_levels): MET Malaysia
 <event> follows the level (Heat alert, Heatwave, Extreme heatwave), or else NEA's WBGT band, a
 "WBGT heat-stress advisory"; the headline and description name the rule and its value. Each
 message carries only its hazard's <parameter>s and model version; a site's flood messages add its
-water at the door (models.door) where known: the highest chance over the leads that water rises
+water at the door (models.warning.door) where known: the highest chance over the leads that water rises
 above its floor (`flood_above_floor_probability`), the floor (`floor_height_m`) and the expected
 depth if it floods (`flood_depth_expected_cm`).
 
@@ -53,7 +53,7 @@ import pandas as pd
 import shapely
 from lxml import etree
 
-from models.areas import site_area_id
+from models.warning.areas import site_area_id
 from pipelines.alerts.advice import Advisories
 from pipelines.alerts.state import CapMessage, Event, Transition, plan_transitions
 from pipelines.alerts.text import drivers, event_name, flood_basis, heat_rule, texts
@@ -91,7 +91,7 @@ def cap_messages(
     """The CAP 1.2 messages of one run: Alert, Update or Cancel per asset (or area) and hazard.
 
     `levels` is models.assets.asset_alert_levels' table, `area_levels` models.assets.area_alert_levels'
-    (warning areas, keyed by area_id; their outlines and names in `areas`, models.areas.AreaForecast's
+    (warning areas, keyed by area_id; their outlines and names in `areas`, models.warning.areas.AreaForecast's
     table, which also gives the sites' neighbourhoods); `issue_time` is timezone-aware
     (UTC); `events` the alert state before this issue date (None: no open alerts);
     `model_versions` maps a name (e.g. 'flood_model_version') to a version, each sent as a
@@ -224,7 +224,7 @@ def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float
 
 
 def _door_parameters(rows: pd.DataFrame) -> dict[str, str]:
-    """A site's water at the door (models.door), where known: the highest chance over the leads that
+    """A site's water at the door (models.warning.door), where known: the highest chance over the leads that
     water rises above its floor, the floor's height and the expected depth if it floods."""
     chance = rows.get("flood_above_floor_probability")
     if chance is None or chance.isna().all():

@@ -11,7 +11,7 @@ import geopandas as gpd
 import pandas as pd
 from lxml import etree
 
-from models.areas import areas_of_sites
+from models.warning.areas import areas_of_sites
 from pipelines.alerts.advice import Advisories
 from pipelines.alerts.state import CapMessage
 from pipelines.alerts.text import day_label
@@ -31,7 +31,7 @@ def manager_digests(
     Lists the run's messages about their assets and the warning areas holding them, then each
     asset's flood chance (its neighbourhood's where the forecast has warning areas) and tasmax q50
     with their alert levels by lead day, and where known the chance that water rises above the
-    site's floor with the expected depth if it floods (models.door), then the heritage zones and districts holding their sites
+    site's floor with the expected depth if it floods (models.warning.door), then the heritage zones and districts holding their sites
     (`area_levels`, models.assets.area_alert_levels, with their outlines in `areas`): chance and
     level by lead day. With `advisories`, each flood level comes with its action (en-GB). Last,
     the day's maps cropped to their sites (<manager id>_map_d<lead>.png beside the digest, drawn
@@ -84,7 +84,7 @@ def manager_digests(
 
 
 def _door(row) -> str:
-    """'water above the floor (0.6 m) 4%, about 15 cm deep if it floods', or '' where unknown (models.door)."""
+    """'water above the floor (0.6 m) 4%, about 15 cm deep if it floods', or '' where unknown (models.warning.door)."""
     chance = getattr(row, "flood_above_floor_probability", float("nan"))
     if pd.isna(chance):
         return ""

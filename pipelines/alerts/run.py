@@ -27,9 +27,9 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from models.areas import AreaForecast, forecast_areas
 from models.assets import area_alert_levels, asset_alert_levels, asset_risk, nearest_land_reach
-from models.door import forecast_door
+from models.warning.areas import AreaForecast, forecast_areas
+from models.warning.door import forecast_door
 from pipelines.alerts.advice import load_advisories
 from pipelines.alerts.cap import cap_messages, write_cap_messages
 from pipelines.alerts.delivery import send_queued, write_feed

@@ -16,7 +16,7 @@ An onset already past counts as today: an event under way keeps its onset as the
 
 A flood level by warning area (models.assets, `flood_basis` 'area') has hysteresis: before the
 table is read, `held_levels` keeps an open flood event's level while the chance stays above
-models.areas.HOLD_SHARE of that level's threshold (and the event open while it stays above that
+models.warning.areas.HOLD_SHARE of that level's threshold (and the event open while it stays above that
 share of level 1's), so a level does not flip between consecutive runs without cause. A warning
 area (city, zone, district) is an event like a site's, keyed by its area_id.
 

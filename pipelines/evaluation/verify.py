@@ -251,7 +251,7 @@ def fitted_area_rate(grid: xr.Dataset) -> float:
 def _flip_flop(grid: xr.Dataset, areas: CityAreas, fitted: Fitted) -> dict[tuple[str, str], tuple[float, int]]:
     """Flip-flop index of the area levels (models.verification.flip_flop_index) per area group, over the
     target days the hindcast's issue dates forecast at every lead: levels as issued, and with the
-    alerts' hysteresis (each issue's level given the one before, models.areas.AreaWarning.levels)."""
+    alerts' hysteresis (each issue's level given the one before, models.warning.areas.AreaWarning.levels)."""
     chance = grid["area_flood_probability"].values  # (issue, lead, area)
     n_issues, n_leads, _ = chance.shape
     if n_issues < n_leads:

@@ -10,7 +10,7 @@ import pandas as pd
 import shapely
 from scipy import sparse
 
-from models.areas import area_membership
+from models.warning.areas import area_membership
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
 from pipelines.data import packaged_data

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import lightgbm as lgb
 
-from models.areas import AreaWarning
 from models.calibration import Calibration
-from models.door import DoorDepth
 from models.flood import FloodModel
 from models.heat.regression import quantile_name
 from models.tables import FLOOD_FEATURES, HEAT_FEATURES
+from models.warning.areas import AreaWarning
+from models.warning.door import DoorDepth
 from pipelines.registry import RegistryError, latest_version, load_version, production_version
 
 
@@ -27,7 +27,7 @@ class Forecasters:
     flood_version: str
     heat_version: str
     areas: AreaWarning | None = None  # the flood model's warning areas: calibration and level thresholds
-    door: DoorDepth | None = None  # the depth of water given a flood (models.door); None on older cards
+    door: DoorDepth | None = None  # the depth of water given a flood (models.warning.door); None on older cards
 
 
 def load_forecasters(models_dir: Path, origin: dt.date) -> Forecasters:

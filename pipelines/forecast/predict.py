@@ -12,9 +12,9 @@ from prefect import task
 
 from features.heat import observed_daily_max
 from features.weather import DRIVERS, regional_weights, sample_bilinear
-from models.areas import where_first
-from models.door import FORECAST_ATTR
 from models.tables import land_cells
+from models.warning.areas import where_first
+from models.warning.door import FORECAST_ATTR
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
 from pipelines.feature_cache.build import climate_before
@@ -48,7 +48,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
     flood drivers and heat stress are added here. The MET Malaysia level counts the days before
     issue from the observed regional maximum (history.nc) shifted by the cell's urban offset
     (its lead-0 q50 minus the regional forecast there). The production model's depth of water given
-    a flood (models.door) rides along as the attribute models.door.FORECAST_ATTR.
+    a flood (models.warning.door) rides along as the attribute models.warning.door.FORECAST_ATTR.
     """
     static = xr.load_dataset(static_path)
     cells = land_cells(static)
@@ -87,7 +87,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
                       "flood_model_version": forecasters.flood_version,
                       "heat_model_version": forecasters.heat_version,
                       "models_trained_before": origin.isoformat()}
-    if forecasters.door is not None:  # the depth of water given a flood (models.door), for the sites' alerts
+    if forecasters.door is not None:  # the depth of water given a flood (models.warning.door), for the sites' alerts
         forecast.attrs[FORECAST_ATTR] = json.dumps(forecasters.door.to_dict())
     return forecast
 

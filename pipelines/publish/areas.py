@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 import xarray as xr
 
-from models.warning_polygons import level_polygons
+from models.warning.polygons import level_polygons
 from pipelines.alerts.advice import Advisories
 from pipelines.publish.grid import LEVEL_WORDS, valid_day
 from pipelines.storage import write_text_atomic
@@ -76,7 +76,7 @@ def warning_areas_geojson(forecast: xr.Dataset) -> dict:
 
 def warning_polygons_geojson(forecast: xr.Dataset) -> dict:
     """Per lead, the nested polygons of the cell `flood_level` (publish.grid.with_levels) at each level
-    k >= 1 (models.warning_polygons.level_polygons, POLYGON_SMOOTH_M and POLYGON_MIN_AREA_M2)."""
+    k >= 1 (models.warning.polygons.level_polygons, POLYGON_SMOOTH_M and POLYGON_MIN_AREA_M2)."""
     words = LEVEL_WORDS["flood_level"]
     features = []
     for lead in forecast.lead.values:

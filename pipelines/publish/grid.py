@@ -31,7 +31,7 @@ LEVEL_WORDS = {
     "flood_level": ("Flooding unlikely", "Flooding possible", "Flooding likely", "Flooding very likely"),
     "heat_level": ("No heat alert", "Heat alert (Waspada)", "Heatwave", "Extreme heatwave"),
     "wbgt_band": ("Low heat stress", "Moderate heat stress", "High heat stress"),
-    # the warning areas' levels (models.areas), each tied to an action: configs/advisories.yaml
+    # the warning areas' levels (models.warning.areas), each tied to an action: configs/advisories.yaml
     "area_flood_level": ("No warning", "Watch", "Prepare", "Move collections off the floor", "Close"),
 }
 LEVEL_COLOURS = {

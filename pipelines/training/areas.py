@@ -1,7 +1,7 @@
 """The area warning: its (area, issue date, lead) rows, labels, report rate, fit and forecast.
 
 The rows join the day's weather over each warning area (the wettest of its probe points on the
-regional grid) with what the area's cells are like (models.areas.area_static_features); the label
+regional grid) with what the area's cells are like (models.warning.areas.area_static_features); the label
 is a reported flood in the area (a cell of it labelled by a report that day).
 """
 
@@ -13,7 +13,10 @@ import xarray as xr
 from pyproj import Transformer
 
 from features.weather import regional_weights, sample_bilinear
-from models.areas import (
+from models.flood import FLOOD_PARAMS
+from models.inventory import area_report_rate_from_surveys
+from models.tables import FLOOD_DRIVERS
+from models.warning.areas import (
     AreaWarning,
     area_events,
     area_features,
@@ -21,9 +24,6 @@ from models.areas import (
     area_static_features,
     fit_area_warning,
 )
-from models.flood import FLOOD_PARAMS
-from models.inventory import area_report_rate_from_surveys
-from models.tables import FLOOD_DRIVERS
 from pipelines.bundle import readers
 from pipelines.config import CityConfig
 from pipelines.forecast.areas import CityAreas, city_areas, land_grid

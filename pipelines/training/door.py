@@ -1,4 +1,4 @@
-"""The water-at-the-door depth model's fit (models.door): reported depths and the ground under each report."""
+"""The water-at-the-door depth model's fit (models.warning.door): reported depths and the ground under each report."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import shapely
 
 from models.asset_cells import asset_cells, reduce_by_asset
 from models.assets import ASSET_BUFFER_M, ASSET_DRIVERS
-from models.door import DEPTH_FEATURE, DoorDepth, fit_door_depth
+from models.warning.door import DEPTH_FEATURE, DoorDepth, fit_door_depth
 from pipelines.config import CityConfig, city_template
 
 
 def fit_door(config: CityConfig, cells: pd.DataFrame, reports: pd.DataFrame, before: pd.Timestamp) -> DoorDepth:
-    """models.door.fit_door_depth on the flood `reports` (with x_m, y_m) dated before `before` that
+    """models.warning.door.fit_door_depth on the flood `reports` (with x_m, y_m) dated before `before` that
     give a depth (`depth_cm`), each read at its ground as a heritage site's is: DEPTH_FEATURE over the
     land `cells` standing for a point there (models.asset_cells: within ASSET_BUFFER_M, else the
     nearest land within `flood.label_radius_m`), reduced as models.assets.ASSET_DRIVERS says."""

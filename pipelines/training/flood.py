@@ -122,7 +122,7 @@ def train_flood(config: CityConfig, paths: dict[str, Path]) -> dict:
     blocks, against the flood reports (the demo truth's scores are added by evaluation code,
     pipelines.evaluation.card_truth). The static-susceptibility baseline is registered beside
     the classifier, so that evaluation scores the same baselines. The depth of water given a flood
-    (models.door, `door_depth`) is fitted on the reports before the sealed test period.
+    (models.warning.door, `door_depth`) is fitted on the reports before the sealed test period.
     """
     flood = config.flood
     _, drivers, cells, lonlat = training_inputs(config, paths)

@@ -19,13 +19,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features.urban import cover_fraction
-from models.areas import AreaBaselines, fit_area_baselines
 from models.backtest import flood_climatology, origin_split
 from models.flood import FloodModel, RainRule
 from models.heat.qc import station_quality
 from models.heat.regression import fit_conformal_quantiles
 from models.split import held_out_blocks, spatial_blocks
 from models.tables import HEAT_FEATURES, STATIC_HEAT_FEATURES, attach_features, cells_near_reports, heat_rows
+from models.warning.areas import AreaBaselines, fit_area_baselines
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
 from pipelines.forecast.forecasters import Forecasters
@@ -109,7 +109,7 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
     them stop early (the heat models stop early on the last `train.early_stopping_days`; their
     interval is widened as the train flow's, by cross-conformal scores). Like the
     model, the rain rule and the climatology of reports are divided by the report rate (`inputs.report_rate`): every
-    flood forecast is a chance of a flood. The depth of water given a flood (models.door) is fitted
+    flood forecast is a chance of a flood. The depth of water given a flood (models.warning.door) is fitted
     on the reports dated before `origin`.
     """
     n = _known_before(inputs, origin, config.lead_days)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from models.areas import (
+from models.calibration import Calibration, fit_guarded_isotonic
+from models.warning.areas import (
     AREA_STATIC,
     AreaWarning,
     area_events,
@@ -20,7 +21,6 @@ from models.areas import (
     fit_area_warning,
     where_first,
 )
-from models.calibration import Calibration, fit_guarded_isotonic
 
 X, Y = np.arange(5) * 10.0 + 5, np.arange(4)[::-1] * 10.0 + 5  # 4 x 5 cells of 10 m, y descending
 
@@ -144,7 +144,7 @@ def test_area_baselines_are_rates_over_the_report_rate():
 
 
 def test_area_levels_hold_a_level_above_half_its_threshold_and_skip_levels_never_issued():
-    from models.areas import area_levels
+    from models.warning.areas import area_levels
 
     thresholds = (0.2, 0.4, None, None)  # levels 3 and 4 never issued
     chance = np.array([0.1, 0.25, 0.45, 0.9])

@@ -1,11 +1,11 @@
-"""The depth of water given a flood (models.door), on constructed reports with known answers."""
+"""The depth of water given a flood (models.warning.door), on constructed reports with known answers."""
 
 import json
 
 import numpy as np
 import pytest
 
-from models.door import DoorDepth, fit_door_depth, forecast_door, water_at_door
+from models.warning.door import DoorDepth, fit_door_depth, forecast_door, water_at_door
 
 
 def _two_grounds(n: int = 25) -> DoorDepth:

@@ -1,9 +1,9 @@
-"""Warning levels from chance (models.warning_levels), on hand-made sequences of issues."""
+"""Warning levels from chance (models.warning.levels), on hand-made sequences of issues."""
 
 import numpy as np
 import pytest
 
-from models.warning_levels import hysteresis_levels, levels_from_chance
+from models.warning.levels import hysteresis_levels, levels_from_chance
 
 THRESHOLDS = (0.2, 0.5)
 # One target, consecutive issues: the chance hovers around the level-1 threshold.

@@ -1,10 +1,10 @@
-"""Warning polygons (models.warning_polygons) on 20 x 20 grids of 100 m cells with known blocks."""
+"""Warning polygons (models.warning.polygons) on 20 x 20 grids of 100 m cells with known blocks."""
 
 import numpy as np
 import pytest
 import shapely
 
-from models.warning_polygons import level_polygons
+from models.warning.polygons import level_polygons
 from tests.conftest import CRS, ORIGIN, grid
 
 CELL = 100.0  # m

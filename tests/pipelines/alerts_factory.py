@@ -1,5 +1,5 @@
 """Factories for the alert-state and delivery tests: one asset's levels per issue date, built by hand,
-and warning areas (models.areas) added to the small forecast of conftest_publish."""
+and warning areas (models.warning.areas) added to the small forecast of conftest_publish."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import shapely
 import xarray as xr
 
-from models.areas import AreaForecast, forecast_areas
 from models.assets import asset_alert_levels, asset_risk
+from models.warning.areas import AreaForecast, forecast_areas
 from pipelines.alerts.run import issue_run
 from pipelines.config import AlertConfig
 from tests.pipelines.conftest_publish import small_assets, small_forecast, small_zone

@@ -13,9 +13,9 @@ import pandas as pd
 import xarray as xr
 from shapely.geometry import Point, box
 
-from models.areas import where_first
 from models.heat.levels import band_level, met_level_attrs, sustained_level, wbgt_band_attrs
-from models.warning_levels import levels_from_chance
+from models.warning.areas import where_first
+from models.warning.levels import levels_from_chance
 from pipelines.forecast.areas import AREA_ATTRS
 from tests.conftest import ORIGIN, template
 

@@ -1,4 +1,4 @@
-"""Water at the door (models.door) in the products: the sites' levels, CAP parameters, digests and page."""
+"""Water at the door (models.warning.door) in the products: the sites' levels, CAP parameters, digests and page."""
 
 import json
 import re
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from lxml import etree
 
-from models.areas import forecast_areas
 from models.assets import asset_alert_levels, asset_risk
-from models.door import FORECAST_ATTR, fit_door_depth, forecast_door
+from models.warning.areas import forecast_areas
+from models.warning.door import FORECAST_ATTR, fit_door_depth, forecast_door
 from pipelines.alerts.digest import manager_digests
 from pipelines.config import ManagerConfig
 from pipelines.publish.page import write_page

@@ -25,7 +25,7 @@ from scipy import sparse
 from models.boosting import BoosterFit, feature_matrix, fit_booster
 from models.calibration import Calibration, day_folds, fit_guarded_isotonic
 from models.verification import ratio_or_nan
-from models.warning_levels import hysteresis_levels, levels_from_chance
+from models.warning.levels import hysteresis_levels, levels_from_chance
 
 # How each level is chosen on the validation period, against the area events of that period, each
 # among the chances above the level below: level 1 the highest chance that still catches
@@ -103,7 +103,7 @@ class AreaWarning:
     def levels(self, chance: np.ndarray, *, previous: np.ndarray | None = None) -> np.ndarray:
         """Level 0-4 per chance (NaN: 0). With `previous` (the levels the same targets had at the
         issue before, same shape), a level is kept while the chance stays above HOLD_SHARE of its
-        threshold (models.warning_levels.hysteresis_levels), so it does not flip without cause."""
+        threshold (models.warning.levels.hysteresis_levels), so it does not flip without cause."""
         return area_levels(chance, self.thresholds, previous=previous)
 
     def to_dict(self) -> dict:
@@ -123,7 +123,7 @@ def area_levels(chance: np.ndarray, thresholds: tuple[float | None, ...], *,
 
     With `previous` (the level each target had at the issue before, broadcast to `chance`'s
     shape), a level is kept while the chance stays above HOLD_SHARE of its threshold
-    (models.warning_levels.hysteresis_levels), so it does not flip without cause.
+    (models.warning.levels.hysteresis_levels), so it does not flip without cause.
     """
     issued = issued_thresholds(thresholds)
     chance = np.clip(np.asarray(chance, float), 0.0, 1.0)

@@ -16,7 +16,7 @@ For a heritage site, in the band of its own ground:
   raised floor (`floor_height_m`, missing = 0);
 - the expected depth given a flood = the band's mean reported depth (cm);
 - the chance of water above the floor = the chance of a flood near the site (its neighbourhood's,
-  models.areas) x P(depth > floor | flood).
+  models.warning.areas) x P(depth > floor | flood).
 
 Assumptions, stated so they can be checked: the depth is independent of the weather given the
 band (a heavy storm is not assumed deeper than a light one: the reports are too few to say), and
