@@ -326,9 +326,6 @@ def fit_area_baselines(label: np.ndarray, area_index: np.ndarray, month: np.ndar
                          np.minimum(rule * scale, 1), float(rain_rule_mm))
 
 
-AREA_KINDS = ("city", "zone", "district", "site")  # a site's area is its neighbourhood, id `site-<asset_id>`
-
-
 @dataclass(frozen=True)
 class AreaForecast:
     """The warning areas of one forecast: their outlines, chances and levels' thresholds.

@@ -24,12 +24,11 @@ from models.warning.areas import (
     area_static_features,
     fit_area_warning,
 )
-from pipelines.bundle import readers
 from pipelines.config import CityConfig
 from pipelines.forecast.areas import CityAreas, city_areas, land_grid
 from pipelines.progress import log
 from pipelines.runner import booster_fit
-from pipelines.training.inputs import with_xy
+from pipelines.training.inputs import surveys_before_validation
 
 
 def land_membership(areas: CityAreas, cells: pd.DataFrame):
@@ -90,11 +89,8 @@ def area_report_rate(config: CityConfig, cells: pd.DataFrame, membership) -> dic
     if config.flood.report_rate != "surveys":
         return {"rate": 1.0, "source": "none: flood.report_rate is not `surveys`, areas forecast reported floods"}
     before = pd.Timestamp(config.protocol.validation[0])
-    extents = readers.read_flood_extents(config.bundle_dir, crs=config.grid.crs)
-    extents = extents[extents["event_date"] < before]
-    reports = with_xy(readers.read_flood_events(config.bundle_dir), config.grid.crs)
-    found = area_report_rate_from_surveys(extents, reports[reports["date"] < before], cells,
-                                          config.flood.label_radius_m, membership)
+    extents, reports = surveys_before_validation(config)
+    found = area_report_rate_from_surveys(extents, reports, cells, config.flood.label_radius_m, membership)
     log(f"area report rate {found['rate']:.2f} (90% {found['interval_90'][0]:.2f}-{found['interval_90'][1]:.2f}): "
         f"{found['reported_area_days']} of {found['area_days']} surveyed area floods reported")
     return found | {"source": "surveys", "before": before.date().isoformat()}

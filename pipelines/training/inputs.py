@@ -52,12 +52,7 @@ def inventory_report_rate(config: CityConfig, cells: pd.DataFrame) -> dict:
         return {"rate": float(config.flood.report_rate), "source": "config"}
     before = config.protocol.validation[0]
     path = config.bundle_dir / "obs" / "flood_extents.gpkg"
-    extents = readers.read_flood_extents(config.bundle_dir, crs=config.grid.crs)
-    if extents is None:
-        raise ConfigError(f"flood.report_rate is `surveys`, but the bundle has no {path}")
-    extents = extents[extents["event_date"] < pd.Timestamp(before)]
-    reports = with_xy(readers.read_flood_events(config.bundle_dir), config.grid.crs)
-    reports = reports[reports["date"] < pd.Timestamp(before)]
+    extents, reports = surveys_before_validation(config)
     try:
         found = report_rate_from_surveys(extents, reports, cells, config.flood.label_radius_m)
     except ValueError as err:
@@ -67,6 +62,18 @@ def inventory_report_rate(config: CityConfig, cells: pd.DataFrame) -> dict:
     return {"rate": found.rate, "source": "surveys", "interval_90": [found.low, found.high], "events": found.events,
             "cell_days": found.cell_days, "before": before.isoformat(),
             "event_dates": [d.date().isoformat() for d in pd.DatetimeIndex(found.per_event["event_date"])]}
+
+
+def surveys_before_validation(config: CityConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The surveyed flood extents (obs/flood_extents.gpkg) and the flood reports (with x_m, y_m) dated
+    before the validation period: what a report rate may be measured on."""
+    before = pd.Timestamp(config.protocol.validation[0])
+    extents = readers.read_flood_extents(config.bundle_dir, crs=config.grid.crs)
+    if extents is None:
+        raise ConfigError(f"flood.report_rate is `surveys`, but the bundle has no "
+                          f"{config.bundle_dir / 'obs' / 'flood_extents.gpkg'}")
+    reports = with_xy(readers.read_flood_events(config.bundle_dir), config.grid.crs)
+    return extents[extents["event_date"] < before], reports[reports["date"] < before]
 
 
 def sealed_periods(config: CityConfig, issue_dates: pd.DatetimeIndex) -> tuple[slice, slice]:
