@@ -8,8 +8,8 @@ history and 3 lead days, trains its flood and heat models through the flows, the
 each in a fresh subprocess so that its peak RSS is its own:
 
 - forecast: the daily forecast's work for the last issue date without Prefect's server:
-  features + predict (predict_grid), asset levels, publish (publish_grids: NetCDF, COGs, maps,
-  page, STAC), against raw LightGBM predict (the flood and three heat boosters) on the same
+  features + predict (predict_grid), warning areas (with_warning_areas), asset levels, publish
+  (publish_grids: NetCDF, COGs, maps, page, STAC), against raw LightGBM predict (the flood and three heat boosters) on the same
   feature matrix as contiguous float32, timed in the same process; then asset risk on that
   forecast for 2,000 made-up sites (a full heritage inventory);
 - static: static_features for the island grid from the bundle's files;
@@ -180,14 +180,17 @@ def measure_forecast() -> dict:
 
     from models.assets import asset_alert_levels, asset_risk, nearest_land_reach
     from models.tables import land_cells
+    from models.warning.areas import forecast_areas
+    from models.warning.door import forecast_door
     from pipelines.bundle import readers
     from pipelines.bundle.readers import read_provenance
     from pipelines.config import city_template, load_city_config
     from pipelines.feature_cache.build import _feature_file, climate_before, static_features
     from pipelines.feature_cache.drivers import drivers_for_dates
     from pipelines.forecast.frame import feature_frame, land_lonlat
-    from pipelines.forecast.predict import predict_grid
+    from pipelines.forecast.predict import predict_grid, with_warning_areas
     from pipelines.publish.day import publish_grids
+    from pipelines.training.production import ensure_production
 
     config = load_city_config(CONFIG)
     files = read_provenance(config.bundle_dir)["files"]
@@ -206,15 +209,20 @@ def measure_forecast() -> dict:
         stages[name], cpu[name] = time.perf_counter() - start, _cpu_s() - start_cpu
         return out
 
-    forecast = timed("features_predict", lambda: predict_grid.fn(config, static_path, issue_date))
+    origin = ensure_production(config, static_path, issue_date)  # refits once per cadence period, untimed
+    forecast = timed("features_predict", lambda: predict_grid.fn(config, static_path, issue_date, origin))
+    forecast = timed("warning_areas", lambda: with_warning_areas.fn(config, static_path, forecast, issue_date, origin))
 
     def levels():
         assets = readers.read_vector(config.bundle_dir, "heritage_assets")
         with xr.open_dataset(static_path) as static:
             with_urban = forecast.assign({n: static[n].load() for n in ("impervious_frac", "building_frac")})
         risk = asset_risk(with_urban, assets, nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
+        areas = forecast_areas(forecast)
         return asset_alert_levels(risk, assets, default_flood_threshold=config.flood.default_threshold,
-                                  default_heat_threshold_degC=config.heat.default_threshold_degC)
+                                  default_heat_threshold_degC=config.heat.default_threshold_degC,
+                                  area_thresholds=None if areas is None else areas.thresholds,
+                                  door=forecast_door(forecast.attrs))
 
     asset_levels = timed("asset_levels", levels)
     with tempfile.TemporaryDirectory(dir=OUT) as out:

@@ -16,7 +16,9 @@ import xarray as xr
 
 from models.assets import asset_alert_levels, asset_risk
 from models.split import time_split
+from models.warning.areas import forecast_areas, site_area_id
 
+AREA_LAYERS = ("area_flood_probability", "area_flood_level")  # a forecast's warning areas (models.warning.areas)
 # Outcome of an asset's alert on a day: flag value and meaning (CF flag_values / flag_meanings).
 OUTCOMES = {"correct_negative": 0, "hit": 1, "miss": 2, "false_alarm": 3}
 
@@ -142,38 +144,58 @@ def alert_outcomes(alert: np.ndarray, event: np.ndarray) -> np.ndarray:
 
 def _as_leads(grid: xr.Dataset, names: dict[str, str]) -> xr.Dataset:
     """(issue_date, lead, y, x) layers of `grid` renamed by `names`, their first two dims flattened
-    into one `lead` 0 .. issues x leads - 1 (what asset_risk reads), with `land` and the CRS."""
+    into one `lead` 0 .. issues x leads - 1 (what asset_risk reads), with `land` and the CRS; and
+    the warning areas' (issue_date, lead, area) layers flattened alike, where `grid` has them."""
     n = grid.sizes["issue_date"] * grid.sizes["lead"]
     layers = {new: (("lead", "y", "x"), grid[old].transpose("issue_date", "lead", "y", "x").values
                     .reshape(n, grid.sizes["y"], grid.sizes["x"]).astype(float)) for old, new in names.items()}
-    flat = xr.Dataset(layers, coords={"lead": np.arange(n), "y": grid.y, "x": grid.x})
+    layers |= {name: (("lead", "area"), grid[name].transpose("issue_date", "lead", "area").values
+                      .reshape(n, grid.sizes["area"]), grid[name].attrs)
+               for name in AREA_LAYERS if name in grid}
+    areas = {name: coord for name, coord in grid.coords.items() if coord.dims == ("area",)}
+    flat = xr.Dataset(layers, coords={"lead": np.arange(n), "y": grid.y, "x": grid.x, **areas})
     return flat.assign(land=grid["land"]).rio.write_crs(grid.rio.crs)
 
 
 def asset_alert_outcomes(forecast: xr.Dataset, observed: xr.Dataset, assets: gpd.GeoDataFrame, *,
                          default_flood_threshold: float, default_heat_threshold_degC: float,
-                         nearest_land_cells: int) -> pd.DataFrame:
+                         nearest_land_cells: int, observed_areas: np.ndarray | None = None) -> pd.DataFrame:
     """One row per hazard, asset, issue date and lead: alert issued, event observed, OUTCOMES code.
 
     `forecast` has flood_probability, tasmax_q50 and tasmax_q90 (degC), `observed` flood (0/1)
     and tasmax (degC), NaN where not observed; both (issue_date, lead, y, x) on one grid with
     `land` and a CRS. The alert is the asset's, as the daily forecast issues it
-    (models.assets.asset_alert_levels on asset_risk's cells); the event is a flooded cell among
-    those cells, or their highest tasmax at or above the asset's heat threshold.
+    (models.assets.asset_alert_levels on asset_risk's cells). The heat event is the cells' highest
+    tasmax at or above the asset's heat threshold. The flood event is a flooded cell among the
+    asset's cells; where `forecast` has warning areas (AREA_LAYERS, dims (issue_date, lead, area),
+    the area coordinates and `level_thresholds`) a site's flood alert is its neighbourhood's, and
+    its event is a flood in that neighbourhood: `observed_areas` (issue_date, lead, area) 0/1.
     """
     reach = {"nearest_land_cells": nearest_land_cells}
+    flat = _as_leads(forecast, {n: n for n in ("flood_probability", "tasmax_q50", "tasmax_q90")})
+    areas = forecast_areas(flat)
+    if areas is not None and observed_areas is None:
+        raise ValueError("`forecast` has warning areas but `observed_areas` is None: a site's neighbourhood "
+                         "alert needs its neighbourhood's event")
     levels = asset_alert_levels(
-        asset_risk(_as_leads(forecast, {n: n for n in ("flood_probability", "tasmax_q50", "tasmax_q90")}), assets,
-                   **reach),
-        assets, default_flood_threshold=default_flood_threshold,
-        default_heat_threshold_degC=default_heat_threshold_degC)
+        asset_risk(flat, assets, **reach), assets, default_flood_threshold=default_flood_threshold,
+        default_heat_threshold_degC=default_heat_threshold_degC,
+        area_thresholds=None if areas is None else areas.thresholds)
     seen = asset_risk(_as_leads(observed, {"flood": "flood_probability", "tasmax": "tasmax_q50"})
                       .assign(tasmax_q90=lambda d: d["tasmax_q50"]), assets, **reach)
     levels = levels.merge(seen[["asset_id", "lead", "flood_probability_max", "tasmax_q50_max"]],
                           on=["asset_id", "lead"], suffixes=("", "_seen"), validate="one_to_one")
     issue, lead = np.divmod(levels["lead"].to_numpy(), forecast.sizes["lead"])
     heat_seen = levels["tasmax_q50_max_seen"].to_numpy()
-    events = {"flood": levels["flood_probability_max_seen"].to_numpy(),
+    flood_seen = levels["flood_probability_max_seen"].to_numpy()
+    if areas is not None:
+        column = pd.Series(np.arange(len(areas.table)), index=areas.table["area_id"].to_numpy())
+        at = column.reindex([site_area_id(a) for a in levels["asset_id"]]).to_numpy()
+        by_area = (levels["flood_basis"] == "area").to_numpy() & np.isfinite(at)
+        flat_areas = np.asarray(observed_areas, float).reshape(-1, len(areas.table))
+        flood_seen = np.where(by_area, flat_areas[levels["lead"].to_numpy(), np.nan_to_num(at).astype(int)],
+                              flood_seen)
+    events = {"flood": flood_seen,
               "heat": np.where(np.isnan(heat_seen), np.nan, heat_seen >= levels["heat_threshold"].to_numpy())}
     return pd.concat([pd.DataFrame({
         "hazard": hazard, "asset_id": levels["asset_id"].to_numpy(),

@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from models.assets import nearest_land_reach
 from models.backtest import (
+    AREA_LAYERS,
     asset_alert_outcomes,
     flooded_grid,
     grid_sums,
@@ -187,7 +188,11 @@ def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path: Pat
         observed["truth"]["tasmax"] = truth.reshape(len(issue_dates), config.lead_days, len(land))
         sums[("heat_bias", "truth")] = grid_sums(on_land["tasmax_q50"] - observed["truth"]["tasmax"])
     mask = xr.DataArray(np.isin(np.arange(template.size), land).reshape(template.shape), coords=template.coords)
-    forecast = grid[["flood_probability", "tasmax_q50", "tasmax_q90"]].assign(land=mask).rio.write_crs(config.grid.crs)
+    forecast = grid[["flood_probability", "tasmax_q50", "tasmax_q90", *AREA_LAYERS]].assign(land=mask) \
+        .rio.write_crs(config.grid.crs)
+    area_events = {target: reported_area_events(pairs, issue_dates, config.lead_days, inputs.cells,
+                                                land_membership(targets.areas, inputs.cells))
+                   for target, pairs in targets.floods.items()}
     outcomes = {}
     for target, layers in observed.items():
         seen = xr.Dataset({name: (("issue_date", "lead", "y", "x"), on_grid(v, land, template.shape))
@@ -196,8 +201,8 @@ def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path: Pat
             forecast, seen.assign(land=mask).rio.write_crs(config.grid.crs), targets.assets,
             default_flood_threshold=config.flood.default_threshold,
             default_heat_threshold_degC=config.heat.default_threshold_degC,
-            nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
-    area_rows = {target: _area_rows(config, inputs, grid, targets, pairs) for target, pairs in targets.floods.items()}
+            nearest_land_cells=nearest_land_reach(config.grid.resolution_m), observed_areas=area_events[target])
+    area_rows = {target: _area_rows(config, grid, targets, events) for target, events in area_events.items()}
     fss = {}
     for target in observed:
         for lead in range(config.lead_days):
@@ -220,12 +225,11 @@ def _area_group(kind: np.ndarray, area_id: np.ndarray) -> np.ndarray:
     return np.where(kind == "site", "site", area_id)
 
 
-def _area_rows(config: CityConfig, inputs: BacktestInputs, grid: xr.Dataset, targets: Targets,
-               pairs: pd.DataFrame) -> pd.DataFrame:
+def _area_rows(config: CityConfig, grid: xr.Dataset, targets: Targets, events: np.ndarray) -> pd.DataFrame:
     """Every (issue date, lead, area) of the hindcast `grid`: the area forecasts, the level issued, whether
-    a flood of the target (`pairs`, (date, cell)) lay in the area, the wet day, the area's scoring zone."""
-    issue_dates, areas, cells = grid.get_index("issue_date"), targets.areas, inputs.cells
-    events = reported_area_events(pairs, issue_dates, config.lead_days, cells, land_membership(areas, cells))
+    a flood of the target lay in the area (`events`, (issue date, lead, area)), the wet day, the area's
+    scoring zone."""
+    issue_dates, areas = grid.get_index("issue_date"), targets.areas
     n_areas = len(areas.ids)
     issue, lead, area = (a.ravel() for a in np.meshgrid(np.arange(len(issue_dates)), np.arange(config.lead_days),
                                                         np.arange(n_areas), indexing="ij"))

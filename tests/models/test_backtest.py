@@ -140,6 +140,35 @@ def test_asset_alert_outcomes_compare_each_assets_alert_with_its_cells_event():
     assert list(out["issue_date"][:2]) == list(pd.date_range("2023-01-01", periods=2))
 
 
+def test_a_sites_flood_outcome_is_its_neighbourhoods_alert_against_a_flood_in_the_neighbourhood():
+    # the same site, now with its 250 m neighbourhood as a warning area: the cells never reach the
+    # alert, the neighbourhood's chance does on day 1; the neighbourhood floods on day 2, not the site's cell
+    cells = template(2, 2)
+    land = xr.DataArray(np.ones((2, 2), bool), dims=("y", "x"), coords={"y": cells.y, "x": cells.x})
+    quiet = np.full((2, 1, 2, 2), 0.001)
+    site = Point(ORIGIN[0] + 15, ORIGIN[1] - 15)
+    area = {"area_id": ("area", ["site-a0"]), "area_name": ("area", ["around a0"]), "area_kind": ("area", ["site"]),
+            "area_geometry": ("area", [site.buffer(250).wkt])}
+    chance = xr.DataArray([[[0.7]], [[0.01]]], dims=("issue_date", "lead", "area"))
+    forecast = xr.Dataset({"flood_probability": _grid(quiet, "flood_probability", "1"),
+                           "tasmax_q50": _grid(quiet + 30, "tasmax_q50", "degC"),
+                           "tasmax_q90": _grid(quiet + 31, "tasmax_q90", "degC"), "land": land,
+                           "area_flood_probability": chance,
+                           "area_flood_level": chance.copy(data=[[[2]], [[0]]]).assign_attrs(
+                               level_thresholds=[0.05, 0.3, 0.8, np.nan])}).assign_coords(area).rio.write_crs(CRS)
+    observed = xr.Dataset({"flood": _grid(np.zeros((2, 1, 2, 2)), "flood", "1"),
+                           "tasmax": _grid(np.full((2, 1, 2, 2), 30.0), "tasmax", "degC"), "land": land}
+                          ).rio.write_crs(CRS)
+    assets = gpd.GeoDataFrame({"asset_id": ["a0"]}, geometry=[site], crs=CRS)
+    options = {"default_flood_threshold": 0.05, "default_heat_threshold_degC": 35.0, "nearest_land_cells": 3}
+    out = asset_alert_outcomes(forecast, observed, assets, observed_areas=np.array([[[0]], [[1]]]), **options)
+    flood_rows = out[out["hazard"] == "flood"]
+    assert list(flood_rows["alert"]) == [True, False]
+    assert list(flood_rows["outcome"]) == [OUTCOMES["false_alarm"], OUTCOMES["miss"]]
+    with pytest.raises(ValueError, match="observed_areas"):
+        asset_alert_outcomes(forecast, observed, assets, **options)
+
+
 def test_outcome_calendar_puts_each_outcome_on_the_day_forecast():
     outcomes = pd.DataFrame({"hazard": "flood", "asset_id": "a0",
                              "issue_date": pd.to_datetime(["2023-01-01", "2023-01-01", "2023-01-02"]),
