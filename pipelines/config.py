@@ -307,10 +307,15 @@ class AlertConfig(_Strict):
     advisories: Path | None = Field(None, description="advice table; default configs/advisories.yaml")
     channels: dict[str, ChannelConfig] = Field({}, description="apprise channels by name")
     managers: tuple[ManagerConfig, ...] = ()
+    operators: tuple[str, ...] = Field((), description="names in alerts.channels for operator notices (a "
+                                       "forecast late for output.publish_by, one published stale)")
     delivery: DeliveryConfig = DeliveryConfig()
 
     @model_validator(mode="after")
     def _known_channels(self) -> AlertConfig:
+        unknown = sorted(set(self.operators) - set(self.channels))
+        if unknown:
+            raise ValueError(f"alerts.operators names channels not in alerts.channels: {unknown}")
         for manager in self.managers:
             unknown = sorted(set(manager.channels) - set(self.channels))
             if unknown:
@@ -333,6 +338,11 @@ class OutputConfig(_Strict):
         (0.01, 0.05, 0.2), description="flood probability at which levels 1, 2, 3 start")
     on_missing_forecast: Literal["fail", "stale"] = Field(
         "fail", description="no weather forecast for the issue date: fail, or publish the last one marked stale")
+    publish_by: str | None = Field(None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description=(
+        "HH:MM local time by which the day's forecast must be published; `warisan serve` then checks at that "
+        "time and sends an operator notice (alerts.operators) if it is not"))
+    lock_wait_s: float = Field(1800.0, gt=0, le=86400, description=(
+        "how long a forecast run waits for another run of the city to finish publishing before it fails"))
 
     @field_validator("flood_level_bands")
     @classmethod

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 
 def write_atomic(path: Path, write: Callable[[Path], object], suffix: str = "") -> Path:
@@ -69,6 +72,29 @@ def publish_folder(version: Path, final: Path) -> Path:
         if stale != version:
             shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+@contextlib.contextmanager
+def run_lock(path: Path, *, wait_s: float) -> Iterator[bool]:
+    """Hold the lock file `path` for one run (an OS lock: freed when the process dies, so a killed run
+    never blocks the next). Yields True when another run held it first and this one waited for it,
+    False when it was free; TimeoutError naming the file after `wait_s` seconds of waiting."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+        waited = False
+    except Timeout:
+        try:
+            lock.acquire(timeout=wait_s)
+        except Timeout as err:
+            raise TimeoutError(f"{path}: another run has held this lock for more than {wait_s:.0f} s") from err
+        waited = True
+    try:
+        yield waited
+    finally:
+        lock.release()
 
 
 def short_hash(text: str) -> str:

@@ -28,6 +28,10 @@ The store (<store>/<city>/alerts.sqlite) holds the messages (identifier, sent an
 when first recorded), the digests and an outbox of what each channel must still receive. A
 run records its messages, digests and outbox rows in one transaction with the run itself: a
 crash before the commit leaves no trace, after it the rerun reads everything back.
+
+Operator notices (a forecast not published by its deadline, one published stale) are not a
+run's: they wait in their own outbox, `notices`, keyed so that each is queued once per channel
+(a second check of the same deadline sends nothing again), and are sent with the rest.
 """
 
 from __future__ import annotations
@@ -62,7 +66,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     title TEXT NOT NULL, body TEXT NOT NULL, attachment_name TEXT, attachment BLOB,
     status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent')),
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, sent_at TEXT, PRIMARY KEY (key, channel));
+CREATE TABLE IF NOT EXISTS notices (
+    key TEXT NOT NULL, channel TEXT NOT NULL, raised TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent')),
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, sent_at TEXT, PRIMARY KEY (key, channel));
 """
+NOTICE_PREFIX = "notice."  # the key of every operator notice starts so
 
 
 @dataclass(frozen=True)
@@ -267,11 +276,29 @@ class AlertStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(o.key, o.channel, day, o.title, o.body, o.attachment_name, o.attachment) for o in outgoing])
 
+    def queue_notice(self, raised: str, items: list[Outgoing]) -> int:
+        """Queue an operator notice (`items`: one per channel, keys starting with NOTICE_PREFIX) raised
+        at `raised` (ISO time); a (key, channel) queued or sent before is not queued again. How many were new."""
+        if any(not item.key.startswith(NOTICE_PREFIX) for item in items):
+            raise ValueError(f"an operator notice's key must start with {NOTICE_PREFIX!r}")
+        with self._transaction():
+            before = self._db.total_changes
+            self._db.executemany("INSERT OR IGNORE INTO notices (key, channel, raised, title, body) VALUES (?, ?, ?, ?, ?)",
+                                 [(o.key, o.channel, raised, o.title, o.body) for o in items])
+            return self._db.total_changes - before
+
     def queued(self) -> list[Outgoing]:
-        """What is still to be sent, oldest first."""
+        """What is still to be sent, oldest first: the runs' outbox, then the operator notices."""
         rows = self._db.execute("SELECT key, channel, title, body, attachment_name, attachment FROM outbox "
                                 "WHERE status = 'queued' ORDER BY rowid")
-        return [Outgoing(*row[:5], None if row[5] is None else bytes(row[5])) for row in rows]
+        items = [Outgoing(*row[:5], None if row[5] is None else bytes(row[5])) for row in rows]
+        notices = self._db.execute("SELECT key, channel, title, body FROM notices WHERE status = 'queued' ORDER BY rowid")
+        return items + [Outgoing(*row) for row in notices]
+
+    def notices(self) -> pd.DataFrame:
+        """Every operator notice: key, channel, raised, title, status, attempts, last_error, sent_at."""
+        return pd.read_sql_query("SELECT key, channel, raised, title, status, attempts, last_error, sent_at "
+                                 "FROM notices ORDER BY rowid", self._db)
 
     def outbox(self) -> pd.DataFrame:
         """The whole outbox: key, channel, status, attempts, last_error, sent_at."""
@@ -280,9 +307,10 @@ class AlertStore:
 
     def mark(self, item: Outgoing, *, sent_at: str | None, error: str | None, attempts: int) -> None:
         """Record one delivery try: sent (with its time) or still queued (with the error)."""
+        table = "notices" if item.key.startswith(NOTICE_PREFIX) else "outbox"
         with self._transaction():
             self._db.execute(
-                "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, sent_at = ? "
+                f"UPDATE {table} SET status = ?, attempts = attempts + ?, last_error = ?, sent_at = ? "
                 "WHERE key = ? AND channel = ?",
                 ("sent" if sent_at else "queued", attempts, error, sent_at, item.key, item.channel))
 

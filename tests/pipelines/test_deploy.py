@@ -18,7 +18,8 @@ def test_deployment_is_scheduled_daily_at_five_local_time(city):
     (schedule,) = deployment.schedules
     assert schedule.schedule.cron == "0 5 * * *" and schedule.schedule.timezone == "Asia/Kuching"
     assert deployment.name == "port-test-daily"
-    assert deployment.parameters == {"config_path": str(city.resolve()), "today": False}  # the demo is frozen
+    assert deployment.parameters == {"config_path": str(city.resolve()), "today": False,  # the demo is frozen
+                                     "scheduled": False}
 
 
 def test_the_next_run_is_five_local_time_today_or_tomorrow():
