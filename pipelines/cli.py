@@ -100,7 +100,7 @@ def _dry_run(args: argparse.Namespace) -> int:
 
     config = load_city_config(args.config)
     if config.source.kind != "live":
-        print(f"{args.config}: source.kind is {config.source.kind!r}: the demo world sends no requests")
+        print(f"{args.config}: source.kind is {config.source.kind!r}: an ingest sends no requests")
         return 0
     from pipelines.timezones import local_today
 
