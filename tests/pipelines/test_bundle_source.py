@@ -1,5 +1,6 @@
 """A city that brings its own bundle (`source: {kind: bundle}`): validated on every run, never written."""
 
+import json
 import shutil
 
 import pytest
@@ -11,11 +12,11 @@ from tests.pipelines.conftest import CONFIG
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
-def _own_city(run, root):
-    """A config with `kind: bundle` over a copy of the test city's bundle (no truth, never ingested here)."""
+def _own_city(run, root, source=None):
+    """A config with `source` (default `kind: bundle`) over a copy of the test city's bundle (no truth)."""
     shutil.copytree(run["bundle"], root / "own" / "bundle")
     raw = yaml.safe_load(CONFIG.format(assets="unused.csv"))
-    raw |= {"source": {"kind": "bundle"}, "paths": {"bundle": "own/bundle", "store": "store"}}
+    raw |= {"source": source or {"kind": "bundle"}, "paths": {"bundle": "own/bundle", "store": "store"}}
     config = root / "own.yaml"
     config.write_text(yaml.safe_dump(raw))
     return config, root / "own" / "bundle"
@@ -35,6 +36,16 @@ def test_a_bundle_source_validates_trains_and_forecasts_leaving_every_file_as_it
     assert main(["train", "--config", str(config)]) == 0
     assert main(["forecast", "--config", str(config)]) == 0
     assert "forecast.nc" in capsys.readouterr().out
+    assert _snapshot(bundle) == before
+
+
+def test_a_demo_ingest_refuses_to_write_over_a_bundle_it_did_not_make(run, tmp_path, capsys):
+    config, bundle = _own_city(run, tmp_path, source=yaml.safe_load(CONFIG.format(assets="unused.csv"))["source"])
+    record = json.loads((bundle / "provenance.json").read_text()) | {"source": "live"}
+    (bundle / "provenance.json").write_text(json.dumps(record))
+    before = _snapshot(bundle)
+    assert main(["ingest", "--config", str(config)]) == 2
+    assert "provenance.json: source is 'live', not 'demo'" in capsys.readouterr().err
     assert _snapshot(bundle) == before
 
 
