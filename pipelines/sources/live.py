@@ -16,7 +16,8 @@ from pipelines.sources import refresh, user_files
 from pipelines.sources.staging import brought_files, live_city, weather_settings, write_provenance
 from pipelines.timezones import local_today
 
-WHOLE_SOURCES = {"open-meteo": (HISTORY, f"{FORECASTS}/"), "copernicus-dem": (DEM,)}  # files only together
+# sources whose files come only together: not fetched at all when the bundle brought any of them
+WHOLE_SOURCES = {"open-meteo": (HISTORY, f"{FORECASTS}/"), "copernicus-dem": (DEM,)}
 
 
 @task(cache_policy=NO_CACHE)
