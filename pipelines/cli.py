@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     with_config("demo", "demo bundle -> features -> train -> forecast for the last date")
-    ingest = with_config("ingest", "fill or refresh the bundle from the configured source")
+    ingest = with_config("ingest", "fill or refresh the bundle from the configured source (kind bundle: validate)")
     ingest.add_argument("--date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
                         help="forecast issue date (default: today, local)")
     ingest.add_argument("--dry-run", action="store_true", help="print the requests a live ingest would send")
@@ -100,7 +100,7 @@ def _dry_run(args: argparse.Namespace) -> int:
 
     config = load_city_config(args.config)
     if config.source.kind != "live":
-        print(f"{args.config}: source.kind is {config.source.kind!r}: the demo world sends no requests")
+        print(f"{args.config}: source.kind is {config.source.kind!r}: an ingest sends no requests")
         return 0
     from pipelines.timezones import local_today
 

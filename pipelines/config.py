@@ -186,6 +186,13 @@ class LiveSource(_Strict):
     task_retry_delay_s: float = Field(30, ge=0, le=3600, description="first delay, doubling after each")
 
 
+class BundleSource(_Strict):
+    """A city that brings its own complete bundle (paths.bundle): nothing is ingested, and every run
+    validates it first."""
+
+    kind: Literal["bundle"]
+
+
 class AreasConfig(_Strict):
     """The warning areas whose flood chance the forecast gives (models.warning.areas)."""
 
@@ -407,7 +414,7 @@ class RunnerConfig(_Strict):
 class CityConfig(_Strict):
     city: CityInfo
     grid: GridConfig
-    source: Annotated[DemoSource | LiveSource, Field(discriminator="kind")]
+    source: Annotated[DemoSource | LiveSource | BundleSource, Field(discriminator="kind")]
     paths: PathsConfig
     lead_days: int = Field(3, ge=1, le=10, description="leads 0 .. lead_days-1 are forecast")
     flood: FloodConfig = FloodConfig()
@@ -423,8 +430,10 @@ class CityConfig(_Strict):
 
     @model_validator(mode="after")
     def _protocol_inside_the_record(self) -> CityConfig:
-        start, end, protocol = self.source.start, getattr(self.source, "end", None), self.evaluation
-        if protocol and end and not start < protocol.validation[0] <= protocol.test[1] <= end:
+        if not isinstance(self.source, DemoSource) or self.evaluation is None:
+            return self  # only the demo world knows its record's end before it exists
+        start, end, protocol = self.source.start, self.source.end, self.evaluation
+        if not start < protocol.validation[0] <= protocol.test[1] <= end:
             raise ValueError(f"evaluation: the validation and test periods must lie inside the demo's record "
                              f"{start}..{end}, after some training days")
         return self
@@ -472,7 +481,8 @@ def load_city_config(path: Path | str) -> CityConfig:
         bundle=(base / config.paths.bundle).resolve(), store=(base / config.paths.store).resolve()
     )
     config = config.model_copy(update={"paths": paths})
-    if config.source.assets not in _ASSET_KEYWORDS:  # a CSV path, beside the config like the others
+    if not isinstance(config.source, BundleSource) and config.source.assets not in _ASSET_KEYWORDS:
+        # a CSV path, beside the config like the others
         config = config.model_copy(update={"source": config.source.model_copy(
             update={"assets": str((base / config.source.assets).resolve())})})
     if isinstance(config.source, LiveSource):

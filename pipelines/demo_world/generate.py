@@ -266,7 +266,11 @@ def _survey_before(config: CityConfig) -> dt.date:
 
 @task
 def generate_demo(config: CityConfig) -> Path:
-    """Write the demo world's bundle and truth; skip when the bundle holds this exact world."""
+    """Write the demo world's bundle and truth; skip when the bundle holds this exact world.
+
+    Raises ValueError for a bundle that provenance.json credits to another source: the demo world
+    never writes over a bundle it did not make.
+    """
     source = config.source
     arguments = {
         "city_slug": config.city.slug, "crs": config.grid.crs, "bounds": list(config.grid.bounds),
@@ -279,6 +283,9 @@ def generate_demo(config: CityConfig) -> Path:
     }
     marker = config.bundle_dir / "provenance.json"
     made = read_provenance(config.bundle_dir) if marker.exists() else {}
+    if made and made.get("source") != "demo":
+        raise ValueError(f"{marker}: source is {made.get('source')!r}, not 'demo': the demo world writes only a "
+                         "bundle it made; give paths.bundle another folder, or `source: {kind: bundle}` for this one")
     if made.get("generator_arguments") == arguments and made.get("generator_version") == GENERATOR_VERSION:
         log(f"demo bundle {config.bundle_dir} is up to date; nothing to generate")
         return config.bundle_dir

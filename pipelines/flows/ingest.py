@@ -17,15 +17,19 @@ from pipelines.sources.live import ingest_live
 
 @flow(name="ingest", log_prints=True)
 def ingest(config_path: Path, issue_date: dt.date | None = None) -> Path:
-    """Fill or refresh the city's bundle from its configured source, then validate it."""
+    """Fill or refresh the city's bundle from its configured source, then validate it.
+
+    A `bundle` source is the user's own bundle: it is validated and never written.
+    """
     config = load_city_config(config_path)
-    stale = {}
+    bundle, stale = config.bundle_dir, {}
     if config.source.kind == "demo":
-        bundle = generate_demo(config)
-    else:
-        bundle = config.bundle_dir
+        generate_demo(config)
+    elif config.source.kind == "live":
         stale = ingest_live(config, issue_date).get("stale_sources", {})
     require_city_bundle(config)
+    if config.source.kind == "bundle":
+        print(f"{bundle}: source.kind is 'bundle': the bundle is the user's, valid, and nothing to ingest")
     files = read_provenance(bundle)["files"]
     lines = "".join(f"- **{name} is stale** since {info['last_success']}: {info['error']}\n"
                     for name, info in stale.items())

@@ -9,13 +9,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from pipelines.bundle.checks import DEM, FORECASTS, HISTORY
 from pipelines.config import CityConfig, LiveSource
 from pipelines.progress import log
-from pipelines.sources import copernicus_dem, open_meteo, osm, refresh, user_files
-from pipelines.sources.staging import live_city, weather_settings, write_provenance
+from pipelines.sources import refresh, user_files
+from pipelines.sources.staging import brought_files, live_city, weather_settings, write_provenance
 from pipelines.timezones import local_today
 
-LIVE_ATTRIBUTION = [open_meteo.LICENCE, osm.LICENCE, copernicus_dem.LICENCE]
+# sources whose files come only together: not fetched at all when the bundle brought any of them
+WHOLE_SOURCES = {"open-meteo": (HISTORY, f"{FORECASTS}/"), "copernicus-dem": (DEM,)}
 
 
 @task(cache_policy=NO_CACHE)
@@ -33,22 +35,22 @@ def refresh_dem(config: CityConfig) -> dict:
 
 
 @task(cache_policy=NO_CACHE)
-def refresh_osm(config: CityConfig) -> dict:
-    """Buildings, waterways, sea, heritage assets and zone from OpenStreetMap."""
-    return refresh.refresh_osm(config.bundle_dir, live_city(config), config.source.osm)
+def refresh_osm(config: CityConfig, keep: frozenset[str]) -> dict:
+    """Buildings, waterways, sea, heritage assets and zone from OpenStreetMap, except the files in `keep`."""
+    return refresh.refresh_osm(config.bundle_dir, live_city(config), config.source.osm, keep)
 
 
 @task(cache_policy=NO_CACHE)
-def apply_user_files(config: CityConfig) -> dict:
-    """The user's files over the fetched layers (source `files`), then empty obs CSVs where none."""
+def apply_user_files(config: CityConfig, keep: frozenset[str]) -> dict:
+    """The user's files over the fetched layers (source `files`) but not over `keep`, then empty obs
+    CSVs where none."""
     city = live_city(config)
     entries = {}
     if config.source.files is not None and config.source.files.is_dir():
-        entries, ignored = user_files.apply_user_files(config.bundle_dir, config.source.files, city)
+        entries, ignored = user_files.apply_user_files(config.bundle_dir, config.source.files, city, keep)
         if ignored:
-            log(f"user files outside the contract layout, ignored: {', '.join(ignored)}")
+            log(f"user files outside the contract layout or over the bundle's own, ignored: {', '.join(ignored)}")
     return entries | refresh.fill_missing_obs(config.bundle_dir, city)
-
 
 
 def ingest_live(config: CityConfig, issue_date: dt.date | None = None, now: pd.Timestamp | None = None
@@ -56,19 +58,30 @@ def ingest_live(config: CityConfig, issue_date: dt.date | None = None, now: pd.T
     """Refresh each live source in turn; a failed source leaves its files and is marked stale.
 
     Returns the new provenance record. Network sources retry (HTTP retries with backoff inside,
-    then `task_retries` Prefect retries with doubling delays).
+    then `task_retries` Prefect retries with doubling delays). Files the bundle brought itself
+    (`brought_files`) are never written over nor re-credited; the weather and the DEM are not
+    fetched at all when the bundle brought any of their files.
     """
     source: LiveSource = config.source
     issue_date = issue_date or local_today(config.city.timezone)
     now = now if now is not None else pd.Timestamp.now("UTC").tz_localize(None)
     retrying = {"retries": source.task_retries, "retry_jitter_factor": 0.5,
                 "retry_delay_seconds": exponential_backoff(backoff_factor=source.task_retry_delay_s)}
+    brought = brought_files(config.bundle_dir)
+    if brought:
+        log("kept as the bundle brought them: " + ", ".join(f"{name} ({credit or 'no provenance entry'})"
+                                                           for name, credit in brought.items()))
+    keep = frozenset(brought)
     steps = {
         "open-meteo": lambda: refresh_weather.with_options(**retrying)(config, issue_date, now),
         "copernicus-dem": lambda: refresh_dem.with_options(**retrying)(config),
-        "osm": lambda: refresh_osm.with_options(**retrying)(config),
-        "files": lambda: apply_user_files(config),
+        "osm": lambda: refresh_osm.with_options(**retrying)(config, keep),
+        "files": lambda: apply_user_files(config, keep),
     }
+    for name, paths in WHOLE_SOURCES.items():
+        if any(file.startswith(paths) for file in keep):
+            log(f"{name}: not fetched; the bundle brought its own {' and '.join(paths)}")
+            del steps[name]
     entries, failures = {}, {}
     for name, step in steps.items():
         try:
@@ -76,5 +89,4 @@ def ingest_live(config: CityConfig, issue_date: dt.date | None = None, now: pd.T
         except Exception as err:  # noqa: BLE001  (a failed source keeps its last good files)
             failures[name] = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
             log(f"{name} failed; keeping the bundle's last good files, marked stale: {failures[name]}")
-    return write_provenance(config.bundle_dir, live_city(config), entries, failures,
-                                 LIVE_ATTRIBUTION)
+    return write_provenance(config.bundle_dir, live_city(config), entries, failures)

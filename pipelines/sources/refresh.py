@@ -151,8 +151,12 @@ def refresh_dem(bundle: Path, city: LiveCity, source: DemConfig) -> dict:
                         tiles=[u.rsplit("/", 1)[1] for u in urls])}
 
 
-def refresh_osm(bundle: Path, city: LiveCity, source: OsmConfig) -> dict:
-    """Buildings, waterways, sea, heritage assets and the heritage zone from OpenStreetMap."""
+def refresh_osm(bundle: Path, city: LiveCity, source: OsmConfig, keep: frozenset[str] = frozenset()) -> dict:
+    """Buildings, waterways, sea, heritage assets and the heritage zone from OpenStreetMap, except
+    the files in `keep` (the bundle's own: the zone then grows around the bundle's assets); nothing
+    is requested when the bundle brought every required layer."""
+    if {layer.path for layer in VECTOR_LAYERS.values() if layer.required} <= keep:
+        return {}
     with osm.overpass(source.overpass_url, source.timeout_s):
         found = {layer: osm.features(city.lonlat_bounds, tags) for layer, tags in osm.QUERIES.items()}
     layers = {
@@ -161,6 +165,9 @@ def refresh_osm(bundle: Path, city: LiveCity, source: OsmConfig) -> dict:
         "sea": osm.sea(found["coastline"], city.lonlat_bounds),
         "heritage_assets": _assets(city, osm.heritage(found["heritage"])),
     }
+    assets = VECTOR_LAYERS["heritage_assets"].path
+    if assets in keep:
+        layers["heritage_assets"] = gpd.read_file(bundle / assets)
     layers = {name: frame.to_crs(city.crs) for name, frame in layers.items()}
     if layers["sea"].geometry.is_empty.all():
         del layers["sea"]
@@ -168,6 +175,7 @@ def refresh_osm(bundle: Path, city: LiveCity, source: OsmConfig) -> dict:
     if "sea" in layers:
         land = land.difference(shapely.union_all(layers["sea"].geometry.to_numpy()))
     layers["heritage_zone"] = heritage_zones(layers["heritage_assets"], land, city.bounds)
+    layers = {name: frame for name, frame in layers.items() if VECTOR_LAYERS[name].path not in keep}
     stage = new_stage(bundle, "osm")
     try:
         files = [write_gpkg(stage / VECTOR_LAYERS[name].path, frame, name).relative_to(stage).as_posix()
@@ -176,16 +184,17 @@ def refresh_osm(bundle: Path, city: LiveCity, source: OsmConfig) -> dict:
     except BaseException:
         discard(stage)
         raise
-    if "sea" not in layers:
+    if "sea" not in layers and VECTOR_LAYERS["sea"].path not in keep:
         (bundle / VECTOR_LAYERS["sea"].path).unlink(missing_ok=True)
     hashes = commit(stage, bundle, files)
     retrieved, url = utc_now(), source.overpass_url.rstrip("/") + "/interpreter"
     entries = {file: _entry("osm", url, retrieved, hashes[file], osm.LICENCE, bbox=list(city.lonlat_bounds))
                for file in files}
     zone = VECTOR_LAYERS["heritage_zone"].path
-    entries[zone] |= {"generator": "pipelines.bundle.assets.heritage_zones",
-                      "note": "synthetic core and buffer grown around the assets; the UNESCO outline is not "
-                              "public. Put the official zones in the user files to replace it."}
+    if zone in entries:
+        entries[zone] |= {"generator": "pipelines.bundle.assets.heritage_zones",
+                          "note": "synthetic core and buffer grown around the assets; the UNESCO outline is not "
+                                  "public. Put the official zones in the user files to replace it."}
     return entries
 
 

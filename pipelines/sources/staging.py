@@ -46,6 +46,7 @@ from pipelines.storage import sha256_file, write_text_atomic
 from pipelines.timezones import local_midnight_utc
 
 GENERATOR = "pipelines.sources.staging"
+LIVE_SOURCES = frozenset({"open-meteo", "copernicus-dem", "osm", "files", "none"})  # `source` of what ingest writes
 
 
 @dataclass(frozen=True)
@@ -192,13 +193,37 @@ def discard(stage: Path) -> None:
 
 
 
-def write_provenance(bundle: Path, city: LiveCity, entries: dict[str, dict], failures: dict[str, str],
-                     attribution: list[str]) -> dict:
+def brought_files(bundle: Path) -> dict[str, str | None]:
+    """The bundle's files that no live ingest wrote, each with the source provenance.json credits
+    (None: no entry): the bundle brought them, and a live ingest keeps them and their entries.
+
+    A file's origin is its provenance entry's `source` (a forecast's: the `weather/forecasts/`
+    entry's, when its `files` list the file); only sources in LIVE_SOURCES are the ingest's own.
+    """
+    files = read_provenance(bundle, missing_ok=True).get("files", {})
+    forecasts = files.get(f"{FORECASTS}/", {})
+    brought = {}
+    for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
+        name = path.relative_to(bundle).as_posix()
+        if name == PROVENANCE or any(part.startswith(".") for part in path.relative_to(bundle).parts):
+            continue  # the record itself, and staging folders
+        in_forecasts = name.startswith(f"{FORECASTS}/") and path.name in forecasts.get("files", {})
+        source = (files.get(name) or (forecasts if in_forecasts else {})).get("source")
+        if source not in LIVE_SOURCES:
+            brought[name] = source
+    return brought
+
+
+def write_provenance(bundle: Path, city: LiveCity, entries: dict[str, dict], failures: dict[str, str]) -> dict:
     """provenance.json: the new `entries` over the old ones; entries of failed sources marked stale.
 
-    `failures` maps a source name to its error. Entries of files no longer in the bundle go.
+    `failures` maps a source name to its error. Entries of files no longer in the bundle go. The
+    credits are the licences of the entries, after the old record's credits while the bundle holds
+    files it brought (`brought_files`); with nothing written and nothing failed, the record stays.
     """
     old = read_provenance(bundle, missing_ok=True)
+    if old and not entries and not failures:
+        return old
     files = {**old.get("files", {}), **entries}
     stale = {}
     for key, entry in files.items():
@@ -211,10 +236,13 @@ def write_provenance(bundle: Path, city: LiveCity, entries: dict[str, dict], fai
             files[key] = {k: v for k, v in entry.items() if k not in ("stale", "error", "last_success")}
     for source, error in failures.items():
         stale.setdefault(source, {"last_success": None, "error": error})
-    files = {k: v for k, v in files.items() if k == f"{FORECASTS}/" or (bundle / k).is_file()}
-    record = {"bundle_version": 1, "city": city.slug, "source": "live", "created": utc_now(),
-              "timezone": city.timezone, "attribution": attribution, "stale_sources": stale,
-              "files": dict(sorted(files.items()))}
+    files = dict(sorted((k, v) for k, v in files.items() if k == f"{FORECASTS}/" or (bundle / k).is_file()))
+    ours = not brought_files(bundle)
+    licences = [entry["licence"] for entry in files.values() if entry.get("licence")]
+    attribution = list(dict.fromkeys([*([] if ours else old.get("attribution", [])), *licences]))
+    record = {**old, "bundle_version": 1, "city": city.slug, "source": "live" if ours else old.get("source", "bundle"),
+              "created": utc_now(), "timezone": city.timezone, "attribution": attribution,
+              "stale_sources": stale, "files": files}
     write_text_atomic(bundle / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
     return record
 

@@ -26,12 +26,16 @@ def user_files(folder: Path) -> tuple[list[str], list[str]]:
     return present, others
 
 
-def apply_user_files(bundle: Path, folder: Path, city: LiveCity) -> tuple[dict, list[str]]:
-    """Copy the user's contract files over the bundle's; provenance entries and the ignored files.
+def apply_user_files(bundle: Path, folder: Path, city: LiveCity, keep: frozenset[str] = frozenset()
+                     ) -> tuple[dict, list[str]]:
+    """Copy the user's contract files over the bundle's, except over `keep` (files the bundle
+    brought itself); provenance entries and the ignored files.
 
     Raises ValueError naming the problems when a user file breaks the contract (nothing copied).
     """
-    present, ignored = user_files(folder)
+    found, ignored = user_files(folder)
+    present = [f for f in found if f not in keep]
+    ignored = sorted([*ignored, *(f for f in found if f in keep)])
     if not present:
         return {}, ignored
     stage = new_stage(bundle, "files")

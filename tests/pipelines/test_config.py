@@ -72,6 +72,13 @@ def test_tide_constants_keep_a_gauge_keyword_and_resolve_a_path_at_the_config_fo
     assert load_city_config(path).source.open_meteo.tide_constants == str(tmp_path / "tides" / "gauge.json")
 
 
+def test_a_bundle_source_needs_only_its_kind_and_points_at_the_bundle_folder(tmp_path):
+    path = write_config(tmp_path, lambda raw: raw.update(source={"kind": "bundle"}, paths={"bundle": "own/bundle",
+                                                                                          "store": "store"}))
+    config = load_city_config(path)
+    assert config.source.kind == "bundle" and config.bundle_dir == tmp_path / "own" / "bundle"
+
+
 INVALID = {  # case: (change to the demo config, field the error names, detail it gives)
     "misspelt-key": (setting("grid", resolutoin_m=30), "grid.resolutoin_m", "Extra inputs"),
     "wrong-type": (setting("", lead_days="three"), "lead_days", "valid integer"),
@@ -86,6 +93,8 @@ INVALID = {  # case: (change to the demo config, field the error names, detail i
     "unknown-timezone": (setting("city", timezone="Asia/Penang"), "city.timezone", "unknown time zone"),
     "unknown-source": (setting("source", kind="dmeo"), "source", "'dmeo'"),
     "missing-section": (lambda raw: raw.pop("alerts"), "alerts", "Field required"),
+    "bundle-with-start": (lambda raw: raw.update(source={"kind": "bundle", "start": "2019-01-01"}),
+                          "source.bundle.start", "Extra inputs"),
 }
 
 

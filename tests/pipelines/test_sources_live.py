@@ -115,6 +115,52 @@ def test_user_files_override_fetched_layers(world, prefect_api):
     assert _problems(config) == []
 
 
+def _stats(bundle):
+    """Every file, provenance.json included: path -> (bytes, mtime, inode); a rewrite changes the inode."""
+    return {p.relative_to(bundle).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_ino)
+            for p in sorted(bundle.rglob("*")) if p.is_file()}
+
+
+def _credit_to_the_user(bundle, files):
+    """Provenance as if the user's bundle brought `files` (all: every entry), credited to a survey office."""
+    record = json.loads((bundle / "provenance.json").read_text())
+    for name in files or record["files"]:
+        record["files"][name]["source"] = "city survey office"
+    record["attribution"] = ["Surveys: City survey office, CC BY 4.0."]
+    (bundle / "provenance.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def test_ingesting_a_bundle_the_user_brought_requests_nothing_and_rewrites_no_byte(world, prefect_api):
+    server, config, root = world
+    ingest_live(config, ISSUE, NOW)
+    _credit_to_the_user(config.bundle_dir, None)
+    before = _stats(config.bundle_dir)
+    server.log.clear()
+    assert cli.main(["ingest", "--config", str(root / "live.yaml"), "--date", "2025-06-02"]) == 0
+    assert server.log == []
+    assert _stats(config.bundle_dir) == before
+
+
+def test_a_live_ingest_keeps_the_files_the_bundle_brought_and_their_credit(world, prefect_api):
+    server, config, root = world
+    ingest_live(config, ISSUE, NOW)
+    dem, assets = "static/dem.tif", "static/heritage_assets.gpkg"
+    old = _credit_to_the_user(config.bundle_dir, [dem, assets])
+    (root / "files/static").mkdir(parents=True)
+    shutil.copyfile(config.bundle_dir / dem, root / "files/static/dem.tif")  # a user file never replaces them
+    kept = {name: stats for name, stats in _stats(config.bundle_dir).items() if name in (dem, assets)}
+    server.log.clear()
+    record = ingest_live(config, ISSUE + dt.timedelta(days=1), NOW + pd.Timedelta(days=1))
+    assert not [line for line in server.log if "/dem/" in line]
+    assert {name: stats for name, stats in _stats(config.bundle_dir).items() if name in kept} == kept
+    assert {name: record["files"][name] for name in kept} == {name: old["files"][name] for name in kept}
+    assert record["files"]["static/buildings.gpkg"]["source"] == "osm"
+    assert record["attribution"][0] == old["attribution"][0] and "ODbL" in " ".join(record["attribution"])
+    assert record["stale_sources"] == {}
+    assert _problems(config) == []
+
+
 def test_a_user_file_breaking_the_contract_is_refused(world, prefect_api):
     _server, config, root = world
     (root / "files/obs").mkdir(parents=True)
