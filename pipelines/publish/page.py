@@ -55,7 +55,7 @@ WHERE_FIRST_CLASSES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)  # a share of the city's 
 _WHERE_FIRST_NOTE = ("Of the days the city floods somewhere, the share on which water comes near here: where it "
                      "gathers first. Whether the city floods at all is the warning areas' chance. "
                      "Blank: the city is given no chance that day.")
-CONSERVATION_LANGUAGES = ("en-GB", "ms-MY", "zh-CN")  # a site's mould and drying line: English, the rest folded
+_CONSERVATION_LANGUAGES = ("en-GB", "ms-MY", "zh-CN")  # a site's mould and drying line: English, the rest folded
 _AREA_KIND_WORDS = {"city": "the whole city", "zone": "heritage zone", "district": "district",
                     "site": "a heritage site's neighbourhood"}
 
@@ -229,7 +229,7 @@ def _conservation_lines(levels: pd.DataFrame, issue_day: dt.date) -> dict[str, d
     out = {}
     for asset_id, rows in levels.groupby("asset_id", sort=False):
         lines = {language: conservation_line(rows, language, issue_day=issue_day)
-                 for language in CONSERVATION_LANGUAGES}
+                 for language in _CONSERVATION_LANGUAGES}
         if all(lines.values()):
             out[asset_id] = lines
     return out
