@@ -59,7 +59,7 @@ SENSITIVITY_CLASSES = {
 DEFAULT_SENSITIVITY = "very_sensitive"
 # Mould risk from the highest mould index of the forecast: moderate from M = 1 (growth has started,
 # seen under a microscope), high from M = 3 (mould visible to the eye), the VTT scale of Hukka and
-# Viitanen (1999), table 1; M < 3 is ASHRAE Standard 160-2016's acceptance criterion.
+# Viitanen (1999); M < 3 is ASHRAE Standard 160-2016's acceptance criterion.
 MOULD_RISK_INDEX = (1.0, 3.0)
 MOULD_RISK_WORDS = ("low", "moderate", "high")
 # Drying after a flood from the forecast's mean vapour pressure deficit: slow below 5 hPa, fast from
