@@ -1,4 +1,5 @@
-"""Heat-stress indices per cell: dew point, humidity at the day's maximum, heat index and WBGT.
+"""Heat-stress indices per cell: dew point, humidity at the day's maximum, heat index and WBGT; the vapour
+pressure deficit.
 
 The formulas are thermofeel's (ECMWF), which works in Kelvin; these wrappers take and return
 degC, check units on entry and stamp CF attributes on the way out. Daily values use the day's
@@ -54,6 +55,19 @@ def dew_point(tas: xr.DataArray, hurs: xr.DataArray) -> xr.DataArray:
                   tas, hurs)
     return (td_k - _KELVIN).rename("tdps").assign_attrs(
         standard_name="dew_point_temperature", units="degC", long_name="dew point temperature")
+
+
+def vapour_pressure_deficit(tas: xr.DataArray, hurs: xr.DataArray) -> xr.DataArray:
+    """Vapour pressure deficit in hPa, e_s(tas) x (1 - hurs / 100), from air temperature (degC) and humidity (%).
+
+    Saturation vapour pressure over water by Hardy (1998), ITS-90 formulations (thermofeel). A wet
+    surface evaporates in proportion to it (Dalton's law): it says how fast a wet wall or floor dries.
+    """
+    require_units(tas, "degC", "tas")
+    require_units(hurs, "%", "hurs")
+    saturation_hpa = _apply(lambda t: thermofeel.calculate_saturation_vapour_pressure(t + _KELVIN), tas)
+    return (saturation_hpa * (1 - hurs / 100)).clip(min=0).rename("vpd_hpa").assign_attrs(
+        units="hPa", long_name="vapour pressure deficit")
 
 
 def relative_humidity(tas: xr.DataArray, tdps: xr.DataArray) -> xr.DataArray:

@@ -14,7 +14,7 @@ from lxml import etree
 from models.warning.areas import areas_of_sites
 from pipelines.alerts.advice import Advisories
 from pipelines.alerts.state import CapMessage
-from pipelines.alerts.text import day_label
+from pipelines.alerts.text import conservation_line, day_label
 from pipelines.config import ManagerConfig
 from pipelines.templating import render
 
@@ -25,6 +25,7 @@ def manager_digests(
     levels: pd.DataFrame, assets: pd.DataFrame, messages: list[CapMessage], managers: tuple[ManagerConfig, ...], *,
     issue_day: dt.date, city_name: str, area_levels: pd.DataFrame | None = None,
     areas: gpd.GeoDataFrame | None = None, advisories: Advisories | None = None,
+    languages: tuple[str, ...] = ("en-GB",),
 ) -> dict[str, tuple[str, str]]:
     """Per manager id: (plain text, HTML) of the day's digest.
 
@@ -36,7 +37,8 @@ def manager_digests(
     level by lead day. With `advisories`, each flood level comes with its action (en-GB). Last,
     the day's maps cropped to their sites (<manager id>_map_d<lead>.png beside the digest, drawn
     when the grids are published), each linking to the whole city's map one folder up. An asset
-    not in `levels` is listed as without a forecast.
+    not in `levels` is listed as without a forecast. Where `levels` has the sites' conservation climate
+    (pipelines.forecast.conservation), each site's mould risk and drying line follows, in each of `languages`.
     """
     names = dict(zip(assets["asset_id"], assets["name"], strict=True))
     kinds = dict(zip(assets["asset_id"], assets.get("kind", pd.Series(index=assets.index, dtype=object)),
@@ -49,6 +51,10 @@ def manager_digests(
 
     def action(kind, level: int) -> str:
         return advisories.text(kind, "flood", level, "en-GB") if advisories is not None and level >= 1 else ""
+
+    def label(asset_id) -> str:
+        name, kind = names.get(asset_id, asset_id), kinds.get(asset_id)
+        return f"{name} ({kind})" if kind else name
 
     def day(lead) -> str:
         return day_label(issue_day + dt.timedelta(days=int(lead)), "en-GB")
@@ -63,12 +69,18 @@ def manager_digests(
         sites = []
         for asset_id in manager.assets:
             rows = levels[levels["asset_id"] == asset_id].sort_values("lead")
-            name, kind = names.get(asset_id, asset_id), kinds.get(asset_id)
-            sites.append((f"{name} ({kind})" if kind else name, [
+            kind = kinds.get(asset_id)
+            sites.append((label(asset_id), [
                 (day(row.lead), f"{row.flood_chance:.0%}" if pd.notna(row.flood_chance) else "-",
                  int(row.flood_level), f"{row.tasmax_q50_max:.1f} °C" if pd.notna(row.tasmax_q50_max) else "-",
                  _heat_level(row), action(kind, int(row.flood_level)), _door(row))
                 for row in rows.itertuples()]))
+        conservation = []  # the sites' mould risk and drying (pipelines.forecast.conservation)
+        for asset_id in manager.assets:
+            rows = levels[levels["asset_id"] == asset_id]
+            lines = [line for language in languages if (line := conservation_line(rows, language, issue_day=issue_day))]
+            if lines:
+                conservation.append((label(asset_id), lines))
         zones = []
         for area_id in own_areas:
             rows = area_levels[area_levels["asset_id"] == area_id].sort_values("lead")
@@ -78,7 +90,7 @@ def manager_digests(
         by_area = "flood_basis" in levels and (levels["flood_basis"] == "area").any()
         content = {"title": f"Warisan digest for {manager.name}: {city_name}, forecast issued {issue_day.isoformat()}",
                    "alerts": alerts, "sites": sites, "areas": zones, "leads": leads, "manager_id": manager.id,
-                   "flood_levels": "0-4" if by_area else "0-3"}
+                   "flood_levels": "0-4" if by_area else "0-3", "conservation": conservation}
         digests[manager.id] = (render("digest.txt.j2", **content), render("digest.html.j2", **content))
     return digests
 

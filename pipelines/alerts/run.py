@@ -38,6 +38,7 @@ from pipelines.alerts.state import CapMessage, Outgoing, held_levels, open_store
 from pipelines.bundle import readers
 from pipelines.config import AlertConfig, CityConfig
 from pipelines.feature_cache.build import build_static_features
+from pipelines.forecast.conservation import site_conservation
 from pipelines.storage import write_text_atomic
 
 STORE_FILE = "alerts.sqlite"
@@ -83,7 +84,8 @@ def issue_run(
                 areas=None if areas is None else areas.table)
             digests = manager_digests(levels, assets, messages, alert.managers, issue_day=issue_day,
                                       city_name=city_name, area_levels=area_levels,
-                                      areas=None if areas is None else areas.table, advisories=advisories)
+                                      areas=None if areas is None else areas.table, advisories=advisories,
+                                      languages=alert.languages)
             latest = store.latest_date()
             mode = "backfill" if latest is not None and latest > issue_day.isoformat() else "new"
             sent = issue_time.astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")
@@ -146,7 +148,8 @@ def _message_text(message: CapMessage) -> tuple[str, str]:
 @task
 def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path,
                  drill: bool = False) -> tuple[pd.DataFrame, list[Path]]:
-    """Per-asset risk and levels, then the CAP messages and digests of the issue date (pipelines.alerts.run).
+    """Per-asset risk and levels with each site's conservation climate (pipelines.forecast.conservation), then
+    the CAP messages and digests of the issue date (pipelines.alerts.run).
 
     The state in <store>/<city>/alerts.sqlite decides Alert, Update or Cancel; a rerun rewrites the
     recorded messages. `drill` sends every message with status Test. Returns the levels and CAP files.
@@ -162,6 +165,9 @@ def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path,
                                 default_heat_threshold_degC=config.heat.default_threshold_degC,
                                 area_thresholds=None if areas is None else areas.thresholds,
                                 door=forecast_door(forecast.attrs))
+    conservation = site_conservation(config.bundle_dir, dt.date.fromisoformat(forecast.attrs["issue_date"]), assets,
+                                     lead_days=config.lead_days, timezone=config.city.timezone)
+    levels = levels.merge(conservation, on=["asset_id", "lead"], how="left", validate="one_to_one")
     alert = config.alerts.model_copy(update={"drill": config.alerts.drill or drill})
     issued = issue_run(
         config.city_store, out, levels, assets,

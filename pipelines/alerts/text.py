@@ -324,3 +324,39 @@ def day_label(day: dt.date, language: str, *, year: bool = True) -> str:
     if language == "zh-CN":
         return f"{f'{day.year}年' if year else ''}{day.month}月{day.day}日（{weekday}）"
     return f"{weekday} {day.day} {_MONTHS[language][day.month - 1]}{f' {day.year}' if year else ''}"
+
+
+# Conservation climate (models.conservation): one line per site and language, the method named.
+_CONSERVATION_LINE = {
+    "en-GB": ("Mould risk for timber and paper: {risk} (VTT model; relative humidity at or above {rh_crit:.0f} % for "
+              "{hours} of the next {forecast_hours} h; mould index {index:.1f} by {day}, on a surface clean "
+              "{spin_up_days} days before). After a flood, drying is {drying} (mean vapour pressure deficit "
+              "{vpd:.1f} hPa). Indoor air taken as outdoor: open, naturally ventilated buildings."),
+    "ms-MY": ("Risiko kulat bagi kayu dan kertas: {risk} (model VTT; kelembapan relatif pada atau melebihi "
+              "{rh_crit:.0f} % selama {hours} daripada {forecast_hours} jam akan datang; indeks kulat {index:.1f} "
+              "menjelang {day}, pada permukaan yang bersih {spin_up_days} hari sebelumnya). Selepas banjir, "
+              "pengeringan {drying} (purata defisit tekanan wap {vpd:.1f} hPa). Udara dalam bangunan dianggap sama "
+              "dengan udara luar: bangunan terbuka dengan pengudaraan semula jadi."),
+    "zh-CN": ("木材和纸张霉变风险：{risk}（VTT霉菌生长模型；未来{forecast_hours}小时中有{hours}小时相对湿度达到或超过"
+              "{rh_crit:.0f}%；至{day}霉变指数为{index:.1f}，以{spin_up_days}天前清洁的表面计）。洪水过后干燥{drying}"
+              "（平均水汽压差{vpd:.1f}百帕）。室内空气按室外计：建筑开敞、自然通风。"),
+}
+_MOULD_RISK_WORDS = {"en-GB": ("low", "moderate", "high"), "ms-MY": ("rendah", "sederhana", "tinggi"),
+                     "zh-CN": ("低", "中", "高")}
+_DRYING_WORDS = {"en-GB": ("slow", "moderate", "fast"), "ms-MY": ("perlahan", "sederhana", "cepat"),
+                 "zh-CN": ("慢", "中等", "快")}
+
+
+def conservation_line(rows: pd.DataFrame, language: str, *, issue_day: dt.date) -> str:
+    """One site's mould risk and drying after a flood in `language`, from its rows of the levels table
+    (pipelines.forecast.conservation.site_conservation's columns); '' where the site has none."""
+    classes = ["mould_risk", "drying"]
+    if not set(classes) <= set(rows) or rows.empty or rows[classes].iloc[0].isna().any():
+        return ""
+    row = rows.iloc[0]
+    return _CONSERVATION_LINE[language].format(
+        risk=_MOULD_RISK_WORDS[language][int(row["mould_risk"])], rh_crit=row["rh_crit_pct"],
+        hours=int(row["hours_above_rh_crit"]), forecast_hours=int(row["forecast_hours"]),
+        index=row["mould_index_max"], spin_up_days=int(row["spin_up_days"]),
+        day=day_label(issue_day + dt.timedelta(days=int(row["mould_index_max_lead"])), language, year=False),
+        drying=_DRYING_WORDS[language][int(row["drying"])], vpd=row["vpd_mean_hpa"])

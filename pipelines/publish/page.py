@@ -7,7 +7,8 @@ CAP messages. A Content-Security-Policy <meta> allows only the inlined scripts a
 hash), data: images and the street tiles; every text from the data reaches the DOM as text.
 The forecast's warning areas (when it has them) are the first layer: polygons coloured by level
 with a popup each, and the list of areas at level 1 or above, beside the chance of water near each
-cell if the city floods (`flood_where_first`).
+cell if the city floods (`flood_where_first`). A site's popup ends with its conservation climate
+(mould risk and drying, pipelines.forecast.conservation) where the levels carry it.
 Once drawn, the page marks `<body>` with `data-ready`, `data-overlays`, `data-assets`,
 `data-popups`, `data-alerts`, `data-areas` and `data-areas-listed` (counts), which tests read from
 the DOM.
@@ -16,6 +17,7 @@ the DOM.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
 from importlib.resources import files
@@ -32,6 +34,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
 from PIL import Image
 from rasterio.enums import Resampling
 
+from pipelines.alerts.text import conservation_line
 from pipelines.publish.areas import has_areas, warning_areas_geojson
 from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, level_legend, valid_day
 from pipelines.publish.maps import FLOOD_CLASSES, temperature_range
@@ -52,6 +55,7 @@ WHERE_FIRST_CLASSES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)  # a share of the city's 
 _WHERE_FIRST_NOTE = ("Of the days the city floods somewhere, the share on which water comes near here: where it "
                      "gathers first. Whether the city floods at all is the warning areas' chance. "
                      "Blank: the city is given no chance that day.")
+_CONSERVATION_LANGUAGES = ("en-GB", "ms-MY", "zh-CN")  # a site's mould and drying line: English, the rest folded
 _AREA_KIND_WORDS = {"city": "the whole city", "zone": "heritage zone", "district": "district",
                     "site": "a heritage site's neighbourhood"}
 
@@ -203,6 +207,7 @@ def _assets_geojson(forecast: xr.Dataset, assets: gpd.GeoDataFrame, levels: pd.D
             f"{h}_alert": bool(row[f"{h}_alert"]) for h in ("flood", "heat")}
         return out | {"drivers": {name: _number(values[i, j]) for name, values in drivers.items()}}
 
+    conservation = {} if levels is None else _conservation_lines(levels, dt.date.fromisoformat(forecast.attrs["issue_date"]))
     names = local["name"] if "name" in local else local["asset_id"]
     kinds = local["kind"] if "kind" in local else pd.Series("", index=local.index)
     wgs84 = points.to_crs("EPSG:4326")
@@ -212,9 +217,22 @@ def _assets_geojson(forecast: xr.Dataset, assets: gpd.GeoDataFrame, levels: pd.D
              "asset_id": str(asset_id), "name": str(name), "kind": str(kind),
              "leads": {str(int(lead)): entry(i, asset_id, j) for j, lead in enumerate(leads)},
              "advisories": {h: advisories[(asset_id, h)] for h in ("flood", "heat") if (asset_id, h) in advisories},
+             "conservation": conservation.get(asset_id, {}),
          }}
         for i, (asset_id, name, kind, point) in enumerate(zip(local["asset_id"], names, kinds, wgs84, strict=True))
     ]}
+
+
+def _conservation_lines(levels: pd.DataFrame, issue_day: dt.date) -> dict[str, dict[str, str]]:
+    """Per asset_id, its mould risk and drying line per language (pipelines.alerts.text.conservation_line);
+    sites without a conservation climate are left out."""
+    out = {}
+    for asset_id, rows in levels.groupby("asset_id", sort=False):
+        lines = {language: conservation_line(rows, language, issue_day=issue_day)
+                 for language in _CONSERVATION_LANGUAGES}
+        if all(lines.values()):
+            out[asset_id] = lines
+    return out
 
 
 def _number(value) -> float | None:

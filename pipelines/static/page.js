@@ -60,6 +60,13 @@
       if (DRIVER_WORDS[name]) rows.push([DRIVER_WORDS[name][0], fmt(value, 1, DRIVER_WORDS[name][1])]);
     let out = "<strong>" + esc(p.name) + "</strong> <small>" + esc(p.kind) + "</small><br><small>" + esc(day) +
       " (lead " + state.lead + ")</small><table>" + rows.map((r) => "<tr><td>" + r[0] + "</td><td>" + r[1] + "</td></tr>").join("") + "</table>";
+    // Conservation climate (pipelines.forecast.conservation): the English line, the other languages folded.
+    const [english, ...others] = Object.entries(p.conservation || {});
+    if (english)
+      out += '<div class="conservation"><p lang="en-GB">' + esc(english[1]) + "</p>" + (others.length
+        ? "<details><summary>" + others.map(([lang]) => esc(lang)).join(" · ") + "</summary>" +
+          others.map(([lang, line]) => '<p lang="' + esc(lang) + '">' + esc(line) + "</p>").join("") + "</details>"
+        : "") + "</div>";
     for (const a of Object.values(p.advisories || {}))
       out += '<div class="advisory"><strong>' + esc(a.headline) + "</strong><br>" + esc(a.instruction) +
         ' <a href="' + esc(a.file) + '">CAP</a></div>';
