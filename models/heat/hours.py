@@ -19,6 +19,8 @@ beam is scaled by it, the diffuse light stays whole.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -115,3 +117,19 @@ def heat_windows(wbgt: xr.DataArray, thresholds_degC: tuple[float, ...], timezon
         }, columns=list(WINDOW_COLUMNS)))
     windows = pd.concat(rows, ignore_index=True)
     return windows.sort_values(["site", "band", "date", "start"], kind="stable").reset_index(drop=True)
+
+
+
+def with_heat_windows(levels: pd.DataFrame, windows: pd.DataFrame, issue_date: dt.date) -> pd.DataFrame:
+    """`levels` (one row per asset_id and lead) with each day's hourly windows (heat_windows' rows, lead =
+    local date - `issue_date`): `wbgt_windows`, a tuple of (band, threshold_degC, start, end) ordered by
+    band and start (empty: none), and `wbgt_hour_band`, the highest band an hour reaches that day (0: none)."""
+    table = windows.assign(lead=[(day - issue_date).days for day in windows["date"]])
+    table["window"] = list(zip(table["band"], table["threshold_degC"], table["start"], table["end"], strict=True))
+    grouped = table.sort_values(["band", "start"], kind="stable").groupby(["site", "lead"])
+    by_day = {"wbgt_windows": grouped["window"].agg(tuple), "wbgt_hour_band": grouped["band"].max()}
+    keys = pd.MultiIndex.from_frame(levels[["asset_id", "lead"]])
+    windows_of = by_day["wbgt_windows"].reindex(keys).to_numpy()
+    return levels.assign(
+        wbgt_windows=[w if isinstance(w, tuple) else () for w in windows_of],
+        wbgt_hour_band=by_day["wbgt_hour_band"].reindex(keys).fillna(0).astype(int).to_numpy())

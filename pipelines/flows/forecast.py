@@ -12,6 +12,7 @@ from pipelines.bundle import readers
 from pipelines.bundle.validate import require_city_bundle
 from pipelines.config import CityConfig, load_city_config
 from pipelines.feature_cache.build import build_static_features
+from pipelines.forecast.hours import site_hours
 from pipelines.forecast.predict import predict_grid, with_warning_areas
 from pipelines.forecast.tiles import join_tiles, static_tiles
 from pipelines.publish.day import publish_artifacts, publish_grids
@@ -65,8 +66,9 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
         forecast.attrs |= {"stale": stale, "stale_for": issue_date.isoformat()}
     final = config.city_store / "forecasts" / issue_date.isoformat()
     version = new_version_folder(final)  # filled whole, then swapped in: readers never see half a day
-    levels, messages = issue_alerts(config, forecast, version, drill=drill)
-    written = publish_grids(config, forecast, levels, version) | {"cap": messages}
+    hours = site_hours(config, forecast)
+    levels, messages = issue_alerts(config, forecast, version, hours=hours, drill=drill)
+    written = publish_grids(config, forecast, levels, version, hours=hours) | {"cap": messages}
     publish_folder(version, final)
     deliver_alerts(config)  # after publishing: the feed and messages point at files now visible
     link_latest(config.city_store)

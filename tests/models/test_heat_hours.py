@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from models.heat.hours import WINDOW_COLUMNS, heat_windows, site_heat_hours
+from models.heat.hours import WINDOW_COLUMNS, heat_windows, site_heat_hours, with_heat_windows
 
 ZONE = "Asia/Kuala_Lumpur"  # UTC+8 all year
 MIDNIGHT_UTC = pd.Timestamp("2024-03-19T16:00")  # local midnight starting 20 Mar 2024
@@ -124,3 +124,13 @@ def test_windows_of_the_hot_open_site_fall_in_the_day():
     open_site = table[table["site"] == "open"]
     assert set(open_site["date"]) == {dt.date(2024, 3, 20), dt.date(2024, 3, 21)}
     assert (open_site["start"] >= "08:00").all() and (open_site["end"] <= "18:00").all()
+
+
+def test_windows_join_the_levels_by_site_and_lead_day():
+    table = heat_windows(wbgt_series((11, 16, 31.5), (13, 14, 33.4), (36, 36, 31.1)), (31.0, 33.0), ZONE)
+    levels = pd.DataFrame({"asset_id": ["s", "s", "other"], "lead": [0, 1, 0]})
+    joined = with_heat_windows(levels, table, dt.date(2024, 3, 20))
+    assert joined["wbgt_windows"].tolist() == [
+        ((1, 31.0, "11:00", "16:00"), (2, 33.0, "13:00", "14:00")), ((1, 31.0, "12:00", "12:00"),), ()]
+    assert joined["wbgt_hour_band"].tolist() == [2, 1, 0]
+    assert "wbgt_windows" not in levels  # the input is left as it was
