@@ -6,6 +6,7 @@ Both come from templates: pipelines/templates/digest.txt.j2 and digest.html.j2 (
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import geopandas as gpd
 import pandas as pd
@@ -87,8 +88,8 @@ def manager_digests(
     return digests
 
 
-def _heat_hours(levels: pd.DataFrame, asset_ids, names: dict, kinds: dict, day, advisories: Advisories | None
-                ) -> tuple[list, list]:
+def _heat_hours(levels: pd.DataFrame, asset_ids: tuple[str, ...], names: dict, kinds: dict,
+                day: Callable[[int], str], advisories: Advisories | None) -> tuple[list, list]:
     """The sites' hourly WBGT windows (models.heat.hours.with_heat_windows) in en-GB: per site with any, (site,
     [(day, the day's windows in words)]); and per band reached, once, ('WBGT at or above 31 °C', [(audience,
     advice)]) with `advisories`. ([], []) without windows."""
