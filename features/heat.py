@@ -122,13 +122,40 @@ def solar_noon_cos_zenith(lat: xr.DataArray, day_of_year: xr.DataArray) -> xr.Da
     """
     require_units(lat, "degrees_north", "lat")
     require_units(day_of_year, "1", "day_of_year")
-    angle = 2 * np.pi * (day_of_year - 1) / 365
-    declination = (0.006918 - 0.399912 * np.cos(angle) + 0.070257 * np.sin(angle)
-                   - 0.006758 * np.cos(2 * angle) + 0.000907 * np.sin(2 * angle)
-                   - 0.002697 * np.cos(3 * angle) + 0.00148 * np.sin(3 * angle))  # radians
+    declination = _declination(2 * np.pi * (day_of_year - 1) / 365)
     cos_zenith = np.cos(np.deg2rad(lat) - declination).clip(min=0).rename("cos_zenith")
     cos_zenith.attrs = {"units": "1", "long_name": "cosine of the solar zenith angle at local solar noon"}
     return cos_zenith
+
+
+def cos_solar_zenith(lat: xr.DataArray, lon: xr.DataArray, time: xr.DataArray) -> xr.DataArray:
+    """Cosine of the sun's zenith angle at the instants `time` (UTC, datetime64), unitless, 0 with the sun down.
+
+    `lat` in degrees_north, `lon` in degrees_east; dims broadcast. Declination and the equation
+    of time from Spencer's Fourier series (Spencer 1971, Search 2(5), 172), the hour angle from
+    the UTC time and the longitude: good to about 0.01 in the cosine.
+    """
+    require_units(lat, "degrees_north", "lat")
+    require_units(lon, "degrees_east", "lon")
+    if not np.issubdtype(time.dtype, np.datetime64):
+        raise ValueError(f"`time` must hold datetime64 (UTC), got dtype {time.dtype}")
+    hours_utc = (time - time.astype("datetime64[D]")) / np.timedelta64(1, "h")
+    angle = 2 * np.pi * (time.dt.dayofyear - 1 + hours_utc / 24) / 365
+    equation_of_time_min = 229.18 * (0.000075 + 0.001868 * np.cos(angle) - 0.032077 * np.sin(angle)
+                                     - 0.014615 * np.cos(2 * angle) - 0.040849 * np.sin(2 * angle))
+    solar_hours = hours_utc + lon / 15 + equation_of_time_min / 60
+    hour_angle = np.deg2rad(15 * (solar_hours - 12))
+    declination, phi = _declination(angle), np.deg2rad(lat)
+    cos_zenith = (np.sin(phi) * np.sin(declination) + np.cos(phi) * np.cos(declination) * np.cos(hour_angle))
+    return cos_zenith.clip(min=0).rename("cos_zenith").assign_attrs(
+        units="1", long_name="cosine of the solar zenith angle")
+
+
+def _declination(angle):
+    """The sun's declination in radians at the day angle `angle` (2 pi (day of year - 1) / 365), Spencer (1971)."""
+    return (0.006918 - 0.399912 * np.cos(angle) + 0.070257 * np.sin(angle)
+            - 0.006758 * np.cos(2 * angle) + 0.000907 * np.sin(2 * angle)
+            - 0.002697 * np.cos(3 * angle) + 0.00148 * np.sin(3 * angle))
 
 
 def direct_beam_fraction(rsds: xr.DataArray, cos_zenith: xr.DataArray, day_of_year: xr.DataArray) -> xr.DataArray:

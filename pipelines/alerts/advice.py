@@ -1,7 +1,9 @@
 """What to do: the advice table of configs/advisories.yaml, by asset kind, hazard and alert level.
 
 Flood has levels 1-4 (a warning area's: watch, prepare, move collections off the floor, close the
-site); heat 1-3 (MET Malaysia's); both an `after` for the message that ends an alert.
+site); heat 1-3 (MET Malaysia's); both an `after` for the message that ends an alert. Apart from
+the kinds, `wbgt_audiences` gives advice per audience (visitors, outdoor staff, conservation
+workers) for the hours of a WBGT band's window (bands 1 and 2, NEA's).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ REQUIRED_LANGUAGES = ("en-GB", "ms-MY")
 Language = Literal["en-GB", "ms-MY", "zh-CN"]
 Level = Literal[1, 2, 3, 4, "after"]
 LEVELS: dict[str, tuple[Level, ...]] = {"flood": (1, 2, 3, 4, "after"), "heat": (1, 2, 3, "after")}
+Band = Literal[1, 2]
+Audience = Literal["visitors", "outdoor_staff", "conservation"]
+AUDIENCES: tuple[Audience, ...] = ("visitors", "outdoor_staff", "conservation")
 
 
 class _Table(BaseModel):
@@ -33,6 +38,14 @@ class HazardAdvice(_Table):
 class Advisories(_Table):
     default: HazardAdvice
     kinds: dict[str, HazardAdvice] = {}
+    wbgt_audiences: dict[Band, dict[Audience, dict[Language, str]]] = {}
+
+    def audience_advice(self, band: int, language: str) -> list[tuple[str, str]]:
+        """(audience, advice in `language`, English if absent) for the hours of WBGT `band`, in AUDIENCES'
+        order; empty for band 0 or a table without `wbgt_audiences`."""
+        texts = self.wbgt_audiences.get(band, {})
+        return [(audience, texts[audience].get(language) or texts[audience]["en-GB"])
+                for audience in AUDIENCES if audience in texts]
 
     def text(self, kind: str | None, hazard: str, level: Level, language: str) -> str:
         """The advice for a site of `kind` at `level` of `hazard`, in `language` (English if absent)."""
@@ -70,6 +83,12 @@ def load_advisories(path: Path | None, languages: tuple[str, ...]) -> Advisories
             for level, texts in getattr(advice, hazard).items():
                 problems += [f"{where}.{hazard}.{level}: no {language} text" for language in needed
                              if not (texts.get(language) or "").strip()]
+    if table.wbgt_audiences:  # optional, but whole where given
+        problems += [f"wbgt_audiences.{band}.{audience}: missing" for band in (1, 2) for audience in AUDIENCES
+                     if audience not in table.wbgt_audiences.get(band, {})]
+        problems += [f"wbgt_audiences.{band}.{audience}: no {language} text"
+                     for band, by_audience in table.wbgt_audiences.items() for audience, texts in by_audience.items()
+                     for language in needed if not (texts.get(language) or "").strip()]
     if problems:
         raise ConfigError(f"{path}: {'; '.join(problems)}")
     return table

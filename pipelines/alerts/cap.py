@@ -35,7 +35,10 @@ depth if it floods (`flood_depth_expected_cm`).
 
 onset is the local midnight starting the onset day; expires the local midnight ending the
 forecast's last lead day; sent is the issue time. <instruction> is the advice of
-configs/advisories.yaml for the asset's kind, the hazard and the level ('after' for a Cancel).
+configs/advisories.yaml for the asset's kind, the hazard and the level ('after' for a Cancel); a heat
+message of a site with hourly WBGT windows (models.heat.hours) names them in its description, adds
+the advice per audience for the highest band an hour reaches to its instruction, and carries the
+windows as <parameter>s (`wbgt_hour_band`, `wbgt_window_<threshold>`).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from lxml import etree
 from models.warning.areas import site_area_id
 from pipelines.alerts.advice import Advisories
 from pipelines.alerts.state import CapMessage, Event, Transition, plan_transitions
-from pipelines.alerts.text import drivers, event_name, flood_basis, heat_rule, texts
+from pipelines.alerts.text import audience_sentences, drivers, event_name, flood_basis, heat_rule, texts
 from pipelines.config import AlertConfig
 from pipelines.storage import write_atomic
 
@@ -185,8 +188,13 @@ def _alert_xml(
         _sub(info, "headline", words["headline"])
         _sub(info, "description", words["description"])
         advice_level = "after" if move.msg_type == "Cancel" else move.level
-        _sub(info, "instruction", advisories.text(place["kind"], hazard, advice_level, language))
-        for name, value in _parameters(move, rows, why, model_versions, rule).items():
+        instruction = advisories.text(place["kind"], hazard, advice_level, language)
+        if hazard == "heat" and move.msg_type != "Cancel" and "wbgt_hour_band" in rows:
+            for_audiences = audience_sentences(advisories.audience_advice(int(rows["wbgt_hour_band"].max()),
+                                                                          language), language)
+            instruction += ("" if language == "zh-CN" or not for_audiences else " ") + for_audiences
+        _sub(info, "instruction", instruction)
+        for name, value in _parameters(move, rows, why, model_versions, rule, issue_day).items():
             _pair(info, "parameter", name, value)
         area = _sub(info, "area")
         _sub(area, "areaDesc", place["area_desc"])
@@ -197,10 +205,10 @@ def _alert_xml(
 
 
 def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float]],
-                model_versions: dict[str, str], rule: str) -> dict[str, str]:
+                model_versions: dict[str, str], rule: str, issue_day: dt.date) -> dict[str, str]:
     """<parameter>s of the message's hazard only: peak risk, threshold, (flood) the water at the door,
-    (heat) the rule with the MET level and WBGT band, level, onset, each driver with its value, the
-    hazard's model version."""
+    (heat) the rule with the MET level and WBGT band and the hourly windows (_window_parameters), level,
+    onset, each driver with its value, the hazard's model version."""
     threshold = float(rows[f"{move.hazard}_threshold"].iloc[0])
     if move.hazard == "flood":
         parameters = {"flood_probability": f"{rows['flood_chance'].max():.2f}",
@@ -213,6 +221,8 @@ def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float
                            "wbgt_band": str(int(rows["heat_wbgt_band"].max()))}
             if "wbgt_max" in rows and rows["wbgt_max"].notna().any():
                 parameters["wbgt_max"] = f"{rows['wbgt_max'].max():.1f}"
+        if move.msg_type != "Cancel":
+            parameters |= _window_parameters(rows, issue_day)
     parameters["alert_level"] = str(move.level)
     if move.onset_lead is not None:
         parameters["onset_lead_days"] = str(move.onset_lead)
@@ -221,6 +231,21 @@ def _parameters(move: Transition, rows: pd.DataFrame, why: list[tuple[str, float
         parameters |= {name: f"{value:.2f}" for name, value in why if pd.notna(value)}
     return parameters | {name: str(version) for name, version in model_versions.items()
                          if name.startswith(f"{move.hazard}_")}
+
+
+def _window_parameters(rows: pd.DataFrame, issue_day: dt.date) -> dict[str, str]:
+    """A site's hourly WBGT windows (models.heat.hours.with_heat_windows), where it has any: `wbgt_hour_band`,
+    the highest band an hour reaches, and per threshold `wbgt_window_<t>` ('2024-12-26 11:00-16:00, ...',
+    local times)."""
+    if "wbgt_windows" not in rows or not any(rows["wbgt_windows"]):
+        return {}
+    by_threshold: dict[float, list[str]] = {}
+    for lead, windows in zip(rows["lead"], rows["wbgt_windows"], strict=True):
+        day = (issue_day + dt.timedelta(days=int(lead))).isoformat()
+        for _, threshold, start, end in windows:
+            by_threshold.setdefault(threshold, []).append(f"{day} {start}-{end}")
+    return {"wbgt_hour_band": str(int(rows["wbgt_hour_band"].max()))} | {
+        f"wbgt_window_{threshold:g}": ", ".join(runs) for threshold, runs in by_threshold.items()}
 
 
 def _door_parameters(rows: pd.DataFrame) -> dict[str, str]:

@@ -6,6 +6,7 @@ Both come from templates: pipelines/templates/digest.txt.j2 and digest.html.j2 (
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import geopandas as gpd
 import pandas as pd
@@ -14,7 +15,7 @@ from lxml import etree
 from models.warning.areas import areas_of_sites
 from pipelines.alerts.advice import Advisories
 from pipelines.alerts.state import CapMessage
-from pipelines.alerts.text import conservation_line, day_label
+from pipelines.alerts.text import audience_words, conservation_line, day_label, window_words
 from pipelines.config import ManagerConfig
 from pipelines.templating import render
 
@@ -34,7 +35,9 @@ def manager_digests(
     with their alert levels by lead day, and where known the chance that water rises above the
     site's floor with the expected depth if it floods (models.warning.door), then the heritage zones and districts holding their sites
     (`area_levels`, models.assets.area_alert_levels, with their outlines in `areas`): chance and
-    level by lead day. With `advisories`, each flood level comes with its action (en-GB). Last,
+    level by lead day. With `advisories`, each flood level comes with its action (en-GB). Sites with
+    hourly WBGT windows (`wbgt_windows`, models.heat.hours) get their hours of heat stress by day and,
+    with `advisories`, the advice per audience for each band reached, once. Last,
     the day's maps cropped to their sites (<manager id>_map_d<lead>.png beside the digest, drawn
     when the grids are published), each linking to the whole city's map one folder up. An asset
     not in `levels` is listed as without a forecast. Where `levels` has the sites' conservation climate
@@ -90,9 +93,33 @@ def manager_digests(
         by_area = "flood_basis" in levels and (levels["flood_basis"] == "area").any()
         content = {"title": f"Warisan digest for {manager.name}: {city_name}, forecast issued {issue_day.isoformat()}",
                    "alerts": alerts, "sites": sites, "areas": zones, "leads": leads, "manager_id": manager.id,
-                   "flood_levels": "0-4" if by_area else "0-3", "conservation": conservation}
+                   "flood_levels": "0-4" if by_area else "0-3", "conservation": conservation,
+                   **dict(zip(("heat_hours", "heat_advice"),
+                              _heat_hours(levels, manager.assets, names, kinds, day, advisories), strict=True))}
         digests[manager.id] = (render("digest.txt.j2", **content), render("digest.html.j2", **content))
     return digests
+
+
+def _heat_hours(levels: pd.DataFrame, asset_ids: tuple[str, ...], names: dict, kinds: dict,
+                day: Callable[[int], str], advisories: Advisories | None) -> tuple[list, list]:
+    """The sites' hourly WBGT windows (models.heat.hours.with_heat_windows) in en-GB: per site with any, (site,
+    [(day, the day's windows in words)]); and per band reached, once, ('WBGT at or above 31 °C', [(audience,
+    advice)]) with `advisories`. ([], []) without windows."""
+    if "wbgt_windows" not in levels:
+        return [], []
+    mine = levels[levels["asset_id"].isin(asset_ids) & (levels["wbgt_windows"].map(len) > 0)]
+    sites = []
+    for asset_id in asset_ids:
+        rows = mine[mine["asset_id"] == asset_id].sort_values("lead")
+        if len(rows):
+            name, kind = names.get(asset_id, asset_id), kinds.get(asset_id)
+            sites.append((f"{name} ({kind})" if kind else name,
+                          [(day(row.lead), window_words(row.wbgt_windows, "en-GB")) for row in rows.itertuples()]))
+    bands = sorted({(band, threshold) for windows in mine["wbgt_windows"] for band, threshold, _, _ in windows})
+    advice = [] if advisories is None else [
+        (f"WBGT at or above {threshold:g} °C", audience_words(advisories.audience_advice(band, "en-GB"), "en-GB"))
+        for band, threshold in bands]
+    return sites, advice
 
 
 def _door(row) -> str:

@@ -28,6 +28,7 @@ from prefect.artifacts import (
 )
 
 from models.assets import area_alert_levels, asset_alert_levels, asset_risk, nearest_land_reach
+from models.heat.hours import heat_windows, with_heat_windows
 from models.warning.areas import AreaForecast, forecast_areas
 from models.warning.door import forecast_door
 from pipelines.alerts.advice import load_advisories
@@ -37,7 +38,7 @@ from pipelines.alerts.digest import manager_digests
 from pipelines.alerts.state import CapMessage, Outgoing, held_levels, open_store
 from pipelines.bundle import readers
 from pipelines.config import AlertConfig, CityConfig
-from pipelines.feature_cache.build import build_static_features
+from pipelines.feature_cache.build import with_built_up
 from pipelines.forecast.conservation import site_conservation
 from pipelines.storage import write_text_atomic
 
@@ -146,28 +147,32 @@ def _message_text(message: CapMessage) -> tuple[str, str]:
 
 
 @task
-def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path,
+def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path, hours: xr.Dataset | None = None,
                  drill: bool = False) -> tuple[pd.DataFrame, list[Path]]:
     """Per-asset risk and levels with each site's conservation climate (pipelines.forecast.conservation), then
     the CAP messages and digests of the issue date (pipelines.alerts.run).
 
-    The state in <store>/<city>/alerts.sqlite decides Alert, Update or Cancel; a rerun rewrites the
-    recorded messages. `drill` sends every message with status Test. Returns the levels and CAP files.
+    With the sites' `hours` (pipelines.forecast.hours.site_hours), each day's windows of hours at or
+    above the WBGT bands join the levels (models.heat.hours.with_heat_windows), for the heat
+    messages and digests. The state in <store>/<city>/alerts.sqlite decides Alert, Update or Cancel;
+    a rerun rewrites the recorded messages. `drill` sends every message with status Test. Returns
+    the levels and CAP files.
     """
     assets = readers.read_vector(config.bundle_dir, "heritage_assets")
-    built_up = [name for name in ("impervious_frac", "building_frac") if name not in forecast]
-    if built_up:  # the heat drivers name a dense built-up block
-        with xr.open_dataset(build_static_features.fn(config)) as static:
-            forecast = forecast.assign({name: static[name].load() for name in built_up if name in static})
+    forecast = with_built_up(config, forecast)  # the heat drivers name a dense built-up block
     areas = forecast_areas(forecast)
     risk = asset_risk(forecast, assets, nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
     levels = asset_alert_levels(risk, assets, default_flood_threshold=config.flood.default_threshold,
                                 default_heat_threshold_degC=config.heat.default_threshold_degC,
                                 area_thresholds=None if areas is None else areas.thresholds,
                                 door=forecast_door(forecast.attrs))
-    conservation = site_conservation(config.bundle_dir, dt.date.fromisoformat(forecast.attrs["issue_date"]), assets,
-                                     lead_days=config.lead_days, timezone=config.city.timezone)
+    issue_day = dt.date.fromisoformat(forecast.attrs["issue_date"])
+    conservation = site_conservation(config.bundle_dir, issue_day, assets, lead_days=config.lead_days,
+                                     timezone=config.city.timezone)
     levels = levels.merge(conservation, on=["asset_id", "lead"], how="left", validate="one_to_one")
+    if hours is not None:
+        windows = heat_windows(hours["wbgt_degC"], config.heat.wbgt_bands_degC, config.city.timezone)
+        levels = with_heat_windows(levels, windows, issue_day)
     alert = config.alerts.model_copy(update={"drill": config.alerts.drill or drill})
     issued = issue_run(
         config.city_store, out, levels, assets,

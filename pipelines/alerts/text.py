@@ -215,6 +215,20 @@ _MODEL_FEATURE_WORDS = {  # a flood model driver without a value: its feature na
     "en-GB": "the model also weighs {name}", "ms-MY": "model juga mengambil kira {name}", "zh-CN": "模型也考虑了{name}",
 }
 _LANGUAGE_INDEX = {"en-GB": 0, "ms-MY": 1, "zh-CN": 2}
+# Hourly heat (models.heat.hours): a day's windows of WBGT at or above a band, and who the advice is for.
+_WINDOW_WORDS = {  # (a band's threshold, a run of hours, one hour, joiner of runs)
+    "en-GB": ("WBGT at or above {t:g} °C {runs}", "from {start} to {end}", "at {start}", " and "),
+    "ms-MY": ("WBGT pada atau melebihi {t:g} °C {runs}", "dari {start} hingga {end}", "pada {start}", " dan "),
+    "zh-CN": ("WBGT达到或超过{t:g}°C：{runs}", "{start}至{end}", "{start}", "、"),
+}
+_HEAT_HOURS = {"en-GB": " Hours of heat stress: {days}.", "ms-MY": " Waktu tekanan haba: {days}.",
+               "zh-CN": "热应激时段：{days}。"}
+_AUDIENCE_WORDS = {
+    "en-GB": {"visitors": "Visitors", "outdoor_staff": "Staff working outdoors", "conservation": "Conservation workers"},
+    "ms-MY": {"visitors": "Pengunjung", "outdoor_staff": "Kakitangan yang bekerja di luar",
+              "conservation": "Pekerja pemuliharaan"},
+    "zh-CN": {"visitors": "游客", "outdoor_staff": "户外工作人员", "conservation": "文物保护工作人员"},
+}
 
 
 def drivers(hazard: str, row: pd.Series) -> list[tuple[str, float]]:
@@ -280,9 +294,38 @@ def texts(language: str, hazard: str, msg_type: str, rows: pd.DataFrame, *, name
         out["headline"] = _UPDATED[language] + out["headline"]
     if why:
         out["description"] += _WHY[language].format(drivers=driver_words(why, language))
+    if hazard == "heat" and "wbgt_windows" in rows:
+        days = [f"{day(lead, year=False)}: {window_words(windows, language)}"
+                for lead, windows in zip(rows["lead"], rows["wbgt_windows"], strict=True) if windows]
+        if days:
+            out["description"] += _HEAT_HOURS[language].format(days=("；" if language == "zh-CN" else "; ").join(days))
     if not is_area and (rows["cells_from"].iloc[0] == "nearest_land" or rows["on_water"].iloc[0]):
         out["description"] += _NEAREST_LAND_NOTE[language]
     return out
+
+
+def window_words(windows: tuple, language: str) -> str:
+    """'WBGT at or above 31 °C from 11:00 to 16:00 and at 17:00, WBGT at or above 33 °C ...' in `language`,
+    from one day's (band, threshold_degC, start, end) windows (models.heat.hours.with_heat_windows)."""
+    band_words, run, hour, joiner = _WINDOW_WORDS[language]
+    by_threshold: dict[float, list[str]] = {}
+    for _, threshold, start, end in windows:
+        by_threshold.setdefault(threshold, []).append(
+            (hour if start == end else run).format(start=start, end=end))
+    separator = "；" if language == "zh-CN" else ", "
+    return separator.join(band_words.format(t=t, runs=joiner.join(runs)) for t, runs in by_threshold.items())
+
+
+def audience_words(advice: list[tuple[str, str]], language: str) -> list[tuple[str, str]]:
+    """(audience in `language`, advice) pairs of Advisories.audience_advice."""
+    return [(_AUDIENCE_WORDS[language][audience], text) for audience, text in advice]
+
+
+def audience_sentences(advice: list[tuple[str, str]], language: str) -> str:
+    """'Visitors: ... Staff working outdoors: ...' (zh-CN '游客：...户外工作人员：...'), '' without advice."""
+    if language == "zh-CN":
+        return "".join(f"{who}：{text}" for who, text in audience_words(advice, language))
+    return " ".join(f"{who}: {text}" for who, text in audience_words(advice, language))
 
 
 def heat_rule(rows: pd.DataFrame) -> str:

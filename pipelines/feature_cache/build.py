@@ -67,6 +67,15 @@ def build_static_features(config: CityConfig) -> Path:
     ))
 
 
+def with_built_up(config: CityConfig, forecast: xr.Dataset) -> xr.Dataset:
+    """`forecast` with the static `impervious_frac` and `building_frac` (y, x) it lacks, for the sites' heat."""
+    missing = [name for name in ("impervious_frac", "building_frac") if name not in forecast]
+    if not missing:
+        return forecast
+    with xr.open_dataset(build_static_features.fn(config)) as static:
+        return forecast.assign({name: static[name].load() for name in missing if name in static})
+
+
 @task
 def build_driver_history(config: CityConfig) -> Path:
     """Daily drivers for every issue date in the bundle, dims (issue_date, lead, y, x), regional grid."""

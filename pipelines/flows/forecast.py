@@ -14,6 +14,7 @@ from pipelines.bundle import readers
 from pipelines.bundle.validate import require_city_bundle
 from pipelines.config import CityConfig, load_city_config
 from pipelines.feature_cache.build import build_static_features
+from pipelines.forecast.hours import site_hours
 from pipelines.forecast.predict import predict_grid, with_warning_areas
 from pipelines.forecast.tiles import join_tiles, static_tiles
 from pipelines.publish.day import publish_artifacts, publish_grids
@@ -113,8 +114,9 @@ def _forecast_and_publish(config: CityConfig, issue_date: dt.date, source_date: 
                      f"The forecast of {issue_date} for {config.city.name} was published stale: {stale}.")
     final = config.city_store / "forecasts" / issue_date.isoformat()
     version = new_version_folder(final)  # filled whole, then swapped in: readers never see half a day
-    levels, messages = issue_alerts(config, forecast, version, drill=drill)
-    written = publish_grids(config, forecast, levels, version) | {"cap": messages}
+    hours = site_hours(config, forecast)
+    levels, messages = issue_alerts(config, forecast, version, hours=hours, drill=drill)
+    written = publish_grids(config, forecast, levels, version, hours=hours) | {"cap": messages}
     publish_folder(version, final)
     deliver_alerts(config)  # after publishing: the feed and messages point at files now visible
     link_latest(config.city_store)

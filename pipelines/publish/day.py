@@ -29,15 +29,16 @@ from pipelines.publish.grid import (
 )
 from pipelines.publish.maps import Basemap, manager_crops, render_map
 from pipelines.publish.page import write_page
+from pipelines.publish.sites import SITE_HOURS_FILE, write_site_hours
 from pipelines.publish.stac import forecast_item, write_item
 
 
 @task
 def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame,
-                  out: Path) -> dict[str, list[Path]]:
+                  out: Path, hours: xr.Dataset | None = None) -> dict[str, list[Path]]:
     """Fill the issue date's folder `out`: the grid (forecast.nc or .zarr) with risk levels, COGs,
-    the warning areas and polygons (GeoJSON), a briefing map per lead, index.html and item.json
-    (listing every file, alerts included)."""
+    the warning areas and polygons (GeoJSON), a briefing map per lead, index.html, the sites' hourly
+    heat stress (site_hours.nc, from `hours`) and item.json (listing every file, alerts included)."""
     forecast = with_levels(forecast, flood_bands=config.output.flood_level_bands,
                            heat_bands_degC=config.heat.tasmax_levels_degC)
     # Three writers at once (the netCDF and GDAL libraries release the GIL while they compress); only
@@ -67,6 +68,8 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
         painted = maps.result()
         written |= {config.output.format: [grid.result()], "map": painted[:config.lead_days],
                     "digest_map": painted[config.lead_days:]}
+    if hours is not None:  # after the grid: the netCDF library is not thread-safe
+        written["site_hours"] = [write_site_hours(hours, out / SITE_HOURS_FILE)]
     files = [p for paths in written.values() for p in paths] + sorted((out / "alerts").glob("*.cap.xml"))
     written["stac"] = [write_item(forecast_item(forecast, out, files), out)]
     return written

@@ -4,6 +4,7 @@ import pytest
 import xarray as xr
 
 from features.heat import (
+    cos_solar_zenith,
     dew_point,
     direct_beam_fraction,
     heat_index,
@@ -211,3 +212,19 @@ def test_observed_daily_max_is_nan_for_a_day_with_a_missing_hour():
     tas = xr.DataArray(np.ones(47), dims="time", coords={"time": times}, attrs={"units": "degC"})
     daily = observed_daily_max(tas, np.datetime64("2024-01-03"), 2)
     assert daily.values[0] == 1.0 and np.isnan(daily.values[1])
+
+
+def test_the_sun_over_penang_is_highest_near_13_local_and_down_at_night():
+    time = xr.DataArray(pd.date_range("2024-03-20T16:00", periods=24, freq="h").values, dims="time")  # 00:00-23:00 local
+    cos_zenith = cos_solar_zenith(xr.DataArray(5.41, attrs={"units": "degrees_north"}),
+                                  xr.DataArray(100.33, attrs={"units": "degrees_east"}), time)
+    assert int(cos_zenith.argmax("time")) == 13  # solar noon about 13:15 local (UTC+8 at 100.3 E)
+    assert float(cos_zenith.max()) == pytest.approx(float(np.cos(np.deg2rad(5.41 - 0.1))), abs=0.01)  # equinox
+    assert (cos_zenith.values[:7] == 0).all() and (cos_zenith.values[20:] == 0).all()
+    assert cos_zenith.attrs["units"] == "1"
+
+
+def test_cos_solar_zenith_refuses_times_that_are_not_datetimes():
+    with pytest.raises(ValueError, match="`time` must hold datetime64"):
+        cos_solar_zenith(xr.DataArray(5.4, attrs={"units": "degrees_north"}),
+                         xr.DataArray(100.3, attrs={"units": "degrees_east"}), xr.DataArray([1.0, 2.0], dims="time"))

@@ -56,3 +56,32 @@ def test_a_manager_naming_an_unknown_channel_is_refused():
 def test_drill_turns_the_status_to_test():
     assert AlertConfig(sender="a@b.org", sender_name="x", drill=True).effective_status == "Test"
     assert AlertConfig(sender="a@b.org", sender_name="x").effective_status == "Actual"
+
+
+def test_the_shipped_table_advises_each_audience_in_each_wbgt_band():
+    table = load_advisories(None, ALL)
+    for band in (1, 2):
+        assert [audience for audience, _ in table.audience_advice(band, "zh-CN")] == [
+            "visitors", "outdoor_staff", "conservation"]
+    assert "heavy work 15 min" in dict(table.audience_advice(2, "en-GB"))["outdoor_staff"]
+    assert table.audience_advice(0, "en-GB") == []
+
+
+def test_a_wbgt_audience_left_out_is_refused_with_the_file_and_key(tmp_path):
+    path = tmp_path / "advisories.yaml"
+    text = (load_advisories.__globals__["DEFAULT_ADVISORIES"]).read_text(encoding="utf-8")
+    start = text.index("  2:\n    visitors:", text.index("wbgt_audiences:"))
+    path.write_text(text[:start] + text[start:].replace("    visitors:", "    tourists:", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"advisories\.yaml: wbgt_audiences\.2\.tourists\.\[key\]: Input should be"):
+        load_advisories(path, ALL)
+    path.write_text(text[:start] + text[start:].replace("      ms-MY: Elakkan", "      xx-XX: Elakkan"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"wbgt_audiences\.2\.visitors\.xx-XX\.\[key\]"):
+        load_advisories(path, ALL)
+
+
+def test_a_wbgt_band_without_an_audience_is_refused(tmp_path):
+    path = tmp_path / "advisories.yaml"
+    text = (load_advisories.__globals__["DEFAULT_ADVISORIES"]).read_text(encoding="utf-8")
+    path.write_text(text.rsplit("    conservation:", 1)[0], encoding="utf-8")  # band 2's last audience
+    with pytest.raises(ConfigError, match=r"advisories\.yaml: wbgt_audiences\.2\.conservation: missing"):
+        load_advisories(path, ALL)

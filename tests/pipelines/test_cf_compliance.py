@@ -13,6 +13,11 @@ def test_the_published_forecast_has_no_cf_finding(run):
     assert unexpected(cf_findings(forecast), allowed={}) == {}
 
 
+def test_the_published_site_hours_have_no_cf_finding(run):
+    (hours,) = run["written"]["site_hours"]
+    assert unexpected(cf_findings(hours), allowed={}) == {}
+
+
 def test_the_demo_bundle_history_has_no_cf_finding(run):
     assert unexpected(cf_findings(run["bundle"] / "weather" / "history.nc"), allowed={}) == {}
 

@@ -42,6 +42,17 @@ def test_forecast_netcdf_carries_cf_metadata_on_every_variable(run):
                 >= -1e-6)[..., forecast["land"].values.astype(bool)].all()
 
 
+def test_the_forecast_publishes_each_site_s_hours_and_lists_them_in_the_stac_item(run):
+    (path,) = run["written"]["site_hours"]
+    assert path.name == "site_hours.nc" and path.parent.name == "2023-12-31"
+    with xr.open_dataset(path) as hours:
+        assert hours.sizes["site"] == 5 and hours.sizes["time"] == 24 * 2  # the port's five assets, two lead days
+        wbgt = hours["wbgt_degC"].values
+        assert np.isfinite(wbgt).any() and np.nanmax(wbgt) < 40
+    item = json.loads((path.parent / "item.json").read_text())
+    assert item["assets"]["site_hours.nc"]["href"] == "./site_hours.nc"
+
+
 def test_the_forecast_gives_each_warning_area_a_chance_and_a_level(run):
     (path,) = run["written"]["netcdf"]
     with xr.open_dataset(path) as forecast:
