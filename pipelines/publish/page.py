@@ -7,7 +7,8 @@ CAP messages. A Content-Security-Policy <meta> allows only the inlined scripts a
 hash), data: images and the street tiles; every text from the data reaches the DOM as text.
 The forecast's warning areas (when it has them) are the first layer: polygons coloured by level
 with a popup each, and the list of areas at level 1 or above, beside the chance of water near each
-cell if the city floods (`flood_where_first`). A site's popup ends with its conservation climate
+cell if the city floods (`flood_where_first`). A site's popup gives the day's hours of heat stress (its
+hourly WBGT windows, models.heat.hours) and ends with its conservation climate
 (mould risk and drying, pipelines.forecast.conservation) where the levels carry it.
 Once drawn, the page marks `<body>` with `data-ready`, `data-overlays`, `data-assets`,
 `data-popups`, `data-alerts`, `data-areas` and `data-areas-listed` (counts), which tests read from
@@ -34,7 +35,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
 from PIL import Image
 from rasterio.enums import Resampling
 
-from pipelines.alerts.text import conservation_line
+from pipelines.alerts.text import conservation_line, window_words
 from pipelines.publish.areas import has_areas, warning_areas_geojson
 from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, level_legend, valid_day
 from pipelines.publish.maps import FLOOD_CLASSES, temperature_range
@@ -205,6 +206,8 @@ def _assets_geojson(forecast: xr.Dataset, assets: gpd.GeoDataFrame, levels: pd.D
         row = rows.get((asset_id, leads[j]))
         out = {} if row is None else {name: _number(row[name]) for name in numbers} | {
             f"{h}_alert": bool(row[f"{h}_alert"]) for h in ("flood", "heat")}
+        if row is not None and row.get("wbgt_windows"):  # the day's hours of heat stress (models.heat.hours)
+            out["heat_hours"] = window_words(row["wbgt_windows"], "en-GB")
         return out | {"drivers": {name: _number(values[i, j]) for name, values in drivers.items()}}
 
     conservation = {} if levels is None else _conservation_lines(levels, dt.date.fromisoformat(forecast.attrs["issue_date"]))

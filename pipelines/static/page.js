@@ -56,6 +56,7 @@
     rows.push(
       ["Heat", level("heat")],
       ["Expected max temperature", fmt(v.tasmax_q50_max, 1, "°C") + " (1 in 10: above " + fmt(v.tasmax_q90_max, 1, "°C") + ")"]);
+    if (v.heat_hours) rows.push(["Hours of heat stress", esc(v.heat_hours)]);  // hourly WBGT windows (site_hours.nc)
     for (const [name, value] of Object.entries(v.drivers || {}))
       if (DRIVER_WORDS[name]) rows.push([DRIVER_WORDS[name][0], fmt(value, 1, DRIVER_WORDS[name][1])]);
     let out = "<strong>" + esc(p.name) + "</strong> <small>" + esc(p.kind) + "</small><br><small>" + esc(day) +

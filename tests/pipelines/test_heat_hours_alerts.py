@@ -1,4 +1,4 @@
-"""Hourly WBGT windows (models.heat.hours) in the heat messages and digests."""
+"""Hourly WBGT windows (models.heat.hours) in the heat messages, digests and the page popup."""
 
 import datetime as dt
 
@@ -10,8 +10,10 @@ from models.heat.hours import WINDOW_COLUMNS, with_heat_windows
 from pipelines.alerts.cap import CAP_NAMESPACE, cap_messages
 from pipelines.alerts.digest import manager_digests
 from pipelines.config import ManagerConfig
-from tests.pipelines.conftest_publish import small_assets
+from pipelines.publish.page import write_page
+from tests.pipelines.conftest_publish import small_assets, small_forecast, small_zone
 from tests.pipelines.test_alerts import ADVICE, CONFIG, ISSUE_TIME, VERSIONS, heat_products_levels
+from tests.pipelines.test_page import page_data
 
 NS = {"cap": CAP_NAMESPACE}
 ISSUE_DAY = dt.date(2024, 12, 26)
@@ -92,3 +94,13 @@ def test_a_digest_without_windows_has_no_hours_section():
     text, html = manager_digests(hot_day_levels(), small_assets(), [], (manager,), issue_day=ISSUE_DAY,
                                  city_name="Test City", advisories=ADVICE)["keeper"]
     assert "Hours of heat stress" not in text and "Hours of heat stress" not in html
+
+
+def test_the_page_popup_names_the_days_hours_of_heat_stress(tmp_path):
+    page = write_page(small_forecast(), tmp_path / "index.html", assets=small_assets(), zone=small_zone(),
+                      levels=hot_day_levels())
+    sites = {f["properties"]["asset_id"]: f["properties"] for f in page_data(page)["assets"]["features"]}
+    hot = sites["hot"]["leads"]
+    assert hot["1"]["heat_hours"] == "WBGT at or above 31 °C from 11:00 to 16:00, WBGT at or above 33 °C from 13:00 to 14:00"
+    assert hot["2"]["heat_hours"] == "WBGT at or above 31 °C at 12:00"
+    assert "heat_hours" not in hot["0"] and "heat_hours" not in sites["west"]["leads"]["1"]
