@@ -23,6 +23,8 @@ MIN_OVERLAP_HOURS = 12  # valid hours shared with the previous issue needed to c
 # a value a variable may hold through every lead hour: no rain (a dry spell), no sunlight (polar night),
 # saturated air (fog); any other value held that long is a frozen feed
 STEADY_VALUES = {"pr": 0.0, "rsds": 0.0, "hurs": 100.0}
+# sea level follows the tide, so two runs may agree on it: same-as-before is judged on the other variables
+TIDE_LIKE = frozenset({"zos"})
 
 
 class FeedFaultError(ValueError):
@@ -101,18 +103,19 @@ def _frozen(forecast: xr.Dataset) -> list[tuple[str, str, str]]:
 
 
 def _same_as(forecast: xr.Dataset, previous: xr.Dataset) -> list[tuple[str, str, str]]:
-    """The whole forecast when every variable equals `previous` at every valid hour both cover."""
+    """The forecast's variables (but TIDE_LIKE) when all equal `previous` at every valid hour both cover."""
     new, old = (ds.swap_dims(lead_time="time") for ds in (forecast, previous))
     common = np.intersect1d(new.time.values, old.time.values)
     same_grid = all(new.sizes[d] == old.sizes.get(d) and np.allclose(new[d], old[d]) for d in ("y", "x"))
-    if common.size < MIN_OVERLAP_HOURS or not same_grid or set(new.data_vars) - set(old.data_vars):
+    judged = [name for name in new.data_vars if name not in TIDE_LIKE]
+    if common.size < MIN_OVERLAP_HOURS or not same_grid or not judged or set(judged) - set(old.data_vars):
         return []
     new, old = new.sel(time=common), old.sel(time=common)
-    if all(bool((abs(new[name].values - old[name].values) <= SAME_TOLERANCE).all()) for name in new.data_vars):
+    if all(bool((abs(new[name].values - old[name].values) <= SAME_TOLERANCE).all()) for name in judged):
         issued = pd.Timestamp(previous.forecast_reference_time.values)
         detail = (f"every value of the {common.size} valid hours it shares with the forecast issued {issued} "
                   f"is that forecast's (within {SAME_TOLERANCE:g}): an old run served again")
-        return [(", ".join(new.data_vars), "same as before", detail)]
+        return [(", ".join(judged), "same as before", detail)]
     return []
 
 

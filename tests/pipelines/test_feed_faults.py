@@ -79,6 +79,17 @@ def test_the_previous_forecast_served_again_is_named():
     assert "forecast issued 2025-05-30 16:00:00" in fault
 
 
+def test_a_new_run_with_the_same_sea_level_is_not_the_same_as_before():
+    tide = {"zos": np.cos(np.arange(48) / 2)[:, None, None]}
+    yesterday = forecast(ISSUE - pd.Timedelta(days=1), hours=48).assign(zos=(("lead_time", "y", "x"),
+                                                                            np.broadcast_to(tide["zos"], (48, 1, 2))))
+    today = (forecast(hours=24) + 0.5).assign(zos=yesterday["zos"].isel(lead_time=slice(24, None)).variable)
+    assert faults(today, previous=yesterday) == []
+    served_again = forecast(hours=24).assign(zos=today["zos"].variable)
+    (fault,) = faults(served_again, previous=yesterday)
+    assert ": tas, hurs, pr: same as before:" in fault
+
+
 def test_a_new_forecast_that_changes_one_variable_is_not_the_same_as_before():
     yesterday = forecast(ISSUE - pd.Timedelta(days=1), hours=48)
     assert faults(forecast(hours=24, pr=0.0), previous=yesterday) == []
