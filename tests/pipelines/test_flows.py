@@ -200,7 +200,7 @@ def test_a_late_forecast_and_a_failed_source_are_published_marked_stale(run, cit
     (path,) = written["netcdf"]
     with xr.open_dataset(path) as forecast:
         assert "published from the forecast of 2023-12-31" in forecast.attrs["stale"]
-        assert "open-meteo data is stale (last success 2023-12-30T21:00:00Z)" in forecast.attrs["stale"]
+        assert "open-meteo data is stale (last success 2023-12-30T21:00:00Z): HTTP 503" in forecast.attrs["stale"]
     assert written["cap"]
     for message in written["cap"]:
         xml = message.read_bytes()
