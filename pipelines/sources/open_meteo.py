@@ -6,7 +6,8 @@ time, paced by weight: Open-Meteo counts a request as several calls when it asks
 variables or 14 days (`request_weight`) against budgets per minute, hour and day that reset on the
 clock (`RateLimiter`); a 429 waits for the next minute. Every response is decoded and checked (points, hours, variables, units,
 finite values) before any file is written: a malformed or truncated payload raises
-WeatherResponseError and never reaches the bundle.
+WeatherResponseError and never reaches the bundle. A forecast's missing hours come back as NaN
+for `feed_faults`, which also refuses frozen, re-served and old forecasts.
 
 Units: Open-Meteo is asked for wind in m s-1 (`wind_speed_unit=ms`); precipitation comes in mm
 per hour and shortwave radiation in W m-2 as means over the *preceding* hour, so both are moved
@@ -374,8 +375,8 @@ def decode(responses: list, request: Request) -> xr.Dataset:
     time is unknown).
 
     Raises WeatherResponseError naming what is wrong: point count, time axis, a variable
-    missing, in another unit, of another length, or holding NaN or values outside the
-    contract's range.
+    missing, in another unit, of another length, or holding NaN (unless the request is
+    `missing_ok`) or values outside the contract's range.
     """
     n_points = len(np.atleast_1d(request.params["latitude"]))
     if len(responses) != n_points:
