@@ -243,17 +243,17 @@ def write_history(path: Path, history: xr.Dataset, archive_until: pd.Timestamp) 
 
 def forecast_dataset(weather: xr.Dataset, issue_time: pd.Timestamp, model: str, run_time: str | None
                      ) -> xr.Dataset:
-    """The contract's forecast layout: `lead_time` dim, valid `time`, scalar issue time."""
+    """The contract's forecast layout: `lead_time` dim, valid `time`, scalar issue time; global
+    attributes set fresh (none of the decoded weather's)."""
     lead = (weather.time.values - np.datetime64(issue_time)).astype("timedelta64[h]").astype("timedelta64[ns]")
     ds = weather.swap_dims(time="lead_time").assign_coords(lead_time=("lead_time", lead))
     ds = ds.assign_coords(forecast_reference_time=np.datetime64(issue_time, "ns"))
     ds.time.attrs.update(standard_name="time", long_name="valid time (UTC)")
     ds.lead_time.attrs.update(long_name="time since the forecast was issued")
     ds.forecast_reference_time.attrs.update(standard_name="forecast_reference_time")
-    return ds.drop_attrs(deep=False).assign_attrs(Conventions="CF-1.8", title="Warisan: weather forecast",
-                           source=f"Open-Meteo forecast API, model {model}",
-                           history="written by pipelines.sources.weather.write_forecast",
-                           model=model, model_run=run_time or "unknown")
+    return ds.drop_attrs(deep=False).assign_attrs(
+        Conventions="CF-1.8", title="Warisan: weather forecast", source=f"Open-Meteo forecast API, model {model}",
+        history="written by pipelines.sources.weather.write_forecast", model=model, model_run=run_time or "unknown")
 
 
 def write_forecast(path: Path, forecast: xr.Dataset, issue_time: pd.Timestamp) -> Path:
