@@ -136,6 +136,10 @@ class OpenMeteoConfig(_Strict):
     retries: int = Field(4, ge=0, le=10)
     backoff_s: float = Field(2, ge=0, le=120, description="backoff factor of the retries, s")
     timeout_s: float = Field(60, gt=0, le=600)
+    max_forecast_age_h: float = Field(30, gt=0, le=240, description=(
+        "a forecast whose model run (unknown: whose first hour sent, the start of the issue time's UTC day, "
+        "up to 23 h before it) is more than this many hours before the issue time is old: not written, the "
+        "source marked stale"))
     tide_constants: str | None = Field(
         None, description=("harmonic constants of a tide gauge whose astronomical tide fills the sea-level hours "
                            "the marine API lacks: `penang` (packaged TICON-4) or a JSON path (docs/live-city.md); "

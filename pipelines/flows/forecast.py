@@ -25,10 +25,11 @@ from pipelines.training.production import ensure_production
 
 
 def _stale_sources(config: CityConfig) -> str:
-    """What ingest marked stale in provenance.json (a source that failed), in words; '' if none."""
+    """What ingest marked stale in provenance.json (a source that failed or lied), with why, in words;
+    '' if none."""
     stale = readers.read_provenance(config.bundle_dir).get("stale_sources") or {}
-    return "; ".join(f"{source} data is stale (last success {entry.get('last_success', 'unknown')})"
-                     for source, entry in sorted(stale.items()))
+    return "; ".join(f"{source} data is stale (last success {entry.get('last_success', 'unknown')}): "
+                     f"{entry.get('error') or 'no reason recorded'}" for source, entry in sorted(stale.items()))
 
 
 PUBLISH_LOCK = ".publish.lock"  # in the city's store: one run of a city publishes at a time

@@ -6,7 +6,8 @@ time, paced by weight: Open-Meteo counts a request as several calls when it asks
 variables or 14 days (`request_weight`) against budgets per minute, hour and day that reset on the
 clock (`RateLimiter`); a 429 waits for the next minute. Every response is decoded and checked (points, hours, variables, units,
 finite values) before any file is written: a malformed or truncated payload raises
-WeatherResponseError and never reaches the bundle.
+WeatherResponseError and never reaches the bundle. A forecast's missing hours come back as NaN
+for `feed_faults`, which also refuses frozen, re-served and old forecasts.
 
 Units: Open-Meteo is asked for wind in m s-1 (`wind_speed_unit=ms`); precipitation comes in mm
 per hour and shortwave radiation in W m-2 as means over the *preceding* hour, so both are moved
@@ -107,18 +108,18 @@ def _date_window(first_hour: pd.Timestamp, hours: int) -> dict:
 
 
 def atmosphere_request(url: str, lat: np.ndarray, lon: np.ndarray, first_hour: pd.Timestamp, hours: int,
-                       model: str | None = None) -> Request:
+                       model: str | None = None, missing_ok: bool = False) -> Request:
     """The hourly atmosphere over the coarse points for `hours` hours from `first_hour` (UTC).
 
     The days asked for reach one hour past the last, so the preceding-hour fields (rain,
-    radiation) cover the last hour too.
+    radiation) cover the last hour too. With `missing_ok`, missing hours come back as NaN.
     """
     params = {**_point_params(lat, lon), "hourly": [f.api_name for f in ATMOSPHERE.values()],
               **_date_window(first_hour, hours + 1), "timezone": "GMT",
               "wind_speed_unit": "ms", "precipitation_unit": "mm", "temperature_unit": "celsius"}
     if model:
         params["models"] = model
-    return Request(url, params, ATMOSPHERE, first_hour, hours)
+    return Request(url, params, ATMOSPHERE, first_hour, hours, missing_ok)
 
 
 def sea_level_request(url: str, sea_point: tuple[float, float], first_hour: pd.Timestamp, hours: int,
@@ -369,17 +370,19 @@ def _reason(err: Exception) -> str:
 
 
 def decode(responses: list, request: Request) -> xr.Dataset:
-    """The hourly variables of `responses` as (time, point) float32 in contract units.
+    """The hourly variables of `responses` as (time, point) float32 in contract units; attribute
+    `first_hour_sent` is the earliest hour the responses began with (a forecast's age, when its run
+    time is unknown).
 
     Raises WeatherResponseError naming what is wrong: point count, time axis, a variable
-    missing, in another unit, of another length, or holding NaN or values outside the
-    contract's range.
+    missing, in another unit, of another length, or holding NaN (unless the request is
+    `missing_ok`) or values outside the contract's range.
     """
     n_points = len(np.atleast_1d(request.params["latitude"]))
     if len(responses) != n_points:
         raise WeatherResponseError(f"{request.url}: {len(responses)} locations in the response, "
                                    f"expected {n_points}")
-    columns = {name: [] for name in request.fields}
+    columns, starts = {name: [] for name in request.fields}, []
     for i, response in enumerate(responses):
         try:
             hourly = response.Hourly()
@@ -388,6 +391,9 @@ def decode(responses: list, request: Request) -> xr.Dataset:
             found = [hourly.Variables(j) for j in range(hourly.VariablesLength())]
         except Exception as err:  # a payload the SDK cannot read is malformed
             raise WeatherResponseError(f"{request.url}: location {i}: unreadable payload ({err})") from err
+        if steps <= 0:
+            raise WeatherResponseError(f"{request.url}: location {i}: empty: no hourly values")
+        starts.append(first)
         offset = (request.first_hour - first) // _HOUR
         needed = request.hours + any(f.preceding_hour for f in request.fields.values())
         if interval != 3600 or offset < 0 or offset + needed > steps:
@@ -413,7 +419,7 @@ def decode(responses: list, request: Request) -> xr.Dataset:
             columns[name].append(np.asarray(values, dtype="float32")[start:start + request.hours])
     times = pd.date_range(request.first_hour, periods=request.hours, freq="h")
     data = {name: (("time", "point"), np.stack(cols, axis=1)) for name, cols in columns.items()}
-    ds = xr.Dataset(data, coords={"time": times.to_numpy()})
+    ds = xr.Dataset(data, coords={"time": times.to_numpy()}, attrs={"first_hour_sent": str(min(starts))})
     _check_values(ds, request.url, request.missing_ok)
     return ds
 
@@ -441,7 +447,8 @@ def on_grid(atmosphere: xr.Dataset, sea_level: xr.Dataset, lat: np.ndarray, lon:
     }
     zos = np.broadcast_to(sea_level["zos"].values[:, :1, None], shape)
     variables["zos"] = (("time", "y", "x"), zos.astype("float32"), {**VARIABLE_ATTRS["zos"], "comment": ZOS_COMMENT})
-    ds = xr.Dataset(variables, coords={"time": atmosphere.time.values, "y": lat, "x": lon})
+    ds = xr.Dataset(variables, coords={"time": atmosphere.time.values, "y": lat, "x": lon},
+                    attrs={"first_hour_sent": atmosphere.attrs["first_hour_sent"]})
     ds.y.attrs.update(standard_name="latitude", units="degrees_north", axis="Y")
     ds.x.attrs.update(standard_name="longitude", units="degrees_east", axis="X")
     return ds.rio.write_crs("EPSG:4326")

@@ -15,11 +15,12 @@ import xarray as xr
 
 from pipelines.bundle.assets import heritage_assets, heritage_zones, read_asset_table
 from pipelines.bundle.checks import DEM, FORECASTS, HISTORY, VECTOR_LAYERS
-from pipelines.bundle.readers import read_provenance
+from pipelines.bundle.readers import forecast_dates, read_provenance
 from pipelines.bundle.writers import write_gpkg
 from pipelines.config import DemConfig, OpenMeteoConfig, OsmConfig
 from pipelines.progress import log
 from pipelines.sources import copernicus_dem, open_meteo, osm
+from pipelines.sources.feed_faults import FeedFaultError, forecast_faults
 from pipelines.sources.staging import (
     GENERATOR,
     LiveCity,
@@ -60,7 +61,9 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
     """New hours of history.nc and the forecast of `issue_date`; provenance entries of both.
 
     Requests are paced by weight against `source`'s call budgets (`limiter`, by default on the
-    real clock); with `source.api_key_env`, they carry the key from that environment variable.
+    real clock); with `source.api_key_env`, they carry the key from that environment variable. A
+    forecast with a feed fault (empty, incomplete, frozen, the last forecast served again, old:
+    `feed_faults`) raises FeedFaultError naming each, and nothing is written.
     """
     client = client or open_meteo.open_meteo_client(
         source.cache_dir, retries=source.retries, backoff_s=source.backoff_s,
@@ -94,10 +97,16 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
         source.timeout_s)
     run_time = open_meteo.model_run_time(source.forecast_url, settings.model, source.timeout_s)
     forecast = forecast_dataset(forecast_weather, issue, settings.model, run_time)
+    name = f"{FORECASTS}/{issue_date:%Y-%m-%d}.nc"
+    faults = forecast_faults(forecast, _previous_forecast(bundle, issue_date), source="open-meteo", file=name,
+                             issue_time=issue, run_time=pd.Timestamp(run_time).tz_localize(None) if run_time else None,
+                             first_hour_sent=pd.Timestamp(forecast_weather.attrs["first_hour_sent"]),
+                             max_age_h=source.max_forecast_age_h)
+    if faults:
+        raise FeedFaultError("; ".join(map(str, faults)))
 
     stage = new_stage(bundle, "open-meteo")
     try:
-        name = f"{FORECASTS}/{issue_date:%Y-%m-%d}.nc"
         write_history(stage / HISTORY, history, new_archive_until)
         write_forecast(stage / name, forecast, issue)
         for file in (HISTORY, name):  # read back what was written: a truncated file fails here
@@ -121,6 +130,16 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                                 model=settings.model, model_run=run_time,
                                 files={**old_forecasts, Path(name).name: hashes[name]}),
     }
+
+
+def _previous_forecast(bundle: Path, issue_date: dt.date) -> xr.Dataset | None:
+    """The bundle's last forecast issued before `issue_date`, loaded; None when there is none."""
+    earlier = [day for day in forecast_dates(bundle) if day < issue_date]
+    if not earlier:
+        return None
+    with xr.open_dataset(bundle / FORECASTS / f"{earlier[-1]:%Y-%m-%d}.nc", engine="netcdf4", decode_coords="all",
+                         decode_timedelta=True) as previous:
+        return previous.load()
 
 
 def _tide_fill(zos_attrs: dict, gauge: str, constants: str, failed_requests: list[str]) -> dict:

@@ -67,11 +67,11 @@ def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.T
     pairs, cursor = [], first
     while cursor < archive_end:
         hours = int(min(chunk, archive_end - cursor) / _HOUR)
-        pairs.append(_pair(settings, settings.archive_url, None, cursor, hours, sea_missing_ok=True))
+        pairs.append(_pair(settings, settings.archive_url, None, cursor, hours))
         cursor += hours * _HOUR
     if cursor < issue_time:
         hours = int((issue_time - cursor) / _HOUR)
-        pairs.append(_pair(settings, settings.forecast_url, settings.model, cursor, hours, sea_missing_ok=True))
+        pairs.append(_pair(settings, settings.forecast_url, settings.model, cursor, hours))
     return pairs, max(archive_end, first) - _HOUR
 
 
@@ -88,15 +88,20 @@ def _chunk_days(settings: WeatherSettings) -> int:
 
 
 def _pair(settings: WeatherSettings, url: str, model: str | None, first: pd.Timestamp, hours: int,
-          sea_missing_ok: bool) -> tuple[om.Request, om.Request]:
-    return (om.atmosphere_request(url, settings.lat, settings.lon, first, hours, model),
-            om.sea_level_request(settings.marine_url, settings.sea_point, first, hours, sea_missing_ok))
+          atmosphere_missing_ok: bool = False) -> tuple[om.Request, om.Request]:
+    """Atmosphere and sea level for the same hours; missing sea-level hours always come back as NaN."""
+    return (om.atmosphere_request(url, settings.lat, settings.lon, first, hours, model, atmosphere_missing_ok),
+            om.sea_level_request(settings.marine_url, settings.sea_point, first, hours, missing_ok=True))
 
 
 def forecast_requests(settings: WeatherSettings, issue_time: pd.Timestamp, lead_days: int
                       ) -> tuple[om.Request, om.Request]:
-    """The forecast issued at `issue_time` (UTC): hourly leads 0 .. 24 x lead_days - 1."""
-    return _pair(settings, settings.forecast_url, settings.model, issue_time, 24 * lead_days, sea_missing_ok=False)
+    """The forecast issued at `issue_time` (UTC): hourly leads 0 .. 24 x lead_days - 1.
+
+    Missing hours come back as NaN, for `feed_faults.forecast_faults` to name before anything is written.
+    """
+    return _pair(settings, settings.forecast_url, settings.model, issue_time, 24 * lead_days,
+                 atmosphere_missing_ok=True)
 
 
 def fetch_weather(client, pairs, settings: WeatherSettings, limiter: om.RateLimiter, timeout_s: float,
@@ -225,7 +230,7 @@ def read_history(path: Path) -> tuple[xr.Dataset | None, pd.Timestamp | None, pd
 
 def write_history(path: Path, history: xr.Dataset, archive_until: pd.Timestamp) -> Path:
     """history.nc: float32, light zlib, hours since the first hour; `archive_until` recorded."""
-    history = history.assign_attrs(
+    history = history.drop_attrs(deep=False).assign_attrs(
         Conventions="CF-1.8", title="Warisan: hourly regional weather",
         source="Open-Meteo archive (ERA5), forecast and marine APIs",
         history="written by pipelines.sources.weather.write_history",
@@ -238,17 +243,17 @@ def write_history(path: Path, history: xr.Dataset, archive_until: pd.Timestamp) 
 
 def forecast_dataset(weather: xr.Dataset, issue_time: pd.Timestamp, model: str, run_time: str | None
                      ) -> xr.Dataset:
-    """The contract's forecast layout: `lead_time` dim, valid `time`, scalar issue time."""
+    """The contract's forecast layout: `lead_time` dim, valid `time`, scalar issue time; global
+    attributes set fresh (none of the decoded weather's)."""
     lead = (weather.time.values - np.datetime64(issue_time)).astype("timedelta64[h]").astype("timedelta64[ns]")
     ds = weather.swap_dims(time="lead_time").assign_coords(lead_time=("lead_time", lead))
     ds = ds.assign_coords(forecast_reference_time=np.datetime64(issue_time, "ns"))
     ds.time.attrs.update(standard_name="time", long_name="valid time (UTC)")
     ds.lead_time.attrs.update(long_name="time since the forecast was issued")
     ds.forecast_reference_time.attrs.update(standard_name="forecast_reference_time")
-    return ds.assign_attrs(Conventions="CF-1.8", title="Warisan: weather forecast",
-                           source=f"Open-Meteo forecast API, model {model}",
-                           history="written by pipelines.sources.weather.write_forecast",
-                           model=model, model_run=run_time or "unknown")
+    return ds.drop_attrs(deep=False).assign_attrs(
+        Conventions="CF-1.8", title="Warisan: weather forecast", source=f"Open-Meteo forecast API, model {model}",
+        history="written by pipelines.sources.weather.write_forecast", model=model, model_run=run_time or "unknown")
 
 
 def write_forecast(path: Path, forecast: xr.Dataset, issue_time: pd.Timestamp) -> Path:

@@ -20,6 +20,7 @@ from pipelines.bundle.validate import BundleError
 from pipelines.cli import _print_outputs, main
 from pipelines.training.flood import score_lines
 from tests.pipelines.conftest import CONFIG
+from tests.pipelines.test_alerts_delivery import Webhook, free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -203,15 +204,25 @@ def test_a_late_forecast_and_a_failed_source_are_published_marked_stale(run, cit
     provenance["stale_sources"] = {"open-meteo": {"last_success": "2023-12-30T21:00:00Z", "error": "HTTP 503"}}
     (bundle / "provenance.json").write_text(json.dumps(provenance))
     config = tmp_path / "late.yaml"
+    hook = Webhook(free_port())
     config.write_text(city.read_text().replace("bundle: port/bundle", f"bundle: {bundle}")
                       .replace("store: store", f"store: {tmp_path / 'store'}")
+                      .replace("status: Test}", f"status: Test, channels: {{ops: {{url: 'json://127.0.0.1:{hook.port}/ops'}}}}, "
+                                                "operators: [ops]}")
                       + "output: {on_missing_forecast: stale}\n")
     flows.train(config)
-    written = flows.daily_forecast(config, dt.date(2024, 1, 1))  # the last forecast was issued 2023-12-31
+    hook.start()
+    try:
+        written = flows.daily_forecast(config, dt.date(2024, 1, 1))  # the last forecast was issued 2023-12-31
+    finally:
+        hook.stop()
     (path,) = written["netcdf"]
+    reason = "open-meteo data is stale (last success 2023-12-30T21:00:00Z): HTTP 503"
     with xr.open_dataset(path) as forecast:
         assert "published from the forecast of 2023-12-31" in forecast.attrs["stale"]
-        assert "open-meteo data is stale (last success 2023-12-30T21:00:00Z)" in forecast.attrs["stale"]
+        assert reason in forecast.attrs["stale"]
+    (notice,) = [body for headers, body in hook.posts if headers["X-Warisan-Message"] == "notice.stale.2024-01-01"]
+    assert reason in notice["message"]
     assert written["cap"]
     for message in written["cap"]:
         xml = message.read_bytes()

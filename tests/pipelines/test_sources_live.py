@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from pipelines import cli
 from pipelines.bundle.validate import validate_bundle
@@ -14,7 +15,12 @@ from pipelines.config import load_city_config
 from pipelines.sources.live import ingest_live
 from pipelines.sources.staging import planned_requests
 from tests.pipelines.cf_checker import cf_findings, unexpected
-from tests.pipelines.recorded.fake_apis import open_meteo_handler, overpass_handler, write_live_config
+from tests.pipelines.recorded.fake_apis import (
+    open_meteo_handler,
+    open_meteo_payload,
+    overpass_handler,
+    write_live_config,
+)
 from tests.pipelines.recorded.servers import LocalServer
 from tests.pipelines.test_sources_copernicus_dem import TILE, write_tile
 
@@ -200,3 +206,70 @@ def test_dry_run_of_two_years_shows_the_minute_windows_they_wait_for(world):
     # 2 x (327.7 + 2.6) + a 9-day chunk (25 + 1), recent hours and forecast (2 x 26): a minute per year's pair
     assert any(line.startswith("# open-meteo plan: 10 requests weighing 738.6 calls") and
                line.endswith("take at least 1 min 1 s (uncached)") for line in lines)  # 60 s + 7 x 0.1 s spacing
+
+
+def _forecast_query(query):
+    """Whether `query` asks for the forecast of ISSUE's next day (its UTC days reach 3 June), not recent hours."""
+    return "models" in query and query["end_date"][0] == "2025-06-03"
+
+
+_EDITS = {  # fault -> how the next day's forecast answer is changed (api name, values -> values)
+    "no-hours": lambda name, values: values[:0],
+    "empty": lambda name, values: np.full_like(values, np.nan) if name == "temperature_2m" else values,
+    "frozen": lambda name, values: np.full_like(values, 27.0) if name == "temperature_2m" else values,
+    "dry": lambda name, values: values * 0 if name == "precipitation" else values,
+}
+
+
+def _lying(fault, good):
+    """An Open-Meteo stand-in that answers the next day's forecast query as a lying feed does."""
+    def handle(method, query, body):
+        if not _forecast_query(query) or fault == "old-run":
+            return good(method, query, body)
+        if fault == "same-as-yesterday":  # the run of the day before, served again
+            payload = open_meteo_payload(query, run_day=int(pd.Timestamp("2025-05-31").timestamp()) // 86400)
+        elif fault == "old-answer":  # an answer that begins three days before the day asked for
+            payload = open_meteo_payload({**query, "start_date": ["2025-05-29"]})
+        else:
+            payload = open_meteo_payload(query, edit=_EDITS[fault])
+        return 200, {}, payload
+    return handle
+
+
+@pytest.mark.parametrize(("fault", "reason"), [
+    ("no-hours", "location 0: empty: no hourly values"),
+    ("empty", "weather/forecasts/2025-06-02.nc: tas: empty: all 48 lead hours missing"),
+    ("frozen", "weather/forecasts/2025-06-02.nc: tas: frozen: 27 degC through all 48 lead hours at 25 of 25 points"),
+    ("same-as-yesterday", "weather/forecasts/2025-06-02.nc: pr, tas, hurs, sfcWind, rsds: same as before"),
+    ("old-answer", ("weather/forecasts/2025-06-02.nc: forecast_reference_time: old: the first hour sent, "
+                    "2025-05-29 00:00:00, is 88 h before the issue time 2025-06-01 16:00:00 (more than 30 h)")),
+    ("old-run", ("weather/forecasts/2025-06-02.nc: forecast_reference_time: old: the model run, 2025-05-30 00:00:00, "
+                 "is 64 h before")),
+])
+def test_a_lying_feed_leaves_the_weather_byte_identical_and_marked_stale_with_its_fault(world, prefect_api,
+                                                                                         fault, reason):
+    server, config, _ = world
+    if fault == "old-run":  # a named model's last run, from its metadata: three days before
+        model = config.source.open_meteo.model_copy(update={"forecast_model": "ecmwf_ifs025"})
+        config = config.model_copy(update={"source": config.source.model_copy(update={"open_meteo": model})})
+    first = ingest_live(config, ISSUE, NOW)
+    weather = {name: data for name, data in _snapshot(config.bundle_dir).items() if name.startswith("weather/")}
+    server.routes["/v1/"] = _lying(fault, open_meteo_handler())
+    server.routes["/data/ecmwf_ifs025/static/meta.json"] = lambda m, q, b: (
+        200, {}, json.dumps({"last_run_initialisation_time": int(pd.Timestamp("2025-05-30").timestamp())}).encode())
+    record = ingest_live(config, ISSUE + dt.timedelta(days=1), NOW + pd.Timedelta(days=1))
+    assert {name: data for name, data in _snapshot(config.bundle_dir).items() if name.startswith("weather/")} == weather
+    assert reason in record["stale_sources"]["open-meteo"]["error"]
+    entry = record["files"]["weather/forecasts/"]
+    assert entry["stale"] is True and entry["last_success"] == first["files"]["weather/forecasts/"]["retrieved"]
+    assert _problems(config) == []
+
+
+def test_the_next_days_forecast_and_a_dry_day_raise_no_false_alarm(world, prefect_api):
+    server, config, _ = world
+    ingest_live(config, ISSUE, NOW)
+    server.routes["/v1/"] = _lying("dry", open_meteo_handler())
+    record = ingest_live(config, ISSUE + dt.timedelta(days=1), NOW + pd.Timedelta(days=1))
+    assert record["stale_sources"] == {}
+    with xr.open_dataset(config.bundle_dir / "weather/forecasts/2025-06-02.nc") as forecast:
+        assert float(forecast["pr"].max()) == 0.0

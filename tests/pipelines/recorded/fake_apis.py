@@ -24,12 +24,21 @@ _FIELDS = {  # api name -> (variable, unit, values(hours since epoch))
                              lambda h: 0.9 * np.cos(2 * np.pi * h / 12.42)),
 }
 
+# forecast API only (its queries name a model): each run differs from the run before at the same valid
+# hour, and humidity and wind have a daily cycle, as real runs do (a feed that repeats them is faulty)
+_RUN_CHANGE = {  # api name -> change(hours since epoch, run: days since epoch of start_date)
+    "temperature_2m": lambda h, run: 0.3 * np.sin(2 * np.pi * (h / 24 + run / 7)),
+    "relative_humidity_2m": lambda h, run: -10 * np.sin(2 * np.pi * h / 24) + run % 5,
+    "wind_speed_10m": lambda h, run: np.sin(2 * np.pi * h / 24) ** 2 + 0.1 * (run % 5),
+}
 
-def open_meteo_payload(query: dict, sea_level=None) -> bytes:
+
+def open_meteo_payload(query: dict, sea_level=None, run_day: int | None = None, edit=None) -> bytes:
     """The FlatBuffers answer to an Open-Meteo query: one message per location, whole UTC days.
 
     `sea_level` (hours since the epoch -> m, NaN where the marine model has nothing) replaces the
-    default sea level.
+    default sea level. Forecast API answers come from the run of `run_day` (days since the epoch;
+    default: the query's start_date). `edit` (api name, values -> values) changes what is sent.
     """
     lats = [float(v) for v in query["latitude"][0].split(",")]
     lons = [float(v) for v in query["longitude"][0].split(",")]
@@ -37,6 +46,7 @@ def open_meteo_payload(query: dict, sea_level=None) -> bytes:
     end = pd.Timestamp(query["end_date"][0]) + pd.Timedelta(days=1)
     hours = np.arange(int(start.timestamp()) // 3600, int(end.timestamp()) // 3600)
     names = query["hourly"][0].split(",")
+    run = run_day if run_day is not None else int(start.timestamp()) // 86400
     messages = []
     for lat, lon in zip(lats, lons, strict=True):
         variables = []
@@ -46,7 +56,9 @@ def open_meteo_payload(query: dict, sea_level=None) -> bytes:
                 values = sea_level
             if name == "wind_speed_10m" and query.get("wind_speed_unit", [""])[0] != "ms":
                 unit, values = Unit.kilometres_per_hour, (lambda h: 10.8 + 0 * h)
-            variables.append((variable, unit, values(hours)))
+            change = _RUN_CHANGE.get(name) if "models" in query else None
+            sent = values(hours) + (change(hours, run) if change else 0)
+            variables.append((variable, unit, edit(name, sent) if edit else sent))
         messages.append(weather_message(lat, lon, int(start.timestamp()), variables))
     return b"".join(messages)
 
