@@ -11,8 +11,10 @@ from pathlib import Path
 from pipelines.config import ConfigError
 from pipelines.progress import without_tracebacks_for
 from pipelines.registry import RegistryError
+from pipelines.storage import PublishError
 
-USER_ERRORS = (ConfigError, FileNotFoundError, NotImplementedError, RegistryError, ValueError)  # bad input, not bugs
+USER_ERRORS = (ConfigError, FileNotFoundError, NotImplementedError, PublishError, RegistryError,
+               ValueError)  # bad input or a store that cannot take the day, not bugs
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
 

@@ -74,11 +74,16 @@ def publish_folder(version: Path, final: Path) -> Path:
     return final
 
 
+class PublishError(RuntimeError):
+    """A day that cannot be published as a whole (a full disk, a read-only store, a lock held too long);
+    what was published before stays as it was."""
+
+
 @contextlib.contextmanager
 def run_lock(path: Path, *, wait_s: float) -> Iterator[bool]:
     """Hold the lock file `path` for one run (an OS lock: freed when the process dies, so a killed run
     never blocks the next). Yields True when another run held it first and this one waited for it,
-    False when it was free; TimeoutError naming the file after `wait_s` seconds of waiting."""
+    False when it was free; PublishError naming the file after `wait_s` seconds of waiting."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(path, thread_local=False)
@@ -89,7 +94,7 @@ def run_lock(path: Path, *, wait_s: float) -> Iterator[bool]:
         try:
             lock.acquire(timeout=wait_s)
         except Timeout as err:
-            raise TimeoutError(f"{path}: another run has held this lock for more than {wait_s:.0f} s") from err
+            raise PublishError(f"{path}: another run has held this lock for more than {wait_s:.0f} s") from err
         waited = True
     try:
         yield waited

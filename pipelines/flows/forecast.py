@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from pipelines.forecast.predict import predict_grid, with_warning_areas
 from pipelines.forecast.tiles import join_tiles, static_tiles
 from pipelines.publish.day import publish_artifacts, publish_grids
 from pipelines.publish.stac import link_latest, write_catalog
-from pipelines.storage import new_version_folder, publish_folder, run_lock
+from pipelines.storage import PublishError, new_version_folder, publish_folder, run_lock
 from pipelines.timezones import local_today
 from pipelines.training.production import ensure_production
 
@@ -114,11 +115,18 @@ def _forecast_and_publish(config: CityConfig, issue_date: dt.date, source_date: 
         raise_notice(config, "stale", issue_date, f"{config.city.name}: the forecast of {issue_date} is published stale",
                      f"The forecast of {issue_date} for {config.city.name} was published stale: {stale}.")
     final = config.city_store / "forecasts" / issue_date.isoformat()
-    version = new_version_folder(final)  # filled whole, then swapped in: readers never see half a day
-    hours = site_hours(config, forecast)
-    levels, messages = issue_alerts(config, forecast, version, hours=hours, drill=drill)
-    written = publish_grids(config, forecast, levels, version, hours=hours) | {"cap": messages}
-    publish_folder(version, final)
+    version = None
+    try:
+        version = new_version_folder(final)  # filled whole, then swapped in: readers never see half a day
+        hours = site_hours(config, forecast)
+        levels, messages = issue_alerts(config, forecast, version, hours=hours, drill=drill)
+        written = publish_grids(config, forecast, levels, version, hours=hours) | {"cap": messages}
+        publish_folder(version, final)
+    except OSError as err:  # a full disk, a read-only store: the day published before stays, nothing is sent
+        if version is not None:
+            shutil.rmtree(version, ignore_errors=True)
+        raise PublishError(f"{err.filename or final.parent}: cannot publish the forecast of {issue_date}: "
+                           f"{err.strerror or err}; {final} is as it was and no alert was sent") from err
     deliver_alerts(config)  # after publishing: the feed and messages point at files now visible
     link_latest(config.city_store)
     written = {kind: [final / p.relative_to(version) for p in paths] for kind, paths in written.items()}

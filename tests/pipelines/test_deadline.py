@@ -16,7 +16,7 @@ from pipelines.bundle import readers
 from pipelines.config import load_city_config
 from pipelines.flows.deploy import deadline_deployment
 from pipelines.flows.forecast import PUBLISH_LOCK, deadline_check
-from pipelines.storage import run_lock
+from pipelines.storage import PublishError, run_lock
 from tests.pipelines.test_alerts_delivery import Webhook, free_port
 
 
@@ -104,7 +104,7 @@ def test_a_lock_held_too_long_fails_naming_its_file(tmp_path):
     other = FileLock(lock_path, thread_local=False)
     other.acquire()
     try:
-        with (pytest.raises(TimeoutError, match=r"\.publish\.lock: another run has held this lock for more than 0 s"),
+        with (pytest.raises(PublishError, match=r"\.publish\.lock: another run has held this lock for more than 0 s"),
               run_lock(lock_path, wait_s=0.2)):
             pass
     finally:

@@ -7,6 +7,7 @@ Flow cases run against the session city's published store (`run`): the broken in
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import re
 import shutil
@@ -20,6 +21,7 @@ from pipelines import flows
 from pipelines.bundle.validate import BundleError
 from pipelines.config import ConfigError
 from pipelines.registry import RegistryError, load_latest, register
+from pipelines.storage import PublishError
 from tests.reliability.store_state import store_hashes
 
 FEATURES = ["rain_24h_mm", "hand_m"]
@@ -172,3 +174,29 @@ def test_a_model_card_of_another_feature_set_is_refused(run, city, tmp_path):
     with pytest.raises(RegistryError, match=f"{card_path}: features: the model was trained on"):
         flows.daily_forecast(config)
     assert store_hashes(store) == before
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device", "forecast.nc")
+
+
+def _read_only(final):
+    raise OSError(errno.EROFS, "Read-only file system", str(final.parent / ".versions"))
+
+
+@pytest.mark.parametrize("fault", ["disk full while writing", "read-only store"])
+def test_a_full_disk_or_a_read_only_store_keeps_the_published_day(run, city, tmp_path, monkeypatch, fault):
+    store = tmp_path / "store"
+    shutil.copytree(run["store"], store / "port-test", symlinks=True)
+    forecasts = store / "port-test" / "forecasts"
+    before = store_hashes(forecasts)
+    if fault == "read-only store":
+        monkeypatch.setattr("pipelines.flows.forecast.new_version_folder", _read_only)
+    else:
+        monkeypatch.setattr("pipelines.publish.day.write_forecast_netcdf", _no_space)
+    config = config_for(city, tmp_path, bundle=run["bundle"], store=store)
+    message = "No space left on device" if fault == "disk full while writing" else "Read-only file system"
+    with pytest.raises(PublishError, match=rf"cannot publish the forecast of \d{{4}}-\d{{2}}-\d{{2}}: {message}; "
+                                           r".* is as it was and no alert was sent"):
+        flows.daily_forecast(config)
+    assert store_hashes(forecasts) == before  # the published day as it was, no half-filled version left
