@@ -90,11 +90,13 @@ def _level_rows(config, folder: Path, stamp: dict) -> list[dict]:
     return rows
 
 
-def _markdown(rows: list[dict]) -> str:
+def _markdown(rows: list[dict], city: str) -> str:
     """The docs' table: the model's Brier skill and CSI at level 2 against the truth on wet days by area
-    group and lead, beside the ideal forecaster's (benchmarks/results/ideal_area_forecaster.csv)."""
+    group and lead, beside the ideal forecaster's of the same `city` (benchmarks/results/ideal_area_forecaster.csv;
+    '-' where it has not been run for that city)."""
     ideal_path = ROOT / "benchmarks" / "results" / "ideal_area_forecaster.csv"
-    ideal = pd.read_csv(ideal_path) if ideal_path.exists() else pd.DataFrame(columns=["commit"])
+    ideal = pd.read_csv(ideal_path) if ideal_path.exists() else pd.DataFrame(columns=["commit", "city"])
+    ideal = ideal[ideal["city"] == city]
     ideal = ideal[ideal["commit"] == ideal["commit"].iloc[-1]] if len(ideal) else ideal
     got = pd.DataFrame([r for r in rows if r["kind"] == "score" and r["target"] == "truth" and r["days"] == "wet"
                         and r["model"] == "model"])
@@ -141,7 +143,7 @@ def main() -> None:
         if row["kind"] != "score" or (row["model"] == "model" and row["metric"] in ("brier_skill_score", "csi_level_2")):
             print(" ".join(f"{k}={row[k]}" for k in ("kind", "target", "zone", "days", "model", "lead", "metric",
                                                       "value", "n_events") if k in row))
-    print(_markdown(rows))
+    print(_markdown(rows, config.city.slug))
     fields = list(stamp) + ["kind", "target", "zone", "days", "model", "lead", "metric", "value", "n_events", "n_rows"]
     append_rows(ROOT / "benchmarks" / "results" / "area_scores.csv", fields, rows)
 
