@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from pipelines.bundle.checks import errors_of
     from pipelines.bundle.validate import unchecked, validate_bundle
     from pipelines.config import load_city_config
 
@@ -62,11 +63,14 @@ def _validate(args: argparse.Namespace) -> int:
                  "timezone": config.city.timezone}
     problems = validate_bundle(args.bundle, check_forecasts="all" if args.all_forecasts else "last", **extra)
     for problem in problems:
-        print(problem)
+        print(problem)  # a warning's line starts with "warning: "
     for line in unchecked(args.bundle, timezone=extra.get("timezone")):
         print(f"warning: {line}")
-    print(f"{args.bundle}: {'valid' if not problems else f'{len(problems)} problem(s)'}")
-    return 1 if problems else 0
+    errors = errors_of(problems)
+    warned = len(problems) - len(errors)
+    verdict = (f"{len(errors)} problem(s)" if errors else "valid") + (f", with {warned} warning(s)" if warned else "")
+    print(f"{args.bundle}: {verdict}")
+    return 1 if errors else 0
 
 
 def _print_cards(cards: dict) -> None:

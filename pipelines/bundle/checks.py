@@ -28,20 +28,29 @@ FLOOD_EXTENTS = "obs/flood_extents.gpkg"
 TEMPERATURE = "obs/temperature.csv"
 PROVENANCE = "provenance.json"
 
-LONLAT_MARGIN_DEG = 0.01  # observations may sit this far (about 1 km) outside the city bounds
-
-
 @dataclass(frozen=True)
 class Problem:
-    """One way a bundle breaks the contract: which file, which field in it, and what is wrong."""
+    """One way a bundle breaks the contract (an "error": refused) or looks implausible (a "warning":
+    used, and said so): which file, which field in it, and what is wrong."""
 
     file: str  # path relative to the bundle root
     field: str  # variable, column, attribute, or "" for the file itself
     message: str
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
-        return f"{where}: {self.message}"
+        return f"{'warning: ' if self.severity == 'warning' else ''}{where}: {self.message}"
+
+
+def errors_of(problems: list[Problem]) -> list[Problem]:
+    """The problems that refuse a bundle."""
+    return [p for p in problems if p.severity == "error"]
+
+
+def warnings_of(problems: list[Problem]) -> list[Problem]:
+    """The problems a bundle is used with, and said so."""
+    return [p for p in problems if p.severity == "warning"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,9 @@ class Column:
     kind: Literal["number", "text", "date", "choice"] = "number"
     required: bool = True  # the column must exist
     allow_missing: bool = False  # empty cells are allowed
-    valid_range: tuple[float, float] | None = None
+    valid_range: tuple[float, float] | None = None  # values outside are errors
+    open_range: bool = False  # the ends of `valid_range` are outside it too
+    usual_range: tuple[float, float] | None = None  # valid values outside it are warnings
     choices: frozenset[str] = frozenset()
     unique: bool = False
 
@@ -96,6 +107,7 @@ class Layer:
     geometry_types: frozenset[str]
     columns: tuple[Column, ...] = ()
     required: bool = True
+    placed: bool = False  # each feature is a place checked against the city grid (else the layer's extent)
 
 
 _POLYGONS = frozenset({"Polygon", "MultiPolygon"})
@@ -103,8 +115,8 @@ WATERWAY_KINDS = frozenset({"river", "drain", "canal"})
 ZONES = frozenset({"core", "buffer"})
 
 
-def _optional(name: str, valid_range: tuple[float, float] | None = None, kind="number") -> Column:
-    return Column(name, kind, required=False, allow_missing=True, valid_range=valid_range)
+def _optional(name: str, valid_range: tuple[float, float] | None = None, kind="number", **limits) -> Column:
+    return Column(name, kind, required=False, allow_missing=True, valid_range=valid_range, **limits)
 
 
 VECTOR_LAYERS: dict[str, Layer] = {
@@ -115,11 +127,12 @@ VECTOR_LAYERS: dict[str, Layer] = {
     ),
     "sea": Layer("static/sea.gpkg", _POLYGONS, required=False),
     "heritage_assets": Layer(
-        "static/heritage_assets.gpkg", frozenset({"Point", "Polygon", "MultiPolygon"}),
-        (
+        "static/heritage_assets.gpkg", frozenset({"Point", "Polygon", "MultiPolygon"}), placed=True, columns=(
             Column("asset_id", "text", unique=True), Column("name", "text"), Column("kind", "text"),
-            _optional("flood_threshold", (0, 1)), _optional("heat_threshold", (-10, 60)),
-            _optional("floor_height_m", (0, 100)), _optional("district", kind="text"),
+            _optional("flood_threshold", (0, 1), open_range=True),  # a probability that can be crossed
+            _optional("heat_threshold", (25, 45)),  # degC of tasmax: from a warm night to beyond any record
+            _optional("floor_height_m", (-1, 10)),  # m: from a sunken floor to a raised hall or jetty
+            _optional("district", kind="text"),
         ),
     ),
     "heritage_zone": Layer(
@@ -135,7 +148,7 @@ _LON = Column("lon", valid_range=(-180, 180))
 _LAT = Column("lat", valid_range=(-90, 90))
 CSV_TABLES: dict[str, tuple[Column, ...]] = {
     FLOOD_EVENTS: (
-        Column("date", "date"), _LON, _LAT, _optional("depth_cm", (0, 10_000)),
+        Column("date", "date"), _LON, _LAT, _optional("depth_cm", (0, 10_000), usual_range=(0, 500)),
         Column("source", "text", allow_missing=True),
     ),
     TEMPERATURE: (
@@ -176,33 +189,39 @@ _GEOMETRY_NAMES = np.array([
 ])  # in the order of shapely.get_type_id
 
 
-def _feature(i: int) -> str:
+def feature_of(i: int) -> str:
     return f"feature {i + 1}"  # GeoPackage feature ids start at 1
 
 
-def _line(i: int) -> str:
+def line_of(i: int) -> str:
     return f"line {i + 2}"  # line 1 is the header
 
 
-def _tally(mask: np.ndarray, what: str, row: Callable[[int], str], values: pd.Series | None = None) -> str:
+def tally(mask: np.ndarray, what: str, row: Callable[[int], str], values: pd.Series | None = None) -> str:
     """'3 <what>, first '<value>' at <row>' for the True entries of `mask`."""
     i = int(np.argmax(mask))
-    example = f"{values.iloc[i]!r} " if values is not None else ""
+    example = f"{str(values.iloc[i])!r} " if values is not None else ""  # a number quoted, as text is
     return f"{mask.sum()} {what}, first {example}at {row(i)}"
 
 
-def _column_messages(values: pd.Series, col: Column, row: Callable[[int], str]) -> list[str]:
+def _column_problems(values: pd.Series, col: Column, file: str, row: Callable[[int], str]) -> list[Problem]:
     text = values.astype("str").str.strip()
     missing = (values.isna() | (text == "")).to_numpy()
-    messages = [] if col.allow_missing or not missing.any() else [_tally(missing, "empty values", row)]
+    messages = [] if col.allow_missing or not missing.any() else [tally(missing, "empty values", row)]
     checks = []  # (bad rows, what is wrong with them)
+    invalid = usual = np.zeros(len(values), bool)  # usual: valid values outside the usual range
     if col.kind == "number":
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         checks.append((np.isnan(numbers) & ~missing, "values are not numbers"))
-        if col.valid_range:
-            lo, hi = col.valid_range
-            with np.errstate(invalid="ignore"):
-                checks.append(((numbers < lo) | (numbers > hi), f"values outside {lo}..{hi}"))
+        with np.errstate(invalid="ignore"):
+            if col.valid_range:
+                lo, hi = col.valid_range
+                invalid = (numbers <= lo) | (numbers >= hi) if col.open_range else (numbers < lo) | (numbers > hi)
+                what = f"values not strictly between {lo} and {hi}" if col.open_range else f"values outside {lo}..{hi}"
+                checks.append((invalid, what))
+            if col.usual_range:
+                lo, hi = col.usual_range
+                usual = ((numbers < lo) | (numbers > hi)) & ~invalid
     elif col.kind == "date":
         dates = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")
         checks.append((dates.isna().to_numpy() & ~missing, "values are not dates YYYY-MM-DD"))
@@ -213,7 +232,13 @@ def _column_messages(values: pd.Series, col: Column, row: Callable[[int], str]) 
         messages.append(f"values must be text, got dtype {values.dtype}")
     if col.unique:
         checks.append((text.duplicated(keep=False).to_numpy() & ~missing, "rows share a value"))
-    return messages + [_tally(bad, what, row, values) for bad, what in checks if bad.any()]
+    messages += [tally(bad, what, row, values) for bad, what in checks if bad.any()]
+    problems = [Problem(file, col.name, message) for message in messages]
+    if usual.any():
+        lo, hi = col.usual_range
+        problems.append(Problem(file, col.name, tally(usual, f"values outside the usual {lo}..{hi}", row, values),
+                                "warning"))
+    return problems
 
 
 def check_columns(
@@ -223,7 +248,7 @@ def check_columns(
     problems = []
     for col in columns:
         if col.name in frame.columns:
-            problems += [Problem(file, col.name, m) for m in _column_messages(frame[col.name], col, row)]
+            problems += _column_problems(frame[col.name], col, file, row)
         elif col.required:
             problems.append(Problem(file, col.name, "missing column"))
     return problems
@@ -281,9 +306,9 @@ def check_features(frame: gpd.GeoDataFrame, layer: Layer, city: City | None) -> 
         (invalid, f"invalid geometries ({reason})", None),
     ]:
         if bad.any():
-            problems.append(Problem(file, "geometry", _tally(bad, what, _feature, example)))
-    problems += check_columns(pd.DataFrame(frame.drop(columns="geometry")), layer.columns, file, _feature)
-    if frame.crs is not None and city is not None and not empty.all():
+            problems.append(Problem(file, "geometry", tally(bad, what, feature_of, example)))
+    problems += check_columns(pd.DataFrame(frame.drop(columns="geometry")), layer.columns, file, feature_of)
+    if frame.crs is not None and city is not None and not empty.all() and not layer.placed:
         bounds = tuple(shapely.total_bounds(geoms[~empty]))
         if why := outside_city(bounds, CRS(frame.crs), city):
             problems.append(Problem(file, "geometry", why))
@@ -302,37 +327,24 @@ def check_flood_extents(root: Path, city: City | None, days: tuple[dt.date, dt.d
     outside = ((dates < first) | (dates.dt.normalize() > last)).to_numpy()  # NaT (not a date) is neither
     if outside.any():
         what = f"dates outside the bundle's history {days[0]}..{days[1]}"
-        problems.append(Problem(FLOOD_EXTENTS, "event_date", _tally(outside, what, _feature, frame["event_date"])))
+        problems.append(Problem(FLOOD_EXTENTS, "event_date", tally(outside, what, feature_of, frame["event_date"])))
     return problems
 
 
-def check_csv(root: Path, file: str, city: City | None) -> list[Problem]:
-    """Problems with an observation CSV: columns, dates, coordinates, duplicate station days."""
+def check_csv(root: Path, file: str) -> list[Problem]:
+    """Problems with an observation CSV: columns, dates, coordinates, duplicate reports and station days."""
     frame = pd.read_csv(root / file, dtype=str, skipinitialspace=True)
-    problems = check_columns(frame, CSV_TABLES[file], file, _line)
+    problems = check_columns(frame, CSV_TABLES[file], file, line_of)
     if file == FLOOD_EVENTS and {"date", "lon", "lat"} <= set(frame.columns):
         dup = frame.duplicated(["date", "lon", "lat"], keep=False).to_numpy()
         if dup.any():
             reports = frame["date"] + " " + frame["lon"] + ", " + frame["lat"]
-            message = _tally(dup, "rows repeat a report (same date and place)", _line, reports)
+            message = tally(dup, "rows repeat a report (same date and place)", line_of, reports)
             problems.append(Problem(file, "date, lon, lat", message))
     if {"station_id", "date"} <= set(frame.columns):
         dup = frame.duplicated(["station_id", "date"], keep=False).to_numpy()
         if dup.any():
             days = frame["station_id"] + " " + frame["date"]
-            message = _tally(dup, "rows repeat a station day", _line, days)
+            message = tally(dup, "rows repeat a station day", line_of, days)
             problems.append(Problem(file, "station_id, date", message))
-    if city is not None and {"lon", "lat"} <= set(frame.columns):
-        lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)
-        lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
-        to_lonlat = Transformer.from_crs(city.crs, "EPSG:4326", always_xy=True)
-        xmin, ymin, xmax, ymax = to_lonlat.transform_bounds(*city.bounds, densify_pts=21)
-        m = LONLAT_MARGIN_DEG
-        with np.errstate(invalid="ignore"):
-            out = (lon < xmin - m) | (lon > xmax + m) | (lat < ymin - m) | (lat > ymax + m)
-        if out.any():
-            box = f"{xmin - m:.3f}..{xmax + m:.3f} E, {ymin - m:.3f}..{ymax + m:.3f} N"
-            points = frame["lon"] + ", " + frame["lat"]
-            message = _tally(out, f"rows outside the city ({box})", _line, points)
-            problems.append(Problem(file, "lon, lat", message))
     return problems

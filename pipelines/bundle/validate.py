@@ -2,22 +2,25 @@
 
 `validate_bundle` never stops at the first problem and never raises for a bad file: a missing,
 unreadable or wrong file becomes a Problem naming the file and the field. Contract tables and
-the checks of static files and CSVs live in `pipelines.bundle.checks`, the loaders in
-`pipelines.bundle.readers`.
+the checks of static files and CSVs live in `pipelines.bundle.checks`, the plausibility of
+records (positions, dates) in `pipelines.bundle.plausible`, the loaders in `pipelines.bundle.readers`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from prefect import task
@@ -39,11 +42,14 @@ from pipelines.bundle.checks import (
     check_flood_extents,
     check_raster,
     check_vector,
+    errors_of,
     outside_city,
+    warnings_of,
 )
+from pipelines.bundle.plausible import check_feature_positions, check_report_dates, check_report_positions
 from pipelines.config import CityConfig
 from pipelines.storage import sha256_file
-from pipelines.timezones import local_midnight_utc
+from pipelines.timezones import local_midnight_utc, local_today
 
 _HOUR = np.timedelta64(1, "h")
 _FORECAST_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.nc")
@@ -51,7 +57,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BundleError(ValueError):
-    """A bundle that breaks the contract; the message lists every problem, one per line."""
+    """A bundle that breaks the contract; the message lists every error, one per line."""
 
     def __init__(self, problems: Sequence[Problem], root: Path | str | None = None):
         self.problems = list(problems)
@@ -60,10 +66,13 @@ class BundleError(ValueError):
         super().__init__(f"{where} breaks the data contract ({len(self.problems)} problems):\n{lines}")
 
 
-def require_valid_bundle(root: Path, **kwargs) -> None:
-    """Raise BundleError listing every problem `validate_bundle(root, **kwargs)` finds."""
-    if problems := validate_bundle(root, **kwargs):
-        raise BundleError(problems, root)
+def require_valid_bundle(root: Path, **kwargs) -> list[Problem]:
+    """The warnings `validate_bundle(root, **kwargs)` finds; raise BundleError listing every error
+    when there is one."""
+    problems = validate_bundle(root, **kwargs)
+    if errors := errors_of(problems):
+        raise BundleError(errors, root)
+    return warnings_of(problems)
 
 
 def bundle_timezone(root: Path, timezone: str | None = None) -> str | None:
@@ -94,10 +103,12 @@ def validate_bundle(
     root: Path, *, city_crs: str | None = None, city_bounds: tuple | None = None,
     timezone: str | None = None, lead_days: int | None = None, check_forecasts: str = "last",
 ) -> list[Problem]:
-    """Every way the bundle at `root` breaks the contract; empty when it is valid.
+    """Every way the bundle at `root` breaks the contract (severity "error") or looks implausible
+    (severity "warning"); empty when it is valid and plausible.
 
-    With `city_crs` and `city_bounds` the DEM, vectors, weather grid and observations must
-    overlap the city. The time zone of the local dates (`bundle_timezone`: `timezone`, IANA, else
+    With `city_crs` and `city_bounds` the DEM, vectors and weather grid must overlap the city;
+    reports, stations and sites are placed on its grid (without them, on the DEM's), and their
+    dates against the history's days and the bundle's present (`pipelines.bundle.plausible`). The time zone of the local dates (`bundle_timezone`: `timezone`, IANA, else
     provenance.json's `timezone`) places each forecast's issue time at local midnight; with
     neither, the checks that need it are skipped, as `unchecked` says.
     `lead_days`, when given, fixes the forecast length. `check_forecasts="last"` reads only the
@@ -128,14 +139,19 @@ def validate_bundle(
             valid_range = (-500, 9000) if file == DEM else (0, 1)
             problems += _guarded(file, check_raster, root, file, valid_range=valid_range,
                                  projected=file == DEM, city=city)
+    grid_city = city or _guarded_value(_dem_grid, root)  # where records must lie
     for layer in VECTOR_LAYERS.values():
         if _present(root, layer.path, layer.required, problems):
             problems += _guarded(layer.path, check_vector, root, layer, city)
+            if layer.placed and grid_city is not None:
+                problems += _guarded_value(check_feature_positions, root, layer, grid_city) or []
     for file in CSV_TABLES:
         if _present(root, file, True, problems):
-            problems += _guarded(file, check_csv, root, file, city)
+            problems += _guarded(file, check_csv, root, file)
+            if grid_city is not None:
+                problems += _guarded_value(check_report_positions, root, file, grid_city) or []
 
-    grid, days = None, None
+    grid, days, period = None, None, None
     if _present(root, HISTORY, True, problems):
         try:
             with xr.open_dataset(root / HISTORY, engine="netcdf4", decode_coords="all") as history:
@@ -144,8 +160,9 @@ def validate_bundle(
                 problems += _check_variables(history, HISTORY, "time")
                 if {"y", "x"} <= set(history.coords):
                     grid = (history["y"].values, history["x"].values)
-                if not time_problems and zone is not None:
-                    days = _local_days(history["time"].values, zone)
+                if not time_problems:
+                    days = _local_days(history["time"].values, zone) if zone is not None else None
+                    period = days or _any_local_days(history["time"].values)
         except Exception as err:  # noqa: BLE001  (any failure to read is a problem, not a crash)
             problems.append(_unreadable(HISTORY, err))
     if _present(root, FLOOD_EXTENTS, False, problems):
@@ -154,9 +171,16 @@ def validate_bundle(
     dates, name_problems = _forecast_names(root)
     problems += name_problems
     to_read = sorted(dates)[-1:] if check_forecasts == "last" else sorted(dates)
+    newest = _guarded_value(_read_layout, root / FORECASTS / dates[to_read[-1]]) if to_read else None
     for issue in to_read:
         file = f"{FORECASTS}/{dates[issue]}"
-        problems += _guarded(file, _check_forecast, root / file, file, issue, zone, lead_days, city, grid)
+        like = (f"{FORECASTS}/{dates[to_read[-1]]}", newest) if issue != to_read[-1] and newest else None
+        problems += _guarded(file, _check_forecast, root / file, file, issue, zone, lead_days, city, grid, like)
+    covered_days = lead_days or (math.ceil(newest.lead_steps / 24) if newest and newest.lead_steps else None)
+    present = _present_day(zone, max(dates, default=None), covered_days)
+    for file in CSV_TABLES:
+        if (root / file).is_file():
+            problems += _guarded_value(check_report_dates, root, file, period, present) or []
     problems += _check_provenance(root, set(dates.values()), {dates[d] for d in to_read})
     return problems
 
@@ -181,10 +205,43 @@ def _guarded(file: str, check: Callable[..., list[Problem]], *args, **kwargs) ->
         return [_unreadable(file, err)]
 
 
+def _dem_grid(root: Path) -> City | None:
+    """The DEM's CRS and bounds, when it is readable and projected: the grid records must lie on
+    when no city config gives one."""
+    with rasterio.open(root / DEM) as src:
+        if src.crs is None or not src.crs.is_projected:
+            return None
+        return City(CRS.from_user_input(src.crs), tuple(src.bounds))
+
+
+def _guarded_value(read: Callable, *args):
+    """`read(*args)`, or None when it fails: a file that cannot be read is reported by its own check."""
+    try:
+        return read(*args)
+    except Exception:  # noqa: BLE001  (the file's own check names the failure)
+        return None
+
+
 def _local_days(times: np.ndarray, zone: ZoneInfo) -> tuple[dt.date, dt.date]:
     """The first and last local day that the UTC `times` (increasing) touch."""
     ends = pd.DatetimeIndex(times[[0, -1]]).tz_localize("UTC").tz_convert(zone.key)
     return ends[0].date(), ends[1].date()
+
+
+def _any_local_days(times: np.ndarray) -> tuple[dt.date, dt.date]:
+    """The first and last day that the UTC `times` (increasing) touch in some time zone: their
+    UTC days, a day wider on each side."""
+    first, last = (pd.Timestamp(t).date() for t in times[[0, -1]])
+    return first - dt.timedelta(days=1), last + dt.timedelta(days=1)
+
+
+def _present_day(zone: ZoneInfo | None, newest: dt.date | None, lead_days: int | None) -> tuple[dt.date, str]:
+    """The last day a record of the bundle can be of, and why: today (in `zone`, else anywhere), or
+    the last day the `newest` forecast covers (`lead_days` from its issue date) when earlier."""
+    today = local_today(zone.key) if zone is not None else (dt.datetime.now(dt.UTC) + dt.timedelta(hours=14)).date()
+    if newest is not None and lead_days and (last := newest + dt.timedelta(days=lead_days - 1)) < today:
+        return last, f"the last day the newest forecast, {FORECASTS}/{newest}.nc, covers"
+    return today, f"today in {zone.key}" if zone is not None else "today anywhere on Earth"
 
 
 def _when(value) -> str:
@@ -320,13 +377,59 @@ def _forecast_names(root: Path) -> tuple[dict[dt.date, str], list[Problem]]:
     return dates, problems
 
 
+class _Layout(NamedTuple):
+    """What every forecast of a bundle shares: grid, lead steps, variables and ensemble members."""
+
+    grid: tuple[np.ndarray, np.ndarray] | None  # y, x values
+    lead_steps: int | None
+    variables: frozenset[str]
+    members: int | None  # size of the `member` dim, None without one
+
+
+def _layout(ds: xr.Dataset) -> _Layout:
+    grid = (ds["y"].values, ds["x"].values) if {"y", "x"} <= set(ds.coords) else None
+    return _Layout(grid, ds.sizes.get("lead_time"), frozenset(map(str, ds.data_vars)), ds.sizes.get("member"))
+
+
+def _read_layout(path: Path) -> _Layout:
+    """The layout of the forecast at `path`, from its coordinates and metadata only."""
+    with xr.open_dataset(path, engine="netcdf4", decode_coords="all", decode_timedelta=True) as ds:
+        return _layout(ds)
+
+
+def _check_layout(ds: xr.Dataset, file: str, like: tuple[str, _Layout], *, grid: bool, leads: bool) -> list[Problem]:
+    """How the forecast `ds` differs from `like` (the newest forecast's name and layout): its `grid`
+    and number of `leads` when asked, its variables and ensemble members."""
+    name, expected = like
+    found = _layout(ds)
+    problems = []
+    if grid and found.grid is not None and expected.grid is not None and not all(
+            a.shape == b.shape and np.allclose(a, b) for a, b in zip(found.grid, expected.grid, strict=True)):
+        problems.append(Problem(file, "y, x", f"grid differs from {name}'s"))
+    if leads and found.lead_steps != expected.lead_steps:
+        problems.append(Problem(file, "lead_time", f"has {found.lead_steps} steps, {name} has {expected.lead_steps}"))
+    only_here = sorted(found.variables - expected.variables)
+    only_there = sorted(expected.variables - found.variables - set(WEATHER_VARIABLES))  # else "missing variable"
+    if only_here or only_there:
+        what = [f"{', '.join(names)} only {where}" for names, where in ((only_here, "here"), (only_there, "there"))
+                if names]
+        problems.append(Problem(file, "variables", f"differ from {name}'s: {'; '.join(what)}"))
+    if found.members != expected.members:
+        said = [f"{n} members" if n else "no member dim" for n in (found.members, expected.members)]
+        problems.append(Problem(file, "member", f"has {said[0]}, {name} has {said[1]}"))
+    return problems
+
+
 def _check_forecast(
     path: Path, file: str, issue: dt.date, zone: ZoneInfo | None, lead_days: int | None,
-    city: City | None, grid: tuple | None,
+    city: City | None, grid: tuple | None, like: tuple[str, _Layout] | None,
 ) -> list[Problem]:
-    """One forecast file read in full: grid, variables, lead times, issue and valid times."""
+    """One forecast file read in full: grid, variables, lead times, issue and valid times; and,
+    unless it is the newest, its layout against `like` (the newest's name and layout)."""
     with xr.open_dataset(path, engine="netcdf4", decode_coords="all", decode_timedelta=True) as ds:
         problems = _check_grid(ds, file, city, grid) + _check_variables(ds, file, "lead_time")
+        if like is not None:  # the grid against the history's, the leads against lead_days, when known
+            problems += _check_layout(ds, file, like, grid=grid is None, leads=lead_days is None)
         lead = ds.coords.get("lead_time")
         if lead is None or lead.dims != ("lead_time",) or not np.issubdtype(lead.dtype, np.timedelta64):
             return [*problems, Problem(file, "lead_time", "missing timedelta coordinate along 'lead_time'")]
@@ -427,11 +530,22 @@ def _check_hash(root: Path, file: str, recorded, field: str) -> list[Problem]:
     return []
 
 
+def warnings_markdown(warned: list[str]) -> str:
+    """The bundle's warnings (one line each) as a Markdown section of a run's artifact; '' if none."""
+    if not warned:
+        return ""
+    return "**The bundle was used with these warnings:**\n\n" + "".join(f"- {line}\n" for line in warned) + "\n"
+
+
 @task
-def require_city_bundle(config: CityConfig) -> Path:
-    """Refuse a bundle that breaks the contract, listing every problem with its file and field."""
-    require_valid_bundle(
+def require_city_bundle(config: CityConfig) -> list[str]:
+    """Refuse a bundle that breaks the contract, listing every error with its file and field; print
+    each warning (into the run's log: flows log prints) and return them, one line each, for the
+    run's outputs."""
+    found = require_valid_bundle(
         config.bundle_dir, city_crs=config.grid.crs, city_bounds=config.grid.bounds,
         timezone=config.city.timezone, lead_days=config.lead_days,
     )
-    return config.bundle_dir
+    for problem in found:
+        print(f"bundle {config.bundle_dir}: {problem}")
+    return [str(problem) for problem in found]

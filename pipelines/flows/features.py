@@ -8,7 +8,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipelines.bundle.validate import require_city_bundle
+from pipelines.bundle.validate import require_city_bundle, warnings_markdown
 from pipelines.config import load_city_config
 from pipelines.feature_cache.build import build_driver_history, build_static_features
 
@@ -22,12 +22,12 @@ def build_features(config_path: Path) -> dict[str, Path]:
     thread-safe, and add up their memory).
     """
     config = load_city_config(config_path)
-    require_city_bundle(config)
+    warned = require_city_bundle(config)
     builds = {"static": build_static_features.submit(config), "drivers": build_driver_history.submit(config)}
     paths = {name: build.result() for name, build in builds.items()}
     create_markdown_artifact(
         key=f"{config.city.slug}-features",
-        markdown="# Features\n\n" + "\n".join(f"- {k}: `{v}`" for k, v in paths.items()),
+        markdown="# Features\n\n" + warnings_markdown(warned) + "\n".join(f"- {k}: `{v}`" for k, v in paths.items()),
         description="feature files",
     )
     return paths

@@ -79,7 +79,7 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
     already published. Returns the files written ({} when there was nothing to do).
     """
     config = load_city_config(config_path)
-    require_city_bundle(config)
+    bundle_warnings = require_city_bundle(config)
     available = readers.forecast_dates(config.bundle_dir)
     issue_date = run_issue_date(config, issue_date, today)
     source_date, stale = issue_date, ""
@@ -98,18 +98,21 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
         if reason:
             print(reason)
             return {}
-        return _forecast_and_publish(config, issue_date, source_date, stale, drill)
+        return _forecast_and_publish(config, issue_date, source_date, stale, drill, bundle_warnings)
 
 
 def _forecast_and_publish(config: CityConfig, issue_date: dt.date, source_date: dt.date, stale: str,
-                          drill: bool) -> dict[str, list[Path]]:
-    """Predict from the forecast of `source_date`, publish under `issue_date` with its alerts."""
+                          drill: bool, bundle_warnings: list[str]) -> dict[str, list[Path]]:
+    """Predict from the forecast of `source_date`, publish under `issue_date` with its alerts; the
+    bundle's `bundle_warnings` go into forecast.nc's attributes, item.json and the run's artifact."""
     static_path = build_static_features(config)
     origin = ensure_production(config, static_path, source_date)
     tiles = [predict_grid.submit(tile, path, source_date, origin) for tile, path in static_tiles(config, static_path)]
     forecast = join_tiles(tiles, config)  # on Dask, the tiles ran on the workers
     forecast = with_warning_areas(config, static_path, forecast, source_date, origin)  # areas span tiles
     stale = "; ".join(filter(None, [stale, _stale_sources(config)]))
+    if bundle_warnings:
+        forecast.attrs["bundle_warnings"] = "\n".join(bundle_warnings)
     if stale:
         forecast.attrs |= {"stale": stale, "stale_for": issue_date.isoformat()}
         raise_notice(config, "stale", issue_date, f"{config.city.name}: the forecast of {issue_date} is published stale",

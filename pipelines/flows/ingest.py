@@ -9,7 +9,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from pipelines.bundle.readers import read_provenance
-from pipelines.bundle.validate import require_city_bundle
+from pipelines.bundle.validate import require_city_bundle, warnings_markdown
 from pipelines.config import load_city_config
 from pipelines.demo_world.generate import generate_demo
 from pipelines.sources.live import ingest_live
@@ -27,7 +27,7 @@ def ingest(config_path: Path, issue_date: dt.date | None = None) -> Path:
         generate_demo(config)
     elif config.source.kind == "live":
         stale = ingest_live(config, issue_date).get("stale_sources", {})
-    require_city_bundle(config)
+    warned = require_city_bundle(config)
     if config.source.kind == "bundle":
         print(f"{bundle}: source.kind is 'bundle': the bundle is the user's, valid, and nothing to ingest")
     files = read_provenance(bundle)["files"]
@@ -35,7 +35,8 @@ def ingest(config_path: Path, issue_date: dt.date | None = None) -> Path:
                     for name, info in stale.items())
     create_markdown_artifact(
         key=f"{config.city.slug}-ingest",
-        markdown=f"# Ingest: {config.city.name}\n\nBundle `{bundle}` is valid, {len(files)} entries.\n\n{lines}",
+        markdown=(f"# Ingest: {config.city.name}\n\nBundle `{bundle}` is valid, {len(files)} entries.\n\n{lines}"
+                  + warnings_markdown(warned)),
         description="bundle ingested and validated",
     )
     return bundle

@@ -18,6 +18,7 @@ from prefect.artifacts import (
 
 from pipelines.alerts.advice import load_advisories
 from pipelines.bundle import readers
+from pipelines.bundle.validate import warnings_markdown
 from pipelines.config import CityConfig
 from pipelines.publish.areas import area_level_actions, areas_on_warning, has_areas, write_area_files
 from pipelines.publish.grid import (
@@ -78,8 +79,8 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
 def publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[str, list[Path]], *,
                       stale: str = "") -> None:
     """The day at a glance in the Prefect UI: the run's summary and files (with why it is `stale`, if
-    it is), a summary table per hazard and lead, a table of the warning areas at level 1 or above per
-    lead, the map, the page."""
+    it is, and the bundle's warnings, if any), a summary table per hazard and lead, a table of the
+    warning areas at level 1 or above per lead, the map, the page."""
     slug, issue_date = config.city.slug, forecast.attrs["issue_date"]
     requested = forecast.attrs.get("stale_for", issue_date)  # a stale run publishes an earlier forecast
     flood_max = float(forecast["flood_probability"].max())
@@ -92,6 +93,8 @@ def publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[st
             f"lead {lead}: {sum(row['lead'] == lead for row in warned)}" for lead in forecast.lead.values.tolist()), ""]
     if stale:
         lines += [f"**Stale:** {stale}", ""]
+    if bundle_warnings := forecast.attrs.get("bundle_warnings"):
+        lines.append(warnings_markdown(bundle_warnings.splitlines()))
     lines += [f"- {kind}: " + ", ".join(f"`{p}`" for p in paths) for kind, paths in written.items()]
     create_markdown_artifact(key=f"{slug}-forecast", markdown="\n".join(lines),
                              description=f"daily forecast {requested}")

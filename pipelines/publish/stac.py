@@ -56,6 +56,7 @@ def forecast_item(forecast: xr.Dataset, folder: Path, files: list[Path]) -> pyst
             "warisan:flood_model_version": forecast.attrs["flood_model_version"],
             "warisan:heat_model_version": forecast.attrs["heat_model_version"],
             "warisan:stale": forecast.attrs.get("stale", ""),
+            "warisan:bundle_warnings": forecast.attrs.get("bundle_warnings", "").splitlines(),
         },
     )
     ProjectionExtension.ext(item, add_if_missing=True).apply(

@@ -31,7 +31,9 @@ from pipelines.bundle.checks import (
     check_csv,
     check_raster,
     check_vector,
+    errors_of,
 )
+from pipelines.bundle.plausible import check_feature_positions, check_report_positions
 from pipelines.bundle.readers import read_provenance
 from pipelines.config import PACKAGED_TIDE_GAUGES, CityConfig, OpenMeteoConfig
 from pipelines.data import packaged_data
@@ -168,10 +170,12 @@ def check_staged(stage: Path, files: list[str], city: City) -> None:
             problems += check_raster(stage, file, valid_range=(-500, 9000), projected=True, city=city)
         elif file in layers:
             problems += check_vector(stage, layers[file], city)
+            if layers[file].placed:
+                problems += check_feature_positions(stage, layers[file], city)
         elif file in CSV_TABLES:
-            problems += check_csv(stage, file, city)
-    if problems:
-        raise ValueError("staged files break the contract: " + "; ".join(map(str, problems)))
+            problems += check_csv(stage, file) + check_report_positions(stage, file, city)
+    if errors := errors_of(problems):  # warnings are the bundle's validation's to report
+        raise ValueError("staged files break the contract: " + "; ".join(map(str, errors)))
 
 
 def commit(stage: Path, bundle: Path, files: list[str]) -> dict[str, str]:

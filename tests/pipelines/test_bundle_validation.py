@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from types import SimpleNamespace
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import xarray as xr
 from shapely.geometry import Polygon
 
+from pipelines.bundle.plausible import compass
 from pipelines.bundle.readers import (
     forecast_dates,
     read_dem,
@@ -26,9 +28,11 @@ from pipelines.bundle.readers import (
 from pipelines.bundle.validate import (
     BundleError,
     Problem,
+    require_city_bundle,
     require_valid_bundle,
     unchecked,
     validate_bundle,
+    warnings_markdown,
 )
 from pipelines.cli import main
 from tests.pipelines.bundle_factory import (
@@ -208,13 +212,40 @@ def test_bad_date_in_flood_events(bundle):
     assert_problem(problems_of(bundle), "obs/flood_events.csv", "date", message)
 
 
-def test_flood_report_outside_the_city(bundle):
+def test_a_flood_report_outside_the_grid_is_a_warning_with_its_distance_and_direction(bundle, capsys):
     def move(frame):
-        frame.loc[0, ["lon", "lat"]] = ["101.5", "3.1"]  # Kuala Lumpur
+        frame.loc[1, ["lon", "lat"]] = ["100.38", "5.48"]  # 13 km north-east, off the grid
         return frame
 
     rewrite_csv(bundle, "obs/flood_events.csv", move)
-    assert_problem(problems_of(bundle), "obs/flood_events.csv", "lon, lat", "1 rows outside the city")
+    problems = problems_of(bundle)
+    message = "1 rows outside the city grid, first '100.38, 5.48' at line 3, 13.4 km north-east of the grid"
+    assert assert_problem(problems, "obs/flood_events.csv", "lon, lat", message).severity == "warning"
+    assert require_valid_bundle(bundle, **VALIDATE_KWARGS) == problems  # used, not refused
+    assert main(["validate", str(bundle)]) == 0  # the DEM's grid, without a config
+    out = capsys.readouterr().out
+    assert f"warning: obs/flood_events.csv: lon, lat: {message}" in out
+    assert out.rstrip().endswith(f"{bundle}: valid, with 1 warning(s)")
+
+
+@pytest.mark.parametrize(("lon_lat", "looks_like"), [
+    (lambda frame: frame[["lat", "lon"]].to_numpy(), "lon/lat swapped"),
+    (lambda frame: [["642481.5", "596588.2"], ["642702.7", "596809.8"]],  # UTM 47N metres
+     "projected metres of EPSG:32647 given as degrees"),
+])
+def test_flood_reports_an_axis_or_crs_mix_up_would_put_on_the_grid_are_refused(bundle, lon_lat, looks_like):
+    rewrite_csv(bundle, "obs/flood_events.csv", lambda frame: frame.assign(**dict(zip(
+        ["lon", "lat"], np.transpose(lon_lat(frame)), strict=True))))
+    problem = assert_problem(problems_of(bundle), "obs/flood_events.csv", "lon, lat",
+                             f"2 rows outside the city grid, looks like {looks_like}, first")
+    assert problem.severity == "error" and "at line 2" in problem.message
+
+
+def test_flood_reports_all_outside_the_grid_are_refused(bundle):
+    rewrite_csv(bundle, "obs/flood_events.csv", lambda frame: frame.assign(lon=["101.5", "101.6"], lat="3.1"))
+    problem = assert_problem(problems_of(bundle), "obs/flood_events.csv", "lon, lat",
+                             "all 2 rows outside the city grid, first '101.5, 3.1' at line 2, 287.1 km south-east")
+    assert problem.severity == "error" and problem.message.endswith("none can be used")
 
 
 def test_duplicate_station_days_are_reported(bundle):
@@ -436,3 +467,49 @@ def test_unreadable_flood_extents_are_a_problem_not_a_traceback(bundle):
 def test_flood_extents_away_from_the_city_do_not_overlap(bundle):
     rewrite_extents(bundle, lambda frame: frame.translate(xoff=50_000))
     assert_problem(problems_of(bundle), EXTENTS, "geometry", "does not overlap the city bounds")
+
+
+def city_config(bundle):
+    """What require_city_bundle reads of a city config, for the factory bundle."""
+    return SimpleNamespace(
+        bundle_dir=bundle, grid=SimpleNamespace(crs=VALIDATE_KWARGS["city_crs"], bounds=CITY_BOUNDS),
+        city=SimpleNamespace(timezone=TIMEZONE), lead_days=VALIDATE_KWARGS["lead_days"])
+
+
+def test_every_flow_prints_the_bundle_warnings_at_start_and_returns_them_for_the_run(bundle, capsys):
+    rewrite_csv(bundle, "obs/flood_events.csv", lambda frame: frame.assign(depth_cm=["20", "650"]))
+    warned = require_city_bundle.fn(city_config(bundle))  # forecast, features (and so train), ingest
+    line = "warning: obs/flood_events.csv: depth_cm: 1 values outside the usual 0..500, first '650' at line 3"
+    assert warned == [line]
+    assert f"bundle {bundle}: {line}" in capsys.readouterr().out
+
+
+def test_every_flow_refuses_a_bundle_with_an_error_but_not_for_its_warnings(bundle):
+    rewrite_csv(bundle, "obs/flood_events.csv", lambda frame: frame.assign(depth_cm=["-20", "650"]))
+    with pytest.raises(BundleError) as raised:
+        require_city_bundle.fn(city_config(bundle))
+    assert [str(p) for p in raised.value.problems] == [
+        "obs/flood_events.csv: depth_cm: 1 values outside 0..10000, first '-20' at line 2"]
+
+
+def test_the_run_artifacts_list_the_bundle_warnings_and_nothing_without_them():
+    line = "warning: obs/flood_events.csv: depth_cm: 1 values outside the usual 0..500, first '650' at line 3"
+    assert warnings_markdown([line]) == f"**The bundle was used with these warnings:**\n\n- {line}\n\n"
+    assert warnings_markdown([]) == ""
+
+
+@pytest.mark.parametrize(("dx", "dy", "direction"), [
+    (0, 5, "north"), (3, 3, "north-east"), (10, 1, "east"), (2, -2, "south-east"), (0, -1, "south"),
+    (-4, -4, "south-west"), (-7, 0.5, "west"), (-1, 1, "north-west"),
+])
+def test_an_offset_off_the_grid_reads_as_a_compass_direction(dx, dy, direction):
+    assert compass(dx, dy) == direction
+
+
+def test_validate_exits_1_on_an_error_and_counts_the_warnings_beside_it(bundle, capsys):
+    rewrite_csv(bundle, "obs/flood_events.csv", lambda frame: frame.assign(depth_cm=["-20", "650"]))
+    assert main(["validate", str(bundle)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "obs/flood_events.csv: depth_cm: 1 values outside 0..10000, first '-20' at line 2" in out
+    assert "warning: obs/flood_events.csv: depth_cm: 1 values outside the usual 0..500, first '650' at line 3" in out
+    assert out[-1] == f"{bundle}: 1 problem(s), with 1 warning(s)"

@@ -8,6 +8,9 @@ from pystac.extensions.datacube import DatacubeExtension
 from pystac.extensions.projection import ProjectionExtension
 from rio_cogeo.cogeo import cog_validate
 
+from pipelines.publish.stac import forecast_item
+from tests.pipelines.conftest_publish import small_forecast
+
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
@@ -55,3 +58,15 @@ def test_latest_points_at_the_newest_complete_date(run):
     latest = run["store"] / "forecasts" / "latest"
     assert latest.is_symlink() and latest.resolve() == (run["store"] / "forecasts" / "2023-12-31").resolve()
     assert (latest / "item.json").is_file()
+
+
+def test_a_demo_world_city_is_forecast_without_bundle_warnings(catalog):
+    for item in catalog.get_items():  # warnings would be listed here and in forecast.nc's bundle_warnings
+        assert item.properties["warisan:bundle_warnings"] == [], item.id
+
+
+def test_an_item_lists_the_warnings_the_bundle_was_used_with(tmp_path):
+    line = "warning: obs/flood_events.csv: depth_cm: 1 values outside the usual 0..500, first '650' at line 3"
+    forecast = small_forecast().assign_attrs(bundle_warnings=f"{line}\n{line.replace('650', '700')}")
+    item = forecast_item(forecast, tmp_path, [])
+    assert item.properties["warisan:bundle_warnings"] == [line, line.replace("650", "700")]

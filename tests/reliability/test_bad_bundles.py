@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from shapely.affinity import translate
 from shapely.geometry import Polygon
 
+from pipelines.bundle.validate import validate_bundle
 from tests.pipelines.bundle_factory import (
     FORECAST_DATES,
     forecast,
@@ -45,10 +47,10 @@ def rewrite_assets(root, change) -> None:
     write_provenance(root)
 
 
-def only_problem(root, file: str, field: str, text: str) -> None:
-    """The bundle breaks the contract in exactly one way: `file`, `field`, a message with `text`."""
+def only_problem(root, file: str, field: str, text: str, severity: str = "error") -> None:
+    """The bundle has exactly one problem: `file`, `field`, a message with `text`, of `severity`."""
     problems = problems_of(root)
-    assert_problem(problems, file, field, text)
+    assert assert_problem(problems, file, field, text).severity == severity
     assert len(problems) == 1, "\n".join(map(str, problems))
 
 
@@ -89,9 +91,17 @@ def test_a_dem_in_degrees_is_not_projected(bundle):
     assert_problem(problems_of(bundle), "static/dem.tif", "crs", "EPSG:4326 is not a projected CRS")
 
 
-def test_assets_in_metres_labelled_as_degrees_ask_whether_the_crs_is_right(bundle):
+def test_assets_in_metres_labelled_as_degrees_look_like_metres_given_as_degrees(bundle):
     rewrite_assets(bundle, lambda assets: assets.set_crs("EPSG:4326", allow_override=True))
-    only_problem(bundle, ASSETS, "geometry", "is not a place in EPSG:4326: is the CRS right?")
+    only_problem(bundle, ASSETS, "geometry", "3 features outside the city grid, looks like projected metres of "
+                 "EPSG:32647 given as degrees, first 'GT01' at feature 1")
+
+
+def test_an_asset_off_the_grid_is_a_warning_with_its_distance_and_direction(bundle):
+    rewrite_assets(bundle, lambda assets: assets.set_geometry(
+        [assets.geometry[0], assets.geometry[1], translate(assets.geometry[2], xoff=-2000)], crs=assets.crs))
+    only_problem(bundle, ASSETS, "geometry", "1 features outside the city grid, first 'GT03' at feature 3, "
+                 "1.9 km west of the grid", severity="warning")
 
 
 @pytest.mark.filterwarnings("ignore:'crs' was not provided")  # pyogrio's warning on writing the bad file
@@ -235,13 +245,14 @@ def test_station_dates_in_another_format_are_not_dates(bundle):
     only_problem(bundle, STATIONS, "date", "1 values are not dates YYYY-MM-DD, first '03/01/2024' at line 4")
 
 
-def test_a_station_outside_the_city_is_refused(bundle):
+def test_a_station_outside_the_city_is_a_warning(bundle):
     def to_singapore(frame):
         frame.loc[frame["station_id"] == "S2", ["lon", "lat"]] = ["103.82", "1.35"]
         return frame
 
     rewrite_csv(bundle, STATIONS, to_singapore)
-    only_problem(bundle, STATIONS, "lon, lat", "10 rows outside the city")
+    only_problem(bundle, STATIONS, "lon, lat", "10 rows outside the city grid, first '103.82, 1.35' at line 12, "
+                 "595.6 km south-east of the grid", severity="warning")
 
 
 def test_station_coordinates_that_are_not_numbers_are_refused(bundle):
@@ -289,3 +300,99 @@ def test_an_asset_without_an_id_is_refused(bundle):
 def test_assets_without_an_id_column_are_refused(bundle):
     rewrite_assets(bundle, lambda assets: assets.drop(columns="asset_id"))
     only_problem(bundle, ASSETS, "asset_id", "missing column")
+
+
+# --- physical ranges ---
+
+@pytest.mark.parametrize(("field", "values", "text"), [
+    ("floor_height_m", [0.5, 12.0, np.nan], "1 values outside -1..10, first '12.0' at feature 2"),  # 12 m up
+    ("flood_threshold", [1.0, np.nan, 0.2], "1 values not strictly between 0 and 1, first '1.0' at feature 1"),
+    ("heat_threshold", [np.nan, np.nan, 307.0], "1 values outside 25..45, first '307.0' at feature 3"),  # in K
+])
+def test_an_asset_value_outside_its_physical_range_is_refused(bundle, field, values, text):
+    rewrite_assets(bundle, lambda assets: assets.assign(**{field: values}))
+    only_problem(bundle, ASSETS, field, text)
+
+
+def test_a_negative_flood_depth_is_refused_and_a_very_deep_one_is_a_warning(bundle):
+    rewrite_csv(bundle, FLOODS, lambda frame: frame.assign(depth_cm=["-5", "650"]))
+    problems = problems_of(bundle)
+    assert assert_problem(problems, FLOODS, "depth_cm", "1 values outside 0..10000, first '-5' at line 2").severity == "error"
+    usual = assert_problem(problems, FLOODS, "depth_cm", "1 values outside the usual 0..500, first '650' at line 3")
+    assert usual.severity == "warning" and len(problems) == 2
+
+
+# --- forecasts against the newest ---
+
+OLDEST = f"weather/forecasts/{FORECAST_DATES[0]}.nc"
+
+
+def rewrite_oldest_forecast(root, change) -> None:
+    ds = change(forecast(FORECAST_DATES[0]))
+    (root / OLDEST).unlink()
+    ds.to_netcdf(root / OLDEST)
+    write_provenance(root)
+
+
+def all_forecasts_problems(root, **kwargs) -> list:
+    problems = problems_of(root, check_forecasts="all", **kwargs)
+    assert problems_of(root, **kwargs) == [], "the default reads only the newest forecast"
+    return problems
+
+
+def test_a_forecast_shorter_than_the_newest_is_refused_without_a_config(bundle):
+    rewrite_oldest_forecast(bundle, lambda ds: ds.isel(lead_time=slice(0, 24)))
+    problems = all_forecasts_problems(bundle, lead_days=None)
+    assert_problem(problems, OLDEST, "lead_time", f"has 24 steps, {NEWEST} has 48")
+    assert len(problems) == 1, "\n".join(map(str, problems))
+
+
+def test_a_forecast_with_a_variable_the_newest_lacks_is_refused(bundle):
+    rewrite_oldest_forecast(bundle, lambda ds: ds.assign(tasmax=ds.tas))
+    problems = all_forecasts_problems(bundle)
+    assert_problem(problems, OLDEST, "variables", f"differ from {NEWEST}'s: tasmax only here")
+    assert len(problems) == 1, "\n".join(map(str, problems))
+
+
+def test_without_a_history_a_forecast_is_compared_with_the_newest_grid(bundle):
+    (bundle / HISTORY).unlink()
+    rewrite_oldest_forecast(bundle, lambda ds: ds.assign_coords(x=ds.x + 0.01))
+    problems = problems_of(bundle, check_forecasts="all")
+    assert_problem(problems, OLDEST, "y, x", f"grid differs from {NEWEST}'s")
+    assert {(p.file, p.field) for p in problems} == {(HISTORY, ""), (OLDEST, "y, x")}, "\n".join(map(str, problems))
+
+
+def test_an_ensemble_forecast_among_single_runs_is_named_with_its_members(bundle):
+    rewrite_oldest_forecast(bundle, lambda ds: ds.expand_dims(member=3))
+    assert_problem(all_forecasts_problems(bundle), OLDEST, "member", f"has 3 members, {NEWEST} has no member dim")
+
+
+# --- dates against the bundle's history and present ---
+
+def test_a_flood_report_dated_after_the_newest_forecast_is_in_the_future_and_refused(bundle):
+    rewrite_csv(bundle, FLOODS, lambda frame: frame.assign(date=["2024-01-03", "2024-01-20"]))
+    only_problem(bundle, FLOODS, "date", "1 dates in the future (after 2024-01-12: the last day the newest forecast, "
+                 f"{NEWEST}, covers), first '2024-01-20' at line 3")
+
+
+def test_a_station_day_before_the_history_is_a_warning(bundle):
+    def a_day_early(frame):
+        frame.loc[10, "date"] = "2023-12-20"
+        return frame
+
+    rewrite_csv(bundle, STATIONS, a_day_early)
+    only_problem(bundle, STATIONS, "date", "1 dates outside the bundle's history 2024-01-01..2024-01-11, "
+                 "first '2023-12-20' at line 12", severity="warning")
+
+
+def test_without_a_time_zone_a_report_a_day_past_the_history_in_utc_is_no_warning(bundle):
+    rewrite_csv(bundle, FLOODS, lambda frame: frame.assign(date=["2024-01-03", "2024-01-11"]))  # local day
+    assert validate_bundle(bundle) == []  # history ends 2024-01-10 23:00 UTC
+    rewrite_csv(bundle, FLOODS, lambda frame: frame.assign(date=["2024-01-03", "2024-01-12"]))
+    assert_problem(validate_bundle(bundle), FLOODS, "date", "outside the bundle's history 2023-12-31..2024-01-11")
+
+
+def test_assets_in_degrees_labelled_as_utm_look_like_degrees_given_as_metres(bundle):
+    rewrite_assets(bundle, lambda assets: assets.to_crs("EPSG:4326").set_crs("EPSG:32647", allow_override=True))
+    only_problem(bundle, ASSETS, "geometry", "3 features outside the city grid, looks like degrees (EPSG:4326) "
+                 "given as projected metres, first 'GT01' at feature 1")
