@@ -13,7 +13,9 @@ negative narrows) that makes [q_low, q_high] cover its nominal share. The rows a
 (cross-conformal, Vovk 2015): the training and validation days cut into consecutive blocks, each
 block forecast by models fitted on the others, so that every season weighs as it does in a year
 (a single half-year validation period widened too much or too little, by its season). Held-out
-stations are never fitted, so their rows stand for the places no station watches.
+stations are never fitted, so their rows stand for the places no station watches. Forward folds,
+station-and-day folds and held-out-station rows alone were measured against these folds on both
+demo cities and not taken (benchmarks/heat_coverage.py, docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -182,27 +184,45 @@ def _test_scores(boosters: dict[float, lgb.Booster], widening: dict[int, float],
         "baseline_regional_mae_degC": float(np.mean(np.abs(rows[regional_column(variable)].to_numpy() - observed)))}
 
 
+def out_of_fold_quantiles(
+    table: pd.DataFrame, known: np.ndarray, fittable: np.ndarray, features: list[str], *,
+    quantiles: tuple[float, ...], num_boost_round: dict[float, int], seed: int, variable: str = "tasmax",
+    folds: int = CONFORMAL_FOLDS, forward: bool = False, by_station: bool = False,
+) -> dict[float, np.ndarray]:
+    """Quantiles (degC) of the `known` rows, each forecast by models not fitted on its block; NaN elsewhere.
+
+    The issue days of the `known` rows are cut into `folds` consecutive blocks of equal rows; each
+    block is forecast by quantile models fitted, at `num_boost_round` per quantile, on the `known`
+    and `fittable` rows of the other blocks, or with `forward` of the earlier blocks only (the first
+    block is then NaN). With `by_station` the stations are also dealt into `folds` groups (by sorted
+    `station_id`) and a row's models are fitted on neither its block of days nor its group.
+    """
+    issue = table["issue_index"].to_numpy()
+    edges = np.quantile(issue[known], np.linspace(0, 1, folds + 1)[1:-1])
+    fold = np.searchsorted(edges, issue, side="right")
+    group = pd.factorize(table["station_id"], sort=True)[0] % folds if by_station else np.zeros(len(table), int)
+    out_of_fold = {q: np.full(len(table), np.nan) for q in quantiles}
+    for k in range(1 if forward else 0, folds):
+        days = (fold < k) if forward else (fold != k)
+        for g in np.unique(group):
+            stations = (group != g) if by_station else True
+            fitted = fit_heat_quantiles(table[known & fittable & days & stations], None, features,
+                                        quantiles=quantiles, num_boost_round=num_boost_round, seed=seed,
+                                        variable=variable)
+            at = known & (fold == k) & (group == g)
+            for q, values in predict_heat(fitted, table[at]).items():
+                out_of_fold[q][at] = values
+    return out_of_fold
+
+
 def cross_conformal_widening(
     table: pd.DataFrame, known: np.ndarray, fittable: np.ndarray, features: list[str], *,
     quantiles: tuple[float, ...], num_boost_round: dict[float, int], seed: int, variable: str = "tasmax",
     folds: int = CONFORMAL_FOLDS,
 ) -> dict[int, float]:
-    """Per lead, conformal_widening of out-of-fold quantiles (degC) on the `known` rows.
-
-    The issue days of the `known` rows are cut into `folds` consecutive blocks of equal rows; each
-    block is forecast by quantile models fitted, at `num_boost_round` per quantile, on the `known`
-    and `fittable` rows of the other blocks.
-    """
-    issue = table["issue_index"].to_numpy()
-    edges = np.quantile(issue[known], np.linspace(0, 1, folds + 1)[1:-1])
-    fold = np.searchsorted(edges, issue, side="right")
-    out_of_fold = {q: np.empty(len(table)) for q in quantiles}
-    for k in range(folds):
-        fitted = fit_heat_quantiles(table[known & fittable & (fold != k)], None, features, quantiles=quantiles,
-                                    num_boost_round=num_boost_round, seed=seed, variable=variable)
-        at = known & (fold == k)
-        for q, values in predict_heat(fitted, table[at]).items():
-            out_of_fold[q][at] = values
+    """Per lead, conformal_widening (degC) of out_of_fold_quantiles on the `known` rows."""
+    out_of_fold = out_of_fold_quantiles(table, known, fittable, features, quantiles=quantiles,
+                                        num_boost_round=num_boost_round, seed=seed, variable=variable, folds=folds)
     return conformal_widening({q: v[known] for q, v in out_of_fold.items()}, table[variable].to_numpy()[known],
                               table["lead"].to_numpy()[known])
 

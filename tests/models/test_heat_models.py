@@ -5,6 +5,7 @@ import pytest
 from models.heat.regression import (
     conformal_widening,
     cross_conformal_widening,
+    out_of_fold_quantiles,
     predict_heat,
     regional_column,
     station_bias_forecast,
@@ -142,3 +143,28 @@ def test_cross_conformal_widening_reads_no_test_day_and_fits_no_held_out_station
     scored_only = cross_conformal_widening(shifted, known, ~held, features, **fit)
     assert scored_only[0] > widening[0] + 1
     assert cross_conformal_widening(shifted, known, np.ones(len(table), bool), features, **fit) != scored_only
+
+
+def _out_of_fold_median(table, **options):
+    known = np.ones(len(table), bool)
+    fit = {"quantiles": (0.1, 0.5, 0.9), "num_boost_round": dict.fromkeys((0.1, 0.5, 0.9), 40), "seed": 0}
+    return out_of_fold_quantiles(table, known, known, ["tasmax_regional_degC", "urban_offset"], **fit, **options)[0.5]
+
+
+def test_forward_folds_forecast_each_block_from_earlier_days_only():
+    table, _ = station_table(n_days=90)
+    median = _out_of_fold_median(table, forward=True)
+    first, last = table["issue_index"] < 30, table["issue_index"] >= 60
+    assert np.isnan(median[first]).all() and np.isfinite(median[~first]).all()
+    later = table.assign(tasmax=table["tasmax"] + np.where(last, 5.0, 0.0))  # the last block's days
+    np.testing.assert_array_equal(_out_of_fold_median(later, forward=True)[~last], median[~last])
+    assert not np.array_equal(_out_of_fold_median(later)[~last], _out_of_fold_median(table)[~last])
+
+
+def test_station_and_day_folds_never_forecast_a_station_with_models_fitted_on_it():
+    table, _ = station_table(n_days=90, n_stations=6)
+    median = _out_of_fold_median(table, by_station=True)
+    own = (table["station_id"] == "S0").to_numpy()
+    moved = table.assign(tasmax=table["tasmax"] + np.where(own, 5.0, 0.0))  # S0 on every day
+    np.testing.assert_array_equal(_out_of_fold_median(moved, by_station=True)[own], median[own])
+    assert not np.array_equal(_out_of_fold_median(moved)[own], _out_of_fold_median(table)[own])
