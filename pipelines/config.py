@@ -309,6 +309,12 @@ class DeliveryConfig(_Strict):
     retry_delay_s: float = Field(2.0, ge=0, le=600, description="wait before the 2nd try, doubled after")
 
 
+class CapSigningConfig(_Strict):
+    key_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description=(
+        "environment variable holding the PEM private key that signs each CAP message (never a file in the config)"))
+    certificate: Path = Field(description="PEM X.509 certificate of that key, sent in each signature")
+
+
 class AlertConfig(_Strict):
     sender: str = Field(pattern=r"^[^\s,<&]+$", description="CAP sender, e.g. warisan@example.org")
     sender_name: str = Field(min_length=1)
@@ -321,6 +327,7 @@ class AlertConfig(_Strict):
     operators: tuple[str, ...] = Field((), description="names in alerts.channels for operator notices (a "
                                        "forecast late for output.publish_by, one published stale)")
     delivery: DeliveryConfig = DeliveryConfig()
+    signing: CapSigningConfig | None = Field(None, description="sign every CAP message (XML signature)")
 
     @model_validator(mode="after")
     def _known_channels(self) -> AlertConfig:
@@ -504,6 +511,9 @@ def load_city_config(path: Path | str) -> CityConfig:
     if config.alerts.advisories is not None:
         advisories = (base / config.alerts.advisories).resolve()
         config = config.model_copy(update={"alerts": config.alerts.model_copy(update={"advisories": advisories})})
+    if config.alerts.signing is not None:
+        signing = config.alerts.signing.model_copy(update={"certificate": (base / config.alerts.signing.certificate).resolve()})
+        config = config.model_copy(update={"alerts": config.alerts.model_copy(update={"signing": signing})})
     return config
 
 

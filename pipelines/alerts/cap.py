@@ -58,6 +58,7 @@ from lxml import etree
 
 from models.warning.areas import site_area_id
 from pipelines.alerts.advice import Advisories
+from pipelines.alerts.signing import cap_signer
 from pipelines.alerts.state import CapMessage, Event, Transition, plan_transitions
 from pipelines.alerts.text import audience_sentences, drivers, event_name, flood_basis, heat_rule, texts
 from pipelines.config import AlertConfig
@@ -100,7 +101,8 @@ def cap_messages(
     `model_versions` maps a name (e.g. 'flood_model_version') to a version, each sent as a
     <parameter>. A `note` (e.g. that the forecast ran on stale data) goes into every message's
     <note>. Sorted by identifier; each is checked against the CAP 1.2 rules and the
-    OASIS schema, raising ValueError naming its identifier.
+    OASIS schema, raising ValueError naming its identifier, and with `alert.signing` signed
+    (pipelines.alerts.signing, an enveloped XML signature) and checked again.
     """
     if issue_time.tzinfo is None:
         raise ValueError("`issue_time` must be timezone-aware (UTC), got a naive datetime")
@@ -126,6 +128,7 @@ def cap_messages(
         "issue_day": issue_day, "zone": zone, "alert": alert, "advisories": advisories,
         "model_versions": model_versions, "note": note,
     }
+    sign = (lambda xml: xml) if alert.signing is None else cap_signer(alert.signing)
     messages = []
     for move in plan_transitions(levels, events or {}, issue_day=issue_day, sent=issue_time):
         rows = levels[levels["asset_id"] == move.asset_id].sort_values("lead")
@@ -134,7 +137,8 @@ def cap_messages(
         onset = None if move.onset_lead is None else (issue_day + dt.timedelta(days=move.onset_lead)).isoformat()
         messages.append(CapMessage(
             identifier, move.asset_id, move.hazard, move.msg_type, alert.sender, context["sent"],
-            context["expires"], move.level, onset, move.references, _validated(identifier, alert.sender, xml)))
+            context["expires"], move.level, onset, move.references,
+            _validated(identifier, alert.sender, sign(_validated(identifier, alert.sender, xml)))))
     return sorted(messages, key=lambda message: message.identifier)
 
 
