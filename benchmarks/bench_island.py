@@ -106,6 +106,20 @@ def setup(fresh: bool, models: Path | None) -> None:
             shutil.rmtree(registry / hazard, ignore_errors=True)
             shutil.copytree(models / hazard, registry / hazard)
         print(f"forecasting with the models registered in {models}")
+    _refit_before_timing()
+
+
+def _refit_before_timing() -> None:
+    """The production refit the last issue date needs (pipelines.training.production.ensure_production), done
+    here, so that the measured forecast only loads its models: a refit's seconds and memory are not the forecast's."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from pipelines.bundle import readers
+    from pipelines.config import load_city_config
+    from pipelines.feature_cache.build import build_static_features
+    from pipelines.training.production import ensure_production
+
+    config = load_city_config(CONFIG)
+    ensure_production(config, build_static_features.fn(config), readers.forecast_dates(config.bundle_dir)[-1])
 
 
 def _ingest_and_train() -> None:
@@ -209,7 +223,7 @@ def measure_forecast() -> dict:
         stages[name], cpu[name] = time.perf_counter() - start, _cpu_s() - start_cpu
         return out
 
-    origin = ensure_production(config, static_path, issue_date)  # refits once per cadence period, untimed
+    origin = ensure_production(config, static_path, issue_date)  # refitted by setup: loads, untimed
     forecast = timed("features_predict", lambda: predict_grid.fn(config, static_path, issue_date, origin))
     forecast = timed("warning_areas", lambda: with_warning_areas.fn(config, static_path, forecast, issue_date, origin))
 
