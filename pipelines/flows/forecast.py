@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import shutil
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ def _stale_sources(config: CityConfig) -> str:
                      f"{entry.get('error') or 'no reason recorded'}" for source, entry in sorted(stale.items()))
 
 
+STORE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)  # a store that cannot take the day
 PUBLISH_LOCK = ".publish.lock"  # in the city's store: one run of a city publishes at a time
 
 
@@ -125,9 +127,11 @@ def _forecast_and_publish(config: CityConfig, issue_date: dt.date, source_date: 
         levels, messages = issue_alerts(config, forecast, version, hours=hours, drill=drill)
         written = publish_grids(config, forecast, levels, version, hours=hours) | {"cap": messages}
         publish_folder(version, final)
-    except OSError as err:  # a full disk, a read-only store: the day published before stays, nothing is sent
+    except OSError as err:  # the day published before stays, nothing is sent
         if version is not None:
             shutil.rmtree(version, ignore_errors=True)
+        if err.errno not in STORE_FAULTS:  # e.g. a bundle file gone: not the store's fault, said as it is
+            raise
         raise PublishError(f"{err.filename or final.parent}: cannot publish the forecast of {issue_date}: "
                            f"{err.strerror or err}; {final} is as it was and no alert was sent") from err
     deliver_alerts(config)  # after publishing: the feed and messages point at files now visible

@@ -200,3 +200,18 @@ def test_a_full_disk_or_a_read_only_store_keeps_the_published_day(run, city, tmp
                                            r".* is as it was and no alert was sent"):
         flows.daily_forecast(config)
     assert store_hashes(forecasts) == before  # the published day as it was, no half-filled version left
+
+
+def test_a_file_missing_while_publishing_is_not_called_a_store_fault(run, city, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    shutil.copytree(run["store"], store / "port-test", symlinks=True)
+    forecasts = store / "port-test" / "forecasts"
+    before = store_hashes(forecasts)
+
+    def gone(*args, **kwargs):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "weather/history.nc")
+
+    monkeypatch.setattr("pipelines.publish.day.write_forecast_netcdf", gone)
+    with pytest.raises(FileNotFoundError, match="weather/history.nc"):
+        flows.daily_forecast(config_for(city, tmp_path, bundle=run["bundle"], store=store))
+    assert store_hashes(forecasts) == before  # the half-filled version is removed all the same
