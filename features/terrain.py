@@ -1,10 +1,12 @@
-"""Terrain of the city grid: conditioned DEM, flow directions, upstream area, HAND, slope."""
+"""Terrain of the city grid: bare earth under a surface model, conditioned DEM, flow directions,
+upstream area, HAND, slope."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyflwdir
 import xarray as xr
+from scipy import interpolate, ndimage, spatial
 
 from features.grid import cell_size_m, require_same_grid, require_units
 
@@ -13,6 +15,43 @@ _D8_FLAGS = {
     "flag_values": np.array([1, 2, 4, 8, 16, 32, 64, 128, 0, 247], dtype="uint8"),
     "flag_meanings": "east southeast south southwest west northwest north northeast outlet nodata",
 }
+
+_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+
+
+def bare_earth_m(surface: xr.DataArray, buildings: xr.DataArray) -> xr.DataArray:
+    """The ground under a surface model, in m: building cells lowered to the ground around them; dims (y, x).
+
+    `surface` is a digital surface model (roofs included); `buildings` is True on cells whose
+    height is a roof. Each building cell gets the linear interpolation (Delaunay triangles,
+    scipy `griddata`) of the cells that ring the buildings (valid, not buildings, next to one),
+    the nearest ring cell's height outside their hull, and never more than its surface height.
+    Other cells are unchanged; NaN stays NaN. A plane under the roofs comes back exactly where
+    ring cells surround a block; trees and roofs on ring cells stay in.
+    """
+    require_same_grid(surface=surface, buildings=buildings)
+    require_units(surface, "m", "surface")
+    if buildings.dtype != bool:
+        raise ValueError(f"`buildings` must be boolean, got dtype {buildings.dtype}")
+    height = surface.values.astype("float64")
+    roofs = buildings.values & np.isfinite(height)
+    ring = ndimage.binary_dilation(roofs, _EIGHT_NEIGHBOURS) & ~buildings.values & np.isfinite(height)
+    ground = height.copy()
+    if roofs.any():
+        if not ring.any():
+            raise ValueError("`buildings` covers every valid cell of `surface`: no ground to interpolate from")
+        known, wanted = np.argwhere(ring), np.argwhere(roofs)
+        nearest = interpolate.griddata(known, height[ring], wanted, method="nearest")
+        try:
+            under = interpolate.griddata(known, height[ring], wanted, method="linear")
+        except spatial.QhullError:  # ring cells all on one line (a block on the grid's edge): no triangles
+            under = nearest
+        ground[roofs] = np.fmin(np.where(np.isfinite(under), under, nearest), height[roofs])
+    return xr.DataArray(
+        ground.astype("float32"), coords=surface.coords, dims=surface.dims, name="bare_earth_m",
+        attrs={"long_name": "bare-earth terrain elevation (buildings removed from the surface model)",
+               "units": "m"},
+    )
 
 
 def flow_direction(dem: xr.DataArray, land: xr.DataArray) -> xr.DataArray:

@@ -3,6 +3,7 @@ import pytest
 import xarray as xr
 
 from features.terrain import (
+    bare_earth_m,
     cell_size_m,
     flow_direction,
     height_above_nearest_drainage,
@@ -163,3 +164,60 @@ def test_slope_rejects_a_geographic_grid():
 
 def test_cell_size_is_read_from_the_grid():
     assert cell_size_m(grid(np.zeros((2, 3)), "dem", "m", resolution_m=25), "dem") == (25.0, 25.0)
+
+
+# A 9x9 block of a shophouse town on ground that rises 0.3 m a cell eastward and falls 0.1 m a cell
+# southward; a 3x3 block 10 m tall and a 2x2 block 7 m tall, streets around both.
+ROWS, COLS = np.mgrid[0:9, 0:9]
+GROUND = 2.0 + 0.3 * COLS - 0.1 * ROWS
+BLOCKS = np.zeros((9, 9), bool)
+BLOCKS[2:5, 2:5] = True
+BLOCKS[6:8, 5:7] = True
+ROOFS = GROUND + np.where(BLOCKS, np.where(ROWS < 5, 10.0, 7.0), 0.0)
+BARE_EARTH_TOLERANCE_M = 0.001  # a plane under the roofs comes back exactly
+
+
+def test_bare_earth_lowers_building_cells_to_the_ground_around_them():
+    ground = bare_earth_m(grid(ROOFS, "dsm", "m"), grid(BLOCKS, "buildings", None))
+    np.testing.assert_allclose(ground.values[BLOCKS], GROUND[BLOCKS], atol=BARE_EARTH_TOLERANCE_M)
+    np.testing.assert_array_equal(ground.values[~BLOCKS], ROOFS[~BLOCKS].astype("float32"))
+    assert (ground.name, ground.attrs["units"]) == ("bare_earth_m", "m")
+
+
+def test_bare_earth_never_raises_a_cell_and_keeps_nan():
+    surface = ROOFS.copy()
+    surface[3, 3] = 1.0  # a courtyard (or a wrong roof) below the streets around it
+    surface[0, 0] = np.nan
+    ground = bare_earth_m(grid(surface, "dsm", "m"), grid(BLOCKS, "buildings", None))
+    assert ground.values[3, 3] == 1.0
+    assert np.isnan(ground.values[0, 0])
+    assert np.all(ground.values[BLOCKS] <= surface[BLOCKS])
+
+
+def test_bare_earth_of_a_block_on_the_grid_edge_takes_the_nearest_street():
+    blocks = np.zeros((9, 9), bool)
+    blocks[:, 0] = True  # the ring is one straight column: no triangles
+    ground = bare_earth_m(grid(ROOFS + 10 * blocks, "dsm", "m"), grid(blocks, "buildings", None))
+    np.testing.assert_allclose(ground.values[:, 0], GROUND[:, 1], atol=BARE_EARTH_TOLERANCE_M)
+
+
+def test_bare_earth_refuses_a_town_that_is_all_roof():
+    with pytest.raises(ValueError, match="`buildings` covers every valid cell of `surface`"):
+        bare_earth_m(grid(ROOFS, "dsm", "m"), grid(np.ones((9, 9), bool), "buildings", None))
+
+
+def test_bare_earth_checks_units_grid_and_mask_type():
+    with pytest.raises(ValueError, match="`surface` must be in 'm'"):
+        bare_earth_m(grid(ROOFS, "dsm", "ft"), grid(BLOCKS, "buildings", None))
+    with pytest.raises(ValueError, match="`buildings` must be boolean"):
+        bare_earth_m(grid(ROOFS, "dsm", "m"), grid(BLOCKS.astype(float), "buildings", None))
+    with pytest.raises(ValueError, match="`buildings` is not on the grid of `surface`"):
+        bare_earth_m(grid(ROOFS, "dsm", "m"), grid(BLOCKS[:8], "buildings", None))
+
+
+def test_bare_earth_leaves_its_inputs_unmodified():
+    surface, blocks = grid(ROOFS, "dsm", "m"), grid(BLOCKS, "buildings", None)
+    before = surface.copy(deep=True), blocks.copy(deep=True)
+    bare_earth_m(surface, blocks)
+    xr.testing.assert_identical(surface, before[0])
+    xr.testing.assert_identical(blocks, before[1])
