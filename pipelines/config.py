@@ -170,10 +170,16 @@ class OsmConfig(_Strict):
 
 
 class DemConfig(_Strict):
-    """Copernicus GLO-30 Cloud-Optimized GeoTIFFs read by HTTP range requests."""
+    """Copernicus GLO-30 Cloud-Optimized GeoTIFFs read by HTTP range requests: a surface model on
+    EGM2008 heights, made bare earth on the local mean sea level (docs/live-city.md, "Elevation")."""
 
     base_url: str = Field("https://copernicus-dem-30m.s3.amazonaws.com", pattern=r"^https?://")
     retries: int = Field(4, ge=0, le=10)
+    msl_above_egm2008_m: float | None = Field(ge=-3, le=3, description=(
+        "height of the local mean sea level (msl_datum) above the EGM2008 geoid, m, subtracted from GLO-30's "
+        "heights; a required key: null (unknown) stops the DEM step, 0 takes the geoid as mean sea level"))
+    msl_datum: str = Field("local mean sea level", min_length=1,
+                           description="name of that mean sea level (a gauge and epoch), for provenance")
 
 
 class LiveSource(_Strict):
@@ -182,7 +188,7 @@ class LiveSource(_Strict):
     assets: str = Field(description="'george-town', a CSV path (name, lon, lat, category), or 'osm'")
     open_meteo: OpenMeteoConfig = OpenMeteoConfig()
     osm: OsmConfig = OsmConfig()
-    copernicus_dem: DemConfig = DemConfig()
+    copernicus_dem: DemConfig
     files: Path | None = Field(
         None, description="a user's files in the bundle layout; override fetched layers (docs/live-city.md)"
     )

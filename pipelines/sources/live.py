@@ -13,7 +13,7 @@ from pipelines.bundle.checks import DEM, FORECASTS, HISTORY
 from pipelines.config import CityConfig, LiveSource
 from pipelines.progress import log
 from pipelines.sources import refresh, user_files
-from pipelines.sources.staging import brought_files, live_city, weather_settings, write_provenance
+from pipelines.sources.staging import brought_files, live_city, user_dtm, weather_settings, write_provenance
 from pipelines.timezones import local_today
 
 # sources whose files come only together: not fetched at all when the bundle brought any of them
@@ -60,7 +60,8 @@ def ingest_live(config: CityConfig, issue_date: dt.date | None = None, now: pd.T
     Returns the new provenance record. Network sources retry (HTTP retries with backoff inside,
     then `task_retries` Prefect retries with doubling delays). Files the bundle brought itself
     (`brought_files`) are never written over nor re-credited; the weather and the DEM are not
-    fetched at all when the bundle brought any of their files.
+    fetched at all when the bundle brought any of their files, nor the DEM when the user's files
+    hold one (`user_dtm`).
     """
     source: LiveSource = config.source
     issue_date = issue_date or local_today(config.city.timezone)
@@ -72,16 +73,19 @@ def ingest_live(config: CityConfig, issue_date: dt.date | None = None, now: pd.T
         log("kept as the bundle brought them: " + ", ".join(f"{name} ({credit or 'no provenance entry'})"
                                                            for name, credit in brought.items()))
     keep = frozenset(brought)
-    steps = {
+    steps = {  # the DEM last: it removes the buildings that the osm source or the user's files wrote
         "open-meteo": lambda: refresh_weather.with_options(**retrying)(config, issue_date, now),
-        "copernicus-dem": lambda: refresh_dem.with_options(**retrying)(config),
         "osm": lambda: refresh_osm.with_options(**retrying)(config, keep),
         "files": lambda: apply_user_files(config, keep),
+        "copernicus-dem": lambda: refresh_dem.with_options(**retrying)(config),
     }
     for name, paths in WHOLE_SOURCES.items():
         if any(file.startswith(paths) for file in keep):
             log(f"{name}: not fetched; the bundle brought its own {' and '.join(paths)}")
             del steps[name]
+    if "copernicus-dem" in steps and user_dtm(config):
+        log(f"copernicus-dem: not fetched; the user's {user_dtm(config)} is the terrain")
+        del steps["copernicus-dem"]
     entries, failures = {}, {}
     for name, step in steps.items():
         try:

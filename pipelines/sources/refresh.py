@@ -153,21 +153,46 @@ def _tide_fill(zos_attrs: dict, gauge: str, constants: str, failed_requests: lis
 
 
 def refresh_dem(bundle: Path, city: LiveCity, source: DemConfig) -> dict:
-    """static/dem.tif from the GLO-30 tiles over the city, on the city grid."""
+    """static/dem.tif from the GLO-30 tiles over the city: bare earth (the bundle's buildings lowered to
+    the ground around them) above local mean sea level, on the city grid.
+
+    Raises DemError, nothing written, when `source.msl_above_egm2008_m` is unknown or the bundle has no
+    static/buildings.gpkg (the OSM or files step writes it first).
+    """
+    if source.msl_above_egm2008_m is None:
+        raise copernicus_dem.DemError(
+            "source.copernicus_dem.msl_above_egm2008_m is null in the city config: GLO-30's heights are above "
+            f"the {copernicus_dem.SURFACE_DATUM} and the bundle's DEM must be above {source.msl_datum}; set the "
+            "height of that mean sea level above EGM2008 in m (docs/live-city.md, 'Elevation'; 0 takes the "
+            "geoid as sea level), or put a surveyed terrain model in the user files as static/dem.tif")
+    footprints = bundle / VECTOR_LAYERS["buildings"].path
+    if not footprints.is_file():
+        raise copernicus_dem.DemError(f"{footprints} is missing: the buildings to remove from the GLO-30 surface "
+                                      "model come from the osm source or the user files")
     template = template_of(city)
     urls = [copernicus_dem.tile_url(source.base_url, n) for n in copernicus_dem.tile_names(city.lonlat_bounds)]
-    elevation = copernicus_dem.dem_on_grid(urls, city.crs, template.rio.transform(), template.shape,
-                                           source.retries)
+    surface = copernicus_dem.dem_on_grid(urls, city.crs, template.rio.transform(), template.shape,
+                                         source.retries)
+    terrain, lowered = copernicus_dem.bare_earth_on_msl(surface, template, gpd.read_file(footprints),
+                                                        source.msl_above_egm2008_m)
+    log(f"copernicus-dem: {lowered} building cells lowered to the ground around them; heights on "
+        f"{source.msl_datum}: GLO-30 (above the {copernicus_dem.SURFACE_DATUM}) - {source.msl_above_egm2008_m:g} m")
     stage = new_stage(bundle, "copernicus-dem")
     try:
-        copernicus_dem.write_dem(stage / DEM, elevation, template)
+        copernicus_dem.write_dem(stage / DEM, terrain, source.msl_datum)
         check_staged(stage, [DEM], city.city)
     except BaseException:
         discard(stage)
         raise
     hashes = commit(stage, bundle, [DEM])
     return {DEM: _entry("copernicus-dem", ", ".join(urls), utc_now(), hashes[DEM], copernicus_dem.LICENCE,
-                        tiles=[u.rsplit("/", 1)[1] for u in urls])}
+                        tiles=[u.rsplit("/", 1)[1] for u in urls],
+                        surface_datum=copernicus_dem.SURFACE_DATUM, datum=source.msl_datum,
+                        msl_above_egm2008_m=source.msl_above_egm2008_m,
+                        bare_earth={"buildings": VECTOR_LAYERS["buildings"].path, "cells_lowered": lowered,
+                                    "min_building_cover": copernicus_dem.BUILDING_CELL_COVER,
+                                    "method": "features.terrain.bare_earth_m: linear interpolation of the "
+                                              "cells around the buildings, never above the surface"})}
 
 
 def refresh_osm(bundle: Path, city: LiveCity, source: OsmConfig, keep: frozenset[str] = frozenset()) -> dict:

@@ -139,12 +139,34 @@ def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp)
     lines.append("# copernicus-dem GLO-30 tiles (HTTP range requests through GDAL /vsicurl/)")
     lines += [f"GET {copernicus_dem.tile_url(dem.base_url, n)} (ranges)"
               for n in copernicus_dem.tile_names(city.lonlat_bounds)]
+    lines += terrain_plan(config)
     lines.append(f"# osm through osmnx, bbox {west:.4f},{south:.4f},{east:.4f},{north:.4f}")
     url = config.source.osm.overpass_url.rstrip("/") + "/interpreter"
     lines += [f"POST {url} ({layer}: {tags})" for layer, tags in osm.QUERIES.items()]
     if config.source.files:
         lines.append(f"# user files (no request): {config.source.files}")
     return lines
+
+
+def user_dtm(config: CityConfig) -> Path | None:
+    """The user's terrain model (`source.files`/static/dem.tif), or None: it replaces GLO-30."""
+    folder = config.source.files
+    return folder / DEM if folder is not None and (folder / DEM).is_file() else None
+
+
+def terrain_plan(config: CityConfig) -> list[str]:
+    """The dry run's lines on static/dem.tif: where the terrain comes from, its datums and the offset applied."""
+    dem = config.source.copernicus_dem
+    if user_dtm(config):
+        return [(f"# terrain: the user's {user_dtm(config)} (bare earth, m above mean sea level, as the contract "
+                "asks); the GLO-30 tiles above are not fetched")]
+    offset = ("NOT SET (null): the DEM step would stop" if dem.msl_above_egm2008_m is None
+              else f"{dem.msl_above_egm2008_m:g} m")
+    return [(f"# terrain: GLO-30 is a surface model (roofs, trees); cells at least "
+            f"{copernicus_dem.BUILDING_CELL_COVER:.0%} under the footprints of static/buildings.gpkg are "
+            "lowered to the ground interpolated from the cells around them"),
+            (f"# datums: GLO-30 heights above the {copernicus_dem.SURFACE_DATUM}; dem.tif above {dem.msl_datum} "
+            f"= GLO-30 - msl_above_egm2008_m {offset}")]
 
 
 def _weighed(request: open_meteo.Request) -> str:

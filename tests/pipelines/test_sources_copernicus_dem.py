@@ -1,11 +1,15 @@
 """Copernicus GLO-30 tiles read by HTTP range requests from a local server."""
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from rasterio.transform import from_origin
 
+from pipelines.config import DemConfig
 from pipelines.sources import copernicus_dem
+from pipelines.sources.refresh import refresh_dem
 from pipelines.sources.staging import LiveCity, template_of
 from tests.pipelines.recorded.servers import LocalServer
 
@@ -53,3 +57,25 @@ def test_a_missing_tile_is_sea_but_no_tile_at_all_is_an_error(tmp_path):
     with LocalServer(files=tmp_path) as server, pytest.raises(copernicus_dem.DemError, match="none of the 1"):
         copernicus_dem.dem_on_grid([f"{server.url}/{TILE}/{TILE}.tif"], CITY.crs, template.rio.transform(),
                                    template.shape, 0)
+
+
+def test_building_cells_come_down_to_the_street_ground_and_every_height_onto_mean_sea_level():
+    template = template_of(CITY)
+    ground = 3.0 + 0.01 * (template.x.values - template.x.values[0])[None, :] + 0 * template.y.values[:, None]
+    x0, y0 = float(template.x[20]), float(template.y[20])  # a 5 x 5-cell block of 60 m cells, 12 m tall
+    block = shapely.box(x0 - 30, y0 - 270, x0 + 270, y0 + 30)
+    footprints = gpd.GeoDataFrame({"height_m": [12.0]}, geometry=[block], crs=CITY.crs)
+    roofs = np.zeros(template.shape, bool)
+    roofs[20:25, 20:25] = True
+    surface = np.where(roofs, ground + 12.0, ground)
+    terrain, lowered = copernicus_dem.bare_earth_on_msl(surface, template, footprints, msl_above_egm2008_m=0.4)
+    assert lowered == 25
+    np.testing.assert_allclose(terrain.values, ground - 0.4, atol=0.001)  # a plane under the roofs, exactly
+
+
+def test_the_dem_step_stops_without_the_mean_sea_level_offset_or_the_buildings(tmp_path):
+    unknown = DemConfig(base_url="http://127.0.0.1:9/dem", msl_above_egm2008_m=None)
+    with pytest.raises(copernicus_dem.DemError, match="source.copernicus_dem.msl_above_egm2008_m is null"):
+        refresh_dem(tmp_path, CITY, unknown)
+    with pytest.raises(copernicus_dem.DemError, match="buildings.gpkg is missing"):
+        refresh_dem(tmp_path, CITY, unknown.model_copy(update={"msl_above_egm2008_m": 0.0}))

@@ -53,7 +53,9 @@ def test_live_ingest_makes_a_valid_bundle(world, prefect_api):
     record = ingest_live(config, ISSUE, NOW)
     assert _problems(config) == []
     assert record["stale_sources"] == {}
-    assert record["files"]["static/dem.tif"]["tiles"] == [f"{TILE}.tif"]
+    dem = record["files"]["static/dem.tif"]
+    assert dem["tiles"] == [f"{TILE}.tif"]
+    assert (dem["surface_datum"], dem["datum"], dem["msl_above_egm2008_m"]) == ("EGM2008 geoid", "test gauge MSL", 0.5)
     assert "ODbL" in " ".join(record["attribution"])
 
 
@@ -105,8 +107,10 @@ def test_a_failing_source_leaves_the_bundle_byte_identical_and_marked_stale(worl
 
 
 def test_user_files_override_fetched_layers(world, prefect_api):
-    _server, config, root = world
+    server, config, root = world
     ingest_live(config, ISSUE, NOW)
+    assert any(line.startswith("GET /dem/") for line in server.log)
+    requests_before = len(server.log)
     dem = config.bundle_dir / "static/dem.tif"
     (root / "files/static").mkdir(parents=True)
     shutil.copyfile(dem, root / "files/static/dem.tif")  # a "surveyed" DEM: same grid, another file
@@ -116,6 +120,7 @@ def test_user_files_override_fetched_layers(world, prefect_api):
     (root / "files/notes.txt").write_text("ignored")
     record = ingest_live(config, ISSUE, NOW)
     assert record["files"]["static/dem.tif"]["source"] == "files"
+    assert not any(line.startswith("GET /dem/") for line in server.log[requests_before:])  # GLO-30 not fetched
     assert record["files"]["obs/flood_events.csv"]["source"] == "files"
     assert "city council" in (config.bundle_dir / "obs/flood_events.csv").read_text()
     assert _problems(config) == []
@@ -185,6 +190,8 @@ def test_dry_run_prints_every_request_and_sends_none(world, capsys):
     assert "wind_speed_unit=ms" in out and f"GET {server.url}/v1/marine?" in out
     assert f"{server.url}/dem/{TILE}/{TILE}.tif" in out
     assert f"POST {server.url}/api/interpreter (buildings" in out
+    assert ("# datums: GLO-30 heights above the EGM2008 geoid; dem.tif above test gauge MSL = GLO-30 - "
+            "msl_above_egm2008_m 0.5 m") in out
     json.dumps(out)  # plain text
 
 

@@ -98,7 +98,7 @@ source:
     backoff_s: 0
     timeout_s: 2{tide}
   osm: {{overpass_url: {url}/api, timeout_s: 10}}
-  copernicus_dem: {{base_url: {url}/dem, retries: 0}}
+  copernicus_dem: {{base_url: {url}/dem, retries: 0, msl_above_egm2008_m: 0.5, msl_datum: test gauge MSL}}
   files: {files}
   task_retries: 0
 paths: {{bundle: bundle, store: store}}
