@@ -29,6 +29,11 @@ _UTIDE_NAMES = {"EP2": "EPS2", "LAMBDA2": "LDA2", "SGM": "SIG1"}
 # together, against 614 mm of M2. A file whose missing constituents matter is refused.
 _MAX_DROPPED_SHARE = 0.02  # of the largest amplitude, for any one constituent left out
 _CHUNK_TIMES = 8784  # utide holds (its 146 constituents x times) complex factors: a year of hours at a time
+# A sea-level series agrees with the gauge when its M2 is within these of the gauge's (docs/live-city.md)
+M2_AMPLITUDE_TOLERANCE = 0.15  # fraction of the gauge's M2 amplitude (Penang: 0.092 of 0.614 m)
+M2_PHASE_TOLERANCE_DEG = 20.0  # of Greenwich phase lag: 41 minutes of M2's 12.42 h
+MIN_AGREEMENT_HOURS = 720  # a month: M2 separates from S2 (14.8 d) and N2 (27.6 d)
+_AGREEMENT_CONSTITUENTS = ["M2", "S2", "N2", "K1", "O1"]  # the five a month of hours resolves
 
 
 @dataclass(frozen=True)
@@ -98,3 +103,32 @@ def astronomical_tide(times: pd.DatetimeIndex, constants: TideConstants) -> xr.D
         attrs={"long_name": f"astronomical tide at {constants.gauge} above the gauge's mean sea level",
                "units": "m", "comment": f"mean sea level {constants.msl_above_gauge_zero_m} m above gauge zero"},
     )
+
+
+def m2_agreement(times: pd.DatetimeIndex, level: np.ndarray, constants: TideConstants) -> dict:
+    """M2 of the sea level `level` (m) at `times` (UTC) against the gauge's: amplitudes (m), Greenwich
+    phase lags (degrees), the amplitude ratio, the phase difference (-180..180) and `within_tolerance`.
+
+    M2 is fitted with utide (`solve`, least squares, nodal corrections) together with S2, N2, K1 and
+    O1, on the finite values only. Raises ValueError with fewer than MIN_AGREEMENT_HOURS of them.
+    """
+    finite = np.isfinite(level)
+    if finite.sum() < MIN_AGREEMENT_HOURS:
+        raise ValueError(f"`level` has {int(finite.sum())} finite hours; the M2 check needs {MIN_AGREEMENT_HOURS}")
+    instants = pd.DatetimeIndex(times)[finite].to_numpy()
+    fit = utide.solve(instants, np.asarray(level, float)[finite], lat=constants.latitude,
+                      constit=_AGREEMENT_CONSTITUENTS, method="ols", conf_int="none", trend=False, verbose=False)
+    m2 = list(fit.name).index("M2")
+    gauge = constants.names.index("M2")
+    amplitude, gauge_amplitude = float(fit.A[m2]), float(constants.amplitude_m[gauge])
+    phase, gauge_phase = float(fit.g[m2]), float(constants.phase_deg[gauge])
+    difference = (phase - gauge_phase + 180.0) % 360.0 - 180.0
+    ratio = amplitude / gauge_amplitude
+    return {"hours": int(finite.sum()), "first_hour": str(pd.Timestamp(instants[0])),
+            "last_hour": str(pd.Timestamp(instants[-1])), "gauge": constants.gauge,
+            "m2_amplitude_m": round(amplitude, 4), "gauge_m2_amplitude_m": round(gauge_amplitude, 4),
+            "amplitude_ratio": round(ratio, 3), "m2_phase_deg": round(phase, 1),
+            "gauge_m2_phase_deg": round(gauge_phase, 1), "phase_difference_deg": round(difference, 1),
+            "tolerance": f"amplitude within {M2_AMPLITUDE_TOLERANCE:.0%}, phase within {M2_PHASE_TOLERANCE_DEG:g} deg",
+            "within_tolerance": bool(abs(ratio - 1) <= M2_AMPLITUDE_TOLERANCE
+                                     and abs(difference) <= M2_PHASE_TOLERANCE_DEG)}

@@ -14,7 +14,7 @@ from utide.utilities import Bunch
 
 from pipelines.data import packaged_data
 from pipelines.demo_world.weather import bayan_lepas_climatology, simulate_regional_weather
-from pipelines.tide import astronomical_tide, read_tide_constants
+from pipelines.tide import astronomical_tide, m2_agreement, read_tide_constants
 
 GAUGE = json.loads(packaged_data("penang_tide_ticon4.json").read_text())
 CONSTANTS = {c["name"]: (c["amplitude"], c["phase"]) for c in GAUGE["harmonic_constituents"]}
@@ -124,3 +124,33 @@ def test_a_file_without_harmonic_constants_is_refused(tmp_path):
     path.write_text(json.dumps({"name": "Penang", "latitude": 5.4}))
     with pytest.raises(ValueError, match="gauge.json: not a file of harmonic constants"):
         read_tide_constants(path)
+
+
+CHECK_HOURS = pd.date_range("2024-03-01", periods=24 * 40, freq="h")  # 40 days
+
+
+def test_the_gauges_own_tide_agrees_with_its_m2():
+    penang = read_tide_constants(packaged_data("penang_tide_ticon4.json"))
+    check = m2_agreement(CHECK_HOURS, astronomical_tide(CHECK_HOURS, penang).values, penang)
+    assert check["within_tolerance"] is True
+    assert abs(check["amplitude_ratio"] - 1) < 0.02 and abs(check["phase_difference_deg"]) < 2
+    assert check["hours"] == 960
+
+
+@pytest.mark.parametrize(("scale", "late_min", "ratio", "phase_deg"), [(0.8, 0, 0.8, 0.0), (1.0, 50, 1.0, 24.2)])
+def test_a_tide_too_small_or_too_late_drifts_from_the_gauge(scale, late_min, ratio, phase_deg):
+    penang = read_tide_constants(packaged_data("penang_tide_ticon4.json"))
+    level = scale * astronomical_tide(CHECK_HOURS - pd.Timedelta(minutes=late_min), penang).values
+    check = m2_agreement(CHECK_HOURS, level, penang)
+    assert check["within_tolerance"] is False
+    # M2 turns 28.98 degrees an hour: 50 minutes late is 24.2 degrees more phase lag
+    assert check["amplitude_ratio"] == pytest.approx(ratio, abs=0.02)
+    assert check["phase_difference_deg"] == pytest.approx(phase_deg, abs=1.5)
+
+
+def test_the_m2_check_needs_a_month_of_finite_hours():
+    penang = read_tide_constants(packaged_data("penang_tide_ticon4.json"))
+    level = astronomical_tide(CHECK_HOURS, penang).values
+    level[:300] = np.nan
+    with pytest.raises(ValueError, match="`level` has 660 finite hours; the M2 check needs 720"):
+        m2_agreement(CHECK_HOURS, level, penang)
