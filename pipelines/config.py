@@ -121,7 +121,8 @@ class OpenMeteoConfig(_Strict):
     spacing_deg: float = Field(0.1, gt=0, le=1, description="step of the coarse points over the bbox")
     forecast_model: str = Field("best_match", pattern=r"^[a-z0-9_]+$", description="Open-Meteo model")
     sea_point: tuple[float, float] | None = Field(
-        None, description="lon, lat of the sea-level point (a tide gauge); default: the bbox centre"
+        None, description=("lon, lat of the sea-level point: open water of the marine model (cells of 1/12 deg) "
+                           "near the city's tide gauge (docs/live-city.md, 'The sea point'); default: the bbox centre")
     )
     archive_lag_days: int = Field(5, ge=0, le=30, description="ERA5 reaches to about this many days ago")
     cache_dir: Path | None = Field(None, description="requests-cache folder (default: beside the bundle)")

@@ -40,14 +40,16 @@ from pipelines.sources.weather import (
     forecast_dataset,
     forecast_requests,
     history_requests,
+    marine_hours,
     merge_history,
     read_history,
     write_forecast,
     write_history,
 )
-from pipelines.tide import read_tide_constants
+from pipelines.tide import MIN_AGREEMENT_HOURS, TideConstants, m2_agreement, read_tide_constants
 from pipelines.timezones import local_midnight_utc
 
+_YEAR_HOURS = 8784  # the sea point's M2 is checked on at most the last year of marine hours
 _ASSET_DEDUP_M = 50.0  # an OSM heritage feature this close to a listed asset is that asset
 
 
@@ -92,6 +94,7 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
             + (f"shifted by {tide_fill['offset_m']:+.3f} m to the marine datum" if tide_fill["offset_from_hours"]
                else "not shifted to the marine datum (under 720 hours of both to estimate the offset)")
             + "".join(f"; marine request failed, {failure}" for failure in failed_sea_level))
+    sea_point_check = None if tide is None else _sea_point_check(history["zos"], tide, settings.sea_point)
     forecast_weather = fetch_weather(
         client, [forecast_requests(settings, issue, city.lead_days)], settings, limiter,
         source.timeout_s)
@@ -125,7 +128,8 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                         recent_hours_from=settings.forecast_url, sea_level_from=settings.marine_url,
                         points={"lat": [float(v) for v in settings.lat], "lon": [float(v) for v in settings.lon]},
                         sea_point=list(settings.sea_point),
-                        **({} if tide_fill is None else {"sea_level_tide_fill": tide_fill})),
+                        **({} if tide_fill is None else {"sea_level_tide_fill": tide_fill}),
+                        **({} if sea_point_check is None else {"sea_point_tide_check": sea_point_check})),
         f"{FORECASTS}/": _entry("open-meteo", settings.forecast_url, retrieved, None, open_meteo.LICENCE,
                                 model=settings.model, model_run=run_time,
                                 files={**old_forecasts, Path(name).name: hashes[name]}),
@@ -140,6 +144,26 @@ def _previous_forecast(bundle: Path, issue_date: dt.date) -> xr.Dataset | None:
     with xr.open_dataset(bundle / FORECASTS / f"{earlier[-1]:%Y-%m-%d}.nc", engine="netcdf4", decode_coords="all",
                          decode_timedelta=True) as previous:
         return previous.load()
+
+
+def _sea_point_check(zos: xr.DataArray, tide: TideConstants, sea_point: tuple[float, float]) -> dict:
+    """M2 of the last year of marine hours at `sea_point` against `tide`'s gauge (`tide.m2_agreement`),
+    `checked` False under a month of them; the log warns when it drifts beyond the tolerances."""
+    marine = marine_hours(zos)
+    times = pd.DatetimeIndex(zos.time.values)[marine][-_YEAR_HOURS:]
+    level = zos.values[:, 0, 0][marine][-_YEAR_HOURS:]
+    if level.size < MIN_AGREEMENT_HOURS:
+        log(f"open-meteo: sea point {sea_point}: {level.size} marine hours, under the {MIN_AGREEMENT_HOURS} that "
+            f"the M2 check against {tide.gauge} needs: not checked")
+        return {"checked": False, "hours": int(level.size)}
+    check = m2_agreement(times, level, tide)
+    if not check["within_tolerance"]:
+        log(f"WARNING open-meteo: the marine sea level at sea point {sea_point} drifts from the {tide.gauge} gauge's "
+            f"tide: M2 {check['m2_amplitude_m']} m at {check['m2_phase_deg']} deg against "
+            f"{check['gauge_m2_amplitude_m']} m at {check['gauge_m2_phase_deg']} deg (ratio "
+            f"{check['amplitude_ratio']}, {check['phase_difference_deg']:+} deg; {check['tolerance']}): choose "
+            "`open_meteo.sea_point` again (docs/live-city.md, 'The sea point')")
+    return {"checked": True, **check}
 
 
 def _tide_fill(zos_attrs: dict, gauge: str, constants: str, failed_requests: list[str]) -> dict:

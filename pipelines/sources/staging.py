@@ -45,6 +45,7 @@ from pipelines.sources.weather import (
     history_requests,
 )
 from pipelines.storage import sha256_file, write_text_atomic
+from pipelines.tide import M2_AMPLITUDE_TOLERANCE, M2_PHASE_TOLERANCE_DEG, read_tide_constants
 from pipelines.timezones import local_midnight_utc
 
 GENERATOR = "pipelines.sources.staging"
@@ -140,6 +141,7 @@ def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp)
     lines += [f"GET {copernicus_dem.tile_url(dem.base_url, n)} (ranges)"
               for n in copernicus_dem.tile_names(city.lonlat_bounds)]
     lines += terrain_plan(config)
+    lines += marine_plan(settings)
     lines.append(f"# osm through osmnx, bbox {west:.4f},{south:.4f},{east:.4f},{north:.4f}")
     url = config.source.osm.overpass_url.rstrip("/") + "/interpreter"
     lines += [f"POST {url} ({layer}: {tags})" for layer, tags in osm.QUERIES.items()]
@@ -167,6 +169,21 @@ def terrain_plan(config: CityConfig) -> list[str]:
             "lowered to the ground interpolated from the cells around them"),
             (f"# datums: GLO-30 heights above the {copernicus_dem.SURFACE_DATUM}; dem.tif above {dem.msl_datum} "
             f"= GLO-30 - msl_above_egm2008_m {offset}")]
+
+
+def marine_plan(settings: WeatherSettings) -> list[str]:
+    """The dry run's lines on sea level: the marine point, its datum and the check of its tide against the gauge."""
+    lon, lat = settings.sea_point
+    lines = [(f"# sea level: the marine API's cell nearest lon {lon}, lat {lat} that its model counts as sea "
+             "(cell_selection=sea, cells of 1/12 deg, about 9 km); m above that model's mean sea level")]
+    if settings.tide_constants:
+        gauge = read_tide_constants(settings.tide_constants)
+        m2 = gauge.names.index("M2")
+        lines.append(f"# sea point check: its M2 against {gauge.gauge}'s ({gauge.amplitude_m[m2]:.3f} m, "
+                     f"{gauge.phase_deg[m2]:.1f} deg) on up to a year of marine hours, within "
+                     f"{M2_AMPLITUDE_TOLERANCE:.0%} and {M2_PHASE_TOLERANCE_DEG:g} deg, else a warning; tide-filled "
+                     f"hours are {gauge.gauge}'s tide above its mean sea level plus tide_offset_m")
+    return lines
 
 
 def _weighed(request: open_meteo.Request) -> str:

@@ -217,6 +217,11 @@ def _in_ranges(times: np.ndarray, ranges: str) -> np.ndarray:
     return inside
 
 
+def marine_hours(zos: xr.DataArray) -> np.ndarray:
+    """Which hours of a history's (time, y, x) `zos` came from the marine API: finite, not tide-filled."""
+    return np.isfinite(zos.values[:, 0, 0]) & ~_in_ranges(zos.time.values, zos.attrs.get("tide_filled_ranges", ""))
+
+
 def read_history(path: Path) -> tuple[xr.Dataset | None, pd.Timestamp | None, pd.Timestamp | None]:
     """The existing history (loaded), its last hour and its `archive_until`; Nones when absent."""
     if not path.is_file():

@@ -12,8 +12,10 @@ import xarray as xr
 from pipelines import cli
 from pipelines.bundle.validate import validate_bundle
 from pipelines.config import load_city_config
+from pipelines.data import packaged_data
 from pipelines.sources.live import ingest_live
 from pipelines.sources.staging import planned_requests
+from pipelines.tide import astronomical_tide, read_tide_constants
 from tests.pipelines.cf_checker import cf_findings, unexpected
 from tests.pipelines.recorded.fake_apis import (
     open_meteo_handler,
@@ -78,6 +80,23 @@ def test_a_live_bundle_with_tide_filled_sea_level_is_valid_and_says_so(world, pr
     assert record["stale_sources"] == {}
     fill = record["files"]["weather/history.nc"]["sea_level_tide_fill"]
     assert (fill["hours"], fill["first_hour"], fill["gauge"]) == (120, "2025-05-20 00:00", "Penang")
+    marine = (pd.Timestamp("2025-05-31 16:00") - pd.Timestamp("2025-05-25")) // pd.Timedelta("1h")  # under a month
+    assert record["files"]["weather/history.nc"]["sea_point_tide_check"] == {"checked": False, "hours": marine}
+
+
+@pytest.mark.parametrize(("scale", "agrees"), [(1.0, True), (0.5, False)])
+def test_the_sea_points_tide_is_checked_against_the_gauges_m2(world, prefect_api, scale, agrees):
+    server, _config, root = world
+    penang = read_tide_constants(packaged_data("penang_tide_ticon4.json"))
+    server.routes["/v1/"] = open_meteo_handler(
+        sea_level=lambda h: scale * astronomical_tide(pd.to_datetime(h * 3600, unit="s"), penang).values)
+    config = load_city_config(write_live_config(root, server.url, start="2025-04-15", tide="penang"))
+    record = ingest_live(config, ISSUE, NOW)
+    check = record["files"]["weather/history.nc"]["sea_point_tide_check"]
+    issue_utc = pd.Timestamp("2025-05-31 16:00")  # local midnight of ISSUE: every history hour is marine
+    assert check["checked"] is True and check["hours"] == (issue_utc - pd.Timestamp("2025-04-15")) // pd.Timedelta("1h")
+    assert check["within_tolerance"] is agrees
+    assert check["amplitude_ratio"] == pytest.approx(scale, abs=0.02)
 
 
 @pytest.mark.parametrize("failure", ["http-500", "truncated"])
@@ -192,6 +211,7 @@ def test_dry_run_prints_every_request_and_sends_none(world, capsys):
     assert f"POST {server.url}/api/interpreter (buildings" in out
     assert ("# datums: GLO-30 heights above the EGM2008 geoid; dem.tif above test gauge MSL = GLO-30 - "
             "msl_above_egm2008_m 0.5 m") in out
+    assert "# sea level: the marine API's cell nearest lon 100.35, lat 5.42 that its model counts as sea" in out
     json.dumps(out)  # plain text
 
 
