@@ -72,6 +72,15 @@ def test_tide_constants_keep_a_gauge_keyword_and_resolve_a_path_at_the_config_fo
     assert load_city_config(path).source.open_meteo.tide_constants == str(tmp_path / "tides" / "gauge.json")
 
 
+def test_a_live_config_must_state_the_mean_sea_level_above_egm2008(tmp_path):
+    live = yaml.safe_load((CONFIGS / "george_town.yaml").read_text(encoding="utf-8"))
+    assert load_city_config(CONFIGS / "george_town.yaml").source.copernicus_dem.msl_above_egm2008_m is None
+    del live["source"]["copernicus_dem"]["msl_above_egm2008_m"]
+    path = write_config(tmp_path, text=yaml.safe_dump(live))
+    with pytest.raises(ConfigError, match=r"city\.yaml: source\.live\.copernicus_dem\.msl_above_egm2008_m: Field required"):
+        load_city_config(path)
+
+
 def test_a_bundle_source_needs_only_its_kind_and_points_at_the_bundle_folder(tmp_path):
     path = write_config(tmp_path, lambda raw: raw.update(source={"kind": "bundle"}, paths={"bundle": "own/bundle",
                                                                                           "store": "store"}))
