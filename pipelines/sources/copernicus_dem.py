@@ -93,7 +93,9 @@ def bare_earth_on_msl(surface: np.ndarray, template: xr.DataArray, buildings: gp
     """
     roofs = cover_fraction(buildings.geometry, template) >= BUILDING_CELL_COVER
     ground = bare_earth_m(template.copy(data=surface.astype("float32")).assign_attrs(units="m"), roofs)
-    return ground - np.float32(msl_above_egm2008_m), int(roofs.sum())
+    terrain = (ground - np.float32(msl_above_egm2008_m)).rename("elevation_m").assign_attrs(
+        units="m", long_name="bare-earth elevation above local mean sea level")
+    return terrain, int(roofs.sum())
 
 
 def write_dem(path: Path, terrain: xr.DataArray, msl_datum: str) -> Path:

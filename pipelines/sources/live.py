@@ -83,8 +83,8 @@ def ingest_live(config: CityConfig, issue_date: dt.date | None = None, now: pd.T
         if any(file.startswith(paths) for file in keep):
             log(f"{name}: not fetched; the bundle brought its own {' and '.join(paths)}")
             del steps[name]
-    if "copernicus-dem" in steps and user_dtm(config):
-        log(f"copernicus-dem: not fetched; the user's {user_dtm(config)} is the terrain")
+    if "copernicus-dem" in steps and (users := user_dtm(config)) is not None:
+        log(f"copernicus-dem: not fetched; the user's {users} is the terrain")
         del steps["copernicus-dem"]
     entries, failures = {}, {}
     for name, step in steps.items():

@@ -159,8 +159,8 @@ def user_dtm(config: CityConfig) -> Path | None:
 def terrain_plan(config: CityConfig) -> list[str]:
     """The dry run's lines on static/dem.tif: where the terrain comes from, its datums and the offset applied."""
     dem = config.source.copernicus_dem
-    if user_dtm(config):
-        return [(f"# terrain: the user's {user_dtm(config)} (bare earth, m above mean sea level, as the contract "
+    if (users := user_dtm(config)) is not None:
+        return [(f"# terrain: the user's {users} (bare earth, m above mean sea level, as the contract "
                 "asks); the GLO-30 tiles above are not fetched")]
     offset = ("NOT SET (null): the DEM step would stop" if dem.msl_above_egm2008_m is None
               else f"{dem.msl_above_egm2008_m:g} m")

@@ -140,6 +140,8 @@ def test_user_files_override_fetched_layers(world, prefect_api):
     record = ingest_live(config, ISSUE, NOW)
     assert record["files"]["static/dem.tif"]["source"] == "files"
     assert not any(line.startswith("GET /dem/") for line in server.log[requests_before:])  # GLO-30 not fetched
+    assert any(line.startswith(f"# terrain: the user's {root / 'files/static/dem.tif'}")
+               for line in planned_requests(config, ISSUE, NOW))
     assert record["files"]["obs/flood_events.csv"]["source"] == "files"
     assert "city council" in (config.bundle_dir / "obs/flood_events.csv").read_text()
     assert _problems(config) == []
