@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 from PIL import Image
 from rasterio.crs import CRS
-from shapely.geometry import LineString, Polygon, box
+from shapely.geometry import Polygon, box
 
 from models.assets import asset_alert_levels, asset_risk
 from pipelines.publish.grid import LEVEL_COLOURS, with_levels
 from pipelines.publish.maps import DPI, WATER_COLOUR, WIDTH_PX, Basemap, render_map
 from tests.pipelines.conftest_publish import (
-    cell_centre,
+    river_and_block,
     small_assets,
     small_forecast,
     small_zone,
@@ -26,15 +26,6 @@ def levels():
 def basemap(**layers) -> Basemap:
     """The heritage zone and the assets with `layers` (buildings, waterways), on the grid CRS."""
     return Basemap.from_layers(small_forecast().rio.crs, zone=small_zone(), assets=small_assets(), **layers)
-
-
-def river_and_block():
-    """A river across the grid and a block of buildings, on the grid CRS."""
-    crs = small_forecast().rio.crs
-    river = gpd.GeoDataFrame({"kind": ["river"]}, geometry=[LineString([cell_centre(18, 0), cell_centre(18, 23)])],
-                             crs=crs)
-    (x0, y0), (x1, y1) = cell_centre(3, 3), cell_centre(6, 8)
-    return {"waterways": river, "buildings": gpd.GeoDataFrame(geometry=[box(x0, y1, x1, y0)], crs=crs)}
 
 
 @pytest.fixture(scope="module")
