@@ -92,8 +92,7 @@ def write_page(
     layers = [name for name, *_ in _LAYERS if name in forecast]
     geographic = forecast[layers].rio.reproject("EPSG:4326", resampling=Resampling.nearest, nodata=np.nan)
     west, south, east, north = geographic.rio.bounds()
-    alerts = sorted(read_cap_alerts(alerts_dir) if alerts_dir is not None else [],
-                    key=lambda a: (-(a["level"] or 0), a["lead"] if a["lead"] is not None else np.inf))
+    alerts = sorted(read_cap_alerts(alerts_dir) if alerts_dir is not None else [], key=_alert_order)
     data = {
         "title": f"{forecast.attrs['city_name']}: flood and heat outlook issued {forecast.attrs['issue_date']}",
         "bounds": [[south, west], [north, east]],
@@ -146,6 +145,12 @@ def read_cap_alerts(alerts_dir: Path) -> list[dict]:
                ("event", "severity", "headline", "description", "instruction", "areaDesc")},
         })
     return alerts
+
+
+def _alert_order(alert: dict) -> tuple:
+    """Highest level first, then the soonest lead, floods before heat, the city and its areas before sites."""
+    return (-(alert["level"] or 0), np.inf if alert["lead"] is None else alert["lead"], alert["hazard"] != "flood",
+            alert["area_id"] is None, alert["asset_id"] or alert["area_id"] or "")
 
 
 def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: str) -> dict:

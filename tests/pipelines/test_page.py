@@ -65,7 +65,8 @@ def leveled_cap(asset_id: str, hazard: str, level: int, lead: int) -> str:
 </info></alert>"""
 
 
-LEVELED = (("east", "heat", 1, 0), ("west", "heat", 2, 2), ("block", "flood", 2, 1), ("hot", "heat", 1, 1))
+LEVELED = (("east", "heat", 1, 0), ("west", "heat", 2, 2), ("block", "flood", 2, 1), ("hot", "heat", 1, 1),
+           ("block", "heat", 2, 1))
 
 
 def forecast_with_levels():
@@ -186,7 +187,7 @@ def test_page_renders_offline_with_layers_and_popups(page, tmp_path):
     assert 'data-ready="true"' in body
     # 5 layers (flood chance and level, max temperature, MET heat level, WBGT band) x 3 leads
     assert 'data-overlays="15"' in body and 'data-assets="6"' in body and 'data-popups="6"' in body
-    assert 'data-alerts="5"' in body and 'data-zone="2"' in body
+    assert 'data-alerts="6"' in body and 'data-zone="2"' in body
     assert len(re.findall(r'class="leaflet-image-layer[^"]* grid', dom)) == 1  # one layer shown at a time
     popup = re.search(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div></div>', dom, re.DOTALL)[1]
     assert "Hotspot Clan House" in popup and "Move collections off the floor." in popup
@@ -286,8 +287,8 @@ def test_hostile_area_names_render_as_text_in_the_popup_and_the_list(tmp_path):
 def test_alerts_are_listed_by_level_then_lead(page):
     alerts = page_data(page)["alerts"]
     assert [(a["asset_id"], a["hazard"], a["level"], a["lead"]) for a in alerts] == [
-        ("block", "flood", 2, 1), ("west", "heat", 2, 2), ("east", "heat", 1, 0), ("hot", "heat", 1, 1),
-        ("hot", "flood", None, None)]  # an alert without a level goes last
+        ("block", "flood", 2, 1), ("block", "heat", 2, 1), ("west", "heat", 2, 2), ("east", "heat", 1, 0),
+        ("hot", "heat", 1, 1), ("hot", "flood", None, None)]  # floods first on a tie; without a level: last
 
 
 def test_temperatures_share_one_colour_scale_whatever_the_forecast(tmp_path):
