@@ -69,8 +69,17 @@
     if (v.flood_basis === "cells" && v.floor_raises_threshold) return floor + ", so its threshold is raised";
     return "";
   }
-  const ownThreshold = (v) => (v.flood_level_drop || 0) > 0 || v.floor_raises_threshold ||
-    (v.own_flood_threshold !== undefined && v.own_flood_threshold !== null);
+  // A site held below the map's flood level by a raised floor or its own threshold: on the warning areas,
+  // its neighbourhood's level is above its own; on cells, its threshold is not the map's. Marked on the
+  // map, so that it is not read as a site the forecast leaves quiet.
+  function heldBelowMap(p) {
+    const v = p.leads[state.lead] || {};
+    if (v.flood_basis === "area") {
+      const area = areaLayers["site-" + p.asset_id];
+      return !!area && areaLevel(area.feature.properties) > (v.flood_level || 0);
+    }
+    return !!v.floor_raises_threshold || (v.own_flood_threshold !== undefined && v.own_flood_threshold !== null);
+  }
 
   function popupHtml(p) {
     const day = D.leads.find((l) => String(l.lead) === state.lead).day;
@@ -316,9 +325,11 @@
     for (const b of leadsNav.children) b.setAttribute("aria-selected", b.dataset.lead === state.lead);
     for (const b of hazardsNav.children) b.setAttribute("aria-checked", b.dataset.layer === state.layer);
     const flood = hazardOf(state.layer) === "flood";
+    let held = 0;
     assets.eachLayer((m) => {
       const level = levelOf(m.feature.properties);
-      const own = flood && ownThreshold(m.feature.properties.leads[state.lead] || {});  // alerts later than the map
+      const own = flood && heldBelowMap(m.feature.properties);
+      held += own;
       m.setStyle({ fillColor: MARKER[Math.max(0, Math.min(3, level))], radius: level ? 6 + 1.5 * level : 5,
         color: own ? "#2c7fb8" : "#222", weight: own ? 3 : 1.5, dashArray: own ? "3 2" : null });
       if (level) m.bringToFront();
@@ -342,10 +353,11 @@
     legendHeading("Heritage sites");
     ["below its alert level", "on alert", "on alert: serious", "on alert: severe"]
       .forEach((words, k) => legendEntry(MARKER[k], words, "swatch site"));
-    if (flood) legendEntry(MARKER[0], "own flood threshold (a raised floor): alerts later than the map's level; see its popup",
+    if (flood) legendEntry(MARKER[0], "held below the map's flood level by a raised floor or its own threshold (see its popup)",
       "swatch site own");
     const hazard = hazardOf(state.layer);
     for (const li of alertsList.children) li.classList.toggle("now", li.dataset.hazard === hazard);
+    document.body.dataset.held = held;
     placeNames();  // the sites on alert, placed first, change with the day and hazard
   }
   render();

@@ -51,9 +51,9 @@ CAP = """<?xml version='1.0' encoding='UTF-8'?>
 
 
 
-def leveled_cap(asset_id: str, hazard: str, level: int, lead: int) -> str:
-    """A CAP alert of `hazard` at `asset_id` from lead `lead` at `level` (its parameters, as pipelines.alerts.cap
-    writes them); the headline says all four."""
+def leveled_cap(asset_id: str, hazard: str, level: int, lead: int, geocode: str = "asset_id") -> str:
+    """A CAP alert of `hazard` at `asset_id` (an area's id with `geocode` 'warisan_area') from lead `lead`
+    at `level` (its parameters, as pipelines.alerts.cap writes them); the headline says all four."""
     return f"""<?xml version='1.0' encoding='UTF-8'?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>x.{asset_id}.{hazard}</identifier>
 <msgType>Alert</msgType><info><language>en-GB</language><severity>Minor</severity>
@@ -61,7 +61,7 @@ def leveled_cap(asset_id: str, hazard: str, level: int, lead: int) -> str:
 <headline>{hazard} level {level} at {asset_id} from lead {lead}</headline><instruction>Act on {hazard}.</instruction>
 <parameter><valueName>alert_level</valueName><value>{level}</value></parameter>
 <parameter><valueName>onset_lead_days</valueName><value>{lead}</value></parameter>
-<area><areaDesc>{asset_id}</areaDesc><geocode><valueName>asset_id</valueName><value>{asset_id}</value></geocode></area>
+<area><areaDesc>{asset_id}</areaDesc><geocode><valueName>{geocode}</valueName><value>{asset_id}</value></geocode></area>
 </info></alert>"""
 
 
@@ -233,7 +233,7 @@ def area_page(path, **names):
     forecast = with_levels(with_warning_areas(with_heat_products(small_forecast()), names), flood_bands=(0.01, 0.05, 0.2),
                            heat_bands_degC=(35, 37, 40))
     return write_page(forecast, path / "index.html", assets=small_assets(), zone=small_zone(), levels=None,
-                      area_actions=ACTIONS)
+                      area_actions=ACTIONS, alerts_dir=path / "alerts")
 
 
 def test_page_carries_the_warning_areas_their_levels_actions_and_where_water_gathers_first(tmp_path):
@@ -406,6 +406,8 @@ def test_page_offline_draws_the_basemap_and_names_without_overlap_and_an_alert_o
     body = tab.wait_for("document.body.dataset.ready && {...document.body.dataset}")
     assert body["buildings"] == "1" and body["waterways"] == "1"  # the block's image, the river's line
     assert int(body["labels"]) >= 3 and body["labelOverlaps"] == "0"  # 2 zones and the sites that fit
+    assert body["held"] == "3"  # on the flood layer: west's raised floor, block's and east's own thresholds
+    assert tab.evaluate("document.querySelectorAll('path[stroke-dasharray=\"3 2\"]').length") == 3
     assert tab.evaluate("document.querySelector('#leads [aria-selected=true]').dataset.lead") == "0"
     tab.click('#alerts li[data-asset="west"]')  # heat level 2 from lead 2
     popup = tab.wait_for("document.querySelector('.leaflet-popup-content')?.textContent")
@@ -415,3 +417,16 @@ def test_page_offline_draws_the_basemap_and_names_without_overlap_and_an_alert_o
     assert "Act on heat." in popup
     assert "its floor is 1.0 m above the ground, so its threshold is raised" in popup
     assert "The site's flood alert starts at50 %" in popup and "The site's heat alert starts atmedian max 35.0 °C" in popup
+
+
+@needs_chromium
+def test_an_area_alert_opens_the_warning_areas_on_its_day_with_its_popup(tmp_path, browser):
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / "alerts" / "x.core.cap.xml").write_text(leveled_cap("zone-core", "flood", 2, 1, "warisan_area"))
+    tab = browser(area_page(tmp_path).as_uri() + "#layer=tasmax_q50")
+    tab.wait_for("document.body.dataset.ready")
+    tab.click('#alerts li[data-asset="zone-core"]')
+    popup = tab.wait_for("document.querySelector('.leaflet-popup-content')?.textContent")
+    assert tab.evaluate("document.querySelector('#leads [aria-selected=true]').dataset.lead") == "1"
+    assert tab.evaluate("document.querySelector('#hazards [aria-checked=true]').dataset.layer") == "areas"
+    assert "heritage core zone" in popup and "lead 1" in popup
