@@ -5,10 +5,11 @@ a file or a plain web server with no network. Grid layers are PNG overlays repro
 EPSG:4326; the heritage zone and the assets are GeoJSON; the alerts come from the date's
 CAP messages. A Content-Security-Policy <meta> allows only the inlined scripts and styles (by
 hash), data: images and the street tiles; every text from the data reaches the DOM as text.
-Under the grid layers lie the bundle's own basemap, as on the briefing PNG: waterways, buildings
-(one translucent image, BUILDING_PIXEL_M to a pixel: its size follows the extent, not the count), the
-heritage zone, district outlines, and place names (districts, zones, sites) placed by the script
-where they overlap no other. Temperatures share one colour scale (maps.TASMAX_SCALE_DEGC) on
+Over the grid layers lies the bundle's own basemap, as on the briefing PNG: buildings (one
+translucent image, BUILDING_PIXEL_M to a pixel: its size follows the extent, not the count),
+waterways, the heritage zone, district outlines, and place names (districts, zones, sites) placed
+by the script where they overlap no other; sites held below the map's flood level by a raised floor
+or their own threshold are ringed. Temperatures share one colour scale (maps.TASMAX_SCALE_DEGC) on
 every lead and day. The alerts are listed by level, then lead; a click opens the alert's lead,
 layer and site (or area).
 The forecast's warning areas (when it has them) are the first layer: polygons coloured by level
@@ -18,7 +19,8 @@ hourly WBGT windows, models.heat.hours) and ends with its conservation climate
 (mould risk and drying, pipelines.forecast.conservation) where the levels carry it.
 Once drawn, the page marks `<body>` with `data-ready`, `data-overlays`, `data-assets`,
 `data-popups`, `data-alerts`, `data-areas`, `data-areas-listed`, `data-waterways`, `data-buildings`,
-`data-districts` and `data-labels` (counts), which tests read from the DOM.
+`data-districts`, `data-labels`, `data-label-overlaps` and `data-held` (counts), which tests read
+from the DOM.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def write_page(
     geographic = forecast[layers].rio.reproject("EPSG:4326", resampling=Resampling.nearest, nodata=np.nan)
     west, south, east, north = geographic.rio.bounds()
     alerts = sorted(read_cap_alerts(alerts_dir) if alerts_dir is not None else [], key=_alert_order)
+    extent_m = [forecast.sizes[d] * abs(float(forecast[d][1] - forecast[d][0])) for d in ("x", "y")]
+    districts = _districts(forecast)
     data = {
         "title": f"{forecast.attrs['city_name']}: flood and heat outlook issued {forecast.attrs['issue_date']}",
         "bounds": [[south, west], [north, east]],
@@ -100,12 +104,10 @@ def write_page(
         "layers": [_layer(geographic[name], forecast, title, legend) for name, title, legend in _LAYERS
                    if name in layers],
         "zone": json.loads(zone.to_crs("EPSG:4326")[["zone", "geometry"]].to_json()),
-        "buildings": _buildings_image(buildings, (west, south, east, north),
-                                      *(float(forecast.sizes[d]) * abs(float(forecast[d][1] - forecast[d][0]))
-                                        for d in ("x", "y"))),
+        "buildings": _buildings_image(buildings, (west, south, east, north), *extent_m),
         "waterways": _waterways(waterways, forecast.rio.crs),
-        "districts": _districts(forecast),
-        "places": _place_names(zone, forecast),
+        "districts": _district_outlines(districts),
+        "places": _place_names(zone, districts),
         "assets": _assets_geojson(forecast, assets, levels, alerts),
         "alerts": alerts,
         "areas": warning_areas_geojson(forecast) if has_areas(forecast) else None,
@@ -302,32 +304,31 @@ def _waterways(waterways: gpd.GeoDataFrame | None, crs) -> dict | None:
         for kind, geometry in zip(kinds, lonlat_geometries(lines, _BASEMAP_DIGITS), strict=True)]}
 
 
-def _districts(forecast: xr.Dataset) -> dict | None:
-    """The forecast's district warning areas (clipped to the grid) as GeoJSON outlines with their names."""
+def _districts(forecast: xr.Dataset) -> gpd.GeoDataFrame:
+    """The forecast's district warning areas (clipped to the grid): `name` and geometry in its CRS; none
+    without warning areas."""
     if not has_areas(forecast):
-        return None
-    districts = forecast["area_kind"].values == "district"
-    geometries = gpd.GeoSeries(shapely.from_wkt(forecast["area_geometry"].values[districts]), crs=forecast.rio.crs)
+        return gpd.GeoDataFrame({"name": []}, geometry=[], crs=forecast.rio.crs)
+    chosen = forecast["area_kind"].values == "district"
+    return gpd.GeoDataFrame({"name": forecast["area_name"].values[chosen].astype(str)},
+                            geometry=shapely.from_wkt(forecast["area_geometry"].values[chosen]), crs=forecast.rio.crs)
+
+
+def _district_outlines(districts: gpd.GeoDataFrame) -> dict:
+    """`districts` (_districts) as GeoJSON outlines with their names."""
     return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"name": str(name)}, "geometry": geometry}
-        for name, geometry in zip(forecast["area_name"].values[districts],
-                                  lonlat_geometries(geometries, _BASEMAP_DIGITS), strict=True)]}
+        {"type": "Feature", "properties": {"name": name}, "geometry": geometry}
+        for name, geometry in zip(districts["name"], lonlat_geometries(districts.geometry, _BASEMAP_DIGITS),
+                                  strict=True)]}
 
 
-def _place_names(zone: gpd.GeoDataFrame, forecast: xr.Dataset) -> list[dict]:
-    """The names of the heritage zones and the forecast's districts (clipped to the grid), each with
-    its kind and a point inside it (`latlng`), districts first: they are the larger."""
-    names, kinds, shapes = [], [], []
-    if has_areas(forecast):
-        districts = forecast["area_kind"].values == "district"
-        names += [str(name) for name in forecast["area_name"].values[districts]]
-        kinds += ["district"] * int(districts.sum())
-        shapes += list(in_crs(gpd.GeoDataFrame(geometry=shapely.from_wkt(forecast["area_geometry"].values[districts]),
-                                               crs=forecast.rio.crs), zone.crs).geometry)
-    names += [_ZONE_WORDS.get(kind, f"Heritage {kind} zone") for kind in zone["zone"]]
-    kinds += ["zone"] * len(zone)
-    shapes += list(zone.geometry)
-    points = gpd.GeoSeries(shapes, crs=zone.crs).representative_point().to_crs("EPSG:4326")
+def _place_names(zone: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> list[dict]:
+    """The names of the `districts` (_districts) and heritage zones, each with its kind and a point inside
+    it (`latlng`), districts first: they are the larger."""
+    names = [*districts["name"], *(_ZONE_WORDS.get(kind, f"Heritage {kind} zone") for kind in zone["zone"])]
+    kinds = ["district"] * len(districts) + ["zone"] * len(zone)
+    shapes = gpd.GeoSeries([*districts.geometry, *in_crs(zone, districts.crs).geometry], crs=districts.crs)
+    points = shapes.representative_point().to_crs("EPSG:4326")
     return [{"name": name, "kind": kind, "latlng": [round(point.y, 6), round(point.x, 6)]}
             for name, kind, point in zip(names, kinds, points, strict=True)]
 

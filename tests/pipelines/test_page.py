@@ -430,3 +430,19 @@ def test_an_area_alert_opens_the_warning_areas_on_its_day_with_its_popup(tmp_pat
     assert tab.evaluate("document.querySelector('#leads [aria-selected=true]').dataset.lead") == "1"
     assert tab.evaluate("document.querySelector('#hazards [aria-checked=true]').dataset.layer") == "areas"
     assert "heritage core zone" in popup and "lead 1" in popup
+
+
+def test_districts_of_the_warning_areas_are_outlined_and_named(tmp_path):
+    forecast = with_warning_areas(with_heat_products(small_forecast()), {"zone-buffer": "Timur Laut"})
+    kinds = ["district" if area == "zone-buffer" else kind
+             for area, kind in zip(forecast["area_id"].values, forecast["area_kind"].values, strict=True)]
+    forecast = with_levels(forecast.assign_coords(area_kind=("area", kinds)), flood_bands=(0.01, 0.05, 0.2),
+                           heat_bands_degC=(35, 37, 40))
+    data = page_data(write_page(forecast, tmp_path / "index.html", assets=small_assets(), zone=small_zone(),
+                                levels=None))
+    (district,) = data["districts"]["features"]
+    assert district["properties"]["name"] == "Timur Laut" and district["geometry"]["type"] == "Polygon"
+    assert [(p["name"], p["kind"]) for p in data["places"]] == [
+        ("Timur Laut", "district"), ("Heritage core zone", "zone"), ("Heritage buffer zone", "zone")]
+    (south, west), (north, east) = data["bounds"]
+    assert all(south <= p["latlng"][0] <= north and west <= p["latlng"][1] <= east for p in data["places"])
