@@ -244,6 +244,8 @@ def _assets_geojson(forecast: xr.Dataset, assets: gpd.GeoDataFrame, levels: pd.D
             f"{h}_alert": bool(row[f"{h}_alert"]) for h in ("flood", "heat")}
         if row is not None and "flood_basis" in row:  # the site's level: its neighbourhood's, or its cell's
             out["flood_basis"] = str(row["flood_basis"])
+        if row is not None and row.get("heat_rule"):  # the rule that sets its heat alert: met_level or wbgt_band
+            out["heat_rule"] = str(row["heat_rule"])
         if row is not None and "floor_height_m" in row:  # a raised floor raises a threshold on cells
             out["floor_raises_threshold"] = bool(row["floor_height_m"] >= FLOOR_STEP_M)
         if row is not None and row.get("wbgt_windows"):  # the day's hours of heat stress (models.heat.hours)

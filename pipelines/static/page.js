@@ -194,9 +194,14 @@
   const alertsList = document.getElementById("alerts");
   if (!D.alerts.length) alertsList.innerHTML = '<li class="none">No site crosses its alert level.</li>';
   // An alert opens on the day it starts, on its hazard's layer (a flood: the warning areas, where the
-  // forecast has them; heat: MET Malaysia's level), with its site's or area's popup.
-  const layerOf = (hazard) => hazard === "flood" && D.areas ? AREAS
-    : (D.layers.find((l) => l.key === "heat_level" && hazard === "heat") || D.layers.find((l) => hazardOf(l.key) === hazard)).key;
+  // forecast has them; heat: the layer of the rule that set the site's alert, MET Malaysia's level or
+  // NEA's WBGT band), with its site's or area's popup.
+  function layerOf(a) {
+    const site = markers[a.asset_id], rule = site && (site.feature.properties.leads[String(a.lead)] || {}).heat_rule;
+    const wanted = a.hazard === "flood" ? (D.areas ? AREAS : "flood_probability") : rule === "wbgt_band" ? "wbgt_band" : "heat_level";
+    return wanted === AREAS || D.layers.some((l) => l.key === wanted) ? wanted
+      : D.layers.find((l) => hazardOf(l.key) === a.hazard).key;
+  }
   for (const a of D.alerts) {
     const li = document.createElement("li");
     li.dataset.asset = a.asset_id || a.area_id;
@@ -206,7 +211,7 @@
     li.innerHTML = esc(a.headline) + " <small>(" + esc(a.severity) + ")</small>";
     li.addEventListener("click", () => {
       if (a.lead !== null && D.leads.some((l) => l.lead === a.lead)) state.lead = String(a.lead);
-      state.layer = layerOf(a.hazard);
+      state.layer = layerOf(a);
       render();
       const target = markers[a.asset_id] || areaLayers[a.area_id];
       if (target) {

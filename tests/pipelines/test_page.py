@@ -412,7 +412,10 @@ def test_page_offline_draws_the_basemap_and_names_without_overlap_and_an_alert_o
     tab.click('#alerts li[data-asset="west"]')  # heat level 2 from lead 2
     popup = tab.wait_for("document.querySelector('.leaflet-popup-content')?.textContent")
     assert tab.evaluate("document.querySelector('#leads [aria-selected=true]').dataset.lead") == "2"
-    assert tab.evaluate("document.querySelector('#hazards [aria-checked=true]').dataset.layer") == "heat_level"
+    west = next(f["properties"] for f in page_data(page)["assets"]["features"] if f["properties"]["asset_id"] == "west")
+    rule = west["leads"]["2"]["heat_rule"]  # the layer of the rule that set the alert
+    assert tab.evaluate("document.querySelector('#hazards [aria-checked=true]').dataset.layer") == {
+        "met_level": "heat_level", "wbgt_band": "wbgt_band"}[rule]
     assert "West Temple" in popup and "lead 2" in popup and "below the site's alert level" not in popup.split("Heat")[1]
     assert "Act on heat." in popup
     assert "its floor is 1.0 m above the ground, so its threshold is raised" in popup
