@@ -99,3 +99,18 @@ def test_basemap_turns_outer_rings_anticlockwise_and_courtyards_clockwise():
     rings = basemap(buildings=buildings).buildings.to_polygons()
     signed_areas = [0.5 * np.sum(r[:-1, 0] * r[1:, 1] - r[1:, 0] * r[:-1, 1]) for r in rings]
     assert sorted(signed_areas) == [-400.0, 400.0, 400.0, 1600.0]
+
+
+def test_one_hot_cell_changes_no_other_colour_of_the_temperature_panel(tmp_path):
+    """One colour scale for every map (TASMAX_SCALE_DEGC): a cell at 45 degC leaves the others' colours as they were."""
+    forecast = small_forecast()
+    hotter = forecast.copy(deep=True)
+    hotter["tasmax_q50"][{"lead": 0, "y": 10, "x": 2}] = 45.0
+
+    def pixels(dataset, name):
+        with Image.open(render_map(dataset, 0, basemap=basemap(), levels=None, path=tmp_path / name)) as image:
+            return np.asarray(image.convert("RGB")).astype(int)
+
+    changed = (np.abs(pixels(forecast, "a.png") - pixels(hotter, "b.png")).sum(axis=2) > 0).sum()
+    # the hot cell alone (a cell is ~27 px wide); a scale stretched to 45 degC recolours ~270,000 px
+    assert 0 < changed < 3 * (WIDTH_PX / 2 / forecast.sizes["x"]) ** 2
