@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test backtest bench lint clean
+.PHONY: install demo test backtest bench lint screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)  # each script makes its own data; the island's ratios, then bot
 	$(BIN)/python benchmarks/bench_dask_memory.py
 	$(BIN)/python benchmarks/bench_island.py --models store/george-town-demo/models  # the demo's six-year models
 	$(BIN)/python benchmarks/bench_second_city.py
+
+screenshots: $(STAMP)  # the README's screenshots from the current code, after `make demo`: republish its last day, shoot
+	$(BIN)/warisan forecast --config configs/demo.yaml
+	$(BIN)/python benchmarks/screenshots.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines features models tests benchmarks

@@ -55,7 +55,7 @@ def warning_areas_geojson(forecast: xr.Dataset) -> dict:
     """The warning areas (largest first, so smaller ones draw on top) as a GeoJSON FeatureCollection."""
     order = np.argsort(-shapely.area(shapely.from_wkt(forecast["area_geometry"].values)), kind="stable")
     areas = forecast.isel(area=order)
-    geometries = _lonlat(gpd.GeoSeries(shapely.from_wkt(areas["area_geometry"].values), crs=forecast.rio.crs))
+    geometries = lonlat_geometries(gpd.GeoSeries(shapely.from_wkt(areas["area_geometry"].values), crs=forecast.rio.crs))
     chance = areas["area_flood_probability"].transpose("area", "lead").values
     level = areas["area_flood_level"].transpose("area", "lead").values
     words = LEVEL_WORDS["area_flood_level"]
@@ -83,7 +83,7 @@ def warning_polygons_geojson(forecast: xr.Dataset) -> dict:
         polygons = level_polygons(forecast["flood_level"].sel(lead=lead), crs=forecast.rio.crs,
                                   min_area_m2=POLYGON_MIN_AREA_M2, smooth_m=POLYGON_SMOOTH_M)
         day = valid_day(forecast, lead).isoformat()
-        for geometry, row in zip(_lonlat(polygons.geometry), polygons.itertuples(), strict=True):
+        for geometry, row in zip(lonlat_geometries(polygons.geometry), polygons.itertuples(), strict=True):
             features.append({"type": "Feature", "geometry": geometry, "properties": {
                 "lead": int(lead), "valid_date": day, "level": int(row.level), "level_word": words[int(row.level)],
                 "area_km2": round(float(row.area_km2), 4)}})
@@ -124,10 +124,10 @@ def _chance(value) -> float | None:
     return round(value, CHANCE_DIGITS) if np.isfinite(value) else None
 
 
-def _lonlat(geometries: gpd.GeoSeries) -> list[dict]:
-    """`geometries` as RFC 7946 GeoJSON geometries: lon/lat snapped to 1e-6 degree (kept valid), outer
-    rings anticlockwise."""
+def lonlat_geometries(geometries: gpd.GeoSeries, digits: int = _DEGREE_DIGITS) -> list[dict]:
+    """`geometries` as RFC 7946 GeoJSON geometries: lon/lat snapped to 10^-`digits` degree (kept valid;
+    6: 0.1 m, 5: 1 m), outer rings anticlockwise."""
     wgs84 = geometries.to_crs("EPSG:4326").to_numpy()
-    snapped = shapely.set_precision(wgs84, 10.0 ** -_DEGREE_DIGITS)
-    clean = shapely.transform(snapped, lambda xy: np.round(xy, _DEGREE_DIGITS))  # on the grid: drops float noise
+    snapped = shapely.set_precision(wgs84, 10.0 ** -digits)
+    clean = shapely.transform(snapped, lambda xy: np.round(xy, digits))  # on the grid: drops float noise
     return [shapely.geometry.mapping(g) for g in shapely.orient_polygons(clean)]

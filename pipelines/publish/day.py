@@ -44,12 +44,12 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
                            heat_bands_degC=config.heat.tasmax_levels_degC)
     # Three writers at once (the netCDF and GDAL libraries release the GIL while they compress); only
     # one of them touches netCDF, whose C library is not thread-safe. The maps read their own big layers.
-    assets, zone = (readers.read_vector(config.bundle_dir, name) for name in ("heritage_assets", "heritage_zone"))
+    assets, zone, buildings, waterways = (readers.read_vector(config.bundle_dir, name) for name in
+                                          ("heritage_assets", "heritage_zone", "buildings", "waterways"))
 
     def paint() -> list[Path]:
-        basemap = Basemap.from_layers(forecast.rio.crs, zone=zone, assets=assets,
-                                      buildings=readers.read_vector(config.bundle_dir, "buildings"),
-                                      waterways=readers.read_vector(config.bundle_dir, "waterways"))
+        basemap = Basemap.from_layers(forecast.rio.crs, zone=zone, assets=assets, buildings=buildings,
+                                      waterways=waterways)
         return ([render_map(forecast, lead, basemap=basemap, levels=levels, path=out / f"map_d{lead}.png")
                  for lead in range(config.lead_days)]
                 + manager_crops(config.alerts.managers, forecast, levels, basemap, out / "digests"))
@@ -64,7 +64,8 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
             "cog": write_cogs(forecast, out),
             "geojson": write_area_files(forecast, out),
             "page": [write_page(forecast, out / "index.html", assets=assets, zone=zone, levels=levels,
-                                alerts_dir=out / "alerts", area_actions=actions)],
+                                alerts_dir=out / "alerts", area_actions=actions, buildings=buildings,
+                                waterways=waterways)],
         }
         painted = maps.result()
         written |= {config.output.format: [grid.result()], "map": painted[:config.lead_days],

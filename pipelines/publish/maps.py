@@ -43,6 +43,9 @@ _LEVEL_NOTES = {"flood": ("flood_level",), "heat": ("heat_level", "wbgt_band")} 
 # Per-cell flood chances are small numbers (a flood within ~100 m on one day): classes
 # spaced by factors of 2-2.5 keep a 1 % cell distinct from a 20 % one on a briefing slide.
 FLOOD_CLASSES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+# One temperature scale for every lead, day and city (degC), so colours compare between maps: from
+# a cool tropical day to MET Malaysia's extreme heat (40 degC); values beyond take the end colours.
+TASMAX_SCALE_DEGC = (26.0, 40.0)
 _HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
 _LABEL_SPOTS = ((5, 4, "left", "bottom"), (-5, 4, "right", "bottom"), (5, -4, "left", "top"),
                 (-5, -4, "right", "top"))  # label offsets (points) tried around a marker, in order
@@ -72,18 +75,18 @@ class Basemap:
         """The layers reprojected to `crs`: `zone` (column `zone`: core, buffer), `assets`,
         `buildings` (polygons) and `waterways` (column `kind`; without it all are rivers, and
         kinds other than river and canal draw as drains); None or empty layers are left out."""
-        local_assets, local_zone = _in_crs(assets, crs), _in_crs(zone, crs)
+        local_assets, local_zone = in_crs(assets, crs), in_crs(zone, crs)
         outlines = {kind: _path(local_zone.geometry[(local_zone["zone"] == kind).to_numpy()]) for kind in _ZONE_STYLE}
         water = {}
         if waterways is not None and not waterways.empty:
-            local = _in_crs(waterways, crs)
+            local = in_crs(waterways, crs)
             kinds = (local["kind"].where(local["kind"].isin(list(_WATER_STYLE)), "drain").to_numpy() if "kind" in local
                      else np.full(len(local), "river"))
             water = {kind: _path(local.geometry[kinds == kind]) for kind in _WATER_STYLE}
         return cls(
             crs=crs, assets=local_assets, asset_outlines=_path(local_assets.geometry),
             zone={kind: path for kind, path in outlines.items() if path is not None},
-            buildings=None if buildings is None else _path(_in_crs(buildings, crs).geometry),
+            buildings=None if buildings is None else _path(in_crs(buildings, crs).geometry),
             waterways={kind: path for kind, path in water.items() if path is not None},
         )
 
@@ -93,8 +96,8 @@ def render_map(
 ) -> Path:
     """Write the briefing PNG of lead day `lead` to `path` (1600 px wide, 150 dpi), atomically.
 
-    Two panels over the grid's extent: flood probability (0..1) and tasmax q50 (degC, one
-    colour scale for all leads), sea from the land mask (a land cell without a value shows as
+    Two panels over the grid's extent: flood probability (0..1) and tasmax q50 (degC, on
+    TASMAX_SCALE_DEGC for every lead and day), sea from the land mask (a land cell without a value shows as
     sea too), the `basemap` (buildings translucent, waterways, heritage core/buffer outlines),
     asset markers coloured by the asset's alert level on that panel's hazard at `lead`
     (`levels` from models.assets.asset_alert_levels; None draws every site neutral), a legend
@@ -133,7 +136,7 @@ def render_map(
         if hazard == "flood":
             scale = {"norm": BoundaryNorm(FLOOD_CLASSES, colormaps[cmap].N)}
         else:
-            scale = dict(zip(("vmin", "vmax"), temperature_range(forecast[name]), strict=True))
+            scale = dict(zip(("vmin", "vmax"), TASMAX_SCALE_DEGC, strict=True))
         ax.set_facecolor(SEA_COLOUR)  # shows where the layer is NaN: off the land mask
         image = ax.imshow(layer, extent=extent, cmap=cmap, interpolation="nearest", **scale)
         ax.set_xlim(extent[0], extent[1])
@@ -194,12 +197,6 @@ def _day_label(day: dt.date) -> str:
     return f"{day:%a} {day.day} {day:%b %Y}"
 
 
-def temperature_range(tasmax: xr.DataArray) -> tuple[float, float]:
-    """Whole degrees spanning `tasmax` over all leads (at least 2 degC), so leads compare."""
-    low, high = float(np.floor(tasmax.min())), float(np.ceil(tasmax.max()))
-    return (low, max(high, low + 2)) if np.isfinite(low) else (20.0, 40.0)
-
-
 def _alerting(levels: pd.DataFrame | None, lead: int, hazard: str) -> set:
     if levels is None:
         return set()
@@ -216,7 +213,7 @@ def _asset_levels(levels: pd.DataFrame | None, lead: int, hazard: str) -> dict:
     return dict(zip(rows["asset_id"], rows[column].astype(int), strict=True))
 
 
-def _in_crs(frame: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
+def in_crs(frame: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
     """`frame` in `crs`, as is when it is already there (geopandas would transform every vertex)."""
     return frame if frame.crs == crs else frame.to_crs(crs)
 

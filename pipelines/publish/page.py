@@ -5,14 +5,22 @@ a file or a plain web server with no network. Grid layers are PNG overlays repro
 EPSG:4326; the heritage zone and the assets are GeoJSON; the alerts come from the date's
 CAP messages. A Content-Security-Policy <meta> allows only the inlined scripts and styles (by
 hash), data: images and the street tiles; every text from the data reaches the DOM as text.
+Over the grid layers lies the bundle's own basemap, as on the briefing PNG: buildings (one
+translucent image, BUILDING_PIXEL_M to a pixel: its size follows the extent, not the count),
+waterways, the heritage zone, district outlines, and place names (districts, zones, sites) placed
+by the script where they overlap no other; sites held below the map's flood level by a raised floor
+or their own threshold are ringed. Temperatures share one colour scale (maps.TASMAX_SCALE_DEGC) on
+every lead and day. The alerts are listed by level, then lead; a click opens the alert's lead,
+layer and site (or area).
 The forecast's warning areas (when it has them) are the first layer: polygons coloured by level
 with a popup each, and the list of areas at level 1 or above, beside the chance of water near each
 cell if the city floods (`flood_where_first`). A site's popup gives the day's hours of heat stress (its
 hourly WBGT windows, models.heat.hours) and ends with its conservation climate
 (mould risk and drying, pipelines.forecast.conservation) where the levels carry it.
 Once drawn, the page marks `<body>` with `data-ready`, `data-overlays`, `data-assets`,
-`data-popups`, `data-alerts`, `data-areas` and `data-areas-listed` (counts), which tests read from
-the DOM.
+`data-popups`, `data-alerts`, `data-areas`, `data-areas-listed`, `data-waterways`, `data-buildings`,
+`data-districts`, `data-labels`, `data-label-overlaps` and `data-held` (counts), which tests read
+from the DOM.
 """
 
 from __future__ import annotations
@@ -28,17 +36,21 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 import xarray as xr
 from lxml import etree
 from matplotlib import colormaps
 from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
 from PIL import Image
 from rasterio.enums import Resampling
+from rasterio.features import rasterize
+from rasterio.transform import from_bounds
 
+from models.assets import FLOOR_STEP_M
 from pipelines.alerts.text import conservation_line, window_words
-from pipelines.publish.areas import has_areas, warning_areas_geojson
+from pipelines.publish.areas import has_areas, lonlat_geometries, warning_areas_geojson
 from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, level_legend, valid_day
-from pipelines.publish.maps import FLOOD_CLASSES, temperature_range
+from pipelines.publish.maps import FLOOD_CLASSES, TASMAX_SCALE_DEGC, in_crs
 from pipelines.storage import write_text_atomic
 from pipelines.templating import render
 
@@ -57,6 +69,11 @@ _WHERE_FIRST_NOTE = ("Of the days the city floods somewhere, the share on which 
                      "gathers first. Whether the city floods at all is the warning areas' chance. "
                      "Blank: the city is given no chance that day.")
 _CONSERVATION_LANGUAGES = ("en-GB", "ms-MY", "zh-CN")  # a site's mould and drying line: English, the rest folded
+BUILDING_PIXEL_M = 3.0  # the buildings' image: a pixel is about this wide (a lane stays open)
+BUILDING_RGBA = (38, 38, 38, 64)  # dark and translucent, as on the PNG maps: the risk colour shows through
+WATERWAY_SIMPLIFY_M = 3.0  # waterways keep their course to this distance
+_BASEMAP_DIGITS = 5  # lon/lat decimals of the basemap's vertices: about 1 m
+_ZONE_WORDS = {"core": "Heritage core zone", "buffer": "Heritage buffer zone"}
 _AREA_KIND_WORDS = {"city": "the whole city", "zone": "heritage zone", "district": "district",
                     "site": "a heritage site's neighbourhood"}
 
@@ -64,18 +81,22 @@ _AREA_KIND_WORDS = {"city": "the whole city", "zone": "heritage zone", "district
 def write_page(
     forecast: xr.Dataset, path: Path, *, assets: gpd.GeoDataFrame, zone: gpd.GeoDataFrame,
     levels: pd.DataFrame | None, alerts_dir: Path | None = None, area_actions: tuple[str, ...] | None = None,
+    buildings: gpd.GeoDataFrame | None = None, waterways: gpd.GeoDataFrame | None = None,
 ) -> Path:
     """Write the interactive map page of `forecast` (with levels, see publish.with_levels) to `path`.
 
     `levels` is models.assets.asset_alert_levels' table (None: sites without alert levels);
     `alerts_dir` holds the date's `*.cap.xml` (English text preferred), listed beside the map
     and quoted in the popups of their sites. `area_actions` are what to do at warning-area levels
-    1-4 (publish.areas.area_level_actions; None: the level words alone).
+    1-4 (publish.areas.area_level_actions; None: the level words alone). `buildings` (polygons)
+    and `waterways` (lines, column `kind`) are the bundle's layers, drawn under the grid (None: left out).
     """
     layers = [name for name, *_ in _LAYERS if name in forecast]
     geographic = forecast[layers].rio.reproject("EPSG:4326", resampling=Resampling.nearest, nodata=np.nan)
     west, south, east, north = geographic.rio.bounds()
-    alerts = read_cap_alerts(alerts_dir) if alerts_dir is not None else []
+    alerts = sorted(read_cap_alerts(alerts_dir) if alerts_dir is not None else [], key=_alert_order)
+    extent_m = [forecast.sizes[d] * abs(float(forecast[d][1] - forecast[d][0])) for d in ("x", "y")]
+    districts = _districts(forecast)
     data = {
         "title": f"{forecast.attrs['city_name']}: flood and heat outlook issued {forecast.attrs['issue_date']}",
         "bounds": [[south, west], [north, east]],
@@ -83,6 +104,10 @@ def write_page(
         "layers": [_layer(geographic[name], forecast, title, legend) for name, title, legend in _LAYERS
                    if name in layers],
         "zone": json.loads(zone.to_crs("EPSG:4326")[["zone", "geometry"]].to_json()),
+        "buildings": _buildings_image(buildings, (west, south, east, north), *extent_m),
+        "waterways": _waterways(waterways, forecast.rio.crs),
+        "districts": _district_outlines(districts),
+        "places": _place_names(zone, districts),
         "assets": _assets_geojson(forecast, assets, levels, alerts),
         "alerts": alerts,
         "areas": warning_areas_geojson(forecast) if has_areas(forecast) else None,
@@ -96,8 +121,9 @@ def write_page(
 
 
 def read_cap_alerts(alerts_dir: Path) -> list[dict]:
-    """One dict per CAP file in `alerts_dir`: identifier, msgType, asset_id, hazard and the
-    English (else first) info's event, severity, headline, description, instruction, areaDesc."""
+    """One dict per CAP file in `alerts_dir`: identifier, msgType, asset_id (or area_id), hazard, level
+    and lead (its `alert_level` and `onset_lead_days`; None without) and the English (else first)
+    info's event, severity, headline, description, instruction, areaDesc."""
     alerts = []
     for path in sorted(Path(alerts_dir).glob("*.cap.xml")):
         root = etree.parse(str(path)).getroot()
@@ -110,14 +136,23 @@ def read_cap_alerts(alerts_dir: Path) -> list[dict]:
                     return element.findtext("cap:value", None, _CAP)
             return None
 
+        level, lead = (pair(info, "parameter", name) for name in ("alert_level", "onset_lead_days"))
         alerts.append({
             "file": f"alerts/{path.name}", "identifier": root.findtext("cap:identifier", "", _CAP),
             "msgType": root.findtext("cap:msgType", "", _CAP),
-            "asset_id": pair(info, "geocode", "asset_id"), "hazard": pair(info, "eventCode", "warisan_hazard"),
+            "asset_id": pair(info, "geocode", "asset_id"), "area_id": pair(info, "geocode", "warisan_area"),
+            "hazard": pair(info, "eventCode", "warisan_hazard"),
+            "level": None if level is None else int(level), "lead": None if lead is None else int(lead),
             **{key: info.findtext(f".//cap:{key}", "", _CAP) for key in
                ("event", "severity", "headline", "description", "instruction", "areaDesc")},
         })
     return alerts
+
+
+def _alert_order(alert: dict) -> tuple:
+    """Highest level first, then the soonest lead, floods before heat, the city and its areas before sites."""
+    return (-(alert["level"] or 0), np.inf if alert["lead"] is None else alert["lead"], alert["hazard"] != "flood",
+            alert["area_id"] is None, alert["asset_id"] or alert["area_id"] or "")
 
 
 def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: str) -> dict:
@@ -134,10 +169,9 @@ def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: s
         entries = [(_hex(cmap(norm((lo + hi) / 2))), f"{lo:.1%} – {hi:.1%}".replace(".0%", "%"))
                    for lo, hi in pairwise(classes)]
     else:
-        cmap = colormaps["Reds"]
-        low, high = temperature_range(forecast[name])
+        cmap, (low, high) = colormaps["Reds"], TASMAX_SCALE_DEGC
         norm = Normalize(low, high)
-        entries = [(_hex(cmap(norm(t))), f"{t:g} °C") for t in np.linspace(low, high, 5)]
+        entries = [(_hex(cmap(norm(t))), f"{t:g} °C") for t in np.arange(low, high + 1, 2)]
     images = {}
     for lead in geographic.lead.values:
         values = geographic.sel(lead=lead).transpose("y", "x").values
@@ -199,13 +233,21 @@ def _assets_geojson(forecast: xr.Dataset, assets: gpd.GeoDataFrame, levels: pd.D
                for name, da in at.data_vars.items()}  # (asset, lead)
     rows = {} if levels is None else {(r["asset_id"], r["lead"]): r for r in levels.to_dict("records")}
     numbers = [n for n in ("flood_probability_max", "tasmax_q50_max", "tasmax_q90_max", "flood_level", "heat_level",
-                           "flood_above_floor_probability", "flood_depth_expected_cm", "floor_height_m")
+                           "flood_above_floor_probability", "flood_depth_expected_cm", "floor_height_m",
+                           "flood_chance", "flood_threshold", "own_flood_threshold", "flood_level_drop",
+                           "heat_threshold")
                if levels is not None and n in levels]
 
     def entry(i: int, asset_id, j: int) -> dict:
         row = rows.get((asset_id, leads[j]))
         out = {} if row is None else {name: _number(row[name]) for name in numbers} | {
             f"{h}_alert": bool(row[f"{h}_alert"]) for h in ("flood", "heat")}
+        if row is not None and "flood_basis" in row:  # the site's level: its neighbourhood's, or its cell's
+            out["flood_basis"] = str(row["flood_basis"])
+        if row is not None and row.get("heat_rule"):  # the rule that sets its heat alert: met_level or wbgt_band
+            out["heat_rule"] = str(row["heat_rule"])
+        if row is not None and "floor_height_m" in row:  # a raised floor raises a threshold on cells
+            out["floor_raises_threshold"] = bool(row["floor_height_m"] >= FLOOR_STEP_M)
         if row is not None and row.get("wbgt_windows"):  # the day's hours of heat stress (models.heat.hours)
             out["heat_hours"] = window_words(row["wbgt_windows"], "en-GB")
         return out | {"drivers": {name: _number(values[i, j]) for name, values in drivers.items()}}
@@ -236,6 +278,61 @@ def _conservation_lines(levels: pd.DataFrame, issue_day: dt.date) -> dict[str, d
         if all(lines.values()):
             out[asset_id] = lines
     return out
+
+
+def _buildings_image(buildings: gpd.GeoDataFrame | None, bounds: tuple[float, float, float, float],
+                     width_m: float, height_m: float) -> str | None:
+    """The footprints burnt into a translucent PNG (data URI) over `bounds` (west, south, east, north,
+    degrees), BUILDING_PIXEL_M to a pixel over the grid's `width_m` x `height_m`: its size grows with
+    the city's extent, not with its number of buildings."""
+    if buildings is None or buildings.empty:
+        return None
+    width, height = (max(1, round(extent / BUILDING_PIXEL_M)) for extent in (width_m, height_m))
+    mask = rasterize(buildings.to_crs("EPSG:4326").geometry, out_shape=(height, width),
+                     transform=from_bounds(*bounds, width, height), dtype="uint8").astype(bool)
+    rgba = np.where(mask[..., None], np.array(BUILDING_RGBA, np.uint8), np.zeros(4, np.uint8))
+    return "data:image/png;base64," + base64.b64encode(_png(rgba)).decode()
+
+
+def _waterways(waterways: gpd.GeoDataFrame | None, crs) -> dict | None:
+    """The waterways as GeoJSON lines, simplified (WATERWAY_SIMPLIFY_M) in the grid's `crs` (metres),
+    with their `kind` (river, canal, drain; without it all are rivers)."""
+    if waterways is None or waterways.empty:
+        return None
+    kinds = waterways["kind"].astype(str) if "kind" in waterways else pd.Series("river", index=waterways.index)
+    lines = in_crs(waterways, crs).geometry.simplify(WATERWAY_SIMPLIFY_M)
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"kind": kind}, "geometry": geometry}
+        for kind, geometry in zip(kinds, lonlat_geometries(lines, _BASEMAP_DIGITS), strict=True)]}
+
+
+def _districts(forecast: xr.Dataset) -> gpd.GeoDataFrame:
+    """The forecast's district warning areas (clipped to the grid): `name` and geometry in its CRS; none
+    without warning areas."""
+    if not has_areas(forecast):
+        return gpd.GeoDataFrame({"name": []}, geometry=[], crs=forecast.rio.crs)
+    chosen = forecast["area_kind"].values == "district"
+    return gpd.GeoDataFrame({"name": forecast["area_name"].values[chosen].astype(str)},
+                            geometry=shapely.from_wkt(forecast["area_geometry"].values[chosen]), crs=forecast.rio.crs)
+
+
+def _district_outlines(districts: gpd.GeoDataFrame) -> dict:
+    """`districts` (_districts) as GeoJSON outlines with their names."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": name}, "geometry": geometry}
+        for name, geometry in zip(districts["name"], lonlat_geometries(districts.geometry, _BASEMAP_DIGITS),
+                                  strict=True)]}
+
+
+def _place_names(zone: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> list[dict]:
+    """The names of the `districts` (_districts) and heritage zones, each with its kind and a point inside
+    it (`latlng`), districts first: they are the larger."""
+    names = [*districts["name"], *(_ZONE_WORDS.get(kind, f"Heritage {kind} zone") for kind in zone["zone"])]
+    kinds = ["district"] * len(districts) + ["zone"] * len(zone)
+    shapes = gpd.GeoSeries([*districts.geometry, *in_crs(zone, districts.crs).geometry], crs=districts.crs)
+    points = shapes.representative_point().to_crs("EPSG:4326")
+    return [{"name": name, "kind": kind, "latlng": [round(point.y, 6), round(point.x, 6)]}
+            for name, kind, point in zip(names, kinds, points, strict=True)]
 
 
 def _number(value) -> float | None:

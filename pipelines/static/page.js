@@ -1,5 +1,6 @@
 // Warisan issue-date page: lead tabs, one layer at a time (the warning areas first, when the forecast
-// has them), assets with popups, the areas at level 1 or above, alerts list.
+// has them) over the bundle's basemap (buildings, waterways, zones, districts, place names), assets
+// with popups, the areas at level 1 or above, alerts list (by level, then lead; a click opens its day).
 (function () {
   "use strict";
   const D = JSON.parse(document.getElementById("warisan-data").textContent);
@@ -25,6 +26,22 @@
   // Leaflet writes a string tooltip or popup as HTML: every text from the data goes through `esc`.
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
+  // The basemap, as on the PNG maps (pipelines.publish.maps): the buildings (one translucent image)
+  // over the risk colours, waterways by kind, district outlines; none of it takes a click.
+  const WATER = { river: [3, 0.9], canal: [2, 0.8], drain: [1, 0.5] }; // line width (px), opacity
+  map.createPane("basemap");
+  if (D.buildings) L.imageOverlay(D.buildings, D.bounds, { pane: "basemap", className: "buildings" }).addTo(map);
+  const waterways = L.geoJSON(D.waterways || { type: "FeatureCollection", features: [] }, {
+    pane: "basemap", interactive: false,
+    style: (f) => {
+      const [weight, opacity] = WATER[f.properties.kind] || WATER.drain;
+      return { color: "#2c7fb8", weight, opacity, lineCap: "round", className: "waterway" };
+    },
+  }).addTo(map);
+  const districts = L.geoJSON(D.districts || { type: "FeatureCollection", features: [] }, {
+    pane: "basemap", interactive: false, style: { color: "#555", weight: 1.5, dashArray: "2 6", fill: false, className: "district" },
+  }).addTo(map);
+
   const overlays = {};
   for (const layer of D.layers)
     for (const [lead, uri] of Object.entries(layer.images))
@@ -41,20 +58,51 @@
   const fmt = (v, digits, unit) => v === null || v === undefined ? "–" : v.toFixed(digits) + (unit ? " " + unit : "");
   const pct = (v) => v === null || v === undefined ? "–" : (100 * v).toFixed(v < 0.1 ? 1 : 0) + " %";
 
+  // Why a site's flood alert starts elsewhere than the map's level (models.assets.asset_alert_levels).
+  function floodThresholdWhy(v) {
+    const floor = v.floor_height_m ? "its floor is " + fmt(v.floor_height_m, 1, "m") + " above the ground" : "";
+    if (v.own_flood_threshold !== undefined && v.own_flood_threshold !== null)
+      return "the site's keepers set its own threshold (" + pct(v.own_flood_threshold) + ")";
+    if (v.flood_basis === "area" && v.flood_level_drop > 0)
+      return floor + ", so its alert is " + v.flood_level_drop + " level" + (v.flood_level_drop > 1 ? "s" : "") +
+        " below its neighbourhood's warning level on the map";
+    if (v.flood_basis === "cells" && v.floor_raises_threshold) return floor + ", so its threshold is raised";
+    return "";
+  }
+  // A site held below the map's flood level by a raised floor or its own threshold: on the warning areas,
+  // its neighbourhood's level is above its own; on cells, its threshold is not the map's. Marked on the
+  // map, so that it is not read as a site the forecast leaves quiet.
+  function heldBelowMap(p) {
+    const v = p.leads[state.lead] || {};
+    if (v.flood_basis === "area") {
+      const area = areaLayers["site-" + p.asset_id];
+      return !!area && areaLevel(area.feature.properties) > (v.flood_level || 0);
+    }
+    return !!v.floor_raises_threshold || (v.own_flood_threshold !== undefined && v.own_flood_threshold !== null);
+  }
+
   function popupHtml(p) {
     const day = D.leads.find((l) => String(l.lead) === state.lead).day;
     const v = p.leads[state.lead] || {};
     const level = (h) => v[h + "_alert"] === undefined ? "–"
       : v[h + "_alert"] ? "alert" + (v[h + "_level"] ? ", level " + v[h + "_level"] : "") : "below the site's alert level";
-    const rows = [
-      ["Flood", level("flood")],
-      ["Chance of flooding", pct(v.flood_probability_max)],
-    ];
+    const rows = [["Flood", level("flood")]];
+    if (v.flood_basis === "area")
+      rows.push(["Chance of a flood in the site's neighbourhood", pct(v.flood_chance)],
+        ["Chance of flooding in the site's cell", pct(v.flood_probability_max)]);
+    else rows.push(["Chance of flooding", pct(v.flood_probability_max)]);
+    if (v.flood_threshold !== undefined)
+      rows.push(["The site's flood alert starts at", v.flood_threshold === null ? "never issued"
+        : pct(v.flood_threshold) + (v.flood_basis === "area" ? " chance in its neighbourhood" : " chance")]);
+    const why = floodThresholdWhy(v);
+    if (why) rows.push(["Why", esc(why)]);
     if (v.flood_above_floor_probability !== undefined && v.flood_above_floor_probability !== null)
       rows.push(["Chance water rises above the floor (" + fmt(v.floor_height_m, 1, "m") + ")", pct(v.flood_above_floor_probability)],
         ["Expected depth if it floods", fmt(v.flood_depth_expected_cm, 0, "cm")]);
+    rows.push(["Heat", level("heat")]);
+    if (v.heat_threshold !== undefined && v.heat_threshold !== null)
+      rows.push(["The site's heat alert starts at", "median max " + fmt(v.heat_threshold, 1, "°C")]);
     rows.push(
-      ["Heat", level("heat")],
       ["Expected max temperature", fmt(v.tasmax_q50_max, 1, "°C") + " (1 in 10: above " + fmt(v.tasmax_q90_max, 1, "°C") + ")"]);
     if (v.heat_hours) rows.push(["Hours of heat stress", esc(v.heat_hours)]);  // hourly WBGT windows (site_hours.nc)
     for (const [name, value] of Object.entries(v.drivers || {}))
@@ -80,7 +128,7 @@
     onEachFeature: (f, layer) => {
       markers[f.properties.asset_id] = layer;
       layer.bindPopup(() => popupHtml(f.properties), { maxWidth: 320 });
-      layer.bindTooltip(esc(f.properties.name));
+      layer.bindTooltip(esc(f.properties.name), { permanent: true, direction: "right", className: "place site" });
     },
   }).addTo(map);
 
@@ -145,16 +193,31 @@
 
   const alertsList = document.getElementById("alerts");
   if (!D.alerts.length) alertsList.innerHTML = '<li class="none">No site crosses its alert level.</li>';
+  // An alert opens on the day it starts, on its hazard's layer (a flood: the warning areas, where the
+  // forecast has them; heat: the layer of the rule that set the site's alert, MET Malaysia's level or
+  // NEA's WBGT band), with its site's or area's popup.
+  function layerOf(a) {
+    const site = markers[a.asset_id], rule = site && (site.feature.properties.leads[String(a.lead)] || {}).heat_rule;
+    const wanted = a.hazard === "flood" ? (D.areas ? AREAS : "flood_probability") : rule === "wbgt_band" ? "wbgt_band" : "heat_level";
+    return wanted === AREAS || D.layers.some((l) => l.key === wanted) ? wanted
+      : D.layers.find((l) => hazardOf(l.key) === a.hazard).key;
+  }
   for (const a of D.alerts) {
     const li = document.createElement("li");
-    li.dataset.asset = a.asset_id;
+    li.dataset.asset = a.asset_id || a.area_id;
     li.dataset.hazard = a.hazard;
+    if (a.lead !== null) li.dataset.lead = a.lead;
+    if (a.level !== null) li.dataset.level = a.level;
     li.innerHTML = esc(a.headline) + " <small>(" + esc(a.severity) + ")</small>";
     li.addEventListener("click", () => {
-      state.layer = D.layers.find((l) => hazardOf(l.key) === a.hazard).key;
+      if (a.lead !== null && D.leads.some((l) => l.lead === a.lead)) state.lead = String(a.lead);
+      state.layer = layerOf(a);
       render();
-      const m = markers[a.asset_id];
-      if (m) { map.panTo(m.getLatLng()); m.openPopup(); }
+      const target = markers[a.asset_id] || areaLayers[a.area_id];
+      if (target) {
+        map.panTo(target.getLatLng ? target.getLatLng() : target.getBounds().getCenter());
+        target.openPopup();
+      }
     });
     alertsList.appendChild(li);
   }
@@ -212,6 +275,47 @@
     document.body.dataset.areasListed = on.length;
   }
 
+  // Place names: districts and heritage zones, then the sites' labels (bound to their markers). Each
+  // label takes the first side of its point where it overlaps no label placed before it and stays on
+  // the map; sites on alert go first, then the places, then the other sites; the rest are hidden.
+  for (const place of D.places)
+    L.tooltip({ permanent: true, direction: "center", className: "place " + place.kind, interactive: false })
+      .setLatLng(place.latlng).setContent(esc(place.name)).addTo(map);
+  const placeLabels = () => {
+    const labels = [];
+    map.eachLayer((layer) => {
+      if (layer instanceof L.Tooltip && layer.options.className.startsWith("place ") && layer.getElement())
+        labels.push({ tooltip: layer, rank: layer.options.className === "place site" ? 2 : 1 });
+    });
+    assets.eachLayer((m) => {
+      const label = labels.find((l) => l.tooltip === m.getTooltip());
+      if (label && levelOf(m.feature.properties) > 0) label.rank = -levelOf(m.feature.properties);
+    });
+    return labels.sort((a, b) => a.rank - b.rank);
+  };
+  const overlapping = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  function placeNames() {
+    const frame = document.getElementById("map").getBoundingClientRect();
+    const taken = [];
+    for (const { tooltip } of placeLabels()) {
+      const element = tooltip.getElement();
+      const sides = tooltip.options.className === "place site" ? ["right", "left", "top", "bottom"] : ["center", "top", "bottom"];
+      let placed = false;
+      for (const side of sides) {
+        tooltip.options.direction = side;
+        tooltip.update();
+        const box = element.getBoundingClientRect();
+        const inside = box.left >= frame.left && box.right <= frame.right && box.top >= frame.top && box.bottom <= frame.bottom;
+        if (inside && !taken.some((other) => overlapping(box, other))) { taken.push(box); placed = true; break; }
+      }
+      element.classList.toggle("unplaced", !placed);
+    }
+    const shown = [...document.querySelectorAll(".leaflet-tooltip.place:not(.unplaced)")].map((e) => e.getBoundingClientRect());
+    document.body.dataset.labels = shown.length;
+    document.body.dataset.labelOverlaps = shown.filter((a, i) => shown.slice(i + 1).some((b) => overlapping(a, b))).length;
+  }
+  map.on("zoomend moveend", placeNames);
+
   let shown = null;
   function render() {
     if (shown) map.removeLayer(shown);
@@ -225,9 +329,14 @@
     if (D.areas) listAreas();
     for (const b of leadsNav.children) b.setAttribute("aria-selected", b.dataset.lead === state.lead);
     for (const b of hazardsNav.children) b.setAttribute("aria-checked", b.dataset.layer === state.layer);
+    const flood = hazardOf(state.layer) === "flood";
+    let held = 0;
     assets.eachLayer((m) => {
       const level = levelOf(m.feature.properties);
-      m.setStyle({ fillColor: MARKER[Math.max(0, Math.min(3, level))], radius: level ? 6 + 1.5 * level : 5 });
+      const own = flood && heldBelowMap(m.feature.properties);
+      held += own;
+      m.setStyle({ fillColor: MARKER[Math.max(0, Math.min(3, level))], radius: level ? 6 + 1.5 * level : 5,
+        color: own ? "#2c7fb8" : "#222", weight: own ? 3 : 1.5, dashArray: own ? "3 2" : null });
       if (level) m.bringToFront();
       if (m.isPopupOpen()) m.setPopupContent(popupHtml(m.feature.properties));
     });
@@ -249,11 +358,16 @@
     legendHeading("Heritage sites");
     ["below its alert level", "on alert", "on alert: serious", "on alert: severe"]
       .forEach((words, k) => legendEntry(MARKER[k], words, "swatch site"));
+    if (flood) legendEntry(MARKER[0], "held below the map's flood level by a raised floor or its own threshold (see its popup)",
+      "swatch site own");
     const hazard = hazardOf(state.layer);
     for (const li of alertsList.children) li.classList.toggle("now", li.dataset.hazard === hazard);
+    document.body.dataset.held = held;
+    placeNames();  // the sites on alert, placed first, change with the day and hazard
   }
   render();
   document.getElementById("footer").textContent = D.footer;
+
   L.control.scale({ imperial: false }).addTo(map);
 
   const open = hash.get("popup");
@@ -271,5 +385,8 @@
   body.alerts = D.alerts.length;
   body.zone = zone.getLayers().length;
   body.areas = Object.keys(areaLayers).length;
+  body.buildings = document.querySelectorAll("img.buildings").length;
+  body.waterways = document.querySelectorAll("path.waterway").length;
+  body.districts = document.querySelectorAll("path.district").length;
   body.ready = "true";
 })();

@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
-from shapely.geometry import Point, box
+from shapely.geometry import LineString, Point, box
 
 from models.heat.levels import band_level, met_level_attrs, sustained_level, wbgt_band_attrs
 from models.warning.areas import where_first
@@ -95,6 +95,15 @@ def small_zone() -> gpd.GeoDataFrame:
     buffer = box(xmin + 90, ymax - 510, xmin + 600, ymax - 90).difference(core)
     return gpd.GeoDataFrame({"zone": ["core", "buffer"]}, geometry=[core, buffer],
                             crs=template(NY, NX, RES_M).rio.crs)
+
+
+def river_and_block() -> dict[str, gpd.GeoDataFrame]:
+    """A river across the grid and a block of buildings, on the grid CRS: `waterways` and `buildings`."""
+    crs = template(NY, NX, RES_M).rio.crs
+    river = gpd.GeoDataFrame({"kind": ["river"]}, geometry=[LineString([cell_centre(18, 0), cell_centre(18, 23)])],
+                             crs=crs)
+    (x0, y0), (x1, y1) = cell_centre(3, 3), cell_centre(6, 8)
+    return {"waterways": river, "buildings": gpd.GeoDataFrame(geometry=[box(x0, y1, x1, y0)], crs=crs)}
 
 
 def with_heat_products(forecast: xr.Dataset, recent_degC: tuple[float, float] = (35.5, 36.0)) -> xr.Dataset:

@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 from PIL import Image
 from rasterio.crs import CRS
-from shapely.geometry import LineString, Polygon, box
+from shapely.geometry import Polygon, box
 
 from models.assets import asset_alert_levels, asset_risk
 from pipelines.publish.grid import LEVEL_COLOURS, with_levels
 from pipelines.publish.maps import DPI, WATER_COLOUR, WIDTH_PX, Basemap, render_map
 from tests.pipelines.conftest_publish import (
-    cell_centre,
+    river_and_block,
     small_assets,
     small_forecast,
     small_zone,
@@ -26,15 +26,6 @@ def levels():
 def basemap(**layers) -> Basemap:
     """The heritage zone and the assets with `layers` (buildings, waterways), on the grid CRS."""
     return Basemap.from_layers(small_forecast().rio.crs, zone=small_zone(), assets=small_assets(), **layers)
-
-
-def river_and_block():
-    """A river across the grid and a block of buildings, on the grid CRS."""
-    crs = small_forecast().rio.crs
-    river = gpd.GeoDataFrame({"kind": ["river"]}, geometry=[LineString([cell_centre(18, 0), cell_centre(18, 23)])],
-                             crs=crs)
-    (x0, y0), (x1, y1) = cell_centre(3, 3), cell_centre(6, 8)
-    return {"waterways": river, "buildings": gpd.GeoDataFrame(geometry=[box(x0, y1, x1, y0)], crs=crs)}
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +99,18 @@ def test_basemap_turns_outer_rings_anticlockwise_and_courtyards_clockwise():
     rings = basemap(buildings=buildings).buildings.to_polygons()
     signed_areas = [0.5 * np.sum(r[:-1, 0] * r[1:, 1] - r[1:, 0] * r[:-1, 1]) for r in rings]
     assert sorted(signed_areas) == [-400.0, 400.0, 400.0, 1600.0]
+
+
+def test_one_hot_cell_changes_no_other_colour_of_the_temperature_panel(tmp_path):
+    """One colour scale for every map (TASMAX_SCALE_DEGC): a cell at 45 degC leaves the others' colours as they were."""
+    forecast = small_forecast()
+    hotter = forecast.copy(deep=True)
+    hotter["tasmax_q50"][{"lead": 0, "y": 10, "x": 2}] = 45.0
+
+    def pixels(dataset, name):
+        with Image.open(render_map(dataset, 0, basemap=basemap(), levels=None, path=tmp_path / name)) as image:
+            return np.asarray(image.convert("RGB")).astype(int)
+
+    changed = (np.abs(pixels(forecast, "a.png") - pixels(hotter, "b.png")).sum(axis=2) > 0).sum()
+    # the hot cell alone (a cell is ~27 px wide); a scale stretched to 45 degC recolours ~270,000 px
+    assert 0 < changed < 3 * (WIDTH_PX / 2 / forecast.sizes["x"]) ** 2

@@ -2,8 +2,11 @@
 
 import base64
 import hashlib
+import io
 import json
+import os
 import re
+import select
 import shutil
 import subprocess
 from xml.sax.saxutils import escape
@@ -14,12 +17,17 @@ from PIL import Image
 
 from models.assets import asset_alert_levels, asset_risk
 from pipelines.publish.grid import with_levels
-from pipelines.publish.page import read_cap_alerts, write_page
+from pipelines.publish.maps import TASMAX_SCALE_DEGC
+from pipelines.publish.page import BUILDING_PIXEL_M, read_cap_alerts, write_page
 from tests.pipelines.conftest_publish import (
     AREA_CHANCES,
     HOSTILE,
     HOSTILE_ESCAPED,
+    NX,
+    NY,
     QUOTED,
+    RES_M,
+    river_and_block,
     small_assets,
     small_forecast,
     small_zone,
@@ -41,18 +49,44 @@ CAP = """<?xml version='1.0' encoding='UTF-8'?>
 </info></alert>"""
 
 
+
+
+def leveled_cap(asset_id: str, hazard: str, level: int, lead: int, geocode: str = "asset_id") -> str:
+    """A CAP alert of `hazard` at `asset_id` (an area's id with `geocode` 'warisan_area') from lead `lead`
+    at `level` (its parameters, as pipelines.alerts.cap writes them); the headline says all four."""
+    return f"""<?xml version='1.0' encoding='UTF-8'?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>x.{asset_id}.{hazard}</identifier>
+<msgType>Alert</msgType><info><language>en-GB</language><severity>Minor</severity>
+<eventCode><valueName>warisan_hazard</valueName><value>{hazard}</value></eventCode>
+<headline>{hazard} level {level} at {asset_id} from lead {lead}</headline><instruction>Act on {hazard}.</instruction>
+<parameter><valueName>alert_level</valueName><value>{level}</value></parameter>
+<parameter><valueName>onset_lead_days</valueName><value>{lead}</value></parameter>
+<area><areaDesc>{asset_id}</areaDesc><geocode><valueName>{geocode}</valueName><value>{asset_id}</value></geocode></area>
+</info></alert>"""
+
+
+LEVELED = (("east", "heat", 1, 0), ("west", "heat", 2, 2), ("block", "flood", 2, 1), ("hot", "heat", 1, 1),
+           ("block", "heat", 2, 1))
+
+
+def forecast_with_levels():
+    return with_levels(with_heat_products(small_forecast()), flood_bands=(0.01, 0.05, 0.2), heat_bands_degC=(35, 37, 40))
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
+    """The page of the small forecast with its basemap (river_and_block), the hot site's flood CAP and LEVELED."""
     out = tmp_path_factory.mktemp("page")
     (out / "alerts").mkdir()
     (out / "alerts" / "x.hot.flood.cap.xml").write_text(CAP)
-    forecast = with_levels(with_heat_products(small_forecast()), flood_bands=(0.01, 0.05, 0.2),
-                           heat_bands_degC=(35, 37, 40))
+    for asset_id, hazard, level, lead in LEVELED:
+        (out / "alerts" / f"x.{asset_id}.{hazard}.cap.xml").write_text(leveled_cap(asset_id, hazard, level, lead))
+    forecast = forecast_with_levels()
     assets = small_assets()
     levels = asset_alert_levels(asset_risk(forecast, assets), assets, default_flood_threshold=0.3,
                                 default_heat_threshold_degC=35.0)
     return write_page(forecast, out / "index.html", assets=assets, zone=small_zone(), levels=levels,
-                      alerts_dir=out / "alerts")
+                      alerts_dir=out / "alerts", **river_and_block())
 
 
 def page_data(path):
@@ -153,8 +187,8 @@ def test_page_renders_offline_with_layers_and_popups(page, tmp_path):
     assert 'data-ready="true"' in body
     # 5 layers (flood chance and level, max temperature, MET heat level, WBGT band) x 3 leads
     assert 'data-overlays="15"' in body and 'data-assets="6"' in body and 'data-popups="6"' in body
-    assert 'data-alerts="1"' in body and 'data-zone="2"' in body
-    assert dom.count('class="leaflet-image-layer') == 1  # one layer shown at a time
+    assert 'data-alerts="6"' in body and 'data-zone="2"' in body
+    assert len(re.findall(r'class="leaflet-image-layer[^"]* grid', dom)) == 1  # one layer shown at a time
     popup = re.search(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div></div>', dom, re.DOTALL)[1]
     assert "Hotspot Clan House" in popup and "Move collections off the floor." in popup
     assert "lead 2" in popup
@@ -199,7 +233,7 @@ def area_page(path, **names):
     forecast = with_levels(with_warning_areas(with_heat_products(small_forecast()), names), flood_bands=(0.01, 0.05, 0.2),
                            heat_bands_degC=(35, 37, 40))
     return write_page(forecast, path / "index.html", assets=small_assets(), zone=small_zone(), levels=None,
-                      area_actions=ACTIONS)
+                      area_actions=ACTIONS, alerts_dir=path / "alerts")
 
 
 def test_page_carries_the_warning_areas_their_levels_actions_and_where_water_gathers_first(tmp_path):
@@ -231,7 +265,7 @@ def test_warning_areas_draw_with_popups_and_a_list_by_level_then_chance(tmp_path
     assert 'data-ready="true"' in body and 'data-areas="5"' in body
     assert 'data-areas-listed="4"' in body  # lead 1: all but the west site reach level 1
     assert 'data-overlays="18"' in body  # 6 grid layers (where water gathers first too) x 3 leads
-    assert dom.count('class="leaflet-image-layer') == 0  # the areas' layer shows no grid image
+    assert not re.findall(r'class="leaflet-image-layer[^"]* grid', dom)  # the areas' layer shows no grid image
     listed = re.findall(r'<li data-area="([^"]+)"', dom)
     assert listed == ["site-hot", "city", "zone-core", "zone-buffer"]  # level 3, 2 (30 %), 2 (20 %), 1
     popup = re.search(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div></div>', dom, re.DOTALL)[1]
@@ -248,3 +282,170 @@ def test_hostile_area_names_render_as_text_in_the_popup_and_the_list(tmp_path):
     popup = re.search(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div></div>', dom, re.DOTALL)[1]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in popup
     assert "Level 3 · O'Reilly &amp; Sons \"Godown\"" in dom
+
+
+def test_alerts_are_listed_by_level_then_lead(page):
+    alerts = page_data(page)["alerts"]
+    assert [(a["asset_id"], a["hazard"], a["level"], a["lead"]) for a in alerts] == [
+        ("block", "flood", 2, 1), ("block", "heat", 2, 1), ("west", "heat", 2, 2), ("east", "heat", 1, 0),
+        ("hot", "heat", 1, 1), ("hot", "flood", None, None)]  # floods first on a tie; without a level: last
+
+
+def test_temperatures_share_one_colour_scale_whatever_the_forecast(tmp_path):
+    hotter = forecast_with_levels()
+    hotter["tasmax_q50"] = hotter["tasmax_q50"] + 4.0
+
+    def legend(forecast, name):
+        data = page_data(write_page(forecast, tmp_path / name, assets=small_assets(), zone=small_zone(), levels=None))
+        return next(layer["entries"] for layer in data["layers"] if layer["key"] == "tasmax_q50")
+
+    cool, hot = legend(forecast_with_levels(), "cool.html"), legend(hotter, "hot.html")
+    assert cool == hot
+    low, high = TASMAX_SCALE_DEGC
+    assert (cool[0][1], cool[-1][1]) == (f"{low:g} °C", f"{high:g} °C")
+
+
+def test_page_carries_the_basemap_and_the_place_names(page):
+    data = page_data(page)
+    assert data["buildings"].startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(data["buildings"].split(",", 1)[1]))) as image:
+        alpha = np.asarray(image.convert("RGBA"))[..., 3]
+    (south, west), (north, east) = data["bounds"]
+    assert image.width == pytest.approx(NX * RES_M / BUILDING_PIXEL_M, abs=1)
+    # the block of buildings (rows 3-6, cols 3-8 of 20 x 30 cells): its share of the image, drawn where it lies
+    assert (alpha > 0).mean() == pytest.approx(3 * 5 / (NY * NX), rel=0.2)
+    rows, cols = np.nonzero(alpha)
+    assert 3.5 / NY < rows.mean() / alpha.shape[0] < 5.5 / NY and 5 / NX < cols.mean() / alpha.shape[1] < 6.5 / NX
+    (river,) = data["waterways"]["features"]
+    assert river["properties"]["kind"] == "river" and river["geometry"]["type"] == "LineString"
+    assert all(west <= lon <= east and south <= lat <= north for lon, lat in river["geometry"]["coordinates"])
+    assert {(p["name"], p["kind"]) for p in data["places"]} == {("Heritage core zone", "zone"),
+                                                                ("Heritage buffer zone", "zone")}
+
+
+def test_sites_carry_their_thresholds_and_a_raised_floor(page):
+    sites = {f["properties"]["asset_id"]: f["properties"]["leads"]["0"] for f in page_data(page)["assets"]["features"]}
+    assert sites["west"]["floor_raises_threshold"] is True and sites["west"]["floor_height_m"] == 1.0
+    assert sites["west"]["flood_threshold"] == pytest.approx(0.3 + 2 * 0.1)  # two 0.5 m steps of raised floor
+    assert sites["hot"]["floor_raises_threshold"] is False and sites["hot"]["flood_threshold"] == 0.3
+    assert sites["block"]["own_flood_threshold"] == 0.9 and sites["block"]["heat_threshold"] == 40.0
+
+
+class DevTools:
+    """Headless Chromium driven over its DevTools pipe (file descriptors 3 and 4: no socket), network off."""
+
+    def __init__(self, tmp_path, url):
+        command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                   f"--user-data-dir={tmp_path / 'devtools'}", "--proxy-server=127.0.0.1:9", "--window-size=1280,860",
+                   "--remote-debugging-pipe", "about:blank"]
+        self.browser = subprocess.Popen(["sh", "-c", 'exec "$@" 3<&0 4>&1 </dev/null >/dev/null', "sh", *command],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.buffer, self.last_id, self.session = b"", 0, None
+        target = self.send("Target.createTarget", url=url)["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+
+    def send(self, method: str, **params) -> dict:
+        self.last_id += 1
+        message = {"id": self.last_id, "method": method, "params": params}
+        if self.session:
+            message["sessionId"] = self.session
+        self.browser.stdin.write(json.dumps(message).encode() + b"\0")
+        self.browser.stdin.flush()
+        while True:
+            while b"\0" not in self.buffer:
+                ready, _, _ = select.select([self.browser.stdout], [], [], 60)
+                assert ready, f"Chromium did not answer {method}"
+                self.buffer += os.read(self.browser.stdout.fileno(), 1 << 16)
+            raw, self.buffer = self.buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self.last_id:
+                assert "error" not in reply, reply["error"]
+                return reply["result"]
+
+    def evaluate(self, expression: str):
+        return self.send("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def wait_for(self, expression: str):
+        """The value of `expression` once it is truthy (the page draws after load); fails after 200 tries."""
+        for _ in range(200):
+            if value := self.evaluate(expression):
+                return value
+            select.select([], [], [], 0.05)
+        raise AssertionError(f"never true in the page: {expression}")
+
+    def click(self, selector: str) -> None:
+        """A left click, as a mouse gives it, in the middle of the element `selector`."""
+        x, y = self.evaluate(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+                             ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def close(self):
+        self.browser.stdin.close()
+        self.browser.kill()
+        self.browser.wait()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    opened = []
+
+    def open_page(url):
+        opened.append(DevTools(tmp_path, url))
+        return opened[-1]
+
+    yield open_page
+    for devtools in opened:
+        devtools.close()
+
+
+@needs_chromium
+def test_page_offline_draws_the_basemap_and_names_without_overlap_and_an_alert_opens_its_day(page, browser):
+    tab = browser(page.as_uri())
+    body = tab.wait_for("document.body.dataset.ready && {...document.body.dataset}")
+    assert body["buildings"] == "1" and body["waterways"] == "1"  # the block's image, the river's line
+    assert int(body["labels"]) >= 3 and body["labelOverlaps"] == "0"  # 2 zones and the sites that fit
+    assert body["held"] == "3"  # on the flood layer: west's raised floor, block's and east's own thresholds
+    assert tab.evaluate("document.querySelectorAll('path[stroke-dasharray=\"3 2\"]').length") == 3
+    assert tab.evaluate("document.querySelector('#leads [aria-selected=true]').dataset.lead") == "0"
+    tab.click('#alerts li[data-asset="west"]')  # heat level 2 from lead 2
+    popup = tab.wait_for("document.querySelector('.leaflet-popup-content')?.textContent")
+    assert tab.evaluate("document.querySelector('#leads [aria-selected=true]').dataset.lead") == "2"
+    west = next(f["properties"] for f in page_data(page)["assets"]["features"] if f["properties"]["asset_id"] == "west")
+    rule = west["leads"]["2"]["heat_rule"]  # the layer of the rule that set the alert
+    assert tab.evaluate("document.querySelector('#hazards [aria-checked=true]').dataset.layer") == {
+        "met_level": "heat_level", "wbgt_band": "wbgt_band"}[rule]
+    assert "West Temple" in popup and "lead 2" in popup and "below the site's alert level" not in popup.split("Heat")[1]
+    assert "Act on heat." in popup
+    assert "its floor is 1.0 m above the ground, so its threshold is raised" in popup
+    assert "The site's flood alert starts at50 %" in popup and "The site's heat alert starts atmedian max 35.0 °C" in popup
+
+
+@needs_chromium
+def test_an_area_alert_opens_the_warning_areas_on_its_day_with_its_popup(tmp_path, browser):
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / "alerts" / "x.core.cap.xml").write_text(leveled_cap("zone-core", "flood", 2, 1, "warisan_area"))
+    tab = browser(area_page(tmp_path).as_uri() + "#layer=tasmax_q50")
+    tab.wait_for("document.body.dataset.ready")
+    tab.click('#alerts li[data-asset="zone-core"]')
+    popup = tab.wait_for("document.querySelector('.leaflet-popup-content')?.textContent")
+    assert tab.evaluate("document.querySelector('#leads [aria-selected=true]').dataset.lead") == "1"
+    assert tab.evaluate("document.querySelector('#hazards [aria-checked=true]').dataset.layer") == "areas"
+    assert "heritage core zone" in popup and "lead 1" in popup
+
+
+def test_districts_of_the_warning_areas_are_outlined_and_named(tmp_path):
+    forecast = with_warning_areas(with_heat_products(small_forecast()), {"zone-buffer": "Timur Laut"})
+    kinds = ["district" if area == "zone-buffer" else kind
+             for area, kind in zip(forecast["area_id"].values, forecast["area_kind"].values, strict=True)]
+    forecast = with_levels(forecast.assign_coords(area_kind=("area", kinds)), flood_bands=(0.01, 0.05, 0.2),
+                           heat_bands_degC=(35, 37, 40))
+    data = page_data(write_page(forecast, tmp_path / "index.html", assets=small_assets(), zone=small_zone(),
+                                levels=None))
+    (district,) = data["districts"]["features"]
+    assert district["properties"]["name"] == "Timur Laut" and district["geometry"]["type"] == "Polygon"
+    assert [(p["name"], p["kind"]) for p in data["places"]] == [
+        ("Timur Laut", "district"), ("Heritage core zone", "zone"), ("Heritage buffer zone", "zone")]
+    (south, west), (north, east) = data["bounds"]
+    assert all(south <= p["latlng"][0] <= north and west <= p["latlng"][1] <= east for p in data["places"])
