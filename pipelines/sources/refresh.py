@@ -24,6 +24,7 @@ from pipelines.sources.feed_faults import FeedFaultError, forecast_faults
 from pipelines.sources.staging import (
     GENERATOR,
     LiveCity,
+    backfill_plan,
     call_budget,
     check_staged,
     commit,
@@ -36,6 +37,7 @@ from pipelines.sources.staging import (
 )
 from pipelines.sources.weather import (
     WeatherSettings,
+    fetch_backfill,
     fetch_weather,
     forecast_dataset,
     forecast_requests,
@@ -97,39 +99,79 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
         source.timeout_s)
     run_time = open_meteo.model_run_time(source.forecast_url, settings.model, source.timeout_s)
     forecast = forecast_dataset(forecast_weather, issue, settings.model, run_time)
-    name = f"{FORECASTS}/{issue_date:%Y-%m-%d}.nc"
+    name = _forecast_name(issue_date)
     faults = forecast_faults(forecast, _previous_forecast(bundle, issue_date), source="open-meteo", file=name,
                              issue_time=issue, run_time=pd.Timestamp(run_time).tz_localize(None) if run_time else None,
                              first_hour_sent=pd.Timestamp(forecast_weather.attrs["first_hour_sent"]),
                              max_age_h=source.max_forecast_age_h)
     if faults:
         raise FeedFaultError("; ".join(map(str, faults)))
+    lacking, planned = backfill_plan(bundle, city, settings, issue_date)
+    backfilled, skipped = _backfilled(client, planned, settings, limiter, source, tide, city)
 
     stage = new_stage(bundle, "open-meteo")
     try:
-        write_history(stage / HISTORY, history, new_archive_until)
+        write_history(stage / HISTORY, history, new_archive_until, settings.archive_model, settings.model)
         write_forecast(stage / name, forecast, issue)
-        for file in (HISTORY, name):  # read back what was written: a truncated file fails here
+        for day, archived in backfilled.items():
+            write_forecast(stage / _forecast_name(day), archived, local_midnight_utc(day, city.timezone))
+        for file in (HISTORY, name, *map(_forecast_name, backfilled)):  # read back: a truncated file fails here
             with xr.open_dataset(stage / file, engine="netcdf4") as check:
                 check.load()
     except BaseException:
         discard(stage)
         raise
-    hashes = commit(stage, bundle, [HISTORY, name])
+    written = [HISTORY, name, *map(_forecast_name, backfilled)]
+    hashes = commit(stage, bundle, written)
     retrieved = utc_now()
-    old_forecasts = read_provenance(bundle, missing_ok=True).get("files", {}).get(f"{FORECASTS}/", {}).get("files", {})
+    old_entry = read_provenance(bundle, missing_ok=True).get("files", {}).get(f"{FORECASTS}/", {})
+    archived = sorted({*old_entry.get("archived", {}).get("files", []), *(Path(f).name for f in written[2:])})
+    unarchived = [day for day in lacking if settings.forecast_archive_from is None
+                  or day < settings.forecast_archive_from]
     return {
-        HISTORY: _entry("open-meteo", settings.archive_url, retrieved, hashes[HISTORY], open_meteo.LICENCE,
+        HISTORY: _entry("open-meteo", settings.archive_url, retrieved, hashes[HISTORY],
+                        open_meteo.licence(settings.archive_model, settings.model), model=settings.archive_model,
                         first_hour=str(pd.Timestamp(history.time.values[0])),
                         archive_until=str(min(new_archive_until, pd.Timestamp(history.time.values[-1]))),
                         recent_hours_from=settings.forecast_url, sea_level_from=settings.marine_url,
                         points={"lat": [float(v) for v in settings.lat], "lon": [float(v) for v in settings.lon]},
                         sea_point=list(settings.sea_point),
                         **({} if tide_fill is None else {"sea_level_tide_fill": tide_fill})),
-        f"{FORECASTS}/": _entry("open-meteo", settings.forecast_url, retrieved, None, open_meteo.LICENCE,
+        f"{FORECASTS}/": _entry("open-meteo", settings.forecast_url, retrieved, None, open_meteo.licence(settings.model),
                                 model=settings.model, model_run=run_time,
-                                files={**old_forecasts, Path(name).name: hashes[name]}),
+                                files={**old_entry.get("files", {}), **{Path(f).name: hashes[f] for f in written[1:]}},
+                                archived={"url": settings.previous_runs_url, "model": settings.model, "files": archived,
+                                          "left_out": skipped, "training_days_without_archive": len(unarchived),
+                                          "first_without_archive": str(unarchived[0]) if unarchived else None}),
     }
+
+
+def _forecast_name(day: dt.date) -> str:
+    return f"{FORECASTS}/{day:%Y-%m-%d}.nc"
+
+
+def _backfilled(client, planned: list, settings: WeatherSettings, limiter: open_meteo.RateLimiter,
+                source: OpenMeteoConfig, tide, city: LiveCity) -> tuple[dict[dt.date, xr.Dataset], dict[str, str]]:
+    """The archived forecasts of `planned` (`backfill_plan`) in the forecast layout, and file -> feed
+    faults of those left out (an archived day with a fault is skipped, not the whole source)."""
+    weather = fetch_backfill(client, planned, settings, limiter, source.timeout_s, tide, city.timezone,
+                             city.lead_days)
+    forecasts, skipped = {}, {}
+    for day, hours in weather.items():
+        issue, name = local_midnight_utc(day, city.timezone), _forecast_name(day)
+        forecast = forecast_dataset(hours, issue, settings.model, None).assign_attrs(
+            source=f"Open-Meteo previous-runs API, model {settings.model}",
+            model_run="lead day L from the runs made 24 (L + 1) to 24 (L + 1) + 23 h before each valid hour")
+        faults = forecast_faults(forecast, None, source="open-meteo", file=name, issue_time=issue, run_time=None,
+                                 first_hour_sent=issue, max_age_h=source.max_forecast_age_h)
+        if faults:
+            skipped[name] = "; ".join(map(str, faults))
+        else:
+            forecasts[day] = forecast
+    if weather:
+        log(f"open-meteo: {len(forecasts)} archived forecasts backfilled" + (
+            f", {len(skipped)} left out for feed faults: " + "; ".join(skipped.values()) if skipped else ""))
+    return forecasts, skipped
 
 
 def _previous_forecast(bundle: Path, issue_date: dt.date) -> xr.Dataset | None:

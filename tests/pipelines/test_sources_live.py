@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 from pipelines import cli
+from pipelines.bundle.readers import forecast_dates
 from pipelines.bundle.validate import validate_bundle
 from pipelines.config import load_city_config
 from pipelines.sources.live import ingest_live
@@ -273,3 +274,67 @@ def test_the_next_days_forecast_and_a_dry_day_raise_no_false_alarm(world, prefec
     assert record["stale_sources"] == {}
     with xr.open_dataset(config.bundle_dir / "weather/forecasts/2025-06-02.nc") as forecast:
         assert float(forecast["pr"].max()) == 0.0
+
+
+@pytest.fixture
+def archived_world(world):
+    server, _config, root = world
+    return server, load_city_config(write_live_config(root, server.url, archive_from="2025-05-26")), root
+
+
+def test_a_first_ingest_backfills_a_forecast_for_each_training_day_the_archive_holds(archived_world, prefect_api):
+    _server, config, _ = archived_world
+    record = ingest_live(config, ISSUE, NOW)
+    assert _problems(config) == []
+    # training days 24-31 May (72 h of history from 20 May); the archive holds them from 26 May
+    assert forecast_dates(config.bundle_dir) == [dt.date(2025, 5, 26) + dt.timedelta(days=k) for k in range(7)]
+    archived = record["files"]["weather/forecasts/"]["archived"]
+    assert archived["files"] == [f"2025-05-{day}.nc" for day in range(26, 32)]
+    assert (archived["training_days_without_archive"], archived["first_without_archive"]) == (2, "2025-05-24")
+    assert set(record["files"]["weather/forecasts/"]["files"]) == {f"{d}.nc" for d in forecast_dates(config.bundle_dir)}
+    with xr.open_dataset(config.bundle_dir / "weather/forecasts/2025-05-28.nc", decode_timedelta=True) as forecast:
+        hours = (forecast.time.values.astype("datetime64[h]").astype(int) % 24)
+        lead_day = np.arange(48) // 24  # the stand-in's runs d days back are d degC warmer
+        expected = 27 + 3 * np.sin(2 * np.pi * hours / 24) + lead_day + 1
+        np.testing.assert_allclose(forecast["tas"].values[:, 0, 0], expected, atol=1e-4)
+        assert "previous-runs" in forecast.attrs["source"]
+
+
+def test_the_next_days_ingest_asks_the_archive_for_nothing(archived_world, prefect_api):
+    server, config, _ = archived_world
+    ingest_live(config, ISSUE, NOW)
+    server.log.clear()
+    ingest_live(config, ISSUE + dt.timedelta(days=1), NOW + pd.Timedelta(days=1))
+    assert server.log and not [line for line in server.log if "previous-runs" in line]
+    assert forecast_dates(config.bundle_dir)[-2:] == [ISSUE, ISSUE + dt.timedelta(days=1)]
+
+
+def test_an_archived_day_with_a_feed_fault_is_left_out_and_named(archived_world, prefect_api):
+    server, config, _ = archived_world
+    good = open_meteo_handler()
+    gap = int(pd.Timestamp("2025-05-29 03:00").timestamp()) // 3600  # inside the forecasts of 28 and 29 May
+
+    def hole(method, query, body):
+        if "previous_day1" not in query["hourly"][0]:
+            return good(method, query, body)
+        start = int(pd.Timestamp(query["start_date"][0]).timestamp()) // 3600
+        return 200, {}, open_meteo_payload(query, edit=lambda name, values: np.where(
+            (np.arange(values.size) + start == gap) & name.startswith("temperature_2m"), np.nan, values))
+    server.routes["/v1/"] = hole
+    record = ingest_live(config, ISSUE, NOW)
+    left_out = record["files"]["weather/forecasts/"]["archived"]["left_out"]
+    assert set(left_out) == {"weather/forecasts/2025-05-28.nc", "weather/forecasts/2025-05-29.nc"}
+    assert "tas: incomplete" in left_out["weather/forecasts/2025-05-28.nc"]
+    assert dt.date(2025, 5, 28) not in forecast_dates(config.bundle_dir) and record["stale_sources"] == {}
+
+
+def test_dry_run_lists_the_archived_forecast_requests_of_the_training_days(archived_world):
+    server, config, _ = archived_world
+    lines = planned_requests(config, ISSUE, NOW)
+    archived = [line for line in lines if line.startswith(f"GET {server.url}/v1/previous-runs?")]
+    assert len(archived) == 1 and "start_date=2025-05-25" in archived[0] and "end_date=2025-06-01" in archived[0]
+    assert "temperature_2m_previous_day2" in archived[0] and archived[0].endswith("(weight 25.0 calls)")
+    assert ("# open-meteo archived forecasts (best_match, previous-runs API) for 6 of the 8 training days without "
+            "one, years 2025-2025, in 1 request pairs; 2 days before forecast_archive_from (2025-05-26) have no "
+            "archived forecast and train nothing") in lines
+    assert server.log == []
