@@ -127,6 +127,9 @@ class OpenMeteoConfig(_Strict):
     forecast_archive_from: dt.date | None = Field(dt.date(2024, 1, 1), description=(
         "first issue date whose forecast the previous-runs API holds for forecast_model (January 2024 for most "
         "models): the ingest backfills a forecast for each training day from then on; none: no backfill"))
+    history_forecasts: bool = Field(True, description=(
+        "training days no archive holds get a stand-in forecast: the history's hours plus the stated forecast-error "
+        "model (docs/live-city.md), marked as such; false: they have no forecast and train nothing"))
     sea_point: tuple[float, float] | None = Field(
         None, description="lon, lat of the sea-level point (a tide gauge); default: the bbox centre"
     )

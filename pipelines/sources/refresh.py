@@ -41,6 +41,7 @@ from pipelines.sources.weather import (
     fetch_weather,
     forecast_dataset,
     forecast_requests,
+    history_forecasts,
     history_requests,
     merge_history,
     read_history,
@@ -50,7 +51,8 @@ from pipelines.sources.weather import (
 from pipelines.tide import read_tide_constants
 from pipelines.timezones import local_midnight_utc
 
-_ASSET_DEDUP_M = 50.0  # an OSM heritage feature this close to a listed asset is that asset
+_ASSET_DEDUP_M = 50.0
+STAND_IN_ERRORS = "pipelines.demo_world.forecasts.forecast_values"  # the stated error model of stand-in forecasts  # an OSM heritage feature this close to a listed asset is that asset
 
 
 def _entry(source: str, url: str, retrieved: str, sha256: str, licence: str, **extra) -> dict:
@@ -60,7 +62,9 @@ def _entry(source: str, url: str, retrieved: str, sha256: str, licence: str, **e
 def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                     source: OpenMeteoConfig, issue_date: dt.date, now: pd.Timestamp, client=None,
                     limiter: open_meteo.RateLimiter | None = None) -> dict:
-    """New hours of history.nc and the forecast of `issue_date`; provenance entries of both.
+    """New hours of history.nc, the forecast of `issue_date` and one for each training day the bundle
+    lacks (archived from `forecast_archive_from` on, else a stand-in from the history when
+    `history_forecasts`); provenance entries of both files.
 
     Requests are paced by weight against `source`'s call budgets (`limiter`, by default on the
     real clock); with `source.api_key_env`, they carry the key from that environment variable. A
@@ -108,6 +112,10 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
         raise FeedFaultError("; ".join(map(str, faults)))
     lacking, planned = backfill_plan(bundle, city, settings, issue_date)
     backfilled, skipped = _backfilled(client, planned, settings, limiter, source, tide, city)
+    unarchived = [day for day in lacking if settings.forecast_archive_from is None
+                  or day < settings.forecast_archive_from]
+    stand_ins = _stand_ins(history, unarchived, settings, city) if settings.history_forecasts else {}
+    backfilled |= stand_ins
 
     stage = new_stage(bundle, "open-meteo")
     try:
@@ -125,9 +133,11 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
     hashes = commit(stage, bundle, written)
     retrieved = utc_now()
     old_entry = read_provenance(bundle, missing_ok=True).get("files", {}).get(f"{FORECASTS}/", {})
-    archived = sorted({*old_entry.get("archived", {}).get("files", []), *(Path(f).name for f in written[2:])})
-    unarchived = [day for day in lacking if settings.forecast_archive_from is None
-                  or day < settings.forecast_archive_from]
+    stood_in = {_forecast_name(day) for day in stand_ins}
+    archived = sorted({*old_entry.get("archived", {}).get("files", []),
+                       *(Path(f).name for f in written[2:] if f not in stood_in)})
+    stand_in_files = sorted({*old_entry.get("stand_ins", {}).get("files", []), *(Path(f).name for f in stood_in)})
+    without = [day for day in unarchived if day not in stand_ins]
     return {
         HISTORY: _entry("open-meteo", settings.archive_url, retrieved, hashes[HISTORY],
                         open_meteo.licence(settings.archive_model, settings.model), model=settings.archive_model,
@@ -141,8 +151,11 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                                 model=settings.model, model_run=run_time,
                                 files={**old_entry.get("files", {}), **{Path(f).name: hashes[f] for f in written[1:]}},
                                 archived={"url": settings.previous_runs_url, "model": settings.model, "files": archived,
-                                          "left_out": skipped, "training_days_without_archive": len(unarchived),
-                                          "first_without_archive": str(unarchived[0]) if unarchived else None}),
+                                          "left_out": skipped},
+                                stand_ins={"files": stand_in_files, "from": f"{HISTORY} ({settings.archive_model})",
+                                           "error_model": STAND_IN_ERRORS, "seed": city.start.toordinal()},
+                                training_days_without_forecast=len(without),
+                                first_without_forecast=str(without[0]) if without else None),
     }
 
 
@@ -172,6 +185,20 @@ def _backfilled(client, planned: list, settings: WeatherSettings, limiter: open_
         log(f"open-meteo: {len(forecasts)} archived forecasts backfilled" + (
             f", {len(skipped)} left out for feed faults: " + "; ".join(skipped.values()) if skipped else ""))
     return forecasts, skipped
+
+
+def _stand_ins(history: xr.Dataset, days: list[dt.date], settings: WeatherSettings, city: LiveCity
+               ) -> dict[dt.date, xr.Dataset]:
+    """Stand-in forecasts of `days` from the history (`history_forecasts`), in the forecast layout and marked."""
+    stand_ins = {}
+    for day, hours in history_forecasts(history, days, city.timezone, city.lead_days, city.start.toordinal()).items():
+        stand_ins[day] = forecast_dataset(hours, local_midnight_utc(day, city.timezone), "none", None).assign_attrs(
+            source=f"stand-in, not a forecast: {HISTORY} (Open-Meteo archive, model {settings.archive_model}) "
+                   f"plus the stated forecast errors of {STAND_IN_ERRORS}", model_run="none")
+    if stand_ins:
+        log(f"open-meteo: {len(stand_ins)} training days no archive holds get a stand-in forecast from the history "
+            f"({min(stand_ins)} .. {max(stand_ins)})")
+    return stand_ins
 
 
 def _previous_forecast(bundle: Path, issue_date: dt.date) -> xr.Dataset | None:

@@ -100,7 +100,8 @@ def weather_settings(config: CityConfig, city: LiveCity) -> WeatherSettings:
     return WeatherSettings(*urls[:3], source.forecast_model, tuple(sea_point), lat, lon, source.archive_lag_days,
                            Path(tide_file) if tide_file else None, call_budget(source).per_minute,
                            archive_model=source.archive_model, previous_runs_url=urls[3],
-                           forecast_archive_from=source.forecast_archive_from)
+                           forecast_archive_from=source.forecast_archive_from,
+                           history_forecasts=source.history_forecasts)
 
 
 def backfill_plan(bundle: Path, city: LiveCity, settings: WeatherSettings, issue_date: dt.date
@@ -175,7 +176,9 @@ def _backfill_summary(lacking: list[dt.date], backfill: list, source: OpenMeteoC
             + f", in {len(backfill)} request pairs"
             + (f"; {before} days " + (f"before forecast_archive_from ({source.forecast_archive_from})"
                                        if source.forecast_archive_from else "(no forecast_archive_from)")
-               + " have no archived forecast and train nothing" if before else ""))
+               + " have no archived forecast: "
+               + ("stand-ins from the history (history_forecasts)" if source.history_forecasts else "they train nothing")
+               if before else ""))
 
 
 def _weighed(request: open_meteo.Request) -> str:

@@ -6,6 +6,10 @@ the issue time (ERA5 lags by days; without them the last days' rain would be
 missing). history.nc records `archive_until`: hours after it came from the forecast API and are
 fetched again from the archive once it has them. A daily run so fetches only the new hours.
 
+Training needs a forecast for every training day (`training_issue_dates`): the previous-runs API's
+archived forecasts from `forecast_archive_from` on (`backfill_requests`, `as_issued`), and before
+it stand-ins from the history with a stated error model (`history_forecasts`).
+
 Sea level comes from the marine API, whose record begins in January 2022. Without tide constants
 the history starts at its first hour and a missing hour after that is an error; with them
 (`open_meteo.tide_constants`), every hour the marine API does not cover is the gauge's
@@ -25,11 +29,12 @@ import xarray as xr
 from openmeteo_requests.Client import OpenMeteoRequestsError
 
 from pipelines.bundle.checks import VARIABLE_ATTRS
+from pipelines.demo_world.forecasts import forecast_values
 from pipelines.feature_cache.drivers import ANTECEDENT_HOURS
 from pipelines.sources import open_meteo as om
 from pipelines.storage import write_atomic
 from pipelines.tide import TideConstants, astronomical_tide
-from pipelines.timezones import local_midnight_utc
+from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 _HOUR = pd.Timedelta(hours=1)
 _CHUNK_DAYS = 366  # one archive request covers at most a year
@@ -54,6 +59,7 @@ class WeatherSettings:
     archive_model: str = "era5_seamless"  # asked for by name: the archive's default is a blend
     previous_runs_url: str = ""
     forecast_archive_from: dt.date | None = None  # first issue date the previous-runs API holds; None: no backfill
+    history_forecasts: bool = False  # stand-ins from the history for training days no archive holds
 
 
 def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.Timestamp,
@@ -159,6 +165,31 @@ def as_issued(archived: xr.Dataset, issue_time: pd.Timestamp, lead_days: int) ->
                          for day in range(lead_days)], dim="time")
         for name in om.ATMOSPHERE
     }, attrs={"first_hour_sent": str(issue_time)})
+
+
+def history_forecasts(history: xr.Dataset, issue_dates: list[dt.date], timezone: str, lead_days: int, seed: int
+                      ) -> dict[dt.date, xr.Dataset]:
+    """Stand-in forecasts, (time, y, x) in contract units, for the `issue_dates` whose lead hours the
+    observed `history` covers: those hours plus the demo world's forecast errors, drawn with `seed`.
+
+    The error model (`pipelines.demo_world.forecasts.forecast_values`) grows with lead: temperature
+    bias and drift, humidity tied to it, wind and sunshine factors, a small surge error, and for
+    rain a timing jitter, a lognormal amount error per lead day, missed events and false alarms.
+    It is stated, not fitted to the forecast model's errors over the city.
+    """
+    times = pd.DatetimeIndex(history.time.values)
+    starts = times.get_indexer(local_midnights_utc(issue_dates, timezone))
+    covered = (starts >= 0) & (starts + 24 * lead_days <= times.size)
+    days = [day for day, inside in zip(issue_dates, covered, strict=True) if inside]
+    if not days:
+        return {}
+    values = forecast_values(history.transpose("time", "y", "x"), starts[covered], 24 * lead_days,
+                             np.random.default_rng(seed))
+    coords = {"y": history.y.values, "x": history.x.values}
+    return {day: xr.Dataset({name: (("time", "y", "x"), values[name][i], VARIABLE_ATTRS[name]) for name in values},
+                            coords={**coords, "time": times[start:start + 24 * lead_days].to_numpy()},
+                            ).rio.write_crs(history.rio.crs)
+            for i, (day, start) in enumerate(zip(days, starts[covered], strict=True))}
 
 
 def fetch_weather(client, pairs, settings: WeatherSettings, limiter: om.RateLimiter, timeout_s: float,

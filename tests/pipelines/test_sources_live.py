@@ -279,19 +279,20 @@ def test_the_next_days_forecast_and_a_dry_day_raise_no_false_alarm(world, prefec
 @pytest.fixture
 def archived_world(world):
     server, _config, root = world
-    return server, load_city_config(write_live_config(root, server.url, archive_from="2025-05-26")), root
+    return server, load_city_config(write_live_config(root, server.url, archive_from="2025-05-26", stand_ins=True)), root
 
 
 def test_a_first_ingest_backfills_a_forecast_for_each_training_day_the_archive_holds(archived_world, prefect_api):
-    _server, config, _ = archived_world
+    server, config, root = archived_world
+    config = load_city_config(write_live_config(root, server.url, archive_from="2025-05-26", stand_ins=False))
     record = ingest_live(config, ISSUE, NOW)
     assert _problems(config) == []
     # training days 24-31 May (72 h of history from 20 May); the archive holds them from 26 May
     assert forecast_dates(config.bundle_dir) == [dt.date(2025, 5, 26) + dt.timedelta(days=k) for k in range(7)]
-    archived = record["files"]["weather/forecasts/"]["archived"]
-    assert archived["files"] == [f"2025-05-{day}.nc" for day in range(26, 32)]
-    assert (archived["training_days_without_archive"], archived["first_without_archive"]) == (2, "2025-05-24")
-    assert set(record["files"]["weather/forecasts/"]["files"]) == {f"{d}.nc" for d in forecast_dates(config.bundle_dir)}
+    entry = record["files"]["weather/forecasts/"]
+    assert entry["archived"]["files"] == [f"2025-05-{day}.nc" for day in range(26, 32)]
+    assert (entry["training_days_without_forecast"], entry["first_without_forecast"]) == (2, "2025-05-24")
+    assert set(entry["files"]) == {f"{d}.nc" for d in forecast_dates(config.bundle_dir)}
     with xr.open_dataset(config.bundle_dir / "weather/forecasts/2025-05-28.nc", decode_timedelta=True) as forecast:
         hours = (forecast.time.values.astype("datetime64[h]").astype(int) % 24)
         lead_day = np.arange(48) // 24  # the stand-in's runs d days back are d degC warmer
@@ -336,5 +337,18 @@ def test_dry_run_lists_the_archived_forecast_requests_of_the_training_days(archi
     assert "temperature_2m_previous_day2" in archived[0] and archived[0].endswith("(weight 25.0 calls)")
     assert ("# open-meteo archived forecasts (best_match, previous-runs API) for 6 of the 8 training days without "
             "one, years 2025-2025, in 1 request pairs; 2 days before forecast_archive_from (2025-05-26) have no "
-            "archived forecast and train nothing") in lines
+            "archived forecast: stand-ins from the history (history_forecasts)") in lines
     assert server.log == []
+
+
+def test_training_days_before_the_archive_get_stand_ins_from_the_history_marked_as_such(archived_world, prefect_api):
+    _server, config, _ = archived_world
+    record = ingest_live(config, ISSUE, NOW)
+    assert _problems(config) == []
+    assert forecast_dates(config.bundle_dir) == [dt.date(2025, 5, 24) + dt.timedelta(days=k) for k in range(9)]
+    entry = record["files"]["weather/forecasts/"]
+    assert entry["stand_ins"]["files"] == ["2025-05-24.nc", "2025-05-25.nc"]
+    assert entry["stand_ins"]["error_model"] == "pipelines.demo_world.forecasts.forecast_values"
+    assert entry["training_days_without_forecast"] == 0 and len(entry["archived"]["files"]) == 6
+    with xr.open_dataset(config.bundle_dir / "weather/forecasts/2025-05-24.nc") as forecast:
+        assert forecast.attrs["source"].startswith("stand-in, not a forecast: weather/history.nc")

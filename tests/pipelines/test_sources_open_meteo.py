@@ -22,6 +22,7 @@ from pipelines.sources.weather import (
     as_issued,
     backfill_requests,
     fill_sea_level,
+    history_forecasts,
     history_requests,
     training_issue_dates,
 )
@@ -553,3 +554,26 @@ def test_a_column_from_another_previous_day_is_refused(tmp_path, config):
     payload = open_meteo_payload({**query, "hourly": [query["hourly"][0].replace("previous_day1", "previous_day2")]})
     with pytest.raises(open_meteo.WeatherResponseError, match="of previous day 2, expected .* of previous day 1"):
         open_meteo.decode([WeatherApiResponse.GetRootAs(payload, 4)], request)
+
+
+def _steady_history(days: int) -> xr.Dataset:
+    """`days` of hourly history on 2 x 2 points, every variable steady (tas 27 degC) except the tide."""
+    times = pd.date_range("2025-01-01", periods=24 * days, freq="h")
+    steady = {"pr": 0.5, "tas": 27.0, "hurs": 80.0, "sfcWind": 3.0, "rsds": 200.0}
+    data = {name: (("time", "y", "x"), np.full((times.size, 2, 2), value, "float32")) for name, value in steady.items()}
+    data["zos"] = (("time", "y", "x"), np.broadcast_to(np.cos(np.arange(times.size) / 2)[:, None, None],
+                                                       (times.size, 2, 2)).astype("float32"))
+    return xr.Dataset(data, coords={"time": times, "y": [5.5, 5.4], "x": [100.2, 100.3]}).rio.write_crs("EPSG:4326")
+
+
+def test_stand_in_forecasts_err_more_at_longer_leads_and_only_where_the_history_reaches():
+    history = _steady_history(200)
+    days = [dt.date(2025, 1, 2) + dt.timedelta(days=k) for k in range(200)]
+    stand_ins = history_forecasts(history, days, "UTC", 2, seed=1)
+    assert min(stand_ins) == dt.date(2025, 1, 2) and max(stand_ins) == dt.date(2025, 7, 18)  # 2 days before the end
+    error = np.stack([f["tas"].values[:, 0, 0] - 27.0 for f in stand_ins.values()])  # (issue, lead hour)
+    assert error[:, 24:].std() > error[:, :24].std() > 0.1
+    first = stand_ins[dt.date(2025, 1, 2)]
+    assert first.time.values[0] == np.datetime64("2025-01-02T00:00") and first["tas"].attrs["units"] == "degC"
+    again = history_forecasts(history, days, "UTC", 2, seed=1)
+    xr.testing.assert_identical(again[dt.date(2025, 3, 1)], stand_ins[dt.date(2025, 3, 1)])

@@ -98,6 +98,7 @@ source:
     marine_url: {url}/v1/marine
     previous_runs_url: {url}/v1/previous-runs
     forecast_archive_from: {archive_from}
+    history_forecasts: {stand_ins}
     spacing_deg: 0.1
     forecast_model: {model}
     sea_point: [100.35, 5.42]
@@ -117,11 +118,11 @@ alerts: {{sender: warisan-test@example.org, sender_name: Warisan test, status: T
 
 def write_live_config(root: Path, url: str, *, start: str = "2025-05-20", retries: int = 1,
                       files: str = "files", model: str = "best_match", tide: str | None = None,
-                      archive_from: str = "null") -> Path:
+                      archive_from: str = "null", stand_ins: bool = False) -> Path:
     path = root / "live.yaml"
     tide = f"\n    tide_constants: {tide}" if tide else ""
     path.write_text(LIVE_CONFIG.format(url=url, start=start, retries=retries, files=files, model=model, tide=tide,
-                                       archive_from=archive_from))
+                                       archive_from=archive_from, stand_ins=str(stand_ins).lower()))
     return path
 
 
