@@ -13,6 +13,7 @@ from pipelines import cli
 from pipelines.bundle.readers import forecast_dates
 from pipelines.bundle.validate import validate_bundle
 from pipelines.config import load_city_config
+from pipelines.feature_cache.drivers import drivers_for_dates
 from pipelines.sources.live import ingest_live
 from pipelines.sources.staging import planned_requests
 from tests.pipelines.cf_checker import cf_findings, unexpected
@@ -352,3 +353,7 @@ def test_training_days_before_the_archive_get_stand_ins_from_the_history_marked_
     assert entry["training_days_without_forecast"] == 0 and len(entry["archived"]["files"]) == 6
     with xr.open_dataset(config.bundle_dir / "weather/forecasts/2025-05-24.nc") as forecast:
         assert forecast.attrs["source"].startswith("stand-in, not a forecast: weather/history.nc")
+    with xr.open_dataset(config.bundle_dir / "weather/history.nc", decode_coords="all") as history:
+        drivers = drivers_for_dates(config.bundle_dir, history.load(), forecast_dates(config.bundle_dir),
+                                    lead_days=config.lead_days, timezone=config.city.timezone, climate_before=None)
+    assert drivers.sizes["issue_date"] == 9  # every training day has its 72 h of history: drivers for all
