@@ -111,7 +111,7 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
     if faults:
         raise FeedFaultError("; ".join(map(str, faults)))
     lacking, planned = backfill_plan(bundle, city, settings, issue_date)
-    backfilled, skipped = _backfilled(client, planned, settings, limiter, source, tide, city)
+    backfilled, skipped, failed = _backfilled(client, planned, settings, limiter, source, tide, city)
     unarchived = [day for day in lacking if settings.forecast_archive_from is None
                   or day < settings.forecast_archive_from]
     stand_ins = _stand_ins(history, unarchived, settings, city) if settings.history_forecasts else {}
@@ -151,7 +151,7 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                                 model=settings.model, model_run=run_time,
                                 files={**old_entry.get("files", {}), **{Path(f).name: hashes[f] for f in written[1:]}},
                                 archived={"url": settings.previous_runs_url, "model": settings.model, "files": archived,
-                                          "left_out": skipped},
+                                          "left_out": skipped, "failed_requests": failed},
                                 stand_ins={"files": stand_in_files, "from": f"{HISTORY} ({settings.archive_model})",
                                            "error_model": STAND_IN_ERRORS, "seed": city.start.toordinal()},
                                 training_days_without_forecast=len(without),
@@ -164,11 +164,14 @@ def _forecast_name(day: dt.date) -> str:
 
 
 def _backfilled(client, planned: list, settings: WeatherSettings, limiter: open_meteo.RateLimiter,
-                source: OpenMeteoConfig, tide, city: LiveCity) -> tuple[dict[dt.date, xr.Dataset], dict[str, str]]:
-    """The archived forecasts of `planned` (`backfill_plan`) in the forecast layout, and file -> feed
-    faults of those left out (an archived day with a fault is skipped, not the whole source)."""
+                source: OpenMeteoConfig, tide, city: LiveCity
+                ) -> tuple[dict[dt.date, xr.Dataset], dict[str, str], list[str]]:
+    """The archived forecasts of `planned` (`backfill_plan`) in the forecast layout, file -> feed faults of
+    the days left out, and the errors of requests that failed: a faulty day or a failed request is
+    skipped (asked again next run), never the whole source."""
+    failed = []
     weather = fetch_backfill(client, planned, settings, limiter, source.timeout_s, tide, city.timezone,
-                             city.lead_days)
+                             city.lead_days, failed)
     forecasts, skipped = {}, {}
     for day, hours in weather.items():
         issue, name = local_midnight_utc(day, city.timezone), _forecast_name(day)
@@ -181,10 +184,11 @@ def _backfilled(client, planned: list, settings: WeatherSettings, limiter: open_
             skipped[name] = "; ".join(map(str, faults))
         else:
             forecasts[day] = forecast
-    if weather:
-        log(f"open-meteo: {len(forecasts)} archived forecasts backfilled" + (
-            f", {len(skipped)} left out for feed faults: " + "; ".join(skipped.values()) if skipped else ""))
-    return forecasts, skipped
+    if planned:
+        log(f"open-meteo: {len(forecasts)} archived forecasts backfilled"
+            + (f", {len(skipped)} left out for feed faults: " + "; ".join(skipped.values()) if skipped else "")
+            + "".join(f"; archive request failed (asked again next run), {failure}" for failure in failed))
+    return forecasts, skipped, failed
 
 
 def _stand_ins(history: xr.Dataset, days: list[dt.date], settings: WeatherSettings, city: LiveCity

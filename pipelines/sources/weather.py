@@ -207,15 +207,23 @@ def fetch_weather(client, pairs, settings: WeatherSettings, limiter: om.RateLimi
 
 
 def fetch_backfill(client, planned, settings: WeatherSettings, limiter: om.RateLimiter, timeout_s: float,
-                   tide: TideConstants | None, timezone: str, lead_days: int
+                   tide: TideConstants | None, timezone: str, lead_days: int, failed: list[str]
                    ) -> dict[dt.date, xr.Dataset]:
     """The archived forecast of every issue date in `planned` (`backfill_requests`), in the contract's
     (time, y, x) on the coarse points; missing hours NaN, for `feed_faults` to name. Sea level comes
     from the marine API, its missing hours over each request's span from `tide` when given
-    (`fill_sea_level`, shifted to the marine datum when the span holds 720 hours of both)."""
+    (`fill_sea_level`, shifted to the marine datum when the span holds 720 hours of both).
+
+    A request that still fails after its retries leaves its dates out (a later run asks again) and
+    its error is appended to `failed`: the archive never stops the day's forecast.
+    """
     forecasts = {}
     for dates, (atmosphere, sea) in planned:
-        archived = om.fetch(client, atmosphere, limiter, timeout_s)
+        try:
+            archived = om.fetch(client, atmosphere, limiter, timeout_s)
+        except (OpenMeteoRequestsError, om.WeatherResponseError) as err:
+            failed.append(_failed_request(atmosphere, err))
+            continue
         sea_level = _sea_level(client, sea, limiter, timeout_s, failed=[])
         if tide is not None:  # fill_sea_level reads zos as (time, y, x)
             filled = fill_sea_level(sea_level.rename(point="x").expand_dims("y", axis=1), tide)
@@ -233,11 +241,15 @@ def _sea_level(client, request: om.Request, limiter: om.RateLimiter, timeout_s: 
     except (OpenMeteoRequestsError, om.WeatherResponseError) as err:
         if failed is None:
             raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        failed.append(f"{request.first_hour} + {request.hours} h: {type(err).__name__}: {message}")
+        failed.append(_failed_request(request, err))
         times = pd.date_range(request.first_hour, periods=request.hours, freq="h").to_numpy()
         return xr.Dataset({"zos": (("time", "point"), np.full((request.hours, 1), np.nan, "float32"))},
                           coords={"time": times})
+
+
+def _failed_request(request: om.Request, err: Exception) -> str:
+    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{request.first_hour} + {request.hours} h: {type(err).__name__}: {message}"
 
 
 def merge_history(old: xr.Dataset | None, kept_until: pd.Timestamp | None, new: xr.Dataset | None,

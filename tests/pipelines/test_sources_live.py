@@ -357,3 +357,15 @@ def test_training_days_before_the_archive_get_stand_ins_from_the_history_marked_
         drivers = drivers_for_dates(config.bundle_dir, history.load(), forecast_dates(config.bundle_dir),
                                     lead_days=config.lead_days, timezone=config.city.timezone, climate_before=None)
     assert drivers.sizes["issue_date"] == 9  # every training day has its 72 h of history: drivers for all
+
+
+def test_a_failing_archive_leaves_its_days_out_but_never_the_days_forecast(archived_world, prefect_api):
+    server, config, _ = archived_world
+    good = open_meteo_handler()
+    server.routes["/v1/"] = lambda method, query, body: (
+        (500, {}, b"upstream error") if "previous_day1" in query["hourly"][0] else good(method, query, body))
+    record = ingest_live(config, ISSUE, NOW)
+    entry = record["files"]["weather/forecasts/"]
+    assert record["stale_sources"] == {} and entry["archived"]["files"] == []
+    assert len(entry["archived"]["failed_requests"]) == 1 and "500" in entry["archived"]["failed_requests"][0]
+    assert forecast_dates(config.bundle_dir) == [dt.date(2025, 5, 24), dt.date(2025, 5, 25), ISSUE]  # stand-ins, today
