@@ -577,3 +577,16 @@ def test_stand_in_forecasts_err_more_at_longer_leads_and_only_where_the_history_
     assert first.time.values[0] == np.datetime64("2025-01-02T00:00") and first["tas"].attrs["units"] == "degC"
     again = history_forecasts(history, days, "UTC", 2, seed=1)
     xr.testing.assert_identical(again[dt.date(2025, 3, 1)], stand_ins[dt.date(2025, 3, 1)])
+
+
+def test_a_first_run_with_archived_forecasts_stays_within_the_weighted_limits(tmp_path, server):
+    clock, sent = FakeClock(), []
+    server.routes["/v1/"] = weighted_limits(open_meteo_handler(), clock, 60, 200, 1000, sent)
+    config = load_city_config(write_live_config(tmp_path, server.url, archive_from="2025-05-26"))
+    source = config.source.open_meteo.model_copy(update={"calls_per_minute": 60, "calls_per_hour": 200,
+                                                         "calls_per_day": 1000})
+    limiter = open_meteo.RateLimiter(call_budget(source), 600, clock=clock, sleep=clock.sleep)
+    _refresh(tmp_path, config, limiter=limiter)  # 78 calls as before, and the archive's 25 + 1
+    assert [status for _, _, status in sent] == [200] * 8
+    assert sum(w for _, w, _ in sent) == pytest.approx(104) and clock() >= FakeClock().now + 30  # 2 minutes
+    assert len(list((config.bundle_dir / "weather/forecasts").glob("*.nc"))) == 7  # 26 May .. 1 June
