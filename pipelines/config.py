@@ -120,6 +120,16 @@ class OpenMeteoConfig(_Strict):
     marine_url: str = Field("https://marine-api.open-meteo.com/v1/marine", pattern=r"^https?://")
     spacing_deg: float = Field(0.1, gt=0, le=1, description="step of the coarse points over the bbox")
     forecast_model: str = Field("best_match", pattern=r"^[a-z0-9_]+$", description="Open-Meteo model")
+    archive_model: str = Field("era5_seamless", pattern=r"^[a-z0-9_]+$", description=(
+        "the archive API's model, asked for by name (its default blends ERA5, ERA5-Land and ECMWF IFS): era5, "
+        "era5_land, era5_seamless (ERA5, ERA5-Land over land) or ecmwf_ifs; credited in provenance.json"))
+    previous_runs_url: str = Field("https://previous-runs-api.open-meteo.com/v1/forecast", pattern=r"^https?://")
+    forecast_archive_from: dt.date | None = Field(dt.date(2024, 1, 1), description=(
+        "first issue date whose forecast the previous-runs API holds for forecast_model (January 2024 for most "
+        "models): the ingest backfills a forecast for each training day from then on; none: no backfill"))
+    history_forecasts: bool = Field(True, description=(
+        "training days no archive holds get a stand-in forecast: the history's hours plus the stated forecast-error "
+        "model (docs/live-city.md), marked as such; false: they have no forecast and train nothing"))
     sea_point: tuple[float, float] | None = Field(
         None, description=("lon, lat of the sea-level point: open water of the marine model (cells of 1/12 deg) "
                            "near the city's tide gauge (docs/live-city.md, 'The sea point'); default: the bbox centre")

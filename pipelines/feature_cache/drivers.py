@@ -15,7 +15,7 @@ from features.weather import daily_drivers
 from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 _VARIABLES = ("pr", "tas", "hurs", "sfcWind", "rsds", "zos")
-_ANTECEDENT_HOURS = 72
+ANTECEDENT_HOURS = 72  # observed hours before each issue the drivers read (antecedent rain)
 
 
 def _read_one(path: Path, hours: int) -> dict[str, np.ndarray]:
@@ -53,14 +53,14 @@ def antecedent_rain(history: xr.Dataset, issue_times_utc: pd.DatetimeIndex) -> x
     """Observed hourly rain of the 72 h before each issue time, dims (issue_date, hour, y, x), mm h-1."""
     times = pd.DatetimeIndex(history.time.values)
     end = times.searchsorted(issue_times_utc.tz_convert(None) if issue_times_utc.tz else issue_times_utc)
-    if (end < _ANTECEDENT_HOURS).any():
-        first = issue_times_utc[np.argmax(end < _ANTECEDENT_HOURS)]
-        raise ValueError(f"weather/history.nc: time: less than {_ANTECEDENT_HOURS} h of history before {first}")
-    index = end[:, None] - _ANTECEDENT_HOURS + np.arange(_ANTECEDENT_HOURS)
+    if (end < ANTECEDENT_HOURS).any():
+        first = issue_times_utc[np.argmax(end < ANTECEDENT_HOURS)]
+        raise ValueError(f"weather/history.nc: time: less than {ANTECEDENT_HOURS} h of history before {first}")
+    index = end[:, None] - ANTECEDENT_HOURS + np.arange(ANTECEDENT_HOURS)
     values = history["pr"].transpose("time", "y", "x").values[index]
     return xr.DataArray(
         values, dims=("issue_date", "hour", "y", "x"),
-        coords={"hour": np.arange(-_ANTECEDENT_HOURS, 0), "y": history.y.values, "x": history.x.values},
+        coords={"hour": np.arange(-ANTECEDENT_HOURS, 0), "y": history.y.values, "x": history.x.values},
         attrs={"units": "mm h-1"},
     )
 

@@ -39,8 +39,20 @@ from features.grid import regional_axes
 from pipelines.bundle.checks import VARIABLE_ATTRS, WEATHER_VARIABLES
 from pipelines.progress import log
 
-LICENCE = "Weather data by Open-Meteo.com, CC BY 4.0 (ERA5: Copernicus Climate Change Service)."
+MODEL_CREDITS = {  # Open-Meteo model -> whose data it is
+    "era5": "ERA5 (Copernicus Climate Change Service)",
+    "era5_land": "ERA5-Land (Copernicus Climate Change Service)",
+    "era5_seamless": "ERA5 and ERA5-Land (Copernicus Climate Change Service)",
+    "ecmwf_ifs": "ECMWF IFS HRES 9 km (ECMWF)",
+    "ecmwf_ifs025": "ECMWF IFS 0.25 degree open data (ECMWF)",
+}
 _HOUR = pd.Timedelta(hours=1)
+
+
+def licence(*models: str) -> str:
+    """The credit line of Open-Meteo data from `models` (a model without a known credit is named as it is)."""
+    credits = "; ".join(dict.fromkeys(MODEL_CREDITS.get(model, f"model {model}") for model in models))
+    return f"Weather data by Open-Meteo.com, CC BY 4.0 ({credits})."
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class Field:
     variable: int  # openmeteo_sdk.Variable
     unit: int  # openmeteo_sdk.Unit, as requested
     preceding_hour: bool  # value at T is the mean or sum over T-1h..T
+    previous_day: int = 0  # previous-runs API: from the runs 24 x previous_day .. +23 h before the valid hour
 
 
 ATMOSPHERE = {
@@ -120,6 +133,25 @@ def atmosphere_request(url: str, lat: np.ndarray, lon: np.ndarray, first_hour: p
     if model:
         params["models"] = model
     return Request(url, params, ATMOSPHERE, first_hour, hours, missing_ok)
+
+
+def previous_runs_request(url: str, lat: np.ndarray, lon: np.ndarray, first_hour: pd.Timestamp, hours: int,
+                          model: str, lead_days: int) -> Request:
+    """Archived forecasts of `model` over the coarse points for `hours` hours from `first_hour` (UTC):
+    each atmosphere variable as the runs 1 .. `lead_days` days before each valid hour forecast it
+    (`<variable>_previous_day<n>`, Open-Meteo's previous-runs API); missing hours come back as NaN.
+    """
+    fields = {f"{name}_previous_day{day}": Field(f"{field.api_name}_previous_day{day}", field.variable, field.unit,
+                                                 field.preceding_hour, previous_day=day)
+              for day in range(1, lead_days + 1) for name, field in ATMOSPHERE.items()}
+    request = atmosphere_request(url, lat, lon, first_hour, hours, model, missing_ok=True)
+    return Request(url, {**request.params, "hourly": [f.api_name for f in fields.values()]}, fields, first_hour,
+                   hours, missing_ok=True)
+
+
+def contract_name(name: str) -> str:
+    """The contract variable a decoded column holds: `pr_previous_day2` -> `pr`."""
+    return name.split("_previous_day")[0]
 
 
 def sea_level_request(url: str, sea_point: tuple[float, float], first_hour: pd.Timestamp, hours: int,
@@ -258,7 +290,8 @@ def minimum_seconds(weights: list[float], budget: CallBudget, requests_per_minut
     return clock[0]
 
 
-_CUSTOMER_HOSTS = ("api.open-meteo.com", "archive-api.open-meteo.com", "marine-api.open-meteo.com")
+_CUSTOMER_HOSTS = ("api.open-meteo.com", "archive-api.open-meteo.com", "marine-api.open-meteo.com",
+                   "previous-runs-api.open-meteo.com")
 _API_KEY = re.compile(r"(apikey=)[^&\s'\"]+")
 
 
@@ -291,7 +324,8 @@ def open_meteo_client(cache_dir: Path, *, retries: int, backoff_s: float, foreca
 
     A 429 is not retried here: `fetch` waits for the next minute window. With `api_key`, every
     request carries `apikey=`; the cache neither keys on it nor stores it (redacted). Archive
-    responses never expire (the past does not change once in ERA5); forecast and marine responses
+    responses never expire (the past does not change once in ERA5), nor do previous-runs ones (runs made
+    before the issue time); forecast and marine responses
     expire after an hour, so a rerun the same hour sends nothing.
     """
     import openmeteo_requests
@@ -404,10 +438,11 @@ def decode(responses: list, request: Request) -> xr.Dataset:
             raise WeatherResponseError(f"{request.url}: location {i}: {len(found)} variables, "
                                        f"expected {len(request.fields)}")
         for (name, field), var in zip(request.fields.items(), found, strict=True):
-            if var.Variable() != field.variable or var.Unit() != field.unit:
+            if (var.Variable(), var.Unit(), var.PreviousDay()) != (field.variable, field.unit, field.previous_day):
                 raise WeatherResponseError(
                     f"{request.url}: location {i}: {name}: got variable {var.Variable()} in unit "
-                    f"{var.Unit()}, expected {field.variable} in {field.unit} ({field.api_name})")
+                    f"{var.Unit()} of previous day {var.PreviousDay()}, expected {field.variable} in "
+                    f"{field.unit} of previous day {field.previous_day} ({field.api_name})")
             try:
                 values = var.ValuesAsNumpy()
             except ValueError as err:  # a vector running past the end: a truncated payload
@@ -426,7 +461,7 @@ def decode(responses: list, request: Request) -> xr.Dataset:
 
 def _check_values(ds: xr.Dataset, url: str, missing_ok: bool) -> None:
     for name, var in ds.data_vars.items():
-        lo, hi = WEATHER_VARIABLES[name].valid_range
+        lo, hi = WEATHER_VARIABLES[contract_name(name)].valid_range
         values = var.values
         missing = ~np.isfinite(values).all(axis=1)
         if missing.any() and not missing_ok:

@@ -24,6 +24,7 @@ from pipelines.sources.feed_faults import FeedFaultError, forecast_faults
 from pipelines.sources.staging import (
     GENERATOR,
     LiveCity,
+    backfill_plan,
     call_budget,
     check_staged,
     commit,
@@ -36,9 +37,11 @@ from pipelines.sources.staging import (
 )
 from pipelines.sources.weather import (
     WeatherSettings,
+    fetch_backfill,
     fetch_weather,
     forecast_dataset,
     forecast_requests,
+    history_forecasts,
     history_requests,
     marine_hours,
     merge_history,
@@ -51,6 +54,7 @@ from pipelines.timezones import local_midnight_utc
 
 _YEAR_HOURS = 8784  # the sea point's M2 is checked on at most the last year of marine hours
 _ASSET_DEDUP_M = 50.0  # an OSM heritage feature this close to a listed asset is that asset
+STAND_IN_ERRORS = "pipelines.demo_world.forecasts.forecast_values"  # the stated error model of stand-in forecasts
 
 
 def _entry(source: str, url: str, retrieved: str, sha256: str, licence: str, **extra) -> dict:
@@ -60,7 +64,9 @@ def _entry(source: str, url: str, retrieved: str, sha256: str, licence: str, **e
 def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                     source: OpenMeteoConfig, issue_date: dt.date, now: pd.Timestamp, client=None,
                     limiter: open_meteo.RateLimiter | None = None) -> dict:
-    """New hours of history.nc and the forecast of `issue_date`; provenance entries of both.
+    """New hours of history.nc, the forecast of `issue_date` and one for each training day the bundle
+    lacks (archived from `forecast_archive_from` on, else a stand-in from the history when
+    `history_forecasts`); provenance entries of both files.
 
     Requests are paced by weight against `source`'s call budgets (`limiter`, by default on the
     real clock); with `source.api_key_env`, they carry the key from that environment variable. A
@@ -100,29 +106,44 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
         source.timeout_s)
     run_time = open_meteo.model_run_time(source.forecast_url, settings.model, source.timeout_s)
     forecast = forecast_dataset(forecast_weather, issue, settings.model, run_time)
-    name = f"{FORECASTS}/{issue_date:%Y-%m-%d}.nc"
+    name = _forecast_name(issue_date)
     faults = forecast_faults(forecast, _previous_forecast(bundle, issue_date), source="open-meteo", file=name,
                              issue_time=issue, run_time=pd.Timestamp(run_time).tz_localize(None) if run_time else None,
                              first_hour_sent=pd.Timestamp(forecast_weather.attrs["first_hour_sent"]),
                              max_age_h=source.max_forecast_age_h)
     if faults:
         raise FeedFaultError("; ".join(map(str, faults)))
+    lacking, planned = backfill_plan(bundle, city, settings, issue_date)
+    backfilled, skipped, failed = _backfilled(client, planned, settings, limiter, source, tide, city)
+    unarchived = [day for day in lacking if settings.forecast_archive_from is None
+                  or day < settings.forecast_archive_from]
+    stand_ins = _stand_ins(history, unarchived, settings, city) if settings.history_forecasts else {}
+    backfilled |= stand_ins
 
     stage = new_stage(bundle, "open-meteo")
     try:
-        write_history(stage / HISTORY, history, new_archive_until)
+        write_history(stage / HISTORY, history, new_archive_until, settings.archive_model, settings.model)
         write_forecast(stage / name, forecast, issue)
-        for file in (HISTORY, name):  # read back what was written: a truncated file fails here
+        for day, archived in backfilled.items():
+            write_forecast(stage / _forecast_name(day), archived, local_midnight_utc(day, city.timezone))
+        for file in (HISTORY, name, *map(_forecast_name, backfilled)):  # read back: a truncated file fails here
             with xr.open_dataset(stage / file, engine="netcdf4") as check:
                 check.load()
     except BaseException:
         discard(stage)
         raise
-    hashes = commit(stage, bundle, [HISTORY, name])
+    written = [HISTORY, name, *map(_forecast_name, backfilled)]
+    hashes = commit(stage, bundle, written)
     retrieved = utc_now()
-    old_forecasts = read_provenance(bundle, missing_ok=True).get("files", {}).get(f"{FORECASTS}/", {}).get("files", {})
+    old_entry = read_provenance(bundle, missing_ok=True).get("files", {}).get(f"{FORECASTS}/", {})
+    stood_in = {_forecast_name(day) for day in stand_ins}
+    archived = sorted({*old_entry.get("archived", {}).get("files", []),
+                       *(Path(f).name for f in written[2:] if f not in stood_in)})
+    stand_in_files = sorted({*old_entry.get("stand_ins", {}).get("files", []), *(Path(f).name for f in stood_in)})
+    without = [day for day in unarchived if day not in stand_ins]
     return {
-        HISTORY: _entry("open-meteo", settings.archive_url, retrieved, hashes[HISTORY], open_meteo.LICENCE,
+        HISTORY: _entry("open-meteo", settings.archive_url, retrieved, hashes[HISTORY],
+                        open_meteo.licence(settings.archive_model, settings.model), model=settings.archive_model,
                         first_hour=str(pd.Timestamp(history.time.values[0])),
                         archive_until=str(min(new_archive_until, pd.Timestamp(history.time.values[-1]))),
                         recent_hours_from=settings.forecast_url, sea_level_from=settings.marine_url,
@@ -130,10 +151,62 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                         sea_point=list(settings.sea_point),
                         **({} if tide_fill is None else {"sea_level_tide_fill": tide_fill}),
                         **({} if sea_point_check is None else {"sea_point_tide_check": sea_point_check})),
-        f"{FORECASTS}/": _entry("open-meteo", settings.forecast_url, retrieved, None, open_meteo.LICENCE,
+        f"{FORECASTS}/": _entry("open-meteo", settings.forecast_url, retrieved, None, open_meteo.licence(settings.model),
                                 model=settings.model, model_run=run_time,
-                                files={**old_forecasts, Path(name).name: hashes[name]}),
+                                files={**old_entry.get("files", {}), **{Path(f).name: hashes[f] for f in written[1:]}},
+                                archived={"url": settings.previous_runs_url, "model": settings.model, "files": archived,
+                                          "left_out": skipped, "failed_requests": failed},
+                                stand_ins={"files": stand_in_files, "from": f"{HISTORY} ({settings.archive_model})",
+                                           "error_model": STAND_IN_ERRORS, "seed": city.start.toordinal()},
+                                training_days_without_forecast=len(without),
+                                first_without_forecast=str(without[0]) if without else None),
     }
+
+
+def _forecast_name(day: dt.date) -> str:
+    return f"{FORECASTS}/{day:%Y-%m-%d}.nc"
+
+
+def _backfilled(client, planned: list, settings: WeatherSettings, limiter: open_meteo.RateLimiter,
+                source: OpenMeteoConfig, tide, city: LiveCity
+                ) -> tuple[dict[dt.date, xr.Dataset], dict[str, str], list[str]]:
+    """The archived forecasts of `planned` (`backfill_plan`) in the forecast layout, file -> feed faults of
+    the days left out, and the errors of requests that failed: a faulty day or a failed request is
+    skipped (asked again next run), never the whole source."""
+    failed = []
+    weather = fetch_backfill(client, planned, settings, limiter, source.timeout_s, tide, city.timezone,
+                             city.lead_days, failed)
+    forecasts, skipped = {}, {}
+    for day, hours in weather.items():
+        issue, name = local_midnight_utc(day, city.timezone), _forecast_name(day)
+        forecast = forecast_dataset(hours, issue, settings.model, None).assign_attrs(
+            source=f"Open-Meteo previous-runs API, model {settings.model}",
+            model_run="lead day L from the runs made 24 (L + 1) to 24 (L + 1) + 23 h before each valid hour")
+        faults = forecast_faults(forecast, None, source="open-meteo", file=name, issue_time=issue, run_time=None,
+                                 first_hour_sent=issue, max_age_h=source.max_forecast_age_h)
+        if faults:
+            skipped[name] = "; ".join(map(str, faults))
+        else:
+            forecasts[day] = forecast
+    if planned:
+        log(f"open-meteo: {len(forecasts)} archived forecasts backfilled"
+            + (f", {len(skipped)} left out for feed faults: " + "; ".join(skipped.values()) if skipped else "")
+            + "".join(f"; archive request failed (asked again next run), {failure}" for failure in failed))
+    return forecasts, skipped, failed
+
+
+def _stand_ins(history: xr.Dataset, days: list[dt.date], settings: WeatherSettings, city: LiveCity
+               ) -> dict[dt.date, xr.Dataset]:
+    """Stand-in forecasts of `days` from the history (`history_forecasts`), in the forecast layout and marked."""
+    stand_ins = {}
+    for day, hours in history_forecasts(history, days, city.timezone, city.lead_days, city.start.toordinal()).items():
+        stand_ins[day] = forecast_dataset(hours, local_midnight_utc(day, city.timezone), "none", None).assign_attrs(
+            source=f"stand-in, not a forecast: {HISTORY} (Open-Meteo archive, model {settings.archive_model}) "
+                   f"plus the stated forecast errors of {STAND_IN_ERRORS}", model_run="none")
+    if stand_ins:
+        log(f"open-meteo: {len(stand_ins)} training days no archive holds get a stand-in forecast from the history "
+            f"({min(stand_ins)} .. {max(stand_ins)})")
+    return stand_ins
 
 
 def _previous_forecast(bundle: Path, issue_date: dt.date) -> xr.Dataset | None:

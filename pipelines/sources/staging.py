@@ -34,15 +34,17 @@ from pipelines.bundle.checks import (
     errors_of,
 )
 from pipelines.bundle.plausible import check_feature_positions, check_report_positions
-from pipelines.bundle.readers import read_provenance
+from pipelines.bundle.readers import forecast_dates, read_provenance
 from pipelines.config import PACKAGED_TIDE_GAUGES, CityConfig, OpenMeteoConfig
 from pipelines.data import packaged_data
 from pipelines.sources import copernicus_dem, open_meteo, osm
 from pipelines.sources.open_meteo import coarse_points
 from pipelines.sources.weather import (
     WeatherSettings,
+    backfill_requests,
     forecast_requests,
     history_requests,
+    training_issue_dates,
 )
 from pipelines.storage import sha256_file, write_text_atomic
 from pipelines.tide import M2_AMPLITUDE_TOLERANCE, M2_PHASE_TOLERANCE_DEG, read_tide_constants
@@ -93,11 +95,23 @@ def weather_settings(config: CityConfig, city: LiveCity) -> WeatherSettings:
     sea_point = source.sea_point or ((west + east) / 2, (south + north) / 2)
     tide = source.tide_constants
     tide_file = packaged_data(PACKAGED_TIDE_GAUGES[tide]) if tide in PACKAGED_TIDE_GAUGES else tide
-    urls = (source.archive_url, source.forecast_url, source.marine_url)
+    urls = (source.archive_url, source.forecast_url, source.marine_url, source.previous_runs_url)
     if source.api_key_env:
         urls = tuple(open_meteo.customer_url(url) for url in urls)
-    return WeatherSettings(*urls, source.forecast_model, tuple(sea_point), lat, lon, source.archive_lag_days,
-                           Path(tide_file) if tide_file else None, call_budget(source).per_minute)
+    return WeatherSettings(*urls[:3], source.forecast_model, tuple(sea_point), lat, lon, source.archive_lag_days,
+                           Path(tide_file) if tide_file else None, call_budget(source).per_minute,
+                           archive_model=source.archive_model, previous_runs_url=urls[3],
+                           forecast_archive_from=source.forecast_archive_from,
+                           history_forecasts=source.history_forecasts)
+
+
+def backfill_plan(bundle: Path, city: LiveCity, settings: WeatherSettings, issue_date: dt.date
+                  ) -> tuple[list[dt.date], list]:
+    """The training days before `issue_date` without a forecast in `bundle`, and the archived-forecast
+    requests (`backfill_requests`) of those from `forecast_archive_from` on."""
+    have = set(forecast_dates(bundle))
+    lacking = [day for day in training_issue_dates(city.start, issue_date, city.timezone) if day not in have]
+    return lacking, backfill_requests(settings, lacking, city.timezone, city.lead_days)
 
 
 def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp) -> list[str]:
@@ -127,7 +141,10 @@ def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp)
     lines += [_weighed(r) for pair in pairs for r in pair]
     lines.append(f"# open-meteo forecast issued {issue_date} ({issue} UTC), leads 0..{24 * city.lead_days - 1} h")
     lines += [_weighed(r) for r in forecast]
-    weights = [open_meteo.request_weight(r) for pair in [*pairs, forecast] for r in pair]
+    lacking, backfill = backfill_plan(config.bundle_dir, city, settings, issue_date)
+    lines.append(_backfill_summary(lacking, backfill, source))
+    lines += [_weighed(r) for _, pair in backfill for r in pair]
+    weights = [open_meteo.request_weight(r) for pair in [*pairs, forecast, *(p for _, p in backfill)] for r in pair]
     budget = call_budget(source)
     least = open_meteo.minimum_seconds(weights, budget, source.requests_per_minute)
     lines.append(f"# open-meteo plan: {len(weights)} requests weighing {sum(weights):.1f} calls in all; budgets "
@@ -184,6 +201,23 @@ def marine_plan(settings: WeatherSettings) -> list[str]:
                      f"{M2_AMPLITUDE_TOLERANCE:.0%} and {M2_PHASE_TOLERANCE_DEG:g} deg, else a warning; tide-filled "
                      f"hours are {gauge.gauge}'s tide above its mean sea level plus tide_offset_m")
     return lines
+
+
+def _backfill_summary(lacking: list[dt.date], backfill: list, source: OpenMeteoConfig) -> str:
+    """One line: which training days lack a forecast, which the archive gives and which it cannot."""
+    if not lacking:
+        return "# open-meteo archived forecasts: every training day has its forecast"
+    archived = [day for dates, _ in backfill for day in dates]
+    years = sorted({day.year for day in archived})
+    before = len(lacking) - len(archived)
+    return (f"# open-meteo archived forecasts ({source.forecast_model}, previous-runs API) for {len(archived)} of the "
+            f"{len(lacking)} training days without one" + (f", years {years[0]}-{years[-1]}" if years else "")
+            + f", in {len(backfill)} request pairs"
+            + (f"; {before} days " + (f"before forecast_archive_from ({source.forecast_archive_from})"
+                                       if source.forecast_archive_from else "(no forecast_archive_from)")
+               + " have no archived forecast: "
+               + ("stand-ins from the history (history_forecasts)" if source.history_forecasts else "they train nothing")
+               if before else ""))
 
 
 def _weighed(request: open_meteo.Request) -> str:

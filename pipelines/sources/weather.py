@@ -1,9 +1,14 @@
 """weather/history.nc and weather/forecasts/<date>.nc from Open-Meteo, incrementally.
 
-History = the archive API (ERA5) up to `archive_lag_days` ago, then the forecast API's recent
-hours up to the issue time (ERA5 lags by days; without them the last days' rain would be
+History = the archive API (`archive_model`, asked for by name: the archive's default blends ERA5,
+ERA5-Land and ECMWF IFS) up to `archive_lag_days` ago, then the forecast API's recent hours up to
+the issue time (ERA5 lags by days; without them the last days' rain would be
 missing). history.nc records `archive_until`: hours after it came from the forecast API and are
 fetched again from the archive once it has them. A daily run so fetches only the new hours.
+
+Training needs a forecast for every training day (`training_issue_dates`): the previous-runs API's
+archived forecasts from `forecast_archive_from` on (`backfill_requests`, `as_issued`), and before
+it stand-ins from the history with a stated error model (`history_forecasts`).
 
 Sea level comes from the marine API, whose record begins in January 2022. Without tide constants
 the history starts at its first hour and a missing hour after that is an error; with them
@@ -24,9 +29,12 @@ import xarray as xr
 from openmeteo_requests.Client import OpenMeteoRequestsError
 
 from pipelines.bundle.checks import VARIABLE_ATTRS
+from pipelines.demo_world.forecasts import forecast_values
+from pipelines.feature_cache.drivers import ANTECEDENT_HOURS
 from pipelines.sources import open_meteo as om
 from pipelines.storage import write_atomic
 from pipelines.tide import TideConstants, astronomical_tide
+from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 _HOUR = pd.Timedelta(hours=1)
 _CHUNK_DAYS = 366  # one archive request covers at most a year
@@ -48,6 +56,10 @@ class WeatherSettings:
     archive_lag_days: int
     tide_constants: Path | None = None  # a gauge's harmonic constants: its tide fills missing sea level
     max_request_weight: float = float("inf")  # calls; the minute's budget, which no one request may pass
+    archive_model: str = "era5_seamless"  # asked for by name: the archive's default is a blend
+    previous_runs_url: str = ""
+    forecast_archive_from: dt.date | None = None  # first issue date the previous-runs API holds; None: no backfill
+    history_forecasts: bool = False  # stand-ins from the history for training days no archive holds
 
 
 def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.Timestamp,
@@ -67,7 +79,7 @@ def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.T
     pairs, cursor = [], first
     while cursor < archive_end:
         hours = int(min(chunk, archive_end - cursor) / _HOUR)
-        pairs.append(_pair(settings, settings.archive_url, None, cursor, hours))
+        pairs.append(_pair(settings, settings.archive_url, settings.archive_model, cursor, hours))
         cursor += hours * _HOUR
     if cursor < issue_time:
         hours = int((issue_time - cursor) / _HOUR)
@@ -104,6 +116,82 @@ def forecast_requests(settings: WeatherSettings, issue_time: pd.Timestamp, lead_
                  atmosphere_missing_ok=True)
 
 
+def training_issue_dates(start: dt.date, issue_date: dt.date, timezone: str) -> list[dt.date]:
+    """Every issue date training can learn from before `issue_date`: from the first whose issue time
+    (local midnight) has ANTECEDENT_HOURS of history after `start` (00:00 UTC) to the day before."""
+    first = next(start + dt.timedelta(days=k) for k in range(ANTECEDENT_HOURS // 24 + 3)
+                 if local_midnight_utc(start + dt.timedelta(days=k), timezone)
+                 - pd.Timedelta(hours=ANTECEDENT_HOURS) >= pd.Timestamp(start))
+    return [first + dt.timedelta(days=k) for k in range((issue_date - first).days)]
+
+
+def backfill_requests(settings: WeatherSettings, issue_dates: list[dt.date], timezone: str, lead_days: int
+                      ) -> list[tuple[list[dt.date], tuple[om.Request, om.Request]]]:
+    """The archived forecasts of `issue_dates` (those from `settings.forecast_archive_from` on), as
+    (issue dates, (previous-runs request, sea-level request)) per run of consecutive dates, each cut
+    short enough to weigh no more than `settings.max_request_weight`."""
+    if settings.forecast_archive_from is None:
+        return []
+    dates = sorted(day for day in issue_dates if day >= settings.forecast_archive_from)
+    points = settings.lat.size * settings.lon.size
+    variables = len(om.ATMOSPHERE) * lead_days
+    per_request = om.days_within(settings.max_request_weight, points, variables) - lead_days - 2  # valid days
+    if per_request < 1:
+        raise om.CallBudgetError(
+            f"one archived forecast at the {points} points weighs more than the minute's budget of "
+            f"{settings.max_request_weight:g} calls: raise `open_meteo.spacing_deg` (fewer points) or "
+            "`open_meteo.calls_per_minute` (a paid plan)")
+    runs = np.split(np.array(dates), np.flatnonzero(np.diff(dates) != dt.timedelta(days=1)) + 1) if dates else []
+    chunks = [list(run[i:i + per_request]) for run in runs for i in range(0, len(run), per_request)]
+    planned = []
+    for chunk in chunks:
+        first = local_midnight_utc(chunk[0], timezone)
+        hours = int((local_midnight_utc(chunk[-1], timezone) - first) / _HOUR) + 24 * lead_days
+        planned.append((chunk, (
+            om.previous_runs_request(settings.previous_runs_url, settings.lat, settings.lon, first, hours,
+                                     settings.model, lead_days),
+            om.sea_level_request(settings.marine_url, settings.sea_point, first, hours, missing_ok=True))))
+    return planned
+
+
+def as_issued(archived: xr.Dataset, issue_time: pd.Timestamp, lead_days: int) -> xr.Dataset:
+    """The forecast issued at `issue_time`, (time, point) in contract names, from previous-runs columns:
+    lead day L (lead hours 24 L .. 24 L + 23) is `<name>_previous_day<L+1>`, so every value comes from a
+    run made at least 24 (L + 1) h before its valid hour, which is at least an hour before the issue."""
+    hours = pd.date_range(issue_time, periods=24 * lead_days, freq="h")
+    window = archived.sel(time=hours)
+    return xr.Dataset({
+        name: xr.concat([window[f"{name}_previous_day{day + 1}"].isel(time=slice(24 * day, 24 * day + 24))
+                         for day in range(lead_days)], dim="time")
+        for name in om.ATMOSPHERE
+    }, attrs={"first_hour_sent": str(issue_time)})
+
+
+def history_forecasts(history: xr.Dataset, issue_dates: list[dt.date], timezone: str, lead_days: int, seed: int
+                      ) -> dict[dt.date, xr.Dataset]:
+    """Stand-in forecasts, (time, y, x) in contract units, for the `issue_dates` whose lead hours the
+    observed `history` covers: those hours plus the demo world's forecast errors, drawn with `seed`.
+
+    The error model (`pipelines.demo_world.forecasts.forecast_values`) grows with lead: temperature
+    bias and drift, humidity tied to it, wind and sunshine factors, a small surge error, and for
+    rain a timing jitter, a lognormal amount error per lead day, missed events and false alarms.
+    It is stated, not fitted to the forecast model's errors over the city.
+    """
+    times = pd.DatetimeIndex(history.time.values)
+    starts = times.get_indexer(local_midnights_utc(issue_dates, timezone))
+    covered = (starts >= 0) & (starts + 24 * lead_days <= times.size)
+    days = [day for day, inside in zip(issue_dates, covered, strict=True) if inside]
+    if not days:
+        return {}
+    values = forecast_values(history.transpose("time", "y", "x"), starts[covered], 24 * lead_days,
+                             np.random.default_rng(seed))
+    coords = {"y": history.y.values, "x": history.x.values}
+    return {day: xr.Dataset({name: (("time", "y", "x"), values[name][i], VARIABLE_ATTRS[name]) for name in values},
+                            coords={**coords, "time": times[start:start + 24 * lead_days].to_numpy()},
+                            ).rio.write_crs(history.rio.crs)
+            for i, (day, start) in enumerate(zip(days, starts[covered], strict=True))}
+
+
 def fetch_weather(client, pairs, settings: WeatherSettings, limiter: om.RateLimiter, timeout_s: float,
                   failed_sea_level: list[str] | None = None) -> xr.Dataset | None:
     """The (time, y, x) weather of all `pairs`, joined in time; None when there are none.
@@ -118,6 +206,34 @@ def fetch_weather(client, pairs, settings: WeatherSettings, limiter: om.RateLimi
     return xr.concat(parts, dim="time") if parts else None
 
 
+def fetch_backfill(client, planned, settings: WeatherSettings, limiter: om.RateLimiter, timeout_s: float,
+                   tide: TideConstants | None, timezone: str, lead_days: int, failed: list[str]
+                   ) -> dict[dt.date, xr.Dataset]:
+    """The archived forecast of every issue date in `planned` (`backfill_requests`), in the contract's
+    (time, y, x) on the coarse points; missing hours NaN, for `feed_faults` to name. Sea level comes
+    from the marine API, its missing hours over each request's span from `tide` when given
+    (`fill_sea_level`, shifted to the marine datum when the span holds 720 hours of both).
+
+    A request that still fails after its retries leaves its dates out (a later run asks again) and
+    its error is appended to `failed`: the archive never stops the day's forecast.
+    """
+    forecasts = {}
+    for dates, (atmosphere, sea) in planned:
+        try:
+            archived = om.fetch(client, atmosphere, limiter, timeout_s)
+        except (OpenMeteoRequestsError, om.WeatherResponseError) as err:
+            failed.append(_failed_request(atmosphere, err))
+            continue
+        sea_level = _sea_level(client, sea, limiter, timeout_s, failed=[])
+        if tide is not None:  # fill_sea_level reads zos as (time, y, x)
+            filled = fill_sea_level(sea_level.rename(point="x").expand_dims("y", axis=1), tide)
+            sea_level = filled.squeeze("y", drop=True).rename(x="point")
+        for day in dates:
+            issued = as_issued(archived, local_midnight_utc(day, timezone), lead_days)
+            forecasts[day] = om.on_grid(issued, sea_level.sel(time=issued.time), settings.lat, settings.lon)
+    return forecasts
+
+
 def _sea_level(client, request: om.Request, limiter: om.RateLimiter, timeout_s: float,
                failed: list[str] | None) -> xr.Dataset:
     try:
@@ -125,11 +241,15 @@ def _sea_level(client, request: om.Request, limiter: om.RateLimiter, timeout_s: 
     except (OpenMeteoRequestsError, om.WeatherResponseError) as err:
         if failed is None:
             raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        failed.append(f"{request.first_hour} + {request.hours} h: {type(err).__name__}: {message}")
+        failed.append(_failed_request(request, err))
         times = pd.date_range(request.first_hour, periods=request.hours, freq="h").to_numpy()
         return xr.Dataset({"zos": (("time", "point"), np.full((request.hours, 1), np.nan, "float32"))},
                           coords={"time": times})
+
+
+def _failed_request(request: om.Request, err: Exception) -> str:
+    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{request.first_hour} + {request.hours} h: {type(err).__name__}: {message}"
 
 
 def merge_history(old: xr.Dataset | None, kept_until: pd.Timestamp | None, new: xr.Dataset | None,
@@ -233,11 +353,12 @@ def read_history(path: Path) -> tuple[xr.Dataset | None, pd.Timestamp | None, pd
     return history, last, archive_until
 
 
-def write_history(path: Path, history: xr.Dataset, archive_until: pd.Timestamp) -> Path:
-    """history.nc: float32, light zlib, hours since the first hour; `archive_until` recorded."""
+def write_history(path: Path, history: xr.Dataset, archive_until: pd.Timestamp, archive_model: str,
+                  forecast_model: str) -> Path:
+    """history.nc: float32, light zlib, hours since the first hour; `archive_until` and the models recorded."""
     history = history.drop_attrs(deep=False).assign_attrs(
         Conventions="CF-1.8", title="Warisan: hourly regional weather",
-        source="Open-Meteo archive (ERA5), forecast and marine APIs",
+        source=f"Open-Meteo archive (model {archive_model}), forecast (model {forecast_model}) and marine APIs",
         history="written by pipelines.sources.weather.write_history",
         archive_until=str(min(archive_until, pd.Timestamp(history.time.values[-1]))),
     )

@@ -10,9 +10,11 @@ import pytest
 import xarray as xr
 
 from pipelines import cli
+from pipelines.bundle.readers import forecast_dates
 from pipelines.bundle.validate import validate_bundle
 from pipelines.config import load_city_config
 from pipelines.data import packaged_data
+from pipelines.feature_cache.drivers import drivers_for_dates
 from pipelines.sources.live import ingest_live
 from pipelines.sources.staging import planned_requests
 from pipelines.tide import astronomical_tide, read_tide_constants
@@ -302,3 +304,97 @@ def test_the_next_days_forecast_and_a_dry_day_raise_no_false_alarm(world, prefec
     assert record["stale_sources"] == {}
     with xr.open_dataset(config.bundle_dir / "weather/forecasts/2025-06-02.nc") as forecast:
         assert float(forecast["pr"].max()) == 0.0
+
+
+@pytest.fixture
+def archived_world(world):
+    server, _config, root = world
+    return server, load_city_config(write_live_config(root, server.url, archive_from="2025-05-26", stand_ins=True)), root
+
+
+def test_a_first_ingest_backfills_a_forecast_for_each_training_day_the_archive_holds(archived_world, prefect_api):
+    server, config, root = archived_world
+    config = load_city_config(write_live_config(root, server.url, archive_from="2025-05-26", stand_ins=False))
+    record = ingest_live(config, ISSUE, NOW)
+    assert _problems(config) == []
+    # training days 24-31 May (72 h of history from 20 May); the archive holds them from 26 May
+    assert forecast_dates(config.bundle_dir) == [dt.date(2025, 5, 26) + dt.timedelta(days=k) for k in range(7)]
+    entry = record["files"]["weather/forecasts/"]
+    assert entry["archived"]["files"] == [f"2025-05-{day}.nc" for day in range(26, 32)]
+    assert (entry["training_days_without_forecast"], entry["first_without_forecast"]) == (2, "2025-05-24")
+    assert set(entry["files"]) == {f"{d}.nc" for d in forecast_dates(config.bundle_dir)}
+    with xr.open_dataset(config.bundle_dir / "weather/forecasts/2025-05-28.nc", decode_timedelta=True) as forecast:
+        hours = (forecast.time.values.astype("datetime64[h]").astype(int) % 24)
+        lead_day = np.arange(48) // 24  # the stand-in's runs d days back are d degC warmer
+        expected = 27 + 3 * np.sin(2 * np.pi * hours / 24) + lead_day + 1
+        np.testing.assert_allclose(forecast["tas"].values[:, 0, 0], expected, atol=1e-4)
+        assert "previous-runs" in forecast.attrs["source"]
+
+
+def test_the_next_days_ingest_asks_the_archive_for_nothing(archived_world, prefect_api):
+    server, config, _ = archived_world
+    ingest_live(config, ISSUE, NOW)
+    server.log.clear()
+    ingest_live(config, ISSUE + dt.timedelta(days=1), NOW + pd.Timedelta(days=1))
+    assert server.log and not [line for line in server.log if "previous-runs" in line]
+    assert forecast_dates(config.bundle_dir)[-2:] == [ISSUE, ISSUE + dt.timedelta(days=1)]
+
+
+def test_an_archived_day_with_a_feed_fault_is_left_out_and_named(archived_world, prefect_api):
+    server, config, _ = archived_world
+    good = open_meteo_handler()
+    gap = int(pd.Timestamp("2025-05-29 03:00").timestamp()) // 3600  # inside the forecasts of 28 and 29 May
+
+    def hole(method, query, body):
+        if "previous_day1" not in query["hourly"][0]:
+            return good(method, query, body)
+        start = int(pd.Timestamp(query["start_date"][0]).timestamp()) // 3600
+        return 200, {}, open_meteo_payload(query, edit=lambda name, values: np.where(
+            (np.arange(values.size) + start == gap) & name.startswith("temperature_2m"), np.nan, values))
+    server.routes["/v1/"] = hole
+    record = ingest_live(config, ISSUE, NOW)
+    left_out = record["files"]["weather/forecasts/"]["archived"]["left_out"]
+    assert set(left_out) == {"weather/forecasts/2025-05-28.nc", "weather/forecasts/2025-05-29.nc"}
+    assert "tas: incomplete" in left_out["weather/forecasts/2025-05-28.nc"]
+    assert dt.date(2025, 5, 28) not in forecast_dates(config.bundle_dir) and record["stale_sources"] == {}
+
+
+def test_dry_run_lists_the_archived_forecast_requests_of_the_training_days(archived_world):
+    server, config, _ = archived_world
+    lines = planned_requests(config, ISSUE, NOW)
+    archived = [line for line in lines if line.startswith(f"GET {server.url}/v1/previous-runs?")]
+    assert len(archived) == 1 and "start_date=2025-05-25" in archived[0] and "end_date=2025-06-01" in archived[0]
+    assert "temperature_2m_previous_day2" in archived[0] and archived[0].endswith("(weight 25.0 calls)")
+    assert ("# open-meteo archived forecasts (best_match, previous-runs API) for 6 of the 8 training days without "
+            "one, years 2025-2025, in 1 request pairs; 2 days before forecast_archive_from (2025-05-26) have no "
+            "archived forecast: stand-ins from the history (history_forecasts)") in lines
+    assert server.log == []
+
+
+def test_training_days_before_the_archive_get_stand_ins_from_the_history_marked_as_such(archived_world, prefect_api):
+    _server, config, _ = archived_world
+    record = ingest_live(config, ISSUE, NOW)
+    assert _problems(config) == []
+    assert forecast_dates(config.bundle_dir) == [dt.date(2025, 5, 24) + dt.timedelta(days=k) for k in range(9)]
+    entry = record["files"]["weather/forecasts/"]
+    assert entry["stand_ins"]["files"] == ["2025-05-24.nc", "2025-05-25.nc"]
+    assert entry["stand_ins"]["error_model"] == "pipelines.demo_world.forecasts.forecast_values"
+    assert entry["training_days_without_forecast"] == 0 and len(entry["archived"]["files"]) == 6
+    with xr.open_dataset(config.bundle_dir / "weather/forecasts/2025-05-24.nc") as forecast:
+        assert forecast.attrs["source"].startswith("stand-in, not a forecast: weather/history.nc")
+    with xr.open_dataset(config.bundle_dir / "weather/history.nc", decode_coords="all") as history:
+        drivers = drivers_for_dates(config.bundle_dir, history.load(), forecast_dates(config.bundle_dir),
+                                    lead_days=config.lead_days, timezone=config.city.timezone, climate_before=None)
+    assert drivers.sizes["issue_date"] == 9  # every training day has its 72 h of history: drivers for all
+
+
+def test_a_failing_archive_leaves_its_days_out_but_never_the_days_forecast(archived_world, prefect_api):
+    server, config, _ = archived_world
+    good = open_meteo_handler()
+    server.routes["/v1/"] = lambda method, query, body: (
+        (500, {}, b"upstream error") if "previous_day1" in query["hourly"][0] else good(method, query, body))
+    record = ingest_live(config, ISSUE, NOW)
+    entry = record["files"]["weather/forecasts/"]
+    assert record["stale_sources"] == {} and entry["archived"]["files"] == []
+    assert len(entry["archived"]["failed_requests"]) == 1 and "500" in entry["archived"]["failed_requests"][0]
+    assert forecast_dates(config.bundle_dir) == [dt.date(2025, 5, 24), dt.date(2025, 5, 25), ISSUE]  # stand-ins, today

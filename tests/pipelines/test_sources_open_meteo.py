@@ -18,7 +18,14 @@ from pipelines.data import packaged_data
 from pipelines.sources import open_meteo
 from pipelines.sources.refresh import refresh_weather
 from pipelines.sources.staging import call_budget, live_city, weather_settings
-from pipelines.sources.weather import fill_sea_level, history_requests
+from pipelines.sources.weather import (
+    as_issued,
+    backfill_requests,
+    fill_sea_level,
+    history_forecasts,
+    history_requests,
+    training_issue_dates,
+)
 from pipelines.tide import astronomical_tide, read_tide_constants
 from tests.pipelines.recorded.fake_apis import (
     open_meteo_handler,
@@ -478,3 +485,108 @@ def test_a_key_switches_open_meteos_hosts_to_the_customer_endpoints(url, custome
 def test_mask_key_hides_the_key_in_a_url(tail):
     text = f"Max retries exceeded with url: /v1/marine?latitude=5.4&apikey={KEY}{tail}"
     assert open_meteo.mask_key(text) == f"Max retries exceeded with url: /v1/marine?latitude=5.4&apikey=***{tail}"
+
+
+def test_the_archive_is_asked_for_its_model_by_name_and_each_model_is_credited(tmp_path, config, server):
+    entries = _refresh(tmp_path, config)
+    archive = [q for q in server.queries if q["start_date"] == ["2025-05-20"] and "sea_level_height_msl"
+               not in q["hourly"][0]]
+    assert [q["models"] for q in archive] == [["era5_seamless"]]
+    assert "ERA5 and ERA5-Land" in entries["weather/history.nc"]["licence"]
+    assert entries["weather/history.nc"]["model"] == "era5_seamless"
+    assert "model era5_seamless" in _history(config).attrs["source"]
+
+
+def test_the_credit_line_names_each_model_once_and_an_unknown_model_as_it_is():
+    assert open_meteo.licence("era5", "ecmwf_ifs", "era5") == (
+        "Weather data by Open-Meteo.com, CC BY 4.0 (ERA5 (Copernicus Climate Change Service); "
+        "ECMWF IFS HRES 9 km (ECMWF)).")
+    assert "(model gfs_global)" in open_meteo.licence("gfs_global")
+
+
+ARCHIVED = xr.Dataset(  # previous-runs columns over 3 days x 2 points: value = 10 x previous day + hour / 100
+    {f"{name}_previous_day{day}": (("time", "point"), np.repeat(
+        (10 * day + np.arange(72) / 100)[:, None], 2, axis=1).astype("float32"))
+     for name in open_meteo.ATMOSPHERE for day in (1, 2)},
+    coords={"time": pd.date_range("2025-05-30 16:00", periods=72, freq="h")})
+
+
+def test_each_lead_day_comes_from_the_runs_a_day_further_back():
+    issued = as_issued(ARCHIVED, pd.Timestamp("2025-05-31 16:00"), lead_days=2)
+    assert list(issued.data_vars) == list(open_meteo.ATMOSPHERE) and issued.sizes == {"time": 48, "point": 2}
+    hour = np.arange(24, 72) / 100  # the issue is the archive's 24th hour
+    expected = np.where(np.arange(48) < 24, 10, 20) + hour  # lead day 0 from previous_day1, lead day 1 from 2
+    np.testing.assert_allclose(issued["tas"].values[:, 1], expected, rtol=1e-6)
+    assert issued.time.values[0] == np.datetime64("2025-05-31T16:00")
+
+
+def test_as_issued_refuses_an_archive_that_ends_before_the_last_lead():
+    with pytest.raises(KeyError):
+        as_issued(ARCHIVED, pd.Timestamp("2025-06-01 16:00"), lead_days=2)
+
+
+def test_training_starts_with_the_first_issue_that_has_72_hours_of_history():
+    days = training_issue_dates(dt.date(2025, 5, 20), ISSUE, "Asia/Kuala_Lumpur")
+    assert (days[0], days[-1], len(days)) == (dt.date(2025, 5, 24), dt.date(2025, 5, 31), 8)
+    assert training_issue_dates(dt.date(2025, 5, 20), dt.date(2025, 5, 23), "UTC") == []  # 3 days: not yet
+    assert training_issue_dates(dt.date(2025, 5, 20), dt.date(2025, 5, 24), "UTC") == [dt.date(2025, 5, 23)]
+
+
+def test_backfill_asks_only_from_the_archive_on_splits_at_gaps_and_fits_the_minutes_budget(config):
+    settings = replace(weather_settings(config, live_city(config)), forecast_archive_from=dt.date(2025, 1, 10),
+                       max_request_weight=100.0)  # 25 points x 10 variables: 56 days a request, 52 issue dates
+    days = [dt.date(2025, 1, 1) + dt.timedelta(days=k) for k in range(120) if k != 70]
+    planned = backfill_requests(settings, days, "Asia/Kuala_Lumpur", lead_days=2)
+    dates = [chunk for chunk, _ in planned]
+    assert [(c[0], len(c)) for c in dates] == [(dt.date(2025, 1, 10), 52), (dt.date(2025, 3, 3), 9),
+                                               (dt.date(2025, 3, 13), 49)]  # 12 March missing: a new run
+    assert all(open_meteo.request_weight(atmos) <= 100 for _, (atmos, _) in planned)
+    atmos, sea = planned[0][1]
+    assert atmos.params["models"] == "best_match" and atmos.params["start_date"] == "2025-01-09"
+    assert "temperature_2m_previous_day2" in atmos.params["hourly"] and sea.params["cell_selection"] == "sea"
+    assert backfill_requests(replace(settings, forecast_archive_from=None), days, "UTC", 2) == []
+
+
+def test_a_column_from_another_previous_day_is_refused(tmp_path, config):
+    request = open_meteo.previous_runs_request(config.source.open_meteo.previous_runs_url, np.array([5.4]),
+                                               np.array([100.3]), FIRST, 48, "ecmwf_ifs", lead_days=1)
+    query = {k: [",".join(map(str, v)) if isinstance(v, list) else str(v)] for k, v in request.params.items()}
+    payload = open_meteo_payload({**query, "hourly": [query["hourly"][0].replace("previous_day1", "previous_day2")]})
+    with pytest.raises(open_meteo.WeatherResponseError, match="of previous day 2, expected .* of previous day 1"):
+        open_meteo.decode([WeatherApiResponse.GetRootAs(payload, 4)], request)
+
+
+def _steady_history(days: int) -> xr.Dataset:
+    """`days` of hourly history on 2 x 2 points, every variable steady (tas 27 degC) except the tide."""
+    times = pd.date_range("2025-01-01", periods=24 * days, freq="h")
+    steady = {"pr": 0.5, "tas": 27.0, "hurs": 80.0, "sfcWind": 3.0, "rsds": 200.0}
+    data = {name: (("time", "y", "x"), np.full((times.size, 2, 2), value, "float32")) for name, value in steady.items()}
+    data["zos"] = (("time", "y", "x"), np.broadcast_to(np.cos(np.arange(times.size) / 2)[:, None, None],
+                                                       (times.size, 2, 2)).astype("float32"))
+    return xr.Dataset(data, coords={"time": times, "y": [5.5, 5.4], "x": [100.2, 100.3]}).rio.write_crs("EPSG:4326")
+
+
+def test_stand_in_forecasts_err_more_at_longer_leads_and_only_where_the_history_reaches():
+    history = _steady_history(200)
+    days = [dt.date(2025, 1, 2) + dt.timedelta(days=k) for k in range(200)]
+    stand_ins = history_forecasts(history, days, "UTC", 2, seed=1)
+    assert min(stand_ins) == dt.date(2025, 1, 2) and max(stand_ins) == dt.date(2025, 7, 18)  # 2 days before the end
+    error = np.stack([f["tas"].values[:, 0, 0] - 27.0 for f in stand_ins.values()])  # (issue, lead hour)
+    assert error[:, 24:].std() > error[:, :24].std() > 0.1
+    first = stand_ins[dt.date(2025, 1, 2)]
+    assert first.time.values[0] == np.datetime64("2025-01-02T00:00") and first["tas"].attrs["units"] == "degC"
+    again = history_forecasts(history, days, "UTC", 2, seed=1)
+    xr.testing.assert_identical(again[dt.date(2025, 3, 1)], stand_ins[dt.date(2025, 3, 1)])
+
+
+def test_a_first_run_with_archived_forecasts_stays_within_the_weighted_limits(tmp_path, server):
+    clock, sent = FakeClock(), []
+    server.routes["/v1/"] = weighted_limits(open_meteo_handler(), clock, 60, 200, 1000, sent)
+    config = load_city_config(write_live_config(tmp_path, server.url, archive_from="2025-05-26"))
+    source = config.source.open_meteo.model_copy(update={"calls_per_minute": 60, "calls_per_hour": 200,
+                                                         "calls_per_day": 1000})
+    limiter = open_meteo.RateLimiter(call_budget(source), 600, clock=clock, sleep=clock.sleep)
+    _refresh(tmp_path, config, limiter=limiter)  # 78 calls as before, and the archive's 25 + 1
+    assert [status for _, _, status in sent] == [200] * 8
+    assert sum(w for _, w, _ in sent) == pytest.approx(104) and clock() >= FakeClock().now + 30  # 2 minutes
+    assert len(list((config.bundle_dir / "weather/forecasts").glob("*.nc"))) == 7  # 26 May .. 1 June

@@ -51,14 +51,20 @@ def open_meteo_payload(query: dict, sea_level=None, run_day: int | None = None, 
     for lat, lon in zip(lats, lons, strict=True):
         variables = []
         for name in names:
-            variable, unit, values = _FIELDS[name]
+            base, _, previous_day = name.partition("_previous_day")
+            variable, unit, values = _FIELDS[base]
             if name == "sea_level_height_msl" and sea_level is not None:
                 values = sea_level
-            if name == "wind_speed_10m" and query.get("wind_speed_unit", [""])[0] != "ms":
+            if base == "wind_speed_10m" and query.get("wind_speed_unit", [""])[0] != "ms":
                 unit, values = Unit.kilometres_per_hour, (lambda h: 10.8 + 0 * h)
-            change = _RUN_CHANGE.get(name) if "models" in query else None
-            sent = values(hours) + (change(hours, run) if change else 0)
-            variables.append((variable, unit, edit(name, sent) if edit else sent))
+            if previous_day:  # the previous-runs API: the runs `previous_day` days back, 1 degC warmer a day
+                change = _RUN_CHANGE.get(base) if base != "temperature_2m" else None
+                sent = values(hours) + (change(hours, run - int(previous_day)) if change else
+                                        int(previous_day) if base == "temperature_2m" else 0)
+            else:
+                change = _RUN_CHANGE.get(name) if "models" in query else None
+                sent = values(hours) + (change(hours, run) if change else 0)
+            variables.append((variable, unit, edit(name, sent) if edit else sent, int(previous_day or 0)))
         messages.append(weather_message(lat, lon, int(start.timestamp()), variables))
     return b"".join(messages)
 
@@ -90,6 +96,9 @@ source:
     archive_url: {url}/v1/archive
     forecast_url: {url}/v1/forecast
     marine_url: {url}/v1/marine
+    previous_runs_url: {url}/v1/previous-runs
+    forecast_archive_from: {archive_from}
+    history_forecasts: {stand_ins}
     spacing_deg: 0.1
     forecast_model: {model}
     sea_point: [100.35, 5.42]
@@ -108,10 +117,12 @@ alerts: {{sender: warisan-test@example.org, sender_name: Warisan test, status: T
 
 
 def write_live_config(root: Path, url: str, *, start: str = "2025-05-20", retries: int = 1,
-                      files: str = "files", model: str = "best_match", tide: str | None = None) -> Path:
+                      files: str = "files", model: str = "best_match", tide: str | None = None,
+                      archive_from: str = "null", stand_ins: bool = False) -> Path:
     path = root / "live.yaml"
     tide = f"\n    tide_constants: {tide}" if tide else ""
-    path.write_text(LIVE_CONFIG.format(url=url, start=start, retries=retries, files=files, model=model, tide=tide))
+    path.write_text(LIVE_CONFIG.format(url=url, start=start, retries=retries, files=files, model=model, tide=tide,
+                                       archive_from=archive_from, stand_ins=str(stand_ins).lower()))
     return path
 
 

@@ -20,20 +20,22 @@ import flatbuffers
 import numpy as np
 
 
-def _variable(builder: flatbuffers.Builder, variable: int, unit: int, values: np.ndarray) -> int:
+def _variable(builder: flatbuffers.Builder, variable: int, unit: int, values: np.ndarray, previous_day: int = 0
+              ) -> int:
     vector = builder.CreateNumpyVector(np.asarray(values, dtype="<f4"))
     builder.StartObject(13)  # VariableWithValues: variable, unit, value, values, ... (slots 0..12)
+    builder.PrependInt16Slot(11, previous_day, 0)  # previous_day: the previous-runs API's
     builder.PrependUOffsetTRelativeSlot(3, vector, 0)
     builder.PrependUint8Slot(1, unit, 0)
     builder.PrependUint8Slot(0, variable, 0)
     return builder.EndObject()
 
 
-def weather_message(lat: float, lon: float, start_s: int, variables: list[tuple[int, int, np.ndarray]],
-                    model: int = 1) -> bytes:
-    """One size-prefixed WeatherApiResponse with an hourly block starting at `start_s` (unix s)."""
+def weather_message(lat: float, lon: float, start_s: int, variables: list[tuple], model: int = 1) -> bytes:
+    """One size-prefixed WeatherApiResponse with an hourly block starting at `start_s` (unix s); each
+    variable is (variable, unit, values) or (variable, unit, values, previous_day)."""
     builder = flatbuffers.Builder(1024)
-    offsets = [_variable(builder, v, u, values) for v, u, values in variables]
+    offsets = [_variable(builder, *variable) for variable in variables]
     builder.StartVector(4, len(offsets), 4)
     for offset in reversed(offsets):
         builder.PrependUOffsetTRelative(offset)
