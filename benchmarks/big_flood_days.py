@@ -69,9 +69,10 @@ def main() -> None:
     for name, forecast in everything[everything["lead"] == 0].groupby("forecast"):
         top = forecast.nlargest(N_DAYS, "expected_cells")
         overall = forecast["expected_cells"].sum() / forecast["truth_cells"].sum()
-        on_top = top["expected_cells"].sum() / top["truth_cells"].sum()
+        on_top = (f"{top['expected_cells'].sum() / top['truth_cells'].sum():.2f}" if top["truth_cells"].sum()
+                  else "- (no flood on them)")
         print(f"{name}, lead 0: expected / true area over all {len(forecast)} days {overall:.2f}, "
-              f"on its own {N_DAYS} largest forecasts {on_top:.2f}")
+              f"on its own {N_DAYS} largest forecasts {on_top}")
     model = table[table["forecast"] == "model"]
     within = model.groupby("lead")["ratio"].apply(lambda r: int(((r >= 0.5) & (r <= 2)).sum()))
     median = model.groupby("lead")["ratio"].median()
