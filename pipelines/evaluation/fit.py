@@ -105,7 +105,7 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
     flood_attrs = flood_probability_attrs(inputs.report_rate, config.flood.label_radius_m)
     for batch in _batches(len(issue_dates), lead_days * len(land)):
         frame = feature_frame(cells, inputs.lonlat, inputs.drivers.isel(issue_date=positions[batch]))
-        layers = model_layers(fitted.forecasters, frame, flood_attrs=flood_attrs, explain=False)
+        layers = model_layers(fitted.forecasters, frame, flood_attrs=flood_attrs, explain_from=None)
         flat = {name: layer for name, (layer, _) in layers.items() if name in names}
         flat |= {"flood_rain_rule": fitted.rule(frame["rain_24h_mm"].to_numpy()),
                  "tasmax_regional": frame[REGIONAL].to_numpy()}

@@ -1,7 +1,7 @@
 """Forecast layers per row of a feature frame: the models' flood chance and heat quantiles, heat stress.
 
 `model_layers` is what every forecast runs, the daily one and a backtest's hindcasts alike; the
-daily forecast adds the flood drivers (`explain`) and the heat-stress layers of `heat_stress_layers`.
+daily forecast adds the flood drivers (`explain_from`) and the heat-stress layers of `heat_stress_layers`.
 """
 
 from __future__ import annotations
@@ -31,16 +31,19 @@ Layers = dict[str, tuple[np.ndarray, dict]]  # name -> (one value per row of the
 
 
 def model_layers(forecasters: Forecasters, frame: pd.DataFrame, *, flood_attrs: dict,
-                 explain: bool) -> Layers:
+                 explain_from: float | None) -> Layers:
     """`flood_probability` and every heat quantile (`tasmax_q50`, ...) per row of `frame`
-    (pipelines.forecast.frame.feature_frame); with `explain`, the flood model's top three drivers.
+    (pipelines.forecast.frame.feature_frame); unless `explain_from` is None, the flood model's top
+    three drivers of the rows whose flood chance reaches `explain_from` (0..1; NaN on the others).
 
     `flood_driver_<k>` holds the index of the k-th strongest driver into the model's features
     (named in `flag_meanings`), `flood_driver_<k>_contribution` its log-odds contribution. The
-    flood model runs in a thread beside the heat models (LightGBM releases the GIL).
+    drivers cost a SHAP pass over the rows, several times the prediction: they are computed where
+    a reader looks for them, not for every dry cell. The flood model runs in a thread beside the
+    heat models (LightGBM releases the GIL).
     """
     with ThreadPoolExecutor(max_workers=1) as beside:
-        flooding = beside.submit(_flood_layers, forecasters, frame, flood_attrs, explain)
+        flooding = beside.submit(_flood_layers, forecasters, frame, flood_attrs, explain_from)
         heat = {
             quantile_name(v, q): (values, {
                 "standard_name": "air_temperature", "units": "degC", "cell_methods": f"time: {VARIABLES[v]}",
@@ -51,19 +54,27 @@ def model_layers(forecasters: Forecasters, frame: pd.DataFrame, *, flood_attrs: 
         return flooding.result() | heat
 
 
-def _flood_layers(forecasters: Forecasters, frame: pd.DataFrame, attrs: dict, explain: bool) -> Layers:
+def _flood_layers(forecasters: Forecasters, frame: pd.DataFrame, attrs: dict, explain_from: float | None) -> Layers:
     model = forecasters.flood
     frame = with_flood_interactions(frame)
-    layers = {"flood_probability": (predict_flood(model, frame), attrs)}
-    if not explain:
+    chance = predict_flood(model, frame)
+    layers = {"flood_probability": (chance, attrs)}
+    if explain_from is None:
         return layers
-    index, contribution = flood_drivers(model.booster, frame, top=3)
+    explained = np.flatnonzero(chance >= explain_from)
+    index = np.full((len(frame), 3), np.nan, "float32")
+    contribution = np.full((len(frame), 3), np.nan)
+    if explained.size:
+        index[explained], contribution[explained] = flood_drivers(model.booster, frame.iloc[explained], top=3)
     flags = {"flag_values": list(range(len(FLOOD_FEATURES))), "flag_meanings": " ".join(FLOOD_FEATURES)}
+    where = f"cells whose flood_probability reaches {explain_from:g} (NaN elsewhere)"
     for k in range(3):
-        layers[f"flood_driver_{k + 1}"] = (index[:, k].astype("float32"), {
-            "units": "1", "long_name": f"feature raising the flood score most, rank {k + 1}", **flags})
+        layers[f"flood_driver_{k + 1}"] = (index[:, k], {
+            "units": "1", "long_name": f"feature raising the flood score most, rank {k + 1}", "comment": where,
+            **flags})
         layers[f"flood_driver_{k + 1}_contribution"] = (contribution[:, k], {
-            "units": "1", "long_name": f"log-odds contribution of flood_driver_{k + 1} (LightGBM pred_contrib)"})
+            "units": "1", "long_name": f"log-odds contribution of flood_driver_{k + 1} (LightGBM pred_contrib)",
+            "comment": where})
     return layers
 
 

@@ -45,7 +45,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
     production models refitted on everything before `origin`.
 
     The frame and model layers are the backtest's (pipelines.forecast.frame and .layers); the
-    flood drivers and heat stress are added here. The MET Malaysia level counts the days before
+    flood drivers (where the map's flood level 1 is reached) and heat stress are added here. The MET Malaysia level counts the days before
     issue from the observed regional maximum (history.nc) shifted by the cell's urban offset
     (its lead-0 q50 minus the regional forecast there). The production model's depth of water given
     a flood (models.warning.door) rides along as the attribute models.warning.door.FORECAST_ATTR.
@@ -60,7 +60,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
                                 timezone=config.city.timezone, climate_before=climate_before(config))
     frame = feature_frame(cells, lonlat, drivers)
     forecasters = load_forecasters(config.city_store / "models", origin)
-    layers = model_layers(forecasters, frame, explain=True,
+    layers = model_layers(forecasters, frame, explain_from=config.output.flood_level_bands[0],
                           flood_attrs=flood_probability_attrs(forecasters.flood.calibration.report_rate,
                                                               config.flood.label_radius_m))
     q50 = layers["tasmax_q50"][0]
