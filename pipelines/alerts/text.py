@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -66,9 +67,37 @@ def lead_words(lead: int, language: str) -> str:
     return (dates["today"], dates["tomorrow"])[lead] if lead < 2 else dates["in_days"].format(n=lead)
 
 
-def _show(value: float, hazard: str) -> str:
+def value_words(value: float, hazard: str) -> str:
     """A flood chance as '35%', a temperature as '36.2 °C'."""
     return f"{value:.0%}" if hazard == "flood" else f"{value:.1f} °C"
+
+
+def site_alert_lines(language: str, rows: pd.DataFrame, *, issue_day: dt.date,
+                     advice: Callable[[str, int], str]) -> list[tuple[str, str, str]]:
+    """Per hazard that reaches level 1 on a lead of one site's `rows` (its leads, sorted): its level and
+    when ('Flood warning: level 2 of 4 from Fri 27 Dec 2024 (tomorrow), highest 45% on ...'), why (the
+    drivers at the peak) and what to do (`advice(hazard, level)` at the highest level), in `language`."""
+    said = words(language)
+    lines = []
+    for hazard in ("flood", "heat"):
+        level = int(rows[f"{hazard}_level"].max()) if len(rows) else 0
+        if level < 1:
+            continue
+        by_area = hazard == "flood" and flood_basis(rows) == "area"
+        rule = heat_rule(rows) if hazard == "heat" else ""
+        event = (event_name(language, hazard, rule, level, by_area=by_area) if by_area or rule
+                 else said["hazards"][hazard])
+        top = 4 if by_area else 2 if rule == "wbgt_band" else 3
+        onset_lead = int(rows.loc[rows[f"{hazard}_level"] >= 1, "lead"].min())
+        peak = peak_row(rows, hazard)
+        when = said["digest"]["site_alert"].format(
+            event=event, level=level, top=top, onset_lead=lead_words(onset_lead, language),
+            onset_day=day_label(issue_day + dt.timedelta(days=onset_lead), language),
+            peak=value_words(peak["flood_chance" if hazard == "flood" else "tasmax_q50_max"], hazard),
+            peak_day=day_label(issue_day + dt.timedelta(days=int(peak["lead"])), language))
+        why = said["digest"]["why"].format(drivers=driver_words(drivers(hazard, peak), language))
+        lines.append((when, why, said["digest"]["what_to_do"].format(advice=advice(hazard, level))))
+    return lines
 
 
 def texts(language: str, hazard: str, msg_type: str, rows: pd.DataFrame, *, name: str, issue_day: dt.date,
@@ -84,8 +113,8 @@ def texts(language: str, hazard: str, msg_type: str, rows: pd.DataFrame, *, name
     by_area = hazard == "flood" and flood_basis(rows) == "area"
     peak = peak_row(rows, hazard)
     threshold = rows[f"{hazard}_threshold"].iloc[0]
-    fields = {"name": name, "peak": _show(peak[column], hazard),
-              "threshold": _show(threshold, hazard) if pd.notna(threshold) else "-",
+    fields = {"name": name, "peak": value_words(peak[column], hazard),
+              "threshold": value_words(threshold, hazard) if pd.notna(threshold) else "-",
               "where": name if is_area else said["area_flood"]["neighbourhood"].format(name=name)}
     if msg_type == "Cancel":
         area = said["area_flood"]
@@ -93,10 +122,10 @@ def texts(language: str, hazard: str, msg_type: str, rows: pd.DataFrame, *, name
                  else said["cancel"][hazard])
         return {tag: table[tag].format(**fields) for tag in ("headline", "description")}
     fields |= {
-        "level": level, "peak_day": day(peak["lead"]), "peak_q90": _show(peak["tasmax_q90_max"], hazard),
+        "level": level, "peak_day": day(peak["lead"]), "peak_q90": value_words(peak["tasmax_q90_max"], hazard),
         "onset_day": day(onset_lead), "onset_lead": lead_words(onset_lead, language),
         "by_day": said["list_separator"].join(
-            f"{day(lead, year=False)} {_show(value, hazard)}"
+            f"{day(lead, year=False)} {value_words(value, hazard)}"
             for lead, value in zip(rows["lead"], rows[column], strict=True)),
     }
     if hazard == "heat":
