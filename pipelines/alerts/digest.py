@@ -85,10 +85,11 @@ def manager_digests(
 
             def label(asset_id, language=language) -> str:
                 name, kind = names.get(asset_id, asset_id), kind_words(kinds.get(asset_id), language)
-                return f"{name} ({kind})" if kind else name
+                return words(language)["digest"]["site_label"].format(name=name, kind=kind) if kind else name
 
-            alerts = [(said["msg_types"][message.msg_type], words(language)["hazards"][message.hazard],
-                       _headline(message, language)) for message in mine]
+            alerts = [said["message_line"].format(msg_type=said["msg_types"][message.msg_type],
+                                                  hazard=words(language)["hazards"][message.hazard],
+                                                  headline=_headline(message, language)) for message in mine]
             sites = []
             for asset_id in manager.assets:
                 rows = levels[levels["asset_id"] == asset_id].sort_values("lead")
@@ -169,4 +170,4 @@ def _heat_level(row, said: dict) -> str:
     """'2, MET Malaysia', '1, WBGT band' or '0': a site's heat level and the rule that set it."""
     rule = {"met_level": said["met_rule"], "wbgt_band": said["wbgt_rule"]}.get(getattr(row, "heat_rule", ""), "")
     level = int(row.heat_level)
-    return f"{level}, {rule}" if level and rule else str(level)
+    return said["heat_level_rule"].format(level=level, rule=rule) if level and rule else str(level)

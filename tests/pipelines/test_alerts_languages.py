@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pipelines.alerts.advice import load_advisories
 from pipelines.alerts.delivery import FEED_FILE, feed_file
 from pipelines.alerts.run import deliver_run, outgoing
-from pipelines.alerts.text import day_label, driver_words, drivers, kind_words, peak_row
+from pipelines.alerts.text import day_label, driver_words, drivers, kind_words, peak_row, words
 from pipelines.config import ChannelConfig, ManagerConfig
 from tests.pipelines.alerts_factory import CONFIG, FIRST_DAY, day_levels, run_day
 
@@ -46,7 +46,7 @@ def test_each_language_has_a_digest_whose_site_line_gives_level_when_why_and_wha
     site_line = next(line for line in text.splitlines() if lead_1 in line and peak in line)  # level and when
     assert "80%" in site_line and str(LEVELS["flood_level"].max()) in site_line.replace(lead_1, "").replace(peak, "")
     assert peak_drivers in text and advice in text  # why and what to do, in the reader's language
-    assert f"Hotspot Clan House ({kind_words('temple', language)})" in text
+    assert words(language)["digest"]["site_label"].format(name="Hotspot Clan House", kind=kind_words("temple", language)) in text
     assert f'<html lang="{language}">' in html and advice in html
 
 
