@@ -75,8 +75,9 @@ def value_words(value: float, hazard: str) -> str:
 def site_alert_lines(language: str, rows: pd.DataFrame, *, issue_day: dt.date,
                      advice: Callable[[str, int], str]) -> list[tuple[str, str, str]]:
     """Per hazard that reaches level 1 on a lead of one site's `rows` (its leads, sorted): its level and
-    when ('Flood warning: level 2 of 4 from Fri 27 Dec 2024 (tomorrow), highest 45% on ...'), why (the
-    drivers at the peak) and what to do (`advice(hazard, level)` at the highest level), in `language`."""
+    when ('Flood warning: level 2 of 4 from Fri 27 Dec 2024 (tomorrow), highest 45% on ...'; a heat alert
+    set by a WBGT band peaks in WBGT), why (the drivers at the peak) and what to do (`advice(hazard, level)`
+    at the highest level), in `language`."""
     said = words(language)
     lines = []
     for hazard in ("flood", "heat"):
@@ -89,11 +90,13 @@ def site_alert_lines(language: str, rows: pd.DataFrame, *, issue_day: dt.date,
                  else said["hazards"][hazard])
         top = 4 if by_area else 2 if rule == "wbgt_band" else 3
         onset_lead = int(rows.loc[rows[f"{hazard}_level"] >= 1, "lead"].min())
-        peak = peak_row(rows, hazard)
+        by_wbgt = rule == "wbgt_band" and "wbgt_max" in rows and rows["wbgt_max"].notna().any()
+        peak = rows.loc[rows["wbgt_max"].idxmax()] if by_wbgt else peak_row(rows, hazard)
         when = said["digest"]["site_alert"].format(
             event=event, level=level, top=top, onset_lead=lead_words(onset_lead, language),
             onset_day=day_label(issue_day + dt.timedelta(days=onset_lead), language),
-            peak=value_words(peak["flood_chance" if hazard == "flood" else "tasmax_q50_max"], hazard),
+            peak=f"WBGT {peak['wbgt_max']:.1f} °C" if by_wbgt else value_words(
+                peak["flood_chance" if hazard == "flood" else "tasmax_q50_max"], hazard),
             peak_day=day_label(issue_day + dt.timedelta(days=int(peak["lead"])), language))
         why = said["digest"]["why"].format(drivers=driver_words(drivers(hazard, peak), language))
         lines.append((when, why, said["digest"]["what_to_do"].format(advice=advice(hazard, level))))

@@ -11,9 +11,18 @@ from pydantic import ValidationError
 from pipelines.alerts.advice import load_advisories
 from pipelines.alerts.delivery import FEED_FILE, feed_file
 from pipelines.alerts.run import deliver_run, outgoing
-from pipelines.alerts.text import day_label, driver_words, drivers, kind_words, peak_row, words
+from pipelines.alerts.text import (
+    day_label,
+    driver_words,
+    drivers,
+    kind_words,
+    peak_row,
+    site_alert_lines,
+    words,
+)
 from pipelines.config import ChannelConfig, ManagerConfig
 from tests.pipelines.alerts_factory import CONFIG, FIRST_DAY, day_levels, run_day
+from tests.pipelines.test_alerts import heat_products_levels
 
 LANGUAGES = ("en-GB", "ms-MY", "zh-CN", "ta-MY")
 KEEPER = ManagerConfig(id="keeper", name="Keeper", assets=("hot",), language="ta-MY")
@@ -89,3 +98,14 @@ def test_a_manager_is_sent_the_digest_in_their_language(issued):
 def test_a_manager_language_outside_the_alert_languages_is_refused():
     with pytest.raises(ValidationError, match="manager 'keeper': language 'ta-MY' is not in alerts.languages"):
         CONFIG.model_validate(CONFIG.model_dump() | {"languages": ("en-GB",), "managers": (KEEPER.model_dump(),)})
+
+
+def test_a_site_line_of_a_heat_alert_set_by_a_wbgt_band_gives_the_peak_wbgt():
+    rows = heat_products_levels().query("asset_id == 'hot'").sort_values("lead")
+    peak = rows.loc[rows["wbgt_max"].idxmax()]
+    lines = site_alert_lines("en-GB", rows, issue_day=FIRST_DAY, advice=lambda hazard, level: f"{hazard} {level}")
+    ((when, why, what),) = [line for line in lines if line[2].startswith("What to do: heat")]
+    assert when.startswith("WBGT heat-stress advisory: level ")
+    assert f"highest WBGT {peak['wbgt_max']:.1f} °C on {day_label(FIRST_DAY + dt.timedelta(days=int(peak['lead'])), 'en-GB')}" in when
+    assert why == f"Why: {driver_words(drivers('heat', peak), 'en-GB')}."
+    assert what == f"What to do: heat {rows['heat_level'].max()}"
