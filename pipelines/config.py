@@ -314,9 +314,14 @@ class ChannelConfig(_Strict):
         return value
 
 
+Language = Literal["en-GB", "ms-MY", "zh-CN", "ta-MY"]  # each has its words in pipelines/alerts/words/
+
+
 class ManagerConfig(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="file name of the manager's digest")
     name: str = Field(min_length=1)
+    language: Language | None = Field(None, description="language of the digest they are sent (one of "
+                                      "alerts.languages); default the first of alerts.languages")
     assets: tuple[str, ...] = Field(min_length=1, description="asset_id of each site they look after")
     channels: tuple[str, ...] = Field((), description="names in alerts.channels for their alerts and digest")
 
@@ -337,7 +342,8 @@ class AlertConfig(_Strict):
     sender_name: str = Field(min_length=1)
     status: Literal["Actual", "Exercise", "Test"] = "Actual"
     drill: bool = Field(False, description="a drill: every message goes out with status Test")
-    languages: tuple[Literal["en-GB", "ms-MY", "zh-CN"], ...] = ("en-GB", "ms-MY")
+    languages: tuple[Language, ...] = Field(("en-GB", "ms-MY"), min_length=1, description=(
+        "CAP <info>, digests and Atom feed in each; the first is the default"))
     advisories: Path | None = Field(None, description="advice table; default configs/advisories.yaml")
     channels: dict[str, ChannelConfig] = Field({}, description="apprise channels by name")
     managers: tuple[ManagerConfig, ...] = ()
@@ -355,6 +361,8 @@ class AlertConfig(_Strict):
             unknown = sorted(set(manager.channels) - set(self.channels))
             if unknown:
                 raise ValueError(f"manager {manager.id!r} names channels not in alerts.channels: {unknown}")
+            if manager.language is not None and manager.language not in self.languages:
+                raise ValueError(f"manager {manager.id!r}: language {manager.language!r} is not in alerts.languages")
         ids = [manager.id for manager in self.managers]
         if len(set(ids)) != len(ids):
             raise ValueError(f"manager ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")

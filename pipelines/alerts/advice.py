@@ -14,11 +14,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pipelines.config import ConfigError
+from pipelines.config import ConfigError, Language
 
 DEFAULT_ADVISORIES = Path(__file__).resolve().parents[2] / "configs" / "advisories.yaml"
 REQUIRED_LANGUAGES = ("en-GB", "ms-MY")
-Language = Literal["en-GB", "ms-MY", "zh-CN"]
 Level = Literal[1, 2, 3, 4, "after"]
 LEVELS: dict[str, tuple[Level, ...]] = {"flood": (1, 2, 3, 4, "after"), "heat": (1, 2, 3, "after")}
 Band = Literal[1, 2]

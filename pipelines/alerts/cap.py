@@ -60,7 +60,16 @@ from models.warning.areas import site_area_id
 from pipelines.alerts.advice import Advisories
 from pipelines.alerts.signing import cap_signer
 from pipelines.alerts.state import CapMessage, Event, Transition, plan_transitions
-from pipelines.alerts.text import audience_sentences, drivers, event_name, flood_basis, heat_rule, texts
+from pipelines.alerts.text import (
+    audience_sentences,
+    drivers,
+    event_name,
+    flood_basis,
+    heat_rule,
+    peak_row,
+    texts,
+    words,
+)
 from pipelines.config import AlertConfig
 from pipelines.storage import write_atomic
 
@@ -161,12 +170,10 @@ def _alert_xml(
 ) -> bytes:
     """The <alert> element of one asset and hazard, serialised as UTF-8 XML."""
     hazard = move.hazard
-    value_column = "flood_chance" if hazard == "flood" else "tasmax_q50_max"
-    peak_row = rows.loc[rows[value_column].idxmax()] if rows[value_column].notna().any() else rows.iloc[0]
     rule = heat_rule(rows) if hazard == "heat" and move.msg_type != "Cancel" else ""
     by_area = hazard == "flood" and flood_basis(rows) == "area"
     codes = _cap_codes(move, float(rows["flood_chance"].max()), rule, by_area=by_area)
-    why = drivers(hazard, peak_row) if move.msg_type != "Cancel" else []
+    why = drivers(hazard, peak_row(rows, hazard)) if move.msg_type != "Cancel" else []
     root = etree.Element(f"{{{CAP_NAMESPACE}}}alert", nsmap={None: CAP_NAMESPACE})
     for tag, text in (("identifier", identifier), ("sender", alert.sender), ("sent", sent),
                       ("status", alert.effective_status), ("msgType", move.msg_type),
@@ -187,16 +194,16 @@ def _alert_xml(
             _sub(info, "onset", _cap_time(_local_midnight(issue_day, move.onset_lead, zone), zone))
         _sub(info, "expires", expires)
         _sub(info, "senderName", alert.sender_name)
-        words = texts(language, hazard, move.msg_type, rows, name=place["name"], issue_day=issue_day,
-                      level=move.level, onset_lead=move.onset_lead, why=why, is_area=place["is_area"])
-        _sub(info, "headline", words["headline"])
-        _sub(info, "description", words["description"])
+        said = texts(language, hazard, move.msg_type, rows, name=place["name"], issue_day=issue_day,
+                     level=move.level, onset_lead=move.onset_lead, why=why, is_area=place["is_area"])
+        _sub(info, "headline", said["headline"])
+        _sub(info, "description", said["description"])
         advice_level = "after" if move.msg_type == "Cancel" else move.level
         instruction = advisories.text(place["kind"], hazard, advice_level, language)
         if hazard == "heat" and move.msg_type != "Cancel" and "wbgt_hour_band" in rows:
             for_audiences = audience_sentences(advisories.audience_advice(int(rows["wbgt_hour_band"].max()),
                                                                           language), language)
-            instruction += ("" if language == "zh-CN" or not for_audiences else " ") + for_audiences
+            instruction += (words(language)["sentence_space"] if for_audiences else "") + for_audiences
         _sub(info, "instruction", instruction)
         for name, value in _parameters(move, rows, why, model_versions, rule, issue_day).items():
             _pair(info, "parameter", name, value)

@@ -1,4 +1,4 @@
-"""Delivery of queued alerts and digests through apprise, and the Atom feed of current alerts.
+"""Delivery of queued alerts and digests through apprise, and the Atom feeds of current alerts (one per language).
 
 The outbox (pipelines.alerts.state) says what each channel must still receive. Each item is
 tried `attempts` times in a run, with doubling waits; what fails stays queued for the next run,
@@ -26,10 +26,13 @@ import tenacity
 from lxml import etree
 
 from pipelines.alerts.state import AlertStore, CapMessage, Outgoing
+from pipelines.alerts.text import words
 from pipelines.config import ChannelConfig
 from pipelines.storage import write_atomic
 
 ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+FEED_FILE = "alerts.atom"  # the feed in the first language; the others in alerts.<language>.atom
 CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
 _ENV_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HEADER_SCHEMES = ("mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms")  # take +Header=value
@@ -105,22 +108,31 @@ def send_queued(
     return counts
 
 
-def atom_feed(current: list[tuple[str, CapMessage]], *, city_slug: str, city_name: str, updated: str) -> bytes:
-    """An Atom feed of (issue_date, message) pairs, as CAP feeds publish them, as UTF-8 XML.
+def feed_file(language: str, languages: tuple[str, ...]) -> str:
+    """The Atom feed's file name in `language`: FEED_FILE for the first of `languages`, else alerts.<language>.atom."""
+    return FEED_FILE if language == languages[0] else f"alerts.{language}.atom"
 
-    Each entry links to its CAP file relative to the city's store
-    (forecasts/<issue_date>/alerts/<identifier>.cap.xml) and repeats CAP's key fields.
+
+def atom_feed(current: list[tuple[str, CapMessage]], *, city_slug: str, city_name: str, updated: str,
+              language: str) -> bytes:
+    """An Atom feed in `language` of (issue_date, message) pairs, as CAP feeds publish them, as UTF-8 XML.
+
+    Each entry takes the message's <info> in `language` (its first where it has none) and links to its
+    CAP file relative to the city's store (forecasts/<issue_date>/alerts/<identifier>.cap.xml),
+    repeating CAP's key fields. Feed and entry ids differ by language.
     """
     root = etree.Element(f"{{{ATOM_NAMESPACE}}}feed", nsmap={None: ATOM_NAMESPACE, "cap": CAP_NAMESPACE})
-    _atom(root, "id", f"urn:uuid:{uuid.uuid5(_FEED_ID, city_slug)}")
-    _atom(root, "title", f"Warisan alerts: {city_name}")
+    root.set(XML_LANG, language)
+    _atom(root, "id", f"urn:uuid:{uuid.uuid5(_FEED_ID, f'{city_slug}/{language}')}")
+    _atom(root, "title", words(language)["feed"]["title"].format(city=city_name))
     _atom(root, "updated", updated)
     _atom(_atom(root, "author"), "name", "Warisan")
     for issue_date, message in current:
         cap = etree.fromstring(message.xml)
-        info = cap.find(f"{{{CAP_NAMESPACE}}}info")
+        infos = cap.findall(f"{{{CAP_NAMESPACE}}}info")
+        info = next((i for i in infos if i.findtext(f"{{{CAP_NAMESPACE}}}language") == language), infos[0])
         entry = _atom(root, "entry")
-        _atom(entry, "id", f"urn:uuid:{uuid.uuid5(_FEED_ID, message.identifier)}")
+        _atom(entry, "id", f"urn:uuid:{uuid.uuid5(_FEED_ID, f'{message.identifier}/{language}')}")
         _atom(entry, "title", info.findtext(f"{{{CAP_NAMESPACE}}}headline"))
         _atom(entry, "updated", message.sent)
         _atom(entry, "summary", info.findtext(f"{{{CAP_NAMESPACE}}}description"))
@@ -135,11 +147,18 @@ def atom_feed(current: list[tuple[str, CapMessage]], *, city_slug: str, city_nam
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def write_feed(store: AlertStore, path: Path, *, city_slug: str, city_name: str) -> Path:
-    """Write the Atom feed of the store's current messages to `path` atomically."""
+def write_feeds(store: AlertStore, folder: Path, *, city_slug: str, city_name: str,
+                languages: tuple[str, ...]) -> list[Path]:
+    """Write the Atom feed of the store's current messages in each of `languages` to `folder` (feed_file),
+    atomically."""
     updated = store.latest_sent() or "1970-01-01T00:00:00+00:00"
-    feed = atom_feed(store.current_messages(), city_slug=city_slug, city_name=city_name, updated=updated)
-    return write_atomic(path, lambda tmp: tmp.write_bytes(feed), suffix=".atom")
+    current = store.current_messages()
+    paths = []
+    for language in languages:
+        feed = atom_feed(current, city_slug=city_slug, city_name=city_name, updated=updated, language=language)
+        paths.append(write_atomic(folder / feed_file(language, languages), lambda tmp, feed=feed: tmp.write_bytes(feed),
+                                  suffix=".atom"))
+    return paths
 
 
 def _with_message_header(url: str, key: str) -> str:

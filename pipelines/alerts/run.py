@@ -33,8 +33,8 @@ from models.warning.areas import AreaForecast, forecast_areas
 from models.warning.door import forecast_door
 from pipelines.alerts.advice import load_advisories
 from pipelines.alerts.cap import cap_messages, write_cap_messages
-from pipelines.alerts.delivery import send_queued, write_feed
-from pipelines.alerts.digest import manager_digests
+from pipelines.alerts.delivery import send_queued, write_feeds
+from pipelines.alerts.digest import digest_name, manager_digests
 from pipelines.alerts.state import CapMessage, Outgoing, held_levels, open_store
 from pipelines.bundle import readers
 from pipelines.config import AlertConfig, CityConfig
@@ -43,7 +43,6 @@ from pipelines.forecast.conservation import site_conservation
 from pipelines.storage import write_text_atomic
 
 STORE_FILE = "alerts.sqlite"
-FEED_FILE = "alerts.atom"
 _CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
 
 
@@ -64,7 +63,8 @@ def issue_run(
     With the forecast's warning `areas`, the city, zones and districts reaching flood level 1 get
     messages too, and the area-based flood levels are held by the state's hysteresis
     (pipelines.alerts.state.held_levels) before anything is decided or written.
-    CAP files go to `out/alerts/`, digests to `out/digests/<manager>.txt|.html`; the state is
+    CAP files go to `out/alerts/`, digests to `out/digests/<manager>.txt|.html` in the first language and
+    `<manager>.<language>.txt|.html` in the others (pipelines.alerts.digest.digest_name); the state is
     `city_store/alerts.sqlite`.
     """
     advisories = load_advisories(alert.advisories, alert.languages)
@@ -94,25 +94,27 @@ def issue_run(
                                                       outgoing(messages, digests, alert, issue_day)):
                 mode, messages, digests = "rerun", store.messages(issue_day), store.digests(issue_day)
     paths = write_cap_messages(messages, out / "alerts")
-    for manager_id, (text, html) in digests.items():
-        paths += [write_text_atomic(out / "digests" / f"{manager_id}.txt", text),
-                  write_text_atomic(out / "digests" / f"{manager_id}.html", html)]
+    for name, (text, html) in digests.items():
+        paths += [write_text_atomic(out / "digests" / f"{name}.txt", text),
+                  write_text_atomic(out / "digests" / f"{name}.html", html)]
     return IssuedRun(mode, messages, paths)
 
 
 def deliver_run(city_store: Path, alert: AlertConfig, *, city_slug: str, city_name: str) -> dict[str, int]:
-    """Send what the outbox holds and rewrite the feed (city_store/alerts.atom); counts sent/queued."""
+    """Send what the outbox holds and rewrite the feeds (city_store/alerts.atom in the first language,
+    alerts.<language>.atom in the others); counts sent/queued."""
     with open_store(city_store / STORE_FILE) as store:
         counts = send_queued(store, alert.channels, attempts=alert.delivery.attempts,
                              retry_delay_s=alert.delivery.retry_delay_s)
-        write_feed(store, city_store / FEED_FILE, city_slug=city_slug, city_name=city_name)
+        write_feeds(store, city_store, city_slug=city_slug, city_name=city_name, languages=alert.languages)
     return counts
 
 
 def outgoing(messages: list[CapMessage], digests: dict[str, tuple[str, str]], alert: AlertConfig,
              issue_day: dt.date) -> list[Outgoing]:
-    """Outbox items: each message to the all-alerts channels and its managers' channels; each
-    digest to its manager's channels. The CAP file and the HTML digest travel as attachments."""
+    """Outbox items: each message to the all-alerts channels and its managers' channels; each manager's
+    digest, in their language (the first of the alert languages by default), to their channels. The CAP
+    file and the HTML digest travel as attachments."""
     broadcast = {name for name, channel in alert.channels.items() if channel.all_alerts}
     items = []
     for message in messages:
@@ -122,9 +124,10 @@ def outgoing(messages: list[CapMessage], digests: dict[str, tuple[str, str]], al
         items += [Outgoing(message.identifier, channel, title, body, f"{message.identifier}.cap.xml", message.xml)
                   for channel in sorted(channels)]
     for manager in alert.managers:
-        if manager.id not in digests:
+        name = digest_name(manager.id, manager.language or alert.languages[0], alert.languages)
+        if name not in digests:
             continue
-        text, html = digests[manager.id]
+        text, html = digests[name]
         key = f"digest.{issue_day.isoformat()}.{manager.id}"
         items += [Outgoing(key, channel, text.splitlines()[0], text, f"digest-{issue_day.isoformat()}.html",
                            html.encode()) for channel in sorted(set(manager.channels))]

@@ -32,6 +32,7 @@ _PNG = {"compress_level": 3}  # zlib level 3: a sixth faster to write than the d
 SEA_COLOUR = "#c3ccd4"  # flat blue-grey, lighter than any flood blue that matters
 ALERT_COLOUR = "#d7191c"
 WATER_COLOUR = "#2c7fb8"
+OWN_SITE_COLOUR = "#8e24aa"  # purple: the ring around a manager's own sites, apart from the blues and reds
 BUILDING_COLOUR = (0.15, 0.15, 0.15, 0.22)  # translucent: the risk colour shows through
 MAX_LABELS = 5  # asset names per panel, alerting sites first
 _PANELS = (  # variable, hazard, colour map, panel title, colour bar label
@@ -93,6 +94,7 @@ class Basemap:
 
 def render_map(
     forecast: xr.Dataset, lead: int, *, basemap: Basemap, levels: pd.DataFrame | None, path: Path,
+    own_sites: tuple[str, ...] = (),
 ) -> Path:
     """Write the briefing PNG of lead day `lead` to `path` (1600 px wide, 150 dpi), atomically.
 
@@ -105,7 +107,8 @@ def render_map(
     `heat_level` or `wbgt_band` (pipelines.publish.grid.with_levels), a line under the colour bar
     says in words where each level starts, one line per product. Where it holds warning areas,
     the flood panel outlines the zones and districts at level 1 or above in their level's colour,
-    each labelled with its level, and a line says the city's level and chance.
+    each labelled with its level, and a line says the city's level and chance. The assets in
+    `own_sites` (a manager's, for their digest) are ringed in OWN_SITE_COLOUR, named in the legend.
     """
     if lead not in forecast.lead.values:
         raise ValueError(f"`lead` {lead} is not in the forecast's leads {forecast.lead.values.tolist()}")
@@ -146,6 +149,7 @@ def render_map(
         if hazard == "flood" and "area_flood_level" in forecast:
             _draw_warning_areas(ax, forecast, lead, extent)
         _draw_assets(ax, basemap, _asset_levels(levels, lead, hazard), _values(levels, lead, name), extent)
+        _ring_own_sites(ax, basemap, own_sites)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(title, fontsize=12, fontweight="bold", loc="left")
@@ -183,7 +187,7 @@ def render_map(
         fig.text(margin / width, 0.22 / height, f"Stale: {attrs['stale']}"[:190], fontsize=7.5,
                  color=ALERT_COLOUR)
     fig.legend(handles=_legend_handles(levels is not None, basemap.buildings is not None, bool(basemap.waterways),
-                                       "area_flood_level" in forecast),
+                                       "area_flood_level" in forecast, bool(own_sites)),
                loc="lower center", ncol=5, frameon=False, fontsize=8.5, bbox_to_anchor=(0.5, 0.2 / height))
     fig.text(margin / width, 0.08 / height,
              f"Flood model {attrs['flood_model_version']} · heat model {attrs['heat_model_version']} · "
@@ -274,6 +278,12 @@ def _values(levels: pd.DataFrame | None, lead: int, name: str) -> dict:
         return {}
     rows = levels[levels["lead"] == lead]
     return dict(zip(rows["asset_id"], rows[f"{name}_max"], strict=True))
+
+
+def _ring_own_sites(ax: Axes, basemap: Basemap, own_sites: tuple[str, ...]) -> None:
+    """A wide ring in OWN_SITE_COLOUR around each asset of `own_sites`, outside its level marker."""
+    points = basemap.assets.geometry.representative_point()[basemap.assets["asset_id"].isin(own_sites)]
+    ax.scatter(points.x, points.y, s=420, facecolors="none", edgecolors=OWN_SITE_COLOUR, linewidths=2.6, zorder=6)
 
 
 def _draw_assets(ax: Axes, basemap: Basemap, asset_levels: dict, values: dict,
@@ -413,7 +423,8 @@ def _marker_colour(level: int) -> str:
     return ("#ffffff", "#ffd92f", "#fd8d3c", ALERT_COLOUR)[level]
 
 
-def _legend_handles(with_alerts: bool, with_buildings: bool, with_waterways: bool, with_areas: bool = False) -> list:
+def _legend_handles(with_alerts: bool, with_buildings: bool, with_waterways: bool, with_areas: bool = False,
+                    with_own_sites: bool = False) -> list:
     site = {"marker": "o", "linestyle": "none", "markeredgecolor": "#555555"}
     handles = [
         Line2D([], [], color="#111111", linewidth=1.8, label="Heritage core zone"),
@@ -439,6 +450,9 @@ def _legend_handles(with_alerts: bool, with_buildings: bool, with_waterways: boo
                               **site))
     else:
         handles.append(Line2D([], [], markerfacecolor="white", markersize=6, label="Heritage site", **site))
+    if with_own_sites:
+        handles.append(Line2D([], [], marker="o", linestyle="none", markersize=13, markerfacecolor="none",
+                              markeredgecolor=OWN_SITE_COLOUR, markeredgewidth=2.6, label="Your sites"))
     return handles
 
 
@@ -447,7 +461,7 @@ CROP_MARGIN_M = 500.0  # a manager's map shows their sites with this much around
 
 def manager_crops(managers: list, forecast: xr.Dataset, levels: pd.DataFrame, basemap: Basemap,
                   folder: Path) -> list[Path]:
-    """Per manager (`id`, `assets`) and lead, the briefing map cropped to their sites
+    """Per manager (`id`, `assets`) and lead, the briefing map cropped to their sites, ringed
     (`<id>_map_d<lead>.png`) for the digest."""
     assets = basemap.assets.set_index("asset_id")
     crops = []
@@ -460,6 +474,6 @@ def manager_crops(managers: list, forecast: xr.Dataset, levels: pd.DataFrame, ba
                               y=slice(ymax + CROP_MARGIN_M, ymin - CROP_MARGIN_M))
         if min(window.sizes["x"], window.sizes["y"]) < 4:
             continue  # the sites lie off the grid: the digest links the full maps instead
-        crops += [render_map(window, lead, basemap=basemap, levels=levels, path=folder / f"{manager.id}_map_d{lead}.png")
-                  for lead in forecast.lead.values.tolist()]
+        crops += [render_map(window, lead, basemap=basemap, levels=levels, own_sites=tuple(manager.assets),
+                             path=folder / f"{manager.id}_map_d{lead}.png") for lead in forecast.lead.values.tolist()]
     return crops

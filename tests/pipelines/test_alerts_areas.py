@@ -147,10 +147,12 @@ def test_a_managers_digest_lists_the_zones_and_district_of_their_sites_with_acti
     run_day(tmp_path, DAYS[0], levels, alert=alert, areas=areas)
     text = (tmp_path / "forecasts" / DAYS[0].isoformat() / "digests" / "keeper.txt").read_text()
     html = (tmp_path / "forecasts" / DAYS[0].isoformat() / "digests" / "keeper.html").read_text()
-    assert "flood 85% (level 4); heat" in text and "\n      flood action: Close the site to visitors" in text
+    assert "flood 85% (level 4); heat" in text
+    assert ("\n    Extreme flood warning: level 4 of 4 from Fri 27 Dec 2024 (tomorrow), highest 85% on Sat 28 Dec 2024."
+            "\n      Why: " in text and "\n      What to do: Close the site to visitors" in text)
     assert f"  {HOSTILE}\n" in text and "  Timur Laut\n" in text and "heritage buffer zone" not in text  # not hot's
     assert "flood 70% (level 3): Move collections" in text
-    assert "ALERT   flood " + HOSTILE in text  # the zone's message is listed for the keeper
+    assert f"New alert (Flood): Severe flood warning (level 3 of 4) for {HOSTILE}" in text  # the zone's, for the keeper
     assert "<script>" not in html and HOSTILE_ESCAPED in html and "Close the site to visitors" in html
 
 

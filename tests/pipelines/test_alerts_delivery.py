@@ -14,8 +14,8 @@ from aiosmtpd.controller import Controller
 from lxml import etree
 
 from pipelines.alerts.advice import DEFAULT_ADVISORIES
-from pipelines.alerts.delivery import notify_apprise, send_queued
-from pipelines.alerts.run import FEED_FILE, STORE_FILE, deliver_run, issue_run
+from pipelines.alerts.delivery import FEED_FILE, notify_apprise, send_queued
+from pipelines.alerts.run import STORE_FILE, deliver_run, issue_run
 from pipelines.alerts.state import open_store
 from pipelines.config import ChannelConfig, DeliveryConfig, ManagerConfig
 from tests.pipelines.alerts_factory import CONFIG, FIRST_DAY, VERSIONS, day_levels, issue_time, run_day
@@ -223,7 +223,7 @@ def test_digest_lists_the_managers_sites_by_day_in_text_and_html(tmp_path):
     run_day(tmp_path, DAY0, RISING, alert=alert)
     folder = tmp_path / "forecasts" / DAY0.isoformat() / "digests"
     text, html = (folder / "keeper.txt").read_text(), (folder / "keeper.html").read_text()
-    assert "Warisan digest for Clan house keeper" in text and "ALERT   flood Hotspot Clan House" in text
+    assert "Warisan digest for Clan house keeper" in text and "New alert (Flood): Flood risk level 1 of 3 at Hotspot Clan House" in text
     assert "Fri 27 Dec 2024: flood 35% (level 1)" in text
     assert "<td>Fri 27 Dec 2024</td><td>35%</td><td>1</td>" in html and 'src="keeper_map_d0.png"' in html and 'href="../map_d0.png"' in html
 
@@ -240,7 +240,7 @@ def test_digest_escapes_markup_in_names_in_html_only(tmp_path):
     assert ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self'; "
             "base-uri 'none'; form-action 'none'\">") in html  # no script or style runs; only its maps load
     assert f"<title>Warisan digest for {HOSTILE_ESCAPED}: {HOSTILE_ESCAPED}, forecast" in html
-    assert f"<td>{HOSTILE_ESCAPED} (temple)</td>" in html and f"at {HOSTILE_ESCAPED}: Flood risk" in html
+    assert f"<td>{HOSTILE_ESCAPED} (temple)</td>" in html and f"(Flood): Flood risk level 1 of 3 at {HOSTILE_ESCAPED}" in html
     assert f"Warisan digest for {HOSTILE}: {HOSTILE}" in text and f"  {HOSTILE} (temple)" in text
 
 

@@ -7,7 +7,7 @@ from shapely.geometry import Polygon, box
 
 from models.assets import asset_alert_levels, asset_risk
 from pipelines.publish.grid import LEVEL_COLOURS, with_levels
-from pipelines.publish.maps import DPI, WATER_COLOUR, WIDTH_PX, Basemap, render_map
+from pipelines.publish.maps import DPI, OWN_SITE_COLOUR, WATER_COLOUR, WIDTH_PX, Basemap, render_map
 from tests.pipelines.conftest_publish import (
     river_and_block,
     small_assets,
@@ -114,3 +114,17 @@ def test_one_hot_cell_changes_no_other_colour_of_the_temperature_panel(tmp_path)
     changed = (np.abs(pixels(forecast, "a.png") - pixels(hotter, "b.png")).sum(axis=2) > 0).sum()
     # the hot cell alone (a cell is ~27 px wide); a scale stretched to 45 degC recolours ~270,000 px
     assert 0 < changed < 3 * (WIDTH_PX / 2 / forecast.sizes["x"]) ** 2
+
+
+def test_a_managers_own_sites_are_ringed_in_their_colour(tmp_path):
+    def ring_pixels(own_sites: tuple[str, ...]) -> int:
+        path = render_map(small_forecast(), 0, basemap=basemap(), levels=levels(), own_sites=own_sites,
+                          path=tmp_path / f"map_{len(own_sites)}.png")
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
+        target = np.array([int(OWN_SITE_COLOUR[i:i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(pixels - target).sum(axis=1) < 30).sum())
+
+    one, two = small_assets()["asset_id"].iloc[:2]
+    assert ring_pixels(()) == 0  # the colour is the rings' alone
+    assert 0 < ring_pixels((one,)) < ring_pixels((one, two))  # legend and one ring per panel, then two
