@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test backtest bench lint clean
+.PHONY: install demo test backtest bench lint clean ui screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ bench: $(STAMP)  # each script makes its own data; the island's ratios, then bot
 	$(BIN)/python benchmarks/bench_dask_memory.py
 	$(BIN)/python benchmarks/bench_island.py --models store/george-town-demo/models  # the demo's six-year models
 	$(BIN)/python benchmarks/bench_second_city.py
+
+ui: $(STAMP)  # Prefect's server and UI at http://127.0.0.1:4200; warisan commands in other shells report there
+	$(BIN)/warisan ui
+
+screenshots: $(STAMP)  # the README's Prefect UI screenshots, from the demo's models (after make demo)
+	$(BIN)/python benchmarks/prefect_ui_screenshot.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines features models tests benchmarks

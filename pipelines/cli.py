@@ -6,11 +6,8 @@ import argparse
 import datetime as dt
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 from rich.console import Console
 
 from pipelines.config import ConfigError
+from pipelines.prefect_server import UI_PORT, answers, api_url, start_server, wait_until_up
 from pipelines.progress import quiet_terminal, run_log, step_status, without_tracebacks_for
 from pipelines.registry import RegistryError
 from pipelines.storage import PublishError
@@ -26,7 +24,7 @@ from pipelines.storage import PublishError
 USER_ERRORS = (ConfigError, FileNotFoundError, NotImplementedError, PublishError, RegistryError,
                ValueError)  # bad input or a store that cannot take the day, not bugs
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
-UI_PORT = 4200  # Prefect's own default: `warisan ui` serves there, and every command looks there
+UI_START_TIMEOUT_S = 120  # a first start migrates Prefect's database
 _ERROR_LINES = 3  # lines of a long error message (e.g. a bundle's problems) kept on the terminal
 T = TypeVar("T")
 _LOG = logging.getLogger("pipelines.cli")
@@ -275,24 +273,30 @@ def _local_ui() -> str | None:
     other Prefect API is configured."""
     from prefect.settings import PREFECT_API_URL
 
-    if PREFECT_API_URL.value():
-        return None
-    api = f"http://127.0.0.1:{UI_PORT}/api"
-    try:
-        with urllib.request.urlopen(f"{api}/health", timeout=0.5) as answer:
-            return api if answer.status == 200 else None
-    except OSError:
-        return None
+    api = api_url(UI_PORT)
+    return api if not PREFECT_API_URL.value() and answers(api) else None
 
 
 def _ui(port: int) -> int:
     """Run Prefect's server with its UI on 127.0.0.1:`port` until Ctrl-C."""
-    url = f"http://127.0.0.1:{port}"
-    print(f"Prefect UI at {url}: warisan commands started while it runs report their flow runs there"
-          + ("" if port == UI_PORT else f" once PREFECT_API_URL={url}/api is set") + ". Stop with Ctrl-C.", flush=True)
-    server = subprocess.run([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port), "--analytics-off"], check=False)
-    return 0 if server.returncode in (0, -signal.SIGINT, 130) else server.returncode
+    api = api_url(port)
+    if answers(api):
+        print(f"error: a Prefect server already answers at {api}: its UI is {api.removesuffix('/api')}", file=sys.stderr)
+        return 2
+    server = start_server(port)
+    try:
+        wait_until_up(server, api, timeout_s=UI_START_TIMEOUT_S)
+        print(f"Prefect UI: {api.removesuffix('/api')}  (deployments, flow runs, their logs and artifacts)")
+        print("warisan commands started in other shells now report their runs here"
+              + ("" if port == UI_PORT else f" once PREFECT_API_URL={api} is set there") + ". Stop with Ctrl-C.",
+              flush=True)
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
 
 
 def _stop_temporary_server() -> None:
