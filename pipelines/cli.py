@@ -176,21 +176,23 @@ def _demo_summary(config: CityConfig, written: dict[str, list[Path]], steps: _St
     print(f"Done in {steps.took()}. Full log: {_shown(log_path)}")
 
 
-def _demo(args: argparse.Namespace, config: CityConfig, on_runner: Callable, log_path: Path) -> None:
+def _evaluated(scores: dict | None) -> str:
+    return "flood card scored against the demo truth" if scores else "no truth to score against"
+
+
+def _demo(args: argparse.Namespace, config: CityConfig, on_runner: Callable, steps: _Steps, log_path: Path) -> None:
     from pipelines import flows
     from pipelines.flows.evaluate import evaluate
     from pipelines.training.card import card_headline
 
-    steps = _Steps(args.verbose)
-    print(f"Warisan demo: {config.city.name}, {config.source.start} to {config.source.end}, "
-          f"{config.lead_days} lead days")
+    period = f"{config.source.start} to {config.source.end}, " if config.source.kind == "demo" else ""
+    print(f"Warisan demo: {config.city.name}, {period}{config.lead_days} lead days")
     steps.run("ingest", lambda: on_runner(flows.ingest)(args.config), lambda bundle: f"bundle in {_shown(bundle)}/")
     cards = steps.run("train", lambda: on_runner(flows.train)(args.config),
                       lambda cards: "flood and heat models, scored on the sealed test period")
     for hazard, card in cards.items():
         print(f"{'':24}{hazard}: {card_headline(card)}")
-    steps.run("evaluate", lambda: on_runner(evaluate)(args.config),
-              lambda scores: "flood card scored against the demo truth" if scores else "no truth to score against")
+    steps.run("evaluate", lambda: on_runner(evaluate)(args.config), _evaluated)
     written = steps.run("forecast", lambda: on_runner(flows.daily_forecast)(args.config),
                         lambda written: f"issue date {written['page'][0].parent.name}: {_made(written)}")
     _demo_summary(config, written, steps, log_path)
@@ -234,17 +236,17 @@ def _run(args: argparse.Namespace, config: CityConfig, log_path: Path) -> int:
     steps = _Steps(args.verbose)
     with flow_runner(args.config) as on_runner:  # the config's runner: local, or one Dask cluster for all
         if args.command == "demo":
-            _demo(args, config, on_runner, log_path)
+            _demo(args, config, on_runner, steps, log_path)
             return 0
         if args.command == "ingest":
             steps.run("ingest", lambda: on_runner(flows.ingest)(args.config, args.date),
                       lambda bundle: f"bundle in {_shown(bundle)}/")
         elif args.command == "features":
             steps.run("features", lambda: on_runner(flows.build_features)(args.config),
-                              lambda paths: ", ".join(f"{name}: {_shown(path)}" for name, path in paths.items()))
+                      lambda paths: ", ".join(f"{name}: {_shown(path)}" for name, path in paths.items()))
         elif args.command == "train":
             _print_cards(steps.run("train", lambda: on_runner(flows.train)(args.config), lambda cards: "models registered"))
-            steps.run("evaluate", lambda: on_runner(evaluate)(args.config), lambda scores: "")
+            steps.run("evaluate", lambda: on_runner(evaluate)(args.config), _evaluated)
         elif args.command == "forecast":
             written = steps.run("forecast", lambda: on_runner(flows.daily_forecast)(args.config, args.date,
                                                                                    drill=args.drill),
