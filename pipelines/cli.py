@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 return _validate(args)
             config = load_city_config(args.config)
             log_path = stack.enter_context(run_log(config.city_store / "logs", args.command))
-            ui = _local_ui()
+            ui = None if getattr(args, "dry_run", False) else _local_ui()  # a dry run runs no flow
             if ui:
                 stack.enter_context(temporary_settings({PREFECT_API_URL: ui}))
                 print(f"Reporting to the Prefect UI at {ui.removesuffix('/api')} (warisan ui)")
