@@ -1,4 +1,8 @@
-"""The `warisan` command: one subcommand per flow, plus `demo` and `validate`."""
+"""The `warisan` command: one subcommand per flow, plus `demo`, `validate` and `ui`.
+
+Dates are written YYYY-MM-DD. Each command writes its full log to <store>/<city>/logs/; a mistake
+(a missing bundle, a date outside the data, a bad config) ends in one line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ def _iso_date(text: str) -> dt.date:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="warisan", description=__doc__)
+    parser = _Parser(prog="warisan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
