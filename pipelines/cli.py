@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 from rich.console import Console
 
 from pipelines.config import ConfigError
-from pipelines.prefect_server import UI_PORT, answers, api_url, start_server, wait_until_up
+from pipelines.prefect_server import UI_PORT, answers, api_url, start_server, stop_server, wait_until_up
 from pipelines.progress import quiet_terminal, run_log, step_status, without_tracebacks_for
 from pipelines.registry import RegistryError
 from pipelines.storage import PublishError
@@ -300,9 +300,7 @@ def _ui(port: int) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait()
+        stop_server(server)
 
 
 def _stop_temporary_server() -> None:

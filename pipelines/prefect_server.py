@@ -35,6 +35,18 @@ def start_server(port: int, env: dict[str, str] | None = None) -> subprocess.Pop
     return subprocess.Popen(command, env={**os.environ, **ui_api, **(env or {})})
 
 
+def stop_server(server: subprocess.Popen, grace_s: float = 30) -> None:
+    """Stop a server start_server started: asked to end, then killed after `grace_s`."""
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def wait_until_up(server: subprocess.Popen, api: str, timeout_s: float) -> None:
     """Return once the server answers at `api`; RuntimeError if it exits or is silent for `timeout_s`."""
     deadline = time.monotonic() + timeout_s
