@@ -34,7 +34,7 @@ from pipelines.prefect_server import api_url, start_server, stop_server, wait_un
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 WINDOW = "1440,1000"  # px
-RENDER_BUDGET_MS = 20_000  # virtual time Chromium gives the UI to fetch and draw before the shot
+RENDER_BUDGET_MS = 60_000  # virtual time Chromium gives the UI to fetch and draw before the shot
 SERVER_START_S = 300  # a busy machine; on an idle one the server answers within 20 s
 
 
