@@ -113,7 +113,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _shown(path: Path) -> str:
     """`path` relative to the working folder when inside it, else absolute."""
-    path = Path(path).resolve()
+    path = Path(os.path.abspath(path))  # not resolved: forecasts/<date> stays the link, not its version folder
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
