@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 WINDOW = "1440,1000"  # px
 RENDER_BUDGET_MS = 60_000  # virtual time Chromium gives the UI to fetch and draw before the shot
+SHOTS = 3  # shots of each page, the fullest kept
 SERVER_START_S = 300  # a busy machine; on an idle one the server answers within 20 s
 
 
@@ -45,11 +46,19 @@ def _free_port() -> int:
 
 
 def shoot(url: str, path: Path, timezone: str) -> Path:
-    """A PNG of `url` as headless Chromium draws it in a WINDOW-sized window, its clock in `timezone`."""
-    subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--window-size={WINDOW}", f"--virtual-time-budget={RENDER_BUDGET_MS}",
-                    f"--screenshot={path}", url], check=True, capture_output=True, timeout=120,
-                   env={**os.environ, "TZ": timezone})
+    """A PNG of `url` as headless Chromium draws it in a WINDOW-sized window, its clock in `timezone`.
+
+    The UI fills some panels after its first paint, so the page is shot SHOTS times and the fullest
+    shot (the largest PNG) is kept."""
+    tries = [path.with_suffix(f".try{k}.png") for k in range(SHOTS)]
+    for shot in tries:
+        subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        f"--window-size={WINDOW}", f"--virtual-time-budget={RENDER_BUDGET_MS}",
+                        f"--screenshot={shot}", url], check=True, capture_output=True, timeout=120,
+                       env={**os.environ, "TZ": timezone})
+    max(tries, key=lambda shot: shot.stat().st_size).replace(path)
+    for shot in tries:
+        shot.unlink(missing_ok=True)
     return path
 
 
