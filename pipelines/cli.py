@@ -117,9 +117,13 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
+_KIND_WORDS = {"cog": "GeoTIFFs", "geojson": "GeoJSON files", "map": "maps", "digest_map": "digest maps",
+               "stac": "STAC files", "cap": "CAP alerts"}  # how the summary names a kind of output file
+
+
 def _made(written: dict[str, list[Path]]) -> str:
-    """What a run wrote, in a line: a file's name where a kind has one, else the kind and its count."""
-    return ", ".join(paths[0].name if len(paths) == 1 else f"{len(paths)} {kind}"
+    """What a run wrote, in a line: a file's name where a kind has one, else the count and kind."""
+    return ", ".join(paths[0].name if len(paths) == 1 else f"{len(paths)} {_KIND_WORDS.get(kind, kind)}"
                      for kind, paths in written.items() if paths)
 
 

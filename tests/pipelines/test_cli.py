@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.cli import main
+from pipelines.cli import _made, main
 from tests.pipelines.bundle_factory import (
     CITY_BOUNDS,
     CITY_CRS,
@@ -98,3 +98,9 @@ def test_a_date_outside_the_data_gives_the_available_range(tmp_path, capfd):
     line = _one_error_line(capfd)
     assert f"no forecast issued on 2030-01-01 (forecasts run {FORECAST_DATES[0]} to {FORECAST_DATES[-1]})" in line
     assert _log_named_in(line).exists()
+
+
+def test_the_summary_names_a_lone_file_and_counts_the_others_in_words():
+    written = {"netcdf": [Path("day/forecast.nc")], "cog": [Path(f"day/f_d{k}.tif") for k in range(3)],
+               "cap": [], "weird": [Path("a"), Path("b")]}
+    assert _made(written) == "forecast.nc, 3 GeoTIFFs, 2 weird"
