@@ -37,16 +37,17 @@ _STATUS_WIDTH = 90  # characters of a log message shown on the status line
 def log(message: str) -> None:
     """Log to the current Prefect run (log file, status line and Prefect UI); outside a run, to the
     `pipelines` logger."""
-    try:
-        get_run_logger().info(message)
-    except MissingContextError:
-        logging.getLogger("pipelines").warning(message)
+    _to_run(logging.INFO, message)
 
 
 def warn(message: str) -> None:
     """Log a warning a user should read: on the terminal too, and in the run's log and Prefect UI."""
+    _to_run(logging.WARNING, message)
+
+
+def _to_run(level: int, message: str) -> None:
     try:
-        get_run_logger().warning(message)
+        get_run_logger().log(level, message)
     except MissingContextError:
         logging.getLogger("pipelines").warning(message)
 
