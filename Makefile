@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test backtest bench lint screenshots clean
+.PHONY: install demo test backtest bench lint clean ui screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,9 +32,13 @@ bench: $(STAMP)  # each script makes its own data; the island's ratios, then bot
 	$(BIN)/python benchmarks/bench_island.py --models store/george-town-demo/models  # the demo's six-year models
 	$(BIN)/python benchmarks/bench_second_city.py
 
-screenshots: $(STAMP)  # the README's screenshots from the current code, after `make demo`: republish its last day, shoot
-	$(BIN)/warisan forecast --config configs/demo.yaml
-	$(BIN)/python benchmarks/screenshots.py
+ui: $(STAMP)  # Prefect's server and UI at http://127.0.0.1:4200; warisan commands in other shells report there
+	$(BIN)/warisan ui
+
+screenshots: $(STAMP)  # the README's screenshots from the current code, after `make demo`: Prefect's UI, then the page and map of the demo's biggest flood day
+	$(BIN)/python benchmarks/prefect_ui_screenshot.py
+	$(BIN)/warisan forecast --config configs/demo.yaml --date 2024-09-02
+	$(BIN)/python benchmarks/screenshots.py --date 2024-09-02
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines features models tests benchmarks

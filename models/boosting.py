@@ -7,7 +7,7 @@ signature (`BoosterFit`), such as pipelines.runner's fit on a Dask cluster with 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import lightgbm as lgb
 import numpy as np
@@ -20,20 +20,22 @@ _PROBABILITY_EPSILON = 1e-15  # LightGBM clips probabilities so for binary_loglo
 def fit_booster(
     params: dict, X: pd.DataFrame, y: pd.Series, *, num_boost_round: int,
     valid: tuple[pd.DataFrame, pd.Series] | None = None, early_stopping_rounds: int | None = None,
+    callbacks: Sequence[Callable] = (),
 ) -> lgb.Booster:
     """A booster fitted on (X, y) for up to `num_boost_round` rounds.
 
     With `valid` (X, y) and `early_stopping_rounds`, training stops once the validation metric
     has not improved for that many rounds, and `best_iteration` is the best round (1-based).
+    `callbacks` are LightGBM's (lightgbm.callback), called after each round, e.g. to show progress.
     """
     require_early_stopping_pair(valid, early_stopping_rounds)
     train = lgb.Dataset(X, y)
     if valid is None:
-        return lgb.train(params, train, num_boost_round=num_boost_round)
+        return lgb.train(params, train, num_boost_round=num_boost_round, callbacks=list(callbacks))
     return lgb.train(
         params, train, num_boost_round=num_boost_round,
         valid_sets=[lgb.Dataset(*valid, reference=train)], valid_names=["valid"],
-        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), *callbacks],
     )
 
 

@@ -13,6 +13,7 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import dask.array as da
@@ -33,6 +34,7 @@ from models.boosting import (
     validation_loss,
 )
 from pipelines.config import ConfigError, RunnerConfig, load_city_config
+from pipelines.progress import show_boosting_round
 
 CONNECT_TIMEOUT_S = 10  # how long to wait for the scheduler at `runner.address`
 _NETWORK_PARAMS = ("machines", "local_listen_port", "num_machines", "time_out")  # lightgbm.dask's, per run
@@ -96,9 +98,13 @@ def _shared_prefect_api() -> Iterator[None]:
         yield
 
 
+# A booster fitted in this process, its rounds shown on the command's status line (pipelines.progress).
+LOCAL_FIT: BoosterFit = partial(fit_booster, callbacks=[show_boosting_round])
+
+
 def booster_fit(runner: RunnerConfig) -> BoosterFit:
     """How `runner` fits a LightGBM booster: in this process, or with lightgbm.dask on its cluster."""
-    return fit_booster if runner.kind == "local" else fit_booster_on_dask
+    return LOCAL_FIT if runner.kind == "local" else fit_booster_on_dask
 
 
 def fit_booster_on_dask(

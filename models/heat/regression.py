@@ -24,7 +24,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.boosting import feature_matrix, fit_booster
+from models.boosting import BoosterFit, feature_matrix, fit_booster
 from models.heat.scores import point_scores, quantile_scores
 
 # Linear trees (a ridge fit in each leaf) carry what a station's surroundings do to its temperature to
@@ -63,14 +63,14 @@ REGIONAL = regional_column("tasmax")  # the headline baseline column, as backtes
 
 def fit_heat_quantiles(
     train: pd.DataFrame, valid: pd.DataFrame | None, features: list[str], *, quantiles: tuple[float, ...],
-    num_boost_round: int | dict[float, int], seed: int, variable: str = "tasmax",
+    num_boost_round: int | dict[float, int], seed: int, variable: str = "tasmax", trainer: BoosterFit = fit_booster,
 ) -> dict[float, lgb.Booster]:
     """The median regressor of the column `variable` (degC), then one regressor per other quantile of
     what the median leaves (observed minus the median's fit); early stopping on `valid` if given.
 
     Started from the median, the outer quantiles learn only how the spread varies, in tens of rounds
     instead of hundreds. `num_boost_round` may differ per quantile (a dict), e.g. the best
-    iterations of an earlier fit.
+    iterations of an earlier fit. `trainer` fits each booster (models.boosting.BoosterFit).
     """
     _require_variable(variable)
     if MEDIAN not in quantiles:
@@ -82,7 +82,7 @@ def fit_heat_quantiles(
 
     def fit(q: float, target: pd.Series, valid_target: pd.Series | None) -> lgb.Booster:
         stopping = {} if valid is None else {"valid": (valid[features], valid_target), "early_stopping_rounds": 30}
-        return fit_booster({**HEAT_PARAMS, "alpha": q, "seed": seed}, train[features], target,
+        return trainer({**HEAT_PARAMS, "alpha": q, "seed": seed}, train[features], target,
                            num_boost_round=max(1, rounds[q]), **stopping)
 
     median = fit(MEDIAN, train[variable], None if valid is None else valid[variable])
@@ -187,7 +187,7 @@ def _test_scores(boosters: dict[float, lgb.Booster], widening: dict[int, float],
 def out_of_fold_quantiles(
     table: pd.DataFrame, known: np.ndarray, fittable: np.ndarray, features: list[str], *,
     quantiles: tuple[float, ...], num_boost_round: dict[float, int], seed: int, variable: str = "tasmax",
-    folds: int = CONFORMAL_FOLDS, forward: bool = False, by_station: bool = False,
+    folds: int = CONFORMAL_FOLDS, forward: bool = False, by_station: bool = False, trainer: BoosterFit = fit_booster,
 ) -> dict[float, np.ndarray]:
     """Quantiles (degC) of the `known` rows, each forecast by models not fitted on its block; NaN elsewhere.
 
@@ -208,7 +208,7 @@ def out_of_fold_quantiles(
             stations = (group != g) if by_station else True
             fitted = fit_heat_quantiles(table[known & fittable & days & stations], None, features,
                                         quantiles=quantiles, num_boost_round=num_boost_round, seed=seed,
-                                        variable=variable)
+                                        variable=variable, trainer=trainer)
             at = known & (fold == k) & (group == g)
             for q, values in predict_heat(fitted, table[at]).items():
                 out_of_fold[q][at] = values
@@ -218,11 +218,12 @@ def out_of_fold_quantiles(
 def cross_conformal_widening(
     table: pd.DataFrame, known: np.ndarray, fittable: np.ndarray, features: list[str], *,
     quantiles: tuple[float, ...], num_boost_round: dict[float, int], seed: int, variable: str = "tasmax",
-    folds: int = CONFORMAL_FOLDS,
+    folds: int = CONFORMAL_FOLDS, trainer: BoosterFit = fit_booster,
 ) -> dict[int, float]:
     """Per lead, conformal_widening (degC) of out_of_fold_quantiles on the `known` rows."""
     out_of_fold = out_of_fold_quantiles(table, known, fittable, features, quantiles=quantiles,
-                                        num_boost_round=num_boost_round, seed=seed, variable=variable, folds=folds)
+                                        num_boost_round=num_boost_round, seed=seed, variable=variable, folds=folds,
+                                        trainer=trainer)
     return conformal_widening({q: v[known] for q, v in out_of_fold.items()}, table[variable].to_numpy()[known],
                               table["lead"].to_numpy()[known])
 
@@ -230,12 +231,13 @@ def cross_conformal_widening(
 def fit_conformal_quantiles(
     table: pd.DataFrame, split: np.ndarray, features: list[str], *, quantiles: tuple[float, ...],
     num_boost_round: int, seed: int, variable: str = "tasmax", fittable: np.ndarray | None = None,
+    trainer: BoosterFit = fit_booster,
 ) -> tuple[dict[float, lgb.Booster], dict[int, float]]:
     """Quantile models of `variable` fitted on the 'train' rows of `split` with early stopping on its
     'valid' rows, and their cross-conformal widening per lead (degC) on both; rows not `fittable`
     (e.g. held-out stations) are never fitted, only scored."""
     fittable = np.ones(len(table), bool) if fittable is None else fittable
-    fit = {"features": features, "quantiles": quantiles, "seed": seed, "variable": variable}
+    fit = {"features": features, "quantiles": quantiles, "seed": seed, "variable": variable, "trainer": trainer}
     boosters = fit_heat_quantiles(table[(split == "train") & fittable], table[(split == "valid") & fittable],
                                   num_boost_round=num_boost_round, **fit)
     best = {q: b.best_iteration or num_boost_round for q, b in boosters.items()}
@@ -246,6 +248,7 @@ def fit_conformal_quantiles(
 def train_heat_models(
     table: pd.DataFrame, features: list[str], split: np.ndarray, *, quantiles: tuple[float, ...],
     num_boost_round: int, seed: int, held_out: np.ndarray | None = None, variable: str = "tasmax",
+    trainer: BoosterFit = fit_booster,
 ) -> tuple[dict[float, lgb.Booster], dict[int, float], dict]:
     """Quantile regressors of the column `variable` (degC) on every station, their widening per lead, their scores.
 
@@ -257,7 +260,7 @@ def train_heat_models(
     returned models on the test rows (unseen days).
     """
     held_out = np.zeros(len(table), bool) if held_out is None else np.asarray(held_out, bool)
-    fit = {"features": features, "quantiles": quantiles, "seed": seed, "variable": variable}
+    fit = {"features": features, "quantiles": quantiles, "seed": seed, "variable": variable, "trainer": trainer}
     boosters, widening = fit_conformal_quantiles(table, split, num_boost_round=num_boost_round, fittable=~held_out,
                                                  **fit)
     scores = {}

@@ -48,6 +48,7 @@ from pipelines.bundle.checks import (
 )
 from pipelines.bundle.plausible import check_feature_positions, check_report_dates, check_report_positions
 from pipelines.config import CityConfig
+from pipelines.progress import warn
 from pipelines.storage import sha256_file
 from pipelines.timezones import local_midnight_utc, local_today
 
@@ -539,13 +540,13 @@ def warnings_markdown(warned: list[str]) -> str:
 
 @task
 def require_city_bundle(config: CityConfig) -> list[str]:
-    """Refuse a bundle that breaks the contract, listing every error with its file and field; print
-    each warning (into the run's log: flows log prints) and return them, one line each, for the
+    """Refuse a bundle that breaks the contract, listing every error with its file and field; log
+    each warning (terminal, the run's log and the Prefect UI) and return them, one line each, for the
     run's outputs."""
     found = require_valid_bundle(
         config.bundle_dir, city_crs=config.grid.crs, city_bounds=config.grid.bounds,
         timezone=config.city.timezone, lead_days=config.lead_days,
     )
     for problem in found:
-        print(f"bundle {config.bundle_dir}: {problem}")
+        warn(f"bundle {config.bundle_dir}: {problem}")
     return [str(problem) for problem in found]

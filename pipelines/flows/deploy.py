@@ -63,19 +63,44 @@ def next_run(cron: str, timezone: str, now: dt.datetime) -> dt.datetime:
     return next(CronSim(cron, now.astimezone(ZoneInfo(timezone))))
 
 
+def in_words(cron: str) -> str:
+    """A daily cron as 'every day at HH:MM'; any other cron as itself."""
+    minute, hour, *rest = cron.split()
+    if rest == ["*", "*", "*"] and minute.isdigit() and hour.isdigit():
+        return f"every day at {int(hour):02d}:{int(minute):02d}"
+    return f"cron '{cron}'"
+
+
+def schedule_lines(config_path: Path, now: dt.datetime, api_url: str | None) -> list[str]:
+    """What `warisan serve` says before serving: each deployment, its schedule in the city's local
+    time and its next run, and where to watch the runs (`api_url`: the Prefect API the runs report to)."""
+    config = load_city_config(config_path)
+    zone = config.city.timezone
+    deployment, deadline = daily_deployment(config_path), deadline_deployment(config_path)
+    local = f"{zone} time (UTC{_offset(zone, now)})"
+    lines = [(f"Serving {deployment.name}: daily_forecast {in_words(config.schedule_cron)}, {local}; next run "
+              f"{next_run(config.schedule_cron, zone, now):%a %d %b %Y %H:%M}.")]
+    if deadline is not None:
+        cron = daily_cron(config.output.publish_by)
+        lines.append(f"Serving {deadline.name}: deadline_check {in_words(cron)}, {local}; next run "
+                     f"{next_run(cron, zone, now):%a %d %b %Y %H:%M}; operators told through "
+                     f"{', '.join(config.alerts.operators) or 'the log only'}.")
+    lines.append(f"Watch the runs in Prefect's UI at {api_url.removesuffix('/api')}/deployments." if api_url else
+                 "To watch the runs in Prefect's UI, start `warisan ui` in another shell before `warisan serve`.")
+    lines.append("Stop with Ctrl-C.")
+    return lines
+
+
+def _offset(zone: str, now: dt.datetime) -> str:
+    hours = now.astimezone(ZoneInfo(zone)).utcoffset() / dt.timedelta(hours=1)
+    return f"{hours:+g}"
+
+
 def serve_daily(config_path: Path) -> None:
     """Serve the daily deployment until interrupted (Prefect's `serve`: scheduler and runner), after
     saying what runs when."""
-    config = load_city_config(config_path)
-    deployment, deadline = daily_deployment(config_path), deadline_deployment(config_path)
-    now = dt.datetime.now(dt.UTC)
-    upcoming = next_run(config.schedule_cron, config.city.timezone, now)
-    print(f"serving {deployment.name}: daily_forecast at '{config.schedule_cron}' ({config.city.timezone}); "
-          f"next run {upcoming:%Y-%m-%d %H:%M %Z}.")
-    if deadline is not None:
-        check = next_run(daily_cron(config.output.publish_by), config.city.timezone, now)
-        print(f"serving {deadline.name}: deadline_check at {config.output.publish_by} ({config.city.timezone}), "
-              f"next {check:%Y-%m-%d %H:%M %Z}; operators told through {', '.join(config.alerts.operators) or 'the log only'}.")
-    print("Stop with Ctrl-C. To watch the runs in Prefect's UI, start `prefect server start` in another shell and "
-          "set PREFECT_API_URL=http://127.0.0.1:4200/api here.")
-    serve(*[d for d in (deployment, deadline) if d is not None])
+    from prefect.settings import PREFECT_API_URL
+
+    for line in schedule_lines(config_path, dt.datetime.now(dt.UTC), PREFECT_API_URL.value()):
+        print(line, flush=True)
+    serve(*[d for d in (daily_deployment(config_path), deadline_deployment(config_path)) if d is not None])

@@ -19,6 +19,7 @@ from pipelines.feature_cache.build import build_static_features
 from pipelines.forecast.hours import site_hours
 from pipelines.forecast.predict import predict_grid, with_warning_areas
 from pipelines.forecast.tiles import join_tiles, static_tiles
+from pipelines.progress import warn
 from pipelines.publish.day import publish_artifacts, publish_grids
 from pipelines.publish.stac import link_latest, write_catalog
 from pipelines.storage import PublishError, new_version_folder, publish_folder, run_lock
@@ -93,7 +94,7 @@ def daily_forecast(config_path: Path, issue_date: dt.date | None = None,
             raise ValueError(missing)
         source_date = earlier[-1]
         stale = f"no forecast issued on {issue_date}; published from the forecast of {earlier[-1]}"
-        print(f"STALE: {stale}")
+        warn(f"STALE: {stale}")
     started = time.time()
     with run_lock(config.city_store / PUBLISH_LOCK, wait_s=config.output.lock_wait_s) as waited:
         reason = _nothing_to_do(config, issue_date, scheduled=scheduled, waited_since=started if waited else None)

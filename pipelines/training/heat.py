@@ -22,6 +22,7 @@ from pipelines.bundle import readers
 from pipelines.config import CityConfig
 from pipelines.progress import log
 from pipelines.registry import register
+from pipelines.runner import LOCAL_FIT
 from pipelines.training.card import training_card
 from pipelines.training.inputs import sealed_periods, training_inputs, with_xy
 
@@ -83,7 +84,7 @@ def _fit_heat_variable(config: CityConfig, variable: str, obs: tuple[pd.DataFram
     table, split, held_out = heat_table(config, variable, obs, drivers, cells, lonlat, issue_dates, held_ids)
     boosters, widening, scores = train_heat_models(
         table, HEAT_FEATURES, split, quantiles=config.heat.quantiles, num_boost_round=config.train.num_boost_round,
-        seed=config.train.seed, held_out=held_out, variable=variable)
+        seed=config.train.seed, held_out=held_out, variable=variable, trainer=LOCAL_FIT)
     log(f"heat {variable}: 0.1-0.9 interval widened by " + ", ".join(
         f"{w:+.2f} degC at lead {lead}" for lead, w in widening.items()) + " (cross-conformal, on the training and validation days)")
     for holdout, leads in scores.get("validation", {}).items():

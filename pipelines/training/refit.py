@@ -29,6 +29,7 @@ from models.warning.areas import AreaBaselines, fit_area_baselines
 from pipelines.bundle import readers
 from pipelines.config import CityConfig, city_template
 from pipelines.forecast.forecasters import Forecasters
+from pipelines.runner import LOCAL_FIT
 from pipelines.training.areas import fit_area_model, labelled_area_table
 from pipelines.training.door import fit_door
 from pipelines.training.flood import fit_flood_forecasters, flood_split, flood_table
@@ -142,7 +143,7 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
                             validation_days=config.train.early_stopping_days)
         boosters[variable], widening[variable] = fit_conformal_quantiles(
             heat_table, part, HEAT_FEATURES, quantiles=config.heat.quantiles, num_boost_round=rounds, seed=seed,
-            variable=variable)
+            variable=variable, trainer=LOCAL_FIT)
     rows, features, city = labelled_area_table(config, cells, drivers, flooded)
     split = origin_split(issue_dates, rows["issue_index"].to_numpy(), rows["lead"].to_numpy(),
                          validation_days=config.train.early_stopping_days,

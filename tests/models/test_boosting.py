@@ -83,3 +83,10 @@ def test_feature_matrix_keeps_float32_only_when_every_column_fits():
     np.testing.assert_array_equal(matrix, [[3, 0], [4, 1]])
     assert feature_matrix(frame.assign(lead=np.int64([0, 1])), ["a", "lead"]).dtype == np.float64
     assert feature_matrix(frame.assign(b=np.float64([0.1, 0.2])), ["b"]).dtype == np.float64
+
+
+def test_fit_booster_calls_its_callbacks_after_every_round():
+    X, y = table(200, seed=4)
+    rounds = []
+    fit_booster(PARAMS, X, y, num_boost_round=7, callbacks=[lambda env: rounds.append(env.iteration)])
+    assert rounds == list(range(7))

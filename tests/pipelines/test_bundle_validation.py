@@ -476,12 +476,12 @@ def city_config(bundle):
         city=SimpleNamespace(timezone=TIMEZONE), lead_days=VALIDATE_KWARGS["lead_days"])
 
 
-def test_every_flow_prints_the_bundle_warnings_at_start_and_returns_them_for_the_run(bundle, capsys):
+def test_every_flow_logs_the_bundle_warnings_at_start_and_returns_them_for_the_run(bundle, caplog):
     rewrite_csv(bundle, "obs/flood_events.csv", lambda frame: frame.assign(depth_cm=["20", "650"]))
     warned = require_city_bundle.fn(city_config(bundle))  # forecast, features (and so train), ingest
     line = "warning: obs/flood_events.csv: depth_cm: 1 values outside the usual 0..500, first '650' at line 3"
     assert warned == [line]
-    assert f"bundle {bundle}: {line}" in capsys.readouterr().out
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [f"bundle {bundle}: {line}"]
 
 
 def test_every_flow_refuses_a_bundle_with_an_error_but_not_for_its_warnings(bundle):

@@ -8,7 +8,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.flows import load_flow_from_entrypoint
 
-from pipelines.flows.deploy import daily_deployment, next_run
+from pipelines.flows.deploy import daily_deployment, in_words, next_run, schedule_lines
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -56,3 +56,18 @@ def test_a_run_for_today_without_todays_forecast_fails_naming_the_missing_file(r
 
     with pytest.raises(ValueError, match=r"weather/forecasts: no forecast issued on \d{4}-\d{2}-\d{2}"):
         flows.daily_forecast(city, today=True)  # the test city's forecasts end in 2023
+
+
+def test_serve_says_the_deployment_its_local_schedule_and_next_run(city):
+    six_local = dt.datetime(2024, 12, 30, 22, 0, tzinfo=dt.UTC)  # 06:00 on 31 Dec in Kuching (UTC+8)
+    lines = schedule_lines(city, six_local, api_url=None)
+    assert lines[0] == ("Serving port-test-daily: daily_forecast every day at 05:00, Asia/Kuching time (UTC+8); "
+                        "next run Wed 01 Jan 2025 05:00.")
+    assert "start `warisan ui`" in lines[-2]
+    watched = schedule_lines(city, six_local, api_url="http://127.0.0.1:4200/api")
+    assert "Prefect's UI at http://127.0.0.1:4200/deployments" in watched[-2]
+
+
+def test_a_daily_cron_reads_as_a_time_and_any_other_as_itself():
+    assert in_words("30 5 * * *") == "every day at 05:30"
+    assert in_words("0 5 * * 1") == "cron '0 5 * * 1'"
