@@ -47,7 +47,7 @@ from rasterio.features import rasterize
 from rasterio.transform import from_bounds
 
 from models.assets import FLOOR_STEP_M
-from pipelines.alerts.text import conservation_line, window_words
+from pipelines.alerts.text import conservation_line, kind_words, window_words
 from pipelines.publish.areas import has_areas, lonlat_geometries, warning_areas_geojson
 from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, level_legend, valid_day
 from pipelines.publish.maps import FLOOD_CLASSES, TASMAX_SCALE_DEGC, in_crs
@@ -259,7 +259,7 @@ def _assets_geojson(forecast: xr.Dataset, assets: gpd.GeoDataFrame, levels: pd.D
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(point.x, 6), round(point.y, 6)]},
          "properties": {
-             "asset_id": str(asset_id), "name": str(name), "kind": str(kind),
+             "asset_id": str(asset_id), "name": str(name), "kind": kind_words(kind, "en-GB"),
              "leads": {str(int(lead)): entry(i, asset_id, j) for j, lead in enumerate(leads)},
              "advisories": {h: advisories[(asset_id, h)] for h in ("flood", "heat") if (asset_id, h) in advisories},
              "conservation": conservation.get(asset_id, {}),

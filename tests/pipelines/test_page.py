@@ -449,3 +449,11 @@ def test_districts_of_the_warning_areas_are_outlined_and_named(tmp_path):
         ("Timur Laut", "district"), ("Heritage core zone", "zone"), ("Heritage buffer zone", "zone")]
     (south, west), (north, east) = data["bounds"]
     assert all(south <= p["latlng"][0] <= north and west <= p["latlng"][1] <= east for p in data["places"])
+
+
+def test_site_kinds_read_as_words_in_the_popups(tmp_path):
+    assets = small_assets()
+    assets["kind"] = ["clan_house", "public_space", *assets["kind"].iloc[2:]]
+    data = page_data(write_page(small_forecast(), tmp_path / "index.html", assets=assets, zone=small_zone(), levels=None))
+    kinds = [feature["properties"]["kind"] for feature in data["assets"]["features"]]
+    assert kinds[:2] == ["clan house", "public space"] and "_" not in "".join(kinds)
