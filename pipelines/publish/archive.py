@@ -76,6 +76,14 @@ def published_warnings(items: list[dict]) -> tuple[pd.DataFrame, gpd.GeoDataFram
     return pd.DataFrame(rows), areas[["area_id", "name", "kind", "geometry"]]
 
 
+def by_month(items: list[dict]) -> list[dict]:
+    """`items` (newest first) grouped by the month of their issue date: `month` ('2024-12') and its `days`."""
+    months: dict[str, list[dict]] = {}
+    for item in items:
+        months.setdefault(item["date"][:7], []).append(item)
+    return [{"month": month, "days": days} for month, days in months.items()]
+
+
 def _fraction(value: float) -> str | None:
     return None if np.isnan(value) else f"{value:.2f}"
 
@@ -120,6 +128,7 @@ def write_archive(city_store: Path, city_name: str, bundle_dir: Path) -> list[Pa
     items = archive_items(city_store)
     folder = city_store / ARCHIVE_DIR
     common = {"city_name": city_name, "min_events": MIN_EVENTS}
-    return [write_text_atomic(folder / "index.html", render("archive.html.j2", items=items, **common)),
+    return [write_text_atomic(folder / "index.html", render("archive.html.j2", items=items, months=by_month(items),
+                                                                     **common)),
             write_text_atomic(folder / "verification.html", render(
                 "verification.html.j2", verification=_verification(items, bundle_dir), **common))]

@@ -66,7 +66,8 @@ def _row(page: str, name: str, window: int) -> list[str]:
 def test_archive_lists_every_issue_date_newest_first_with_its_maps_by_relative_links(archive):
     index, _ = archive
     page = index.read_text()
-    assert re.findall(r"<h2>(.*?)</h2>", page) == list(reversed(DATES))
+    assert re.findall(r"<h3>(.*?)</h3>", page) == list(reversed(DATES))
+    assert re.findall(r'<h2 id="m([\d-]+)">', page) == ["2024-12"]
     sources = re.findall(r'<img src="([^"]+)"', page)
     assert len(sources) == 9 and all(src.startswith("../forecasts/") for src in sources)
     links = re.findall(r'href="([^"]+)"', page)
