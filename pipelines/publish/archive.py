@@ -97,7 +97,9 @@ def _verification(items: list[dict], bundle_dir: Path) -> dict:
     if areas is None:
         return {"windows": [], "calendar": None, "first": None, "last": None, "observed_until": None}
     reports = readers.read_flood_events(bundle_dir)
-    observed_until = max(reports["date"].max(), readers.read_temperature_obs(bundle_dir)["date"].max())
+    observed_until = pd.concat([reports["date"], readers.read_temperature_obs(bundle_dir)["date"]]).max()
+    if pd.isna(observed_until):  # no observation at all yet
+        return {"windows": [], "calendar": None, "first": None, "last": None, "observed_until": None}
     outcomes = warning_outcomes(warned, reports_in_areas(reports, areas), observed_until=observed_until)
     if outcomes.empty:
         return {"windows": [], "calendar": None, "first": None, "last": None,

@@ -100,6 +100,16 @@ def test_days_after_the_observations_are_not_verified(tmp_path, archive):
     assert _row(verification.read_text(), "around Hotspot Clan House", 30)[1:5] == ["2", "1", "0", "1"]
 
 
+def test_a_city_without_any_flood_report_verifies_its_warnings_as_false_alarms(tmp_path, archive):
+    index, _ = archive
+    bundle = index.parents[3] / "bundle"
+    (tmp_path / "obs").mkdir()
+    (tmp_path / "obs" / "flood_events.csv").write_text("date,lon,lat,source\n")
+    (tmp_path / "obs" / "temperature.csv").write_text((bundle / "obs" / "temperature.csv").read_text())
+    _, verification = write_archive(index.parents[1], "Test City", tmp_path)
+    assert _row(verification.read_text(), "around Hotspot Clan House", 30)[1:8] == ["3", "0", "0", "3", "0", "–", "1.00"]
+
+
 @needs_chromium
 def test_archive_and_verification_render_from_a_file_with_their_maps(archive, tmp_path):
     index, verification = archive
