@@ -125,3 +125,11 @@ def test_archive_and_verification_render_from_a_file_with_their_maps(archive, tm
     with Image.open(shot) as image:
         pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
     assert (pixels == (26, 152, 80)).all(axis=1).sum() > 20  # a hit (#1a9850) in the day-by-day table
+
+
+def test_the_daily_forecast_rewrites_the_archive_of_its_store(run):
+    index, verification = run["written"]["archive"]
+    assert (index, verification) == (run["store"] / "archive" / "index.html", run["store"] / "archive" / "verification.html")
+    dates = {p.name for p in (run["store"] / "forecasts").iterdir() if p.name[:2] == "20"}
+    assert set(re.findall(r"<h3>(.*?)</h3>", index.read_text())) == dates
+    assert "<h1>How past flood warnings fared: Port Test</h1>" in verification.read_text()
