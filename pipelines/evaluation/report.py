@@ -401,13 +401,17 @@ def _area_skill(scores: xr.Dataset, target: str) -> str:
 
 
 def _area_extras(scores: xr.Dataset) -> dict:
-    """The flip-flop index of the area levels and the fractions skill score of the cell layer, as text rows."""
+    """The flip-flop index of the area levels (with the pairs of issues it rests on, where scores.nc
+    has them) and the fractions skill score of the cell layer, as text rows."""
     out = {"flip_flop": [], "fss": []}
     if "flip_flop_index" in scores:
         for group in scores.area_group.values:
             issued, held = (float(scores["flip_flop_index"].sel(area_group=group, area_levels=k))
                             for k in ("issued", "hysteresis"))
-            out["flip_flop"].append({"group": str(group), "issued": f"{issued:.3f}", "hysteresis": f"{held:.3f}"})
+            pairs = (int(scores["flip_flop_pairs"].sel(area_group=group, area_levels="issued"))
+                     if "flip_flop_pairs" in scores else None)  # scores.nc written before the pairs were kept
+            out["flip_flop"].append({"group": str(group), "issued": f"{issued:.3f}", "hysteresis": f"{held:.3f}",
+                                     "pairs": pairs})
     if "fractions_skill_score" in scores:
         fss = scores["fractions_skill_score"]
         for target in fss.target.values:

@@ -108,6 +108,7 @@ def test_warning_areas_are_scored_by_area_with_levels_flip_flop_and_fss(backtest
         assert (np.nan_to_num(baseline_alerts) == 0).all()  # levels are the model's: a baseline issues none
         flips = scores["flip_flop_index"].sel(area_group="all")
         assert 0 <= float(flips.sel(area_levels="hysteresis")) <= float(flips.sel(area_levels="issued")) <= 1
+        assert int(scores["flip_flop_pairs"].sel(area_group="all", area_levels="issued")) > 0  # what it rests on
         fss = scores["fractions_skill_score"].sel(target="truth")
         assert fss.sizes["fss_scale_m"] == 2 and np.isfinite(fss).any()
 
@@ -148,8 +149,10 @@ def test_report_holds_every_section_with_embedded_plots(backtested):
         body = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
         if section not in ("summary", "headline", "reproducibility"):
             assert "data:image/png;base64," in body, section
-    body = page.split("<pre>")[0]
+    body = page.split('<section id="reproducibility">')[0]  # the record may name a source's address
     assert "<script" not in page and "http://" not in body and "https://" not in body  # self-contained
+    pairs = re.search(r"<th>pairs of issues</th></tr>\n<tr><td>all</td>(?:<td>[^<]*</td>){2}<td>(\d+)</td>", page)
+    assert pairs and int(pairs[1]) > 0
 
 
 def test_report_escapes_markup_in_the_record(backtested, tmp_path):
