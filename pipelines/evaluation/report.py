@@ -191,9 +191,11 @@ def _levels(scores: xr.Dataset, hazard: str, target: str, day: str) -> str:
 
 
 def _by_period(scores: xr.Dataset, hazard: str, target: str) -> str:
-    """The headline metric per period (x) and zone (panels) at lead 0, one line per model; hollow where
-    too few events."""
-    metric, zones = _BY_PERIOD[hazard], list(scores.zone.values)
+    """The headline metric per period (x, each with the events its scores rest on) and zone scored
+    (panels) at lead 0, one line per model; hollow where too few events."""
+    metric = _BY_PERIOD[hazard]
+    scored = scores["score"].sel(hazard=hazard, target=target, metric=metric, lead=scores.lead[0], days="all")
+    zones = [z for z in scores.zone.values if np.isfinite(scored.sel(zone=z)).any()]
     figure = Figure(figsize=(3.8 * len(zones), 3.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(zones), sharey=True))
     periods, models = list(scores.period.values), _models(scores, hazard, target)
@@ -207,8 +209,12 @@ def _by_period(scores: xr.Dataset, hazard: str, target: str) -> str:
             _hollow(ax, shifted, values, _too_few(scores, at), colour)
         for edge in (0.5, 0.5 + sum(p not in MONTHS for p in periods[1:])):  # all | seasons | months
             ax.axvline(edge, color="grey", linewidth=0.6)
-        ax.set_xticks(x, periods, rotation=60, fontsize=7)
-        ax.set_title(f"zone {zone}", fontsize=9)
+        events = _events_at(scores, {"hazard": hazard, "target": target, "metric": metric, "lead": scores.lead[0],
+                                     "zone": zone, "days": "all"})
+        ticks = periods if events is None else [f"{p} ({n:.0f})" if np.isfinite(n) else p
+                                                for p, n in zip(periods, events.values, strict=True)]
+        ax.set_xticks(x, ticks, rotation=60, fontsize=7)
+        ax.set_title(f"zone {zone}" + ("" if events is None else " (events)"), fontsize=9)
         _clip_skill(ax, metric)
     axes[0].set_ylabel(metric_name(metric))
     _legend(figure, axes[0])
