@@ -42,6 +42,25 @@ _AREA_ZONES = ("city", "zone-core", "zone-buffer", "site")  # the warning areas 
 _LEVEL_SCORES = ("pod", "far", "csi", "frequency_bias")
 _ALL = {"zone": "all", "period": "all"}
 _OUTCOME_COLOURS = {"correct_negative": "#f0f0f0", "hit": "#1a9850", "miss": "#d73027", "false_alarm": "#fdae61"}
+# What each metric id of models.backtest_scores is called in the report; levels are appended by metric_name.
+METRIC_NAMES = {
+    "roc_auc": "area under the ROC curve", "pr_auc": "area under the precision-recall curve",
+    "brier": "Brier score", "brier_skill_score": "Brier skill score", "reliability_error": "reliability error",
+    "pod": "probability of detection", "far": "false alarm ratio", "csi": "critical success index",
+    "frequency_bias": "frequency bias", "hot_day_pod": "probability of detection, hot days",
+    "hot_day_far": "false alarm ratio, hot days", "hot_day_csi": "critical success index, hot days",
+    "mae_degC": "mean absolute error (degC)", "rmse_degC": "root mean square error (degC)",
+    "bias_degC": "mean error (degC)", "crps_degC": "continuous ranked probability score (degC)",
+    "rmse_hottest_10pct_degC": "root mean square error, hottest 10% of days (degC)",
+    "interval_coverage": "share of days inside the forecast interval",
+}
+
+
+def metric_name(metric: str) -> str:
+    """The report's name of the metric id `metric` ('pod_level_2': 'probability of detection, level 2');
+    the id itself where it has none."""
+    name, _, level = metric.partition("_level_")
+    return f"{METRIC_NAMES.get(name, name)}, level {level}" if level else METRIC_NAMES.get(metric, metric)
 
 
 def _png(figure: Figure) -> str:
@@ -84,15 +103,42 @@ def _hollow(ax, x, values: xr.DataArray, few: xr.DataArray, colour: str) -> None
             markerfacecolor="white")
 
 
+def _events_at(scores: xr.Dataset, at: dict) -> xr.DataArray | None:
+    """The observed events (by lead) the score at `at` rests on, the same for every model; None for a
+    score on rows alone or on alerts (a FAR: each model has its own)."""
+    name = events_metric(at["metric"])
+    if name is None or name not in scores.metric or "alerts" in name:
+        return None
+    return scores["score"].sel(**at | {"metric": name}).isel(model=0)
+
+
+def _say(ax, text: str) -> None:
+    """`text` across the middle of a panel, in grey: why it holds no line, or only hollow ones."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="grey", fontsize=8, wrap=True)
+
+
 def _lines(ax, scores: xr.Dataset, at: dict, models: list[str]) -> None:
-    """Score by lead of each model at `at`, with its confidence band; hollow where too few events."""
+    """Score by lead of each model at `at`, with its confidence band; hollow where too few events. Each
+    lead's tick gives the events its scores rest on; a panel with no score, or only scores on too few
+    events, says so."""
+    few = []
     for model in models:
         point, colour = scores["score"].sel(**at, model=model), _colour(scores, model)
         ax.plot(scores.lead, point, marker="o", label=model, color=colour)
-        _hollow(ax, scores.lead, point, _too_few(scores, at | {"model": model}), colour)
+        few.append(_too_few(scores, at | {"model": model}) | ~np.isfinite(point))
+        _hollow(ax, scores.lead, point, few[-1], colour)
         ax.fill_between(scores.lead, scores["ci_low"].sel(**at, model=model),
                         scores["ci_high"].sel(**at, model=model), alpha=0.15, color=colour)
-    ax.set(xlabel="lead (days)", xticks=scores.lead.values)
+    events = _events_at(scores, at)
+    ticks = [str(lead) for lead in scores.lead.values]
+    if events is not None:
+        ticks = [f"{lead}\n({n:.0f})" for lead, n in zip(ticks, events.values, strict=True)]
+    ax.set_xticks(scores.lead.values, ticks, fontsize=7)
+    ax.set_xlabel("lead (days)" if events is None else "lead (days), (events)", fontsize=8)
+    if not np.isfinite(scores["score"].sel(**at, model=models)).any():
+        _say(ax, "undefined: no event, no alert")
+    elif np.all(few):
+        _say(ax, f"fewer than {MIN_EVENTS} events:\nnot meaningful")
 
 
 def _by_lead(scores: xr.Dataset, hazard: str, target: str) -> str:
@@ -103,7 +149,7 @@ def _by_lead(scores: xr.Dataset, hazard: str, target: str) -> str:
         for ax, metric in zip(row, metrics, strict=True):
             at = {"hazard": hazard, "target": target, "metric": metric, **_ALL, "days": day}
             _lines(ax, scores, at, _models(scores, hazard, target))
-            ax.set_title(f"{metric} ({day} days)", fontsize=9)
+            ax.set_title(f"{metric_name(metric)} ({day} days)", fontsize=8)
             _clip_skill(ax, metric)
     _legend(figure, axes[0, 0])
     figure.suptitle(f"{hazard} against {target}: score by lead, {_level(scores)}% confidence bands")
@@ -138,19 +184,18 @@ def _levels(scores: xr.Dataset, hazard: str, target: str, day: str) -> str:
         for k, start in enumerate(starts, 1):
             at = {"hazard": hazard, "target": target, "metric": f"{name}_level_{k}", **_ALL, "days": day}
             _lines(axes[i, k - 1], scores, at, _models(scores, hazard, target))
-            axes[i, k - 1].set_title(f"{name}, level {k} (from {start:g}{unit})", fontsize=9)
-            if not np.isfinite(scores["score"].sel(**at)).any():
-                axes[i, k - 1].text(0.5, 0.5, "undefined: no event, no alert", transform=axes[i, k - 1].transAxes,
-                                    ha="center", color="grey", fontsize=8)
+            axes[i, k - 1].set_title(f"{metric_name(at['metric'])} (from {start:g}{unit})", fontsize=8)
     _legend(figure, axes[0, 0])
     figure.suptitle(f"{hazard} alert levels against {target} ({day} days): {_level(scores)}% confidence bands")
     return _png(figure)
 
 
 def _by_period(scores: xr.Dataset, hazard: str, target: str) -> str:
-    """The headline metric per period (x) and zone (panels) at lead 0, one line per model; hollow where
-    too few events."""
-    metric, zones = _BY_PERIOD[hazard], list(scores.zone.values)
+    """The headline metric per period (x, each with the events its scores rest on) and zone scored
+    (panels) at lead 0, one line per model; hollow where too few events."""
+    metric = _BY_PERIOD[hazard]
+    scored = scores["score"].sel(hazard=hazard, target=target, metric=metric, lead=scores.lead[0], days="all")
+    zones = [z for z in scores.zone.values if np.isfinite(scored.sel(zone=z)).any()]
     figure = Figure(figsize=(3.8 * len(zones), 3.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(zones), sharey=True))
     periods, models = list(scores.period.values), _models(scores, hazard, target)
@@ -164,13 +209,23 @@ def _by_period(scores: xr.Dataset, hazard: str, target: str) -> str:
             _hollow(ax, shifted, values, _too_few(scores, at), colour)
         for edge in (0.5, 0.5 + sum(p not in MONTHS for p in periods[1:])):  # all | seasons | months
             ax.axvline(edge, color="grey", linewidth=0.6)
-        ax.set_xticks(x, periods, rotation=60, fontsize=7)
-        ax.set_title(f"zone {zone}", fontsize=9)
+        events = _events_at(scores, {"hazard": hazard, "target": target, "metric": metric, "lead": scores.lead[0],
+                                     "zone": zone, "days": "all"})
+        ticks = periods if events is None else [f"{p} ({n:.0f})" if np.isfinite(n) else p
+                                                for p, n in zip(periods, events.values, strict=True)]
+        ax.set_xticks(x, ticks, rotation=60, fontsize=7)
+        ax.set_title(f"zone {zone}" + ("" if events is None else " (events)"), fontsize=9)
         _clip_skill(ax, metric)
-    axes[0].set_ylabel(metric)
+    axes[0].set_ylabel(metric_name(metric))
     _legend(figure, axes[0])
-    figure.suptitle(f"{hazard} {metric} against {target} by season and month, lead {int(scores.lead[0])}")
+    figure.suptitle(f"{hazard} {metric_name(metric)} against {target} by season and month, lead {int(scores.lead[0])}")
     return _png(figure)
+
+
+def _flooded(scores: xr.Dataset, target: str, lead: int, day: str) -> str:
+    """'<n> flooded of <rows> rows': what a flood curve at `lead` rests on (zone and period all)."""
+    at = {"hazard": "flood", "target": target, "lead": lead, "days": day, "model": scores.model[0], **_ALL}
+    return f"{_count(scores, at, 'n_positive')} flooded of {_count(scores, at, 'n_rows')} rows"
 
 
 def _reliability(scores: xr.Dataset, target: str, day: str) -> str:
@@ -185,7 +240,7 @@ def _reliability(scores: xr.Dataset, target: str, day: str) -> str:
             ax.plot(scores["reliability_forecast"].sel(**at, model=model, lead=lead),
                     scores["reliability_observed"].sel(**at, model=model, lead=lead),
                     marker="o", label=model, color=_colour(scores, model))
-        reliability_axes(ax, top, f"lead {lead}")
+        reliability_axes(ax, top, f"lead {lead} ({_flooded(scores, target, lead, day)})")
     _legend(figure, axes[0])
     figure.suptitle(f"flood reliability against {target}, {day} days (axes logarithmic above {RELIABILITY_LINEAR_BELOW:g})")
     return _png(figure)
@@ -202,7 +257,8 @@ def _roc(scores: xr.Dataset, target: str, day: str) -> str:
             ax.plot(scores.false_alarm_rate, scores["roc_hit_rate"].sel(**at), label=f"{model} ({auc:.2f})",
                     color=_colour(scores, model))
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
-        ax.set(title=f"lead {lead}", xlabel="false alarm rate", ylabel="hit rate")
+        ax.set(title=f"lead {lead} ({_flooded(scores, target, lead, day)})", xlabel="false alarm rate",
+               ylabel="hit rate")
         ax.legend(fontsize=7)
     figure.suptitle(f"flood ROC curves against {target}, {day} days (ROC AUC in brackets)")
     return _png(figure)
@@ -293,10 +349,11 @@ def _count(scores: xr.Dataset, at: dict, metric: str | None) -> int | None:
 
 
 def _table(scores: xr.Dataset, hazard: str, target: str, day: str, metrics: tuple[str, ...], zone: str = "all") -> dict:
-    """`metrics` of each model by lead: per row metric, model and cells, each cell its value (None where
-    undefined) and confidence interval (None without one) as text, the rows (`n`) and events it
-    rests on (`events`, None for a score on rows alone; `alerts` says they are alerts, for a FAR),
-    and `few`: defined but on fewer than MIN_EVENTS events. The table's `few`: any cell is."""
+    """`metrics` of each model by lead: per row metric (its id and `name`), model and cells, each cell
+    its value (None where undefined) and confidence interval (None without one, or where it has no
+    width: then `flat`, every replicate gave the value) as text, the rows (`n`) and events it rests on
+    (`events`, None for a score on rows alone; `alerts` says they are alerts, for a FAR), and `few`:
+    defined but on fewer than MIN_EVENTS events. The table's `few` and `flat`: any cell is."""
     rows = []
     for metric in metrics:
         counted = events_metric(metric)
@@ -307,15 +364,17 @@ def _table(scores: xr.Dataset, hazard: str, target: str, day: str, metrics: tupl
             for lead in scores.lead.values:
                 value, low, high = (float(scores[v].sel(**at, lead=lead)) for v in ("score", "ci_low", "ci_high"))
                 events = _count(scores, at | {"lead": lead}, counted)
-                cells.append({"value": f"{value:.3g}" if np.isfinite(value) else None,
-                              "ci": f"[{low:.3g}, {high:.3g}]" if np.isfinite(low) else None,
+                flat = bool(np.isfinite(value) and low == high)
+                cells.append({"value": f"{value:.3g}" if np.isfinite(value) else None, "flat": flat,
+                              "ci": f"[{low:.3g}, {high:.3g}]" if np.isfinite(low) and not flat else None,
                               "n": _count(scores, at | {"lead": lead}, "n_rows"), "events": events,
                               "alerts": counted is not None and "alerts" in counted,
                               "few": bool(np.isfinite(value) and events is not None and too_few_events(events))})
-            rows.append({"metric": metric, "model": str(model), "cells": cells})
+            rows.append({"metric": metric, "name": metric_name(metric), "model": str(model), "cells": cells})
     return {"hazard": hazard if zone == "all" else f"{hazard} {zone}", "target": target, "day": day,
             "leads": list(scores.lead.values), "rows": rows,
-            "few": any(cell["few"] for row in rows for cell in row["cells"])}
+            "few": any(cell["few"] for row in rows for cell in row["cells"]),
+            "flat": any(cell["flat"] for row in rows for cell in row["cells"])}
 
 
 def _area_tables(scores: xr.Dataset) -> list[dict]:
@@ -348,13 +407,17 @@ def _area_skill(scores: xr.Dataset, target: str) -> str:
 
 
 def _area_extras(scores: xr.Dataset) -> dict:
-    """The flip-flop index of the area levels and the fractions skill score of the cell layer, as text rows."""
+    """The flip-flop index of the area levels (with the pairs of issues it rests on, where scores.nc
+    has them) and the fractions skill score of the cell layer, as text rows."""
     out = {"flip_flop": [], "fss": []}
     if "flip_flop_index" in scores:
         for group in scores.area_group.values:
             issued, held = (float(scores["flip_flop_index"].sel(area_group=group, area_levels=k))
                             for k in ("issued", "hysteresis"))
-            out["flip_flop"].append({"group": str(group), "issued": f"{issued:.3f}", "hysteresis": f"{held:.3f}"})
+            pairs = (int(scores["flip_flop_pairs"].sel(area_group=group, area_levels="issued"))
+                     if "flip_flop_pairs" in scores else None)  # scores.nc written before the pairs were kept
+            out["flip_flop"].append({"group": str(group), "issued": f"{issued:.3f}", "hysteresis": f"{held:.3f}",
+                                     "pairs": pairs})
     if "fractions_skill_score" in scores:
         fss = scores["fractions_skill_score"]
         for target in fss.target.values:
@@ -382,12 +445,41 @@ def _each(scores: xr.Dataset, draw, hazards=("flood", "heat"), by_day: bool = Fa
     return out
 
 
+_RECORD_GROUPS = {"libraries": "Library versions", "input_sha256": "Inputs: SHA-256 of each file or folder",
+                  "config": "Configuration"}  # titles of the record's nested fields (pipelines.evaluation.record)
+
+
+def _flat(values: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted field, text) of every leaf of `values`: lists of plain values joined by commas, others as JSON."""
+    rows = []
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            rows += _flat(value, f"{prefix}{key}.")
+        elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+            rows.append((f"{prefix}{key}", ", ".join(map(str, value))))
+        else:
+            rows.append((f"{prefix}{key}", value if isinstance(value, str) else json.dumps(value)))
+    return rows
+
+
+def _record_tables(record: dict) -> list[dict]:
+    """The run record as titled tables of (field, text) rows: its plain fields, its origins, then each
+    nested group (those of _RECORD_GROUPS first, in its order) flattened to dotted fields."""
+    tables = [{"title": "Run", "rows": _flat({k: v for k, v in record.items() if not isinstance(v, dict | list)})}]
+    if record.get("origins"):
+        tables.append({"title": "Origins: each retrains on the data before it, then hindcasts to its last issue date",
+                       "rows": [(first, f"to {last}") for first, last in record["origins"]]})
+    groups = sorted((key for key, value in record.items() if isinstance(value, dict)),
+                    key=lambda key: list(_RECORD_GROUPS).index(key) if key in _RECORD_GROUPS else len(_RECORD_GROUPS))
+    return tables + [{"title": _RECORD_GROUPS.get(key, key), "rows": _flat(record[key])} for key in groups]
+
+
 def write_report(scores: xr.Dataset, record: dict, path: Path) -> Path:
     """One HTML file (plots embedded as base64 PNGs) with a section per name in SECTIONS, from
     pipelines/templates/report.html.j2."""
     lead = int(scores.lead.values[0])
     return write_text_atomic(path, render(
-        "report.html.j2", record=record, record_json=json.dumps(record, indent=2, sort_keys=True),
+        "report.html.j2", record=record, record_tables=_record_tables(record),
         targets=[str(t) for t in scores.target.values], bootstrap=scores.attrs["bootstrap"],
         flood_bands=", ".join(f"{b:g}" for b in scores.attrs["flood_level_bands"]),
         heat_levels=", ".join(f"{t:g}" for t in scores.attrs["heat_levels_degC"]),

@@ -365,8 +365,9 @@ def score(config: CityConfig, inputs: BacktestInputs, targets: Targets, verified
 AREA_ALERT_CHANCE = 0.5  # an area forecast "warns" (pod, far, csi without a level) when a flood is more likely than not
 
 
-def _flip_flop_scores(verified: list[Verified]) -> xr.DataArray:
-    """The flip-flop index of the area levels per area group, as issued and with hysteresis, pooled over origins."""
+def _flip_flop_scores(verified: list[Verified]) -> xr.Dataset:
+    """The flip-flop index of the area levels per area group, as issued and with hysteresis, pooled over
+    origins, and the pairs of consecutive issues it rests on."""
     pooled = {}
     for part in verified:
         for key, (share, pairs) in part.flip_flop.items():
@@ -374,13 +375,16 @@ def _flip_flop_scores(verified: list[Verified]) -> xr.DataArray:
                 changed, total = pooled.get(key, (0.0, 0))
                 pooled[key] = (changed + share * pairs, total + pairs)
     groups, kinds = list(dict.fromkeys(k[0] for k in pooled)), ["issued", "hysteresis"]
-    values = np.full((len(groups), len(kinds)), np.nan)
+    values, pairs = np.full((len(groups), len(kinds)), np.nan), np.zeros((len(groups), len(kinds)), "int32")
     for (group, kind), (changed, total) in pooled.items():
         values[groups.index(group), kinds.index(kind)] = changed / total if total else np.nan
-    return xr.DataArray(values, dims=("area_group", "area_levels"), name="flip_flop_index",
-                        coords={"area_group": groups, "area_levels": kinds},
-                        attrs={"units": "1", "long_name": "share of consecutive issues whose flood level for the same "
-                                                          "area and day changed (levels as issued, or with hysteresis)"})
+        pairs[groups.index(group), kinds.index(kind)] = total
+    dims, coords = ("area_group", "area_levels"), {"area_group": groups, "area_levels": kinds}
+    return xr.Dataset({
+        "flip_flop_index": (dims, values, {"units": "1", "long_name": "share of consecutive issues whose flood level "
+                                           "for the same area and day changed (levels as issued, or with hysteresis)"}),
+        "flip_flop_pairs": (dims, pairs, {"units": "1", "long_name": "pairs of consecutive issues for the same area "
+                                          "and day that the flip-flop index rests on"})}, coords=coords)
 
 
 def _fss_scores(verified: list[Verified]) -> xr.DataArray:

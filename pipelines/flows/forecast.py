@@ -20,6 +20,7 @@ from pipelines.forecast.hours import site_hours
 from pipelines.forecast.predict import predict_grid, with_warning_areas
 from pipelines.forecast.tiles import join_tiles, static_tiles
 from pipelines.progress import warn
+from pipelines.publish.archive import write_archive
 from pipelines.publish.day import publish_artifacts, publish_grids
 from pipelines.publish.stac import link_latest, write_catalog
 from pipelines.storage import PublishError, new_version_folder, publish_folder, run_lock
@@ -139,6 +140,7 @@ def _forecast_and_publish(config: CityConfig, issue_date: dt.date, source_date: 
     link_latest(config.city_store)
     written = {kind: [final / p.relative_to(version) for p in paths] for kind, paths in written.items()}
     written["stac"].append(write_catalog(config.city_store, config.city.slug, config.city.name))
+    written["archive"] = write_archive(config.city_store, config.city.name, config.bundle_dir)  # reads the catalog
     publish_artifacts(config, forecast, written, stale=stale)
     return written
 

@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from matplotlib.figure import Figure
 from prefect.logging import disable_run_logger
 
 from models.backtest_scores import flood_backtest_scores
 from pipelines.cli import main
 from pipelines.config import load_city_config
 from pipelines.evaluation.fit import hindcast
-from pipelines.evaluation.report import SECTIONS, write_report
+from pipelines.evaluation.report import SECTIONS, _lines, write_report
 from pipelines.feature_cache.build import build_driver_history, build_static_features
 from pipelines.flows.backtest import backtest
 from pipelines.progress import progress_bar
@@ -107,6 +108,7 @@ def test_warning_areas_are_scored_by_area_with_levels_flip_flop_and_fss(backtest
         assert (np.nan_to_num(baseline_alerts) == 0).all()  # levels are the model's: a baseline issues none
         flips = scores["flip_flop_index"].sel(area_group="all")
         assert 0 <= float(flips.sel(area_levels="hysteresis")) <= float(flips.sel(area_levels="issued")) <= 1
+        assert int(scores["flip_flop_pairs"].sel(area_group="all", area_levels="issued")) > 0  # what it rests on
         fss = scores["fractions_skill_score"].sel(target="truth")
         assert fss.sizes["fss_scale_m"] == 2 and np.isfinite(fss).any()
 
@@ -147,8 +149,10 @@ def test_report_holds_every_section_with_embedded_plots(backtested):
         body = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
         if section not in ("summary", "headline", "reproducibility"):
             assert "data:image/png;base64," in body, section
-    body = page.split("<pre>")[0]
+    body = page.split('<section id="reproducibility">')[0]  # the record may name a source's address
     assert "<script" not in page and "http://" not in body and "https://" not in body  # self-contained
+    pairs = re.search(r"<th>pairs of issues</th></tr>\n<tr><td>all</td>(?:<td>[^<]*</td>){2}<td>(\d+)</td>", page)
+    assert pairs and int(pairs[1]) > 0
 
 
 def test_report_escapes_markup_in_the_record(backtested, tmp_path):
@@ -182,7 +186,7 @@ def _few_events_scores() -> xr.Dataset:
 def _row(page: str, section: str, metric: str) -> str:
     """The model's row of `metric` in the first table of `section`."""
     body = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
-    return body.split(f"<tr><td>{metric}</td><td>model</td>", 1)[1].split("</tr>", 1)[0]
+    return body.split(f'title="{metric}">', 1)[1].split("<td>model</td>", 1)[1].split("</tr>", 1)[0]
 
 
 def test_report_tables_give_rows_and_events_and_mark_scores_on_too_few(tmp_path):
@@ -198,6 +202,52 @@ def test_report_tables_give_rows_and_events_and_mark_scores_on_too_few(tmp_path)
     assert "&dagger;" in level_0 and "n 40, 5 alerts" in level_0
     assert "rests on fewer than 10 events (alerts, for a FAR): not meaningful" in page
     assert "Hollow markers: the score rests on fewer than 10 events" in page
+
+
+def test_report_names_each_metric_with_its_id_in_a_tooltip_and_says_when_an_interval_has_no_spread(tmp_path):
+    record = {"city": "Tiny", "start": "2023-01-01", "end": "2023-02-10", "origins": [["2023-01-01", "2023-02-10"]],
+              "code_version": "test", "seed": 0}
+    scores = _few_events_scores()
+    page = write_report(scores, record, tmp_path / "report.html").read_text()
+    assert '<td class="metric" title="brier_skill_score">Brier skill score</td>' in page
+    assert '<td class="metric" title="far_level_2">false alarm ratio, level 2</td>' in page
+    # climatology is its own reference: a skill of 0 in every replicate, an interval without width
+    at = {"hazard": "flood", "target": "truth", "metric": "brier_skill_score", "model": "climatology", "zone": "all",
+          "period": "all", "days": "all", "lead": 0}
+    assert float(scores["ci_low"].sel(**at)) == float(scores["ci_high"].sel(**at)) == 0
+    headline = page.split('<section id="headline">', 1)[1].split("</section>", 1)[0]
+    body = headline.split('title="brier_skill_score">Brier skill score</td><td>climatology</td>', 1)[1].split("</tr>")[0]
+    assert body.count(" <small>no spread</small>") == 2 and "[0, 0]" not in page
+    assert "No spread: every bootstrap replicate gave the same score" in page
+
+
+def test_report_reproducibility_section_is_a_table_of_the_record(tmp_path):
+    record = {"city": "Tiny", "start": "2023-01-01", "end": "2023-02-10", "seed": 3, "code_version": "abc123",
+              "origins": [["2023-01-01", "2023-01-31"], ["2023-02-01", "2023-02-10"]],
+              "libraries": {"numpy": "2.4.6"}, "input_sha256": {"obs/flood_events.csv": "f00d"},
+              "config": {"flood": {"wet_day_mm": 20.0, "areas": {"site_radius_m": 250.0}},
+                         "heat": {"quantiles": [0.1, 0.5, 0.9]}}}
+    page = write_report(_few_events_scores(), record, tmp_path / "report.html").read_text()
+    section = page.split('<section id="reproducibility">', 1)[1].split("</section>", 1)[0]
+    assert "<pre>" not in section and "{" not in section
+    for field, value in (("seed", "3"), ("code_version", "abc123"), ("2023-02-01", "to 2023-02-10"),
+                         ("numpy", "2.4.6"), ("obs/flood_events.csv", "f00d"), ("flood.wet_day_mm", "20.0"),
+                         ("flood.areas.site_radius_m", "250.0"), ("heat.quantiles", "0.1, 0.5, 0.9")):
+        assert f"<tr><td>{field}</td><td>{value}</td></tr>" in section
+    titles = re.findall(r"<h3>(.*?)</h3>", section)
+    assert titles[0] == "Run" and titles[2:] == ["Library versions", "Inputs: SHA-256 of each file or folder",
+                                                 "Configuration"]
+
+
+def test_score_panels_give_each_leads_events_and_say_when_all_rest_on_too_few():
+    scores = _few_events_scores()
+    at = {"hazard": "flood", "target": "truth", "metric": "brier", "zone": "all", "period": "all", "days": "all"}
+    both, first = Figure().subplots(1, 2)
+    _lines(both, scores, at, ["model", "climatology"])
+    assert [t.get_text() for t in both.get_xticklabels()] == ["0\n(3)", "1\n(12)"]
+    assert not both.texts  # lead 1 rests on 12 events
+    _lines(first, scores.isel(lead=[0]), at, ["model", "climatology"])
+    assert [t.get_text() for t in first.texts] == ["fewer than 10 events:\nnot meaningful"]
 
 
 def test_backtest_records_code_seed_libraries_and_input_hashes(backtested):
