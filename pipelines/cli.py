@@ -118,7 +118,7 @@ def _shown(path: Path) -> str:
 
 
 _KIND_WORDS = {"cog": "GeoTIFFs", "geojson": "GeoJSON files", "map": "maps", "digest_map": "digest maps",
-               "stac": "STAC files", "cap": "CAP alerts"}  # how the summary names a kind of output file
+               "stac": "STAC files", "cap": "CAP alerts", "archive": "archive pages"}  # how the summary names a kind of output file
 
 
 def _made(written: dict[str, list[Path]]) -> str:

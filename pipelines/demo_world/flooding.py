@@ -18,6 +18,7 @@ the truth shares nothing with `features/` or `models/`, so a fault there shows i
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,17 +60,19 @@ def flood_ground(surface_m: np.ndarray, land: np.ndarray, resolution_m: float) -
     levels and every cell of one drains through a single exit, as water in a pond moves freely.
     """
     ny, nx = surface_m.shape
-    grid = RasterModelGrid((ny, nx), xy_spacing=resolution_m)  # landlab's row 0 is the south
-    to_ours = np.flipud(np.arange(ny * nx).reshape(ny, nx)).ravel()  # landlab node -> our cell
-    z = np.flipud(np.where(land, surface_m, np.minimum(surface_m, 0.0))).ravel().astype("float64")
-    grid.add_field("topographic__elevation", z.copy(), at="node")
-    grid.add_field("filled__elevation", z.copy(), at="node")
-    grid.status_at_node[np.flipud(~land).ravel()] = grid.BC_NODE_IS_FIXED_VALUE
-    FlowAccumulator(grid, flow_director="D8").run_one_step()
-    lakes = LakeMapperBarnes(grid, method="D8", fill_flat=False, fill_surface="filled__elevation",
-                             redirect_flow_steepest_descent=True, reaccumulate_flow=True,
-                             ignore_overfill=True, track_lakes=True)
-    lakes.run_one_step()
+    with warnings.catch_warnings():  # landlab's own np.arctan2(where=) without out=: its business, not the user's
+        warnings.filterwarnings("ignore", message="'where' used without 'out'", category=UserWarning)
+        grid = RasterModelGrid((ny, nx), xy_spacing=resolution_m)  # landlab's row 0 is the south
+        to_ours = np.flipud(np.arange(ny * nx).reshape(ny, nx)).ravel()  # landlab node -> our cell
+        z = np.flipud(np.where(land, surface_m, np.minimum(surface_m, 0.0))).ravel().astype("float64")
+        grid.add_field("topographic__elevation", z.copy(), at="node")
+        grid.add_field("filled__elevation", z.copy(), at="node")
+        grid.status_at_node[np.flipud(~land).ravel()] = grid.BC_NODE_IS_FIXED_VALUE
+        FlowAccumulator(grid, flow_director="D8").run_one_step()
+        lakes = LakeMapperBarnes(grid, method="D8", fill_flat=False, fill_surface="filled__elevation",
+                                 redirect_flow_steepest_descent=True, reaccumulate_flow=True,
+                                 ignore_overfill=True, track_lakes=True)
+        lakes.run_one_step()
 
     n = ny * nx
     receiver, elevation, lake_outlet = (np.empty(n, dtype=t) for t in ("int64", "float64", "int64"))
