@@ -12,17 +12,14 @@ benchmarks/results/area_scores.csv, which docs/flood-skill.md quotes beside the 
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from results_csv import ROOT, append_rows, git_commit
+from results_csv import ROOT, append_rows, test_period_backtest
 
-from pipelines.config import load_city_config
 from pipelines.evaluation.truth import truth_flood_near
 from pipelines.forecast.areas import city_areas
 
@@ -120,15 +117,10 @@ def _markdown(rows: list[dict], city: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.yaml")
-    config = load_city_config(parser.parse_args().config)
-    start, end = config.protocol.test
-    folder = config.city_store / "backtests" / f"{start}_{end}"
+    config, folder, stamp = test_period_backtest(__doc__.splitlines()[0])
     if not (folder / "scores.nc").exists():
-        raise SystemExit(f"{folder / 'scores.nc'}: no backtest of the test period {start}..{end}; run `make backtest`")
-    stamp = {"commit": git_commit(), "date": dt.date.today().isoformat(), "city": config.city.slug,
-             "test_period": f"{start}..{end}"}
+        raise SystemExit(f"{folder / 'scores.nc'}: no backtest of the test period {stamp['test_period']}; "
+                         "run `make backtest`")
     with xr.open_dataset(folder / "scores.nc") as scores:
         rows = _score_rows(scores, stamp)
         for (group, levels), value in scores["flip_flop_index"].to_series().items():

@@ -10,16 +10,11 @@ table and appends it with the git commit to benchmarks/results/big_flood_days.cs
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import xarray as xr
-from results_csv import ROOT, append_rows, git_commit
+from results_csv import ROOT, append_rows, test_period_backtest
 
-from pipelines.config import load_city_config
 from pipelines.evaluation.truth import truth_flood_near
 
 N_DAYS = 10
@@ -43,14 +38,11 @@ def expected_against_truth(chance: xr.DataArray, days: pd.DatetimeIndex, near: n
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.yaml")
-    config = load_city_config(parser.parse_args().config)
-    start, end = config.protocol.test
-    folder = config.city_store / "backtests" / f"{start}_{end}" / "hindcasts"
+    config, backtest, stamp = test_period_backtest(__doc__.splitlines()[0])
+    folder, period = backtest / "hindcasts", stamp["test_period"]
     found = truth_flood_near(config)
     if found is None or not any(folder.glob("*.nc")):
-        raise SystemExit(f"{folder}: needs the hindcasts of the test period {start}..{end} and a demo truth; "
+        raise SystemExit(f"{folder}: needs the hindcasts of the test period {period} and a demo truth; "
                          "run the backtest first (`make backtest`)")
     days, near = found
     grids = [xr.open_dataset(p) for p in sorted(folder.glob("*.nc"))]
@@ -64,7 +56,7 @@ def main() -> None:
     table = table[table["valid_date"].isin(biggest)].assign(ratio=lambda t: t["expected_cells"] / t["truth_cells"])
     wide = table.pivot_table(index=["valid_date", "truth_cells"], columns=["forecast", "lead"], values="ratio")
     print(f"{config.city.slug}: expected / true flooded area (cells near a flood) on the {N_DAYS} biggest flood "
-          f"days of {start}..{end}")
+          f"days of {period}")
     print(wide.sort_index(level="truth_cells", ascending=False).round(2).to_string())
     for name, forecast in everything[everything["lead"] == 0].groupby("forecast"):
         top = forecast.nlargest(N_DAYS, "expected_cells")
@@ -78,8 +70,6 @@ def main() -> None:
     median = model.groupby("lead")["ratio"].median()
     for lead in within.index:
         print(f"lead {lead}: {within[lead]} of {N_DAYS} days within a factor of two; median ratio {median[lead]:.2f}")
-    stamp = {"commit": git_commit(), "date": dt.date.today().isoformat(), "city": config.city.slug,
-             "test_period": f"{start}..{end}"}
     rows = [stamp | {"valid_date": r.valid_date.date().isoformat(), "forecast": r.forecast, "lead": r.lead,
                      "truth_cells": int(r.truth_cells), "expected_cells": round(float(r.expected_cells), 1),
                      "ratio": round(float(r.ratio), 3)} for r in table.itertuples()]

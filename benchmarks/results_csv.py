@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+import datetime as dt
 import subprocess
 from pathlib import Path
+
+from pipelines.config import CityConfig, load_city_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,3 +31,16 @@ def append_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
         if new:
             writer.writeheader()
         writer.writerows(rows)
+
+
+def test_period_backtest(description: str) -> tuple[CityConfig, Path, dict]:
+    """For a script scoring the sealed test period: the city config of its `--config` (default
+    configs/demo.yaml), the folder of that period's backtest (store/<city>/backtests/<start>_<end>)
+    and the stamp its rows carry (commit, date, city, test period)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.yaml")
+    config = load_city_config(parser.parse_args().config)
+    start, end = config.protocol.test
+    stamp = {"commit": git_commit(), "date": dt.date.today().isoformat(), "city": config.city.slug,
+             "test_period": f"{start}..{end}"}
+    return config, config.city_store / "backtests" / f"{start}_{end}", stamp

@@ -9,15 +9,10 @@ with the git commit to benchmarks/results/test_period_scores.csv, which docs/eva
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import math
-from pathlib import Path
 
 import xarray as xr
-from results_csv import ROOT, append_rows, git_commit
-
-from pipelines.config import load_city_config
+from results_csv import ROOT, append_rows, test_period_backtest
 
 HEADLINE = {  # (hazard, target, metric, count of its events)
     ("flood", "truth", "roc_auc", "n_positive"), ("flood", "truth", "brier_skill_score", "n_positive"),
@@ -28,15 +23,10 @@ HEADLINE = {  # (hazard, target, metric, count of its events)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.yaml")
-    config = load_city_config(parser.parse_args().config)
-    start, end = config.protocol.test
-    path = config.city_store / "backtests" / f"{start}_{end}" / "scores.nc"
+    _, folder, stamp = test_period_backtest(__doc__.splitlines()[0])
+    path = folder / "scores.nc"
     if not path.exists():
-        raise SystemExit(f"{path}: no backtest of the test period {start}..{end}; run `make backtest` first")
-    stamp = {"commit": git_commit(), "date": dt.date.today().isoformat(), "city": config.city.slug,
-             "test_period": f"{start}..{end}"}
+        raise SystemExit(f"{path}: no backtest of the test period {stamp['test_period']}; run `make backtest` first")
     rows = []
     with xr.open_dataset(path) as scores:
         at = {"zone": "all", "period": "all", "days": "all"}
