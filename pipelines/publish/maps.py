@@ -361,7 +361,7 @@ def _level_note(level: xr.DataArray) -> str:
     days = int(level.attrs.get("sustained_days", 1))
     held = f"held {days} days" if days > 1 else "on the day alone"
     return (f"MET Malaysia heat levels (median max {held}): "
-            "alert from {:g} °C, heatwave from {:g} °C, extreme from {:g} °C".format(*starts))
+            "alert {:g}, heatwave {:g}, extreme {:g} °C".format(*starts))
 
 
 def _draw_warning_areas(ax: Axes, forecast: xr.Dataset, lead: int, extent: tuple[float, float, float, float]) -> None:
