@@ -29,6 +29,7 @@ USER_ERRORS = (ConfigError, FileNotFoundError, NotImplementedError, PublishError
                ValueError)  # bad input or a store that cannot take the day, not bugs
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 UI_START_TIMEOUT_S = 120  # a first start migrates Prefect's database
+TEMPORARY_SERVER_STARTUP_S = 90  # Prefect's temporary server on a busy laptop: its default 20 s ran out at load 15-20
 _ERROR_LINES = 3  # lines of a long error message (e.g. a bundle's problems) kept on the terminal
 T = TypeVar("T")
 _LOG = logging.getLogger("pipelines.cli")
@@ -324,13 +325,20 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry
     if args.command == "ui":
         return _ui(args.port)
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
     from pipelines.config import load_city_config
 
     log_path = None
     with ExitStack() as stack:
         stack.enter_context(without_tracebacks_for(USER_ERRORS))  # the Prefect UI keeps the one line
+        if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" not in os.environ:  # the user's own value stands
+            stack.enter_context(temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:
+                                                    TEMPORARY_SERVER_STARTUP_S}))
         if not getattr(args, "verbose", False) and args.command != "serve":
             stack.enter_context(quiet_terminal())
             if not PREFECT_API_URL.value():  # the flows start Prefect's temporary server: stop it quietly

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
+from pipelines import cli
 from pipelines.cli import _made, main
 from tests.pipelines.bundle_factory import (
     CITY_BOUNDS,
@@ -104,3 +106,17 @@ def test_the_summary_names_a_lone_file_and_counts_the_others_in_words():
     written = {"netcdf": [Path("day/forecast.nc")], "cog": [Path(f"day/f_d{k}.tif") for k in range(3)],
                "cap": [], "weird": [Path("a"), Path("b")]}
     assert _made(written) == "forecast.nc, 3 GeoTIFFs, 2 weird"
+
+
+@pytest.mark.parametrize("users", [None, "45"])
+def test_the_temporary_server_gets_time_to_start_unless_the_user_says_otherwise(users, tmp_path, monkeypatch):
+    if users is None:
+        monkeypatch.delenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", users)
+    seen = []
+    monkeypatch.setattr(cli, "_run", lambda *args: seen.append(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()) or 0)
+    assert main(["forecast", "--config", str(_city(tmp_path, tmp_path / "bundle"))]) == 0
+    default = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()  # outside main: Prefect's own
+    assert seen == ([cli.TEMPORARY_SERVER_STARTUP_S] if users is None else [default])
+    assert cli.TEMPORARY_SERVER_STARTUP_S > default
