@@ -25,6 +25,8 @@ _FALSE_REPORTS_PER_KM2_YEAR = 0.1  # about 3 a year over George Town's 30 km2 of
 _REPORTS_PER_EXPOSED_CELL = 0.08  # a flooded street block (exposure 1) is reported about 1 time in 12
 _MAX_REPORTS_PER_DAY = 80.0  # a city-wide flood: the hotline and social media saturate
 _DATE_ERRORS = {-1: 0.03, 1: 0.12, 2: 0.02}  # days off the flood's date: share of reports
+STATION_NIGHT_HEAT_SHARE = 0.6  # a station's tasmin: the regional one plus this share of its cell's urban heat
+STATION_DRYING_PCT_PER_DEGC = 2.0  # its mean humidity: the regional one less this many % per degC of urban heat
 
 
 def _lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +125,9 @@ def station_temperatures(
     tasmax = truth.tasmax_centi[:n_days, stations] / 100 + calibration + rng.normal(0, 0.3, shape)
     if n_stations >= 6:
         tasmax = _with_faults(tasmax, daily.rsds_mean[:n_days] @ to_stations, rng)
-    tasmin = daily.tasmin[:n_days] @ to_stations + 0.6 * heat + rng.normal(0, 0.3, shape)
-    hurs = np.clip(daily.hurs_mean[:n_days] @ to_stations - 2.0 * heat + rng.normal(0, 2.0, shape), 0, 100)
+    tasmin = daily.tasmin[:n_days] @ to_stations + STATION_NIGHT_HEAT_SHARE * heat + rng.normal(0, 0.3, shape)
+    hurs = np.clip(daily.hurs_mean[:n_days] @ to_stations - STATION_DRYING_PCT_PER_DEGC * heat
+                   + rng.normal(0, 2.0, shape), 0, 100)
     present = rng.random(shape) > 0.03
     outage_start = rng.integers(0, n_days, n_stations)
     outage_days = np.arange(n_days)[:, None] - outage_start[None, :]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import geopandas as gpd
 import numpy as np
 import xarray as xr
 from prefect import task
@@ -21,15 +22,22 @@ _HOURLY = ("tas", "hurs", "sfcWind", "rsds")
 @task
 def site_hours(config: CityConfig, forecast: xr.Dataset) -> xr.Dataset:
     """Hourly air, humidity, heat index and WBGT at each heritage site, dims (site, time), for the
-    forecast's issue date (its `issue_date` attribute: the weather forecast the grid was made from).
+    forecast's issue date (point_heat_hours at the bundle's heritage assets)."""
+    return point_heat_hours(config, forecast, readers.read_vector(config.bundle_dir, "heritage_assets"))
+
+
+def point_heat_hours(config: CityConfig, forecast: xr.Dataset, assets: gpd.GeoDataFrame) -> xr.Dataset:
+    """Hourly air, humidity, heat index and WBGT at each of `assets` (`asset_id`, `name`, points or
+    polygons), dims (site, time), for the forecast's issue date (its `issue_date` attribute: the
+    weather forecast the grid was made from).
 
     The regional hourly forecast (weather/forecasts/<date>.nc) is read bilinearly at each site's
     representative point; the urban offset per lead is the site's tasmax_q50_max minus the regional
     maximum over the same cells (models.assets.asset_risk); the site is open to the sun in the share
-    of its cells' ground without buildings (1 - building_frac).
+    of its cells' ground without buildings (1 - building_frac). benchmarks/hourly_wbgt.py scores this
+    path at the weather stations.
     """
     issue_date = dt.date.fromisoformat(forecast.attrs["issue_date"])
-    assets = readers.read_vector(config.bundle_dir, "heritage_assets")
     risk = asset_risk(with_built_up(config, forecast), assets,
                       nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
     by_site = risk.set_index(["asset_id", "lead"]).to_xarray().rename(asset_id="site")
