@@ -110,19 +110,19 @@ def truth_hours(config: CityConfig, stations: gpd.GeoDataFrame, times: pd.Dateti
     table = xr.Dataset({"tas": air, "hurs": humidity, "sfcWind": regional["sfcWind"], "rsds": regional["rsds"],
                         "lon": lon, "lat": lat}).drop_vars(["x", "y", "day"], errors="ignore")
     table = table.to_dataframe().reset_index()
-    table["wbgt"] = _liljegren_wbgt(table, zone)
+    table["wbgt"] = _liljegren_wbgt(table)
     table["sun_up"] = table["rsds"] > 0
     return table[["station", "time", "tas", "hurs", "wbgt", "sun_up"]]
 
 
-def _liljegren_wbgt(table: pd.DataFrame, zone: str) -> np.ndarray:
+def _liljegren_wbgt(table: pd.DataFrame) -> np.ndarray:
     """lwbgt's outdoor WBGT (degC) of each row (time stamps UTC, the start of the hour `rsds` averages):
-    urban wind profile from 10 m, sea-level pressure, a 60 min average ending an hour after the stamp."""
-    ends = pd.DatetimeIndex(table["time"]).tz_localize("UTC").tz_convert(zone) + pd.Timedelta(hours=1)
-    offset_h = int(ends[0].utcoffset().total_seconds() // 3600)
+    urban wind profile from 10 m, sea-level pressure, a 60 min average ending an hour after the stamp
+    (given in UTC: the library takes the sun at the middle of that average)."""
+    ends = pd.DatetimeIndex(table["time"]) + pd.Timedelta(hours=1)
     columns = zip(ends.year, ends.month, ends.day, ends.hour, table["lat"], table["lon"], table["rsds"],
                   table["tas"], table["hurs"], table["sfcWind"], strict=True)
-    records = [lwbgt.Input(year=y, month=mo, day=d, hour=h, minute=0, gmt_offset_hours=offset_h, averaging_minutes=60,
+    records = [lwbgt.Input(year=y, month=mo, day=d, hour=h, minute=0, gmt_offset_hours=0, averaging_minutes=60,
                            urban=1, latitude_deg_north=la, longitude_deg_east=lo, solar_w_m2=sw,
                            pressure_hpa=SEA_LEVEL_HPA, air_temperature_c=t, relative_humidity_percent=rh,
                            wind_speed_m_s=va, wind_height_m=10.0, vertical_temperature_difference_c=0.0)
