@@ -62,7 +62,7 @@ def site_heat_hours(
     warming = ((tas - low) / (high - low).where(high > low)).fillna(1.0)  # a flat day: the offset all day
     air = (tas + warming * urban_offset.sel(lead=tas["lead"])).assign_attrs(units="degC")
     humidity = relative_humidity(air, dew_point(tas, hurs))
-    cos_zenith = cos_solar_zenith(lat, lon, tas["time"])
+    cos_zenith = cos_solar_zenith(lat, lon, tas["time"] + np.timedelta64(30, "m"))  # rsds at T: the hour from T
     day_of_year = tas["time"].dt.dayofyear.astype(float).assign_attrs(units="1")
     direct = direct_beam_fraction(rsds, cos_zenith, day_of_year)
     kept = 1 - direct * (1 - sun_share)  # share of rsds left where the beam is blocked in 1 - sun_share
