@@ -16,6 +16,7 @@ import rioxarray
 import xarray as xr
 
 from pipelines.bundle.checks import (
+    CONTROL_MEMBER,
     DEM,
     FLOOD_EVENTS,
     FLOOD_EXTENTS,
@@ -85,6 +86,20 @@ def forecast_dates(root: Path) -> list[dt.date]:
         return []
     names = folder.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].nc")
     return sorted(dt.date.fromisoformat(path.stem) for path in names)
+
+
+def control_run(forecast: xr.Dataset) -> xr.Dataset:
+    """The control member (CONTROL_MEMBER) of an ensemble forecast, without the `member` dim; a
+    forecast without one (the one-member case) as it is."""
+    return forecast.sel(member=CONTROL_MEMBER, drop=True) if "member" in forecast.dims else forecast
+
+
+def control_run_note(files: list[str], members: int) -> str:
+    """The log line of a run that read only the control member of the ensemble forecasts `files`
+    (bundle paths) of `members` members."""
+    more = f" and {len(files) - 1} more forecasts" if len(files) > 1 else ""
+    return (f"{files[0]}{more}: {members} ensemble members; the models read the control member "
+            f"({CONTROL_MEMBER}) only, until they use the ensemble")
 
 
 def read_flood_events(root: Path) -> pd.DataFrame:

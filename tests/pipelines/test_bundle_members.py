@@ -6,10 +6,15 @@ import shutil
 
 import numpy as np
 import pytest
+import xarray as xr
 
+from pipelines.bundle.readers import read_history
 from pipelines.bundle.validate import validate_bundle
+from pipelines.feature_cache.drivers import drivers_for_dates
 from tests.pipelines.bundle_factory import (
     FORECAST_DATES,
+    LEAD_DAYS,
+    TIMEZONE,
     VALIDATE_KWARGS,
     ensemble_forecast,
     history,
@@ -116,3 +121,25 @@ def test_a_history_with_members_is_refused(bundle):
     problems = problems_of(bundle)
     assert any(p.file == "weather/history.nc" and p.field == "pr" and "expected ('time', 'y', 'x')" in p.message
                for p in problems), "\n".join(map(str, problems))
+
+
+def _drivers(root) -> xr.Dataset:
+    with read_history(root) as history:
+        return drivers_for_dates(root, history.load(), list(FORECAST_DATES), lead_days=LEAD_DAYS,
+                                 timezone=TIMEZONE, climate_before=None)
+
+
+def test_the_drivers_of_an_ensemble_are_those_of_its_control_said_once_in_the_log(tmp_path, caplog):
+    single = write_bundle(tmp_path / "single")
+    two = write_bundle(tmp_path / "two")
+    for day in FORECAST_DATES:  # the control second: it is found by its id, not its place
+        _write(two, f"weather/forecasts/{day}.nc", ensemble_forecast(day, members=(1, 0)))
+    assert problems_of(two) == []
+    caplog.clear()
+    drivers = _drivers(two)
+    notes = [r.getMessage() for r in caplog.records if "control member" in r.getMessage()]
+    assert notes == [(f"weather/forecasts/{FORECAST_DATES[0]}.nc and 2 more forecasts: 2 ensemble members; "
+                      "the models read the control member (0) only, until they use the ensemble")]
+    xr.testing.assert_identical(drivers, _drivers(single))
+    first, control = ensemble_forecast(FORECAST_DATES[0], members=(1, 0))["tas"]
+    assert (first > control).all()  # reading the first member instead would change the drivers
