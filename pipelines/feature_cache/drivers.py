@@ -13,8 +13,7 @@ import xarray as xr
 from features.rain_climate import gev_rain_climate, tank_storage
 from features.weather import daily_drivers
 from pipelines.bundle.checks import CONTROL_MEMBER, FORECASTS
-from pipelines.bundle.readers import control_run, control_run_note
-from pipelines.progress import log
+from pipelines.bundle.readers import control_run, say_control_run
 from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 _VARIABLES = ("pr", "tas", "hurs", "sfcWind", "rsds", "zos")
@@ -58,7 +57,7 @@ def forecast_stack(bundle: Path, issue_dates: list[dt.date], *, lead_days: int,
         if (i + 1) % 250 == 0 or i + 1 == len(issue_dates):
             progress(f"read forecasts {i + 1}/{len(issue_dates)}")
     if ensembles:
-        log(control_run_note(ensembles, members))
+        say_control_run(bundle, ensembles, members)
     dims = ("issue_date", *template["pr"].dims)
     return xr.Dataset(
         {name: (dims, arrays[name], {"units": template[name].attrs["units"]}) for name in _VARIABLES},

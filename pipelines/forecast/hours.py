@@ -15,7 +15,6 @@ from pipelines.bundle import readers
 from pipelines.bundle.checks import FORECASTS
 from pipelines.config import CityConfig
 from pipelines.feature_cache.build import with_built_up
-from pipelines.progress import log
 
 _HOURLY = ("tas", "hurs", "sfcWind", "rsds")
 
@@ -44,7 +43,7 @@ def site_hours(config: CityConfig, forecast: xr.Dataset) -> xr.Dataset:
         if missing:
             raise ValueError(f"{path}: no variable {', '.join(missing)}")
         if "member" in weather.dims:
-            log(readers.control_run_note([file], weather.sizes["member"]))
+            readers.say_control_run(config.bundle_dir, [file], weather.sizes["member"])
         weather = readers.control_run(weather[list(_HOURLY)].isel(lead_time=slice(0, hours))).load()
     at_sites = sample_bilinear(np.stack([weather[name].transpose("lead_time", "y", "x").values for name in _HOURLY]),
                                regional_weights(weather, points.x.values, points.y.values))  # (variable, hour, site)
