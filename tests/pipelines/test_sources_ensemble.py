@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
 from pipelines.bundle.validate import validate_bundle
 from pipelines.config import load_city_config
 from pipelines.sources import open_meteo
+from pipelines.sources.feed_faults import forecast_faults
 from pipelines.sources.staging import live_city, planned_requests, weather_settings
 from pipelines.sources.weather import forecast_requests
+from tests.pipelines.bundle_factory import FORECAST_DATES, ensemble_forecast
+from tests.pipelines.cf_checker import cf_findings, unexpected
 from tests.pipelines.recorded.fake_apis import ENSEMBLE_WARMING, open_meteo_handler, write_live_config
 from tests.pipelines.recorded.servers import LocalServer
 from tests.pipelines.test_sources_open_meteo import FIRST, ISSUE, NOW, POINTS, _client, _limiter, _refresh
@@ -56,6 +60,25 @@ def test_the_issued_forecast_is_a_member_file_of_the_ensemble_credited_by_name(t
     assert not any("models" in q and q["end_date"] == ["2025-06-02"] for q in server.queries)  # nor forecast API
     problems = validate_bundle(config.bundle_dir, timezone=config.city.timezone, lead_days=config.lead_days)
     assert [p for p in problems if p.file.startswith("weather/")] == []  # the rest is other sources'
+
+
+def test_the_ensemble_file_has_no_cf_finding(tmp_path, config):
+    _refresh(tmp_path, config)
+    assert unexpected(cf_findings(config.bundle_dir / FORECAST), allowed={}) == {}
+
+
+def test_an_ensemble_whose_control_repeats_the_previous_one_is_served_again_whatever_its_members():
+    previous = ensemble_forecast(FORECAST_DATES[0], members=(0, 1, 2))
+    again = ensemble_forecast(FORECAST_DATES[0], members=(0, 1, 2, 3, 4))
+    fresh = again.assign(tas=again.tas + 0.1)  # every member, the control too, another run
+
+    def kinds(forecast):
+        issue = pd.Timestamp(forecast.forecast_reference_time.values)
+        return [f.kind for f in forecast_faults(forecast, previous, source="open-meteo", file=FORECAST,
+                                                issue_time=issue, run_time=issue, first_hour_sent=issue,
+                                                max_age_h=30)]
+    assert kinds(again) == ["same as before"]
+    assert kinds(fresh) == []
 
 
 def test_a_rerun_within_the_hour_takes_the_ensemble_from_the_cache(tmp_path, config, server):
