@@ -453,7 +453,7 @@ def _check_members(ds: xr.Dataset, file: str) -> list[Problem]:
         problems.append(Problem(file, "member", f"{int((counts > 1).sum())} ids repeat, first {unique[counts > 1][0]} "
                                 f"({counts[counts > 1][0]} times): each member once"))
     if CONTROL_MEMBER not in ids:
-        problems.append(Problem(file, "member", f"no control member: ids {_members_text(tuple(ids.tolist()))}, the "
+        problems.append(Problem(file, "member", f"no control among its {_members_text(tuple(ids.tolist()))}: the "
                                 f"control is member {CONTROL_MEMBER}"))
     empty = {name: ds[name].isnull().all([d for d in ds[name].dims if d != "member"]).values
              for name in WEATHER_VARIABLES if name in ds.data_vars and "member" in ds[name].dims}

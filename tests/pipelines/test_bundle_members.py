@@ -102,7 +102,7 @@ def test_repeated_member_ids_are_refused(bundle):
 def test_an_ensemble_without_its_control_is_refused(bundle):
     _write(bundle, NEWEST, ensemble_forecast(FORECAST_DATES[-1], members=(1, 2, 3)))
     only_problem(problems_of(bundle, check_forecasts="last"), NEWEST, "member",
-                 "no control member: ids 3 members (1..3), the control is member 0")
+                 "no control among its 3 members (1..3): the control is member 0")
 
 
 def test_a_member_that_holds_only_nan_is_named_with_its_variables(bundle):
