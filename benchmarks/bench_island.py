@@ -8,9 +8,12 @@ history and 3 lead days, trains its flood and heat models through the flows, the
 each in a fresh subprocess so that its peak RSS is its own:
 
 - forecast: the daily forecast's work for the last issue date without Prefect's server:
-  features + predict (predict_grid), warning areas (with_warning_areas), asset levels, publish
-  (publish_grids: NetCDF, COGs, maps, page, STAC), against raw LightGBM predict (the flood and three heat boosters) on the same
-  feature matrix as contiguous float32, timed in the same process; then asset risk on that
+  features + predict (predict_grid, with the trees compiled where they compile: the flood
+  classifier; the heat models' linear trees stay LightGBM's), warning areas (with_warning_areas),
+  asset levels, publish (publish_grids: NetCDF, COGs, maps, page, STAC), against raw LightGBM
+  predict (the flood classifier and the heat boosters) on the same feature matrix as contiguous
+  float32, timed in the same process, and beside it the compiled trees of the boosters that
+  compile on the same rows (compiled there, each compile timed); then asset risk on that
   forecast for 2,000 made-up sites (a full heritage inventory);
 - static: static_features for the island grid from the bundle's files;
 - train: train_flood_model (fit with early stopping + calibration) on N synthetic rows with the
@@ -110,16 +113,19 @@ def setup(fresh: bool, models: Path | None) -> None:
 
 
 def _refit_before_timing() -> None:
-    """The production refit the last issue date needs (pipelines.training.production.ensure_production), done
-    here, so that the measured forecast only loads its models: a refit's seconds and memory are not the forecast's."""
+    """The production refit the last issue date needs (pipelines.training.production.ensure_production) and its
+    compiled trees, done here, so that the measured forecast only loads its models: a refit's or a compile's
+    seconds and memory are not the forecast's."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from pipelines.bundle import readers
     from pipelines.config import load_city_config
     from pipelines.feature_cache.build import build_static_features
+    from pipelines.forecast.forecasters import load_forecasters
     from pipelines.training.production import ensure_production
 
     config = load_city_config(CONFIG)
-    ensure_production(config, build_static_features.fn(config), readers.forecast_dates(config.bundle_dir)[-1])
+    origin = ensure_production(config, build_static_features.fn(config), readers.forecast_dates(config.bundle_dir)[-1])
+    load_forecasters(config.city_store / "models", origin, compiled_trees=True)
 
 
 def _ingest_and_train() -> None:
@@ -171,22 +177,43 @@ def measure_static() -> dict:
     return {"seconds": seconds, "cells": int(features["land"].size), "land_cells": int(features["land"].sum())}
 
 
-def _raw_predict_seconds(config, frame) -> tuple[float, int, int, int]:
-    """Seconds for every booster's plain predict on the frame's feature matrix (contiguous float32),
-    the frame's rows, the number of boosters and their trees."""
+def _tree_seconds(config, frame) -> dict:
+    """LightGBM's own predict of every booster on the frame's feature matrix (contiguous float32), and
+    in the same process the boosters that compile (pipelines.forecast.compiled_trees): their compile
+    seconds, LightGBM's and the compiled trees' predict seconds on the same rows (the same numbers)."""
+    from models.boosting import feature_matrix, predict_trees
     from models.tables import FLOOD_FEATURES, HEAT_FEATURES, with_flood_interactions
+    from pipelines.forecast.compiled_trees import compiled_booster
     from pipelines.registry import load_latest
 
     flood, _ = load_latest(config.city_store / "models", "flood", FLOOD_FEATURES)
     heat, _ = load_latest(config.city_store / "models", "heat", HEAT_FEATURES)
     frame = with_flood_interactions(frame)
-    matrices = [(b, np.ascontiguousarray(frame[b.feature_name()].to_numpy(np.float32)))
-                for b in [flood["classifier"], *heat.values()]]
-    start = time.perf_counter()
-    for booster, matrix in matrices:
-        booster.predict(matrix, num_iteration=booster.best_iteration or None)
-    trees = sum(booster.num_trees() for booster, _ in matrices)
-    return time.perf_counter() - start, len(frame), len(matrices), trees
+    boosters = {"flood classifier": flood["classifier"], **heat}
+    matrices = {name: feature_matrix(frame, b.feature_name()) for name, b in boosters.items()}
+
+    def seconds(predict) -> float:
+        start = time.perf_counter()
+        predict()
+        return time.perf_counter() - start
+
+    start_cpu = _cpu_s()
+    lightgbm = {name: seconds(lambda b=b, m=matrices[name]: b.predict(m, num_iteration=b.best_iteration or None))
+                for name, b in boosters.items()}
+    lightgbm_cpu_s = _cpu_s() - start_cpu
+    compiled, compile_s = {}, {}
+    with tempfile.TemporaryDirectory(dir=OUT) as folder:
+        for name, booster in boosters.items():
+            if booster.params.get("linear_tree"):
+                continue  # treelite cannot read linear trees: the forecast leaves them to LightGBM
+            start = time.perf_counter()
+            compiled[name] = compiled_booster(booster, Path(folder) / f"{name.replace(' ', '_')}.so")
+            compile_s[name] = time.perf_counter() - start
+        compiled_s = {name: seconds(lambda b=b, m=matrices[name]: predict_trees(b, m)) for name, b in compiled.items()}
+    return {"raw_predict_s": sum(lightgbm.values()), "raw_predict_cpu_s": lightgbm_cpu_s, "rows": len(frame), "boosters": len(boosters),
+            "trees": sum(b.num_trees() for b in boosters.values()), "compiled": sorted(compiled),
+            "compiled_trees": sum(boosters[n].num_trees() for n in compiled), "compile_s": compile_s,
+            "lightgbm_of_compiled_s": sum(lightgbm[n] for n in compiled), "compiled_s": sum(compiled_s.values())}
 
 
 def measure_forecast() -> dict:
@@ -248,15 +275,12 @@ def measure_forecast() -> dict:
         drivers = drivers_for_dates(config.bundle_dir, history.load(), [issue_date], lead_days=config.lead_days,
                                     timezone=config.city.timezone, climate_before=climate_before(config))
     frame = feature_frame(cells, land_lonlat(city_template(config), cells), drivers)
-    start_cpu = _cpu_s()
-    raw, rows, boosters, trees = _raw_predict_seconds(config, frame)
+    trees = _tree_seconds(config, frame)
     start = time.perf_counter()
     asset_risk(forecast, _many_sites(config.grid.crs), nearest_land_cells=3)
     many_sites_s = time.perf_counter() - start
-    return {"seconds": total, "raw_predict_s": raw, "rows": rows, "boosters": boosters, "trees": trees,
-            "many_sites_s": many_sites_s,
-            "stages": stages,
-            "cpu_s": sum(cpu.values()), "stage_cpu_s": cpu, "raw_predict_cpu_s": _cpu_s() - start_cpu}
+    return {"seconds": total, **trees, "many_sites_s": many_sites_s, "stages": stages,
+            "cpu_s": sum(cpu.values()), "stage_cpu_s": cpu}
 
 
 def _many_sites(crs: str):
@@ -349,7 +373,8 @@ def main() -> None:
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())
         cpu = ", ".join(f"{k} {v:.1f} s" for k, v in r["stage_cpu_s"].items())
         record("forecast", r["seconds"], r["peak_mib"], r["load_1min_before"], ratio,
-               "forecast / raw LightGBM predict", f"{r['rows']} rows; {stages}; cpu {r['cpu_s']:.1f} s ({cpu})")
+               "forecast / raw LightGBM predict", f"{r['rows']} rows; {stages}; cpu {r['cpu_s']:.1f} s ({cpu}); "
+               f"compiled trees: {', '.join(r['compiled']) or 'none'}")
         record("raw_predict", r["raw_predict_s"], r["peak_mib"], r["load_1min_before"],
                detail=f"{r['rows']} rows, {r['boosters']} boosters (flood, heat), {r['trees']} trees "
                       f"({'models of ' + str(args.models) if args.models else 'the island models'}), float32; "
@@ -359,6 +384,15 @@ def main() -> None:
         print(f"  raw LightGBM predict {r['raw_predict_s']:7.1f} s  on {r['rows']:,} rows ({r['boosters']} boosters, "
               f"{r['trees']} trees);"
               f" cpu {r['raw_predict_cpu_s']:.1f} s")
+        if r["compiled"]:
+            speedup = r["lightgbm_of_compiled_s"] / r["compiled_s"]
+            compile_s = ", ".join(f"{n} {s:.1f} s" for n, s in r["compile_s"].items())
+            which = f"{', '.join(r['compiled'])} ({r['compiled_trees']} trees)"
+            record("compiled_trees_predict", r["compiled_s"], r["peak_mib"], r["load_1min_before"], speedup,
+                   "LightGBM predict / compiled trees, same boosters and rows",
+                   f"{which}: LightGBM {r['lightgbm_of_compiled_s']:.2f} s; compile {compile_s}; tl2cgen, gcc")
+            print(f"  compiled trees       {r['compiled_s']:7.2f} s  for {which} against LightGBM "
+                  f"{r['lightgbm_of_compiled_s']:.2f} s on the same rows: {speedup:.2f}x; compile {compile_s}")
         record("asset_risk_many_sites", r["many_sites_s"], r["peak_mib"], r["load_1min_before"],
                detail=f"{MANY_SITES} made-up sites, half points, half polygons")
         print(f"  asset risk           {r['many_sites_s']:7.2f} s  for {MANY_SITES:,} made-up sites")
