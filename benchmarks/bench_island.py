@@ -177,19 +177,21 @@ def measure_static() -> dict:
     return {"seconds": seconds, "cells": int(features["land"].size), "land_cells": int(features["land"].sum())}
 
 
-def _tree_seconds(config, frame) -> dict:
-    """LightGBM's own predict of every booster on the frame's feature matrix (contiguous float32), and
-    in the same process the boosters that compile (pipelines.forecast.compiled_trees): their compile
-    seconds, LightGBM's and the compiled trees' predict seconds on the same rows (the same numbers)."""
+def _tree_seconds(config, frame, origin) -> dict:
+    """LightGBM's own predict of every booster the forecast runs on each cell (the production refit at
+    `origin`) on the frame's feature matrix (contiguous float32), and in the same process the boosters
+    that compile (pipelines.forecast.compiled_trees): their compile seconds, LightGBM's and the
+    compiled trees' predict seconds on the same rows (the same numbers)."""
     from models.boosting import feature_matrix, predict_trees
-    from models.tables import FLOOD_FEATURES, HEAT_FEATURES, with_flood_interactions
+    from models.heat.regression import quantile_name
+    from models.tables import with_flood_interactions
     from pipelines.forecast.compiled_trees import compiled_booster
-    from pipelines.registry import load_latest
+    from pipelines.forecast.forecasters import load_forecasters
 
-    flood, _ = load_latest(config.city_store / "models", "flood", FLOOD_FEATURES)
-    heat, _ = load_latest(config.city_store / "models", "heat", HEAT_FEATURES)
+    forecasters = load_forecasters(config.city_store / "models", origin)
     frame = with_flood_interactions(frame)
-    boosters = {"flood classifier": flood["classifier"], **heat}
+    boosters = {"flood classifier": forecasters.flood.booster,
+                **{quantile_name(v, q): b for v, by_q in forecasters.heat.items() for q, b in by_q.items()}}
     matrices = {name: feature_matrix(frame, b.feature_name()) for name, b in boosters.items()}
 
     def seconds(predict) -> float:
@@ -275,7 +277,7 @@ def measure_forecast() -> dict:
         drivers = drivers_for_dates(config.bundle_dir, history.load(), [issue_date], lead_days=config.lead_days,
                                     timezone=config.city.timezone, climate_before=climate_before(config))
     frame = feature_frame(cells, land_lonlat(city_template(config), cells), drivers)
-    trees = _tree_seconds(config, frame)
+    trees = _tree_seconds(config, frame, origin)
     start = time.perf_counter()
     asset_risk(forecast, _many_sites(config.grid.crs), nearest_land_cells=3)
     many_sites_s = time.perf_counter() - start
