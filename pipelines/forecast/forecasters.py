@@ -40,17 +40,19 @@ def load_forecasters(models_dir: Path, origin: dt.date, *, compiled_trees: bool 
     (pipelines.forecast.compiled_trees): the same numbers, faster.
     """
     def production(hazard: str, features: list[str], per_cell: list[str] | None) -> tuple[dict, dict]:
+        """The production refit's boosters and card; with `compiled_trees`, those named in `per_cell`
+        (None: all) compiled."""
         version = production_version(latest_version(models_dir, hazard), origin)
         boosters, card = load_version(models_dir, hazard, version, features)
         if compiled_trees:
-            names = per_cell or list(boosters)
+            names = list(boosters) if per_cell is None else per_cell
             boosters |= with_compiled_trees({n: boosters[n] for n in names}, models_dir / hazard / version,
                                             card.get("booster_sha256", {}), f"{hazard} model {version}")
         return boosters, card
 
-    boosters, card = production("flood", FLOOD_FEATURES, ["classifier"])
+    boosters, card = production("flood", FLOOD_FEATURES, per_cell=["classifier"])  # not the areas' booster
     flood = FloodModel(boosters["classifier"], Calibration.from_dict(card["calibration"]))
-    heat_boosters, heat_card = production("heat", HEAT_FEATURES, None)
+    heat_boosters, heat_card = production("heat", HEAT_FEATURES, per_cell=None)
     if "interval_widening_degC" not in heat_card:
         raise RegistryError(f"heat model {heat_card['version']}: card.json has no `interval_widening_degC` "
                             "(registered before the conformal intervals); retrain with `warisan train`")

@@ -103,3 +103,14 @@ def test_a_library_that_gives_other_numbers_is_refused(tmp_path):
     shutil.move(other, library_path(tmp_path / "classifier.txt", hashes["classifier"]))
     out = with_compiled_trees(boosters, tmp_path, hashes, "flood")
     assert type(out["classifier"]) is lgb.Booster
+
+
+def test_the_daily_forecast_keeps_its_flood_classifier_compiled_beside_it_and_no_heat_model(run):
+    models = run["store"] / "models"
+    compiled = {folder: sorted(p.name for p in folder.glob("*.so")) for folder in (models / "flood").iterdir()
+                if (folder / "card.json").exists()}
+    expected = {folder: [library_path(folder / "classifier.txt", sha256_file(folder / "classifier.txt")).name]
+                for folder, names in compiled.items() if names}
+    assert expected and {folder: compiled[folder] for folder in expected} == expected
+    assert all("-refit-" in folder.name for folder in expected)  # only the production refits forecast
+    assert not list((models / "heat").glob("*/*.so"))
