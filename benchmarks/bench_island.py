@@ -8,9 +8,12 @@ history and 3 lead days, trains its flood and heat models through the flows, the
 each in a fresh subprocess so that its peak RSS is its own:
 
 - forecast: the daily forecast's work for the last issue date without Prefect's server:
-  features + predict (predict_grid), warning areas (with_warning_areas), asset levels, publish
-  (publish_grids: NetCDF, COGs, maps, page, STAC), against raw LightGBM predict (the flood and three heat boosters) on the same
-  feature matrix as contiguous float32, timed in the same process; then asset risk on that
+  features + predict (predict_grid, with the trees compiled where they compile: the flood
+  classifier; the heat models' linear trees stay LightGBM's), warning areas (with_warning_areas),
+  asset levels, publish (publish_grids: NetCDF, COGs, maps, page, STAC), against raw LightGBM
+  predict (the flood classifier and the heat boosters) on the same feature matrix as contiguous
+  float32, timed in the same process, and beside it the compiled trees of the boosters that
+  compile on the same rows (compiled there, each compile timed); then asset risk on that
   forecast for 2,000 made-up sites (a full heritage inventory);
 - static: static_features for the island grid from the bundle's files;
 - train: train_flood_model (fit with early stopping + calibration) on N synthetic rows with the
@@ -110,16 +113,19 @@ def setup(fresh: bool, models: Path | None) -> None:
 
 
 def _refit_before_timing() -> None:
-    """The production refit the last issue date needs (pipelines.training.production.ensure_production), done
-    here, so that the measured forecast only loads its models: a refit's seconds and memory are not the forecast's."""
+    """The production refit the last issue date needs (pipelines.training.production.ensure_production) and its
+    compiled trees, done here, so that the measured forecast only loads its models: a refit's or a compile's
+    seconds and memory are not the forecast's."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from pipelines.bundle import readers
     from pipelines.config import load_city_config
     from pipelines.feature_cache.build import build_static_features
+    from pipelines.forecast.forecasters import load_forecasters
     from pipelines.training.production import ensure_production
 
     config = load_city_config(CONFIG)
-    ensure_production(config, build_static_features.fn(config), readers.forecast_dates(config.bundle_dir)[-1])
+    origin = ensure_production(config, build_static_features.fn(config), readers.forecast_dates(config.bundle_dir)[-1])
+    load_forecasters(config.city_store / "models", origin, compiled_trees=True)
 
 
 def _ingest_and_train() -> None:
@@ -171,22 +177,50 @@ def measure_static() -> dict:
     return {"seconds": seconds, "cells": int(features["land"].size), "land_cells": int(features["land"].sum())}
 
 
-def _raw_predict_seconds(config, frame) -> tuple[float, int, int, int]:
-    """Seconds for every booster's plain predict on the frame's feature matrix (contiguous float32),
-    the frame's rows, the number of boosters and their trees."""
-    from models.tables import FLOOD_FEATURES, HEAT_FEATURES, with_flood_interactions
-    from pipelines.registry import load_latest
+def _tree_seconds(config, frame, origin) -> dict:
+    """LightGBM's own predict of every booster the forecast runs on each cell (the production refit at
+    `origin`) on the frame's feature matrix (contiguous float32), and in the same process the boosters
+    that compile (pipelines.forecast.compiled_trees): their compile seconds, LightGBM's and the
+    compiled trees' predict seconds on the same rows (the same numbers)."""
+    from models.boosting import feature_matrix, predict_trees
+    from models.heat.regression import quantile_name
+    from models.tables import with_flood_interactions
+    from pipelines.forecast.compiled_trees import compiled_booster
+    from pipelines.forecast.forecasters import load_forecasters
 
-    flood, _ = load_latest(config.city_store / "models", "flood", FLOOD_FEATURES)
-    heat, _ = load_latest(config.city_store / "models", "heat", HEAT_FEATURES)
+    forecasters = load_forecasters(config.city_store / "models", origin)
     frame = with_flood_interactions(frame)
-    matrices = [(b, np.ascontiguousarray(frame[b.feature_name()].to_numpy(np.float32)))
-                for b in [flood["classifier"], *heat.values()]]
-    start = time.perf_counter()
-    for booster, matrix in matrices:
-        booster.predict(matrix, num_iteration=booster.best_iteration or None)
-    trees = sum(booster.num_trees() for booster, _ in matrices)
-    return time.perf_counter() - start, len(frame), len(matrices), trees
+    boosters = {"flood classifier": forecasters.flood.booster,
+                **{quantile_name(v, q): b for v, by_q in forecasters.heat.items() for q, b in by_q.items()}}
+    matrices = {name: feature_matrix(frame, b.feature_name()) for name, b in boosters.items()}
+
+    def timed(predict) -> tuple[float, float]:
+        """Wall and CPU seconds of one call (the CPU seconds are less bent by other work on the machine)."""
+        start, start_cpu = time.perf_counter(), _cpu_s()
+        predict()
+        return time.perf_counter() - start, _cpu_s() - start_cpu
+
+    lightgbm = {name: timed(lambda b=b, m=matrices[name]: b.predict(m, num_iteration=b.best_iteration or None))
+                for name, b in boosters.items()}
+    compiled, compile_s = {}, {}
+    with tempfile.TemporaryDirectory(dir=OUT) as folder:
+        for name, booster in boosters.items():
+            if booster.params.get("linear_tree"):
+                continue  # treelite cannot read linear trees: the forecast leaves them to LightGBM
+            start = time.perf_counter()
+            compiled[name] = compiled_booster(booster, Path(folder) / f"{name.replace(' ', '_')}.so")
+            compile_s[name] = time.perf_counter() - start
+        compiled_s = {name: timed(lambda b=b, m=matrices[name]: predict_trees(b, m)) for name, b in compiled.items()}
+
+    def total(times: dict, names, k: int) -> float:
+        return sum(times[n][k] for n in names)
+
+    return {"raw_predict_s": total(lightgbm, boosters, 0), "raw_predict_cpu_s": total(lightgbm, boosters, 1),
+            "rows": len(frame), "boosters": len(boosters), "trees": sum(b.num_trees() for b in boosters.values()),
+            "compiled": sorted(compiled), "compiled_trees": sum(boosters[n].num_trees() for n in compiled),
+            "compile_s": compile_s, "lightgbm_of_compiled_s": total(lightgbm, compiled, 0),
+            "lightgbm_of_compiled_cpu_s": total(lightgbm, compiled, 1), "compiled_s": total(compiled_s, compiled, 0),
+            "compiled_cpu_s": total(compiled_s, compiled, 1)}
 
 
 def measure_forecast() -> dict:
@@ -248,15 +282,12 @@ def measure_forecast() -> dict:
         drivers = drivers_for_dates(config.bundle_dir, history.load(), [issue_date], lead_days=config.lead_days,
                                     timezone=config.city.timezone, climate_before=climate_before(config))
     frame = feature_frame(cells, land_lonlat(city_template(config), cells), drivers)
-    start_cpu = _cpu_s()
-    raw, rows, boosters, trees = _raw_predict_seconds(config, frame)
+    trees = _tree_seconds(config, frame, origin)
     start = time.perf_counter()
     asset_risk(forecast, _many_sites(config.grid.crs), nearest_land_cells=3)
     many_sites_s = time.perf_counter() - start
-    return {"seconds": total, "raw_predict_s": raw, "rows": rows, "boosters": boosters, "trees": trees,
-            "many_sites_s": many_sites_s,
-            "stages": stages,
-            "cpu_s": sum(cpu.values()), "stage_cpu_s": cpu, "raw_predict_cpu_s": _cpu_s() - start_cpu}
+    return {"seconds": total, **trees, "many_sites_s": many_sites_s, "stages": stages,
+            "cpu_s": sum(cpu.values()), "stage_cpu_s": cpu}
 
 
 def _many_sites(crs: str):
@@ -349,7 +380,8 @@ def main() -> None:
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())
         cpu = ", ".join(f"{k} {v:.1f} s" for k, v in r["stage_cpu_s"].items())
         record("forecast", r["seconds"], r["peak_mib"], r["load_1min_before"], ratio,
-               "forecast / raw LightGBM predict", f"{r['rows']} rows; {stages}; cpu {r['cpu_s']:.1f} s ({cpu})")
+               "forecast / raw LightGBM predict", f"{r['rows']} rows; {stages}; cpu {r['cpu_s']:.1f} s ({cpu}); "
+               f"compiled trees: {', '.join(r['compiled']) or 'none'}")
         record("raw_predict", r["raw_predict_s"], r["peak_mib"], r["load_1min_before"],
                detail=f"{r['rows']} rows, {r['boosters']} boosters (flood, heat), {r['trees']} trees "
                       f"({'models of ' + str(args.models) if args.models else 'the island models'}), float32; "
@@ -359,6 +391,21 @@ def main() -> None:
         print(f"  raw LightGBM predict {r['raw_predict_s']:7.1f} s  on {r['rows']:,} rows ({r['boosters']} boosters, "
               f"{r['trees']} trees);"
               f" cpu {r['raw_predict_cpu_s']:.1f} s")
+        if r["compiled"]:
+            speedup = r["lightgbm_of_compiled_s"] / r["compiled_s"]
+            compile_s = ", ".join(f"{n} {s:.1f} s" for n, s in r["compile_s"].items())
+            which = f"{', '.join(r['compiled'])} ({r['compiled_trees']} trees)"
+            floor = r["raw_predict_s"] - r["lightgbm_of_compiled_s"] + r["compiled_s"]
+            cpu_times = (f"cpu {r['compiled_cpu_s']:.2f} s against LightGBM's {r['lightgbm_of_compiled_cpu_s']:.2f} s, "
+                         f"{r['lightgbm_of_compiled_cpu_s'] / r['compiled_cpu_s']:.2f}x")
+            record("compiled_trees_predict", r["compiled_s"], r["peak_mib"], r["load_1min_before"], speedup,
+                   "LightGBM predict / compiled trees, same boosters and rows",
+                   f"{which}: LightGBM {r['lightgbm_of_compiled_s']:.2f} s; {cpu_times}; compile {compile_s}; "
+                   f"every booster as the forecast evaluates them {floor:.2f} s; tl2cgen quantized, gcc")
+            print(f"  compiled trees       {r['compiled_s']:7.2f} s  for {which} against LightGBM "
+                  f"{r['lightgbm_of_compiled_s']:.2f} s on the same rows: {speedup:.2f}x ({cpu_times});"
+                  f" compile {compile_s}")
+            print(f"  trees as forecast    {floor:7.2f} s  (compiled where they compile, the rest LightGBM)")
         record("asset_risk_many_sites", r["many_sites_s"], r["peak_mib"], r["load_1min_before"],
                detail=f"{MANY_SITES} made-up sites, half points, half polygons")
         print(f"  asset risk           {r['many_sites_s']:7.2f} s  for {MANY_SITES:,} made-up sites")

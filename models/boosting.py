@@ -1,8 +1,10 @@
-"""Fitting one LightGBM booster: the call the flood and heat models share, and its early stopping.
+"""Fitting and evaluating one LightGBM booster: the calls the flood and heat models share.
 
 `fit_booster` fits in this process. A caller can hand the models another function of the same
 signature (`BoosterFit`), such as pipelines.runner's fit on a Dask cluster with lightgbm.dask;
 `early_stopping_iteration` gives such a fit the iteration LightGBM's own early stopping picks.
+`predict_trees` is every model's prediction: by LightGBM, or by the booster's trees compiled to
+native code (`CompiledBooster`, built by pipelines.forecast.compiled_trees) to the same numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 BoosterFit = Callable[..., lgb.Booster]  # (params, X, y, *, num_boost_round, valid, early_stopping_rounds)
+TreeEvaluator = Callable[[np.ndarray, bool], np.ndarray]  # (float32 matrix, raw_score) -> one value per row
 _PROBABILITY_EPSILON = 1e-15  # LightGBM clips probabilities so for binary_logloss
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def fit_booster(
@@ -44,6 +48,47 @@ def feature_matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
     DataFrame: float32 when every column fits (the forecast's frame), which halves what predict reads."""
     columns = frame[features]
     return np.ascontiguousarray(columns.to_numpy(np.result_type(np.float32, *columns.dtypes)))
+
+
+class CompiledBooster(lgb.Booster):
+    """A booster whose trees (to its best iteration) also run as compiled native code, `evaluate`.
+
+    `predict_trees` evaluates with it; LightGBM still does everything else (SHAP values, a range
+    of trees, a single round), and whoever builds one checks that it gives LightGBM's numbers.
+    """
+
+    def __init__(self, booster: lgb.Booster, evaluate: TreeEvaluator):
+        super().__init__(model_str=booster.model_to_string(num_iteration=booster.best_iteration or None))
+        self.evaluate = evaluate
+
+
+def predict_trees(booster: lgb.Booster, matrix: np.ndarray, *, raw_score: bool = False) -> np.ndarray:
+    """The booster's prediction per row of `matrix` (`feature_matrix`) with its trees to the best
+    iteration: the probability (binary) or value (regression, quantile); the trees' sum if `raw_score`.
+
+    A CompiledBooster evaluates float32 rows with its compiled trees, LightGBM anything else.
+    """
+    if isinstance(booster, CompiledBooster) and matrix.dtype == np.float32:
+        return booster.evaluate(matrix, raw_score)
+    return booster.predict(matrix, num_iteration=booster.best_iteration or None, raw_score=raw_score)
+
+
+def threshold_rows(booster: lgb.Booster, rows: int, *, seed: int) -> np.ndarray:
+    """`rows` float32 rows (booster's features) whose values sit on its split thresholds: each
+    threshold rounded to float32 and the float32 values either side of it, with 0 and NaN, drawn at
+    random per feature. Where float32 and float64 comparisons disagree, these rows find it.
+    """
+    splits = booster.trees_to_dataframe().dropna(subset=["threshold"])
+    features = booster.feature_name()
+    rng = np.random.default_rng(seed)
+    matrix = np.zeros((rows, len(features)), np.float32)
+    for column, name in enumerate(features):  # a pass over the features, not the rows
+        thresholds = splits.loc[splits["split_feature"] == name, "threshold"].to_numpy()
+        thresholds = thresholds[np.abs(thresholds) <= _FLOAT32_MAX].astype(np.float32)  # not 1e300: NaN's own splits
+        values = np.concatenate([thresholds, np.nextafter(thresholds, np.float32(-np.inf)),
+                                 np.nextafter(thresholds, np.float32(np.inf)), np.float32([0, np.nan])])
+        matrix[:, column] = rng.choice(values, rows)
+    return matrix
 
 
 def require_early_stopping_pair(valid: tuple | None, early_stopping_rounds: int | None) -> None:

@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.boosting import BoosterFit, feature_matrix, fit_booster
+from models.boosting import BoosterFit, feature_matrix, fit_booster, predict_trees
 from models.calibration import Calibration, choose_calibration, day_folds, prior_correction
 from models.verification import contingency_scores, flood_scores
 
@@ -88,7 +88,7 @@ def train_flood_model(
 
 def raw_flood_score(booster: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
     """The booster's output (0..1, on the scale of the drawn sample) per row of `frame`."""
-    return booster.predict(feature_matrix(frame, booster.feature_name()), num_iteration=booster.best_iteration or None)
+    return predict_trees(booster, feature_matrix(frame, booster.feature_name()))
 
 
 def predict_flood(model: FloodModel, frame: pd.DataFrame) -> np.ndarray:

@@ -24,7 +24,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.boosting import BoosterFit, feature_matrix, fit_booster
+from models.boosting import BoosterFit, feature_matrix, fit_booster, predict_trees
 from models.heat.scores import point_scores, quantile_scores
 
 # Linear trees (a ridge fit in each leaf) carry what a station's surroundings do to its temperature to
@@ -86,14 +86,10 @@ def fit_heat_quantiles(
                            num_boost_round=max(1, rounds[q]), **stopping)
 
     median = fit(MEDIAN, train[variable], None if valid is None else valid[variable])
-    left = {name: part[variable] - _predict(median, part[features].to_numpy(np.float64))
+    left = {name: part[variable] - predict_trees(median, part[features].to_numpy(np.float64))
             for name, part in (("train", train), ("valid", valid)) if part is not None}
     outer = {q: fit(q, left["train"], left.get("valid")) for q in quantiles if q != MEDIAN}
     return dict(sorted({MEDIAN: median, **outer}.items()))
-
-
-def _predict(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
-    return booster.predict(matrix, num_iteration=booster.best_iteration or None)
 
 
 def predict_heat(boosters: dict[float, lgb.Booster], frame: pd.DataFrame,
@@ -106,8 +102,8 @@ def predict_heat(boosters: dict[float, lgb.Booster], frame: pd.DataFrame,
     """
     qs = sorted(boosters)
     matrix = feature_matrix(frame, boosters[MEDIAN].feature_name())
-    median = _predict(boosters[MEDIAN], matrix)
-    raw = np.stack([median if q == MEDIAN else median + _predict(boosters[q], matrix) for q in qs])
+    median = predict_trees(boosters[MEDIAN], matrix)
+    raw = np.stack([median if q == MEDIAN else median + predict_trees(boosters[q], matrix) for q in qs])
     if widening:
         lead = frame["lead"].to_numpy()
         missing = set(np.unique(lead).tolist()) - set(widening)

@@ -22,7 +22,7 @@ import shapely
 import xarray as xr
 from scipy import sparse
 
-from models.boosting import BoosterFit, feature_matrix, fit_booster
+from models.boosting import BoosterFit, feature_matrix, fit_booster, predict_trees
 from models.calibration import Calibration, day_folds, fit_guarded_isotonic
 from models.verification import ratio_or_nan
 from models.warning.levels import hysteresis_levels, levels_from_chance
@@ -92,8 +92,7 @@ class AreaWarning:
         return _by_lead(self.calibrations, self.score(rows), rows["lead"].to_numpy())
 
     def score(self, rows: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(feature_matrix(rows, self.booster.feature_name()),
-                                    num_iteration=self.booster.best_iteration or None)
+        return predict_trees(self.booster, feature_matrix(rows, self.booster.feature_name()))
 
     @property
     def issued(self) -> tuple[float, ...]:
@@ -241,7 +240,7 @@ def fit_area_warning(rows: pd.DataFrame, features: list[str], split: np.ndarray,
                       num_boost_round=num_boost_round, valid=(parts["valid"][features], parts["valid"]["label"]),
                       early_stopping_rounds=40)
     calib = parts["calib"]
-    score = booster.predict(feature_matrix(calib, features), num_iteration=booster.best_iteration or None)
+    score = predict_trees(booster, feature_matrix(calib, features))
     observed, day, lead = calib["label"].to_numpy(float), calib["day"].to_numpy(), calib["lead"].to_numpy()
     leads = int(rows["lead"].max()) + 1
     fold = day_folds(day, observed)

@@ -59,7 +59,7 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
     drivers = drivers_for_dates(config.bundle_dir, history, [issue_date], lead_days=config.lead_days,
                                 timezone=config.city.timezone, climate_before=climate_before(config))
     frame = feature_frame(cells, lonlat, drivers)
-    forecasters = load_forecasters(config.city_store / "models", origin)
+    forecasters = load_forecasters(config.city_store / "models", origin, compiled_trees=True)
     layers = model_layers(forecasters, frame, explain_from=config.output.flood_level_bands[0],
                           flood_attrs=flood_probability_attrs(forecasters.flood.calibration.report_rate,
                                                               config.flood.label_radius_m))

@@ -87,7 +87,7 @@ class ConstantBooster:
     def feature_name(self):
         return ["x"]
 
-    def predict(self, frame, num_iteration=None):
+    def predict(self, frame, num_iteration=None, raw_score=False):
         return self.values
 
 
