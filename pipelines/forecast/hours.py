@@ -35,7 +35,7 @@ def site_hours(config: CityConfig, forecast: xr.Dataset) -> xr.Dataset:
     by_site = risk.set_index(["asset_id", "lead"]).to_xarray().rename(asset_id="site")
     points = assets.representative_point().to_crs("EPSG:4326")
     path = config.bundle_dir / "weather" / "forecasts" / f"{issue_date.isoformat()}.nc"
-    hours = 24 * config.lead_days
+    hours = 24 * config.heat.lead_days
     with xr.open_dataset(path, decode_coords="all", decode_timedelta=True) as weather:
         missing = [name for name in ("time", *_HOURLY) if name not in weather.variables]
         if missing:
