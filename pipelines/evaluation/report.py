@@ -558,8 +558,8 @@ def summary_markdown(config: CityConfig, scores: xr.Dataset, written: dict[str, 
                 row = table.sel(model=model).values
                 if np.isfinite(row).any():
                     lines.append(f"| {hazard} | {target} | {metric} | {model} | " + " | ".join(
-                        f"{v:.3f}" + ("†" if flag else "") for v, flag in zip(row, few.sel(model=model).values,
-                                                                              strict=True)) + " |")
+                        ("–" if np.isnan(v) else f"{v:.3f}") + ("†" if flag else "")  # –: past the hazard's leads
+                        for v, flag in zip(row, few.sel(model=model).values, strict=True)) + " |")
     if any("†" in line for line in lines):
         lines += ["", f"† rests on fewer than {MIN_EVENTS} events: not meaningful"]
     lines += ["", *(f"- {kind}: `{paths[0]}`" for kind, paths in written.items() if paths)]
