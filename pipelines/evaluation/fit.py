@@ -23,7 +23,13 @@ from models.heat.regression import REGIONAL, quantile_name
 from pipelines.config import CityConfig, city_template
 from pipelines.forecast.areas import AREA_ATTRS, area_coords
 from pipelines.forecast.frame import feature_frame
-from pipelines.forecast.layers import flood_probability_attrs, model_layers, on_grid, past_leads_nan
+from pipelines.forecast.layers import (
+    flood_probability_attrs,
+    model_layers,
+    on_grid,
+    past_leads_comment,
+    past_leads_nan,
+)
 from pipelines.publish.grid import INSTITUTION
 from pipelines.storage import write_atomic
 from pipelines.training.areas import area_table
@@ -69,19 +75,22 @@ def _area_hindcasts(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, 
     rows, _, areas = area_table(config, inputs.cells, inputs.drivers.isel(issue_date=positions))
     shape = (len(issue_dates), config.flood.lead_days, len(areas.ids))
     chance = warning.chance(rows).reshape(shape)
-    past = config.forecast_days - config.flood.lead_days  # leads the areas are not forecast: NaN
-    beyond = {"comment": f"NaN at leads {config.flood.lead_days} and later: flood is forecast "
-                         f"{config.flood.lead_days} days ahead"} if past else {}
+    beyond = ({"comment": past_leads_comment("flood", config.flood.lead_days)}
+              if config.forecast_days > config.flood.lead_days else {})  # the areas are NaN past the flood's leads
+
+    def padded(values: np.ndarray) -> np.ndarray:
+        return past_leads_nan(values, config.forecast_days, axis=1)
+
     month = (issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")).month
     baselines = fitted.area_baselines.chances(rows["area_index"].to_numpy(), month.to_numpy(),
                                               rows["rain_24h_mm"].to_numpy())
     dims = ("issue_date", "lead", "area")
-    out = {"area_flood_probability": (dims, past_leads_nan(chance, config.forecast_days, axis=1), AREA_ATTRS["area_flood_probability"] | beyond | {
+    out = {"area_flood_probability": (dims, padded(chance), AREA_ATTRS["area_flood_probability"] | beyond | {
                "report_rate": warning.calibrations[0].report_rate}),
-           "area_flood_level": (dims, past_leads_nan(warning.levels(chance), config.forecast_days, axis=1), AREA_ATTRS["area_flood_level"] | beyond | {
+           "area_flood_level": (dims, padded(warning.levels(chance)), AREA_ATTRS["area_flood_level"] | beyond | {
                "level_thresholds": [np.nan if t is None else t for t in warning.thresholds]})}
     for name, values in baselines.items():
-        out[f"area_flood_{name}"] = (dims, past_leads_nan(values.reshape(shape), config.forecast_days, axis=1), {
+        out[f"area_flood_{name}"] = (dims, padded(values.reshape(shape)), {
             "units": "1", "long_name": f"baseline {name.replace('_', ' ')}: chance of a flood in the area"} | beyond)
     return out | {"areas": areas}
 

@@ -69,7 +69,7 @@ def _on_leads(layers: Layers, rows: np.ndarray, hazard: str, lead_days: int) -> 
     the hazard's `lead_days` (said in a `comment`, when there are such rows)."""
     if rows.all():
         return layers
-    beyond = f"NaN at leads {lead_days} and later: {hazard} is forecast {lead_days} days ahead"
+    beyond = past_leads_comment(hazard, lead_days)
     out = {}
     for name, (values, attrs) in layers.items():
         full = np.full(rows.size, np.nan, "float32" if np.asarray(values).dtype == np.float32 else float)
@@ -144,6 +144,11 @@ def heat_stress_layers(heat: HeatConfig, frame: pd.DataFrame, issue_date: dt.dat
             heat.tasmax_levels_degC, sustained_days=heat.sustained_days, observed_days=recent.shape[1])),
         "wbgt_band": (wbgt_band.T.ravel(), wbgt_band_attrs(heat.wbgt_bands_degC)),
     }
+
+
+def past_leads_comment(hazard: str, lead_days: int) -> str:
+    """The `comment` of a layer NaN past its hazard's `lead_days`."""
+    return f"NaN at leads {lead_days} and later: {hazard} is forecast {lead_days} days ahead"
 
 
 def past_leads_nan(values: np.ndarray, n_leads: int, *, axis: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from pipelines.forecast.layers import (
     heat_stress_layers,
     model_layers,
     on_grid,
+    past_leads_comment,
     past_leads_nan,
 )
 from pipelines.timezones import local_midnight_utc
@@ -124,7 +125,7 @@ def with_warning_areas(config: CityConfig, static_path: Path, forecast: xr.Datas
     land = cells["cell"].to_numpy()
     first = np.full(flat.shape, np.nan, "float32")
     first[:flood_leads, land] = where_first(flat[:flood_leads, land], chance[:, areas.ids.index("city")])
-    beyond = {"comment": f"NaN at leads {flood_leads} and later: flood is forecast {flood_leads} days ahead"}
+    beyond = {"comment": past_leads_comment("flood", flood_leads)} if flood_leads < forecast.sizes["lead"] else {}
     layers = xr.Dataset({
         "area_flood_probability": (("lead", "area"), past_leads_nan(chance, forecast.sizes["lead"], axis=0),
                                    AREA_ATTRS["area_flood_probability"] | beyond | {
