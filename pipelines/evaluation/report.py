@@ -464,7 +464,7 @@ def _site_heat_levels(scores: xr.Dataset) -> dict:
                                   "false": f"{false:.2f}" if np.isfinite(false) else "–",
                                   "events": int(events) if np.isfinite(events) else 0,
                                   "alerts": int(alerts) if np.isfinite(alerts) else 0,
-                                  "few": bool(np.isfinite(events) and too_few_events(events))})
+                                  "few": bool(np.isfinite(hit) and too_few_events(events))})
                 out["levels"].append({"target": str(target), "asset": str(asset),
                                       "name": str(names.get(asset, asset)), "cells": cells})
     if "heat_level_flip_flop_index" in scores:
