@@ -25,7 +25,7 @@ Two versions:
 Before scoring, the world's own draws (replayed from the truth's random stream) route the observed
 storm days and must reproduce the truth's area events exactly: the check that this is the world scored.
 
-Rows: issue dates of the sealed test period (`evaluation.test`), leads 0 .. lead_days - 1, each warning
+Rows: issue dates of the sealed test period (`evaluation.test`), leads 0 .. flood.lead_days - 1, each warning
 area, the event on the day forecast (issue + lead), as the backtest scores areas. Scores per area group
 (each area id, every site's neighbourhood pooled as 'site'), on all days and on wet days
 (`pipelines.training.inputs.wet_days`): Brier skill against the area's climatology (the truth's rate
