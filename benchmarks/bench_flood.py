@@ -74,7 +74,7 @@ def main() -> None:
     flooded = cells_near_reports(reports.assign(x_m=x, y_m=y), cells, config.flood.label_radius_m)
 
     def table():
-        rows = flood_rows(issue_dates, config.lead_days, cells, flooded,
+        rows = flood_rows(issue_dates, config.flood.lead_days, cells, flooded,
                           negatives_per_positive=config.flood.negatives_per_positive,
                           rng=np.random.default_rng(config.train.seed))
         return rows, with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))

@@ -68,8 +68,7 @@ source:
   assets: {assets}
   regional_spacing_deg: 0.05
 paths: {{bundle: bundle, store: store}}
-lead_days: 3
-flood: {{calibration_days: 20, block_size_m: 2000}}
+flood: {{lead_days: 3, calibration_days: 20, block_size_m: 2000}}
 train: {{early_stopping_days: 21, num_boost_round: 400, seed: 0}}
 evaluation: {{validation: [2024-10-20, 2024-11-09], test: [2024-11-10, 2024-11-30]}}
 alerts: {{sender: warisan-bench@example.org, sender_name: Warisan island benchmark, status: Test}}
@@ -279,7 +278,7 @@ def measure_forecast() -> dict:
     total = sum(stages.values())
     cells = land_cells(xr.load_dataset(static_path))
     with readers.read_history(config.bundle_dir) as history:
-        drivers = drivers_for_dates(config.bundle_dir, history.load(), [issue_date], lead_days=config.lead_days,
+        drivers = drivers_for_dates(config.bundle_dir, history.load(), [issue_date], lead_days=config.forecast_days,
                                     timezone=config.city.timezone, climate_before=climate_before(config))
     frame = feature_frame(cells, land_lonlat(city_template(config), cells), drivers)
     trees = _tree_seconds(config, frame, origin)

@@ -108,6 +108,18 @@ def main() -> None:
                       f"{figures['coverage_unseen_days']:10.3f}  {figures['coverage_unseen_stations']:14.3f}")
                 rows += [stamp | {"variant": variant, "lead": ld, "quantity": k, "value": v} for k, v in figures.items()]
 
+    print("\ntest year at unseen stations: RMSE (degC) of the median and of the raw regional forecast")
+    for ld in np.unique(lead[test]):
+        sel = held_out[test] & (lead[test] == ld)
+        truth = observed[test][sel]
+        figures = {"rmse_unseen_stations_degC": float(np.sqrt(np.mean((plain[MEDIAN][sel] - truth) ** 2))),
+                   "regional_rmse_unseen_stations_degC": float(np.sqrt(np.mean(
+                       (table[regional_column(variable)].to_numpy()[test][sel] - truth) ** 2)))}
+        print(f"lead {ld}: model {figures['rmse_unseen_stations_degC']:.2f}, regional "
+              f"{figures['regional_rmse_unseen_stations_degC']:.2f} "
+              f"({1 - figures['rmse_unseen_stations_degC'] / figures['regional_rmse_unseen_stations_degC']:.0%} below)")
+        rows += [stamp | {"variant": "test year", "lead": int(ld), "quantity": k, "value": v} for k, v in figures.items()]
+
     year = (issue_dates[table["issue_index"].to_numpy()] + pd.to_timedelta(lead, unit="D")).year
     median = np.where(test, np.nan, scores["two-sided"][0.5])
     median[test] = plain[0.5]
@@ -122,7 +134,7 @@ def main() -> None:
               f"  {figures['median_error_mean_degC']:+11.2f} {figures['median_error_std_degC']:4.2f}  {len(part):5d}")
         rows += [stamp | {"variant": f"year {y}", "lead": ld, "quantity": k, "value": v} for k, v in figures.items()]
     print("\neach known year's coverage at held-out stations, its out-of-fold interval widened on the other years")
-    print(f"{'variant':44s} year  lead 0  lead 1  lead 2")
+    print(f"{'variant':44s} year  " + "  ".join(f"lead {ld}" for ld in np.unique(lead)))
     for kind in ("two-sided", "station-and-day"):
         quantiles = scores[kind]
         for rows_name, chosen in (("all", known), ("held-out", known & held_out)):

@@ -25,7 +25,7 @@ Two versions:
 Before scoring, the world's own draws (replayed from the truth's random stream) route the observed
 storm days and must reproduce the truth's area events exactly: the check that this is the world scored.
 
-Rows: issue dates of the sealed test period (`evaluation.test`), leads 0 .. lead_days - 1, each warning
+Rows: issue dates of the sealed test period (`evaluation.test`), leads 0 .. flood.lead_days - 1, each warning
 area, the event on the day forecast (issue + lead), as the backtest scores areas. Scores per area group
 (each area id, every site's neighbourhood pooled as 'site'), on all days and on wet days
 (`pipelines.training.inputs.wet_days`): Brier skill against the area's climatology (the truth's rate
@@ -112,7 +112,7 @@ def demo_world(config: CityConfig) -> DemoWorld:
     lon, lat = cell_lonlat(template)
     lat, lon = regional_axes((float(lon.min()), float(lon.max())), (float(lat.min()), float(lat.max())),
                              source.regional_spacing_deg)
-    n_days = (source.end - source.start).days + config.lead_days
+    n_days = (source.end - source.start).days + config.flood.lead_days
     weather = simulate_regional_weather(lat, lon, source.start, n_days + 1, config.city.timezone,
                                         streams["weather"], climatology(**source.climate.model_dump()))
     daily = truth.daily_regional(weather, local_day(weather.time.values, source.start, config.city.timezone), n_days)
@@ -169,7 +169,7 @@ def issued_storms(config: CityConfig, world: DemoWorld, issue_dates: pd.Datetime
     """Daily storm statistics of the issued forecasts, rows (issue, lead) flattened: as `daily_regional`
     reads the truth, from the forecast's hours of each local day; the 3 h windows of the first hours of
     lead 0 join the two observed hours before the issue time."""
-    weather, n_leads = world.weather, config.lead_days
+    weather, n_leads = world.weather, config.flood.lead_days
     hours = 24 * n_leads
     n_points = weather.sizes["y"] * weather.sizes["x"]
     before = np.searchsorted(weather.time.values.astype("datetime64[ns]"), _issue_times(config, issue_dates)) - 2
@@ -265,7 +265,7 @@ def main() -> None:
     began = time.perf_counter()
     start, end = config.protocol.test
     world = demo_world(config)
-    cells, n_leads = world.cells, config.lead_days
+    cells, n_leads = world.cells, config.flood.lead_days
     origin = pd.Timestamp(config.source.start)
 
     land = np.zeros(cells.grid_shape, bool)

@@ -18,6 +18,7 @@ HEADLINE = {  # (hazard, target, metric, count of its events)
     ("flood", "truth", "roc_auc", "n_positive"), ("flood", "truth", "brier_skill_score", "n_positive"),
     ("flood", "observations", "roc_auc", "n_positive"), ("flood", "observations", "brier_skill_score", "n_positive"),
     ("heat", "observations", "mae_degC", "n_rows"), ("heat", "observations", "interval_coverage", "n_rows"),
+    ("heat", "observations", "rmse_degC", "n_rows"),
     ("heat", "observations", "crps_degC", "n_rows"),
 }
 

@@ -15,6 +15,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from models.assets import asset_alert_levels, asset_risk
+from models.heat.levels import sustained_level
 from models.split import time_split
 from models.warning.areas import forecast_areas, site_area_id
 
@@ -215,3 +216,66 @@ def outcome_calendar(outcomes: pd.DataFrame, names: dict[str, str]) -> xr.DataAr
     return calendar.rename("asset_outcome").assign_attrs(
         long_name="alert outcome at the asset on the day the forecast is valid for", units="1",
         flag_values=np.array(list(OUTCOMES.values()), "int8"), flag_meanings=" ".join(OUTCOMES))
+
+
+def asset_heat_levels(forecast: xr.Dataset, observed: xr.Dataset, assets: gpd.GeoDataFrame, *,
+                      thresholds_degC: tuple[float, ...], sustained_days: int,
+                      nearest_land_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """MET Malaysia's heat level (0..3) at each asset as forecast and as observed, each (issue, lead, asset)
+    in the order of `assets`; NaN where the asset has no land cell in reach or the day no value.
+
+    `forecast` has tasmax_q50 (degC) and `observed` tasmax, (issue_date, lead, y, x) with `land` and a
+    CRS; the issue dates are consecutive days. An asset's value is the highest over its cells
+    (models.assets.asset_risk). The level holds `sustained_days` in a row (models.heat.levels): at
+    lead L the forecast's days L - sustained_days + 1 .. L, and before the issue date the lead-0
+    forecasts of the issues of those days (the latest word on them, standing for the observed
+    maximum the daily forecast reads; missing before the first issue: not hot). The observed level
+    runs over the observed days.
+    """
+    reach = {"nearest_land_cells": nearest_land_cells}
+    n_issues, n_leads = forecast.sizes["issue_date"], forecast.sizes["lead"]
+    ids = assets["asset_id"].to_numpy()
+
+    def at_assets(grid: xr.Dataset, name: str) -> np.ndarray:
+        layers = _as_leads(grid, {name: "tasmax_q50"})  # asset_risk reads the flood layers too: none here
+        risk = asset_risk(layers.assign(tasmax_q90=layers["tasmax_q50"], flood_probability=layers["tasmax_q50"] * np.nan),
+                          assets, **reach)
+        table = risk.pivot(index="lead", columns="asset_id", values="tasmax_q50_max").reindex(columns=ids)
+        return table.to_numpy(float).reshape(n_issues, n_leads, len(ids))
+
+    values, seen = at_assets(forecast, "tasmax_q50"), at_assets(observed, "tasmax")
+    before = sustained_days - 1
+    lead0 = np.concatenate([np.full((before, len(ids)), np.nan), values[:, 0]])  # (before + issue, asset)
+    known = np.concatenate([np.stack([lead0[i:i + n_issues] for i in range(before)], axis=1), values], axis=1)
+    forecast_level = sustained_level(np.moveaxis(known, 1, -1), thresholds_degC, days=sustained_days)[..., before:]
+    daily = np.full((n_issues + n_leads - 1, len(ids)), np.nan)  # observed day (first issue date + k), asset
+    issue, lead = np.divmod(np.arange(n_issues * n_leads), n_leads)
+    daily[issue + lead] = seen.reshape(-1, len(ids))
+    observed_daily = sustained_level(daily.T, thresholds_degC, days=sustained_days).T
+    observed_level = observed_daily[issue + lead].reshape(n_issues, n_leads, len(ids))
+    return (np.where(np.isfinite(values), np.moveaxis(forecast_level, -1, 1), np.nan),
+            np.where(np.isfinite(seen), observed_level, np.nan))
+
+
+def heat_level_counts(forecast_level: np.ndarray, observed_level: np.ndarray, levels: int) -> dict[str, np.ndarray]:
+    """Per asset and level k = 1 .. `levels`, (asset, level) counts over issues and leads: `events`
+    (observed level >= k), `alerts` (forecast level >= k) and `hits` (both); NaN rows count nowhere."""
+    both = np.isfinite(forecast_level) & np.isfinite(observed_level)
+    k = np.arange(1, levels + 1)
+    issued = (forecast_level[..., None] >= k) & both[..., None]  # (issue, lead, asset, level)
+    seen = (observed_level[..., None] >= k) & both[..., None]
+    return {"events": seen.sum(axis=(0, 1)), "alerts": issued.sum(axis=(0, 1)), "hits": (issued & seen).sum(axis=(0, 1))}
+
+
+def level_flip_flop_sums(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per asset, changed pairs and pairs of consecutive issues' levels for the same target day, over the
+    target days every lead of (issue, lead, asset) `levels` forecast (models.verification.flip_flop_index
+    counts the same pairs, pooled)."""
+    n_issues, n_leads, _ = levels.shape
+    if n_issues < n_leads:
+        return np.zeros(levels.shape[2]), np.zeros(levels.shape[2])
+    targets = np.arange(n_leads - 1, n_issues)
+    by_issue = np.stack([levels[targets - lead, lead] for lead in range(n_leads - 1, -1, -1)], axis=1)
+    step = np.diff(by_issue, axis=1)  # (target, pair, asset), NaN where an issue or the asset is missing
+    pairs = np.isfinite(step)
+    return (pairs & (step != 0)).sum(axis=(0, 1)).astype(float), pairs.sum(axis=(0, 1)).astype(float)

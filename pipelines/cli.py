@@ -195,7 +195,7 @@ def _demo(args: argparse.Namespace, config: CityConfig, on_runner: Callable, ste
     from pipelines.training.card import card_headline
 
     period = f"{config.source.start} to {config.source.end}, " if config.source.kind == "demo" else ""
-    print(f"Warisan demo: {config.city.name}, {period}{config.lead_days} lead days")
+    print(f"Warisan demo: {config.city.name}, {period}flood {config.flood.lead_days} and heat {config.heat.lead_days} lead days")
     steps.run("ingest", lambda: on_runner(flows.ingest)(args.config), lambda bundle: f"bundle in {_shown(bundle)}/")
     cards = steps.run("train", lambda: on_runner(flows.train)(args.config),
                       lambda cards: "flood and heat models, scored on the sealed test period")

@@ -242,6 +242,7 @@ class AreasConfig(_Strict):
 
 
 class FloodConfig(_Strict):
+    lead_days: int = Field(3, ge=1, le=10, description="flood leads 0 .. lead_days-1 are forecast")
     areas: AreasConfig = AreasConfig()
     label_radius_m: float = Field(90, gt=0, le=5000, description="a report floods cells this close")
     negatives_per_positive: int = Field(20, ge=1, le=1000)
@@ -261,6 +262,7 @@ class FloodConfig(_Strict):
 
 
 class HeatConfig(_Strict):
+    lead_days: int = Field(7, ge=1, le=10, description="heat leads 0 .. lead_days-1 are forecast")
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
     default_threshold_degC: float = Field(35.0, ge=20, le=60, description="alert tasmax q50")
     tasmax_levels_degC: tuple[float, float, float] = Field(
@@ -467,7 +469,6 @@ class CityConfig(_Strict):
     grid: GridConfig
     source: Annotated[DemoSource | LiveSource | BundleSource, Field(discriminator="kind")]
     paths: PathsConfig
-    lead_days: int = Field(3, ge=1, le=10, description="leads 0 .. lead_days-1 are forecast")
     flood: FloodConfig = FloodConfig()
     heat: HeatConfig = HeatConfig()
     train: TrainConfig = TrainConfig()
@@ -496,6 +497,11 @@ class CityConfig(_Strict):
             raise ConfigError("the config has no `evaluation` section: training and backtests need its validation "
                               "and test periods (docs/evaluation.md)")
         return self.evaluation
+
+    @property
+    def forecast_days(self) -> int:
+        """Days a weather forecast file carries (24 x forecast_days hours): the longer hazard's `lead_days`."""
+        return max(self.flood.lead_days, self.heat.lead_days)
 
     @property
     def bundle_dir(self) -> Path:

@@ -98,14 +98,16 @@ def manager_digests(
                                            advice=lambda hazard, level, kind=kind: advice(kind, hazard, level))
                 sites.append((label(asset_id), summary, [
                     (day(row.lead), f"{row.flood_chance:.0%}" if pd.notna(row.flood_chance) else "-",
-                     int(row.flood_level), f"{row.tasmax_q50_max:.1f} °C" if pd.notna(row.tasmax_q50_max) else "-",
+                     int(row.flood_level) if pd.notna(row.flood_chance) else "-",  # "-": past the flood's leads
+                     f"{row.tasmax_q50_max:.1f} °C" if pd.notna(row.tasmax_q50_max) else "-",
                      _heat_level(row, said), _door(row, said)) for row in rows.itertuples()]))
             conservation = [(label(asset_id), line) for asset_id in manager.assets
                             if (line := conservation_line(levels[levels["asset_id"] == asset_id], language,
                                                           issue_day=issue_day))]
             zones = []
             for area_id in own_areas:
-                rows = area_levels[area_levels["asset_id"] == area_id].sort_values("lead")
+                rows = area_levels[(area_levels["asset_id"] == area_id) & area_levels["flood_chance"].notna()].sort_values(
+                    "lead")  # the flood leads
                 zones.append((area_names[area_id], [
                     (day(row.lead), f"{row.flood_chance:.0%}" if pd.notna(row.flood_chance) else "-",
                      int(row.flood_level), advice(row.area_kind, "flood", int(row.flood_level)))

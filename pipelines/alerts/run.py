@@ -170,7 +170,7 @@ def issue_alerts(config: CityConfig, forecast: xr.Dataset, out: Path, hours: xr.
                                 area_thresholds=None if areas is None else areas.thresholds,
                                 door=forecast_door(forecast.attrs))
     issue_day = dt.date.fromisoformat(forecast.attrs["issue_date"])
-    conservation = site_conservation(config.bundle_dir, issue_day, assets, lead_days=config.lead_days,
+    conservation = site_conservation(config.bundle_dir, issue_day, assets, lead_days=config.heat.lead_days,
                                      timezone=config.city.timezone)
     levels = levels.merge(conservation, on=["asset_id", "lead"], how="left", validate="one_to_one")
     if hours is not None:

@@ -590,7 +590,7 @@ def require_city_bundle(config: CityConfig) -> list[str]:
     run's outputs."""
     found = require_valid_bundle(
         config.bundle_dir, city_crs=config.grid.crs, city_bounds=config.grid.bounds,
-        timezone=config.city.timezone, lead_days=config.lead_days,
+        timezone=config.city.timezone, lead_days=config.forecast_days,
     )
     for problem in found:
         warn(f"bundle {config.bundle_dir}: {problem}")

@@ -51,11 +51,13 @@ from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 GENERATOR = "pipelines.demo_world.generate"
 FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
-GENERATOR_VERSION = 5  # bump whenever the same arguments give a different world
+GENERATOR_VERSION = 6  # bump whenever the same arguments give a different world
 # (2: report date errors; 3: the Penang gauge's tide, daily maxima like Bayan Lepas's; 4: floods routed
 # over the truth's own ground, no code shared with features/ or models/; 5: surcharge from full drains
 # spreads over the streets, kerb-confined flow, smaller drains in the old core)
-_STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations", "surveys")
+# New streams go last: SeedSequence.spawn keeps the earlier ones as they were.
+_STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations", "surveys",
+            "weather_beyond", "forecasts_beyond")
 ATTRIBUTION = (
     ("Climate calibration: MetMalaysia Bayan Lepas station record (daily 2021-2022, monthly 2013-2022). "
     "Source: MetMalaysia via data.gov.my, CC BY 4.0."),
@@ -93,15 +95,18 @@ def generate_demo_bundle(
     bounds: tuple[float, float, float, float], resolution_m: float,
     start: dt.date, end: dt.date, seed: int, timezone: str,
     coastline: Literal["penang", "synthetic"], assets: str,
-    regional_spacing_deg: float, lead_days: int, climate: Mapping[str, str | float] = RECORD_CLIMATE,
+    regional_spacing_deg: float, forecast_days: int, flood_lead_days: int,
+    climate: Mapping[str, str | float] = RECORD_CLIMATE,
     survey_before: dt.date | None = None, progress: Callable[[str], None] = lambda message: None,
 ) -> dict:
     """Write the demo world's bundle to `bundle_dir` and its truth to `truth_dir`; return a summary.
 
     History covers local days `start` .. `end` - 1 (hourly, to the issue time of `end`);
-    forecasts are issued at local midnight of every day from `start` + 3 to `end`; the truth
-    covers `start` .. `end` + `lead_days` - 1, so the last forecast can be scored; observations
-    cover the history's days. `assets` is "george-town" or a CSV path (name, lon, lat,
+    forecasts of `forecast_days` days are issued at local midnight of every day from `start` + 3 to
+    `end`; the truth covers `start` .. `end` + `flood_lead_days` - 1, so the last forecast's floods
+    can be scored (heat is scored at the stations, whose records end with the history); observations
+    cover the history's days. The weather runs on past the truth for the longer forecasts, from its
+    own stream: the truth and the weather it is made of stay as they were with 3-day forecasts. `assets` is "george-town" or a CSV path (name, lon, lat,
     category, optional id). `climate` holds the keyword arguments of `climatology`:
     the record, or a climate made up from it. The largest floods before `survey_before`
     (default `end`) are surveyed (obs/flood_extents.gpkg). The summary counts files, days, reports and
@@ -109,8 +114,8 @@ def generate_demo_bundle(
     """
     if end < start + dt.timedelta(days=FIRST_ISSUE_AFTER_DAYS):
         raise ValueError(f"`end` must be at least {FIRST_ISSUE_AFTER_DAYS} days after `start`")
-    if lead_days < 1:
-        raise ValueError(f"`lead_days` must be >= 1, got {lead_days}")
+    if not 1 <= flood_lead_days <= forecast_days:
+        raise ValueError(f"`flood_lead_days` must be 1 .. `forecast_days` ({forecast_days}), got {flood_lead_days}")
     bundle_dir, truth_dir = Path(bundle_dir), Path(truth_dir)
     seeds = np.random.SeedSequence(seed).spawn(len(_STREAMS))
     streams = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
@@ -118,7 +123,7 @@ def generate_demo_bundle(
     monthly = climatology(**climate)  # a misspelt or invalid setting fails here, early
     template = city_grid(crs, bounds, resolution_m)
     history_days = (end - start).days
-    truth_days = history_days + lead_days  # the last forecast's lead days are scored too
+    truth_days = history_days + flood_lead_days  # the last forecast's flood lead days are scored too
 
     with clock.stage("static world"):
         world = build_static_world(template, city_slug=city_slug, coastline=coastline,
@@ -131,6 +136,11 @@ def generate_demo_bundle(
                                               (float(lat.min()), float(lat.max())), regional_spacing_deg)
         weather = simulate_regional_weather(
             lat, lon, start, truth_days + 1, timezone, streams["weather"], monthly)
+        if forecast_days > flood_lead_days:  # the longer forecasts' last hours, past the truth
+            after = simulate_regional_weather(lat, lon, start + dt.timedelta(days=truth_days + 1),
+                                              forecast_days - flood_lead_days, timezone, streams["weather_beyond"],
+                                              monthly)
+            weather = xr.concat([weather, after], dim="time")
         before_issue = weather.time < np.datetime64(local_midnight_utc(end, timezone))
         history = weather.sel(time=before_issue)
         written.append(write_history(bundle_dir / "weather/history.nc", history))
@@ -139,7 +149,8 @@ def generate_demo_bundle(
         issue_dates = [start + dt.timedelta(days=d) for d in range(FIRST_ISSUE_AFTER_DAYS, history_days + 1)]
         issue_times = local_midnights_utc(issue_dates, timezone)
         issue_index = np.searchsorted(weather.time.values, issue_times.to_numpy())
-        values = forecast_values(weather, issue_index, 24 * lead_days, streams["forecasts"])
+        values = forecast_values(weather, issue_index, 24 * forecast_days, streams["forecasts"],
+                                 streams["forecasts_beyond"])
         folder = bundle_dir / "weather/forecasts"
         forecast_hashes = write_forecasts(folder, values, issue_dates, issue_times, lat, lon)
         for stale in sorted({p.name for p in folder.glob("*.nc")} - set(forecast_hashes)):
@@ -171,7 +182,8 @@ def generate_demo_bundle(
             "city_slug": city_slug, "crs": crs, "bounds": [float(b) for b in bounds],
             "resolution_m": float(resolution_m), "start": start.isoformat(), "end": end.isoformat(),
             "seed": seed, "timezone": timezone, "coastline": coastline, "assets": assets,
-            "regional_spacing_deg": float(regional_spacing_deg), "lead_days": lead_days,
+            "regional_spacing_deg": float(regional_spacing_deg), "forecast_days": forecast_days,
+            "flood_lead_days": flood_lead_days,
             "climate": dict(climate),
             "survey_before": (survey_before or end).isoformat(),
         }
@@ -277,7 +289,8 @@ def generate_demo(config: CityConfig) -> Path:
         "resolution_m": config.grid.resolution_m, "start": source.start.isoformat(),
         "end": source.end.isoformat(), "seed": source.seed, "timezone": config.city.timezone,
         "coastline": source.coastline, "assets": source.assets,
-        "regional_spacing_deg": source.regional_spacing_deg, "lead_days": config.lead_days,
+        "regional_spacing_deg": source.regional_spacing_deg, "forecast_days": config.forecast_days,
+        "flood_lead_days": config.flood.lead_days,
         "climate": source.climate.model_dump(),
         "survey_before": _survey_before(config).isoformat(),
     }

@@ -75,7 +75,7 @@ def score_flood_card_against_truth(config: CityConfig, paths: dict[str, Path]) -
     train_days = issue_dates[between(period["train_start"], period["train_end"])]
     blocks = spatial_blocks(cells["x_m"].to_numpy(), cells["y_m"].to_numpy(), block_m=card["block_size_m"])
     held_cells = cells["cell"].to_numpy()[np.isin(blocks, card["held_out_blocks"])]
-    target = issue_dates[test_issues].to_numpy()[:, None] + np.arange(config.lead_days).astype("timedelta64[D]")
+    target = issue_dates[test_issues].to_numpy()[:, None] + np.arange(config.flood.lead_days).astype("timedelta64[D]")
     wet = wet_days(config, pd.DatetimeIndex(target.ravel())).reshape(target.shape)
 
     land = near[:, cells["cell"].to_numpy()]
@@ -83,7 +83,7 @@ def score_flood_card_against_truth(config: CityConfig, paths: dict[str, Path]) -
     day_wet = wet_days(config, days)
     climatology = {"all": float(land[in_train].mean()), "wet": float(land[in_train & day_wet].mean())}
     rng = np.random.default_rng(config.train.seed)
-    rows = evaluation_rows(test_issues, config.lead_days, held_cells, wet, dry_share=TRUTH_DRY_SHARE, rng=rng)
+    rows = evaluation_rows(test_issues, config.flood.lead_days, held_cells, wet, dry_share=TRUTH_DRY_SHARE, rng=rng)
     row_target = issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")
     rows = rows[row_target.isin(days)].reset_index(drop=True)
     row_target = row_target[row_target.isin(days)]

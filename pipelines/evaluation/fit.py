@@ -23,7 +23,13 @@ from models.heat.regression import REGIONAL, quantile_name
 from pipelines.config import CityConfig, city_template
 from pipelines.forecast.areas import AREA_ATTRS, area_coords
 from pipelines.forecast.frame import feature_frame
-from pipelines.forecast.layers import flood_probability_attrs, model_layers, on_grid
+from pipelines.forecast.layers import (
+    flood_probability_attrs,
+    model_layers,
+    on_grid,
+    past_leads_comment,
+    past_leads_nan,
+)
 from pipelines.publish.grid import INSTITUTION
 from pipelines.storage import write_atomic
 from pipelines.training.areas import area_table
@@ -67,19 +73,25 @@ def _area_hindcasts(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, 
     area) variables, and the areas (key 'areas')."""
     warning = fitted.forecasters.areas
     rows, _, areas = area_table(config, inputs.cells, inputs.drivers.isel(issue_date=positions))
-    shape = (len(issue_dates), config.lead_days, len(areas.ids))
+    shape = (len(issue_dates), config.flood.lead_days, len(areas.ids))
     chance = warning.chance(rows).reshape(shape)
+    beyond = ({"comment": past_leads_comment("flood", config.flood.lead_days)}
+              if config.forecast_days > config.flood.lead_days else {})  # the areas are NaN past the flood's leads
+
+    def padded(values: np.ndarray) -> np.ndarray:
+        return past_leads_nan(values, config.forecast_days, axis=1)
+
     month = (issue_dates[rows["issue_index"].to_numpy()] + pd.to_timedelta(rows["lead"].to_numpy(), unit="D")).month
     baselines = fitted.area_baselines.chances(rows["area_index"].to_numpy(), month.to_numpy(),
                                               rows["rain_24h_mm"].to_numpy())
     dims = ("issue_date", "lead", "area")
-    out = {"area_flood_probability": (dims, chance.astype("float32"), AREA_ATTRS["area_flood_probability"] | {
+    out = {"area_flood_probability": (dims, padded(chance), AREA_ATTRS["area_flood_probability"] | beyond | {
                "report_rate": warning.calibrations[0].report_rate}),
-           "area_flood_level": (dims, warning.levels(chance), AREA_ATTRS["area_flood_level"] | {
+           "area_flood_level": (dims, padded(warning.levels(chance)), AREA_ATTRS["area_flood_level"] | beyond | {
                "level_thresholds": [np.nan if t is None else t for t in warning.thresholds]})}
     for name, values in baselines.items():
-        out[f"area_flood_{name}"] = (dims, values.reshape(shape).astype("float32"), {
-            "units": "1", "long_name": f"baseline {name.replace('_', ' ')}: chance of a flood in the area"})
+        out[f"area_flood_{name}"] = (dims, padded(values.reshape(shape)), {
+            "units": "1", "long_name": f"baseline {name.replace('_', ' ')}: chance of a flood in the area"} | beyond)
     return out | {"areas": areas}
 
 
@@ -94,7 +106,8 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
     day before. Static susceptibility reads static features only, so it is predicted once per
     cell. Returns `path`.
     """
-    cells, lead_days, names = inputs.cells, config.lead_days, gridded(config)
+    cells, lead_days, names = inputs.cells, config.forecast_days, gridded(config)
+    flood_leads = np.arange(lead_days) < config.flood.lead_days  # the flood baselines: NaN past the flood leads
     land = cells["cell"].to_numpy()
     positions = inputs.issue_dates.get_indexer(issue_dates)
     values = {name: np.empty((len(issue_dates), lead_days, len(land)), "float32") for name in names}
@@ -102,12 +115,16 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
     values["flood_static_susceptibility"][:] = predict_flood(fitted.static, cells)[None, None, :]
     month = (issue_dates.to_numpy()[:, None] + np.arange(lead_days).astype("timedelta64[D]")).astype("datetime64[M]")
     values["flood_climatology"][:] = fitted.climatology[month.astype(int) % 12]
+    for name in ("flood_persistence", "flood_static_susceptibility", "flood_climatology"):
+        values[name][:, ~flood_leads] = np.nan
     flood_attrs = flood_probability_attrs(inputs.report_rate, config.flood.label_radius_m)
     for batch in _batches(len(issue_dates), lead_days * len(land)):
         frame = feature_frame(cells, inputs.lonlat, inputs.drivers.isel(issue_date=positions[batch]))
-        layers = model_layers(fitted.forecasters, frame, flood_attrs=flood_attrs, explain_from=None)
+        layers = model_layers(fitted.forecasters, frame, flood_attrs=flood_attrs, explain_from=None,
+                              flood_lead_days=config.flood.lead_days, heat_lead_days=config.heat.lead_days)
         flat = {name: layer for name, (layer, _) in layers.items() if name in names}
-        flat |= {"flood_rain_rule": fitted.rule(frame["rain_24h_mm"].to_numpy()),
+        within = frame["lead"].to_numpy() < config.flood.lead_days
+        flat |= {"flood_rain_rule": np.where(within, fitted.rule(frame["rain_24h_mm"].to_numpy()), np.nan),
                  "tasmax_regional": frame[REGIONAL].to_numpy()}
         for name, value in flat.items():
             values[name][batch] = np.asarray(value).reshape(-1, lead_days, len(land))
@@ -135,7 +152,7 @@ def hindcast(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, issue_d
                   "rain_rule_prob_warned": fitted.rule.prob_warned}
     # int32 coordinates without _FillValue (CF checkers reject int64, and a coordinate has no missing values)
     encoding = {name: {"zlib": True, "complevel": 1} for name in names} | {
-        "area_flood_level": {"_FillValue": None},
+        "area_flood_level": {"dtype": "int8", "_FillValue": np.int8(-1)},  # NaN past the flood's leads: -1, as forecast.nc
         "issue_date": {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"},
         "lead": {"dtype": "int32"}, "y": {"_FillValue": None}, "x": {"_FillValue": None},
         grid_mapping: {"dtype": "int32"}}

@@ -103,6 +103,14 @@ def _hollow(ax, x, values: xr.DataArray, few: xr.DataArray, colour: str) -> None
             markerfacecolor="white")
 
 
+def _at_leads(scores: xr.Dataset, hazard: str) -> xr.Dataset:
+    """`scores` at the leads `hazard` was scored at: flood looks fewer days ahead than heat, and its
+    tables and panels stop at its last lead."""
+    score = scores["score"].sel(hazard=hazard)
+    scored = score.notnull().any([d for d in score.dims if d != "lead"])
+    return scores.sel(lead=scores.lead.values[scored.values])
+
+
 def _events_at(scores: xr.Dataset, at: dict) -> xr.DataArray | None:
     """The observed events (by lead) the score at `at` rests on, the same for every model; None for a
     score on rows alone or on alerts (a FAR: each model has its own)."""
@@ -142,6 +150,7 @@ def _lines(ax, scores: xr.Dataset, at: dict, models: list[str]) -> None:
 
 
 def _by_lead(scores: xr.Dataset, hazard: str, target: str) -> str:
+    scores = _at_leads(scores, hazard)
     metrics, days = _BY_LEAD[hazard], _days(scores, hazard, target)
     figure = Figure(figsize=(3.6 * len(metrics), 3.0 * len(days)), layout="constrained")
     axes = np.array(figure.subplots(len(days), len(metrics), squeeze=False))
@@ -176,6 +185,7 @@ def _level(scores: xr.Dataset) -> int:
 
 def _levels(scores: xr.Dataset, hazard: str, target: str, day: str) -> str:
     """POD, FAR, CSI and frequency bias at each alert level by lead, with confidence bands."""
+    scores = _at_leads(scores, hazard)
     starts = scores.attrs["flood_level_bands" if hazard == "flood" else "heat_levels_degC"]
     unit = "" if hazard == "flood" else " degC"
     figure = Figure(figsize=(3.2 * len(starts), 2.5 * len(_LEVEL_SCORES)), layout="constrained")
@@ -229,6 +239,7 @@ def _flooded(scores: xr.Dataset, target: str, lead: int, day: str) -> str:
 
 
 def _reliability(scores: xr.Dataset, target: str, day: str) -> str:
+    scores = _at_leads(scores, "flood")
     leads = scores.lead.values
     figure = Figure(figsize=(4 * len(leads), 3.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(leads)))
@@ -247,6 +258,7 @@ def _reliability(scores: xr.Dataset, target: str, day: str) -> str:
 
 
 def _roc(scores: xr.Dataset, target: str, day: str) -> str:
+    scores = _at_leads(scores, "flood")
     leads = scores.lead.values
     figure = Figure(figsize=(3.6 * len(leads), 3.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(leads)))
@@ -353,7 +365,9 @@ def _table(scores: xr.Dataset, hazard: str, target: str, day: str, metrics: tupl
     its value (None where undefined) and confidence interval (None without one, or where it has no
     width: then `flat`, every replicate gave the value) as text, the rows (`n`) and events it rests on
     (`events`, None for a score on rows alone; `alerts` says they are alerts, for a FAR), and `few`:
-    defined but on fewer than MIN_EVENTS events. The table's `few` and `flat`: any cell is."""
+    defined but on fewer than MIN_EVENTS events. The table's `few` and `flat`: any cell is. The leads are
+    those the hazard was scored at."""
+    scores = _at_leads(scores, hazard)
     rows = []
     for metric in metrics:
         counted = events_metric(metric)
@@ -390,6 +404,7 @@ def _area_tables(scores: xr.Dataset) -> list[dict]:
 def _area_skill(scores: xr.Dataset, target: str) -> str:
     """Brier skill against each area's climatology by lead, per warning area of _AREA_ZONES (columns) and
     days (rows): the model and the area baselines, with confidence bands (zone 'all' only)."""
+    scores = _at_leads(scores, "flood_area")
     zones = [z for z in _AREA_ZONES if z in scores.zone.values]
     days = _days(scores, "flood_area", target)
     figure = Figure(figsize=(3.4 * len(zones), 2.8 * len(days)), layout="constrained")
@@ -423,7 +438,40 @@ def _area_extras(scores: xr.Dataset) -> dict:
         for target in fss.target.values:
             for scale in fss.fss_scale_m.values:
                 out["fss"].append({"target": str(target), "scale_m": int(scale), "leads": [
-                    f"{float(v):.3f}" for v in fss.sel(target=target, fss_scale_m=scale).values]})
+                    f"{float(v):.3f}" for v in fss.sel(target=target, fss_scale_m=scale).dropna("lead").values]})
+    return out
+
+
+def _site_heat_levels(scores: xr.Dataset) -> dict:
+    """Per target and heritage site, the hit rate and false alarm ratio of each MET Malaysia heat level
+    with the site-days they rest on (events, alerts), as text; and the flip-flop index of the sites' heat
+    levels with its pairs. Empty where scores.nc has none (written before, or no target sees a site's heat)."""
+    out = {"levels": [], "flip_flop": []}
+    if "site_heat_level_hit_rate" in scores:
+        names = dict(zip(scores.asset.values, scores["asset_name"].values, strict=True)) if "asset_name" in scores else {}
+        for target in scores.target.values:
+            at = scores.sel(target=target)
+            if not np.isfinite(at["site_heat_level_events"]).any():
+                continue
+            for asset in at.asset.values:
+                cells = []
+                for level in at.heat_level.values:
+                    pick = {"asset": asset, "heat_level": level}
+                    hit, false, events, alerts = (float(at[name].sel(**pick)) for name in (
+                        "site_heat_level_hit_rate", "site_heat_level_false_alarm_ratio", "site_heat_level_events",
+                        "site_heat_level_alerts"))
+                    cells.append({"hit": f"{hit:.2f}" if np.isfinite(hit) else "–",
+                                  "false": f"{false:.2f}" if np.isfinite(false) else "–",
+                                  "events": int(events) if np.isfinite(events) else 0,
+                                  "alerts": int(alerts) if np.isfinite(alerts) else 0,
+                                  "few": bool(np.isfinite(hit) and too_few_events(events))})
+                out["levels"].append({"target": str(target), "asset": str(asset),
+                                      "name": str(names.get(asset, asset)), "cells": cells})
+    if "heat_level_flip_flop_index" in scores:
+        for site in scores.flip_flop_site.values:
+            value = float(scores["heat_level_flip_flop_index"].sel(flip_flop_site=site))
+            out["flip_flop"].append({"site": str(site), "index": f"{value:.3f}" if np.isfinite(value) else "–",
+                                     "pairs": int(scores["heat_level_flip_flop_pairs"].sel(flip_flop_site=site))})
     return out
 
 
@@ -485,7 +533,7 @@ def write_report(scores: xr.Dataset, record: dict, path: Path) -> Path:
         heat_levels=", ".join(f"{t:g}" for t in scores.attrs["heat_levels_degC"]),
         min_events=MIN_EVENTS,
         tables=_each(scores, lambda h, t, d: _table(scores, h, t, d, _HEADLINE[h]), by_day=True),
-        area_tables=_area_tables(scores), area_extras=_area_extras(scores),
+        area_tables=_area_tables(scores), area_extras=_area_extras(scores), site_heat=_site_heat_levels(scores),
         area_skill=_each(scores, lambda h, t: _area_skill(scores, t), hazards=("flood_area",)),
         level_tables=_each(scores, lambda h, t, d: _level_table(scores, h, t, d), by_day=True),
         by_lead=_each(scores, lambda h, t: _by_lead(scores, h, t)),
@@ -510,8 +558,8 @@ def summary_markdown(config: CityConfig, scores: xr.Dataset, written: dict[str, 
                 row = table.sel(model=model).values
                 if np.isfinite(row).any():
                     lines.append(f"| {hazard} | {target} | {metric} | {model} | " + " | ".join(
-                        f"{v:.3f}" + ("†" if flag else "") for v, flag in zip(row, few.sel(model=model).values,
-                                                                              strict=True)) + " |")
+                        ("–" if np.isnan(v) else f"{v:.3f}") + ("†" if flag else "")  # –: past the hazard's leads
+                        for v, flag in zip(row, few.sel(model=model).values, strict=True)) + " |")
     if any("†" in line for line in lines):
         lines += ["", f"† rests on fewer than {MIN_EVENTS} events: not meaningful"]
     lines += ["", *(f"- {kind}: `{paths[0]}`" for kind, paths in written.items() if paths)]

@@ -22,10 +22,13 @@ from models.assets import nearest_land_reach
 from models.backtest import (
     AREA_LAYERS,
     asset_alert_outcomes,
+    asset_heat_levels,
     flooded_grid,
     grid_sums,
     heat_climatology,
+    heat_level_counts,
     heat_persistence,
+    level_flip_flop_sums,
     outcome_calendar,
     row_sums,
 )
@@ -39,7 +42,7 @@ from pipelines.config import CityConfig, city_template
 from pipelines.evaluation.fit import netcdf_lock
 from pipelines.evaluation.truth import truth_flooded_pairs, truth_tasmax_at
 from pipelines.forecast.areas import CityAreas, city_areas, land_grid
-from pipelines.forecast.layers import on_grid
+from pipelines.forecast.layers import on_grid, past_leads_nan
 from pipelines.progress import log
 from pipelines.publish.grid import INSTITUTION
 from pipelines.training.areas import land_membership, reported_area_events
@@ -78,6 +81,8 @@ class Verified:
     areas: dict[str, pd.DataFrame]  # target: (issue date, lead, area) rows with each area forecast and the event
     flip_flop: dict[tuple[str, str], tuple[float, int]]  # (area group, levels): share of changed pairs, pairs
     fss: dict[tuple[str, int, int], tuple[float, float]]  # (target, lead, scale_m): fractions_skill_sums
+    heat_levels: dict[str, dict[str, np.ndarray]]  # target: models.backtest.heat_level_counts per asset and level
+    heat_flip_flop: tuple[np.ndarray, np.ndarray]  # per asset: changed pairs and pairs (level_flip_flop_sums)
 
 
 # The truth floods about ten cell-days for every one the reports name, so its table draws fewer
@@ -101,7 +106,7 @@ def verification_targets(config: CityConfig, inputs: BacktestInputs, issue_dates
     others, as the training tables draw them (for the truth, TRUTH_NEGATIVES_PER_POSITIVE); for
     heat, every station-day that passes quality control.
     """
-    cells, lead_days = inputs.cells, config.lead_days
+    cells, lead_days = inputs.cells, config.flood.lead_days
     positions = inputs.issue_dates.get_indexer(issue_dates)
     at = pd.Series(np.arange(len(cells)), index=cells["cell"].to_numpy())
     rng = np.random.default_rng(config.train.seed)
@@ -128,7 +133,7 @@ def verification_targets(config: CityConfig, inputs: BacktestInputs, issue_dates
     negatives = {"observations": config.flood.negatives_per_positive, "truth": TRUTH_NEGATIVES_PER_POSITIVE}
     out = {("flood", target): flood(pairs, negatives[target]) for target, pairs in floods.items()}
     obs, _ = station_quality(inputs.temperature)
-    heat = finish(heat_rows(obs, issue_dates, lead_days, cells).rename(columns={"tasmax": "observed"}))
+    heat = finish(heat_rows(obs, issue_dates, config.heat.lead_days, cells).rename(columns={"tasmax": "observed"}))
     out[("heat", "observations")] = heat
     target = pd.DatetimeIndex(heat["issue_date"]) + pd.to_timedelta(heat["lead"].to_numpy(), unit="D")
     truth_tasmax = truth_tasmax_at(config, heat, target)
@@ -171,41 +176,53 @@ def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path: Pat
     issue_dates, land = grid.get_index("issue_date"), inputs.cells["cell"].to_numpy()
     template = city_template(config)
     rows = {key: _forecasts_at(config, inputs, fitted, grid, key[0], frame) for key, frame in targets.rows.items()}
-    on_land = {name: grid[name].values.reshape(*grid[name].shape[:2], -1)[..., land]
-               for name in ("flood_probability", "tasmax_q50")}
+    flood_leads, heat_leads = config.flood.lead_days, config.heat.lead_days
+    on_land = {name: grid[name].values.reshape(*grid[name].shape[:2], -1)[:, :leads, land]
+               for name, leads in (("flood_probability", flood_leads), ("tasmax_q50", heat_leads))}
     sums, observed = {}, {}
     for target, pairs in targets.floods.items():
-        flooded = flooded_grid(pairs, issue_dates, config.lead_days, land).astype("float32")
+        flooded = np.full((len(issue_dates), grid.sizes["lead"], len(land)), np.nan, "float32")
+        flooded[:, :flood_leads] = flooded_grid(pairs, issue_dates, flood_leads, land)
         scaled = on_land["flood_probability"] * reported_share(inputs, target)
-        sums[("brier", target)] = grid_sums((scaled - flooded) ** 2)
+        sums[("brier", target)] = grid_sums((scaled - flooded[:, :flood_leads]) ** 2)
         observed[target] = {"flood": flooded, "tasmax": np.full(flooded.shape, np.nan, "float32")}
     if targets.truth_tasmax and "truth" in observed:
-        cell = np.tile(land, len(issue_dates) * config.lead_days)
-        valid = (issue_dates.to_numpy()[:, None] + np.arange(config.lead_days) * np.timedelta64(1, "D")).ravel()
+        cell = np.tile(land, len(issue_dates) * heat_leads)
+        valid = (issue_dates.to_numpy()[:, None] + np.arange(heat_leads) * np.timedelta64(1, "D")).ravel()
         with netcdf_lock():
             truth = truth_tasmax_at(config, pd.DataFrame({"cell": cell}),
                                     pd.DatetimeIndex(np.repeat(valid, len(land))))
-        observed["truth"]["tasmax"] = truth.reshape(len(issue_dates), config.lead_days, len(land))
-        sums[("heat_bias", "truth")] = grid_sums(on_land["tasmax_q50"] - observed["truth"]["tasmax"])
+        observed["truth"]["tasmax"][:, :heat_leads] = truth.reshape(len(issue_dates), heat_leads, len(land))
+        sums[("heat_bias", "truth")] = grid_sums(on_land["tasmax_q50"] - observed["truth"]["tasmax"][:, :heat_leads])
     mask = xr.DataArray(np.isin(np.arange(template.size), land).reshape(template.shape), coords=template.coords)
     forecast = grid[["flood_probability", "tasmax_q50", "tasmax_q90", *AREA_LAYERS]].assign(land=mask) \
         .rio.write_crs(config.grid.crs)
-    area_events = {target: reported_area_events(pairs, issue_dates, config.lead_days, inputs.cells,
+    area_events = {target: reported_area_events(pairs, issue_dates, flood_leads, inputs.cells,
                                                 land_membership(targets.areas, inputs.cells))
                    for target, pairs in targets.floods.items()}
-    outcomes = {}
+    outcomes, heat_levels = {}, {}
     for target, layers in observed.items():
         seen = xr.Dataset({name: (("issue_date", "lead", "y", "x"), on_grid(v, land, template.shape))
                            for name, v in layers.items()}, coords={d: grid[d] for d in ("issue_date", "lead", "y", "x")})
+        issued, seen_levels = asset_heat_levels(
+            forecast[["tasmax_q50", "land"]].isel(lead=slice(0, heat_leads)).rio.write_crs(config.grid.crs),
+            seen[["tasmax"]].isel(lead=slice(0, heat_leads)).assign(land=mask).rio.write_crs(config.grid.crs),
+            targets.assets, thresholds_degC=config.heat.tasmax_levels_degC, sustained_days=config.heat.sustained_days,
+            nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
+        if np.isfinite(seen_levels).any():  # the demo truth's grid; no station stands at a site
+            heat_levels[target] = heat_level_counts(issued, seen_levels, len(config.heat.tasmax_levels_degC))
         outcomes[target] = asset_alert_outcomes(
             forecast, seen.assign(land=mask).rio.write_crs(config.grid.crs), targets.assets,
             default_flood_threshold=config.flood.default_threshold,
             default_heat_threshold_degC=config.heat.default_threshold_degC,
-            nearest_land_cells=nearest_land_reach(config.grid.resolution_m), observed_areas=area_events[target])
+            nearest_land_cells=nearest_land_reach(config.grid.resolution_m), observed_areas=past_leads_nan(
+                area_events[target], grid.sizes["lead"], axis=1))
+        lead, hazard = outcomes[target]["lead"].to_numpy(), outcomes[target]["hazard"].to_numpy()
+        outcomes[target] = outcomes[target][np.where(hazard == "flood", lead < flood_leads, lead < heat_leads)]
     area_rows = {target: _area_rows(config, grid, targets, events) for target, events in area_events.items()}
     fss = {}
     for target in observed:
-        for lead in range(config.lead_days):
+        for lead in range(flood_leads):
             forecast_grid = on_land["flood_probability"][:, lead].astype(float) * reported_share(inputs, target)
             seen = observed[target]["flood"][:, lead].astype(float)
             for scale_m in FSS_SCALES_M:
@@ -213,7 +230,8 @@ def verify(config: CityConfig, inputs: BacktestInputs, fitted: Fitted, path: Pat
                 fss[(target, lead, scale_m)] = fractions_skill_sums(
                     on_grid(forecast_grid, land, template.shape).astype(float),
                     on_grid(seen, land, template.shape).astype(float), window_cells=window)
-    return Verified(rows, sums, outcomes, area_rows, _flip_flop(grid, targets.areas, fitted), fss)
+    return Verified(rows, sums, outcomes, area_rows, _flip_flop(grid, targets.areas, fitted, flood_leads), fss,
+                    heat_levels, level_flip_flop_sums(issued))
 
 
 FSS_SCALES_M = (250, 1000)  # neighbourhoods of the cell layer's fractions skill score
@@ -231,7 +249,8 @@ def _area_rows(config: CityConfig, grid: xr.Dataset, targets: Targets, events: n
     scoring zone."""
     issue_dates, areas = grid.get_index("issue_date"), targets.areas
     n_areas = len(areas.ids)
-    issue, lead, area = (a.ravel() for a in np.meshgrid(np.arange(len(issue_dates)), np.arange(config.lead_days),
+    leads = config.flood.lead_days
+    issue, lead, area = (a.ravel() for a in np.meshgrid(np.arange(len(issue_dates)), np.arange(leads),
                                                         np.arange(n_areas), indexing="ij"))
     valid = issue_dates[issue] + pd.to_timedelta(lead, unit="D")
     days = pd.date_range(valid.min(), valid.max())
@@ -239,11 +258,11 @@ def _area_rows(config: CityConfig, grid: xr.Dataset, targets: Targets, events: n
     rows = {"issue_date": issue_dates[issue], "lead": lead, "area": ids[area],
             "zone": _area_group(kind, ids)[area], "space_block": area, "weight": np.ones(len(issue)),
             "observed": events.ravel().astype(float), "wet_day": pd.Series(wet_days(config, days), index=days)
-            .reindex(valid).to_numpy(bool), "level": grid["area_flood_level"].values.ravel(),
+            .reindex(valid).to_numpy(bool), "level": grid["area_flood_level"].values[:, :leads].ravel(),
             "area_rate": fitted_area_rate(grid)}
     for model in AREA_MODELS:
         name = "area_flood_probability" if model == "model" else f"area_flood_{model}"
-        rows[model] = grid[name].values.ravel().astype(float)
+        rows[model] = grid[name].values[:, :leads].ravel().astype(float)
     return pd.DataFrame(rows)
 
 
@@ -252,11 +271,13 @@ def fitted_area_rate(grid: xr.Dataset) -> float:
     return float(grid["area_flood_probability"].attrs["report_rate"])
 
 
-def _flip_flop(grid: xr.Dataset, areas: CityAreas, fitted: Fitted) -> dict[tuple[str, str], tuple[float, int]]:
+def _flip_flop(grid: xr.Dataset, areas: CityAreas, fitted: Fitted,
+               lead_days: int) -> dict[tuple[str, str], tuple[float, int]]:
     """Flip-flop index of the area levels (models.verification.flip_flop_index) per area group, over the
-    target days the hindcast's issue dates forecast at every lead: levels as issued, and with the
-    alerts' hysteresis (each issue's level given the one before, models.warning.areas.AreaWarning.levels)."""
-    chance = grid["area_flood_probability"].values  # (issue, lead, area)
+    target days the hindcast's issue dates forecast at every flood lead (0 .. `lead_days` - 1): levels as
+    issued, and with the alerts' hysteresis (each issue's level given the one before,
+    models.warning.areas.AreaWarning.levels)."""
+    chance = grid["area_flood_probability"].values[:, :lead_days]  # (issue, lead, area)
     n_issues, n_leads, _ = chance.shape
     if n_issues < n_leads:
         return {}
@@ -341,7 +362,8 @@ def score(config: CityConfig, inputs: BacktestInputs, targets: Targets, verified
     calendars = [outcome_calendar(pd.concat([v.outcomes[t] for v in verified], ignore_index=True), names)
                  .expand_dims(target=[t]) for t in verified[0].outcomes]
     merged = xr.merge([*parts, _maps(config, inputs, verified, heat_obs), xr.merge(calendars, join="outer", compat="no_conflicts"),
-                       _flip_flop_scores(verified), _fss_scores(verified)], join="outer", compat="no_conflicts")
+                       _flip_flop_scores(verified), _fss_scores(verified), _site_heat_level_scores(verified, targets)],
+                      join="outer", compat="no_conflicts")
     merged["period"].attrs = {"long_name": "period of the day forecast: all, a season ("
                               + ", ".join(f"{k} {v}" for k, v in SEASON_NAMES.items()) + ") or a month"}
     merged["days"].attrs = {"long_name": "days scored: all, or wet (regional observed rain of the day "
@@ -387,6 +409,46 @@ def _flip_flop_scores(verified: list[Verified]) -> xr.Dataset:
                                           "and day that the flip-flop index rests on"})}, coords=coords)
 
 
+def _site_heat_level_scores(verified: list[Verified], targets: Targets) -> xr.Dataset:
+    """Per heritage site and MET Malaysia heat level, pooled over origins, issue dates and heat leads: the
+    hit rate (share of the site's observed level days it was forecast at that level or above), the false
+    alarm ratio (share of its forecasts at that level or above that were not observed) and their counts,
+    per target that observes a site's heat (the demo truth); and the flip-flop index of the sites' heat
+    levels as issued, per site and for all ('all'), with its pairs of consecutive issues."""
+    ids = targets.assets["asset_id"].astype(str).tolist()
+    found = list(dict.fromkeys(t for v in verified for t in v.heat_levels))
+    counts = {name: np.zeros((len(found), len(ids), 3)) for name in ("events", "alerts", "hits")}
+    for part in verified:
+        for k, target in enumerate(found):
+            for name, value in part.heat_levels.get(target, {}).items():
+                counts[name][k] += value
+    changed = sum(part.heat_flip_flop[0] for part in verified)
+    pairs = sum(part.heat_flip_flop[1] for part in verified)
+    dims = ("target", "asset", "heat_level")
+    coords = {"target": found, "asset": ids, "heat_level": [1, 2, 3]}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {
+            "site_heat_level_hit_rate": (dims, counts["hits"] / counts["events"], {
+                "units": "1", "long_name": "share of a site's days at or above the MET Malaysia heat level that were "
+                                           "forecast at it or above (probability of detection)"}),
+            "site_heat_level_false_alarm_ratio": (dims, 1 - counts["hits"] / counts["alerts"], {
+                "units": "1", "long_name": "share of a site's forecasts at or above the MET Malaysia heat level that "
+                                           "were not observed at it (false alarm ratio)"}),
+            "site_heat_level_events": (dims, counts["events"].astype("int32"), {
+                "units": "1", "long_name": "site-days observed at or above the heat level (issue date x lead)"}),
+            "site_heat_level_alerts": (dims, counts["alerts"].astype("int32"), {
+                "units": "1", "long_name": "site-days forecast at or above the heat level (issue date x lead)"}),
+        }
+        flip = np.append(changed / pairs, changed.sum() / pairs.sum())
+    site_all = [*ids, "all"]
+    out |= {"heat_level_flip_flop_index": (("flip_flop_site",), flip, {
+                "units": "1", "long_name": "share of consecutive issues whose MET Malaysia heat level for the same "
+                                           "site and day changed (levels as issued)"}),
+            "heat_level_flip_flop_pairs": (("flip_flop_site",), np.append(pairs, pairs.sum()).astype("int32"), {
+                "units": "1", "long_name": "pairs of consecutive issues the heat level flip-flop index rests on"})}
+    return xr.Dataset(out, coords=coords | {"flip_flop_site": site_all})
+
+
 def _fss_scores(verified: list[Verified]) -> xr.DataArray:
     """The fractions skill score of the cell flood chance by target, lead and neighbourhood, pooled over origins."""
     pooled = {}
@@ -422,6 +484,8 @@ _SCORE_ATTRS = {  # variable: CF attributes of scores.nc beyond those the scores
     "fss_scale_m": {"long_name": "side of the square neighbourhood of the fractions skill score", "units": "m"},
     "area_group": {"long_name": "warning area scored: its id, or every site's neighbourhood pooled ('site')"},
     "area_levels": {"long_name": "flood levels as issued, or with the alerts' hysteresis"},
+    "heat_level": {"long_name": "MET Malaysia heat level (1 heat alert, 2 heatwave, 3 extreme heatwave)", "units": "1"},
+    "flip_flop_site": {"long_name": "heritage site (asset_id) the heat level flip-flop index is of, or 'all'"},
 }
 
 
@@ -431,7 +495,7 @@ def _set_cf_attrs(scores: xr.Dataset) -> None:
     for name, attrs in _SCORE_ATTRS.items():
         if name in scores.variables:
             scores[name].attrs |= attrs
-    for name in ("lead", "bin", "fss_scale_m"):
+    for name in ("lead", "bin", "fss_scale_m", "heat_level"):
         if name in scores.coords:
             scores[name].encoding["dtype"] = "int32"
     if "date" in scores.coords:

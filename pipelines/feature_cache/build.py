@@ -82,12 +82,12 @@ def build_driver_history(config: CityConfig) -> Path:
     root = config.bundle_dir
     files = readers.read_provenance(root)["files"]
     out = _feature_file(config, "drivers", [files["weather/history.nc"]["sha256"], files["weather/forecasts/"],
-                                            config.lead_days, config.city.timezone, climate_before(config)])
+                                            config.forecast_days, config.city.timezone, climate_before(config)])
 
     def build() -> xr.Dataset:
         with readers.read_history(root) as history:
             return drivers_for_dates(root, history.load(), readers.forecast_dates(root),
-                                     lead_days=config.lead_days, timezone=config.city.timezone,
+                                     lead_days=config.forecast_days, timezone=config.city.timezone,
                                      climate_before=climate_before(config), progress=log)
 
     return _build_once(out, build)

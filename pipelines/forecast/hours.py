@@ -45,7 +45,7 @@ def point_heat_hours(config: CityConfig, forecast: xr.Dataset, assets: gpd.GeoDa
     points = assets.representative_point().to_crs("EPSG:4326")
     file = f"{FORECASTS}/{issue_date.isoformat()}.nc"
     path = config.bundle_dir / file
-    hours = 24 * config.lead_days
+    hours = 24 * config.heat.lead_days
     with xr.open_dataset(path, decode_coords="all", decode_timedelta=True) as weather:
         missing = [name for name in ("time", *_HOURLY) if name not in weather.variables]
         if missing:

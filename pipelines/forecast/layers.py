@@ -31,10 +31,12 @@ Layers = dict[str, tuple[np.ndarray, dict]]  # name -> (one value per row of the
 
 
 def model_layers(forecasters: Forecasters, frame: pd.DataFrame, *, flood_attrs: dict,
-                 explain_from: float | None) -> Layers:
+                 explain_from: float | None, flood_lead_days: int, heat_lead_days: int) -> Layers:
     """`flood_probability` and every heat quantile (`tasmax_q50`, ...) per row of `frame`
     (pipelines.forecast.frame.feature_frame); unless `explain_from` is None, the flood model's top
     three drivers of the rows whose flood chance reaches `explain_from` (0..1; NaN on the others).
+    Each hazard is forecast on the rows of its leads 0 .. `<hazard>_lead_days` - 1 and NaN on the
+    others (a forecast file may carry more days than a hazard looks ahead); the comment attribute says so.
 
     `flood_driver_<k>` holds the index of the k-th strongest driver into the model's features
     (named in `flag_meanings`), `flood_driver_<k>_contribution` its log-odds contribution. The
@@ -42,16 +44,39 @@ def model_layers(forecasters: Forecasters, frame: pd.DataFrame, *, flood_attrs: 
     a reader looks for them, not for every dry cell. The flood model runs in a thread beside the
     heat models (LightGBM releases the GIL).
     """
+    lead = frame["lead"].to_numpy()
+    flood_rows, heat_rows = lead < flood_lead_days, lead < heat_lead_days
     with ThreadPoolExecutor(max_workers=1) as beside:
-        flooding = beside.submit(_flood_layers, forecasters, frame, flood_attrs, explain_from)
+        flooding = beside.submit(_flood_layers, forecasters, _rows(frame, flood_rows), flood_attrs, explain_from)
         heat = {
             quantile_name(v, q): (values, {
                 "standard_name": "air_temperature", "units": "degC", "cell_methods": f"time: {VARIABLES[v]}",
                 "long_name": f"daily {VARIABLES[v]} air temperature, quantile {q:g}", "quantile": q})
             for v, boosters in forecasters.heat.items()
-            for q, values in predict_heat(boosters, frame, forecasters.heat_widening[v]).items()
+            for q, values in predict_heat(boosters, _rows(frame, heat_rows), forecasters.heat_widening[v]).items()
         }
-        return flooding.result() | heat
+        return (_on_leads(flooding.result(), flood_rows, "flood", flood_lead_days)
+                | _on_leads(heat, heat_rows, "heat", heat_lead_days))
+
+
+def _rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The `rows` (bool) of `frame`; `frame` itself when they are all (no copy)."""
+    return frame if rows.all() else frame[rows]
+
+
+def _on_leads(layers: Layers, rows: np.ndarray, hazard: str, lead_days: int) -> Layers:
+    """`layers` computed on the `rows` of a frame, on every row of it: NaN on the others, which lie past
+    the hazard's `lead_days` (said in a `comment`, when there are such rows)."""
+    if rows.all():
+        return layers
+    beyond = past_leads_comment(hazard, lead_days)
+    out = {}
+    for name, (values, attrs) in layers.items():
+        full = np.full(rows.size, np.nan, "float32" if np.asarray(values).dtype == np.float32 else float)
+        full[rows] = values
+        comment = f"{attrs['comment']}; {beyond}" if "comment" in attrs else beyond
+        out[name] = (full, attrs | {"comment": comment})
+    return out
 
 
 def _flood_layers(forecasters: Forecasters, frame: pd.DataFrame, attrs: dict, explain_from: float | None) -> Layers:
@@ -119,6 +144,19 @@ def heat_stress_layers(heat: HeatConfig, frame: pd.DataFrame, issue_date: dt.dat
             heat.tasmax_levels_degC, sustained_days=heat.sustained_days, observed_days=recent.shape[1])),
         "wbgt_band": (wbgt_band.T.ravel(), wbgt_band_attrs(heat.wbgt_bands_degC)),
     }
+
+
+def past_leads_comment(hazard: str, lead_days: int) -> str:
+    """The `comment` of a layer NaN past its hazard's `lead_days`."""
+    return f"NaN at leads {lead_days} and later: {hazard} is forecast {lead_days} days ahead"
+
+
+def past_leads_nan(values: np.ndarray, n_leads: int, *, axis: int) -> np.ndarray:
+    """`values` of a hazard's first leads (along `axis`) padded with NaN to `n_leads` leads, float32:
+    a forecast carries the longer hazard's days, and the other is NaN past its own."""
+    width = [(0, 0)] * np.ndim(values)
+    width[axis] = (0, n_leads - np.shape(values)[axis])
+    return np.pad(np.asarray(values, "float32"), width, constant_values=np.nan)
 
 
 def on_grid(values: np.ndarray, land: np.ndarray, grid_shape: tuple[int, int]) -> np.ndarray:

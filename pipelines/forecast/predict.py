@@ -22,7 +22,14 @@ from pipelines.feature_cache.drivers import drivers_for_dates
 from pipelines.forecast.areas import AREA_ATTRS, area_coords
 from pipelines.forecast.forecasters import load_forecasters
 from pipelines.forecast.frame import feature_frame, land_lonlat
-from pipelines.forecast.layers import flood_probability_attrs, heat_stress_layers, model_layers, on_grid
+from pipelines.forecast.layers import (
+    flood_probability_attrs,
+    heat_stress_layers,
+    model_layers,
+    on_grid,
+    past_leads_comment,
+    past_leads_nan,
+)
 from pipelines.timezones import local_midnight_utc
 from pipelines.training.areas import area_forecast
 
@@ -56,26 +63,27 @@ def predict_grid(config: CityConfig, static_path: Path, issue_date: dt.date, ori
     lonlat = land_lonlat(template, cells)
     with readers.read_history(config.bundle_dir) as stored:
         history = stored.load()
-    drivers = drivers_for_dates(config.bundle_dir, history, [issue_date], lead_days=config.lead_days,
+    drivers = drivers_for_dates(config.bundle_dir, history, [issue_date], lead_days=config.forecast_days,
                                 timezone=config.city.timezone, climate_before=climate_before(config))
     frame = feature_frame(cells, lonlat, drivers)
     forecasters = load_forecasters(config.city_store / "models", origin, compiled_trees=True)
     layers = model_layers(forecasters, frame, explain_from=config.output.flood_level_bands[0],
                           flood_attrs=flood_probability_attrs(forecasters.flood.calibration.report_rate,
-                                                              config.flood.label_radius_m))
+                                                              config.flood.label_radius_m),
+                          flood_lead_days=config.flood.lead_days, heat_lead_days=config.heat.lead_days)
     q50 = layers["tasmax_q50"][0]
     lead0 = slice(0, len(cells))  # rows of lead 0: the frame is ordered (lead, cell)
     issued = local_midnight_utc(issue_date, config.city.timezone)
     offset = q50[lead0] - frame["tasmax_regional_degC"].to_numpy()[lead0]
     recent = _recent_tasmax(history, issued.to_datetime64(), config.heat.sustained_days - 1, lonlat, offset)
-    layers |= heat_stress_layers(config.heat, frame, issue_date, q50, np.tile(lonlat[1], config.lead_days), recent)
+    layers |= heat_stress_layers(config.heat, frame, issue_date, q50, np.tile(lonlat[1], config.forecast_days), recent)
     layers |= {name: (frame[name].to_numpy(), {"units": units, "long_name": long_name})
                for name, (units, long_name) in DRIVERS.items()}
     land = cells["cell"].to_numpy()
-    data = {name: (("lead", "y", "x"), on_grid(np.reshape(values, (config.lead_days, -1)), land, template.shape),
+    data = {name: (("lead", "y", "x"), on_grid(np.reshape(values, (config.forecast_days, -1)), land, template.shape),
                    attrs) for name, (values, attrs) in layers.items()}
     forecast = xr.Dataset(
-        data, coords={"lead": np.arange(config.lead_days), "y": template.y, "x": template.x,
+        data, coords={"lead": np.arange(config.forecast_days), "y": template.y, "x": template.x,
                       "forecast_reference_time": issued},
     )
     forecast["land"] = static["land"].astype(bool)
@@ -107,20 +115,25 @@ def with_warning_areas(config: CityConfig, static_path: Path, forecast: xr.Datas
     cells = land_cells(xr.load_dataset(static_path))
     with readers.read_history(config.bundle_dir) as stored:
         history = stored.load()
-    drivers = drivers_for_dates(config.bundle_dir, history, [issue_date], lead_days=config.lead_days,
+    drivers = drivers_for_dates(config.bundle_dir, history, [issue_date], lead_days=config.flood.lead_days,
                                 timezone=config.city.timezone, climate_before=climate_before(config))
     chance, areas = area_forecast(config, warning, cells, drivers)
     chance = chance[0]
+    flood_leads = chance.shape[0]
     cell_chance = forecast["flood_probability"].values
     flat = cell_chance.reshape(cell_chance.shape[0], -1)
     land = cells["cell"].to_numpy()
     first = np.full(flat.shape, np.nan, "float32")
-    first[:, land] = where_first(flat[:, land], chance[:, areas.ids.index("city")])
+    first[:flood_leads, land] = where_first(flat[:flood_leads, land], chance[:, areas.ids.index("city")])
+    beyond = {"comment": past_leads_comment("flood", flood_leads)} if flood_leads < forecast.sizes["lead"] else {}
     layers = xr.Dataset({
-        "area_flood_probability": (("lead", "area"), chance.astype("float32"), AREA_ATTRS["area_flood_probability"] | {
-            "report_rate": warning.calibrations[0].report_rate}),
-        "area_flood_level": (("lead", "area"), warning.levels(chance), AREA_ATTRS["area_flood_level"] | {
-            "level_thresholds": [np.nan if t is None else t for t in warning.thresholds]}),
-        "flood_where_first": (("lead", "y", "x"), first.reshape(cell_chance.shape), AREA_ATTRS["flood_where_first"]),
+        "area_flood_probability": (("lead", "area"), past_leads_nan(chance, forecast.sizes["lead"], axis=0),
+                                   AREA_ATTRS["area_flood_probability"] | beyond | {
+                                       "report_rate": warning.calibrations[0].report_rate}),
+        "area_flood_level": (("lead", "area"), past_leads_nan(warning.levels(chance), forecast.sizes["lead"], axis=0),
+                             AREA_ATTRS["area_flood_level"] | beyond | {
+                                 "level_thresholds": [np.nan if t is None else t for t in warning.thresholds]}),
+        "flood_where_first": (("lead", "y", "x"), first.reshape(cell_chance.shape),
+                              AREA_ATTRS["flood_where_first"] | beyond),
     }, coords=area_coords(areas))
     return forecast.assign(layers.data_vars).assign_coords(layers.coords)

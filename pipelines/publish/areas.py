@@ -21,7 +21,7 @@ import xarray as xr
 
 from models.warning.polygons import level_polygons
 from pipelines.alerts.advice import Advisories
-from pipelines.publish.grid import LEVEL_WORDS, valid_day
+from pipelines.publish.grid import LEVEL_WORDS, hazard_leads, valid_day
 from pipelines.storage import write_text_atomic
 
 AREAS_NAME = "warning_areas.geojson"
@@ -52,8 +52,10 @@ def area_level_actions(advisories: Advisories) -> tuple[str, ...] | None:
 
 
 def warning_areas_geojson(forecast: xr.Dataset) -> dict:
-    """The warning areas (largest first, so smaller ones draw on top) as a GeoJSON FeatureCollection."""
+    """The warning areas (largest first, so smaller ones draw on top) as a GeoJSON FeatureCollection, with
+    the properties of each flood lead."""
     order = np.argsort(-shapely.area(shapely.from_wkt(forecast["area_geometry"].values)), kind="stable")
+    forecast = forecast.sel(lead=hazard_leads(forecast, "flood"))
     areas = forecast.isel(area=order)
     geometries = lonlat_geometries(gpd.GeoSeries(shapely.from_wkt(areas["area_geometry"].values), crs=forecast.rio.crs))
     chance = areas["area_flood_probability"].transpose("area", "lead").values
@@ -75,11 +77,11 @@ def warning_areas_geojson(forecast: xr.Dataset) -> dict:
 
 
 def warning_polygons_geojson(forecast: xr.Dataset) -> dict:
-    """Per lead, the nested polygons of the cell `flood_level` (publish.grid.with_levels) at each level
+    """Per flood lead, the nested polygons of the cell `flood_level` (publish.grid.with_levels) at each level
     k >= 1 (models.warning.polygons.level_polygons, POLYGON_SMOOTH_M and POLYGON_MIN_AREA_M2)."""
     words = LEVEL_WORDS["flood_level"]
     features = []
-    for lead in forecast.lead.values:
+    for lead in hazard_leads(forecast, "flood"):
         polygons = level_polygons(forecast["flood_level"].sel(lead=lead), crs=forecast.rio.crs,
                                   min_area_m2=POLYGON_MIN_AREA_M2, smooth_m=POLYGON_SMOOTH_M)
         day = valid_day(forecast, lead).isoformat()
@@ -101,13 +103,13 @@ def write_area_files(forecast: xr.Dataset, out: Path) -> list[Path]:
 
 
 def areas_on_warning(forecast: xr.Dataset) -> list[dict]:
-    """The areas at level 1 or above, per lead: lead, valid_date, id, name, kind, chance, level and its
+    """The areas at level 1 or above, per flood lead: lead, valid_date, id, name, kind, chance, level and its
     word; by lead, then level and chance, highest first. Empty without warning areas."""
     if not has_areas(forecast):
         return []
     words = LEVEL_WORDS["area_flood_level"]
     rows = []
-    for lead in forecast.lead.values:
+    for lead in hazard_leads(forecast, "flood"):
         at = forecast.sel(lead=lead)
         for area_id, name, kind, chance, level in zip(at["area_id"].values, at["area_name"].values,
                                                       at["area_kind"].values, at["area_flood_probability"].values,

@@ -22,6 +22,7 @@ from pipelines.bundle.validate import warnings_markdown
 from pipelines.config import CityConfig
 from pipelines.publish.areas import area_level_actions, areas_on_warning, has_areas, write_area_files
 from pipelines.publish.grid import (
+    hazard_leads,
     valid_day,
     with_levels,
     write_cogs,
@@ -51,7 +52,7 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
         basemap = Basemap.from_layers(forecast.rio.crs, zone=zone, assets=assets, buildings=buildings,
                                       waterways=waterways)
         return ([render_map(forecast, lead, basemap=basemap, levels=levels, path=out / f"map_d{lead}.png")
-                 for lead in range(config.lead_days)]
+                 for lead in range(config.forecast_days)]
                 + manager_crops(config.alerts.managers, forecast, levels, basemap, out / "digests"))
 
     with ThreadPoolExecutor(max_workers=2) as writers:
@@ -68,8 +69,8 @@ def publish_grids(config: CityConfig, forecast: xr.Dataset, levels: pd.DataFrame
                                 waterways=waterways)],
         }
         painted = maps.result()
-        written |= {config.output.format: [grid.result()], "map": painted[:config.lead_days],
-                    "digest_map": painted[config.lead_days:]}
+        written |= {config.output.format: [grid.result()], "map": painted[:config.forecast_days],
+                    "digest_map": painted[config.forecast_days:]}
     if hours is not None:  # after the grid: the netCDF library is not thread-safe
         written["site_hours"] = [write_site_hours(hours, out / SITE_HOURS_FILE)]
     files = [p for paths in written.values() for p in paths] + sorted((out / "alerts").glob("*.cap.xml"))
@@ -91,7 +92,7 @@ def publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[st
     warned = areas_on_warning(forecast)
     if has_areas(forecast):
         lines += ["Warning areas at level 1 or above: " + ", ".join(
-            f"lead {lead}: {sum(row['lead'] == lead for row in warned)}" for lead in forecast.lead.values.tolist()), ""]
+            f"lead {lead}: {sum(row['lead'] == lead for row in warned)}" for lead in hazard_leads(forecast, "flood")), ""]
     if stale:
         lines += [f"**Stale:** {stale}", ""]
     if bundle_warnings := forecast.attrs.get("bundle_warnings"):
@@ -103,19 +104,14 @@ def publish_artifacts(config: CityConfig, forecast: xr.Dataset, written: dict[st
                            heat_bands_degC=config.heat.tasmax_levels_degC)
     land = forecast["land"].values.astype(bool)
     rows = []
-    for lead in forecast.lead.values:
-        at = forecast.sel(lead=lead)
-        flood, heat = at["flood_probability"].values[land], at["tasmax_q50"].values[land]
-        flood_level, heat_level = at["flood_level"].values[land], at["heat_level"].values[land]
-        day = valid_day(forecast, lead).isoformat()
-        rows += [
-            {"hazard": "flood", "lead": int(lead), "valid_date": day, "max": round(float(np.nanmax(flood)), 4),
-             "mean": round(float(np.nanmean(flood)), 4), "cells_level_1_plus": int((flood_level >= 1).sum()),
-             "cells_level_3": int((flood_level >= 3).sum())},
-            {"hazard": "heat", "lead": int(lead), "valid_date": day, "max": round(float(np.nanmax(heat)), 2),
-             "mean": round(float(np.nanmean(heat)), 2), "cells_level_1_plus": int((heat_level >= 1).sum()),
-             "cells_level_3": int((heat_level >= 3).sum())},
-        ]
+    for hazard, (name, level, digits) in {"flood": ("flood_probability", "flood_level", 4),
+                                          "heat": ("tasmax_q50", "heat_level", 2)}.items():
+        for lead in hazard_leads(forecast, hazard):  # each hazard at its own leads
+            at = forecast.sel(lead=lead)
+            values, levels = at[name].values[land], at[level].values[land]
+            rows.append({"hazard": hazard, "lead": lead, "valid_date": valid_day(forecast, lead).isoformat(),
+                         "max": round(float(np.nanmax(values)), digits), "mean": round(float(np.nanmean(values)), digits),
+                         "cells_level_1_plus": int((levels >= 1).sum()), "cells_level_3": int((levels >= 3).sum())})
     create_table_artifact(key=f"{slug}-summary", table=rows,
                           description=f"flood probability (1) and tasmax q50 (degC) over land, issue date {issue_date}")
     if has_areas(forecast):

@@ -69,6 +69,17 @@ def valid_day(forecast: xr.Dataset, lead: int) -> dt.date:
     return dt.date.fromisoformat(forecast.attrs["issue_date"]) + dt.timedelta(days=int(lead))
 
 
+HAZARD_LAYERS = {"flood": "flood_probability", "heat": "tasmax_q50"}  # the layer that says where a hazard is forecast
+
+
+def hazard_leads(forecast: xr.Dataset, hazard: str) -> list[int]:
+    """The leads at which `forecast` forecasts `hazard` ('flood' or 'heat'): its HAZARD_LAYERS layer has a
+    value on land. A forecast carries the longer hazard's days; the other is NaN past its own."""
+    layer = forecast[HAZARD_LAYERS[hazard]]
+    known = layer.where(forecast["land"].astype(bool)).notnull().any(dim=[d for d in layer.dims if d != "lead"])
+    return [int(lead) for lead in forecast.lead.values[known.values]]
+
+
 def level_from_bands(values: xr.DataArray, bands: tuple[float, float, float], name: str) -> xr.DataArray:
     """Level 0..3 per cell: how many of the increasing `bands` `values` reaches; NaN stays NaN.
 
@@ -169,7 +180,8 @@ def write_forecast_zarr(forecast: xr.Dataset, path: Path) -> Path:
 
 
 def write_cogs(forecast: xr.Dataset, out_dir: Path, variables: tuple[str, ...] = COG_VARIABLES) -> list[Path]:
-    """Write one Cloud-Optimized GeoTIFF per variable of `variables` in `forecast` and lead, `<variable>_d<lead>.tif`.
+    """Write one Cloud-Optimized GeoTIFF per variable of `variables` in `forecast` and lead, `<variable>_d<lead>.tif`:
+    the flood layers at the flood leads, the others at the heat leads (hazard_leads).
 
     Continuous layers: float32, deflate with the floating-point predictor, nodata NaN (sea),
     overviews by average. Level layers: uint8 with a colour table, nodata 255, overviews by
@@ -179,9 +191,10 @@ def write_cogs(forecast: xr.Dataset, out_dir: Path, variables: tuple[str, ...] =
     out_dir = Path(out_dir)
     transform, crs = forecast.rio.transform(), forecast.rio.crs
     paths = []
+    leads = {hazard: hazard_leads(forecast, hazard) for hazard in HAZARD_LAYERS}
     for name in (v for v in variables if v in forecast):
         attrs = _published_attrs(forecast[name])
-        for lead in forecast.lead.values:
+        for lead in leads["flood" if name.startswith("flood") else "heat"]:
             day = valid_day(forecast, lead).isoformat()
             tags = {
                 "variable": name, "units": attrs["units"], "long_name": attrs["long_name"],

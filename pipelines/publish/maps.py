@@ -23,7 +23,7 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 from rasterio.crs import CRS
 
-from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, valid_day
+from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, hazard_leads, valid_day
 from pipelines.storage import write_atomic
 
 WIDTH_PX = 1600
@@ -135,6 +135,9 @@ def render_map(
     for i, (name, hazard, cmap, title, bar_label) in enumerate(_PANELS):
         left = margin + i * (panel_w + gap)
         ax = fig.add_axes((left / width, bottom / height, panel_w / width, panel_h / height))
+        if lead not in (forecast_leads := hazard_leads(forecast, hazard)):
+            _beyond_horizon(ax, title, hazard, forecast_leads)
+            continue
         layer = np.where(land, forecast[name].sel(lead=lead).transpose("y", "x").values, np.nan)
         if hazard == "flood":
             scale = {"norm": BoundaryNorm(FLOOD_CLASSES, colormaps[cmap].N)}
@@ -194,6 +197,15 @@ def render_map(
              f"{res_x:g} m cells, {crs.to_string()} · Warisan", fontsize=7, color="#555555")
     return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, pil_kwargs=_PNG),
                         suffix=".png")
+
+
+def _beyond_horizon(ax: Axes, title: str, hazard: str, leads: list[int]) -> None:
+    """A panel that says its `hazard` is not forecast this far ahead (it is at `leads`), instead of an empty map."""
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=12, fontweight="bold", loc="left")
+    ahead = f"{len(leads)} days ahead (leads {leads[0]}-{leads[-1]})" if leads else "not at all in this forecast"
+    ax.text(0.5, 0.5, f"{hazard.capitalize()} is forecast {ahead}:\nno {hazard} map for this day",
+            ha="center", va="center", fontsize=11, color="#555555", transform=ax.transAxes)
 
 
 def _day_label(day: dt.date) -> str:

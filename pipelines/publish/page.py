@@ -49,7 +49,7 @@ from rasterio.transform import from_bounds
 from models.assets import FLOOR_STEP_M
 from pipelines.alerts.text import conservation_line, kind_words, window_words
 from pipelines.publish.areas import has_areas, lonlat_geometries, warning_areas_geojson
-from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, level_legend, valid_day
+from pipelines.publish.grid import LEVEL_COLOURS, LEVEL_WORDS, hazard_leads, level_legend, valid_day
 from pipelines.publish.maps import FLOOD_CLASSES, TASMAX_SCALE_DEGC, in_crs
 from pipelines.storage import write_text_atomic
 from pipelines.templating import render
@@ -101,6 +101,7 @@ def write_page(
         "title": f"{forecast.attrs['city_name']}: flood and heat outlook issued {forecast.attrs['issue_date']}",
         "bounds": [[south, west], [north, east]],
         "leads": [{"lead": int(lead), "day": f"{valid_day(forecast, lead):%a %d %b}"} for lead in forecast.lead.values],
+        "flood_leads": hazard_leads(forecast, "flood"),
         "layers": [_layer(geographic[name], forecast, title, legend) for name, title, legend in _LAYERS
                    if name in layers],
         "zone": json.loads(zone.to_crs("EPSG:4326")[["zone", "geometry"]].to_json()),
@@ -156,7 +157,7 @@ def _alert_order(alert: dict) -> tuple:
 
 
 def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: str) -> dict:
-    """A layer's PNG per lead (data URIs) and its legend entries (colour, words)."""
+    """A layer's PNG per lead it has values at (data URIs) and its legend entries (colour, words)."""
     name = str(geographic.name)
     if name in LEVEL_WORDS:
         colours = LEVEL_COLOURS[name]
@@ -173,8 +174,10 @@ def _layer(geographic: xr.DataArray, forecast: xr.Dataset, title: str, legend: s
         norm = Normalize(low, high)
         entries = [(_hex(cmap(norm(t))), f"{t:g} °C") for t in np.arange(low, high + 1, 2)]
     images = {}
-    for lead in geographic.lead.values:
+    for lead in geographic.lead.values:  # a hazard's layers have no image past its leads (NaN there)
         values = geographic.sel(lead=lead).transpose("y", "x").values
+        if not np.isfinite(values).any():
+            continue
         rgba = cmap(norm(np.nan_to_num(values)), bytes=True)
         rgba[..., 3] = np.where(np.isfinite(values), 255, 0)  # sea and beyond the grid: transparent
         images[str(int(lead))] = "data:image/png;base64," + base64.b64encode(_png(rgba)).decode()

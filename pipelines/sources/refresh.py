@@ -103,7 +103,7 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
             + "".join(f"; marine request failed, {failure}" for failure in failed_sea_level))
     sea_point_check = None if tide is None else _sea_point_check(history["zos"], tide, settings.sea_point)
     forecast_weather = fetch_weather(
-        client, [forecast_requests(settings, issue, city.lead_days)], settings, limiter,
+        client, [forecast_requests(settings, issue, city.forecast_days)], settings, limiter,
         source.timeout_s)
     run_time = open_meteo.model_run_time(issued_url(source), settings.issued_model, source.timeout_s)
     forecast = forecast_dataset(forecast_weather, issue, settings.issued_model, run_time)
@@ -177,7 +177,7 @@ def _backfilled(client, planned: list, settings: WeatherSettings, limiter: open_
     skipped (asked again next run), never the whole source."""
     failed = []
     weather = fetch_backfill(client, planned, settings, limiter, source.timeout_s, tide, city.timezone,
-                             city.lead_days, failed)
+                             city.forecast_days, failed)
     forecasts, skipped = {}, {}
     for day, hours in weather.items():
         issue, name = local_midnight_utc(day, city.timezone), _forecast_name(day)
@@ -201,7 +201,7 @@ def _stand_ins(history: xr.Dataset, days: list[dt.date], settings: WeatherSettin
                ) -> dict[dt.date, xr.Dataset]:
     """Stand-in forecasts of `days` from the history (`history_forecasts`), in the forecast layout and marked."""
     stand_ins = {}
-    for day, hours in history_forecasts(history, days, city.timezone, city.lead_days, city.start.toordinal()).items():
+    for day, hours in history_forecasts(history, days, city.timezone, city.forecast_days, city.start.toordinal()).items():
         stand_ins[day] = forecast_dataset(hours, local_midnight_utc(day, city.timezone), "none", None).assign_attrs(
             source=f"stand-in, not a forecast: {HISTORY} (Open-Meteo archive, model {settings.archive_model}) "
                    f"plus the stated forecast errors of {STAND_IN_ERRORS}", model_run="none")

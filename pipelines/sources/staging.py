@@ -64,7 +64,7 @@ class LiveCity:
     bounds: tuple[float, float, float, float]
     resolution_m: float
     lonlat_bounds: tuple[float, float, float, float]
-    lead_days: int
+    forecast_days: int  # days of hourly leads a forecast file carries (CityConfig.forecast_days)
     start: dt.date
     assets: str
 
@@ -77,7 +77,7 @@ def live_city(config: CityConfig) -> LiveCity:
     to_lonlat = Transformer.from_crs(config.grid.crs, "EPSG:4326", always_xy=True)
     lonlat = tuple(round(v, 6) for v in to_lonlat.transform_bounds(*config.grid.bounds, densify_pts=21))
     return LiveCity(config.city.slug, config.city.timezone, config.grid.crs, tuple(config.grid.bounds),
-                    config.grid.resolution_m, lonlat, config.lead_days, config.source.start,
+                    config.grid.resolution_m, lonlat, config.forecast_days, config.source.start,
                     config.source.assets)
 
 
@@ -120,7 +120,7 @@ def backfill_plan(bundle: Path, city: LiveCity, settings: WeatherSettings, issue
     requests (`backfill_requests`) of those from `forecast_archive_from` on."""
     have = set(forecast_dates(bundle))
     lacking = [day for day in training_issue_dates(city.start, issue_date, city.timezone) if day not in have]
-    return lacking, backfill_requests(settings, lacking, city.timezone, city.lead_days)
+    return lacking, backfill_requests(settings, lacking, city.timezone, city.forecast_days)
 
 
 def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp) -> list[str]:
@@ -137,7 +137,7 @@ def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp)
     issue = local_midnight_utc(issue_date, city.timezone)
     _, last, archive_until = read_history(config.bundle_dir / "weather/history.nc")
     pairs, _ = history_requests(settings, city.start, issue, now, last, archive_until)
-    forecast = forecast_requests(settings, issue, city.lead_days)
+    forecast = forecast_requests(settings, issue, city.forecast_days)
     west, south, east, north = city.lonlat_bounds
     lines = [(f"# city {city.slug}: bbox {west:.4f},{south:.4f},{east:.4f},{north:.4f} (W,S,E,N, EPSG:4326); "
               f"weather points {settings.lat.size} x {settings.lon.size}: lat {settings.lat.tolist()}, "
@@ -150,7 +150,7 @@ def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp)
     lines += [_weighed(r) for pair in pairs for r in pair]
     members = (f"; ensemble {settings.ensemble_model}, {settings.ensemble_members} members (member 0 the control), "
                "each counted in the weight" if settings.ensemble_model else "")
-    lines.append(f"# open-meteo forecast issued {issue_date} ({issue} UTC), leads 0..{24 * city.lead_days - 1} h"
+    lines.append(f"# open-meteo forecast issued {issue_date} ({issue} UTC), leads 0..{24 * city.forecast_days - 1} h"
                  + members)
     budget = call_budget(source)
     forecast = [part for request in forecast for part in open_meteo.point_chunks(request, budget.per_minute)]

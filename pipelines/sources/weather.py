@@ -200,7 +200,7 @@ def history_forecasts(history: xr.Dataset, issue_dates: list[dt.date], timezone:
     if not days:
         return {}
     values = forecast_values(history.transpose("time", "y", "x"), starts[covered], 24 * lead_days,
-                             np.random.default_rng(seed))
+                             np.random.default_rng(seed), np.random.default_rng([seed, 1]))
     coords = {"y": history.y.values, "x": history.x.values}
     return {day: xr.Dataset({name: (("time", "y", "x"), values[name][i], VARIABLE_ATTRS[name]) for name in values},
                             coords={**coords, "time": times[start:start + 24 * lead_days].to_numpy()},

@@ -316,8 +316,11 @@
   }
   map.on("zoomend moveend", placeNames);
 
+  // A layer is shown at the leads its hazard is forecast (flood looks fewer days ahead than heat).
+  const hasLead = (key, lead) => key === AREAS ? D.flood_leads.includes(Number(lead)) : !!overlays[key + "|" + lead];
   let shown = null;
   function render() {
+    if (!hasLead(state.layer, state.lead)) state.layer = D.layers.find((l) => hasLead(l.key, state.lead)).key;
     if (shown) map.removeLayer(shown);
     shown = state.layer === AREAS ? null : overlays[state.layer + "|" + state.lead].addTo(map);
     if (shown) shown.bringToBack();
@@ -328,7 +331,11 @@
     } else map.removeLayer(areas);
     if (D.areas) listAreas();
     for (const b of leadsNav.children) b.setAttribute("aria-selected", b.dataset.lead === state.lead);
-    for (const b of hazardsNav.children) b.setAttribute("aria-checked", b.dataset.layer === state.layer);
+    for (const b of hazardsNav.children) {
+      b.setAttribute("aria-checked", b.dataset.layer === state.layer);
+      b.disabled = !hasLead(b.dataset.layer, state.lead);
+      b.title = b.disabled ? "Flood is forecast " + D.flood_leads.length + " days ahead: not on this day" : "";
+    }
     const flood = hazardOf(state.layer) === "flood";
     let held = 0;
     assets.eachLayer((m) => {

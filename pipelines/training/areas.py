@@ -62,11 +62,11 @@ def area_weather(drivers: xr.Dataset, areas: CityAreas) -> dict[str, np.ndarray]
 
 def area_table(config: CityConfig, cells: pd.DataFrame, drivers: xr.Dataset,
                areas: CityAreas | None = None) -> tuple[pd.DataFrame, list[str], CityAreas]:
-    """(issue date, lead, area) rows of `drivers`' issue dates with their features; the feature names
-    and the areas (read here unless given)."""
+    """(issue date, lead, area) rows of `drivers`' issue dates and flood leads (`flood.lead_days`) with
+    their features; the feature names and the areas (read here unless given)."""
     areas = areas or city_areas(config, land_grid(config, cells))
     static = area_static_features(cells, land_membership(areas, cells))
-    weather = area_weather(drivers, areas)
+    weather = area_weather(drivers.isel(lead=slice(0, config.flood.lead_days)), areas)
     return area_rows(static, weather), area_features(static, list(weather)), areas
 
 
@@ -102,7 +102,7 @@ def labelled_area_table(config: CityConfig, cells: pd.DataFrame, drivers: xr.Dat
     pairs) and `day` (the target day's number since the first issue date)."""
     rows, features, areas = area_table(config, cells, drivers)
     issue_dates = pd.DatetimeIndex(drivers.issue_date.values)
-    observed = reported_area_events(flooded, issue_dates, config.lead_days, cells, land_membership(areas, cells))
+    observed = reported_area_events(flooded, issue_dates, config.flood.lead_days, cells, land_membership(areas, cells))
     rows = rows.assign(label=observed.ravel().astype(int),
                        day=rows["issue_index"].to_numpy() + rows["lead"].to_numpy())
     return rows, features, areas
@@ -127,5 +127,5 @@ def area_forecast(config: CityConfig, warning: AreaWarning, cells: pd.DataFrame,
                   drivers: xr.Dataset) -> tuple[np.ndarray, CityAreas]:
     """The chance of a flood in each warning area, (issue date, lead, area), and the areas."""
     rows, _, areas = area_table(config, cells, drivers)
-    shape = (drivers.sizes["issue_date"], drivers.sizes["lead"], len(areas.ids))
+    shape = (drivers.sizes["issue_date"], min(drivers.sizes["lead"], config.flood.lead_days), len(areas.ids))
     return warning.chance(rows).reshape(shape), areas

@@ -42,7 +42,7 @@ def flood_table(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers: xr.D
                 lonlat: tuple, flooded: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """(cell, issue, lead) training rows with their features: every flooded (`flooded`) cell-day and
     `flood.negatives_per_positive` weighted negatives drawn with `rng`."""
-    rows = flood_rows(issue_dates, config.lead_days, cells, flooded,
+    rows = flood_rows(issue_dates, config.flood.lead_days, cells, flooded,
                       negatives_per_positive=config.flood.negatives_per_positive, rng=rng)
     return with_flood_interactions(attach_features(rows, cells, drivers, lonlat, STATIC_FLOOD_FEATURES))
 
@@ -52,7 +52,7 @@ def sealed_flood_rows(config: CityConfig, issue_dates: pd.DatetimeIndex, drivers
     """An evaluation fit's flood table: the rows it may learn from and (`with_test`) the sealed test
     period's rows, built apart (each from its own reports and its own seeded draw of negatives), so that
     nothing dated in the test period can change what is fitted or chosen (evaluation.test)."""
-    known, test = sealed_periods(config, issue_dates)
+    known, test = sealed_periods(config, issue_dates, config.flood.lead_days)
     seed, test_start = config.train.seed, pd.Timestamp(config.protocol.test[0])
     dated = pd.DatetimeIndex(flooded["date"])
     parts = []
@@ -68,7 +68,7 @@ def _fit_area_warning(config: CityConfig, drivers: xr.Dataset, cells: pd.DataFra
     """The evaluation fit's area warning on the issue dates and reports before the sealed test period:
     trained before early stopping, stopped early on the days before validation, calibrated and its
     levels chosen on validation. Returns it, its features and the area report rate."""
-    known, _ = sealed_periods(config, pd.DatetimeIndex(drivers.issue_date.values))
+    known, _ = sealed_periods(config, pd.DatetimeIndex(drivers.issue_date.values), config.flood.lead_days)
     part = drivers.isel(issue_date=known)
     reported = flooded[pd.DatetimeIndex(flooded["date"]) < pd.Timestamp(config.protocol.test[0])]
     rows, features, areas = labelled_area_table(config, cells, part, reported)

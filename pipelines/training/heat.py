@@ -36,10 +36,10 @@ def heat_table(config: CityConfig, variable: str, obs: tuple[pd.DataFrame, pd.Da
     fit learns from) and in it (what the test scores): their rows are built apart, so that nothing
     dated in the test period changes the fit. Rows of stations in `held_ids` are marked held out.
     """
-    known, test = sealed_periods(config, issue_dates)
+    known, test = sealed_periods(config, issue_dates, config.heat.lead_days)
     before, during = obs
-    parts = [heat_rows(before, issue_dates[known], config.lead_days, cells, variable=variable)]
-    tested = heat_rows(during, issue_dates[test], config.lead_days, cells, variable=variable)
+    parts = [heat_rows(before, issue_dates[known], config.heat.lead_days, cells, variable=variable)]
+    tested = heat_rows(during, issue_dates[test], config.heat.lead_days, cells, variable=variable)
     parts.append(tested.assign(issue_index=tested["issue_index"] + test.start))
     rows = pd.concat(parts, ignore_index=True)
     table = attach_features(rows, cells, drivers, lonlat, STATIC_HEAT_FEATURES)

@@ -76,11 +76,11 @@ def surveys_before_validation(config: CityConfig) -> tuple[pd.DataFrame, pd.Data
     return extents[extents["event_date"] < before], reports[reports["date"] < before]
 
 
-def sealed_periods(config: CityConfig, issue_dates: pd.DatetimeIndex) -> tuple[slice, slice]:
-    """Positions of the issue dates an evaluation fit may learn from (every lead's day before the sealed
-    test period) and of the test period's issue dates (evaluation.test)."""
+def sealed_periods(config: CityConfig, issue_dates: pd.DatetimeIndex, lead_days: int) -> tuple[slice, slice]:
+    """Positions of the issue dates an evaluation fit may learn from (every one of the hazard's `lead_days`
+    lead days before the sealed test period) and of the test period's issue dates (evaluation.test)."""
     test_start, test_end = (pd.Timestamp(day) for day in config.protocol.test)
-    known = int((issue_dates <= test_start - pd.Timedelta(days=config.lead_days)).sum())
+    known = int((issue_dates <= test_start - pd.Timedelta(days=lead_days)).sum())
     first, last = issue_dates.searchsorted(test_start), issue_dates.searchsorted(test_end, side="right")
     if first == last:
         raise ValueError(f"no issue date in the test period {test_start.date()}..{test_end.date()} "

@@ -54,7 +54,7 @@ def fit_production(config: CityConfig, paths: dict[str, Path], origin: dt.date, 
     variables = tuple(v for v in VARIABLES if v in cards["heat"]["variables"])
     log(f"production refit: flood and heat ({', '.join(variables)}) on everything known before {origin}")
     fitted = retrain.fn(config, inputs, origin, heat_variables=variables)
-    used = inputs.issue_dates[inputs.issue_dates <= pd.Timestamp(origin) - pd.Timedelta(days=config.lead_days)]
+    used = inputs.issue_dates[inputs.issue_dates <= pd.Timestamp(origin) - pd.Timedelta(days=config.forecast_days)]
     window = {"first_issue_date": used[0].date().isoformat(), "last_issue_date": used[-1].date().isoformat(),
               "observations_before": origin.isoformat()}
     forecasters = fitted.forecasters

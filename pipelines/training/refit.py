@@ -113,8 +113,8 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
     flood forecast is a chance of a flood. The depth of water given a flood (models.warning.door) is fitted
     on the reports dated before `origin`.
     """
-    n = _known_before(inputs, origin, config.lead_days)
-    if n == 0:
+    n, n_heat = (_known_before(inputs, origin, days) for days in (config.flood.lead_days, config.heat.lead_days))
+    if min(n, n_heat) == 0:
         raise ValueError(f"backtest origin {origin}: no issue date before it to train on")
     issue_dates, drivers = inputs.issue_dates[:n], inputs.drivers.isel(issue_date=slice(0, n))
     cells, seed, rounds = inputs.cells, config.train.seed, config.train.num_boost_round
@@ -137,9 +137,10 @@ def retrain(config: CityConfig, inputs: BacktestInputs, origin: dt.date,
         obs, _ = station_quality(before_origin, variable=variable)
         if variable == "tasmax":
             heat_obs = obs
-        heat = heat_rows(obs, issue_dates, config.lead_days, cells, variable=variable)
-        heat_table = attach_features(heat, cells, drivers, inputs.lonlat, STATIC_HEAT_FEATURES)
-        part = origin_split(issue_dates, heat["issue_index"].to_numpy(), heat["lead"].to_numpy(),
+        heat = heat_rows(obs, inputs.issue_dates[:n_heat], config.heat.lead_days, cells, variable=variable)
+        heat_table = attach_features(heat, cells, inputs.drivers.isel(issue_date=slice(0, n_heat)), inputs.lonlat,
+                                     STATIC_HEAT_FEATURES)
+        part = origin_split(inputs.issue_dates[:n_heat], heat["issue_index"].to_numpy(), heat["lead"].to_numpy(),
                             validation_days=config.train.early_stopping_days)
         boosters[variable], widening[variable] = fit_conformal_quantiles(
             heat_table, part, HEAT_FEATURES, quantiles=config.heat.quantiles, num_boost_round=rounds, seed=seed,

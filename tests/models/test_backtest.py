@@ -13,12 +13,15 @@ from models.backtest import (
     OUTCOMES,
     alert_outcomes,
     asset_alert_outcomes,
+    asset_heat_levels,
     flood_climatology,
     flood_persistence,
     flooded_grid,
     grid_sums,
     heat_climatology,
+    heat_level_counts,
     heat_persistence,
+    level_flip_flop_sums,
     origin_split,
     outcome_calendar,
     rolling_origins,
@@ -179,3 +182,48 @@ def test_outcome_calendar_puts_each_outcome_on_the_day_forecast():
     np.testing.assert_array_equal(calendar.sel(hazard="flood", asset="a0", lead=0).values, [1, 2])
     assert float(calendar.sel(hazard="flood", asset="a0", lead=1, date="2023-01-02")) == 3
     assert calendar.attrs["flag_meanings"] == "correct_negative hit miss false_alarm"
+
+
+def _heat_grid(values: list[list[float]]) -> xr.DataArray:
+    """(issue_date, lead, y, x) of one value per issue and lead on every cell of a 2x2 grid of 30 m."""
+    cells = template(2, 2)
+    array = np.broadcast_to(np.asarray(values, float)[:, :, None, None], (len(values), len(values[0]), 2, 2))
+    return xr.DataArray(array, dims=("issue_date", "lead", "y", "x"), attrs={"units": "degC"},
+                        coords={"issue_date": pd.date_range("2023-01-01", periods=array.shape[0]),
+                                "lead": np.arange(array.shape[1]), "y": cells.y, "x": cells.x})
+
+
+def test_asset_heat_levels_hold_three_days_from_the_earlier_issues_lead_0_and_the_observed_days():
+    # four consecutive issues, three leads; the site sits in the north-west cell
+    q50 = [[36, 36, 38], [36, 38, 38], [36, 38, 38], [38, 38, 38]]
+    seen = [[36, 36, 34], [36, 34, 38], [34, 38, 38], [38, 38, 38]]  # day d is issue i + lead l, consistent
+    land = xr.DataArray(np.ones((2, 2), bool), dims=("y", "x"), coords={"y": template(2, 2).y, "x": template(2, 2).x})
+    forecast = xr.Dataset({"tasmax_q50": _heat_grid(q50), "land": land}).rio.write_crs(CRS)
+    observed = xr.Dataset({"tasmax": _heat_grid(seen), "land": land}).rio.write_crs(CRS)
+    assets = gpd.GeoDataFrame({"asset_id": ["a0"]}, geometry=[Point(ORIGIN[0] + 15, ORIGIN[1] - 15)], crs=CRS)
+    issued, observed_level = asset_heat_levels(forecast, observed, assets, thresholds_degC=(35.0, 37.0, 40.0),
+                                               sustained_days=3, nearest_land_cells=3)
+    # issue 3 (lead 0 = day 3): days 1 and 2 from issues 1 and 2's lead 0 (36, 36), then 38, 38, 38
+    np.testing.assert_array_equal(issued[3, :, 0], [1, 1, 2])
+    # issue 0 knows no day before it: not hot, so its leads 0-1 have no full hot window
+    np.testing.assert_array_equal(issued[0, :, 0], [0, 0, 1])
+    # observed days 0..5: 36, 36, 34, 38, 38, 38 -> levels 0, 0, 0, 0, 0, 2
+    np.testing.assert_array_equal(observed_level[3, :, 0], [0, 0, 2])
+    np.testing.assert_array_equal(observed_level[0, :, 0], [0, 0, 0])
+
+
+def test_heat_level_counts_give_events_alerts_and_hits_per_asset_and_level():
+    forecast = np.array([[[1.0, 0.0], [2.0, np.nan]]])  # (issue, lead, asset)
+    observed = np.array([[[1.0, 1.0], [1.0, 2.0]]])
+    counts = heat_level_counts(forecast, observed, levels=3)
+    np.testing.assert_array_equal(counts["events"], [[2, 0, 0], [1, 0, 0]])  # asset 1's NaN lead counts nowhere
+    np.testing.assert_array_equal(counts["alerts"], [[2, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(counts["hits"], [[2, 0, 0], [0, 0, 0]])
+
+
+def test_level_flip_flop_sums_count_changed_pairs_per_asset_for_each_target_day():
+    levels = np.array([[[0, 1], [1, 1]], [[1, 1], [2, np.nan]], [[1, 0], [1, 0]]], float)  # (issue, lead, asset)
+    changed, pairs = level_flip_flop_sums(levels)
+    # target day 1: issue 0 lead 1 then issue 1 lead 0; target day 2: issue 1 lead 1 then issue 2 lead 0
+    np.testing.assert_array_equal(pairs, [2, 1])  # asset 1's pair for day 2 has a missing issue
+    np.testing.assert_array_equal(changed, [1, 0])  # asset 0: 1 -> 1 on day 1, 2 -> 1 on day 2

@@ -22,9 +22,8 @@ source:
   climate: {{shift_months: 1, rain_scale: 1.5}}  # wet season Oct-Dec, so the last weeks hold floods
   regional_spacing_deg: 0.02
 paths: {{bundle: port/bundle, store: store}}
-lead_days: 2
-flood: {{label_radius_m: 120, negatives_per_positive: 10, default_threshold: 0.05}}
-heat: {{default_threshold_degC: 31.0}}
+flood: {{lead_days: 2, label_radius_m: 120, negatives_per_positive: 10, default_threshold: 0.05}}
+heat: {{lead_days: 3, default_threshold_degC: 31.0}}
 train: {{early_stopping_days: 45, num_boost_round: 60, seed: 1}}
 evaluation: {{validation: [2023-08-19, 2023-11-16], test: [2023-11-17, 2023-12-31]}}
 alerts: {{sender: warisan-test@example.org, sender_name: Warisan test city, status: Test}}

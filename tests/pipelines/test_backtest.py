@@ -34,9 +34,10 @@ def quick_city(city):
     config = city.parent / "port-backtest.yaml"
     # Weeks of November and December as warm as Bayan Lepas's seldom reach 35 degC: lower heat levels,
     # so that level 1 has observed events to score.
-    heat = "heat: {default_threshold_degC: 31.0}"
+    heat = "heat: {lead_days: 3, default_threshold_degC: 31.0}"
     assert heat in city.read_text()
-    config.write_text(city.read_text().replace(heat, "heat: {default_threshold_degC: 31.0, tasmax_levels_degC: [31, 33, 35]}")
+    config.write_text(city.read_text().replace(heat, "heat: {lead_days: 3, default_threshold_degC: 31.0, "
+                                                     "tasmax_levels_degC: [31, 33, 35]}")
                       + "backtest: {bootstrap_samples: 20}\n")
     return config
 
@@ -74,9 +75,9 @@ def test_a_hindcast_has_no_cf_finding(backtested):
 def test_scores_cover_every_model_and_baseline_by_lead_with_intervals(backtested):
     with xr.open_dataset(backtested["scores"][0]) as scores:
         assert scores["score"].dims == ("hazard", "target", "metric", "lead", "model", "zone", "period", "days")
-        assert list(scores.lead.values) == [0, 1] and set(scores.target.values) == {"observations", "truth"}
+        assert list(scores.lead.values) == [0, 1, 2] and set(scores.target.values) == {"observations", "truth"}
         headline = {"zone": "all", "period": "all", "days": "all"}
-        flood = scores["score"].sel(hazard="flood", target="truth", **headline)
+        flood = scores["score"].sel(hazard="flood", target="truth", lead=[0, 1], **headline)  # its two leads
         for model in ("model", "climatology", "persistence", "rain_rule", "static_susceptibility"):
             assert np.isfinite(flood.sel(model=model, metric="brier")).all(), model
         heat = scores.sel(hazard="heat", target="observations", metric="mae_degC", **headline)
@@ -102,7 +103,7 @@ def test_warning_areas_are_scored_by_area_with_levels_flip_flop_and_fss(backtest
         assert {"city", "site"} <= set(areas.zone.values)
         rows = areas["score"].sel(metric="n_rows", model="model", lead=0)
         assert rows.sel(zone="all") == rows.drop_sel(zone="all").sum()  # every area-day once, in one zone
-        skill = areas["score"].sel(metric="brier_skill_score", zone="all")
+        skill = areas["score"].sel(metric="brier_skill_score", zone="all", lead=[0, 1])  # the flood's leads
         assert np.isfinite(skill.sel(model="model")).all()
         baseline_alerts = areas["score"].sel(metric="n_alerts_level_1", model="climatology").values
         assert (np.nan_to_num(baseline_alerts) == 0).all()  # levels are the model's: a baseline issues none
@@ -120,11 +121,40 @@ def test_flood_and_heat_levels_have_contingency_scores_with_intervals(backtested
         for k in (1, 2, 3):
             names = [f"{name}_level_{k}" for name in ("pod", "far", "csi", "frequency_bias")]
             assert set(names) <= set(scores.metric.values)
-        pod = scores.sel(hazard="flood", metric="pod_level_1", **at)
+        pod = scores.sel(hazard="flood", metric="pod_level_1", lead=[0, 1], **at)  # the flood's two leads
         assert np.isfinite(pod["score"]).all() and np.isfinite(pod["ci_low"]).all()
         assert (pod["ci_low"] <= pod["ci_high"]).all()
         assert np.isfinite(scores["score"].sel(hazard="heat", metric="pod_level_1", lead=0,
                                                **at | {"target": "observations"}))
+
+
+def test_heat_is_scored_at_its_three_leads_and_flood_at_its_two(backtested):
+    with xr.open_dataset(backtested["scores"][0]) as scores, xr.open_dataset(backtested["hindcasts"][0]) as grid:
+        assert list(scores.lead.values) == [0, 1, 2] and grid.sizes["lead"] == 3
+        at = {"target": "observations", "model": "model", "zone": "all", "period": "all", "days": "all"}
+        assert np.isfinite(scores["score"].sel(hazard="heat", metric="rmse_degC", **at)).all()
+        flood = scores["score"].sel(hazard="flood", metric="roc_auc", **at)
+        assert np.isfinite(flood.sel(lead=[0, 1])).all() and np.isnan(flood.sel(lead=2))
+        assert np.isnan(grid["flood_probability"].isel(lead=2)).all()
+        assert np.isfinite(grid["tasmax_q50"].isel(lead=2)).any()
+        outcomes = scores["asset_outcome"].sel(target="truth")
+        assert np.isnan(outcomes.sel(hazard="flood", lead=2)).all()  # no flood alert past the flood's leads
+        assert np.isfinite(outcomes.sel(hazard="heat", lead=2)).any()
+
+
+def test_each_sites_heat_levels_have_hit_and_false_alarm_rates_and_a_flip_flop_index(backtested):
+    with xr.open_dataset(backtested["scores"][0]) as scores:
+        events, alerts = (scores[f"site_heat_level_{n}"].sel(target="truth") for n in ("events", "alerts"))
+        assert events.sizes["heat_level"] == 3 and (events.sel(heat_level=1) >= events.sel(heat_level=2)).all()
+        assert int(events.sel(heat_level=1).sum()) > 0  # levels from 31 degC: the weeks reach level 1
+        hit = scores["site_heat_level_hit_rate"].sel(target="truth")
+        seen = events > 0
+        assert ((hit >= 0) & (hit <= 1)).where(seen, True).all() and np.isnan(hit.where(~seen, np.nan)).all()
+        false = scores["site_heat_level_false_alarm_ratio"].sel(target="truth")
+        assert np.isnan(false.where(alerts == 0)).all() and ((false >= 0) & (false <= 1)).where(alerts > 0, True).all()
+        flips, pairs = scores["heat_level_flip_flop_index"], scores["heat_level_flip_flop_pairs"]
+        assert int(pairs.sel(flip_flop_site="all")) == int(pairs.drop_sel(flip_flop_site="all").sum()) > 0
+        assert 0 <= float(flips.sel(flip_flop_site="all")) <= 1
 
 
 def test_scores_hold_per_cell_maps_and_the_asset_alert_calendar(backtested):

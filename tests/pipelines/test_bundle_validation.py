@@ -473,7 +473,7 @@ def city_config(bundle):
     """What require_city_bundle reads of a city config, for the factory bundle."""
     return SimpleNamespace(
         bundle_dir=bundle, grid=SimpleNamespace(crs=VALIDATE_KWARGS["city_crs"], bounds=CITY_BOUNDS),
-        city=SimpleNamespace(timezone=TIMEZONE), lead_days=VALIDATE_KWARGS["lead_days"])
+        city=SimpleNamespace(timezone=TIMEZONE), forecast_days=VALIDATE_KWARGS["lead_days"])
 
 
 def test_every_flow_logs_the_bundle_warnings_at_start_and_returns_them_for_the_run(bundle, caplog):

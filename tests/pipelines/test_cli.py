@@ -37,7 +37,7 @@ def _city(root: Path, bundle: Path) -> Path:
     """A config over `bundle` (the factory city's grid and time zone), its store under `root`."""
     raw = yaml.safe_load(CONFIG.format(assets="unused.csv"))
     raw |= {"source": {"kind": "bundle"}, "paths": {"bundle": str(bundle), "store": str(root / "store")},
-            "lead_days": LEAD_DAYS}
+            "flood": {**raw.get("flood", {}), "lead_days": LEAD_DAYS}, "heat": {**raw.get("heat", {}), "lead_days": LEAD_DAYS}}
     raw["city"]["timezone"] = TIMEZONE
     raw["grid"] = {"crs": CITY_CRS, "resolution_m": 30, "bounds": list(CITY_BOUNDS)}
     config = root / "city.yaml"

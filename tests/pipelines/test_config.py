@@ -90,7 +90,9 @@ def test_a_bundle_source_needs_only_its_kind_and_points_at_the_bundle_folder(tmp
 
 INVALID = {  # case: (change to the demo config, field the error names, detail it gives)
     "misspelt-key": (setting("grid", resolutoin_m=30), "grid.resolutoin_m", "Extra inputs"),
-    "wrong-type": (setting("", lead_days="three"), "lead_days", "valid integer"),
+    "wrong-type": (setting("heat", lead_days="three"), "heat.lead_days", "valid integer"),
+    "heat-beyond-ten-days": (setting("heat", lead_days=11), "heat.lead_days", "less than or equal to 10"),
+    "top-level-lead-days": (setting("", lead_days=3), "lead_days", "Extra inputs"),
     "number-for-text": (setting("city", timezone=5), "city.timezone", "valid string"),
     "zero-resolution": (setting("grid", resolution_m=0), "grid.resolution_m", "greater than 0"),
     "negative-resolution": (setting("grid", resolution_m=-30), "grid.resolution_m", "greater than 0"),

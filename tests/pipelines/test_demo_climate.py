@@ -20,7 +20,7 @@ RECORD = bayan_lepas_climatology()
 TINY = {
     "city_slug": "tiny-port", "crs": "EPSG:32649", "bounds": (439200.0, 186300.0, 441600.0, 188100.0),
     "resolution_m": 120.0, "timezone": "Asia/Kuching", "coastline": "synthetic", "regional_spacing_deg": 0.05,
-    "lead_days": 2, "start": dt.date(2022, 1, 1), "end": dt.date(2022, 1, 20), "seed": 5,
+    "forecast_days": 2, "flood_lead_days": 2, "start": dt.date(2022, 1, 1), "end": dt.date(2022, 1, 20), "seed": 5,
 }
 SITES = "name,lon,lat,category\nOld Courthouse,110.4660,1.6940,Colonial Civic Heritage\n"
 CITY = {  # the smallest valid demo city config; `source.climate` is set per test

@@ -19,6 +19,7 @@ from models.inventory import report_rate_from_surveys
 from models.tables import cells_near_reports, events_within_radius
 from pipelines.bundle.readers import read_dem, read_flood_events, read_flood_extents
 from pipelines.bundle.validate import validate_bundle
+from pipelines.demo_world.forecasts import FIRST_STREAM_DAYS, GROWTH_SATURATION_DAYS, error_growth_days
 from pipelines.demo_world.generate import generate_demo_bundle
 from pipelines.demo_world.weather import bayan_lepas_climatology, simulate_regional_weather
 
@@ -28,7 +29,7 @@ CORE_BOUNDS = (645900.0, 597600.0, 648900.0, 600000.0)
 WORLD = {
     "city_slug": "george-town-demo", "crs": "EPSG:32647", "bounds": CORE_BOUNDS, "resolution_m": 60.0,
     "timezone": TIMEZONE, "coastline": "penang", "assets": "george-town", "regional_spacing_deg": 0.05,
-    "lead_days": 3,
+    "forecast_days": 3, "flood_lead_days": 3,
 }
 TWO_YEARS = {"start": dt.date(2021, 1, 1), "end": dt.date(2023, 1, 1)}
 SHORT = {"start": dt.date(2021, 1, 1), "end": dt.date(2021, 1, 20)}
@@ -123,6 +124,28 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_other_data(tmp_path):
         assert first["obs/flood_extents.gpkg"] == second["obs/flood_extents.gpkg"]  # assets, zones and Penang's sea do not depend on the seed
     assert all(first[name] != other[name] for name in random)
 
+
+def test_a_week_long_forecast_keeps_the_first_three_days_the_history_and_the_truth(tmp_path):
+    _generate(tmp_path / "three", 3, SHORT)
+    _generate(tmp_path / "week", 3, SHORT, forecast_days=7)
+    three, week = _hashes(tmp_path / "three"), _hashes(tmp_path / "week")
+    for name in ("weather/history.nc", "obs/temperature.csv", "obs/flood_events.csv"):
+        assert three[name] == week[name], name
+    for name in ("tasmax.nc", "flood.nc"):
+        assert (tmp_path / "three/truth" / name).read_bytes() == (tmp_path / "week/truth" / name).read_bytes()
+    for path in sorted((tmp_path / "three/bundle/weather/forecasts").glob("*.nc")):
+        with xr.open_dataset(path) as short, xr.open_dataset(tmp_path / "week/bundle/weather/forecasts" / path.name) as long:
+            assert long.sizes["lead_time"] == 7 * 24
+            for name in ("pr", "tas", "hurs", "sfcWind", "rsds", "zos"):
+                np.testing.assert_array_equal(long[name].isel(lead_time=slice(0, 72)).values, short[name].values)
+
+
+def test_error_growth_follows_the_lead_for_three_days_then_levels_off():
+    growth = error_growth_days(np.arange(8.0))
+    np.testing.assert_array_equal(growth[:4], [0, 1, 2, 3])
+    steps = np.diff(growth[3:])
+    assert (steps > 0).all() and (np.diff(steps) < 0).all()  # still growing, ever more slowly
+    assert growth[-1] < FIRST_STREAM_DAYS + GROWTH_SATURATION_DAYS
 
 # --- layout -----------------------------------------------------------------------------------
 

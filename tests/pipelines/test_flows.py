@@ -30,7 +30,10 @@ def test_forecast_netcdf_carries_cf_metadata_on_every_variable(run):
     assert path.parent.name == "2023-12-31"
     with xr.open_dataset(path, decode_coords="all") as forecast:
         assert forecast.rio.crs.to_epsg() == 32650
-        assert forecast.sizes["lead"] == 2
+        assert forecast.sizes["lead"] == 3  # heat's three lead days; flood's two, then NaN with a comment
+        flood = forecast["flood_probability"].where(forecast["land"].astype(bool))
+        assert np.isfinite(flood.isel(lead=1)).any() and np.isnan(flood.isel(lead=2)).all()
+        assert "flood is forecast 2 days ahead" in flood.attrs["comment"]
         for name in ("flood_probability", "tasmax_q10", "tasmax_q50", "tasmax_q90"):
             variable = forecast[name]
             assert {"units", "long_name"} <= set(variable.attrs), name
@@ -47,7 +50,7 @@ def test_the_forecast_publishes_each_site_s_hours_and_lists_them_in_the_stac_ite
     (path,) = run["written"]["site_hours"]
     assert path.name == "site_hours.nc" and path.parent.name == "2023-12-31"
     with xr.open_dataset(path) as hours:
-        assert hours.sizes["site"] == 5 and hours.sizes["time"] == 24 * 2  # the port's five assets, two lead days
+        assert hours.sizes["site"] == 5 and hours.sizes["time"] == 24 * 3  # the port's five assets, heat's 3 days
         wbgt = hours["wbgt_degC"].values
         assert np.isfinite(wbgt).any() and np.nanmax(wbgt) < 40
     item = json.loads((path.parent / "item.json").read_text())
@@ -62,8 +65,10 @@ def test_the_forecast_gives_each_warning_area_a_chance_and_a_level(run):
         outlines = shapely.from_wkt(forecast["area_geometry"].values)
         x0, x1 = float(forecast.x.min()), float(forecast.x.max())
         assert all(o.is_valid and x0 - 60 <= o.bounds[0] <= o.bounds[2] <= x1 + 60 for o in outlines)
+        assert np.isnan(forecast["area_flood_probability"].isel(lead=2)).all()  # past the flood's two days
+        forecast = forecast.isel(lead=[0, 1])
         chance = forecast["area_flood_probability"].values
-        assert chance.shape == (forecast.sizes["lead"], len(ids)) and ((chance >= 0) & (chance <= 1)).all()
+        assert chance.shape == (2, len(ids)) and ((chance >= 0) & (chance <= 1)).all()
         thresholds = forecast["area_flood_level"].attrs["level_thresholds"]
         expected = sum((chance >= t).astype(int) for t in thresholds if np.isfinite(t))
         assert (forecast["area_flood_level"].values == expected).all()  # the level is the thresholds reached
@@ -73,7 +78,7 @@ def test_the_forecast_gives_each_warning_area_a_chance_and_a_level(run):
 
 def test_every_geotiff_is_a_valid_cog(run):
     cogs = run["written"]["cog"]
-    assert len(cogs) == 2 * 5  # two leads of flood chance and level, MET heat level, WBGT band, max temperature
+    assert len(cogs) == 2 * 2 + 3 * 3  # flood chance and level at 2 leads; MET level, WBGT band, max temperature at 3
     for path in cogs:
         valid, errors, _ = cog_validate(path)
         assert valid, (path, errors)
@@ -81,7 +86,7 @@ def test_every_geotiff_is_a_valid_cog(run):
 
 def test_maps_exist_per_lead(run):
     maps = run["written"]["map"]
-    assert [p.name for p in maps] == ["map_d0.png", "map_d1.png"]
+    assert [p.name for p in maps] == ["map_d0.png", "map_d1.png", "map_d2.png"]  # the last says flood stops
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in maps)
 
 
@@ -240,7 +245,7 @@ def test_each_manager_gets_a_map_cropped_to_their_sites(run, city, tmp_path):
     flows.train(config)
     written = flows.daily_forecast(config)
     crops = [p for p in written["digest_map"] if p.name.startswith("harbour-board_map_d")]
-    assert [p.name for p in crops] == ["harbour-board_map_d0.png", "harbour-board_map_d1.png"]
+    assert [p.name for p in crops] == ["harbour-board_map_d0.png", "harbour-board_map_d1.png", "harbour-board_map_d2.png"]
     html = (crops[0].parent / "harbour-board.html").read_text()
     assert 'src="harbour-board_map_d0.png"' in html
 

@@ -30,7 +30,7 @@ def test_the_heat_card_holds_tasmin_models_scored_like_tasmax(run, city):
             assert set(forecasts) == {"model", "regional", "regional_station_bias"}
             assert {"rmse_degC", "crps_degC", "interval_coverage"} <= set(forecasts["model"])
     assert tasmin["test"]["n_rows"] > 0 and tasmin["qc"]
-    leads = [str(lead) for lead in range(load_city_config(city).lead_days)]
+    leads = [str(lead) for lead in range(load_city_config(city).heat.lead_days)]
     assert {v: sorted(w) for v, w in card["interval_widening_degC"].items()} == {v: leads for v in card["variables"]}
     assert card["scores"]["test"]["n_rows"] > 0  # tasmax's, as every card's headline
 

@@ -47,4 +47,4 @@ def test_the_backtests_refits_hindcast_the_daily_forecasts_bit_for_bit(city, run
                                           forecast[name].values, err_msg=f"{name} on {day}")
         assert forecast.attrs["models_trained_before"] == origin.isoformat()
         assert forecast.attrs["flood_model_version"].endswith(f"-refit-{origin}")
-        assert np.isfinite(hindcasts["flood_probability"].values).sum() == config.lead_days * n_cells
+        assert np.isfinite(hindcasts["flood_probability"].values).sum() == config.flood.lead_days * n_cells

@@ -151,6 +151,31 @@ def test_page_holds_every_lead_and_layer_and_the_assets(page):
     assert {z["properties"]["zone"] for z in data["zone"]["features"]} == {"core", "buffer"}
 
 
+def test_flood_layers_have_no_image_past_the_flood_leads_and_the_page_names_them(tmp_path):
+    forecast = forecast_with_levels()
+    for name in ("flood_probability", "flood_level"):
+        forecast[name] = forecast[name].where(forecast.lead < 2).assign_attrs(forecast[name].attrs)
+    data = page_data(write_page(forecast, tmp_path / "index.html", assets=small_assets(), zone=small_zone(),
+                                levels=None))
+    images = {layer["key"]: sorted(layer["images"]) for layer in data["layers"]}
+    assert images["flood_probability"] == images["flood_level"] == ["0", "1"]
+    assert images["tasmax_q50"] == images["heat_level"] == ["0", "1", "2"]
+    assert data["flood_leads"] == [0, 1] and [lead["lead"] for lead in data["leads"]] == [0, 1, 2]
+
+
+@needs_chromium
+def test_a_lead_past_the_flood_shows_a_heat_layer_and_disables_the_flood_ones(tmp_path):
+    forecast = forecast_with_levels()
+    for name in ("flood_probability", "flood_level"):
+        forecast[name] = forecast[name].where(forecast.lead < 2).assign_attrs(forecast[name].attrs)
+    page = write_page(forecast, tmp_path / "index.html", assets=small_assets(), zone=small_zone(), levels=None)
+    dom, console = chromium(["--dump-dom"], tmp_path, page.as_uri() + "#lead=2&layer=flood_probability")
+    assert csp_violations(console) == [] and 'data-ready="true"' in re.search(r"<body([^>]*)>", dom)[1]
+    buttons = dict(re.findall(r'<button[^>]*data-layer="([a-z_0-9]+)"([^>]*)>', dom))
+    assert "disabled" in buttons["flood_probability"] and "disabled" in buttons["flood_level"]
+    assert 'aria-checked="true"' in buttons["tasmax_q50"] and "disabled" not in buttons["tasmax_q50"]
+
+
 def test_page_escapes_markup_in_city_site_names_and_advice(tmp_path):
     page = hostile_page(tmp_path)
     text = page.read_text()

@@ -9,6 +9,7 @@ from rio_cogeo.cogeo import cog_validate
 from pipelines.publish.grid import (
     COG_VARIABLES,
     LEVEL_NODATA,
+    hazard_leads,
     level_from_bands,
     valid_day,
     with_levels,
@@ -211,6 +212,21 @@ def test_one_valid_cog_per_variable_and_lead(published):
         valid, errors, warnings = cog_validate(path, quiet=True)
         assert valid, (path.name, errors)
         assert not warnings, (path.name, warnings)
+
+
+def test_a_hazard_past_its_leads_has_no_cogs_and_the_netcdf_says_why(tmp_path):
+    forecast = leveled_forecast()
+    beyond = "NaN at leads 2 and later: flood is forecast 2 days ahead"
+    for name in ("flood_probability", "flood_level"):
+        forecast[name] = forecast[name].where(forecast.lead < 2).assign_attrs(forecast[name].attrs, comment=beyond)
+    assert hazard_leads(forecast, "flood") == [0, 1] and hazard_leads(forecast, "heat") == [0, 1, 2]
+    names = {p.name for p in write_cogs(forecast, tmp_path)}
+    assert {"flood_probability_d1.tif", "flood_level_d1.tif", "tasmax_q50_d2.tif", "heat_level_d2.tif"} <= names
+    assert not {"flood_probability_d2.tif", "flood_level_d2.tif"} & names
+    with xr.open_dataset(write_forecast_netcdf(forecast, tmp_path / "forecast.nc"), mask_and_scale=False) as written:
+        raw = written["flood_probability"]
+        assert raw.attrs["comment"] == beyond and np.isnan(raw.attrs["_FillValue"])
+        assert (written["flood_level"].isel(lead=2).values == -1).all()  # int8 written as _FillValue
 
 
 def test_cogs_have_nodata_overviews_description_and_tags(published):

@@ -58,7 +58,7 @@ def test_the_issued_forecast_is_a_member_file_of_the_ensemble_credited_by_name(t
     assert "ECMWF IFS ENS 0.25 degree open data (ECMWF)" in entry["licence"]
     assert [q["models"] for q in server.ensemble_queries] == [["ecmwf_ifs025_ensemble"]]
     assert not any("models" in q and q["end_date"] == ["2025-06-02"] for q in server.queries)  # nor forecast API
-    problems = validate_bundle(config.bundle_dir, timezone=config.city.timezone, lead_days=config.lead_days)
+    problems = validate_bundle(config.bundle_dir, timezone=config.city.timezone, lead_days=config.forecast_days)
     assert [p for p in problems if p.file.startswith("weather/")] == []  # the rest is other sources'
 
 

@@ -49,7 +49,7 @@ def _snapshot(bundle):
 
 def _problems(config):
     return validate_bundle(config.bundle_dir, city_crs=config.grid.crs, city_bounds=config.grid.bounds,
-                           timezone=config.city.timezone, lead_days=config.lead_days)
+                           timezone=config.city.timezone, lead_days=config.forecast_days)
 
 
 def test_live_ingest_makes_a_valid_bundle(world, prefect_api):
@@ -384,7 +384,7 @@ def test_training_days_before_the_archive_get_stand_ins_from_the_history_marked_
         assert forecast.attrs["source"].startswith("stand-in, not a forecast: weather/history.nc")
     with xr.open_dataset(config.bundle_dir / "weather/history.nc", decode_coords="all") as history:
         drivers = drivers_for_dates(config.bundle_dir, history.load(), forecast_dates(config.bundle_dir),
-                                    lead_days=config.lead_days, timezone=config.city.timezone, climate_before=None)
+                                    lead_days=config.forecast_days, timezone=config.city.timezone, climate_before=None)
     assert drivers.sizes["issue_date"] == 9  # every training day has its 72 h of history: drivers for all
 
 

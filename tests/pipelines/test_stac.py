@@ -42,10 +42,11 @@ def test_item_carries_projection_datacube_and_the_forecast_times(run, catalog):
     projection = ProjectionExtension.ext(item)
     assert projection.code == "EPSG:32650" and projection.shape == [40, 50]
     cube = DatacubeExtension.ext(item)
-    assert cube.dimensions["lead"].to_dict()["values"] == [0, 1]
+    assert cube.dimensions["lead"].to_dict()["values"] == [0, 1, 2]  # heat's three days (flood's two)
     assert {"flood_probability", "flood_level", "heat_level", "tasmax_q50"} <= set(cube.variables)
     assert item.properties["forecast:reference_datetime"].endswith("Z")
-    assert item.properties["warisan:valid_dates"] == ["2023-12-31", "2024-01-01"]
+    assert item.properties["warisan:valid_dates"] == ["2023-12-31", "2024-01-01", "2024-01-02"]
+    assert not any(a.href.endswith("flood_level_d2.tif") for a in item.assets.values())  # flood's are 2 days
     assert item.get_root().id == "port-test"
     cog = next(a for a in item.assets.values() if a.href.endswith("flood_level_d0.tif"))
     assert cog.media_type == pystac.MediaType.COG and cog_validate(cog.get_absolute_href(), quiet=True)[0]

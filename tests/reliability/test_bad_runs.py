@@ -143,8 +143,8 @@ def test_a_date_without_a_weather_forecast_is_refused(published, city, tmp_path)
 
 def test_a_config_with_a_typo_is_refused(published, city, tmp_path):
     config = config_for(city, tmp_path, bundle=published["bundle"], store=published["store"].parent,
-                        change=lambda text: text.replace("lead_days: 2", "lead_dyas: 2"))
-    with pytest.raises(ConfigError, match=f"{config}: lead_dyas: Extra inputs are not permitted"):
+                        change=lambda text: text.replace("heat: {lead_days: 3", "heat: {lead_dyas: 3"))
+    with pytest.raises(ConfigError, match=f"{config}: heat.lead_dyas: Extra inputs are not permitted"):
         flows.daily_forecast(config)
 
 

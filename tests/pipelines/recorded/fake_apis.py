@@ -120,7 +120,8 @@ source:
   files: {files}
   task_retries: 0
 paths: {{bundle: bundle, store: store}}
-lead_days: 2
+flood: {{lead_days: 2}}
+heat: {{lead_days: 2}}
 alerts: {{sender: warisan-test@example.org, sender_name: Warisan test, status: Test}}
 """
 
