@@ -112,6 +112,18 @@ class DemoSource(_Strict):
         return self
 
 
+class EnsembleConfig(_Strict):
+    """The issued forecast from Open-Meteo's ensemble API: every member of one ensemble model."""
+
+    url: str = Field("https://ensemble-api.open-meteo.com/v1/ensemble", pattern=r"^https?://")
+    model: str = Field(pattern=r"^[a-z0-9_]+$", description=(
+        "Open-Meteo ensemble model, e.g. ecmwf_ifs025_ensemble (ECMWF IFS ENS, 51 members) or "
+        "ecmwf_aifs025_ensemble (ECMWF AIFS ENS, 51); credited in provenance.json"))
+    members: int = Field(ge=2, le=256, description=(
+        "members the model sends, the control (member 0) included: the response must hold them all, and "
+        "each counts in the request's weight"))
+
+
 class OpenMeteoConfig(_Strict):
     """Open-Meteo weather: hourly history (archive), forecasts and sea level (marine)."""
 
@@ -120,6 +132,9 @@ class OpenMeteoConfig(_Strict):
     marine_url: str = Field("https://marine-api.open-meteo.com/v1/marine", pattern=r"^https?://")
     spacing_deg: float = Field(0.1, gt=0, le=1, description="step of the coarse points over the bbox")
     forecast_model: str = Field("best_match", pattern=r"^[a-z0-9_]+$", description="Open-Meteo model")
+    ensemble: EnsembleConfig | None = Field(None, description=(
+        "the issued forecast from the ensemble API instead of forecast_model (member files, docs/data-contract.md); "
+        "training forecasts stay forecast_model's"))
     archive_model: str = Field("era5_seamless", pattern=r"^[a-z0-9_]+$", description=(
         "the archive API's model, asked for by name (its default blends ERA5, ERA5-Land and ECMWF IFS): era5, "
         "era5_land, era5_seamless (ERA5, ERA5-Land over land) or ecmwf_ifs; credited in provenance.json"))

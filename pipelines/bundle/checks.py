@@ -27,6 +27,7 @@ FLOOD_EVENTS = "obs/flood_events.csv"
 FLOOD_EXTENTS = "obs/flood_extents.gpkg"
 TEMPERATURE = "obs/temperature.csv"
 PROVENANCE = "provenance.json"
+CONTROL_MEMBER = 0  # the `member` id of an ensemble forecast's control run (unperturbed)
 
 @dataclass(frozen=True)
 class Problem:

@@ -14,8 +14,10 @@ import geopandas as gpd
 import pandas as pd
 import rioxarray
 import xarray as xr
+from prefect.runtime import flow_run
 
 from pipelines.bundle.checks import (
+    CONTROL_MEMBER,
     DEM,
     FLOOD_EVENTS,
     FLOOD_EXTENTS,
@@ -26,6 +28,7 @@ from pipelines.bundle.checks import (
     TEMPERATURE,
     VECTOR_LAYERS,
 )
+from pipelines.progress import log
 
 _RASTERS = {  # name: (path, variable name, attrs)
     "dem": (DEM, "dem", {"units": "m", "long_name": "elevation above mean sea level"}),
@@ -85,6 +88,27 @@ def forecast_dates(root: Path) -> list[dt.date]:
         return []
     names = folder.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].nc")
     return sorted(dt.date.fromisoformat(path.stem) for path in names)
+
+
+def control_run(forecast: xr.Dataset) -> xr.Dataset:
+    """The control member (CONTROL_MEMBER) of an ensemble forecast, without the `member` dim; a
+    forecast without one (the one-member case) as it is."""
+    return forecast.sel(member=CONTROL_MEMBER, drop=True) if "member" in forecast.dims else forecast
+
+
+_SAID_CONTROL_RUN: set[tuple[str | None, Path]] = set()  # (flow run id, forecast path) already logged
+
+
+def say_control_run(root: Path, files: list[str], members: int) -> None:
+    """Log, once per flow run (outside one: once per process), that only the control member of the
+    ensemble forecasts `files` (paths in the bundle at `root`) of up to `members` members was read."""
+    key = (flow_run.id, (Path(root) / files[0]).resolve())
+    if key in _SAID_CONTROL_RUN:
+        return
+    _SAID_CONTROL_RUN.add(key)
+    more = f" and {len(files) - 1} more forecasts" if len(files) > 1 else ""
+    log(f"{files[0]}{more}: {members} ensemble members; the models read the control member ({CONTROL_MEMBER}) "
+        "only, until they use the ensemble")
 
 
 def read_flood_events(root: Path) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from prefect import task
 from pyproj import CRS
 
 from pipelines.bundle.checks import (
+    CONTROL_MEMBER,
     CSV_TABLES,
     DEM,
     FLOOD_EXTENTS,
@@ -158,7 +159,7 @@ def validate_bundle(
             with xr.open_dataset(root / HISTORY, engine="netcdf4", decode_coords="all") as history:
                 time_problems = _check_time(history, HISTORY)
                 problems += time_problems + _check_grid(history, HISTORY, city, None)
-                problems += _check_variables(history, HISTORY, "time")
+                problems += _check_variables(history, HISTORY, "time", members=False)
                 if {"y", "x"} <= set(history.coords):
                     grid = (history["y"].values, history["x"].values)
                 if not time_problems:
@@ -324,8 +325,10 @@ def _check_grid(ds: xr.Dataset, file: str, city: City | None, grid: tuple | None
     return problems
 
 
-def _check_variables(ds: xr.Dataset, file: str, time_dim: str) -> list[Problem]:
-    """Every weather variable: units, dims, float dtype, NaN-free, inside its valid range."""
+def _check_variables(ds: xr.Dataset, file: str, time_dim: str, *, members: bool) -> list[Problem]:
+    """Every weather variable: units, dims (a leading `member` dim when `members` allows one and the
+    file has it), float dtype, NaN-free, inside its valid range."""
+    dims = ("member", time_dim, "y", "x") if members and "member" in ds.dims else (time_dim, "y", "x")
     problems = []
     for name, spec in WEATHER_VARIABLES.items():
         if name not in ds.data_vars:
@@ -336,12 +339,12 @@ def _check_variables(ds: xr.Dataset, file: str, time_dim: str) -> list[Problem]:
         if units != spec.units:
             found = f"units are {units!r}" if units is not None else "no units attribute"
             problems.append(Problem(file, name, f"{found}, expected {spec.units!r}"))
-        if var.dims != (time_dim, "y", "x"):
-            problems.append(Problem(file, name, f"dims are {var.dims}, expected {(time_dim, 'y', 'x')}"))
+        if var.dims != dims:
+            problems.append(Problem(file, name, f"dims are {var.dims}, expected {dims}"))
             continue
         if var.dtype.kind != "f":
             problems.append(Problem(file, name, f"dtype is {var.dtype}, expected float32"))
-        values = var.values.astype("float64").reshape(var.shape[0], -1)
+        values = var.transpose(time_dim, ...).values.astype("float64").reshape(ds.sizes[time_dim], -1)
         steps = ds[time_dim].values
         nan = np.isnan(values)
         if nan.any():
@@ -384,12 +387,23 @@ class _Layout(NamedTuple):
     grid: tuple[np.ndarray, np.ndarray] | None  # y, x values
     lead_steps: int | None
     variables: frozenset[str]
-    members: int | None  # size of the `member` dim, None without one
+    members: tuple[int, ...] | None  # the `member` ids (positions without a coordinate), None without the dim
 
 
 def _layout(ds: xr.Dataset) -> _Layout:
     grid = (ds["y"].values, ds["x"].values) if {"y", "x"} <= set(ds.coords) else None
-    return _Layout(grid, ds.sizes.get("lead_time"), frozenset(map(str, ds.data_vars)), ds.sizes.get("member"))
+    members = None
+    if "member" in ds.dims:
+        ids = ds["member"].values if "member" in ds.coords else np.arange(ds.sizes["member"])
+        members = tuple(int(m) for m in ids)
+    return _Layout(grid, ds.sizes.get("lead_time"), frozenset(map(str, ds.data_vars)), members)
+
+
+def _members_text(ids: tuple[int, ...]) -> str:
+    """'51 members (0..50)', or the ids themselves when they are not consecutive."""
+    consecutive = ids == tuple(range(ids[0], ids[0] + len(ids))) if ids else True
+    shown = f"{ids[0]}..{ids[-1]}" if consecutive and len(ids) > 2 else ", ".join(map(str, ids[:6]))
+    return f"{len(ids)} members ({shown}{', ...' if not consecutive and len(ids) > 6 else ''})"
 
 
 def _read_layout(path: Path) -> _Layout:
@@ -415,9 +429,39 @@ def _check_layout(ds: xr.Dataset, file: str, like: tuple[str, _Layout], *, grid:
         what = [f"{', '.join(names)} only {where}" for names, where in ((only_here, "here"), (only_there, "there"))
                 if names]
         problems.append(Problem(file, "variables", f"differ from {name}'s: {'; '.join(what)}"))
-    if found.members != expected.members:
-        said = [f"{n} members" if n else "no member dim" for n in (found.members, expected.members)]
-        problems.append(Problem(file, "member", f"has {said[0]}, {name} has {said[1]}"))
+    if found.members is not None and expected.members is not None and found.members != expected.members:
+        message = f"has {_members_text(found.members)}, {name} has {_members_text(expected.members)}"
+        problems.append(Problem(file, "member", message))
+    return problems
+
+
+def _check_members(ds: xr.Dataset, file: str) -> list[Problem]:
+    """A `member` dim, when there is one: integer ids, none repeated, the control (CONTROL_MEMBER)
+    among them, and no member whose values of a variable are all NaN."""
+    if "member" not in ds.dims:
+        return []
+    if ds.sizes["member"] == 0:
+        return [Problem(file, "member", f"is empty: a member dim holds at least the control, member {CONTROL_MEMBER}")]
+    coord = ds.coords.get("member")
+    if coord is None or coord.dims != ("member",) or coord.dtype.kind not in "iu":
+        found = "none" if coord is None else f"dims {coord.dims}, dtype {coord.dtype}"
+        return [Problem(file, "member", f"needs an integer coordinate along 'member' (the member ids), got {found}")]
+    ids = coord.values.astype("int64")
+    problems = []
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        problems.append(Problem(file, "member", f"{int((counts > 1).sum())} ids repeat, first {unique[counts > 1][0]} "
+                                f"({counts[counts > 1][0]} times): each member once"))
+    if CONTROL_MEMBER not in ids:
+        problems.append(Problem(file, "member", f"no control among its {_members_text(tuple(ids.tolist()))}: the "
+                                f"control is member {CONTROL_MEMBER}"))
+    empty = {name: ds[name].isnull().all([d for d in ds[name].dims if d != "member"]).values
+             for name in WEATHER_VARIABLES if name in ds.data_vars and "member" in ds[name].dims}
+    if empty and (hollow := np.any(list(empty.values()), axis=0)).any():
+        first = int(np.argmax(hollow))
+        names = ", ".join(name for name, nan in empty.items() if nan[first])
+        problems.append(Problem(file, "member", f"{int(hollow.sum())} members hold only NaN in a variable, first "
+                                f"member {ids[first]} ({names})"))
     return problems
 
 
@@ -428,7 +472,8 @@ def _check_forecast(
     """One forecast file read in full: grid, variables, lead times, issue and valid times; and,
     unless it is the newest, its layout against `like` (the newest's name and layout)."""
     with xr.open_dataset(path, engine="netcdf4", decode_coords="all", decode_timedelta=True) as ds:
-        problems = _check_grid(ds, file, city, grid) + _check_variables(ds, file, "lead_time")
+        problems = _check_grid(ds, file, city, grid) + _check_variables(ds, file, "lead_time", members=True)
+        problems += _check_members(ds, file)
         if like is not None:  # the grid against the history's, the leads against lead_days, when known
             problems += _check_layout(ds, file, like, grid=grid is None, leads=lead_days is None)
         lead = ds.coords.get("lead_time")

@@ -12,16 +12,24 @@ import xarray as xr
 
 from features.rain_climate import gev_rain_climate, tank_storage
 from features.weather import daily_drivers
+from pipelines.bundle.checks import CONTROL_MEMBER, FORECASTS
+from pipelines.bundle.readers import control_run, say_control_run
 from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 _VARIABLES = ("pr", "tas", "hurs", "sfcWind", "rsds", "zos")
 ANTECEDENT_HOURS = 72  # observed hours before each issue the drivers read (antecedent rain)
 
 
-def _read_one(path: Path, hours: int) -> dict[str, np.ndarray]:
+def _read_one(path: Path, hours: int) -> tuple[dict[str, np.ndarray], int]:
+    """The first `hours` lead hours of each variable of the forecast at `path` (its control member when
+    it is an ensemble) and its number of members (1 without a `member` dim)."""
     with netCDF4.Dataset(path) as nc:
         nc.set_auto_mask(False)
-        return {name: np.asarray(nc[name][:hours], dtype="float32") for name in _VARIABLES}
+        if "member" not in nc.dimensions:
+            return {name: np.asarray(nc[name][:hours], dtype="float32") for name in _VARIABLES}, 1
+        control = int(np.flatnonzero(nc["member"][:] == CONTROL_MEMBER)[0])  # validated: there is one
+        values = {name: np.asarray(nc[name][control, :hours], dtype="float32") for name in _VARIABLES}
+        return values, nc.dimensions["member"].size
 
 
 def forecast_stack(bundle: Path, issue_dates: list[dt.date], *, lead_days: int,
@@ -30,18 +38,26 @@ def forecast_stack(bundle: Path, issue_dates: list[dt.date], *, lead_days: int,
     the regional grid's CRS (its `y`, `x` may be degrees or metres).
 
     Read with netCDF4 directly: a few ms per file, where opening each with xarray costs more.
-    The bundle has been validated, so every file holds the same variables and regional grid.
+    The bundle has been validated, so every file holds the same variables and regional grid. Of an
+    ensemble forecast only the control member is read, and the log says so once, naming a file.
     """
     hours = 24 * lead_days
-    folder = bundle / "weather" / "forecasts"
+    folder = bundle / FORECASTS
     with xr.open_dataset(folder / f"{issue_dates[0]:%Y-%m-%d}.nc", decode_coords="all") as first:
-        template = first.isel(lead_time=slice(0, hours)).load()
+        template = control_run(first.isel(lead_time=slice(0, hours))).load()
     arrays = {name: np.empty((len(issue_dates), *template[name].shape), "float32") for name in _VARIABLES}
+    ensembles, members = [], 1
     for i, day in enumerate(issue_dates):
-        for name, values in _read_one(folder / f"{day:%Y-%m-%d}.nc", hours).items():
-            arrays[name][i] = values
+        values, count = _read_one(folder / f"{day:%Y-%m-%d}.nc", hours)
+        for name in _VARIABLES:
+            arrays[name][i] = values[name]
+        if count > 1:
+            ensembles.append(f"{FORECASTS}/{day:%Y-%m-%d}.nc")
+            members = max(members, count)
         if (i + 1) % 250 == 0 or i + 1 == len(issue_dates):
             progress(f"read forecasts {i + 1}/{len(issue_dates)}")
+    if ensembles:
+        say_control_run(bundle, ensembles, members)
     dims = ("issue_date", *template["pr"].dims)
     return xr.Dataset(
         {name: (dims, arrays[name], {"units": template[name].attrs["units"]}) for name in _VARIABLES},

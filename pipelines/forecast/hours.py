@@ -12,6 +12,7 @@ from features.weather import regional_weights, sample_bilinear
 from models.assets import asset_risk, nearest_land_reach
 from models.heat.hours import site_heat_hours
 from pipelines.bundle import readers
+from pipelines.bundle.checks import FORECASTS
 from pipelines.config import CityConfig
 from pipelines.feature_cache.build import with_built_up
 
@@ -34,13 +35,16 @@ def site_hours(config: CityConfig, forecast: xr.Dataset) -> xr.Dataset:
                       nearest_land_cells=nearest_land_reach(config.grid.resolution_m))
     by_site = risk.set_index(["asset_id", "lead"]).to_xarray().rename(asset_id="site")
     points = assets.representative_point().to_crs("EPSG:4326")
-    path = config.bundle_dir / "weather" / "forecasts" / f"{issue_date.isoformat()}.nc"
+    file = f"{FORECASTS}/{issue_date.isoformat()}.nc"
+    path = config.bundle_dir / file
     hours = 24 * config.heat.lead_days
     with xr.open_dataset(path, decode_coords="all", decode_timedelta=True) as weather:
         missing = [name for name in ("time", *_HOURLY) if name not in weather.variables]
         if missing:
             raise ValueError(f"{path}: no variable {', '.join(missing)}")
-        weather = weather[list(_HOURLY)].isel(lead_time=slice(0, hours)).load()
+        if "member" in weather.dims:
+            readers.say_control_run(config.bundle_dir, [file], weather.sizes["member"])
+        weather = readers.control_run(weather[list(_HOURLY)].isel(lead_time=slice(0, hours))).load()
     at_sites = sample_bilinear(np.stack([weather[name].transpose("lead_time", "y", "x").values for name in _HOURLY]),
                                regional_weights(weather, points.x.values, points.y.values))  # (variable, hour, site)
     coords = {"site": assets["asset_id"].to_numpy(), "time": weather["time"].values,

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pipelines.bundle.readers import control_run
+
 FROZEN_TOLERANCE = 1e-3  # in each variable's unit: a smaller range over every lead hour is no change at all
 SAME_TOLERANCE = 1e-3  # in each variable's unit: values this close at the same valid hour are the same values
 MIN_FROZEN_HOURS = 24  # a variable is judged frozen only over at least a day's cycle
@@ -103,8 +105,9 @@ def _frozen(forecast: xr.Dataset) -> list[tuple[str, str, str]]:
 
 
 def _same_as(forecast: xr.Dataset, previous: xr.Dataset) -> list[tuple[str, str, str]]:
-    """The forecast's variables (but TIDE_LIKE) when all equal `previous` at every valid hour both cover."""
-    new, old = (ds.swap_dims(lead_time="time") for ds in (forecast, previous))
+    """The forecast's variables (but TIDE_LIKE) when all equal `previous` at every valid hour both cover;
+    of ensembles, their control members (an old run served again has the old control)."""
+    new, old = (control_run(ds).swap_dims(lead_time="time") for ds in (forecast, previous))
     common = np.intersect1d(new.time.values, old.time.values)
     same_grid = all(new.sizes[d] == old.sizes.get(d) and np.allclose(new[d], old[d]) for d in ("y", "x"))
     judged = [name for name in new.data_vars if name not in TIDE_LIKE]

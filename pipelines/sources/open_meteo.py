@@ -1,4 +1,5 @@
-"""Open-Meteo weather for a bundle: hourly history (archive API), forecasts, sea level (marine API).
+"""Open-Meteo weather for a bundle: hourly history (archive API), forecasts (forecast or ensemble
+API), sea level (marine API).
 
 Requests go through the official `openmeteo_requests` client (FlatBuffers responses), on a
 requests-cache session with urllib3 retries and backoff on 5xx (retry-requests), one request at a
@@ -14,6 +15,10 @@ per hour and shortwave radiation in W m-2 as means over the *preceding* hour, so
 back one hour to the contract's "start of the hour" convention. Sea level is the marine API's
 `sea_level_height_msl` (m above the model's mean sea level, tide and surge included; not Chart
 Datum), requested at one sea point and given to every grid point, like a tide gauge.
+
+Ensembles: the ensemble API sends each variable once per member (`EnsembleMember()` 0, the
+control, to members - 1), interpolated to hourly steps whatever the model's own (3- or 6-hourly);
+a request counts every member of its model in its weight.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +50,8 @@ MODEL_CREDITS = {  # Open-Meteo model -> whose data it is
     "era5_seamless": "ERA5 and ERA5-Land (Copernicus Climate Change Service)",
     "ecmwf_ifs": "ECMWF IFS HRES 9 km (ECMWF)",
     "ecmwf_ifs025": "ECMWF IFS 0.25 degree open data (ECMWF)",
+    "ecmwf_ifs025_ensemble": "ECMWF IFS ENS 0.25 degree open data (ECMWF)",
+    "ecmwf_aifs025_ensemble": "ECMWF AIFS ENS 0.25 degree open data (ECMWF)",
 }
 _HOUR = pd.Timedelta(hours=1)
 
@@ -92,6 +99,7 @@ class Request:
     first_hour: pd.Timestamp  # UTC, naive; the first hour of the contract's time axis
     hours: int
     missing_ok: bool = False  # hours may be missing (NaN kept): the caller decides what to do about them
+    members: int = 1  # ensemble members each field comes back as (the ensemble API), the control first
 
     def describe(self) -> str:
         query = "&".join(f"{k}={_join(v)}" for k, v in self.params.items())
@@ -121,18 +129,19 @@ def _date_window(first_hour: pd.Timestamp, hours: int) -> dict:
 
 
 def atmosphere_request(url: str, lat: np.ndarray, lon: np.ndarray, first_hour: pd.Timestamp, hours: int,
-                       model: str | None = None, missing_ok: bool = False) -> Request:
+                       model: str | None = None, missing_ok: bool = False, members: int = 1) -> Request:
     """The hourly atmosphere over the coarse points for `hours` hours from `first_hour` (UTC).
 
     The days asked for reach one hour past the last, so the preceding-hour fields (rain,
-    radiation) cover the last hour too. With `missing_ok`, missing hours come back as NaN.
+    radiation) cover the last hour too. With `missing_ok`, missing hours come back as NaN. An
+    ensemble `model` (the ensemble API's `url`) sends each field for each of its `members`.
     """
     params = {**_point_params(lat, lon), "hourly": [f.api_name for f in ATMOSPHERE.values()],
               **_date_window(first_hour, hours + 1), "timezone": "GMT",
               "wind_speed_unit": "ms", "precipitation_unit": "mm", "temperature_unit": "celsius"}
     if model:
         params["models"] = model
-    return Request(url, params, ATMOSPHERE, first_hour, hours, missing_ok)
+    return Request(url, params, ATMOSPHERE, first_hour, hours, missing_ok, members)
 
 
 def previous_runs_request(url: str, lat: np.ndarray, lon: np.ndarray, first_hour: pd.Timestamp, hours: int,
@@ -175,14 +184,27 @@ def request_days(request: Request) -> int:
 def request_weight(request: Request) -> float:
     """What `request` counts for against Open-Meteo's call budgets, in calls (fractional).
 
-    Per location max(1, variables / 10 x max(1, days / 14)), variables counted once per model;
-    summed over locations. This is the server's `calculateQueryWeight`: more than 10 variables or
-    more than 2 weeks of data count as several calls, fewer never as less than one.
+    Per location max(1, variables / 10 x max(1, days / 14)), variables counted once per model and
+    ensemble member; summed over locations. This is the server's `calculateQueryWeight`: more than
+    10 variables or more than 2 weeks of data count as several calls, fewer never as less than one.
     """
     locations = len(request.params["latitude"])
     models = len(str(request.params["models"]).split(",")) if "models" in request.params else 1
-    variables = len(request.params["hourly"]) * models
+    variables = len(request.params["hourly"]) * models * request.members
     return locations * max(1.0, variables / 10 * max(1.0, request_days(request) / 14))
+
+
+def point_chunks(request: Request, max_weight: float) -> list[Request]:
+    """`request` as requests over consecutive runs of its points, each weighing at most `max_weight`
+    calls; `[request]` when it fits whole. A single point heavier than that stays one request (the
+    limiter refuses it, naming the setting)."""
+    latitude, longitude = request.params["latitude"], request.params["longitude"]
+    one_point = request_weight(replace(request, params={**request.params, "latitude": latitude[:1]}))
+    size = max(1, math.floor(max_weight / one_point + 1e-9))
+    if size >= len(latitude):
+        return [request]
+    return [replace(request, params={**request.params, "latitude": latitude[i:i + size],
+                                     "longitude": longitude[i:i + size]}) for i in range(0, len(latitude), size)]
 
 
 def days_within(weight: float, locations: int, variables: int) -> int:
@@ -291,7 +313,7 @@ def minimum_seconds(weights: list[float], budget: CallBudget, requests_per_minut
 
 
 _CUSTOMER_HOSTS = ("api.open-meteo.com", "archive-api.open-meteo.com", "marine-api.open-meteo.com",
-                   "previous-runs-api.open-meteo.com")
+                   "previous-runs-api.open-meteo.com", "ensemble-api.open-meteo.com")
 _API_KEY = re.compile(r"(apikey=)[^&\s'\"]+")
 
 
@@ -319,13 +341,13 @@ def mask_key(text: str) -> str:
 
 
 def open_meteo_client(cache_dir: Path, *, retries: int, backoff_s: float, forecast_url: str,
-                      marine_url: str, api_key: str | None = None):
+                      marine_url: str, api_key: str | None = None, ensemble_url: str | None = None):
     """The official client on a cached session that retries 5xx with backoff.
 
     A 429 is not retried here: `fetch` waits for the next minute window. With `api_key`, every
     request carries `apikey=`; the cache neither keys on it nor stores it (redacted). Archive
     responses never expire (the past does not change once in ERA5), nor do previous-runs ones (runs made
-    before the issue time); forecast and marine responses
+    before the issue time); forecast, ensemble and marine responses
     expire after an hour, so a rerun the same hour sends nothing.
     """
     import openmeteo_requests
@@ -334,7 +356,7 @@ def open_meteo_client(cache_dir: Path, *, retries: int, backoff_s: float, foreca
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     hourly = {f"{u.split('://', 1)[1].split('/', 1)[0]}/*": dt.timedelta(hours=1)
-              for u in (forecast_url, marine_url)}
+              for u in (forecast_url, marine_url, *([ensemble_url] if ensemble_url else []))}
     session = requests_cache.CachedSession(
         str(cache_dir / "open-meteo"), backend="sqlite", allowable_codes=(200,),
         expire_after=requests_cache.NEVER_EXPIRE, urls_expire_after=hourly, ignored_parameters=["apikey"],
@@ -370,11 +392,17 @@ def model_run_time(forecast_url: str, model: str, timeout_s: float) -> str | Non
 
 
 def fetch(client, request: Request, limiter: RateLimiter, timeout_s: float) -> xr.Dataset:
-    """Send `request` and return its checked variables on (time, point); raise on any defect.
+    """Send `request` and return its checked variables on (time, point), (member, time, point) for an
+    ensemble; raise on any defect.
 
-    Paced by `limiter` at the request's weight; an HTTP 429 waits for the next minute window and
-    is sent again, up to `limiter.retries_on_429` times. Errors show an API key as `apikey=***`.
+    Paced by `limiter` at the request's weight, sent in runs of points (`point_chunks`) when it weighs
+    more than the minute's budget (an ensemble's members do); an HTTP 429 waits for the next minute
+    window and is sent again, up to `limiter.retries_on_429` times. Errors show an API key as `apikey=***`.
     """
+    if len(parts := point_chunks(request, limiter.budget.per_minute)) > 1:
+        pieces = [fetch(client, part, limiter, timeout_s) for part in parts]
+        first_sent = min(piece.attrs["first_hour_sent"] for piece in pieces)  # ISO times sort as strings
+        return xr.concat(pieces, "point", combine_attrs="drop").assign_attrs(first_hour_sent=first_sent)
     weight = request_weight(request)
     params = {key: _join(value) for key, value in request.params.items()}  # lists as a,b,c, as documented
     statuses = []  # HTTP status of each response, from a requests hook: the client's errors lack it
@@ -404,11 +432,11 @@ def _reason(err: Exception) -> str:
 
 
 def decode(responses: list, request: Request) -> xr.Dataset:
-    """The hourly variables of `responses` as (time, point) float32 in contract units; attribute
-    `first_hour_sent` is the earliest hour the responses began with (a forecast's age, when its run
-    time is unknown).
+    """The hourly variables of `responses` as (time, point) float32 in contract units, (member, time,
+    point) for an ensemble request (`member` 0 the control); attribute `first_hour_sent` is the
+    earliest hour the responses began with (a forecast's age, when its run time is unknown).
 
-    Raises WeatherResponseError naming what is wrong: point count, time axis, a variable
+    Raises WeatherResponseError naming what is wrong: point count, time axis, members, a variable
     missing, in another unit, of another length, or holding NaN (unless the request is
     `missing_ok`) or values outside the contract's range.
     """
@@ -434,35 +462,52 @@ def decode(responses: list, request: Request) -> xr.Dataset:
             raise WeatherResponseError(
                 f"{request.url}: location {i}: hourly axis {first} + {steps} x {interval} s does not "
                 f"cover {request.first_hour} + {request.hours} h")
-        if len(found) != len(request.fields):
+        if len(found) != len(request.fields) * request.members:
             raise WeatherResponseError(f"{request.url}: location {i}: {len(found)} variables, "
-                                       f"expected {len(request.fields)}")
-        for (name, field), var in zip(request.fields.items(), found, strict=True):
-            if (var.Variable(), var.Unit(), var.PreviousDay()) != (field.variable, field.unit, field.previous_day):
-                raise WeatherResponseError(
-                    f"{request.url}: location {i}: {name}: got variable {var.Variable()} in unit "
-                    f"{var.Unit()} of previous day {var.PreviousDay()}, expected {field.variable} in "
-                    f"{field.unit} of previous day {field.previous_day} ({field.api_name})")
-            try:
-                values = var.ValuesAsNumpy()
-            except ValueError as err:  # a vector running past the end: a truncated payload
-                raise WeatherResponseError(f"{request.url}: location {i}: {name}: truncated ({err})") from err
-            if values is None or np.size(values) != steps:
-                raise WeatherResponseError(f"{request.url}: location {i}: {name}: "
-                                           f"{np.size(values)} values, expected {steps}")
-            start = offset + (1 if field.preceding_hour else 0)
-            columns[name].append(np.asarray(values, dtype="float32")[start:start + request.hours])
+                                       f"expected {len(request.fields) * request.members}")
+        by_member = {}  # member -> its variables, in the order sent
+        for var in found:
+            by_member.setdefault(var.EnsembleMember(), []).append(var)
+        if sorted(by_member) != list(range(request.members)) or {len(v) for v in by_member.values()} != {
+                len(request.fields)}:
+            sent = ", ".join(f"{m}: {len(v)}" for m, v in sorted(by_member.items()))
+            raise WeatherResponseError(f"{request.url}: location {i}: variables by member {{{sent}}}, expected "
+                                       f"{len(request.fields)} for each of 0..{request.members - 1}")
+        for name in request.fields:
+            columns[name].append(np.empty((request.members, request.hours), "float32"))
+        for member, variables in by_member.items():
+            for (name, field), var in zip(request.fields.items(), variables, strict=True):
+                columns[name][-1][member] = _hours_of(var, name, field, request, i, offset, steps)
     times = pd.date_range(request.first_hour, periods=request.hours, freq="h")
-    data = {name: (("time", "point"), np.stack(cols, axis=1)) for name, cols in columns.items()}
-    ds = xr.Dataset(data, coords={"time": times.to_numpy()}, attrs={"first_hour_sent": str(min(starts))})
+    dims, coords = ("member", "time", "point"), {"time": times.to_numpy(), "member": np.arange(request.members)}
+    data = {name: (dims, np.stack(cols, axis=-1)) for name, cols in columns.items()}
+    ds = xr.Dataset(data, coords=coords, attrs={"first_hour_sent": str(min(starts))})
+    ds = ds if request.members > 1 else ds.squeeze("member", drop=True)
     _check_values(ds, request.url, request.missing_ok)
     return ds
+
+
+def _hours_of(var, name: str, field: Field, request: Request, location: int, offset: int, steps: int) -> np.ndarray:
+    """The `request.hours` values of one decoded variable `var` from the request's first hour, float32."""
+    where = f"{request.url}: location {location}: {name}"
+    if (var.Variable(), var.Unit(), var.PreviousDay()) != (field.variable, field.unit, field.previous_day):
+        raise WeatherResponseError(
+            f"{where}: got variable {var.Variable()} in unit {var.Unit()} of previous day {var.PreviousDay()}, "
+            f"expected {field.variable} in {field.unit} of previous day {field.previous_day} ({field.api_name})")
+    try:
+        values = var.ValuesAsNumpy()
+    except ValueError as err:  # a vector running past the end: a truncated payload
+        raise WeatherResponseError(f"{where}: truncated ({err})") from err
+    if values is None or np.size(values) != steps:
+        raise WeatherResponseError(f"{where}: {np.size(values)} values, expected {steps}")
+    start = offset + (1 if field.preceding_hour else 0)
+    return np.asarray(values, dtype="float32")[start:start + request.hours]
 
 
 def _check_values(ds: xr.Dataset, url: str, missing_ok: bool) -> None:
     for name, var in ds.data_vars.items():
         lo, hi = WEATHER_VARIABLES[contract_name(name)].valid_range
-        values = var.values
+        values = var.transpose("time", ...).values.reshape(ds.sizes["time"], -1)
         missing = ~np.isfinite(values).all(axis=1)
         if missing.any() and not missing_ok:
             raise WeatherResponseError(f"{url}: {name}: missing values in {int(missing.sum())} hours, "
@@ -474,16 +519,18 @@ def _check_values(ds: xr.Dataset, url: str, missing_ok: bool) -> None:
 
 
 def on_grid(atmosphere: xr.Dataset, sea_level: xr.Dataset, lat: np.ndarray, lon: np.ndarray) -> xr.Dataset:
-    """The contract's (time, y, x) weather: atmosphere per point, sea level broadcast to all points."""
-    shape = (atmosphere.sizes["time"], lat.size, lon.size)
-    variables = {
-        name: (("time", "y", "x"), atmosphere[name].values.reshape(shape), VARIABLE_ATTRS[name])
-        for name in ATMOSPHERE
-    }
+    """The contract's (time, y, x) weather, (member, time, y, x) for an ensemble: atmosphere per
+    point, sea level (one deterministic series) broadcast to all points and members."""
+    dims = (*atmosphere["pr"].dims[:-1], "y", "x")  # ("member",) "time", then the points as y, x
+    shape = (*atmosphere["pr"].shape[:-1], lat.size, lon.size)
+    variables = {name: (dims, atmosphere[name].values.reshape(shape), VARIABLE_ATTRS[name]) for name in ATMOSPHERE}
     zos = np.broadcast_to(sea_level["zos"].values[:, :1, None], shape)
-    variables["zos"] = (("time", "y", "x"), zos.astype("float32"), {**VARIABLE_ATTRS["zos"], "comment": ZOS_COMMENT})
-    ds = xr.Dataset(variables, coords={"time": atmosphere.time.values, "y": lat, "x": lon},
-                    attrs={"first_hour_sent": atmosphere.attrs["first_hour_sent"]})
+    variables["zos"] = (dims, zos.astype("float32"), {**VARIABLE_ATTRS["zos"], "comment": ZOS_COMMENT})
+    coords = {"time": atmosphere.time.values, "y": lat, "x": lon}
+    if "member" in atmosphere.dims:
+        coords["member"] = ("member", atmosphere.member.values.astype("int32"),
+                            {"long_name": "ensemble member (0: the control)"})
+    ds = xr.Dataset(variables, coords=coords, attrs={"first_hour_sent": atmosphere.attrs["first_hour_sent"]})
     ds.y.attrs.update(standard_name="latitude", units="degrees_north", axis="Y")
     ds.x.attrs.update(standard_name="longitude", units="degrees_east", axis="X")
     return ds.rio.write_crs("EPSG:4326")

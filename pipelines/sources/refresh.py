@@ -31,6 +31,7 @@ from pipelines.sources.staging import (
     discard,
     empty_obs,
     empty_obs_names,
+    issued_url,
     new_stage,
     template_of,
     utc_now,
@@ -76,7 +77,7 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
     client = client or open_meteo.open_meteo_client(
         source.cache_dir, retries=source.retries, backoff_s=source.backoff_s,
         forecast_url=settings.forecast_url, marine_url=settings.marine_url,
-        api_key=open_meteo.api_key_from_env(source.api_key_env))
+        api_key=open_meteo.api_key_from_env(source.api_key_env), ensemble_url=settings.ensemble_url or None)
     limiter = limiter or open_meteo.RateLimiter(call_budget(source), source.requests_per_minute,
                                                 retries_on_429=source.retries)
     issue = local_midnight_utc(issue_date, city.timezone)
@@ -104,8 +105,8 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
     forecast_weather = fetch_weather(
         client, [forecast_requests(settings, issue, city.forecast_days)], settings, limiter,
         source.timeout_s)
-    run_time = open_meteo.model_run_time(source.forecast_url, settings.model, source.timeout_s)
-    forecast = forecast_dataset(forecast_weather, issue, settings.model, run_time)
+    run_time = open_meteo.model_run_time(issued_url(source), settings.issued_model, source.timeout_s)
+    forecast = forecast_dataset(forecast_weather, issue, settings.issued_model, run_time)
     name = _forecast_name(issue_date)
     faults = forecast_faults(forecast, _previous_forecast(bundle, issue_date), source="open-meteo", file=name,
                              issue_time=issue, run_time=pd.Timestamp(run_time).tz_localize(None) if run_time else None,
@@ -151,8 +152,9 @@ def refresh_weather(bundle: Path, city: LiveCity, settings: WeatherSettings,
                         sea_point=list(settings.sea_point),
                         **({} if tide_fill is None else {"sea_level_tide_fill": tide_fill}),
                         **({} if sea_point_check is None else {"sea_point_tide_check": sea_point_check})),
-        f"{FORECASTS}/": _entry("open-meteo", settings.forecast_url, retrieved, None, open_meteo.licence(settings.model),
-                                model=settings.model, model_run=run_time,
+        f"{FORECASTS}/": _entry("open-meteo", settings.issued_url, retrieved, None,
+                                open_meteo.licence(settings.issued_model, settings.model), model=settings.issued_model,
+                                members=settings.ensemble_members if settings.ensemble_model else 1, model_run=run_time,
                                 files={**old_entry.get("files", {}), **{Path(f).name: hashes[f] for f in written[1:]}},
                                 archived={"url": settings.previous_runs_url, "model": settings.model, "files": archived,
                                           "left_out": skipped, "failed_requests": failed},

@@ -95,14 +95,23 @@ def weather_settings(config: CityConfig, city: LiveCity) -> WeatherSettings:
     sea_point = source.sea_point or ((west + east) / 2, (south + north) / 2)
     tide = source.tide_constants
     tide_file = packaged_data(PACKAGED_TIDE_GAUGES[tide]) if tide in PACKAGED_TIDE_GAUGES else tide
-    urls = (source.archive_url, source.forecast_url, source.marine_url, source.previous_runs_url)
+    ensemble = source.ensemble
+    urls = (source.archive_url, source.forecast_url, source.marine_url, source.previous_runs_url,
+            ensemble.url if ensemble else "")
     if source.api_key_env:
-        urls = tuple(open_meteo.customer_url(url) for url in urls)
+        urls = tuple(open_meteo.customer_url(url) if url else url for url in urls)
     return WeatherSettings(*urls[:3], source.forecast_model, tuple(sea_point), lat, lon, source.archive_lag_days,
                            Path(tide_file) if tide_file else None, call_budget(source).per_minute,
                            archive_model=source.archive_model, previous_runs_url=urls[3],
                            forecast_archive_from=source.forecast_archive_from,
-                           history_forecasts=source.history_forecasts)
+                           history_forecasts=source.history_forecasts, ensemble_url=urls[4],
+                           ensemble_model=ensemble.model if ensemble else None,
+                           ensemble_members=ensemble.members if ensemble else 1)
+
+
+def issued_url(source: OpenMeteoConfig) -> str:
+    """The public URL of the API the issued forecast comes from (its model metadata lies beside it)."""
+    return source.ensemble.url if source.ensemble else source.forecast_url
 
 
 def backfill_plan(bundle: Path, city: LiveCity, settings: WeatherSettings, issue_date: dt.date
@@ -139,20 +148,24 @@ def planned_requests(config: CityConfig, issue_date: dt.date, now: pd.Timestamp)
                      "on every request")
     lines.append(f"# open-meteo history ({len(pairs)} request pairs; cached in {source.cache_dir})")
     lines += [_weighed(r) for pair in pairs for r in pair]
-    lines.append(f"# open-meteo forecast issued {issue_date} ({issue} UTC), leads 0..{24 * city.forecast_days - 1} h")
+    members = (f"; ensemble {settings.ensemble_model}, {settings.ensemble_members} members (member 0 the control), "
+               "each counted in the weight" if settings.ensemble_model else "")
+    lines.append(f"# open-meteo forecast issued {issue_date} ({issue} UTC), leads 0..{24 * city.forecast_days - 1} h"
+                 + members)
+    budget = call_budget(source)
+    forecast = [part for request in forecast for part in open_meteo.point_chunks(request, budget.per_minute)]
     lines += [_weighed(r) for r in forecast]
     lacking, backfill = backfill_plan(config.bundle_dir, city, settings, issue_date)
     lines.append(_backfill_summary(lacking, backfill, source))
     lines += [_weighed(r) for _, pair in backfill for r in pair]
     weights = [open_meteo.request_weight(r) for pair in [*pairs, forecast, *(p for _, p in backfill)] for r in pair]
-    budget = call_budget(source)
     least = open_meteo.minimum_seconds(weights, budget, source.requests_per_minute)
     lines.append(f"# open-meteo plan: {len(weights)} requests weighing {sum(weights):.1f} calls in all; budgets "
                  f"{budget.per_minute:g} a minute, {budget.per_hour:g} an hour, {budget.per_day:g} a UTC day "
                  f"(calls_per_* less budget_margin {source.budget_margin:g}) take at least "
                  f"{least // 60:.0f} min {least % 60:.0f} s (uncached)")
-    if settings.model != "best_match":
-        lines.append(f"GET {open_meteo.meta_url(source.forecast_url, settings.model)} (model run time)")
+    if settings.issued_model != "best_match":
+        lines.append(f"GET {open_meteo.meta_url(issued_url(source), settings.issued_model)} (model run time)")
     dem = config.source.copernicus_dem
     lines.append("# copernicus-dem GLO-30 tiles (HTTP range requests through GDAL /vsicurl/)")
     lines += [f"GET {copernicus_dem.tile_url(dem.base_url, n)} (ranges)"

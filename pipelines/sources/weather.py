@@ -60,6 +60,19 @@ class WeatherSettings:
     previous_runs_url: str = ""
     forecast_archive_from: dt.date | None = None  # first issue date the previous-runs API holds; None: no backfill
     history_forecasts: bool = False  # stand-ins from the history for training days no archive holds
+    ensemble_url: str = ""
+    ensemble_model: str | None = None  # the issued forecast from the ensemble API; None: from the forecast API
+    ensemble_members: int = 1
+
+    @property
+    def issued_url(self) -> str:
+        """The API the forecast of the issue date comes from."""
+        return self.ensemble_url if self.ensemble_model else self.forecast_url
+
+    @property
+    def issued_model(self) -> str:
+        """The model of the forecast of the issue date: the ensemble's, else `model`."""
+        return self.ensemble_model or self.model
 
 
 def history_requests(settings: WeatherSettings, start: dt.date, issue_time: pd.Timestamp,
@@ -100,20 +113,23 @@ def _chunk_days(settings: WeatherSettings) -> int:
 
 
 def _pair(settings: WeatherSettings, url: str, model: str | None, first: pd.Timestamp, hours: int,
-          atmosphere_missing_ok: bool = False) -> tuple[om.Request, om.Request]:
-    """Atmosphere and sea level for the same hours; missing sea-level hours always come back as NaN."""
-    return (om.atmosphere_request(url, settings.lat, settings.lon, first, hours, model, atmosphere_missing_ok),
+          atmosphere_missing_ok: bool = False, members: int = 1) -> tuple[om.Request, om.Request]:
+    """Atmosphere (each field for each of `members`) and sea level for the same hours; missing
+    sea-level hours always come back as NaN."""
+    return (om.atmosphere_request(url, settings.lat, settings.lon, first, hours, model, atmosphere_missing_ok,
+                                  members),
             om.sea_level_request(settings.marine_url, settings.sea_point, first, hours, missing_ok=True))
 
 
 def forecast_requests(settings: WeatherSettings, issue_time: pd.Timestamp, lead_days: int
                       ) -> tuple[om.Request, om.Request]:
-    """The forecast issued at `issue_time` (UTC): hourly leads 0 .. 24 x lead_days - 1.
+    """The forecast issued at `issue_time` (UTC): hourly leads 0 .. 24 x lead_days - 1, every member of
+    `settings.ensemble_model` when it is set (the ensemble API).
 
     Missing hours come back as NaN, for `feed_faults.forecast_faults` to name before anything is written.
     """
-    return _pair(settings, settings.forecast_url, settings.model, issue_time, 24 * lead_days,
-                 atmosphere_missing_ok=True)
+    return _pair(settings, settings.issued_url, settings.issued_model, issue_time, 24 * lead_days,
+                 atmosphere_missing_ok=True, members=settings.ensemble_members if settings.ensemble_model else 1)
 
 
 def training_issue_dates(start: dt.date, issue_date: dt.date, timezone: str) -> list[dt.date]:
@@ -369,16 +385,18 @@ def write_history(path: Path, history: xr.Dataset, archive_until: pd.Timestamp, 
 
 def forecast_dataset(weather: xr.Dataset, issue_time: pd.Timestamp, model: str, run_time: str | None
                      ) -> xr.Dataset:
-    """The contract's forecast layout: `lead_time` dim, valid `time`, scalar issue time; global
-    attributes set fresh (none of the decoded weather's)."""
+    """The contract's forecast layout: `lead_time` dim (after `member`, for an ensemble), valid `time`,
+    scalar issue time; global attributes set fresh (none of the decoded weather's)."""
     lead = (weather.time.values - np.datetime64(issue_time)).astype("timedelta64[h]").astype("timedelta64[ns]")
     ds = weather.swap_dims(time="lead_time").assign_coords(lead_time=("lead_time", lead))
     ds = ds.assign_coords(forecast_reference_time=np.datetime64(issue_time, "ns"))
     ds.time.attrs.update(standard_name="time", long_name="valid time (UTC)")
     ds.lead_time.attrs.update(long_name="time since the forecast was issued")
     ds.forecast_reference_time.attrs.update(standard_name="forecast_reference_time")
+    api = f"ensemble API, model {model}, {ds.sizes['member']} members" if "member" in ds.dims else (
+        f"forecast API, model {model}")
     return ds.drop_attrs(deep=False).assign_attrs(
-        Conventions="CF-1.8", title="Warisan: weather forecast", source=f"Open-Meteo forecast API, model {model}",
+        Conventions="CF-1.8", title="Warisan: weather forecast", source=f"Open-Meteo {api}",
         history="written by pipelines.sources.weather.write_forecast", model=model, model_run=run_time or "unknown")
 
 
@@ -387,6 +405,8 @@ def write_forecast(path: Path, forecast: xr.Dataset, issue_time: pd.Timestamp) -
     since = f"hours since {issue_time:%Y-%m-%d %H:%M:%S}"
     encoding |= {"time": {"units": since, "dtype": "int32"}, "lead_time": {"units": "hours", "dtype": "int32"},
                  "forecast_reference_time": {"units": since, "dtype": "int32"}}
+    if "member" in forecast.dims:
+        encoding["member"] = {"dtype": "int32"}
     return write_atomic(path, lambda tmp: forecast.to_netcdf(tmp, engine="netcdf4", encoding=encoding),
                         suffix=".nc")
 

@@ -172,3 +172,13 @@ def write_provenance(root: Path, *, timezone: str | None = None) -> None:
     if timezone is not None:
         record["timezone"] = timezone
     (root / "provenance.json").write_text(json.dumps(record, indent=1))
+
+
+def ensemble_forecast(issue: dt.date, members: tuple[int, ...] = (0, 1, 2)) -> xr.Dataset:
+    """`forecast(issue)` as an ensemble with a leading `member` dim: member 0 (the control) is that
+    forecast, member k is 0.5 k degC warmer."""
+    control = forecast(issue)
+    ids = xr.DataArray(np.array(members, dtype="int32"), dims="member")
+    warmer = (0.5 * ids).astype("float32")
+    ensemble = control.expand_dims(member=ids.size).assign_coords(member=ids).copy(deep=True)  # writable
+    return ensemble.assign(tas=(control["tas"] + warmer).transpose("member", ...).assign_attrs(control["tas"].attrs))

@@ -33,12 +33,18 @@ _RUN_CHANGE = {  # api name -> change(hours since epoch, run: days since epoch o
 }
 
 
-def open_meteo_payload(query: dict, sea_level=None, run_day: int | None = None, edit=None) -> bytes:
+ENSEMBLE_WARMING = 0.2  # degC: the ensemble API's member m is m x this warmer than its control, member 0
+
+
+def open_meteo_payload(query: dict, sea_level=None, run_day: int | None = None, edit=None,
+                       members: tuple[int, ...] = (0,)) -> bytes:
     """The FlatBuffers answer to an Open-Meteo query: one message per location, whole UTC days.
 
     `sea_level` (hours since the epoch -> m, NaN where the marine model has nothing) replaces the
     default sea level. Forecast API answers come from the run of `run_day` (days since the epoch;
     default: the query's start_date). `edit` (api name, values -> values) changes what is sent.
+    Each variable is sent for each of `members` (the ensemble API's, all of one variable together),
+    member m ENSEMBLE_WARMING x m degC warmer.
     """
     lats = [float(v) for v in query["latitude"][0].split(",")]
     lons = [float(v) for v in query["longitude"][0].split(",")]
@@ -64,16 +70,19 @@ def open_meteo_payload(query: dict, sea_level=None, run_day: int | None = None, 
             else:
                 change = _RUN_CHANGE.get(name) if "models" in query else None
                 sent = values(hours) + (change(hours, run) if change else 0)
-            variables.append((variable, unit, edit(name, sent) if edit else sent, int(previous_day or 0)))
+            sent = edit(name, sent) if edit else sent
+            variables += [(variable, unit, sent + (ENSEMBLE_WARMING * m if base == "temperature_2m" else 0),
+                           int(previous_day or 0), m) for m in members]
         messages.append(weather_message(lat, lon, int(start.timestamp()), variables))
     return b"".join(messages)
 
 
-def open_meteo_handler(log: list | None = None, sea_level=None):
+def open_meteo_handler(log: list | None = None, sea_level=None, members: tuple[int, ...] = (0,)):
     def handle(method: str, query: dict, body: bytes) -> tuple[int, dict, bytes]:
         if log is not None:
             log.append(query)
-        return 200, {"Content-Type": "application/octet-stream"}, open_meteo_payload(query, sea_level)
+        return 200, {"Content-Type": "application/octet-stream"}, open_meteo_payload(query, sea_level,
+                                                                                      members=members)
     return handle
 
 
@@ -105,7 +114,7 @@ source:
     requests_per_minute: 600
     retries: {retries}
     backoff_s: 0
-    timeout_s: 2{tide}
+    timeout_s: 2{tide}{ensemble}
   osm: {{overpass_url: {url}/api, timeout_s: 10}}
   copernicus_dem: {{base_url: {url}/dem, retries: 0, msl_above_egm2008_m: 0.5, msl_datum: test gauge MSL}}
   files: {files}
@@ -119,11 +128,16 @@ alerts: {{sender: warisan-test@example.org, sender_name: Warisan test, status: T
 
 def write_live_config(root: Path, url: str, *, start: str = "2025-05-20", retries: int = 1,
                       files: str = "files", model: str = "best_match", tide: str | None = None,
-                      archive_from: str = "null", stand_ins: bool = False) -> Path:
+                      archive_from: str = "null", stand_ins: bool = False, ensemble_members: int | None = None
+                      ) -> Path:
+    """The live city's config on `url`; with `ensemble_members`, the issued forecast from the ensemble
+    API (`url`/v1/ensemble, model ecmwf_ifs025_ensemble) with that many members."""
     path = root / "live.yaml"
     tide = f"\n    tide_constants: {tide}" if tide else ""
+    ensemble = (f"\n    ensemble: {{url: {url}/v1/ensemble, model: ecmwf_ifs025_ensemble, members: {ensemble_members}}}"
+                if ensemble_members else "")
     path.write_text(LIVE_CONFIG.format(url=url, start=start, retries=retries, files=files, model=model, tide=tide,
-                                       archive_from=archive_from, stand_ins=str(stand_ins).lower()))
+                                       archive_from=archive_from, stand_ins=str(stand_ins).lower(), ensemble=ensemble))
     return path
 
 

@@ -20,11 +20,12 @@ import flatbuffers
 import numpy as np
 
 
-def _variable(builder: flatbuffers.Builder, variable: int, unit: int, values: np.ndarray, previous_day: int = 0
-              ) -> int:
+def _variable(builder: flatbuffers.Builder, variable: int, unit: int, values: np.ndarray, previous_day: int = 0,
+              ensemble_member: int = 0) -> int:
     vector = builder.CreateNumpyVector(np.asarray(values, dtype="<f4"))
     builder.StartObject(13)  # VariableWithValues: variable, unit, value, values, ... (slots 0..12)
     builder.PrependInt16Slot(11, previous_day, 0)  # previous_day: the previous-runs API's
+    builder.PrependInt16Slot(10, ensemble_member, 0)  # ensemble_member: the ensemble API's, 0 the control
     builder.PrependUOffsetTRelativeSlot(3, vector, 0)
     builder.PrependUint8Slot(1, unit, 0)
     builder.PrependUint8Slot(0, variable, 0)
@@ -33,7 +34,8 @@ def _variable(builder: flatbuffers.Builder, variable: int, unit: int, values: np
 
 def weather_message(lat: float, lon: float, start_s: int, variables: list[tuple], model: int = 1) -> bytes:
     """One size-prefixed WeatherApiResponse with an hourly block starting at `start_s` (unix s); each
-    variable is (variable, unit, values) or (variable, unit, values, previous_day)."""
+    variable is (variable, unit, values), (variable, unit, values, previous_day) or (variable, unit,
+    values, previous_day, ensemble_member)."""
     builder = flatbuffers.Builder(1024)
     offsets = [_variable(builder, *variable) for variable in variables]
     builder.StartVector(4, len(offsets), 4)
