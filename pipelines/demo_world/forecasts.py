@@ -222,12 +222,14 @@ def _crs_attrs() -> dict:
 def _write_forecast(path: Path, values: dict[str, np.ndarray], issue: pd.Timestamp,
                     lat: np.ndarray, lon: np.ndarray, crs_attrs: dict) -> None:
     """One forecast file, as xarray would write it: CF times, timedelta leads, grid mapping. Values
-    with a leading member axis (member 0 the control) make a member file: NETCDF4, zlib level 1."""
+    with a leading member axis (member 0 the control) make a member file: NETCDF4, zlib level 1, a
+    chunk per member (reading the control inflates only its own)."""
     shape = next(iter(values.values())).shape
     members = len(shape) == 4
     n_leads = shape[-3]
     since = f"hours since {issue:%Y-%m-%d %H:%M:%S}"
-    layout = {"format": "NETCDF4", "options": {"zlib": True, "complevel": 1, "shuffle": True}} if members else {
+    layout = {"format": "NETCDF4", "options": {"zlib": True, "complevel": 1, "shuffle": True,
+                                               "chunksizes": (1, *shape[1:])}} if members else {
         "format": "NETCDF3_64BIT_OFFSET", "options": {}}
     with netCDF4.Dataset(path, "w", format=layout["format"]) as nc:
         nc.setncatts({"Conventions": "CF-1.8", "title": "Warisan demo world: weather forecast",
