@@ -18,8 +18,9 @@ day (cases whose lead day the history does not cover are left out). Per variable
 - control_rmse: the RMSE of the control (member 0), the single run the models use today;
 - rank_reliability_index: sum over the M + 1 ranks of |share of cases at that rank - 1 / (M + 1)|
   (Delle Monache et al. 2006, J. Geophys. Res. 111, D05308), 0 for a flat rank histogram;
-  ties (dry days) are broken at random. With N cases a flat histogram's sampling noise alone
-  gives about sqrt(2 M / (pi N)).
+  ties (dry days) are broken at random. With N independent cases a flat histogram's sampling
+  noise alone gives about sqrt(2 M / (pi N)); the points of one issue share most of their errors,
+  so N is nearer the issue count than the cases (366 issues: about 0.19 for M = 21).
 
 Appends one row per variable and lead day with the git commit to benchmarks/results/ensemble_spread.csv.
 """
