@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from pipelines.bundle.readers import read_provenance
 from pipelines.bundle.validate import validate_bundle
+from pipelines.config import load_city_config
 from pipelines.demo_world.forecasts import ensemble_values, forecast_errors, forecast_values
+from pipelines.demo_world.generate import generate_demo
 from pipelines.demo_world.weather import bayan_lepas_climatology, simulate_regional_weather
 from tests.pipelines.cf_checker import cf_findings, unexpected
+from tests.pipelines.test_config import write_config
 from tests.pipelines.test_demo_world import TIMEZONE, _generate
 
 TINY = {"start": dt.date(2021, 1, 1), "end": dt.date(2021, 1, 8), "forecast_days": 7}
@@ -92,3 +96,31 @@ def test_spread_grows_with_lead_and_matches_the_ensemble_mean_error(weather):
     np.testing.assert_array_less(np.abs(ratio - 1), 0.25)
     control_rmse = np.sqrt(((single["tas"] - truth) ** 2).reshape(issues, 7, 24, 3, 2).mean(**by_day))
     np.testing.assert_array_less(rmse, control_rmse)  # the mean of 21 exchangeable runs beats one of them
+
+
+def _tiny_city(raw: dict, members: int) -> None:
+    """The demo config shrunk to 1.5 x 1.2 km at 60 m over 2021's first 75 days, with `members`."""
+    raw["grid"] |= {"resolution_m": 60, "bounds": [646800, 598500, 648300, 599700]}
+    raw["source"] |= {"start": "2021-01-01", "end": "2021-03-16", "ensemble_members": members}
+    raw["paths"] = {"bundle": "data/bundle", "store": "store"}
+    raw["evaluation"] = {"validation": ["2021-03-01", "2021-03-07"], "test": ["2021-03-08", "2021-03-16"]}
+
+
+def test_the_demo_source_puts_members_on_the_validation_and_test_issues_and_rebuilds_only_when_they_change(tmp_path):
+    config = load_city_config(write_config(tmp_path, lambda raw: _tiny_city(raw, members=2)))
+    generate_demo.fn(config)
+    made = read_provenance(config.bundle_dir)
+    assert made["generator_arguments"]["ensemble_issues"] == ["2021-03-01", "2021-03-16"]
+    with_members = []
+    for path in sorted((config.bundle_dir / "weather/forecasts").glob("*.nc")):
+        with xr.open_dataset(path) as forecast:
+            if "member" in forecast.dims:
+                with_members.append(path.stem)
+    assert with_members[0] == "2021-03-01" and with_members[-1] == "2021-03-16" and len(with_members) == 16
+    stamp = (config.bundle_dir / "provenance.json").stat().st_mtime_ns
+    generate_demo.fn(config)  # the same world: nothing written
+    assert (config.bundle_dir / "provenance.json").stat().st_mtime_ns == stamp
+    generate_demo.fn(load_city_config(write_config(tmp_path, lambda raw: _tiny_city(raw, members=0))))
+    assert "ensemble_members" not in read_provenance(config.bundle_dir)["generator_arguments"]
+    with xr.open_dataset(config.bundle_dir / "weather/forecasts/2021-03-10.nc") as forecast:
+        assert "member" not in forecast.dims
