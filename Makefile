@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test backtest bench lint clean ui screenshots
+.PHONY: install demo demo-ensemble test backtest bench lint clean ui screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/warisan demo --config configs/demo.yaml
+
+demo-ensemble: $(STAMP)  # the demo world with 20 members over 2023-2024 in data/george-town-demo-ensemble/, scored
+	$(BIN)/python benchmarks/ensemble_spread.py --members 20
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

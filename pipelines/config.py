@@ -104,11 +104,17 @@ class DemoSource(_Strict):
     climate: DemoClimate = Field(DemoClimate(), description="'bayan-lepas', or a mapping that makes up a "
                                  "climate from that record (DemoClimate)")
     regional_spacing_deg: float = Field(0.05, gt=0, le=1, description="regional weather grid step")
+    ensemble_members: int = Field(0, ge=0, le=100, description=(
+        "perturbed members beside the control (member 0) in the member files; 0: single runs only"))
+    ensemble_issues: tuple[dt.date, dt.date] | None = Field(None, description=(
+        "first and last issue date of the member files; default the evaluation's validation and test periods"))
 
     @model_validator(mode="after")
     def _period(self) -> DemoSource:
         if self.end <= self.start + dt.timedelta(days=30):
             raise ValueError("end must be more than 30 days after start")
+        if self.ensemble_issues and self.ensemble_issues[0] > self.ensemble_issues[1]:
+            raise ValueError("ensemble_issues must start on or before its end")
         return self
 
 

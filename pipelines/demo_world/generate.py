@@ -26,7 +26,12 @@ from pipelines.bundle.assets import slug_initials
 from pipelines.bundle.readers import read_provenance
 from pipelines.bundle.writers import write_geotiff, write_gpkg
 from pipelines.config import CityConfig
-from pipelines.demo_world.forecasts import forecast_values, write_forecasts
+from pipelines.demo_world.forecasts import (
+    ensemble_values,
+    forecast_errors,
+    forecast_with_errors,
+    write_forecasts,
+)
 from pipelines.demo_world.grid import cell_lonlat, city_grid, regional_axes
 from pipelines.demo_world.observations import flood_reports, station_cells, station_temperatures
 from pipelines.demo_world.static import StaticWorld, build_static_world, land_cells, report_exposure
@@ -51,13 +56,14 @@ from pipelines.timezones import local_midnight_utc, local_midnights_utc
 
 GENERATOR = "pipelines.demo_world.generate"
 FIRST_ISSUE_AFTER_DAYS = 3  # forecasts start once three days of history exist
+_ENSEMBLE_BLOCK = 32  # member files are drawn and written this many issues at a time, to bound memory
 GENERATOR_VERSION = 6  # bump whenever the same arguments give a different world
 # (2: report date errors; 3: the Penang gauge's tide, daily maxima like Bayan Lepas's; 4: floods routed
 # over the truth's own ground, no code shared with features/ or models/; 5: surcharge from full drains
 # spreads over the streets, kerb-confined flow, smaller drains in the old core)
 # New streams go last: SeedSequence.spawn keeps the earlier ones as they were.
 _STREAMS = ("coast", "terrain", "city", "weather", "forecasts", "truth", "observations", "surveys",
-            "weather_beyond", "forecasts_beyond")
+            "weather_beyond", "forecasts_beyond", "ensemble", "ensemble_beyond")  # new streams go last
 ATTRIBUTION = (
     ("Climate calibration: MetMalaysia Bayan Lepas station record (daily 2021-2022, monthly 2013-2022). "
     "Source: MetMalaysia via data.gov.my, CC BY 4.0."),
@@ -97,7 +103,8 @@ def generate_demo_bundle(
     coastline: Literal["penang", "synthetic"], assets: str,
     regional_spacing_deg: float, forecast_days: int, flood_lead_days: int,
     climate: Mapping[str, str | float] = RECORD_CLIMATE,
-    survey_before: dt.date | None = None, progress: Callable[[str], None] = lambda message: None,
+    survey_before: dt.date | None = None, ensemble_members: int = 0,
+    ensemble_issues: tuple[dt.date, dt.date] | None = None, progress: Callable[[str], None] = lambda message: None,
 ) -> dict:
     """Write the demo world's bundle to `bundle_dir` and its truth to `truth_dir`; return a summary.
 
@@ -109,8 +116,10 @@ def generate_demo_bundle(
     own stream: the truth and the weather it is made of stay as they were with 3-day forecasts. `assets` is "george-town" or a CSV path (name, lon, lat,
     category, optional id). `climate` holds the keyword arguments of `climatology`:
     the record, or a climate made up from it. The largest floods before `survey_before`
-    (default `end`) are surveyed (obs/flood_extents.gpkg). The summary counts files, days, reports and
-    stations, and gives the seconds per stage.
+    (default `end`) are surveyed (obs/flood_extents.gpkg). With `ensemble_members` > 0, the forecasts
+    issued in `ensemble_issues` (first, last; default all) are member files: the control (member 0,
+    the values a single run has) and that many perturbed members (forecasts.ensemble_values). The
+    summary counts files, days, reports and stations, and gives the seconds per stage.
     """
     if end < start + dt.timedelta(days=FIRST_ISSUE_AFTER_DAYS):
         raise ValueError(f"`end` must be at least {FIRST_ISSUE_AFTER_DAYS} days after `start`")
@@ -149,10 +158,20 @@ def generate_demo_bundle(
         issue_dates = [start + dt.timedelta(days=d) for d in range(FIRST_ISSUE_AFTER_DAYS, history_days + 1)]
         issue_times = local_midnights_utc(issue_dates, timezone)
         issue_index = np.searchsorted(weather.time.values, issue_times.to_numpy())
-        values = forecast_values(weather, issue_index, 24 * forecast_days, streams["forecasts"],
+        errors = forecast_errors(len(issue_dates), 24 * forecast_days, lat.size * lon.size, streams["forecasts"],
                                  streams["forecasts_beyond"])
+        first, last = ensemble_issues or (issue_dates[0], issue_dates[-1])
+        in_ensemble = np.array([ensemble_members > 0 and first <= day <= last for day in issue_dates])
+        singles = np.flatnonzero(~in_ensemble)
         folder = bundle_dir / "weather/forecasts"
-        forecast_hashes = write_forecasts(folder, values, issue_dates, issue_times, lat, lon)
+        forecast_hashes = write_forecasts(folder, forecast_with_errors(weather, issue_index[singles], errors.rows(singles)),
+                                          [issue_dates[i] for i in singles], issue_times[singles], lat, lon)
+        members = np.flatnonzero(in_ensemble)
+        for block in (members[at:at + _ENSEMBLE_BLOCK] for at in range(0, members.size, _ENSEMBLE_BLOCK)):
+            values = ensemble_values(weather, issue_index[block], errors.rows(block), ensemble_members,
+                                     streams["ensemble"], streams["ensemble_beyond"])
+            forecast_hashes |= write_forecasts(folder, values, [issue_dates[i] for i in block], issue_times[block],
+                                               lat, lon)
         for stale in sorted({p.name for p in folder.glob("*.nc")} - set(forecast_hashes)):
             (folder / stale).unlink()  # left by an earlier world with other dates
 
@@ -187,11 +206,14 @@ def generate_demo_bundle(
             "climate": dict(climate),
             "survey_before": (survey_before or end).isoformat(),
         }
+        if ensemble_members:  # absent otherwise: a bundle made before ensembles stays up to date
+            arguments |= {"ensemble_members": ensemble_members,
+                          "ensemble_issues": [first.isoformat(), last.isoformat()]}
         _write_provenance(bundle_dir, written, forecast_hashes, seed, arguments)
 
     return {
         "bundle": str(bundle_dir), "truth": str(truth_dir), "files": len(written) + len(forecast_hashes) + 1,
-        "forecast_files": len(forecast_hashes), "history_days": history_days, "truth_days": truth_days,
+        "forecast_files": len(forecast_hashes), "member_files": int(in_ensemble.sum()), "history_days": history_days, "truth_days": truth_days,
         "regional_points": lat.size * lon.size, "assets": len(world.assets),
         "buildings": len(world.buildings), "waterways": len(world.waterways),
         "flood_days": int(np.unique(truth.flood_day).size),
@@ -276,6 +298,17 @@ def _survey_before(config: CityConfig) -> dt.date:
     return config.evaluation.validation[0] if config.evaluation else config.source.end
 
 
+def _ensemble_issues(config: CityConfig) -> tuple[dt.date, dt.date]:
+    """First and last issue date of the demo's member files: source.ensemble_issues, else the
+    evaluation's validation and test periods (where an ensemble is calibrated and scored), else all."""
+    source = config.source
+    if source.ensemble_issues:
+        return source.ensemble_issues
+    if config.evaluation:
+        return config.evaluation.validation[0], config.evaluation.test[1]
+    return source.start + dt.timedelta(days=FIRST_ISSUE_AFTER_DAYS), source.end
+
+
 @task
 def generate_demo(config: CityConfig) -> Path:
     """Write the demo world's bundle and truth; skip when the bundle holds this exact world.
@@ -294,6 +327,9 @@ def generate_demo(config: CityConfig) -> Path:
         "climate": source.climate.model_dump(),
         "survey_before": _survey_before(config).isoformat(),
     }
+    issues = _ensemble_issues(config)
+    if source.ensemble_members:  # as generate_demo_bundle records them
+        arguments |= {"ensemble_members": source.ensemble_members, "ensemble_issues": [d.isoformat() for d in issues]}
     marker = config.bundle_dir / "provenance.json"
     made = read_provenance(config.bundle_dir) if marker.exists() else {}
     if made and made.get("source") != "demo":
@@ -305,7 +341,7 @@ def generate_demo(config: CityConfig) -> Path:
     summary = generate_demo_bundle(  # records `arguments` and the time zone in provenance.json
         config.bundle_dir, config.truth_dir,
         **{**arguments, "bounds": config.grid.bounds, "start": source.start, "end": source.end,
-           "survey_before": _survey_before(config)},
+           "survey_before": _survey_before(config), "ensemble_issues": issues},
         progress=log,
     )
     log(f"demo bundle written: {summary}")
