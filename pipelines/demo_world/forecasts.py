@@ -7,12 +7,13 @@ lognormal amount error per lead day, missed events and false alarms, all larger 
 
 How the errors grow: each error's size is a linear function of the lead's growth days
 (`error_growth_days`), which equal the lead in days over the first FIRST_STREAM_DAYS days and then
-saturate, approaching FIRST_STREAM_DAYS + GROWTH_SATURATION_DAYS (at lead day 6, about 4.5). Over
-the tropics a global model's near-surface temperature and rain errors grow fastest in the first
-days and then level off towards the climate's own day-to-day spread: the weather there is set by
-convection and the monsoon flow, which a model loses within days, not by the mid-latitude waves
-whose errors keep doubling for a week. So the raw tasmax error roughly doubles from lead day 1 to
-lead day 6 here instead of tripling, as a linear growth would have it.
+saturate, approaching FIRST_STREAM_DAYS + GROWTH_SATURATION_DAYS (at lead day 6, about 4.5). The
+choice: over the tropics a global model's near-surface temperature and rain errors grow fastest in
+the first days and then level off towards the climate's own day-to-day spread, since the weather is
+set by convection and the monsoon flow, which a model loses within days, rather than by
+mid-latitude waves whose errors keep growing for a week. On the demo's stations in 2024 the raw
+tasmax RMSE grows from 1.19 degC at lead day 1 to 2.10 at lead day 6 (a linear growth would have
+given about 2.9).
 
 The random draws of the first FIRST_STREAM_DAYS days come from one stream and those of later days
 from a second, each error process continued across the boundary (the AR(1) drifts run on), so a
