@@ -10,12 +10,12 @@ from tests.models.test_models import calibrated_split_for, synthetic_table
 LEADS = {"flood_lead_days": 3, "heat_lead_days": 3}  # synthetic_table's leads are 0-2
 
 
-def _flood_forecasters():
-    table = synthetic_table(n=3000).assign(issue_index=lambda t: np.arange(len(t)), rain_max_3h_mm=0.0,
+def _flood_forecasters(n: int = 3000, rounds: int = 20):
+    table = synthetic_table(n=n).assign(issue_index=lambda t: np.arange(len(t)), rain_max_3h_mm=0.0,
                                            drainage_capacity_mm=10.0, sea_level_at_peak_rain_m=0.0,
                                            tide_block_level_m=1.0)
     model, _ = train_flood_model(table, ["rain_24h_mm", "hand_m", "tasmax_regional_degC"], calibrated_split_for(len(table)),
-                                 num_boost_round=20, seed=0)
+                                 num_boost_round=rounds, seed=0)
     return Forecasters(flood=model, heat={}, heat_widening={}, flood_version="f", heat_version="h"), table
 
 
@@ -36,12 +36,8 @@ def test_flood_is_nan_past_its_lead_days_and_the_same_as_alone_before():
 
 
 def test_flood_drivers_are_given_where_the_chance_reaches_explain_from_and_nowhere_else():
-    table = synthetic_table(n=6000).assign(issue_index=lambda t: np.arange(len(t)), rain_max_3h_mm=0.0,
-                                           drainage_capacity_mm=10.0, sea_level_at_peak_rain_m=0.0,
-                                           tide_block_level_m=1.0)
-    model, _ = train_flood_model(table, ["rain_24h_mm", "hand_m", "tasmax_regional_degC"], calibrated_split_for(len(table)),
-                                 num_boost_round=40, seed=0)
-    forecasters = Forecasters(flood=model, heat={}, heat_widening={}, flood_version="f", heat_version="h")
+    forecasters, table = _flood_forecasters(n=6000, rounds=40)
+    model = forecasters.flood
     frame = table.iloc[:500]
     everywhere = model_layers(forecasters, frame, flood_attrs={}, explain_from=0.0, **LEADS)
     chance = everywhere["flood_probability"][0]
