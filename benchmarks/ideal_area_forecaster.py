@@ -54,6 +54,7 @@ from results_csv import ROOT, append_rows, git_commit
 from models.tables import events_within_radius
 from models.verification import brier_skill_score, weighted_roc_auc
 from models.warning.areas import area_events
+from pipelines.bundle.checks import CONTROL_MEMBER
 from pipelines.config import CityConfig, load_city_config
 from pipelines.demo_world import generate, truth
 from pipelines.demo_world.flooding import FloodGround, flood_ground
@@ -178,6 +179,8 @@ def issued_storms(config: CityConfig, world: DemoWorld, issue_dates: pd.Datetime
     pr, zos = np.empty((len(issue_dates), hours + 2, n_points)), np.empty((len(issue_dates), hours + 2, n_points))
     for i, issue in enumerate(issue_dates):
         with xr.open_dataset(config.bundle_dir / "weather" / "forecasts" / f"{issue:%Y-%m-%d}.nc") as forecast:
+            if "member" in forecast.dims:  # an ensemble (`source.ensemble_members`): the control, as issued alone
+                forecast = forecast.sel(member=CONTROL_MEMBER)
             pr[i, 2:] = forecast["pr"].values[:hours].reshape(hours, n_points)
             zos[i, 2:] = forecast["zos"].values[:hours].reshape(hours, n_points)
         pr[i, :2], zos[i, :2] = observed_pr[before[i]:before[i] + 2], observed_zos[before[i]:before[i] + 2]
